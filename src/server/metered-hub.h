@@ -1,0 +1,101 @@
+/* gst-metered
+ * Copyright (C) 2026 gst-metered authors
+ *
+ * This library is free software; you can redistribute it and/or
+ * modify it under the terms of the GNU Library General Public
+ * License as published by the Free Software Foundation; either
+ * version 2.1 of the License, or (at your option) any later version.
+ *
+ * This library is distributed in the hope that it will be useful,
+ * but WITHOUT ANY WARRANTY; without even the implied warranty of
+ * MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the GNU
+ * Library General Public License for more details.
+ *
+ * You should have received a copy of the GNU Library General Public
+ * License along with this library; if not, see <https://www.gnu.org/licenses/>.
+ */
+
+#pragma once
+
+#include <glib.h>
+
+#include "metered-server-config.h"
+#include "metered-metrics.h"
+
+G_BEGIN_DECLS
+
+/*
+ * The server's channel logic with no sockets in it: connections,
+ * subscriptions, presence, routing, limits. The libsoup layer feeds it
+ * text frames and gets frames and close requests back through a small I/O
+ * table, so the whole per-frame path can also be driven in-process (tests,
+ * fuzzers).
+ */
+
+typedef struct _MeteredHub MeteredHub;
+typedef struct _MeteredHubConn MeteredHubConn;
+
+typedef struct
+{
+  /* Queue one text frame on the connection, in order. */
+  void (*send) (gpointer io_data, const char *text);
+  /* Start closing the socket with code and reason. */
+  void (*close) (gpointer io_data, int code, const char *reason);
+} MeteredHubIo;
+
+/* Who a new connection is, as the handshake established it. */
+typedef struct
+{
+  MeteredApp *app;
+  const char *peer_id;
+  guint actions;                  /* MeteredActions */
+  const char *const *channel_patterns;
+  const char *peer_metadata;      /* raw JSON object or NULL */
+  const char *welcome_metadata;   /* raw JSON object or NULL */
+  const char *credential_id;      /* the pk key or the JWT kid */
+  gint64 expires_at;              /* Unix seconds, or -1 */
+} MeteredHubAuth;
+
+MeteredHub *metered_hub_new (MeteredMetrics *metrics, guint presence_gap_ms);
+void metered_hub_free (MeteredHub *hub);
+
+/* Registers a connection that passed every handshake check and sends its
+ * welcome. A live connection with the same peerId in the same app is
+ * superseded: its presence ends now and it is closed 1008. */
+MeteredHubConn *metered_hub_conn_add (MeteredHub *hub,
+    const MeteredHubAuth *auth, const MeteredHubIo *io, gpointer io_data);
+
+/* One inbound text frame of len bytes. now_ms is monotonic. */
+void metered_hub_conn_handle_text (MeteredHubConn *conn, const char *text,
+    gsize len, gint64 now_ms);
+/* An inbound binary frame: answered with malformed_message. */
+void metered_hub_conn_handle_binary (MeteredHubConn *conn, gint64 now_ms);
+
+/* Ends the connection's presence at once and asks the I/O layer to close
+ * the socket. Further frames from it are ignored. Idempotent. */
+void metered_hub_conn_close (MeteredHubConn *conn, int code,
+    const char *reason);
+/* The socket is gone: ends presence if still there and frees conn. */
+void metered_hub_conn_remove (MeteredHubConn *conn);
+
+const char *metered_hub_conn_get_peer_id (MeteredHubConn *conn);
+MeteredApp *metered_hub_conn_get_app (MeteredHubConn *conn);
+const char *metered_hub_conn_get_credential_id (MeteredHubConn *conn);
+gboolean metered_hub_conn_is_closing (MeteredHubConn *conn);
+/* Channels the connection subscribes to, in no order (caller frees the
+ * container, not the strings). */
+GPtrArray *metered_hub_conn_list_channels (MeteredHubConn *conn);
+
+typedef gboolean (*MeteredHubConnPredicate) (MeteredHubConn *conn,
+    gpointer user_data);
+/* Closes every live connection that pred accepts; returns how many. */
+guint metered_hub_close_matching (MeteredHub *hub,
+    MeteredHubConnPredicate pred, gpointer user_data, int code,
+    const char *reason);
+/* Live connections, for listings (caller frees the container). */
+GPtrArray *metered_hub_list_conns (MeteredHub *hub);
+
+guint metered_hub_count_conns (MeteredHub *hub);
+guint metered_hub_count_channels (MeteredHub *hub);
+
+G_END_DECLS

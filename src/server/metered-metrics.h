@@ -1,0 +1,47 @@
+/* gst-metered
+ * Copyright (C) 2026 gst-metered authors
+ *
+ * This library is free software; you can redistribute it and/or
+ * modify it under the terms of the GNU Library General Public
+ * License as published by the Free Software Foundation; either
+ * version 2.1 of the License, or (at your option) any later version.
+ *
+ * This library is distributed in the hope that it will be useful,
+ * but WITHOUT ANY WARRANTY; without even the implied warranty of
+ * MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the GNU
+ * Library General Public License for more details.
+ *
+ * You should have received a copy of the GNU Library General Public
+ * License along with this library; if not, see <https://www.gnu.org/licenses/>.
+ */
+
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/* Counters the server exposes at /metrics (Prometheus text format). */
+
+typedef enum
+{
+  METERED_METRIC_FRAMES_IN,          /* label: frame type */
+  METERED_METRIC_FRAMES_OUT,         /* label: frame type */
+  METERED_METRIC_CLOSES,             /* label: close code */
+  METERED_METRIC_HANDSHAKE_REFUSALS, /* label: reason */
+  METERED_METRIC_N_FAMILIES,
+} MeteredMetricFamily;
+
+typedef struct _MeteredMetrics MeteredMetrics;
+
+MeteredMetrics *metered_metrics_new (void);
+void metered_metrics_free (MeteredMetrics *metrics);
+void metered_metrics_inc (MeteredMetrics *metrics, MeteredMetricFamily family,
+    const char *label);
+guint64 metered_metrics_get (MeteredMetrics *metrics,
+    MeteredMetricFamily family, const char *label);
+/* Renders every counter plus the two gauges. */
+char *metered_metrics_render (MeteredMetrics *metrics, guint connections,
+    guint channels);
+
+G_END_DECLS

@@ -1,0 +1,62 @@
+/* gst-metered
+ * Copyright (C) 2026 gst-metered authors
+ *
+ * This library is free software; you can redistribute it and/or
+ * modify it under the terms of the GNU Library General Public
+ * License as published by the Free Software Foundation; either
+ * version 2.1 of the License, or (at your option) any later version.
+ *
+ * This library is distributed in the hope that it will be useful,
+ * but WITHOUT ANY WARRANTY; without even the implied warranty of
+ * MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the GNU
+ * Library General Public License for more details.
+ *
+ * You should have received a copy of the GNU Library General Public
+ * License along with this library; if not, see <https://www.gnu.org/licenses/>.
+ */
+
+#pragma once
+
+#include <libsoup/soup.h>
+
+#include "metered-hub.h"
+#include "metered-metrics.h"
+#include "metered-server.h"
+
+G_BEGIN_DECLS
+
+G_GNUC_INTERNAL extern const char *metered_server_log_domain;
+
+struct _MeteredServer
+{
+  MeteredServerConfig *config;
+  MeteredServerOptions options;
+  char *host;
+  char *admin_token;
+  char *cert_file;
+  char *key_file;
+  char *web_root;
+
+  SoupServer *soup;
+  MeteredMetrics *metrics;
+  MeteredHub *hub;
+  GHashTable *sockets;     /* MeteredServerSocket* set, every open ws */
+  GHashTable *ip_windows;  /* remote host -> MeteredRateWindow* */
+  guint sweep_id;
+  guint port;
+  gboolean tls;
+
+  /* shutdown */
+  gboolean shutting_down;
+  GSourceFunc shutdown_done;
+  gpointer shutdown_data;
+  guint shutdown_timeout_id;
+};
+
+/* Admin API, health, metrics and static files (metered-server-http.c). */
+G_GNUC_INTERNAL void metered_server_add_http_handlers (MeteredServer *server);
+/* Closes every live connection of the matching kind; returns the count. */
+G_GNUC_INTERNAL guint metered_server_close_peer (MeteredServer *server,
+    const char *peer_id, int code, const char *reason);
+
+G_END_DECLS
