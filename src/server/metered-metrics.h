@@ -37,11 +37,11 @@ typedef struct _MeteredMetrics MeteredMetrics;
 MeteredMetrics *metered_metrics_new (void);
 void metered_metrics_free (MeteredMetrics *metrics);
 void metered_metrics_inc (MeteredMetrics *metrics, MeteredMetricFamily family,
-    const char *label);
+                          const char *label);
 guint64 metered_metrics_get (MeteredMetrics *metrics,
-    MeteredMetricFamily family, const char *label);
+                             MeteredMetricFamily family, const char *label);
 /* Renders every counter plus the two gauges. */
 char *metered_metrics_render (MeteredMetrics *metrics, guint connections,
-    guint channels);
+                              guint channels);
 
 G_END_DECLS
