@@ -1,0 +1,132 @@
+/* gst-metered
+ * Copyright (C) 2026 gst-metered authors
+ *
+ * This library is free software; you can redistribute it and/or
+ * modify it under the terms of the GNU Library General Public
+ * License as published by the Free Software Foundation; either
+ * version 2.1 of the License, or (at your option) any later version.
+ *
+ * This library is distributed in the hope that it will be useful,
+ * but WITHOUT ANY WARRANTY; without even the implied warranty of
+ * MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the GNU
+ * Library General Public License for more details.
+ *
+ * You should have received a copy of the GNU Library General Public
+ * License along with this library; if not, see <https://www.gnu.org/licenses/>.
+ */
+
+#pragma once
+
+#include <gio/gio.h>
+
+#include "client/metered-clock.h"
+#include "client/metered-client-types.h"
+
+G_BEGIN_DECLS
+
+#define METERED_TYPE_SIGNALLING_CLIENT (metered_signalling_client_get_type ())
+G_DECLARE_FINAL_TYPE (MeteredSignallingClient, metered_signalling_client,
+                      METERED, SIGNALLING_CLIENT, GObject)
+
+/**
+ * MeteredTokenRequest:
+ *
+ * One pending token request of the client, handed to
+ * #MeteredSignallingClient::request-token-async handlers. Complete it once,
+ * now or later, from any thread.
+ */
+#define METERED_TYPE_TOKEN_REQUEST (metered_token_request_get_type ())
+G_DECLARE_FINAL_TYPE (MeteredTokenRequest, metered_token_request, METERED,
+                      TOKEN_REQUEST, GObject)
+
+void metered_token_request_return_token (MeteredTokenRequest *request,
+                                         const char *token);
+void metered_token_request_return_error (MeteredTokenRequest *request,
+                                         const GError *error);
+/* Cancelled when the client stops waiting (timeout, close). */
+GCancellable *
+metered_token_request_get_cancellable (MeteredTokenRequest *request);
+
+/**
+ * metered_signalling_client_new:
+ * @context: (nullable): the main context the client runs on; NULL for the
+ *   thread-default context of the calling thread
+ * @clock: (nullable): the clock of every timer; NULL for the system clock
+ *   on @context
+ */
+MeteredSignallingClient *metered_signalling_client_new (GMainContext *context,
+                                                        MeteredClock *clock);
+
+GMainContext *
+metered_signalling_client_get_context (MeteredSignallingClient *self);
+MeteredClientState
+metered_signalling_client_get_state (MeteredSignallingClient *self);
+/* The peerId of the latest welcome, or NULL. Caller frees. */
+char *metered_signalling_client_dup_peer_id (MeteredSignallingClient *self);
+
+/* Starts connecting (allowed from idle and closed); completes with the
+ * first welcome or fails with METERED_CLIENT_ERROR_CONNECT_FAILED /
+ * TOKEN_PROVIDER. */
+void metered_signalling_client_connect_async (MeteredSignallingClient *self,
+                                              GCancellable *cancellable,
+                                              GAsyncReadyCallback callback,
+                                              gpointer user_data);
+gboolean
+metered_signalling_client_connect_finish (MeteredSignallingClient *self,
+                                          GAsyncResult *result, GError **error);
+
+/* Terminal close (code 1000, "client requested close" by default): state
+ * becomes closed at once, every queued or pending request fails with
+ * METERED_CLIENT_ERROR_CLOSED. */
+void metered_signalling_client_close (MeteredSignallingClient *self, int code,
+                                      const char *reason);
+
+/* Cuts a pending reconnect backoff short (a network-change hint). */
+void metered_signalling_client_reconnect_now (MeteredSignallingClient *self);
+
+void metered_signalling_client_subscribe_async (
+    MeteredSignallingClient *self, const char *channel,
+    gboolean include_sender_metadata, GCancellable *cancellable,
+    GAsyncReadyCallback callback, gpointer user_data);
+gboolean metered_signalling_client_subscribe_finish (
+    MeteredSignallingClient *self, GAsyncResult *result, GError **error);
+
+void metered_signalling_client_unsubscribe_async (MeteredSignallingClient *self,
+                                                  const char *channel,
+                                                  GCancellable *cancellable,
+                                                  GAsyncReadyCallback callback,
+                                                  gpointer user_data);
+gboolean metered_signalling_client_unsubscribe_finish (
+    MeteredSignallingClient *self, GAsyncResult *result, GError **error);
+
+/* data_json: any JSON value as text (sent verbatim after validation). */
+void metered_signalling_client_publish_async (MeteredSignallingClient *self,
+                                              const char *channel,
+                                              const char *data_json,
+                                              GCancellable *cancellable,
+                                              GAsyncReadyCallback callback,
+                                              gpointer user_data);
+gboolean
+metered_signalling_client_publish_finish (MeteredSignallingClient *self,
+                                          GAsyncResult *result, GError **error);
+
+void metered_signalling_client_send_async (MeteredSignallingClient *self,
+                                           const char *to,
+                                           const char *data_json,
+                                           GCancellable *cancellable,
+                                           GAsyncReadyCallback callback,
+                                           gpointer user_data);
+gboolean metered_signalling_client_send_finish (MeteredSignallingClient *self,
+                                                GAsyncResult *result,
+                                                GError **error);
+
+/**
+ * metered_signalling_client_get_stats:
+ *
+ * Returns: (transfer full): a{sv} with state, reconnects,
+ *   reconnect-attempt, last-close-code, queue-depth, pending-requests,
+ *   token-failures, illegal-transitions and ms-in-<state> for each state.
+ */
+GVariant *metered_signalling_client_get_stats (MeteredSignallingClient *self);
+
+G_END_DECLS
