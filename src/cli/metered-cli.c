@@ -33,7 +33,7 @@ typedef struct
   char *command;
   char **args;
   int exit_code;
-  guint outstanding;   /* publish/send calls not answered yet */
+  guint outstanding; /* publish/send calls not answered yet */
   gboolean input_done; /* pipe: stdin reached EOF */
   GDataInputStream *input;
 } Cli;
@@ -65,8 +65,7 @@ add_string (GString *line, const char *key, const char *value)
 
 static void
 on_message (MeteredSignallingClient *client, const char *channel,
-            const char *from, const char *data, const char *from_metadata,
-            Cli *cli)
+    const char *from, const char *data, const char *from_metadata, Cli *cli)
 {
   g_autoptr (GString) line = g_string_new ("{\"type\":\"message\"");
 
@@ -80,7 +79,7 @@ on_message (MeteredSignallingClient *client, const char *channel,
 
 static void
 on_direct (MeteredSignallingClient *client, const char *from, const char *data,
-           const char *from_metadata, Cli *cli)
+    const char *from_metadata, Cli *cli)
 {
   g_autoptr (GString) line = g_string_new ("{\"type\":\"direct\"");
 
@@ -100,20 +99,19 @@ add_entries (GString *line, const char *key, GVariant *entries)
 
   g_string_append_printf (line, ",\"%s\":[", key);
   g_variant_iter_init (&iter, entries);
-  while (g_variant_iter_next (&iter, "(&sm&s)", &peer_id, &metadata))
-    {
-      g_string_append (line, first ? "{\"peerId\":" : ",{\"peerId\":");
-      metered_json_append_string (line, peer_id, -1);
-      add_raw (line, "metadata", metadata);
-      g_string_append_c (line, '}');
-      first = FALSE;
-    }
+  while (g_variant_iter_next (&iter, "(&sm&s)", &peer_id, &metadata)) {
+    g_string_append (line, first ? "{\"peerId\":" : ",{\"peerId\":");
+    metered_json_append_string (line, peer_id, -1);
+    add_raw (line, "metadata", metadata);
+    g_string_append_c (line, '}');
+    first = FALSE;
+  }
   g_string_append_c (line, ']');
 }
 
 static void
 on_presence (MeteredSignallingClient *client, const char *channel,
-             GVariant *joined, GVariant *left, Cli *cli)
+    GVariant *joined, GVariant *left, Cli *cli)
 {
   g_autoptr (GString) line = g_string_new ("{\"type\":\"presence\"");
 
@@ -126,7 +124,7 @@ on_presence (MeteredSignallingClient *client, const char *channel,
 
 static void
 on_server_error (MeteredSignallingClient *client, const char *code,
-                 const char *request_id, const char *message, Cli *cli)
+    const char *request_id, const char *message, Cli *cli)
 {
   g_autoptr (GString) line = g_string_new ("{\"type\":\"error\"");
 
@@ -141,43 +139,42 @@ static void
 on_going_away (MeteredSignallingClient *client, gint64 retry_after_ms, Cli *cli)
 {
   g_print ("{\"type\":\"going_away\",\"retryAfterMs\":%" G_GINT64_FORMAT "}\n",
-           retry_after_ms);
+      retry_after_ms);
   fflush (stdout);
 }
 
 static void
 on_state_changed (MeteredSignallingClient *client, MeteredClientState from,
-                  MeteredClientState to, Cli *cli)
+    MeteredClientState to, Cli *cli)
 {
   g_printerr ("state %s -> %s\n", metered_client_state_to_string (from),
-              metered_client_state_to_string (to));
+      metered_client_state_to_string (to));
 }
 
 static void
 on_connected (MeteredSignallingClient *client, const char *peer_id,
-              double server_time, gint64 expires_at, gboolean is_reconnect,
-              gint64 max_message_size, GVariant *ice_servers, Cli *cli)
+    double server_time, gint64 expires_at, gboolean is_reconnect,
+    gint64 max_message_size, GVariant *ice_servers, Cli *cli)
 {
   g_printerr ("connected peer-id=%s reconnect=%s expires-at=%" G_GINT64_FORMAT
               "\n",
-              peer_id, is_reconnect ? "yes" : "no", expires_at);
+      peer_id, is_reconnect ? "yes" : "no", expires_at);
 }
 
 static void
 on_disconnected (MeteredSignallingClient *client, int code, const char *reason,
-                 gboolean will_reconnect, Cli *cli)
+    gboolean will_reconnect, Cli *cli)
 {
   g_printerr ("disconnected code=%d (%s) reason=\"%s\" will-reconnect=%s\n",
-              code, metered_close_code_name (code), reason,
-              will_reconnect ? "yes" : "no");
-  if (!will_reconnect
-      && metered_close_code_policy (code) == METERED_RETRY_TERMINAL)
-    {
-      g_printerr ("metered-cli: terminal close %d (%s): not retrying\n", code,
-                  metered_close_code_name (code));
-      cli->exit_code = 3;
-      g_main_loop_quit (cli->loop);
-    }
+      code, metered_close_code_name (code), reason,
+      will_reconnect ? "yes" : "no");
+  if (!will_reconnect &&
+      metered_close_code_policy (code) == METERED_RETRY_TERMINAL) {
+    g_printerr ("metered-cli: terminal close %d (%s): not retrying\n", code,
+        metered_close_code_name (code));
+    cli->exit_code = 3;
+    g_main_loop_quit (cli->loop);
+  }
 }
 
 static void
@@ -189,18 +186,18 @@ on_exhausted (MeteredSignallingClient *client, guint attempts, Cli *cli)
 }
 
 static void
-on_token_provider_error (MeteredSignallingClient *client, guint failures,
-                         GError *error, Cli *cli)
+on_token_provider_error (
+    MeteredSignallingClient *client, guint failures, GError *error, Cli *cli)
 {
   g_printerr ("token provider failed %u times in a row: %s\n", failures,
-              error->message);
+      error->message);
 }
 
 static void
 maybe_finish (Cli *cli)
 {
-  if (cli->outstanding == 0 && cli->input_done
-      && !g_str_equal (cli->command, "subscribe"))
+  if (cli->outstanding == 0 && cli->input_done &&
+      !g_str_equal (cli->command, "subscribe"))
     g_main_loop_quit (cli->loop);
 }
 
@@ -209,18 +206,17 @@ on_request_done (GObject *source, GAsyncResult *result, gpointer data)
 {
   Cli *cli = data;
   g_autoptr (GError) error = NULL;
-  gboolean ok = g_task_get_source_tag (G_TASK (result))
-                        == metered_signalling_client_publish_async
-                    ? metered_signalling_client_publish_finish (cli->client,
-                                                                result, &error)
-                    : metered_signalling_client_send_finish (cli->client,
-                                                             result, &error);
+  gboolean ok =
+      g_task_get_source_tag (G_TASK (result)) ==
+              metered_signalling_client_publish_async
+          ? metered_signalling_client_publish_finish (
+                cli->client, result, &error)
+          : metered_signalling_client_send_finish (cli->client, result, &error);
 
-  if (!ok)
-    {
-      g_printerr ("metered-cli: %s failed: %s\n", cli->command, error->message);
-      cli->exit_code = 1;
-    }
+  if (!ok) {
+    g_printerr ("metered-cli: %s failed: %s\n", cli->command, error->message);
+    cli->exit_code = 1;
+  }
   cli->outstanding--;
   maybe_finish (cli);
 }
@@ -230,11 +226,11 @@ submit (Cli *cli, const char *target, const char *json)
 {
   cli->outstanding++;
   if (g_str_equal (cli->command, "send"))
-    metered_signalling_client_send_async (cli->client, target, json, NULL,
-                                          on_request_done, cli);
+    metered_signalling_client_send_async (
+        cli->client, target, json, NULL, on_request_done, cli);
   else
-    metered_signalling_client_publish_async (cli->client, target, json, NULL,
-                                             on_request_done, cli);
+    metered_signalling_client_publish_async (
+        cli->client, target, json, NULL, on_request_done, cli);
 }
 
 static void read_next_line (Cli *cli);
@@ -247,14 +243,13 @@ on_line (GObject *source, GAsyncResult *result, gpointer data)
   g_autofree char *line = g_data_input_stream_read_line_finish_utf8 (
       G_DATA_INPUT_STREAM (source), result, NULL, &error);
 
-  if (!line)
-    {
-      if (error)
-        g_printerr ("metered-cli: stdin: %s\n", error->message);
-      cli->input_done = TRUE;
-      maybe_finish (cli);
-      return;
-    }
+  if (!line) {
+    if (error)
+      g_printerr ("metered-cli: stdin: %s\n", error->message);
+    cli->input_done = TRUE;
+    maybe_finish (cli);
+    return;
+  }
   g_strstrip (line);
   if (*line)
     submit (cli, cli->args[0], line);
@@ -264,8 +259,8 @@ on_line (GObject *source, GAsyncResult *result, gpointer data)
 static void
 read_next_line (Cli *cli)
 {
-  g_data_input_stream_read_line_async (cli->input, G_PRIORITY_DEFAULT, NULL,
-                                       on_line, cli);
+  g_data_input_stream_read_line_async (
+      cli->input, G_PRIORITY_DEFAULT, NULL, on_line, cli);
 }
 
 static void
@@ -274,12 +269,12 @@ on_subscribed (GObject *source, GAsyncResult *result, gpointer data)
   Cli *cli = data;
   g_autoptr (GError) error = NULL;
 
-  if (!metered_signalling_client_subscribe_finish (cli->client, result, &error))
-    {
-      g_printerr ("metered-cli: subscribe failed: %s\n", error->message);
-      cli->exit_code = 1;
-      g_main_loop_quit (cli->loop);
-    }
+  if (!metered_signalling_client_subscribe_finish (
+          cli->client, result, &error)) {
+    g_printerr ("metered-cli: subscribe failed: %s\n", error->message);
+    cli->exit_code = 1;
+    g_main_loop_quit (cli->loop);
+  }
 }
 
 static void
@@ -288,32 +283,26 @@ on_connect_done (GObject *source, GAsyncResult *result, gpointer data)
   Cli *cli = data;
   g_autoptr (GError) error = NULL;
 
-  if (!metered_signalling_client_connect_finish (cli->client, result, &error))
-    {
-      g_printerr ("metered-cli: %s\n", error->message);
-      cli->exit_code = 2;
-      g_main_loop_quit (cli->loop);
-      return;
-    }
-  if (g_str_equal (cli->command, "subscribe"))
-    {
-      for (char **c = cli->args; *c; c++)
-        metered_signalling_client_subscribe_async (cli->client, *c, FALSE, NULL,
-                                                   on_subscribed, cli);
-    }
-  else if (cli->args[1])
-    {
-      submit (cli, cli->args[0], cli->args[1]);
-      cli->input_done = TRUE;
-    }
-  else
-    {
-      /* No JSON argument: one value per stdin line, until EOF. */
-      GInputStream *in = g_unix_input_stream_new (0, FALSE);
-      cli->input = g_data_input_stream_new (in);
-      g_object_unref (in);
-      read_next_line (cli);
-    }
+  if (!metered_signalling_client_connect_finish (cli->client, result, &error)) {
+    g_printerr ("metered-cli: %s\n", error->message);
+    cli->exit_code = 2;
+    g_main_loop_quit (cli->loop);
+    return;
+  }
+  if (g_str_equal (cli->command, "subscribe")) {
+    for (char **c = cli->args; *c; c++)
+      metered_signalling_client_subscribe_async (
+          cli->client, *c, FALSE, NULL, on_subscribed, cli);
+  } else if (cli->args[1]) {
+    submit (cli, cli->args[0], cli->args[1]);
+    cli->input_done = TRUE;
+  } else {
+    /* No JSON argument: one value per stdin line, until EOF. */
+    GInputStream *in = g_unix_input_stream_new (0, FALSE);
+    cli->input = g_data_input_stream_new (in);
+    g_object_unref (in);
+    read_next_line (cli);
+  }
 }
 
 static gboolean
@@ -337,56 +326,53 @@ main (int argc, char **argv)
   gint initial_delay = 500;
   gint64 max_attempts = -1;
   gboolean include_meta = FALSE;
-  GOptionEntry entries[]
-      = { { "url", 0, 0, G_OPTION_ARG_STRING, &url,
-            "Service base URL (default wss://rms.metered.ca)", "URL" },
-          { "key", 0, 0, G_OPTION_ARG_STRING, &key, "Publishable key", "KEY" },
-          { "token", 0, 0, G_OPTION_ARG_STRING, &token, "JWT", "JWT" },
-          { "token-url", 0, 0, G_OPTION_ARG_STRING, &token_url,
-            "URL answering a fresh JWT", "URL" },
-          { "inactivity-timeout", 0, 0, G_OPTION_ARG_INT, &inactivity,
-            "Watchdog in ms (0 disables)", "MS" },
-          { "reconnect-initial-delay", 0, 0, G_OPTION_ARG_INT, &initial_delay,
-            "First backoff delay in ms", "MS" },
-          { "max-attempts", 0, 0, G_OPTION_ARG_INT64, &max_attempts,
-            "Reconnect attempts (-1 forever, the default here)", "N" },
-          { "include-sender-metadata", 0, 0, G_OPTION_ARG_NONE, &include_meta,
-            "Ask for fromMetadata on messages", NULL },
-          { NULL } };
-  g_autoptr (GOptionContext) ctx
-      = g_option_context_new ("subscribe CHANNEL... | publish CHANNEL [JSON] | "
-                              "send PEER [JSON]");
+  GOptionEntry entries[] = {
+    { "url", 0, 0, G_OPTION_ARG_STRING, &url,
+        "Service base URL (default wss://rms.metered.ca)", "URL" },
+    { "key", 0, 0, G_OPTION_ARG_STRING, &key, "Publishable key", "KEY" },
+    { "token", 0, 0, G_OPTION_ARG_STRING, &token, "JWT", "JWT" },
+    { "token-url", 0, 0, G_OPTION_ARG_STRING, &token_url,
+        "URL answering a fresh JWT", "URL" },
+    { "inactivity-timeout", 0, 0, G_OPTION_ARG_INT, &inactivity,
+        "Watchdog in ms (0 disables)", "MS" },
+    { "reconnect-initial-delay", 0, 0, G_OPTION_ARG_INT, &initial_delay,
+        "First backoff delay in ms", "MS" },
+    { "max-attempts", 0, 0, G_OPTION_ARG_INT64, &max_attempts,
+        "Reconnect attempts (-1 forever, the default here)", "N" },
+    { "include-sender-metadata", 0, 0, G_OPTION_ARG_NONE, &include_meta,
+        "Ask for fromMetadata on messages", NULL },
+    { NULL }
+  };
+  g_autoptr (GOptionContext) ctx =
+      g_option_context_new ("subscribe CHANNEL... | publish CHANNEL [JSON] | "
+                            "send PEER [JSON]");
   g_autoptr (GError) error = NULL;
   Cli cli = { 0 };
 
-  g_option_context_set_summary (
-      ctx,
+  g_option_context_set_summary (ctx,
       "Talk to a Metered Realtime Messaging channel from a terminal.\n"
       "Without JSON, publish and send read one JSON value per stdin line.");
   g_option_context_add_main_entries (ctx, entries, NULL);
-  if (!g_option_context_parse (ctx, &argc, &argv, &error))
-    {
-      g_printerr ("metered-cli: %s\n", error->message);
-      return 2;
-    }
-  if (argc < 3
-      || !(g_str_equal (argv[1], "subscribe")
-           || ((g_str_equal (argv[1], "publish")
-                || g_str_equal (argv[1], "send"))
-               && argc <= 4)))
-    {
-      g_autofree char *help = g_option_context_get_help (ctx, TRUE, NULL);
-      g_printerr ("%s", help);
-      return 2;
-    }
+  if (!g_option_context_parse (ctx, &argc, &argv, &error)) {
+    g_printerr ("metered-cli: %s\n", error->message);
+    return 2;
+  }
+  if (argc < 3 || !(g_str_equal (argv[1], "subscribe") ||
+                      ((g_str_equal (argv[1], "publish") ||
+                           g_str_equal (argv[1], "send")) &&
+                          argc <= 4))) {
+    g_autofree char *help = g_option_context_get_help (ctx, TRUE, NULL);
+    g_printerr ("%s", help);
+    return 2;
+  }
 
   cli.loop = g_main_loop_new (NULL, FALSE);
   cli.command = argv[1];
   cli.args = argv + 2;
   cli.client = metered_signalling_client_new (NULL, NULL);
   g_object_set (cli.client, "inactivity-timeout", inactivity,
-                "reconnect-initial-delay", initial_delay,
-                "reconnect-max-attempts", max_attempts, NULL);
+      "reconnect-initial-delay", initial_delay, "reconnect-max-attempts",
+      max_attempts, NULL);
   if (url)
     g_object_set (cli.client, "url", url, NULL);
   if (key)
@@ -395,27 +381,27 @@ main (int argc, char **argv)
     g_object_set (cli.client, "token", token, NULL);
   if (token_url)
     g_object_set (cli.client, "token-url", token_url, NULL);
-  (void)include_meta;
+  (void) include_meta;
 
   g_signal_connect (cli.client, "message", G_CALLBACK (on_message), &cli);
   g_signal_connect (cli.client, "direct", G_CALLBACK (on_direct), &cli);
   g_signal_connect (cli.client, "presence", G_CALLBACK (on_presence), &cli);
-  g_signal_connect (cli.client, "server-error", G_CALLBACK (on_server_error),
-                    &cli);
+  g_signal_connect (
+      cli.client, "server-error", G_CALLBACK (on_server_error), &cli);
   g_signal_connect (cli.client, "going-away", G_CALLBACK (on_going_away), &cli);
-  g_signal_connect (cli.client, "state-changed", G_CALLBACK (on_state_changed),
-                    &cli);
+  g_signal_connect (
+      cli.client, "state-changed", G_CALLBACK (on_state_changed), &cli);
   g_signal_connect (cli.client, "connected", G_CALLBACK (on_connected), &cli);
-  g_signal_connect (cli.client, "disconnected", G_CALLBACK (on_disconnected),
-                    &cli);
+  g_signal_connect (
+      cli.client, "disconnected", G_CALLBACK (on_disconnected), &cli);
   g_signal_connect (cli.client, "exhausted", G_CALLBACK (on_exhausted), &cli);
   g_signal_connect (cli.client, "token-provider-error",
-                    G_CALLBACK (on_token_provider_error), &cli);
+      G_CALLBACK (on_token_provider_error), &cli);
   g_unix_signal_add (SIGINT, on_sigint, &cli);
   g_unix_signal_add (SIGTERM, on_sigint, &cli);
 
-  metered_signalling_client_connect_async (cli.client, NULL, on_connect_done,
-                                           &cli);
+  metered_signalling_client_connect_async (
+      cli.client, NULL, on_connect_done, &cli);
   g_main_loop_run (cli.loop);
 
   g_clear_object (&cli.input);

@@ -26,54 +26,53 @@ GType
 metered_client_state_get_type (void)
 {
   static gsize type = 0;
-  static const GEnumValue values[]
-      = { { METERED_CLIENT_STATE_IDLE, "METERED_CLIENT_STATE_IDLE", "idle" },
-          { METERED_CLIENT_STATE_CONNECTING, "METERED_CLIENT_STATE_CONNECTING",
-            "connecting" },
-          { METERED_CLIENT_STATE_CONNECTED, "METERED_CLIENT_STATE_CONNECTED",
-            "connected" },
-          { METERED_CLIENT_STATE_RECONNECTING,
-            "METERED_CLIENT_STATE_RECONNECTING", "reconnecting" },
-          { METERED_CLIENT_STATE_CLOSED, "METERED_CLIENT_STATE_CLOSED",
-            "closed" },
-          { 0, NULL, NULL } };
+  static const GEnumValue values[] = {
+    { METERED_CLIENT_STATE_IDLE, "METERED_CLIENT_STATE_IDLE", "idle" },
+    { METERED_CLIENT_STATE_CONNECTING, "METERED_CLIENT_STATE_CONNECTING",
+        "connecting" },
+    { METERED_CLIENT_STATE_CONNECTED, "METERED_CLIENT_STATE_CONNECTED",
+        "connected" },
+    { METERED_CLIENT_STATE_RECONNECTING, "METERED_CLIENT_STATE_RECONNECTING",
+        "reconnecting" },
+    { METERED_CLIENT_STATE_CLOSED, "METERED_CLIENT_STATE_CLOSED", "closed" },
+    { 0, NULL, NULL }
+  };
 
   if (g_once_init_enter (&type))
-    g_once_init_leave (&type,
-                       g_enum_register_static ("MeteredClientState", values));
+    g_once_init_leave (
+        &type, g_enum_register_static ("MeteredClientState", values));
   return type;
 }
 
 const char *
 metered_client_state_to_string (MeteredClientState state)
 {
-  static const char *const names[]
-      = { "idle", "connecting", "connected", "reconnecting", "closed" };
+  static const char *const names[] = { "idle", "connecting", "connected",
+    "reconnecting", "closed" };
 
   return state < G_N_ELEMENTS (names) ? names[state] : "invalid";
 }
 
 gboolean
-metered_client_state_transition_is_valid (MeteredClientState from,
-                                          MeteredClientState to)
+metered_client_state_transition_is_valid (
+    MeteredClientState from, MeteredClientState to)
 {
-  switch (from)
-    {
+  switch (from) {
     case METERED_CLIENT_STATE_IDLE:
-      return to == METERED_CLIENT_STATE_CONNECTING
-             || to == METERED_CLIENT_STATE_CLOSED;
+      return to == METERED_CLIENT_STATE_CONNECTING ||
+             to == METERED_CLIENT_STATE_CLOSED;
     case METERED_CLIENT_STATE_CONNECTING:
-      return to == METERED_CLIENT_STATE_CONNECTED
-             || to == METERED_CLIENT_STATE_CLOSED;
+      return to == METERED_CLIENT_STATE_CONNECTED ||
+             to == METERED_CLIENT_STATE_CLOSED;
     case METERED_CLIENT_STATE_CONNECTED:
-      return to == METERED_CLIENT_STATE_RECONNECTING
-             || to == METERED_CLIENT_STATE_CLOSED;
+      return to == METERED_CLIENT_STATE_RECONNECTING ||
+             to == METERED_CLIENT_STATE_CLOSED;
     case METERED_CLIENT_STATE_RECONNECTING:
-      return to == METERED_CLIENT_STATE_CONNECTED
-             || to == METERED_CLIENT_STATE_CLOSED;
+      return to == METERED_CLIENT_STATE_CONNECTED ||
+             to == METERED_CLIENT_STATE_CLOSED;
     case METERED_CLIENT_STATE_CLOSED:
       return to == METERED_CLIENT_STATE_CONNECTING;
-    }
+  }
   return FALSE;
 }
 
@@ -99,13 +98,13 @@ metered_server_error_from_code (const char *code)
 {
   for (guint i = 1; i < G_N_ELEMENTS (server_codes); i++)
     if (g_strcmp0 (server_codes[i], code) == 0)
-      return (MeteredServerError)i;
+      return (MeteredServerError) i;
   return METERED_SERVER_ERROR_UNKNOWN;
 }
 
 const char *
 metered_server_error_to_code (MeteredServerError error)
 {
-  return (guint)error < G_N_ELEMENTS (server_codes) ? server_codes[error]
-                                                    : NULL;
+  return (guint) error < G_N_ELEMENTS (server_codes) ? server_codes[error]
+                                                     : NULL;
 }

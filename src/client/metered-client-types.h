@@ -47,8 +47,8 @@ GType metered_client_state_get_type (void);
 /* "idle", "connecting", ... */
 const char *metered_client_state_to_string (MeteredClientState state);
 /* TRUE if the state machine allows from -> to. */
-gboolean metered_client_state_transition_is_valid (MeteredClientState from,
-                                                   MeteredClientState to);
+gboolean metered_client_state_transition_is_valid (
+    MeteredClientState from, MeteredClientState to);
 
 /**
  * MeteredClientError:

@@ -24,9 +24,9 @@
 static gboolean
 is_loopback_host (const char *host)
 {
-  return g_ascii_strcasecmp (host, "localhost") == 0
-         || g_str_equal (host, "127.0.0.1") || g_str_equal (host, "::1")
-         || g_str_equal (host, "[::1]");
+  return g_ascii_strcasecmp (host, "localhost") == 0 ||
+         g_str_equal (host, "127.0.0.1") || g_str_equal (host, "::1") ||
+         g_str_equal (host, "[::1]");
 }
 
 gboolean
@@ -35,38 +35,34 @@ metered_client_url_validate (const char *base_url, GError **error)
   g_autoptr (GUri) uri = NULL;
   const char *scheme, *host, *path;
 
-  if (!base_url || !(uri = g_uri_parse (base_url, G_URI_FLAGS_NONE, NULL)))
-    {
-      g_set_error (error, METERED_CLIENT_ERROR,
-                   METERED_CLIENT_ERROR_INVALID_ARGUMENT, "url does not parse");
-      return FALSE;
-    }
+  if (!base_url || !(uri = g_uri_parse (base_url, G_URI_FLAGS_NONE, NULL))) {
+    g_set_error (error, METERED_CLIENT_ERROR,
+        METERED_CLIENT_ERROR_INVALID_ARGUMENT, "url does not parse");
+    return FALSE;
+  }
   scheme = g_uri_get_scheme (uri);
   host = g_uri_get_host (uri);
   path = g_uri_get_path (uri);
-  if (!host || !*host)
-    {
-      g_set_error (error, METERED_CLIENT_ERROR,
-                   METERED_CLIENT_ERROR_INVALID_ARGUMENT, "url has no host");
-      return FALSE;
-    }
-  if (g_ascii_strcasecmp (scheme, "wss") != 0
-      && !(g_ascii_strcasecmp (scheme, "ws") == 0 && is_loopback_host (host)))
-    {
-      g_set_error (error, METERED_CLIENT_ERROR,
-                   METERED_CLIENT_ERROR_INVALID_ARGUMENT,
-                   "url must be wss:// (ws:// is allowed only for localhost, "
-                   "127.0.0.1 and ::1)");
-      return FALSE;
-    }
-  if ((path && *path && !g_str_equal (path, "/")) || g_uri_get_query (uri)
-      || g_uri_get_fragment (uri))
-    {
-      g_set_error (error, METERED_CLIENT_ERROR,
-                   METERED_CLIENT_ERROR_INVALID_ARGUMENT,
-                   "url must have no path, query or fragment");
-      return FALSE;
-    }
+  if (!host || !*host) {
+    g_set_error (error, METERED_CLIENT_ERROR,
+        METERED_CLIENT_ERROR_INVALID_ARGUMENT, "url has no host");
+    return FALSE;
+  }
+  if (g_ascii_strcasecmp (scheme, "wss") != 0 &&
+      !(g_ascii_strcasecmp (scheme, "ws") == 0 && is_loopback_host (host))) {
+    g_set_error (error, METERED_CLIENT_ERROR,
+        METERED_CLIENT_ERROR_INVALID_ARGUMENT,
+        "url must be wss:// (ws:// is allowed only for localhost, "
+        "127.0.0.1 and ::1)");
+    return FALSE;
+  }
+  if ((path && *path && !g_str_equal (path, "/")) || g_uri_get_query (uri) ||
+      g_uri_get_fragment (uri)) {
+    g_set_error (error, METERED_CLIENT_ERROR,
+        METERED_CLIENT_ERROR_INVALID_ARGUMENT,
+        "url must have no path, query or fragment");
+    return FALSE;
+  }
   return TRUE;
 }
 
@@ -77,8 +73,8 @@ metered_encode_uri_component (const char *value)
 }
 
 char *
-metered_client_url_build (const char *base_url, const char *param,
-                          const char *value)
+metered_client_url_build (
+    const char *base_url, const char *param, const char *value)
 {
   g_autoptr (GUri) uri = g_uri_parse (base_url, G_URI_FLAGS_NONE, NULL);
   g_autofree char *scheme = NULL;
@@ -98,7 +94,6 @@ metered_client_url_build (const char *base_url, const char *param,
                   : g_strdup ("");
   /* libsoup opens WebSockets from http(s) URLs. */
   return g_strdup_printf ("%s://%s%s%s%s/v1?%s=%s", secure ? "https" : "http",
-                          strchr (host, ':') ? "[" : "", host,
-                          strchr (host, ':') ? "]" : "", port_text, param,
-                          encoded);
+      strchr (host, ':') ? "[" : "", host, strchr (host, ':') ? "]" : "",
+      port_text, param, encoded);
 }

@@ -30,8 +30,8 @@ gboolean metered_client_url_validate (const char *base_url, GError **error);
 /* <origin>/v1?<param>=<value> with value percent-encoded as JS
  * encodeURIComponent does. The origin is lower-cased and loses a default
  * port, as URL.origin does. */
-char *metered_client_url_build (const char *base_url, const char *param,
-                                const char *value);
+char *metered_client_url_build (
+    const char *base_url, const char *param, const char *value);
 
 /* encodeURIComponent: everything but A-Z a-z 0-9 - _ . ! ~ * ' ( ). */
 char *metered_encode_uri_component (const char *value);

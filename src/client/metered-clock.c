@@ -38,11 +38,11 @@ metered_clock_now_ms (MeteredClock *self)
 
 guint
 metered_clock_schedule (MeteredClock *self, guint64 delay_ms,
-                        MeteredClockFunc func, gpointer user_data)
+    MeteredClockFunc func, gpointer user_data)
 {
   g_return_val_if_fail (METERED_IS_CLOCK (self), 0);
-  return METERED_CLOCK_GET_CLASS (self)->schedule (self, delay_ms, func,
-                                                   user_data);
+  return METERED_CLOCK_GET_CLASS (self)->schedule (
+      self, delay_ms, func, user_data);
 }
 
 void
@@ -56,11 +56,10 @@ metered_clock_cancel (MeteredClock *self, guint id)
 void
 metered_clock_clear (MeteredClock *self, guint *id)
 {
-  if (*id)
-    {
-      metered_clock_cancel (self, *id);
-      *id = 0;
-    }
+  if (*id) {
+    metered_clock_cancel (self, *id);
+    *id = 0;
+  }
 }
 
 /* --- system clock --- */
@@ -71,8 +70,8 @@ struct _MeteredSystemClock
   GMainContext *context;
 };
 
-G_DEFINE_FINAL_TYPE (MeteredSystemClock, metered_system_clock,
-                     METERED_TYPE_CLOCK)
+G_DEFINE_FINAL_TYPE (
+    MeteredSystemClock, metered_system_clock, METERED_TYPE_CLOCK)
 
 typedef struct
 {
@@ -97,7 +96,7 @@ system_now_ms (MeteredClock *clock)
 
 static guint
 system_schedule (MeteredClock *clock, guint64 delay_ms, MeteredClockFunc func,
-                 gpointer user_data)
+    gpointer user_data)
 {
   MeteredSystemClock *self = METERED_SYSTEM_CLOCK (clock);
   GSource *source = g_timeout_source_new (MIN (delay_ms, G_MAXUINT));
@@ -176,8 +175,8 @@ struct _MeteredManualClock
   GList *timers; /* ManualTimer*, sorted by due then id */
 };
 
-G_DEFINE_FINAL_TYPE (MeteredManualClock, metered_manual_clock,
-                     METERED_TYPE_CLOCK)
+G_DEFINE_FINAL_TYPE (
+    MeteredManualClock, metered_manual_clock, METERED_TYPE_CLOCK)
 
 static gint
 timer_compare (gconstpointer a, gconstpointer b)
@@ -197,13 +196,13 @@ manual_now_ms (MeteredClock *clock)
 
 static guint
 manual_schedule (MeteredClock *clock, guint64 delay_ms, MeteredClockFunc func,
-                 gpointer user_data)
+    gpointer user_data)
 {
   MeteredManualClock *self = METERED_MANUAL_CLOCK (clock);
   ManualTimer *timer = g_new (ManualTimer, 1);
 
   timer->id = ++self->next_id;
-  timer->due = self->now + (gint64)MIN (delay_ms, (guint64)G_MAXINT64 / 2);
+  timer->due = self->now + (gint64) MIN (delay_ms, (guint64) G_MAXINT64 / 2);
   timer->func = func;
   timer->user_data = user_data;
   self->timers = g_list_insert_sorted (self->timers, timer, timer_compare);
@@ -215,35 +214,32 @@ manual_cancel (MeteredClock *clock, guint id)
 {
   MeteredManualClock *self = METERED_MANUAL_CLOCK (clock);
 
-  for (GList *l = self->timers; l; l = l->next)
-    {
-      ManualTimer *timer = l->data;
-      if (timer->id == id)
-        {
-          self->timers = g_list_delete_link (self->timers, l);
-          g_free (timer);
-          return;
-        }
+  for (GList *l = self->timers; l; l = l->next) {
+    ManualTimer *timer = l->data;
+    if (timer->id == id) {
+      self->timers = g_list_delete_link (self->timers, l);
+      g_free (timer);
+      return;
     }
+  }
 }
 
 void
 metered_manual_clock_advance (MeteredManualClock *self, guint64 ms)
 {
-  gint64 target = self->now + (gint64)ms;
+  gint64 target = self->now + (gint64) ms;
 
   /* Bounded: a callback that keeps scheduling 0 ms timers would otherwise
    * spin forever. */
-  for (guint fired = 0; self->timers && fired < 1000000; fired++)
-    {
-      ManualTimer *timer = self->timers->data;
-      if (timer->due > target)
-        break;
-      self->timers = g_list_delete_link (self->timers, self->timers);
-      self->now = MAX (self->now, timer->due);
-      timer->func (timer->user_data);
-      g_free (timer);
-    }
+  for (guint fired = 0; self->timers && fired < 1000000; fired++) {
+    ManualTimer *timer = self->timers->data;
+    if (timer->due > target)
+      break;
+    self->timers = g_list_delete_link (self->timers, self->timers);
+    self->now = MAX (self->now, timer->due);
+    timer->func (timer->user_data);
+    g_free (timer);
+  }
   self->now = target;
 }
 
@@ -252,7 +248,7 @@ metered_manual_clock_next_due (MeteredManualClock *self)
 {
   if (!self->timers)
     return -1;
-  return MAX (0, ((ManualTimer *)self->timers->data)->due - self->now);
+  return MAX (0, ((ManualTimer *) self->timers->data)->due - self->now);
 }
 
 guint

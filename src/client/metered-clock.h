@@ -44,7 +44,7 @@ struct _MeteredClockClass
 
   gint64 (*now_ms) (MeteredClock *self);
   guint (*schedule) (MeteredClock *self, guint64 delay_ms,
-                     MeteredClockFunc func, gpointer user_data);
+      MeteredClockFunc func, gpointer user_data);
   void (*cancel) (MeteredClock *self, guint id);
 
   gpointer padding[8];
@@ -54,7 +54,7 @@ struct _MeteredClockClass
 gint64 metered_clock_now_ms (MeteredClock *self);
 /* Calls func once, delay_ms from now; returns a non-zero id. */
 guint metered_clock_schedule (MeteredClock *self, guint64 delay_ms,
-                              MeteredClockFunc func, gpointer user_data);
+    MeteredClockFunc func, gpointer user_data);
 /* Cancels a timer that has not fired; 0 and fired ids are ignored. */
 void metered_clock_cancel (MeteredClock *self, guint id);
 /* Cancels *id if set and zeroes it. */
@@ -62,14 +62,14 @@ void metered_clock_clear (MeteredClock *self, guint *id);
 
 #define METERED_TYPE_SYSTEM_CLOCK (metered_system_clock_get_type ())
 G_DECLARE_FINAL_TYPE (MeteredSystemClock, metered_system_clock, METERED,
-                      SYSTEM_CLOCK, MeteredClock)
+    SYSTEM_CLOCK, MeteredClock)
 
 /* Real time, timers dispatched on context (NULL: the global default). */
 MeteredClock *metered_system_clock_new (GMainContext *context);
 
 #define METERED_TYPE_MANUAL_CLOCK (metered_manual_clock_get_type ())
 G_DECLARE_FINAL_TYPE (MeteredManualClock, metered_manual_clock, METERED,
-                      MANUAL_CLOCK, MeteredClock)
+    MANUAL_CLOCK, MeteredClock)
 
 /* Time that moves only when told to; starts at 0. */
 MeteredClock *metered_manual_clock_new (void);

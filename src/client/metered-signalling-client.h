@@ -26,7 +26,7 @@ G_BEGIN_DECLS
 
 #define METERED_TYPE_SIGNALLING_CLIENT (metered_signalling_client_get_type ())
 G_DECLARE_FINAL_TYPE (MeteredSignallingClient, metered_signalling_client,
-                      METERED, SIGNALLING_CLIENT, GObject)
+    METERED, SIGNALLING_CLIENT, GObject)
 
 /**
  * MeteredTokenRequest:
@@ -36,16 +36,16 @@ G_DECLARE_FINAL_TYPE (MeteredSignallingClient, metered_signalling_client,
  * now or later, from any thread.
  */
 #define METERED_TYPE_TOKEN_REQUEST (metered_token_request_get_type ())
-G_DECLARE_FINAL_TYPE (MeteredTokenRequest, metered_token_request, METERED,
-                      TOKEN_REQUEST, GObject)
+G_DECLARE_FINAL_TYPE (
+    MeteredTokenRequest, metered_token_request, METERED, TOKEN_REQUEST, GObject)
 
-void metered_token_request_return_token (MeteredTokenRequest *request,
-                                         const char *token);
-void metered_token_request_return_error (MeteredTokenRequest *request,
-                                         const GError *error);
+void metered_token_request_return_token (
+    MeteredTokenRequest *request, const char *token);
+void metered_token_request_return_error (
+    MeteredTokenRequest *request, const GError *error);
 /* Cancelled when the client stops waiting (timeout, close). */
-GCancellable *
-metered_token_request_get_cancellable (MeteredTokenRequest *request);
+GCancellable *metered_token_request_get_cancellable (
+    MeteredTokenRequest *request);
 
 /**
  * metered_signalling_client_new:
@@ -54,13 +54,13 @@ metered_token_request_get_cancellable (MeteredTokenRequest *request);
  * @clock: (nullable): the clock of every timer; NULL for the system clock
  *   on @context
  */
-MeteredSignallingClient *metered_signalling_client_new (GMainContext *context,
-                                                        MeteredClock *clock);
+MeteredSignallingClient *metered_signalling_client_new (
+    GMainContext *context, MeteredClock *clock);
 
-GMainContext *
-metered_signalling_client_get_context (MeteredSignallingClient *self);
-MeteredClientState
-metered_signalling_client_get_state (MeteredSignallingClient *self);
+GMainContext *metered_signalling_client_get_context (
+    MeteredSignallingClient *self);
+MeteredClientState metered_signalling_client_get_state (
+    MeteredSignallingClient *self);
 /* The peerId of the latest welcome, or NULL. Caller frees. */
 char *metered_signalling_client_dup_peer_id (MeteredSignallingClient *self);
 
@@ -68,57 +68,45 @@ char *metered_signalling_client_dup_peer_id (MeteredSignallingClient *self);
  * first welcome or fails with METERED_CLIENT_ERROR_CONNECT_FAILED /
  * TOKEN_PROVIDER. */
 void metered_signalling_client_connect_async (MeteredSignallingClient *self,
-                                              GCancellable *cancellable,
-                                              GAsyncReadyCallback callback,
-                                              gpointer user_data);
-gboolean
-metered_signalling_client_connect_finish (MeteredSignallingClient *self,
-                                          GAsyncResult *result, GError **error);
+    GCancellable *cancellable, GAsyncReadyCallback callback,
+    gpointer user_data);
+gboolean metered_signalling_client_connect_finish (
+    MeteredSignallingClient *self, GAsyncResult *result, GError **error);
 
 /* Terminal close (code 1000, "client requested close" by default): state
  * becomes closed at once, every queued or pending request fails with
  * METERED_CLIENT_ERROR_CLOSED. */
-void metered_signalling_client_close (MeteredSignallingClient *self, int code,
-                                      const char *reason);
+void metered_signalling_client_close (
+    MeteredSignallingClient *self, int code, const char *reason);
 
 /* Cuts a pending reconnect backoff short (a network-change hint). */
 void metered_signalling_client_reconnect_now (MeteredSignallingClient *self);
 
-void metered_signalling_client_subscribe_async (
-    MeteredSignallingClient *self, const char *channel,
-    gboolean include_sender_metadata, GCancellable *cancellable,
-    GAsyncReadyCallback callback, gpointer user_data);
+void metered_signalling_client_subscribe_async (MeteredSignallingClient *self,
+    const char *channel, gboolean include_sender_metadata,
+    GCancellable *cancellable, GAsyncReadyCallback callback,
+    gpointer user_data);
 gboolean metered_signalling_client_subscribe_finish (
     MeteredSignallingClient *self, GAsyncResult *result, GError **error);
 
 void metered_signalling_client_unsubscribe_async (MeteredSignallingClient *self,
-                                                  const char *channel,
-                                                  GCancellable *cancellable,
-                                                  GAsyncReadyCallback callback,
-                                                  gpointer user_data);
+    const char *channel, GCancellable *cancellable,
+    GAsyncReadyCallback callback, gpointer user_data);
 gboolean metered_signalling_client_unsubscribe_finish (
     MeteredSignallingClient *self, GAsyncResult *result, GError **error);
 
 /* data_json: any JSON value as text (sent verbatim after validation). */
 void metered_signalling_client_publish_async (MeteredSignallingClient *self,
-                                              const char *channel,
-                                              const char *data_json,
-                                              GCancellable *cancellable,
-                                              GAsyncReadyCallback callback,
-                                              gpointer user_data);
-gboolean
-metered_signalling_client_publish_finish (MeteredSignallingClient *self,
-                                          GAsyncResult *result, GError **error);
+    const char *channel, const char *data_json, GCancellable *cancellable,
+    GAsyncReadyCallback callback, gpointer user_data);
+gboolean metered_signalling_client_publish_finish (
+    MeteredSignallingClient *self, GAsyncResult *result, GError **error);
 
 void metered_signalling_client_send_async (MeteredSignallingClient *self,
-                                           const char *to,
-                                           const char *data_json,
-                                           GCancellable *cancellable,
-                                           GAsyncReadyCallback callback,
-                                           gpointer user_data);
-gboolean metered_signalling_client_send_finish (MeteredSignallingClient *self,
-                                                GAsyncResult *result,
-                                                GError **error);
+    const char *to, const char *data_json, GCancellable *cancellable,
+    GAsyncReadyCallback callback, gpointer user_data);
+gboolean metered_signalling_client_send_finish (
+    MeteredSignallingClient *self, GAsyncResult *result, GError **error);
 
 /**
  * metered_signalling_client_get_stats:

@@ -48,10 +48,11 @@ struct _MeteredHubConn
   GStrv channel_patterns;
   char *peer_metadata;
   char *credential_id;
+  char *dedupe_scope;
   const MeteredHubIo *io;
   gpointer io_data;
   GHashTable *subs; /* channel -> MeteredHubSub* */
-  GList *pending;   /* MeteredHubPendingSnapshot* */
+  GList *pending; /* MeteredHubPendingSnapshot* */
   MeteredTokenBucket bucket;
   gboolean bucket_ready;
   gboolean detached;
@@ -61,9 +62,11 @@ struct _MeteredHub
 {
   MeteredMetrics *metrics; /* not owned */
   guint presence_gap_ms;
-  GHashTable *conns;    /* MeteredHubConn* set */
-  GHashTable *peers;    /* peer_key -> MeteredHubConn* */
+  GHashTable *conns; /* MeteredHubConn* set */
+  GHashTable *peers; /* peer_key -> MeteredHubConn* */
   GHashTable *channels; /* channel_key -> GPtrArray of MeteredHubSub* */
+  GHashTable *delivered; /* scope+requestId -> gint64* expiry (monotonic ms) */
+  GQueue delivered_order; /* the same keys, oldest first */
 };
 
 /* Channels and peers are scoped by app; the unit separator cannot occur
@@ -91,8 +94,11 @@ metered_hub_new (MeteredMetrics *metrics, guint presence_gap_ms)
   hub->presence_gap_ms = MAX (presence_gap_ms, 5);
   hub->conns = g_hash_table_new (NULL, NULL);
   hub->peers = g_hash_table_new (g_str_hash, g_str_equal);
-  hub->channels = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
-                                         (GDestroyNotify)g_ptr_array_unref);
+  hub->channels = g_hash_table_new_full (
+      g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_ptr_array_unref);
+  hub->delivered =
+      g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  g_queue_init (&hub->delivered_order);
   return hub;
 }
 
@@ -108,36 +114,36 @@ metered_hub_free (MeteredHub *hub)
   if (!hub)
     return;
   g_hash_table_iter_init (&iter, hub->conns);
-  while (g_hash_table_iter_next (&iter, &conn, NULL))
-    {
-      conn_detach (conn);
-      g_hash_table_iter_remove (&iter);
-      conn_free (conn);
-    }
+  while (g_hash_table_iter_next (&iter, &conn, NULL)) {
+    conn_detach (conn);
+    g_hash_table_iter_remove (&iter);
+    conn_free (conn);
+  }
   g_hash_table_unref (hub->conns);
   g_hash_table_unref (hub->peers);
   g_hash_table_unref (hub->channels);
+  g_queue_clear (&hub->delivered_order);
+  g_hash_table_unref (hub->delivered);
   g_free (hub);
 }
 
 static void
 conn_send (MeteredHubConn *conn, MeteredFrameType type, char *text)
 {
-  if (!conn->detached)
-    {
-      conn->io->send (conn->io_data, text);
-      metered_metrics_inc (conn->hub->metrics, METERED_METRIC_FRAMES_OUT,
-                           metered_frame_type_name (type));
-    }
+  if (!conn->detached) {
+    conn->io->send (conn->io_data, text);
+    metered_metrics_inc (conn->hub->metrics, METERED_METRIC_FRAMES_OUT,
+        metered_frame_type_name (type));
+  }
   g_free (text);
 }
 
 static void
 send_error (MeteredHubConn *conn, const char *code, const char *message,
-            const char *request_id)
+    const char *request_id)
 {
   conn_send (conn, METERED_FRAME_ERROR,
-             metered_frame_build_error (code, message, request_id));
+      metered_frame_build_error (code, message, request_id));
 }
 
 static void
@@ -161,12 +167,11 @@ broadcast_presence (MeteredHubConn *conn, MeteredHubSub *sub, gboolean joined)
   text = joined
              ? metered_frame_build_presence (sub->channel, &entry, 1, NULL, 0)
              : metered_frame_build_presence (sub->channel, NULL, 0, &entry, 1);
-  for (guint i = 0; i < subs->len; i++)
-    {
-      MeteredHubSub *other = g_ptr_array_index (subs, i);
-      if (other->conn != conn)
-        conn_send (other->conn, METERED_FRAME_PRESENCE, g_strdup (text));
-    }
+  for (guint i = 0; i < subs->len; i++) {
+    MeteredHubSub *other = g_ptr_array_index (subs, i);
+    if (other->conn != conn)
+      conn_send (other->conn, METERED_FRAME_PRESENCE, g_strdup (text));
+  }
 }
 
 static void
@@ -182,27 +187,24 @@ sub_remove (MeteredHubConn *conn, MeteredHubSub *sub)
 {
   GPtrArray *subs;
 
-  for (GList *l = conn->pending; l;)
-    {
-      MeteredHubPendingSnapshot *pending = l->data;
-      GList *next = l->next;
-      if (g_str_equal (pending->channel, sub->channel))
-        {
-          pending_cancel (pending);
-          conn->pending = g_list_delete_link (conn->pending, l);
-        }
-      l = next;
+  for (GList *l = conn->pending; l;) {
+    MeteredHubPendingSnapshot *pending = l->data;
+    GList *next = l->next;
+    if (g_str_equal (pending->channel, sub->channel)) {
+      pending_cancel (pending);
+      conn->pending = g_list_delete_link (conn->pending, l);
     }
+    l = next;
+  }
 
   subs = g_hash_table_lookup (conn->hub->channels, sub->channel_key);
-  if (subs)
-    {
-      g_ptr_array_remove (subs, sub);
-      if (sub->visible)
-        broadcast_presence (conn, sub, FALSE);
-      if (subs->len == 0)
-        g_hash_table_remove (conn->hub->channels, sub->channel_key);
-    }
+  if (subs) {
+    g_ptr_array_remove (subs, sub);
+    if (sub->visible)
+      broadcast_presence (conn, sub, FALSE);
+    if (subs->len == 0)
+      g_hash_table_remove (conn->hub->channels, sub->channel_key);
+  }
   g_hash_table_remove (conn->subs, sub->channel);
 }
 
@@ -218,23 +220,20 @@ conn_detach (MeteredHubConn *conn)
     return;
 
   g_hash_table_iter_init (&iter, conn->subs);
-  while (g_hash_table_iter_next (&iter, NULL, &sub))
-    {
-      MeteredHubSub *s = sub;
-      GPtrArray *subs
-          = g_hash_table_lookup (conn->hub->channels, s->channel_key);
-      if (subs)
-        {
-          g_ptr_array_remove (subs, s);
-          if (s->visible)
-            broadcast_presence (conn, s, FALSE);
-          if (subs->len == 0)
-            g_hash_table_remove (conn->hub->channels, s->channel_key);
-        }
-      g_hash_table_iter_remove (&iter);
+  while (g_hash_table_iter_next (&iter, NULL, &sub)) {
+    MeteredHubSub *s = sub;
+    GPtrArray *subs = g_hash_table_lookup (conn->hub->channels, s->channel_key);
+    if (subs) {
+      g_ptr_array_remove (subs, s);
+      if (s->visible)
+        broadcast_presence (conn, s, FALSE);
+      if (subs->len == 0)
+        g_hash_table_remove (conn->hub->channels, s->channel_key);
     }
-  g_list_free_full (g_steal_pointer (&conn->pending),
-                    (GDestroyNotify)pending_cancel);
+    g_hash_table_iter_remove (&iter);
+  }
+  g_list_free_full (
+      g_steal_pointer (&conn->pending), (GDestroyNotify) pending_cancel);
 
   if (g_hash_table_lookup (conn->hub->peers, conn->peer_key) == conn)
     g_hash_table_remove (conn->hub->peers, conn->peer_key);
@@ -252,12 +251,13 @@ conn_free (MeteredHubConn *conn)
   g_strfreev (conn->channel_patterns);
   g_free (conn->peer_metadata);
   g_free (conn->credential_id);
+  g_free (conn->dedupe_scope);
   g_free (conn);
 }
 
 MeteredHubConn *
 metered_hub_conn_add (MeteredHub *hub, const MeteredHubAuth *auth,
-                      const MeteredHubIo *io, gpointer io_data)
+    const MeteredHubIo *io, gpointer io_data)
 {
   MeteredHubConn *conn = g_new0 (MeteredHubConn, 1);
   MeteredHubConn *old;
@@ -267,13 +267,16 @@ metered_hub_conn_add (MeteredHub *hub, const MeteredHubAuth *auth,
   conn->peer_id = g_strdup (auth->peer_id);
   conn->peer_key = scoped_key (auth->app, auth->peer_id);
   conn->actions = auth->actions;
-  conn->channel_patterns = g_strdupv ((GStrv)auth->channel_patterns);
+  conn->channel_patterns = g_strdupv ((GStrv) auth->channel_patterns);
   conn->peer_metadata = g_strdup (auth->peer_metadata);
   conn->credential_id = g_strdup (auth->credential_id);
+  conn->dedupe_scope = g_strconcat (auth->app->id, "\x1f",
+      auth->peer_id_is_stable ? auth->peer_id : auth->credential_id, "\x1f",
+      NULL);
   conn->io = io;
   conn->io_data = io_data;
-  conn->subs = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
-                                      (GDestroyNotify)sub_free);
+  conn->subs = g_hash_table_new_full (
+      g_str_hash, g_str_equal, NULL, (GDestroyNotify) sub_free);
 
   /* The old connection's "left" goes out before anything of the new one
    * (protocol doc §10 rule 5). */
@@ -286,10 +289,9 @@ metered_hub_conn_add (MeteredHub *hub, const MeteredHubAuth *auth,
   conn->app->n_connections++;
 
   conn_send (conn, METERED_FRAME_WELCOME,
-             metered_frame_build_welcome (conn->peer_id, auth->expires_at,
-                                          g_get_real_time () / G_USEC_PER_SEC,
-                                          METERED_DEFAULT_MAX_MESSAGE_SIZE,
-                                          auth->welcome_metadata));
+      metered_frame_build_welcome (conn->peer_id, auth->expires_at,
+          g_get_real_time () / G_USEC_PER_SEC, METERED_DEFAULT_MAX_MESSAGE_SIZE,
+          auth->welcome_metadata));
   return conn;
 }
 
@@ -330,8 +332,8 @@ snapshot_due (gpointer user_data)
   MeteredHubPendingSnapshot *pending = user_data;
   MeteredHubConn *conn = pending->conn;
   MeteredHubSub *sub = g_hash_table_lookup (conn->subs, pending->channel);
-  g_autoptr (GArray) joined
-      = g_array_new (FALSE, FALSE, sizeof (MeteredPresenceEntry));
+  g_autoptr (GArray) joined =
+      g_array_new (FALSE, FALSE, sizeof (MeteredPresenceEntry));
 
   conn->pending = g_list_remove (conn->pending, pending);
   g_free (pending->channel);
@@ -341,74 +343,64 @@ snapshot_due (gpointer user_data)
     return G_SOURCE_REMOVE;
 
   /* Peers without the presence action neither see nor are seen. */
-  if (conn->actions & METERED_ACTION_PRESENCE)
-    {
-      GPtrArray *subs
-          = g_hash_table_lookup (conn->hub->channels, sub->channel_key);
-      for (guint i = 0; subs && i < subs->len; i++)
-        {
-          MeteredHubSub *other = g_ptr_array_index (subs, i);
-          if (other->conn != conn && other->visible)
-            {
-              MeteredPresenceEntry e
-                  = { other->conn->peer_id, other->conn->peer_metadata };
-              g_array_append_val (joined, e);
-            }
-        }
+  if (conn->actions & METERED_ACTION_PRESENCE) {
+    GPtrArray *subs =
+        g_hash_table_lookup (conn->hub->channels, sub->channel_key);
+    for (guint i = 0; subs && i < subs->len; i++) {
+      MeteredHubSub *other = g_ptr_array_index (subs, i);
+      if (other->conn != conn && other->visible) {
+        MeteredPresenceEntry e = { other->conn->peer_id,
+          other->conn->peer_metadata };
+        g_array_append_val (joined, e);
+      }
     }
+  }
   conn_send (conn, METERED_FRAME_PRESENCE,
-             metered_frame_build_presence (sub->channel,
-                                           (MeteredPresenceEntry *)joined->data,
-                                           joined->len, NULL, 0));
+      metered_frame_build_presence (sub->channel,
+          (MeteredPresenceEntry *) joined->data, joined->len, NULL, 0));
 
-  if (!sub->visible && (conn->actions & METERED_ACTION_PRESENCE))
-    {
-      sub->visible = TRUE;
-      broadcast_presence (conn, sub, TRUE);
-    }
+  if (!sub->visible && (conn->actions & METERED_ACTION_PRESENCE)) {
+    sub->visible = TRUE;
+    broadcast_presence (conn, sub, TRUE);
+  }
   return G_SOURCE_REMOVE;
 }
 
 static void
 handle_subscribe (MeteredHubConn *conn, MeteredFrame *frame)
 {
-  const char *code
-      = check_channel (conn, frame->channel, METERED_ACTION_SUBSCRIBE);
+  const char *code =
+      check_channel (conn, frame->channel, METERED_ACTION_SUBSCRIBE);
   MeteredHubSub *sub;
   MeteredHubPendingSnapshot *pending;
 
-  if (code)
-    {
-      send_channel_error (conn, code, frame);
-      return;
-    }
+  if (code) {
+    send_channel_error (conn, code, frame);
+    return;
+  }
 
   sub = g_hash_table_lookup (conn->subs, frame->channel);
-  if (!sub)
-    {
-      GPtrArray *subs;
+  if (!sub) {
+    GPtrArray *subs;
 
-      if (g_hash_table_size (conn->subs) >= METERED_SERVER_MAX_SUBSCRIPTIONS)
-        {
-          send_error (conn, METERED_ERR_CHANNEL_LIMIT_EXCEEDED,
-                      "at most 100 subscriptions per connection",
-                      frame->request_id);
-          return;
-        }
-      sub = g_new0 (MeteredHubSub, 1);
-      sub->conn = conn;
-      sub->channel = g_strdup (frame->channel);
-      sub->channel_key = scoped_key (conn->app, frame->channel);
-      g_hash_table_insert (conn->subs, sub->channel, sub);
-      subs = g_hash_table_lookup (conn->hub->channels, sub->channel_key);
-      if (!subs)
-        {
-          subs = g_ptr_array_new ();
-          g_hash_table_insert (conn->hub->channels, g_strdup (sub->channel_key),
-                               subs);
-        }
-      g_ptr_array_add (subs, sub);
+    if (g_hash_table_size (conn->subs) >= METERED_SERVER_MAX_SUBSCRIPTIONS) {
+      send_error (conn, METERED_ERR_CHANNEL_LIMIT_EXCEEDED,
+          "at most 100 subscriptions per connection", frame->request_id);
+      return;
     }
+    sub = g_new0 (MeteredHubSub, 1);
+    sub->conn = conn;
+    sub->channel = g_strdup (frame->channel);
+    sub->channel_key = scoped_key (conn->app, frame->channel);
+    g_hash_table_insert (conn->subs, sub->channel, sub);
+    subs = g_hash_table_lookup (conn->hub->channels, sub->channel_key);
+    if (!subs) {
+      subs = g_ptr_array_new ();
+      g_hash_table_insert (
+          conn->hub->channels, g_strdup (sub->channel_key), subs);
+    }
+    g_ptr_array_add (subs, sub);
+  }
   /* A repeat subscribe: last one wins for the flag. */
   sub->include_sender_metadata = frame->include_sender_metadata;
 
@@ -420,8 +412,8 @@ handle_subscribe (MeteredHubConn *conn, MeteredFrame *frame)
   pending = g_new0 (MeteredHubPendingSnapshot, 1);
   pending->conn = conn;
   pending->channel = g_strdup (frame->channel);
-  pending->source_id
-      = g_timeout_add (conn->hub->presence_gap_ms, snapshot_due, pending);
+  pending->source_id =
+      g_timeout_add (conn->hub->presence_gap_ms, snapshot_due, pending);
   conn->pending = g_list_append (conn->pending, pending);
 }
 
@@ -435,80 +427,112 @@ handle_unsubscribe (MeteredHubConn *conn, MeteredFrame *frame)
   send_ack (conn, frame->request_id);
 }
 
-static void
-handle_publish (MeteredHubConn *conn, MeteredFrame *frame)
+/* TRUE if this publish/send was delivered before (a resend after a
+ * reconnect): the caller acks it and delivers nothing. Otherwise records
+ * it. Entries expire after the window; the table is bounded. */
+static gboolean
+already_delivered (MeteredHubConn *conn, const char *request_id, gint64 now_ms)
 {
-  const char *code
-      = check_channel (conn, frame->channel, METERED_ACTION_PUBLISH);
+  MeteredHub *hub = conn->hub;
+  g_autofree char *key = NULL;
+  gint64 *expiry;
+
+  if (!request_id)
+    return FALSE;
+  while (!g_queue_is_empty (&hub->delivered_order)) {
+    const char *oldest = g_queue_peek_head (&hub->delivered_order);
+    gint64 *until = g_hash_table_lookup (hub->delivered, oldest);
+    if (g_hash_table_size (hub->delivered) < METERED_HUB_DEDUPE_MAX && until &&
+        *until > now_ms)
+      break;
+    g_queue_pop_head (&hub->delivered_order);
+    g_hash_table_remove (hub->delivered, oldest);
+  }
+
+  key = g_strconcat (conn->dedupe_scope, request_id, NULL);
+  if (g_hash_table_contains (hub->delivered, key))
+    return TRUE;
+  expiry = g_new (gint64, 1);
+  *expiry = now_ms + METERED_HUB_DEDUPE_WINDOW_MS;
+  g_queue_push_tail (&hub->delivered_order, key);
+  g_hash_table_insert (hub->delivered, g_steal_pointer (&key), expiry);
+  return FALSE;
+}
+
+static void
+handle_publish (MeteredHubConn *conn, MeteredFrame *frame, gint64 now_ms)
+{
+  const char *code =
+      check_channel (conn, frame->channel, METERED_ACTION_PUBLISH);
   g_autofree char *channel_key = NULL;
   g_autofree char *plain = NULL;
   g_autofree char *stamped = NULL;
   GPtrArray *subs;
 
-  if (code)
-    {
-      send_channel_error (conn, code, frame);
-      return;
-    }
+  if (code) {
+    send_channel_error (conn, code, frame);
+    return;
+  }
+  if (already_delivered (conn, frame->request_id, now_ms)) {
+    send_ack (conn, frame->request_id);
+    return;
+  }
 
   channel_key = scoped_key (conn->app, frame->channel);
   subs = g_hash_table_lookup (conn->hub->channels, channel_key);
-  for (guint i = 0; subs && i < subs->len; i++)
-    {
-      MeteredHubSub *other = g_ptr_array_index (subs, i);
-      const char *text;
+  for (guint i = 0; subs && i < subs->len; i++) {
+    MeteredHubSub *other = g_ptr_array_index (subs, i);
+    const char *text;
 
-      if (other->conn == conn)
-        continue; /* never echoed */
-      if (other->include_sender_metadata && conn->peer_metadata)
-        {
-          if (!stamped)
-            stamped = metered_frame_build_message (frame->channel,
-                                                   conn->peer_id, frame->data,
-                                                   conn->peer_metadata);
-          text = stamped;
-        }
-      else
-        {
-          if (!plain)
-            plain = metered_frame_build_message (frame->channel, conn->peer_id,
-                                                 frame->data, NULL);
-          text = plain;
-        }
-      conn_send (other->conn, METERED_FRAME_MESSAGE, g_strdup (text));
+    if (other->conn == conn)
+      continue; /* never echoed */
+    if (other->include_sender_metadata && conn->peer_metadata) {
+      if (!stamped)
+        stamped = metered_frame_build_message (
+            frame->channel, conn->peer_id, frame->data, conn->peer_metadata);
+      text = stamped;
+    } else {
+      if (!plain)
+        plain = metered_frame_build_message (
+            frame->channel, conn->peer_id, frame->data, NULL);
+      text = plain;
     }
+    conn_send (other->conn, METERED_FRAME_MESSAGE, g_strdup (text));
+  }
   send_ack (conn, frame->request_id);
 }
 
 static void
-handle_send (MeteredHubConn *conn, MeteredFrame *frame)
+handle_send (MeteredHubConn *conn, MeteredFrame *frame, gint64 now_ms)
 {
   g_autofree char *peer_key = NULL;
   MeteredHubConn *target;
 
-  if (!(conn->actions & METERED_ACTION_SEND))
-    {
-      send_error (conn, METERED_ERR_ACTION_NOT_PERMITTED, "send",
-                  frame->request_id);
-      return;
-    }
+  if (!(conn->actions & METERED_ACTION_SEND)) {
+    send_error (
+        conn, METERED_ERR_ACTION_NOT_PERMITTED, "send", frame->request_id);
+    return;
+  }
   peer_key = scoped_key (conn->app, frame->to);
   target = g_hash_table_lookup (conn->hub->peers, peer_key);
-  if (!target || target->detached)
-    {
-      send_error (conn, METERED_ERR_PEER_NOT_FOUND, "peer is not connected",
-                  frame->request_id);
-      return;
-    }
+  if (!target || target->detached) {
+    send_error (conn, METERED_ERR_PEER_NOT_FOUND, "peer is not connected",
+        frame->request_id);
+    return;
+  }
+  if (already_delivered (conn, frame->request_id, now_ms)) {
+    send_ack (conn, frame->request_id);
+    return;
+  }
   conn_send (target, METERED_FRAME_DIRECT,
-             metered_frame_build_direct (conn->peer_id, frame->data,
-                                         conn->peer_metadata));
+      metered_frame_build_direct (
+          conn->peer_id, frame->data, conn->peer_metadata));
   send_ack (conn, frame->request_id);
 }
 
 void
-metered_hub_conn_handle_text (MeteredHubConn *conn, const char *text, gsize len,
-                              gint64 now_ms)
+metered_hub_conn_handle_text (
+    MeteredHubConn *conn, const char *text, gsize len, gint64 now_ms)
 {
   g_autoptr (MeteredFrame) frame = NULL;
   const char *reject = NULL;
@@ -517,53 +541,48 @@ metered_hub_conn_handle_text (MeteredHubConn *conn, const char *text, gsize len,
   if (conn->detached)
     return;
 
-  if (!conn->bucket_ready)
-    {
-      metered_token_bucket_init (&conn->bucket, METERED_SERVER_RATE_BURST,
-                                 METERED_SERVER_RATE_PER_SEC, now_ms);
-      conn->bucket_ready = TRUE;
-    }
-  if (!metered_token_bucket_take (&conn->bucket, now_ms))
-    {
-      metered_hub_conn_close (conn, METERED_CLOSE_OVER_MESSAGE_RATE,
-                              "message rate exceeded");
-      return;
-    }
-  if (len > METERED_SERVER_MAX_FRAME)
-    {
-      metered_hub_conn_close (conn, METERED_CLOSE_MESSAGE_TOO_BIG,
-                              "frame exceeds 65536 bytes");
-      return;
-    }
+  if (!conn->bucket_ready) {
+    metered_token_bucket_init (&conn->bucket, METERED_SERVER_RATE_BURST,
+        METERED_SERVER_RATE_PER_SEC, now_ms);
+    conn->bucket_ready = TRUE;
+  }
+  if (!metered_token_bucket_take (&conn->bucket, now_ms)) {
+    metered_hub_conn_close (
+        conn, METERED_CLOSE_OVER_MESSAGE_RATE, "message rate exceeded");
+    return;
+  }
+  if (len > METERED_SERVER_MAX_FRAME) {
+    metered_hub_conn_close (
+        conn, METERED_CLOSE_MESSAGE_TOO_BIG, "frame exceeds 65536 bytes");
+    return;
+  }
 
   result = metered_client_frame_parse (text, len, &frame, &reject);
-  switch (result)
-    {
+  switch (result) {
     case METERED_PARSE_MALFORMED:
-      metered_metrics_inc (conn->hub->metrics, METERED_METRIC_FRAMES_IN,
-                           "malformed");
+      metered_metrics_inc (
+          conn->hub->metrics, METERED_METRIC_FRAMES_IN, "malformed");
       send_error (conn, METERED_ERR_MALFORMED_MESSAGE,
-                  "frame is not a JSON object with a string type", NULL);
+          "frame is not a JSON object with a string type", NULL);
       return;
     case METERED_PARSE_UNKNOWN_TYPE:
-      metered_metrics_inc (conn->hub->metrics, METERED_METRIC_FRAMES_IN,
-                           "unknown");
+      metered_metrics_inc (
+          conn->hub->metrics, METERED_METRIC_FRAMES_IN, "unknown");
       send_error (conn, METERED_ERR_UNKNOWN_TYPE, "unknown frame type",
-                  frame->request_id);
+          frame->request_id);
       return;
     case METERED_PARSE_INVALID:
       metered_metrics_inc (conn->hub->metrics, METERED_METRIC_FRAMES_IN,
-                           metered_frame_type_name (frame->type));
+          metered_frame_type_name (frame->type));
       send_error (conn, reject, NULL, frame->request_id);
       return;
     case METERED_PARSE_OK:
       break;
-    }
+  }
 
   metered_metrics_inc (conn->hub->metrics, METERED_METRIC_FRAMES_IN,
-                       metered_frame_type_name (frame->type));
-  switch (frame->type)
-    {
+      metered_frame_type_name (frame->type));
+  switch (frame->type) {
     case METERED_FRAME_SUBSCRIBE:
       handle_subscribe (conn, frame);
       break;
@@ -571,10 +590,10 @@ metered_hub_conn_handle_text (MeteredHubConn *conn, const char *text, gsize len,
       handle_unsubscribe (conn, frame);
       break;
     case METERED_FRAME_PUBLISH:
-      handle_publish (conn, frame);
+      handle_publish (conn, frame, now_ms);
       break;
     case METERED_FRAME_SEND:
-      handle_send (conn, frame);
+      handle_send (conn, frame, now_ms);
       break;
     case METERED_FRAME_PING:
       conn_send (conn, METERED_FRAME_PONG, metered_frame_build_pong ());
@@ -582,9 +601,9 @@ metered_hub_conn_handle_text (MeteredHubConn *conn, const char *text, gsize len,
     default:
       /* A server frame type sent by a client. */
       send_error (conn, METERED_ERR_UNKNOWN_TYPE, "unknown frame type",
-                  frame->request_id);
+          frame->request_id);
       break;
-    }
+  }
 }
 
 void
@@ -592,21 +611,19 @@ metered_hub_conn_handle_binary (MeteredHubConn *conn, gint64 now_ms)
 {
   if (conn->detached)
     return;
-  if (!conn->bucket_ready)
-    {
-      metered_token_bucket_init (&conn->bucket, METERED_SERVER_RATE_BURST,
-                                 METERED_SERVER_RATE_PER_SEC, now_ms);
-      conn->bucket_ready = TRUE;
-    }
-  if (!metered_token_bucket_take (&conn->bucket, now_ms))
-    {
-      metered_hub_conn_close (conn, METERED_CLOSE_OVER_MESSAGE_RATE,
-                              "message rate exceeded");
-      return;
-    }
+  if (!conn->bucket_ready) {
+    metered_token_bucket_init (&conn->bucket, METERED_SERVER_RATE_BURST,
+        METERED_SERVER_RATE_PER_SEC, now_ms);
+    conn->bucket_ready = TRUE;
+  }
+  if (!metered_token_bucket_take (&conn->bucket, now_ms)) {
+    metered_hub_conn_close (
+        conn, METERED_CLOSE_OVER_MESSAGE_RATE, "message rate exceeded");
+    return;
+  }
   metered_metrics_inc (conn->hub->metrics, METERED_METRIC_FRAMES_IN, "binary");
   send_error (conn, METERED_ERR_MALFORMED_MESSAGE,
-              "binary frames are not part of the protocol", NULL);
+      "binary frames are not part of the protocol", NULL);
 }
 
 void
@@ -672,27 +689,25 @@ metered_hub_list_conns (MeteredHub *hub)
 
   g_hash_table_iter_init (&iter, hub->conns);
   while (g_hash_table_iter_next (&iter, &conn, NULL))
-    if (!((MeteredHubConn *)conn)->detached)
+    if (!((MeteredHubConn *) conn)->detached)
       g_ptr_array_add (out, conn);
   return out;
 }
 
 guint
 metered_hub_close_matching (MeteredHub *hub, MeteredHubConnPredicate pred,
-                            gpointer user_data, int code, const char *reason)
+    gpointer user_data, int code, const char *reason)
 {
   g_autoptr (GPtrArray) conns = metered_hub_list_conns (hub);
   guint n = 0;
 
-  for (guint i = 0; i < conns->len; i++)
-    {
-      MeteredHubConn *conn = g_ptr_array_index (conns, i);
-      if (pred (conn, user_data))
-        {
-          metered_hub_conn_close (conn, code, reason);
-          n++;
-        }
+  for (guint i = 0; i < conns->len; i++) {
+    MeteredHubConn *conn = g_ptr_array_index (conns, i);
+    if (pred (conn, user_data)) {
+      metered_hub_conn_close (conn, code, reason);
+      n++;
     }
+  }
   return n;
 }
 

@@ -50,11 +50,19 @@ typedef struct
   const char *peer_id;
   guint actions; /* MeteredActions */
   const char *const *channel_patterns;
-  const char *peer_metadata;    /* raw JSON object or NULL */
+  const char *peer_metadata; /* raw JSON object or NULL */
   const char *welcome_metadata; /* raw JSON object or NULL */
-  const char *credential_id;    /* the pk key or the JWT kid */
-  gint64 expires_at;            /* Unix seconds, or -1 */
+  const char *credential_id; /* the pk key or the JWT kid */
+  gint64 expires_at; /* Unix seconds, or -1 */
+  /* TRUE when the peerId outlives the connection (a JWT sub): resent
+   * requests are then deduplicated per peer, else per credential. */
+  gboolean peer_id_is_stable;
 } MeteredHubAuth;
+
+/* How long a delivered publish/send requestId is remembered: a client
+ * that resends it after a reconnect gets an ack and no second delivery. */
+#define METERED_HUB_DEDUPE_WINDOW_MS (5 * 60 * 1000)
+#define METERED_HUB_DEDUPE_MAX 200000
 
 MeteredHub *metered_hub_new (MeteredMetrics *metrics, guint presence_gap_ms);
 void metered_hub_free (MeteredHub *hub);
@@ -63,19 +71,18 @@ void metered_hub_free (MeteredHub *hub);
  * welcome. A live connection with the same peerId in the same app is
  * superseded: its presence ends now and it is closed 1008. */
 MeteredHubConn *metered_hub_conn_add (MeteredHub *hub,
-                                      const MeteredHubAuth *auth,
-                                      const MeteredHubIo *io, gpointer io_data);
+    const MeteredHubAuth *auth, const MeteredHubIo *io, gpointer io_data);
 
 /* One inbound text frame of len bytes. now_ms is monotonic. */
-void metered_hub_conn_handle_text (MeteredHubConn *conn, const char *text,
-                                   gsize len, gint64 now_ms);
+void metered_hub_conn_handle_text (
+    MeteredHubConn *conn, const char *text, gsize len, gint64 now_ms);
 /* An inbound binary frame: answered with malformed_message. */
 void metered_hub_conn_handle_binary (MeteredHubConn *conn, gint64 now_ms);
 
 /* Ends the connection's presence at once and asks the I/O layer to close
  * the socket. Further frames from it are ignored. Idempotent. */
-void metered_hub_conn_close (MeteredHubConn *conn, int code,
-                             const char *reason);
+void metered_hub_conn_close (
+    MeteredHubConn *conn, int code, const char *reason);
 /* The socket is gone: ends presence if still there and frees conn. */
 void metered_hub_conn_remove (MeteredHubConn *conn);
 
@@ -87,12 +94,11 @@ gboolean metered_hub_conn_is_closing (MeteredHubConn *conn);
  * container, not the strings). */
 GPtrArray *metered_hub_conn_list_channels (MeteredHubConn *conn);
 
-typedef gboolean (*MeteredHubConnPredicate) (MeteredHubConn *conn,
-                                             gpointer user_data);
+typedef gboolean (*MeteredHubConnPredicate) (
+    MeteredHubConn *conn, gpointer user_data);
 /* Closes every live connection that pred accepts; returns how many. */
 guint metered_hub_close_matching (MeteredHub *hub, MeteredHubConnPredicate pred,
-                                  gpointer user_data, int code,
-                                  const char *reason);
+    gpointer user_data, int code, const char *reason);
 /* Live connections, for listings (caller frees the container). */
 GPtrArray *metered_hub_list_conns (MeteredHub *hub);
 

@@ -32,7 +32,7 @@ static const struct
   { "metered_frames_out_total", "type", "Frames sent to clients" },
   { "metered_closes_total", "code", "WebSocket connections closed, by code" },
   { "metered_handshake_refusals_total", "reason",
-    "Connection attempts refused at the HTTP upgrade" },
+      "Connection attempts refused at the HTTP upgrade" },
 };
 
 MeteredMetrics *
@@ -41,8 +41,8 @@ metered_metrics_new (void)
   MeteredMetrics *metrics = g_new0 (MeteredMetrics, 1);
 
   for (guint i = 0; i < METERED_METRIC_N_FAMILIES; i++)
-    metrics->families[i]
-        = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+    metrics->families[i] =
+        g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   return metrics;
 }
 
@@ -57,25 +57,24 @@ metered_metrics_free (MeteredMetrics *metrics)
 }
 
 void
-metered_metrics_inc (MeteredMetrics *metrics, MeteredMetricFamily family,
-                     const char *label)
+metered_metrics_inc (
+    MeteredMetrics *metrics, MeteredMetricFamily family, const char *label)
 {
   guint64 *value;
 
   if (!metrics)
     return;
   value = g_hash_table_lookup (metrics->families[family], label);
-  if (!value)
-    {
-      value = g_new0 (guint64, 1);
-      g_hash_table_insert (metrics->families[family], g_strdup (label), value);
-    }
+  if (!value) {
+    value = g_new0 (guint64, 1);
+    g_hash_table_insert (metrics->families[family], g_strdup (label), value);
+  }
   (*value)++;
 }
 
 guint64
-metered_metrics_get (MeteredMetrics *metrics, MeteredMetricFamily family,
-                     const char *label)
+metered_metrics_get (
+    MeteredMetrics *metrics, MeteredMetricFamily family, const char *label)
 {
   guint64 *value = g_hash_table_lookup (metrics->families[family], label);
 
@@ -83,36 +82,31 @@ metered_metrics_get (MeteredMetrics *metrics, MeteredMetricFamily family,
 }
 
 char *
-metered_metrics_render (MeteredMetrics *metrics, guint connections,
-                        guint channels)
+metered_metrics_render (
+    MeteredMetrics *metrics, guint connections, guint channels)
 {
   GString *out = g_string_new (NULL);
 
-  g_string_append_printf (
-      out,
+  g_string_append_printf (out,
       "# HELP metered_connections Open WebSocket connections\n"
       "# TYPE metered_connections gauge\nmetered_connections %u\n"
       "# HELP metered_channels Channels with at least one subscriber\n"
       "# TYPE metered_channels gauge\nmetered_channels %u\n",
       connections, channels);
 
-  for (guint i = 0; i < METERED_METRIC_N_FAMILIES; i++)
-    {
-      g_autoptr (GList) labels = g_hash_table_get_keys (metrics->families[i]);
+  for (guint i = 0; i < METERED_METRIC_N_FAMILIES; i++) {
+    g_autoptr (GList) labels = g_hash_table_get_keys (metrics->families[i]);
 
-      g_string_append_printf (out, "# HELP %s %s\n# TYPE %s counter\n",
-                              family_info[i].name, family_info[i].help,
-                              family_info[i].name);
-      labels = g_list_sort (labels, (GCompareFunc)g_strcmp0);
-      for (GList *l = labels; l; l = l->next)
-        {
-          guint64 *value = g_hash_table_lookup (metrics->families[i], l->data);
-          /* Labels are frame type names, close codes and fixed reasons: no
-           * escaping needed, but never a client-chosen string. */
-          g_string_append_printf (out, "%s{%s=\"%s\"} %" G_GUINT64_FORMAT "\n",
-                                  family_info[i].name, family_info[i].label,
-                                  (char *)l->data, *value);
-        }
+    g_string_append_printf (out, "# HELP %s %s\n# TYPE %s counter\n",
+        family_info[i].name, family_info[i].help, family_info[i].name);
+    labels = g_list_sort (labels, (GCompareFunc) g_strcmp0);
+    for (GList *l = labels; l; l = l->next) {
+      guint64 *value = g_hash_table_lookup (metrics->families[i], l->data);
+      /* Labels are frame type names, close codes and fixed reasons: no
+       * escaping needed, but never a client-chosen string. */
+      g_string_append_printf (out, "%s{%s=\"%s\"} %" G_GUINT64_FORMAT "\n",
+          family_info[i].name, family_info[i].label, (char *) l->data, *value);
     }
+  }
   return g_string_free (out, FALSE);
 }

@@ -25,9 +25,9 @@ G_BEGIN_DECLS
 
 typedef enum
 {
-  METERED_METRIC_FRAMES_IN,          /* label: frame type */
-  METERED_METRIC_FRAMES_OUT,         /* label: frame type */
-  METERED_METRIC_CLOSES,             /* label: close code */
+  METERED_METRIC_FRAMES_IN, /* label: frame type */
+  METERED_METRIC_FRAMES_OUT, /* label: frame type */
+  METERED_METRIC_CLOSES, /* label: close code */
   METERED_METRIC_HANDSHAKE_REFUSALS, /* label: reason */
   METERED_METRIC_N_FAMILIES,
 } MeteredMetricFamily;
@@ -36,12 +36,12 @@ typedef struct _MeteredMetrics MeteredMetrics;
 
 MeteredMetrics *metered_metrics_new (void);
 void metered_metrics_free (MeteredMetrics *metrics);
-void metered_metrics_inc (MeteredMetrics *metrics, MeteredMetricFamily family,
-                          const char *label);
-guint64 metered_metrics_get (MeteredMetrics *metrics,
-                             MeteredMetricFamily family, const char *label);
+void metered_metrics_inc (
+    MeteredMetrics *metrics, MeteredMetricFamily family, const char *label);
+guint64 metered_metrics_get (
+    MeteredMetrics *metrics, MeteredMetricFamily family, const char *label);
 /* Renders every counter plus the two gauges. */
-char *metered_metrics_render (MeteredMetrics *metrics, guint connections,
-                              guint channels);
+char *metered_metrics_render (
+    MeteredMetrics *metrics, guint connections, guint channels);
 
 G_END_DECLS

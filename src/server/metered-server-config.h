@@ -64,8 +64,8 @@ struct _MeteredApp
 
 typedef struct
 {
-  GPtrArray *apps;     /* MeteredApp* */
-  GHashTable *keys;    /* key -> MeteredPublishableKey* */
+  GPtrArray *apps; /* MeteredApp* */
+  GHashTable *keys; /* key -> MeteredPublishableKey* */
   GHashTable *secrets; /* kid -> MeteredSecret* */
 } MeteredServerConfig;
 
@@ -81,16 +81,15 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (MeteredServerConfig, metered_server_config_free)
 
 /* Adds the apps of a keys file (JSON). Errors name the offending entry
  * but never print a key or a secret. */
-gboolean metered_server_config_load_file (MeteredServerConfig *config,
-                                          const char *path, GError **error);
-gboolean metered_server_config_load_data (MeteredServerConfig *config,
-                                          const char *json, gsize len,
-                                          GError **error);
+gboolean metered_server_config_load_file (
+    MeteredServerConfig *config, const char *path, GError **error);
+gboolean metered_server_config_load_data (
+    MeteredServerConfig *config, const char *json, gsize len, GError **error);
 /* Adds the development app of --dev. */
 void metered_server_config_add_dev_app (MeteredServerConfig *config);
 
-MeteredApp *metered_server_config_find_app (MeteredServerConfig *config,
-                                            const char *app_id);
+MeteredApp *metered_server_config_find_app (
+    MeteredServerConfig *config, const char *app_id);
 /* Parses "publish,subscribe" style lists and JSON arrays of action names.
  * Returns FALSE on an unknown name. */
 gboolean metered_actions_from_strv (const char *const *names, guint *out);

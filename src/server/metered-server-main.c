@@ -71,12 +71,11 @@ on_signal (gpointer user_data)
   MeteredServer *server = user_data;
   static gboolean once;
 
-  if (once)
-    {
-      /* A second signal: stop waiting for clients. */
-      g_main_loop_quit (loop);
-      return G_SOURCE_CONTINUE;
-    }
+  if (once) {
+    /* A second signal: stop waiting for clients. */
+    g_main_loop_quit (loop);
+    return G_SOURCE_CONTINUE;
+  }
   once = TRUE;
   g_printerr ("metered-server: shutting down (going_away, close 1001)\n");
   metered_server_shutdown (server, 2000, on_shutdown_done, NULL);
@@ -93,19 +92,18 @@ log_writer_init (gboolean verbose)
 }
 
 static gboolean
-add_json_member (JsonObject *claims, const char *name, const char *text,
-                 GError **error)
+add_json_member (
+    JsonObject *claims, const char *name, const char *text, GError **error)
 {
   g_autoptr (JsonNode) node = json_from_string (text, error);
 
   if (!node)
     return FALSE;
-  if (!JSON_NODE_HOLDS_OBJECT (node))
-    {
-      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                   "--%s must be a JSON object", name);
-      return FALSE;
-    }
+  if (!JSON_NODE_HOLDS_OBJECT (node)) {
+    g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+        "--%s must be a JSON object", name);
+    return FALSE;
+  }
   json_object_set_member (claims, name, g_steal_pointer (&node));
   return TRUE;
 }
@@ -116,12 +114,11 @@ csv_array (const char *csv)
   JsonArray *array = json_array_new ();
   g_auto (GStrv) items = g_strsplit (csv, ",", -1);
 
-  for (GStrv i = items; *i; i++)
-    {
-      g_strstrip (*i);
-      if (**i)
-        json_array_add_string_element (array, *i);
-    }
+  for (GStrv i = items; *i; i++) {
+    g_strstrip (*i);
+    if (**i)
+      json_array_add_string_element (array, *i);
+  }
   return array;
 }
 
@@ -139,33 +136,29 @@ mint_token (Options *o, MeteredServerConfig *config)
   gsize secret_len;
   const guint8 *secret_data;
 
-  if (!kid || !o->sub)
-    {
-      g_printerr ("metered-server --mint-token needs --sub and --kid (or "
-                  "--dev)\n");
-      return 2;
-    }
+  if (!kid || !o->sub) {
+    g_printerr ("metered-server --mint-token needs --sub and --kid (or "
+                "--dev)\n");
+    return 2;
+  }
   secret = g_hash_table_lookup (config->secrets, kid);
-  if (!secret)
-    {
-      g_printerr ("metered-server: no secret with kid \"%s\" in the keys\n",
-                  kid);
-      return 2;
-    }
+  if (!secret) {
+    g_printerr ("metered-server: no secret with kid \"%s\" in the keys\n", kid);
+    return 2;
+  }
 
   json_object_set_string_member (claims, "sub", o->sub);
   json_object_set_int_member (claims, "iat", now);
   json_object_set_int_member (claims, "exp", now + o->ttl);
   if (o->nbf_offset)
     json_object_set_int_member (claims, "nbf", now + o->nbf_offset);
-  json_object_set_array_member (claims, "channels",
-                                csv_array (o->channels ? o->channels : "**"));
   json_object_set_array_member (
-      claims, "permissions",
-      csv_array (o->permissions ? o->permissions
-                                : "publish,subscribe,presence,send"));
-  if (o->peer_metadata
-      && !add_json_member (claims, "peerMetadata", o->peer_metadata, &error))
+      claims, "channels", csv_array (o->channels ? o->channels : "**"));
+  json_object_set_array_member (claims, "permissions",
+      csv_array (
+          o->permissions ? o->permissions : "publish,subscribe,presence,send"));
+  if (o->peer_metadata &&
+      !add_json_member (claims, "peerMetadata", o->peer_metadata, &error))
     goto fail;
   if (o->metadata && !add_json_member (claims, "metadata", o->metadata, &error))
     goto fail;
@@ -191,12 +184,10 @@ write_port_file (const char *path, guint port, GError **error)
   /* Written then renamed, so a reader never sees half a number. */
   if (!g_file_set_contents (tmp, text, -1, error))
     return FALSE;
-  if (rename (tmp, path) != 0)
-    {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "cannot write %s",
-                   path);
-      return FALSE;
-    }
+  if (rename (tmp, path) != 0) {
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "cannot write %s", path);
+    return FALSE;
+  }
   return TRUE;
 }
 
@@ -204,55 +195,54 @@ int
 main (int argc, char **argv)
 {
   Options o = { .port = 8080,
-                .ip_connect_limit = METERED_SERVER_IP_CONNECTS,
-                .ws_ping_interval = METERED_SERVER_WS_PING_S,
-                .presence_gap_ms = 20,
-                .ttl = 3600 };
-  GOptionEntry entries[] = {
-    { "host", 0, 0, G_OPTION_ARG_STRING, &o.host,
-      "Address to bind (default 127.0.0.1)", "ADDR" },
+    .ip_connect_limit = METERED_SERVER_IP_CONNECTS,
+    .ws_ping_interval = METERED_SERVER_WS_PING_S,
+    .presence_gap_ms = 20,
+    .ttl = 3600 };
+  GOptionEntry entries[] = { { "host", 0, 0, G_OPTION_ARG_STRING, &o.host,
+                                 "Address to bind (default 127.0.0.1)",
+                                 "ADDR" },
     { "port", 0, 0, G_OPTION_ARG_INT, &o.port,
-      "Port (default 8080; 0 picks a free one)", "N" },
+        "Port (default 8080; 0 picks a free one)", "N" },
     { "port-file", 0, 0, G_OPTION_ARG_FILENAME, &o.port_file,
-      "Write the bound port to FILE", "FILE" },
+        "Write the bound port to FILE", "FILE" },
     { "keys", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &o.keys_files,
-      "Keys file (JSON; see docs/metered-server.md)", "FILE" },
+        "Keys file (JSON; see docs/metered-server.md)", "FILE" },
     { "dev", 0, 0, G_OPTION_ARG_NONE, &o.dev,
-      "Serve the development app (pk_dev_local, kid dev)", NULL },
+        "Serve the development app (pk_dev_local, kid dev)", NULL },
     { "admin-token", 0, 0, G_OPTION_ARG_STRING, &o.admin_token,
-      "Bearer token of the admin API", "T" },
+        "Bearer token of the admin API", "T" },
     { "cert", 0, 0, G_OPTION_ARG_FILENAME, &o.cert,
-      "TLS certificate (PEM): serve wss://", "FILE" },
+        "TLS certificate (PEM): serve wss://", "FILE" },
     { "key", 0, 0, G_OPTION_ARG_FILENAME, &o.key, "TLS private key (PEM)",
-      "FILE" },
+        "FILE" },
     { "web-root", 0, 0, G_OPTION_ARG_FILENAME, &o.web_root,
-      "Serve static files from DIR at /", "DIR" },
+        "Serve static files from DIR at /", "DIR" },
     { "ip-connect-limit", 0, 0, G_OPTION_ARG_INT, &o.ip_connect_limit,
-      "Upgrades per client IP per 60 s before HTTP 429 (0 = off)", "N" },
+        "Upgrades per client IP per 60 s before HTTP 429 (0 = off)", "N" },
     { "ws-ping-interval", 0, 0, G_OPTION_ARG_INT, &o.ws_ping_interval,
-      "RFC 6455 ping interval in seconds (default 30)", "S" },
+        "RFC 6455 ping interval in seconds (default 30)", "S" },
     { "presence-gap-ms", 0, 0, G_OPTION_ARG_INT, &o.presence_gap_ms,
-      "Gap between a subscribe ack and its presence snapshot (>= 5)", "MS" },
+        "Gap between a subscribe ack and its presence snapshot (>= 5)", "MS" },
     { "verbose", 'v', 0, G_OPTION_ARG_NONE, &o.verbose,
-      "Log connection events (credentials are never logged)", NULL },
+        "Log connection events (credentials are never logged)", NULL },
     { "mint-token", 0, 0, G_OPTION_ARG_NONE, &o.mint,
-      "Print a signed JWT and exit", NULL },
+        "Print a signed JWT and exit", NULL },
     { "kid", 0, 0, G_OPTION_ARG_STRING, &o.kid, "mint: secret id", "KID" },
     { "sub", 0, 0, G_OPTION_ARG_STRING, &o.sub, "mint: peer id", "ID" },
     { "channels", 0, 0, G_OPTION_ARG_STRING, &o.channels,
-      "mint: comma-separated channel patterns (default **)", "LIST" },
+        "mint: comma-separated channel patterns (default **)", "LIST" },
     { "permissions", 0, 0, G_OPTION_ARG_STRING, &o.permissions,
-      "mint: comma-separated actions (default all four)", "LIST" },
+        "mint: comma-separated actions (default all four)", "LIST" },
     { "peer-metadata", 0, 0, G_OPTION_ARG_STRING, &o.peer_metadata,
-      "mint: peerMetadata JSON object", "JSON" },
+        "mint: peerMetadata JSON object", "JSON" },
     { "metadata", 0, 0, G_OPTION_ARG_STRING, &o.metadata,
-      "mint: metadata JSON object (welcome.metadata)", "JSON" },
+        "mint: metadata JSON object (welcome.metadata)", "JSON" },
     { "ttl", 0, 0, G_OPTION_ARG_INT64, &o.ttl,
-      "mint: lifetime in seconds (default 3600)", "S" },
+        "mint: lifetime in seconds (default 3600)", "S" },
     { "nbf-offset", 0, 0, G_OPTION_ARG_INT64, &o.nbf_offset,
-      "mint: set nbf this many seconds from now", "S" },
-    { NULL }
-  };
+        "mint: set nbf this many seconds from now", "S" },
+    { NULL } };
   g_autoptr (GOptionContext) ctx = g_option_context_new (NULL);
   g_autoptr (GError) error = NULL;
   g_autoptr (MeteredServerConfig) config = metered_server_config_new ();
@@ -263,36 +253,31 @@ main (int argc, char **argv)
   g_option_context_set_summary (
       ctx, "A Metered Realtime Messaging compatible signalling server.");
   g_option_context_add_main_entries (ctx, entries, NULL);
-  if (!g_option_context_parse (ctx, &argc, &argv, &error))
-    {
+  if (!g_option_context_parse (ctx, &argc, &argv, &error)) {
+    g_printerr ("metered-server: %s\n", error->message);
+    return 2;
+  }
+  if (!o.dev && !o.keys_files) {
+    g_printerr ("metered-server: give --keys FILE or --dev\n");
+    return 2;
+  }
+  if (o.dev)
+    metered_server_config_add_dev_app (config);
+  for (char **f = o.keys_files; f && *f; f++) {
+    if (!metered_server_config_load_file (config, *f, &error)) {
       g_printerr ("metered-server: %s\n", error->message);
       return 2;
     }
-  if (!o.dev && !o.keys_files)
-    {
-      g_printerr ("metered-server: give --keys FILE or --dev\n");
-      return 2;
-    }
-  if (o.dev)
-    metered_server_config_add_dev_app (config);
-  for (char **f = o.keys_files; f && *f; f++)
-    {
-      if (!metered_server_config_load_file (config, *f, &error))
-        {
-          g_printerr ("metered-server: %s\n", error->message);
-          return 2;
-        }
-    }
+  }
   if (o.mint)
     return mint_token (&o, config);
 
-  if (o.port < 0 || o.port > 65535 || o.ip_connect_limit < 0
-      || o.ws_ping_interval < 1 || o.presence_gap_ms < 5)
-    {
-      g_printerr ("metered-server: --port 0..65535, --ip-connect-limit >= 0, "
-                  "--ws-ping-interval >= 1, --presence-gap-ms >= 5\n");
-      return 2;
-    }
+  if (o.port < 0 || o.port > 65535 || o.ip_connect_limit < 0 ||
+      o.ws_ping_interval < 1 || o.presence_gap_ms < 5) {
+    g_printerr ("metered-server: --port 0..65535, --ip-connect-limit >= 0, "
+                "--ws-ping-interval >= 1, --presence-gap-ms >= 5\n");
+    return 2;
+  }
   if (!o.admin_token && o.dev)
     o.admin_token = g_strdup (METERED_DEV_ADMIN_TOKEN);
   log_writer_init (o.verbose);
@@ -309,28 +294,25 @@ main (int argc, char **argv)
   options.verbose = o.verbose;
 
   server = metered_server_new (g_steal_pointer (&config), &options);
-  if (!metered_server_listen (server, &error))
-    {
-      g_printerr ("metered-server: %s\n", error->message);
-      metered_server_free (server);
-      return 1;
-    }
+  if (!metered_server_listen (server, &error)) {
+    g_printerr ("metered-server: %s\n", error->message);
+    metered_server_free (server);
+    return 1;
+  }
   url = metered_server_get_url (server);
   printf ("metered-server listening on %s/v1\n", url);
   if (o.dev)
     printf ("development app: publishable key %s, JWT secret %s (kid %s), "
             "admin token %s\n",
-            METERED_DEV_PUBLISHABLE_KEY, METERED_DEV_SECRET, METERED_DEV_KID,
-            o.admin_token);
+        METERED_DEV_PUBLISHABLE_KEY, METERED_DEV_SECRET, METERED_DEV_KID,
+        o.admin_token);
   fflush (stdout);
-  if (o.port_file
-      && !write_port_file (o.port_file, metered_server_get_port (server),
-                           &error))
-    {
-      g_printerr ("metered-server: %s\n", error->message);
-      metered_server_free (server);
-      return 1;
-    }
+  if (o.port_file && !write_port_file (o.port_file,
+                         metered_server_get_port (server), &error)) {
+    g_printerr ("metered-server: %s\n", error->message);
+    metered_server_free (server);
+    return 1;
+  }
 
   loop = g_main_loop_new (NULL, FALSE);
   g_unix_signal_add (SIGTERM, on_signal, server);

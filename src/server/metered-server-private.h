@@ -40,7 +40,7 @@ struct _MeteredServer
   SoupServer *soup;
   MeteredMetrics *metrics;
   MeteredHub *hub;
-  GHashTable *sockets;    /* MeteredServerSocket* set, every open ws */
+  GHashTable *sockets; /* MeteredServerSocket* set, every open ws */
   GHashTable *ip_windows; /* remote host -> MeteredRateWindow* */
   guint sweep_id;
   guint port;
@@ -56,8 +56,7 @@ struct _MeteredServer
 /* Admin API, health, metrics and static files (metered-server-http.c). */
 G_GNUC_INTERNAL void metered_server_add_http_handlers (MeteredServer *server);
 /* Closes every live connection of the matching kind; returns the count. */
-G_GNUC_INTERNAL guint metered_server_close_peer (MeteredServer *server,
-                                                 const char *peer_id, int code,
-                                                 const char *reason);
+G_GNUC_INTERNAL guint metered_server_close_peer (
+    MeteredServer *server, const char *peer_id, int code, const char *reason);
 
 G_END_DECLS

@@ -35,6 +35,7 @@ typedef struct
   char *welcome_metadata;
   char *credential_id;
   gint64 expires_at;
+  gboolean peer_id_is_stable;
 } MeteredHandshake;
 
 /* One open WebSocket. */
@@ -63,16 +64,16 @@ handshake_free (MeteredHandshake *hs)
 
 static void
 refuse_http (MeteredServer *server, SoupServerMessage *msg, guint status,
-             const char *body, const char *reason)
+    const char *body, const char *reason)
 {
   soup_server_message_set_status (msg, status, NULL);
-  soup_server_message_set_response (msg, "text/plain", SOUP_MEMORY_STATIC, body,
-                                    strlen (body));
-  metered_metrics_inc (server->metrics, METERED_METRIC_HANDSHAKE_REFUSALS,
-                       reason);
+  soup_server_message_set_response (
+      msg, "text/plain", SOUP_MEMORY_STATIC, body, strlen (body));
+  metered_metrics_inc (
+      server->metrics, METERED_METRIC_HANDSHAKE_REFUSALS, reason);
   if (server->options.verbose)
     g_info ("refused upgrade from %s: HTTP %u %s",
-            soup_server_message_get_remote_host (msg), status, reason);
+        soup_server_message_get_remote_host (msg), status, reason);
 }
 
 static GBytes *
@@ -87,8 +88,8 @@ lookup_secret (const char *kid, gpointer user_data)
 /* A JSON object member as its serialised text, or NULL. Returns FALSE
  * when present with the wrong type or over max bytes. */
 static gboolean
-object_member_text (JsonObject *claims, const char *member, gsize max,
-                    char **out)
+object_member_text (
+    JsonObject *claims, const char *member, gsize max, char **out)
 {
   JsonNode *node = json_object_get_member (claims, member);
   g_autofree char *text = NULL;
@@ -115,23 +116,20 @@ claim_strv (JsonObject *claims, const char *member, gboolean *ok)
   *ok = TRUE;
   if (!node)
     return NULL;
-  if (!JSON_NODE_HOLDS_ARRAY (node))
-    {
+  if (!JSON_NODE_HOLDS_ARRAY (node)) {
+    *ok = FALSE;
+    return NULL;
+  }
+  array = json_node_get_array (node);
+  for (guint i = 0; i < json_array_get_length (array); i++) {
+    JsonNode *item = json_array_get_element (array, i);
+    if (!JSON_NODE_HOLDS_VALUE (item) ||
+        json_node_get_value_type (item) != G_TYPE_STRING) {
       *ok = FALSE;
       return NULL;
     }
-  array = json_node_get_array (node);
-  for (guint i = 0; i < json_array_get_length (array); i++)
-    {
-      JsonNode *item = json_array_get_element (array, i);
-      if (!JSON_NODE_HOLDS_VALUE (item)
-          || json_node_get_value_type (item) != G_TYPE_STRING)
-        {
-          *ok = FALSE;
-          return NULL;
-        }
-      g_strv_builder_add (builder, json_node_get_string (item));
-    }
+    g_strv_builder_add (builder, json_node_get_string (item));
+  }
   return g_strv_builder_end (builder);
 }
 
@@ -152,8 +150,8 @@ handshake_from_claims (MeteredHandshake *hs, JsonObject *claims)
   hs->peer_id = g_strdup (sub);
 
   if (json_object_has_member (claims, "exp"))
-    hs->expires_at
-        = json_object_get_int_member_with_default (claims, "exp", -1);
+    hs->expires_at =
+        json_object_get_int_member_with_default (claims, "exp", -1);
 
   hs->channel_patterns = claim_strv (claims, "channels", &ok);
   if (!ok)
@@ -162,28 +160,26 @@ handshake_from_claims (MeteredHandshake *hs, JsonObject *claims)
   if (!ok)
     return FALSE;
   hs->actions = METERED_ACTION_ALL;
-  if (permissions
-      && !metered_actions_from_strv ((const char *const *)permissions,
-                                     &hs->actions))
+  if (permissions && !metered_actions_from_strv (
+                         (const char *const *) permissions, &hs->actions))
     return FALSE;
 
   if (!object_member_text (claims, "peerMetadata", METERED_PEER_METADATA_MAX,
-                           &hs->peer_metadata))
+          &hs->peer_metadata))
     return FALSE;
   /* metadata is opaque, but only an object is passed on (§10 rule 2). */
-  if (!object_member_text (claims, "metadata", METERED_METADATA_MAX,
-                           &hs->welcome_metadata))
-    {
-      JsonNode *node = json_object_get_member (claims, "metadata");
-      if (JSON_NODE_HOLDS_OBJECT (node))
-        return FALSE; /* an object, but too large */
-    }
+  if (!object_member_text (
+          claims, "metadata", METERED_METADATA_MAX, &hs->welcome_metadata)) {
+    JsonNode *node = json_object_get_member (claims, "metadata");
+    if (JSON_NODE_HOLDS_OBJECT (node))
+      return FALSE; /* an object, but too large */
+  }
   return TRUE;
 }
 
 static void
-handshake_with_token (MeteredServer *server, SoupServerMessage *msg,
-                      const char *token)
+handshake_with_token (
+    MeteredServer *server, SoupServerMessage *msg, const char *token)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (JsonObject) claims = NULL;
@@ -192,45 +188,41 @@ handshake_with_token (MeteredServer *server, SoupServerMessage *msg,
   MeteredSecret *secret;
 
   claims = metered_jwt_verify_hs256 (token, lookup_secret, server,
-                                     g_get_real_time () / G_USEC_PER_SEC, 0,
-                                     &kid, &error);
-  if (error
-      && (g_error_matches (error, METERED_JWT_ERROR,
-                           METERED_JWT_ERROR_MALFORMED)
-          || g_error_matches (error, METERED_JWT_ERROR,
-                              METERED_JWT_ERROR_NO_KID)))
-    {
-      refuse_http (server, msg, SOUP_STATUS_UNAUTHORIZED, "invalid_token",
-                   "invalid_token");
-      return;
-    }
+      g_get_real_time () / G_USEC_PER_SEC, 0, &kid, &error);
+  if (error && (g_error_matches (
+                    error, METERED_JWT_ERROR, METERED_JWT_ERROR_MALFORMED) ||
+                   g_error_matches (
+                       error, METERED_JWT_ERROR, METERED_JWT_ERROR_NO_KID))) {
+    refuse_http (server, msg, SOUP_STATUS_UNAUTHORIZED, "invalid_token",
+        "invalid_token");
+    return;
+  }
 
   hs = g_new0 (MeteredHandshake, 1);
   hs->expires_at = -1;
-  g_object_set_data_full (G_OBJECT (msg), HANDSHAKE_KEY, hs,
-                          (GDestroyNotify)handshake_free);
+  g_object_set_data_full (
+      G_OBJECT (msg), HANDSHAKE_KEY, hs, (GDestroyNotify) handshake_free);
 
-  if (error)
-    {
-      gboolean expired = g_error_matches (error, METERED_JWT_ERROR,
-                                          METERED_JWT_ERROR_EXPIRED);
-      hs->close_code
-          = expired ? METERED_CLOSE_TOKEN_EXPIRED : METERED_CLOSE_INVALID_TOKEN;
-      hs->close_reason = expired ? "token expired" : "invalid token";
-      if (server->options.verbose)
-        g_info ("token refused after upgrade: %s", error->message);
-      return;
-    }
+  if (error) {
+    gboolean expired =
+        g_error_matches (error, METERED_JWT_ERROR, METERED_JWT_ERROR_EXPIRED);
+    hs->close_code =
+        expired ? METERED_CLOSE_TOKEN_EXPIRED : METERED_CLOSE_INVALID_TOKEN;
+    hs->close_reason = expired ? "token expired" : "invalid token";
+    if (server->options.verbose)
+      g_info ("token refused after upgrade: %s", error->message);
+    return;
+  }
 
   secret = g_hash_table_lookup (server->config->secrets, kid);
-  if (!secret || secret->revoked || !handshake_from_claims (hs, claims))
-    {
-      hs->close_code = METERED_CLOSE_INVALID_TOKEN;
-      hs->close_reason = "invalid token";
-      return;
-    }
+  if (!secret || secret->revoked || !handshake_from_claims (hs, claims)) {
+    hs->close_code = METERED_CLOSE_INVALID_TOKEN;
+    hs->close_reason = "invalid token";
+    return;
+  }
   hs->app = secret->app;
   hs->credential_id = g_strdup (kid);
+  hs->peer_id_is_stable = TRUE;
 }
 
 static gboolean
@@ -245,33 +237,31 @@ origin_allowed (MeteredPublishableKey *key, const char *origin)
 }
 
 static void
-handshake_with_key (MeteredServer *server, SoupServerMessage *msg,
-                    const char *key_text)
+handshake_with_key (
+    MeteredServer *server, SoupServerMessage *msg, const char *key_text)
 {
-  MeteredPublishableKey *key
-      = g_hash_table_lookup (server->config->keys, key_text);
+  MeteredPublishableKey *key =
+      g_hash_table_lookup (server->config->keys, key_text);
   const char *origin = soup_message_headers_get_one (
       soup_server_message_get_request_headers (msg), "Origin");
   MeteredHandshake *hs;
 
-  if (key && !origin_allowed (key, origin))
-    {
-      refuse_http (server, msg, SOUP_STATUS_UNAUTHORIZED, "origin_not_allowed",
-                   "origin_not_allowed");
-      return;
-    }
+  if (key && !origin_allowed (key, origin)) {
+    refuse_http (server, msg, SOUP_STATUS_UNAUTHORIZED, "origin_not_allowed",
+        "origin_not_allowed");
+    return;
+  }
 
   hs = g_new0 (MeteredHandshake, 1);
   hs->expires_at = -1;
-  g_object_set_data_full (G_OBJECT (msg), HANDSHAKE_KEY, hs,
-                          (GDestroyNotify)handshake_free);
+  g_object_set_data_full (
+      G_OBJECT (msg), HANDSHAKE_KEY, hs, (GDestroyNotify) handshake_free);
 
-  if (!key || key->revoked)
-    {
-      hs->close_code = METERED_CLOSE_INVALID_TOKEN;
-      hs->close_reason = "invalid key";
-      return;
-    }
+  if (!key || key->revoked) {
+    hs->close_code = METERED_CLOSE_INVALID_TOKEN;
+    hs->close_reason = "invalid key";
+    return;
+  }
   hs->app = key->app;
   hs->peer_id = g_uuid_string_random ();
   hs->actions = key->actions;
@@ -287,13 +277,12 @@ ip_allowed (MeteredServer *server, const char *host)
   if (server->options.ip_connect_limit == 0)
     return TRUE;
   window = g_hash_table_lookup (server->ip_windows, host ? host : "");
-  if (!window)
-    {
-      window = metered_rate_window_new (server->options.ip_connect_limit,
-                                        METERED_SERVER_IP_WINDOW_MS);
-      g_hash_table_insert (server->ip_windows, g_strdup (host ? host : ""),
-                           window);
-    }
+  if (!window) {
+    window = metered_rate_window_new (
+        server->options.ip_connect_limit, METERED_SERVER_IP_WINDOW_MS);
+    g_hash_table_insert (
+        server->ip_windows, g_strdup (host ? host : ""), window);
+  }
   return metered_rate_window_hit (window, g_get_monotonic_time () / 1000);
 }
 
@@ -301,39 +290,34 @@ ip_allowed (MeteredServer *server, const char *host)
  * HTTP answer happens here (protocol doc §1.4, §10 rule 1). */
 static void
 v1_handler (SoupServer *soup, SoupServerMessage *msg, const char *path,
-            GHashTable *query, gpointer user_data)
+    GHashTable *query, gpointer user_data)
 {
   MeteredServer *server = user_data;
   const char *key, *token;
 
-  if (!g_str_equal (path, "/v1"))
-    {
-      soup_server_message_set_status (msg, SOUP_STATUS_NOT_FOUND, NULL);
-      return;
-    }
-  if (server->shutting_down)
-    {
-      soup_server_message_set_status (msg, SOUP_STATUS_SERVICE_UNAVAILABLE,
-                                      NULL);
-      return;
-    }
-  if (!ip_allowed (server, soup_server_message_get_remote_host (msg)))
-    {
-      refuse_http (server, msg, 429 /* Too Many Requests */,
-                   "too_many_requests", "rate_limited");
-      return;
-    }
+  if (!g_str_equal (path, "/v1")) {
+    soup_server_message_set_status (msg, SOUP_STATUS_NOT_FOUND, NULL);
+    return;
+  }
+  if (server->shutting_down) {
+    soup_server_message_set_status (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, NULL);
+    return;
+  }
+  if (!ip_allowed (server, soup_server_message_get_remote_host (msg))) {
+    refuse_http (server, msg, 429 /* Too Many Requests */, "too_many_requests",
+        "rate_limited");
+    return;
+  }
 
   /* libsoup has already percent-decoded the query values. */
   key = query ? g_hash_table_lookup (query, "key") : NULL;
   token = query ? g_hash_table_lookup (query, "token") : NULL;
-  if ((key && token) || (!key && !token) || (key && !*key)
-      || (token && !*token))
-    {
-      refuse_http (server, msg, SOUP_STATUS_UNAUTHORIZED, "invalid_token",
-                   "invalid_token");
-      return;
-    }
+  if ((key && token) || (!key && !token) || (key && !*key) ||
+      (token && !*token)) {
+    refuse_http (server, msg, SOUP_STATUS_UNAUTHORIZED, "invalid_token",
+        "invalid_token");
+    return;
+  }
   if (token)
     handshake_with_token (server, msg, token);
   else
@@ -345,8 +329,8 @@ socket_io_send (gpointer io_data, const char *text)
 {
   MeteredServerSocket *sock = io_data;
 
-  if (soup_websocket_connection_get_state (sock->ws)
-      == SOUP_WEBSOCKET_STATE_OPEN)
+  if (soup_websocket_connection_get_state (sock->ws) ==
+      SOUP_WEBSOCKET_STATE_OPEN)
     soup_websocket_connection_send_text (sock->ws, text);
 }
 
@@ -356,12 +340,11 @@ socket_io_close (gpointer io_data, int code, const char *reason)
   MeteredServerSocket *sock = io_data;
 
   g_clear_handle_id (&sock->expiry_id, g_source_remove);
-  if (soup_websocket_connection_get_state (sock->ws)
-      == SOUP_WEBSOCKET_STATE_OPEN)
-    {
-      sock->close_code_sent = code;
-      soup_websocket_connection_close (sock->ws, code, reason);
-    }
+  if (soup_websocket_connection_get_state (sock->ws) ==
+      SOUP_WEBSOCKET_STATE_OPEN) {
+    sock->close_code_sent = code;
+    soup_websocket_connection_close (sock->ws, code, reason);
+  }
 }
 
 static const MeteredHubIo socket_io = {
@@ -370,8 +353,8 @@ static const MeteredHubIo socket_io = {
 };
 
 static void
-on_ws_message (SoupWebsocketConnection *ws, gint type, GBytes *message,
-               gpointer user_data)
+on_ws_message (
+    SoupWebsocketConnection *ws, gint type, GBytes *message, gpointer user_data)
 {
   MeteredServerSocket *sock = user_data;
   gint64 now_ms = g_get_monotonic_time () / 1000;
@@ -381,11 +364,10 @@ on_ws_message (SoupWebsocketConnection *ws, gint type, GBytes *message,
   sock->last_rx_us = g_get_monotonic_time ();
   if (!sock->conn)
     return;
-  if (type != SOUP_WEBSOCKET_DATA_TEXT)
-    {
-      metered_hub_conn_handle_binary (sock->conn, now_ms);
-      return;
-    }
+  if (type != SOUP_WEBSOCKET_DATA_TEXT) {
+    metered_hub_conn_handle_binary (sock->conn, now_ms);
+    return;
+  }
   data = g_bytes_get_data (message, &len);
   metered_hub_conn_handle_text (sock->conn, data, len, now_ms);
 }
@@ -403,8 +385,8 @@ maybe_finish_shutdown (MeteredServer *server)
 {
   GSourceFunc done;
 
-  if (!server->shutting_down || g_hash_table_size (server->sockets) > 0
-      || !server->shutdown_done)
+  if (!server->shutting_down || g_hash_table_size (server->sockets) > 0 ||
+      !server->shutdown_done)
     return;
   g_clear_handle_id (&server->shutdown_timeout_id, g_source_remove);
   done = g_steal_pointer (&server->shutdown_done);
@@ -427,9 +409,8 @@ on_ws_closed (SoupWebsocketConnection *ws, gpointer user_data)
   metered_metrics_inc (server->metrics, METERED_METRIC_CLOSES, label);
   if (server->options.verbose)
     g_info ("connection %s closed: %d",
-            sock->conn ? metered_hub_conn_get_peer_id (sock->conn)
-                       : "(refused)",
-            code);
+        sock->conn ? metered_hub_conn_get_peer_id (sock->conn) : "(refused)",
+        code);
 
   g_clear_handle_id (&sock->expiry_id, g_source_remove);
   if (sock->conn)
@@ -449,14 +430,14 @@ on_token_expiry (gpointer user_data)
 
   sock->expiry_id = 0;
   if (sock->conn)
-    metered_hub_conn_close (sock->conn, METERED_CLOSE_TOKEN_EXPIRED,
-                            "token expired");
+    metered_hub_conn_close (
+        sock->conn, METERED_CLOSE_TOKEN_EXPIRED, "token expired");
   return G_SOURCE_REMOVE;
 }
 
 static void
 ws_handler (SoupServer *soup, SoupServerMessage *msg, const char *path,
-            SoupWebsocketConnection *ws, gpointer user_data)
+    SoupWebsocketConnection *ws, gpointer user_data)
 {
   MeteredServer *server = user_data;
   MeteredHandshake *hs = g_object_get_data (G_OBJECT (msg), HANDSHAKE_KEY);
@@ -480,43 +461,40 @@ ws_handler (SoupServer *soup, SoupServerMessage *msg, const char *path,
 
   /* Plan checks happen here, not in the HTTP handler, so that two
    * handshakes racing for the last slot cannot both win. */
-  if (!close_code && hs->app->suspended)
-    {
-      close_code = METERED_CLOSE_ACCOUNT_SUSPENDED;
-      close_reason = "account suspended";
-    }
-  else if (!close_code && hs->app->n_connections >= hs->app->max_connections)
-    {
-      close_code = METERED_CLOSE_OVER_CONCURRENT_LIMIT;
-      close_reason = "over concurrent connection limit";
-    }
-  if (close_code)
-    {
-      if (server->options.verbose)
-        g_info ("closing new connection: %d %s", close_code, close_reason);
-      socket_io_close (sock, close_code, close_reason);
-      return;
-    }
+  if (!close_code && hs->app->suspended) {
+    close_code = METERED_CLOSE_ACCOUNT_SUSPENDED;
+    close_reason = "account suspended";
+  } else if (!close_code &&
+             hs->app->n_connections >= hs->app->max_connections) {
+    close_code = METERED_CLOSE_OVER_CONCURRENT_LIMIT;
+    close_reason = "over concurrent connection limit";
+  }
+  if (close_code) {
+    if (server->options.verbose)
+      g_info ("closing new connection: %d %s", close_code, close_reason);
+    socket_io_close (sock, close_code, close_reason);
+    return;
+  }
 
   auth.app = hs->app;
   auth.peer_id = hs->peer_id;
   auth.actions = hs->actions;
-  auth.channel_patterns = (const char *const *)hs->channel_patterns;
+  auth.channel_patterns = (const char *const *) hs->channel_patterns;
   auth.peer_metadata = hs->peer_metadata;
   auth.welcome_metadata = hs->welcome_metadata;
   auth.credential_id = hs->credential_id;
   auth.expires_at = hs->expires_at;
+  auth.peer_id_is_stable = hs->peer_id_is_stable;
   sock->conn = metered_hub_conn_add (server->hub, &auth, &socket_io, sock);
   if (server->options.verbose)
     g_info ("connection %s open (app %s)", hs->peer_id, hs->app->id);
 
-  if (hs->expires_at >= 0)
-    {
-      gint64 due_ms = hs->expires_at * 1000 - METERED_JWT_EXPIRY_LEAD_MS
-                      - g_get_real_time () / 1000;
-      sock->expiry_id = g_timeout_add (CLAMP (due_ms, 0, G_MAXINT32),
-                                       on_token_expiry, sock);
-    }
+  if (hs->expires_at >= 0) {
+    gint64 due_ms = hs->expires_at * 1000 - METERED_JWT_EXPIRY_LEAD_MS -
+                    g_get_real_time () / 1000;
+    sock->expiry_id =
+        g_timeout_add (CLAMP (due_ms, 0, G_MAXINT32), on_token_expiry, sock);
+  }
 }
 
 /* Sockets silent for three ping intervals are dead: end their presence
@@ -526,26 +504,24 @@ sweep (gpointer user_data)
 {
   MeteredServer *server = user_data;
   gint64 now_us = g_get_monotonic_time ();
-  gint64 limit_us
-      = 3 * (gint64)server->options.ws_ping_interval_s * G_USEC_PER_SEC;
+  gint64 limit_us =
+      3 * (gint64) server->options.ws_ping_interval_s * G_USEC_PER_SEC;
   g_autoptr (GList) socks = g_hash_table_get_keys (server->sockets);
   GHashTableIter iter;
   gpointer window;
 
-  for (GList *l = socks; l; l = l->next)
-    {
-      MeteredServerSocket *sock = l->data;
-      if (sock->conn && !metered_hub_conn_is_closing (sock->conn)
-          && now_us - sock->last_rx_us > limit_us)
-        {
-          if (server->options.verbose)
-            g_info ("connection %s silent for %" G_GINT64_FORMAT " s, dropping",
-                    metered_hub_conn_get_peer_id (sock->conn),
-                    (now_us - sock->last_rx_us) / G_USEC_PER_SEC);
-          metered_hub_conn_close (sock->conn, METERED_CLOSE_GOING_AWAY,
-                                  "ping timeout");
-        }
+  for (GList *l = socks; l; l = l->next) {
+    MeteredServerSocket *sock = l->data;
+    if (sock->conn && !metered_hub_conn_is_closing (sock->conn) &&
+        now_us - sock->last_rx_us > limit_us) {
+      if (server->options.verbose)
+        g_info ("connection %s silent for %" G_GINT64_FORMAT " s, dropping",
+            metered_hub_conn_get_peer_id (sock->conn),
+            (now_us - sock->last_rx_us) / G_USEC_PER_SEC);
+      metered_hub_conn_close (
+          sock->conn, METERED_CLOSE_GOING_AWAY, "ping timeout");
     }
+  }
 
   g_hash_table_iter_init (&iter, server->ip_windows);
   while (g_hash_table_iter_next (&iter, NULL, &window))
@@ -555,8 +531,8 @@ sweep (gpointer user_data)
 }
 
 MeteredServer *
-metered_server_new (MeteredServerConfig *config,
-                    const MeteredServerOptions *options)
+metered_server_new (
+    MeteredServerConfig *config, const MeteredServerOptions *options)
 {
   MeteredServer *server = g_new0 (MeteredServer, 1);
 
@@ -578,9 +554,8 @@ metered_server_new (MeteredServerConfig *config,
   server->metrics = metered_metrics_new ();
   server->hub = metered_hub_new (server->metrics, options->presence_gap_ms);
   server->sockets = g_hash_table_new (NULL, NULL);
-  server->ip_windows
-      = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
-                               (GDestroyNotify)metered_rate_window_free);
+  server->ip_windows = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+      (GDestroyNotify) metered_rate_window_free);
   return server;
 }
 
@@ -598,17 +573,16 @@ metered_server_free (MeteredServer *server)
     soup_server_disconnect (server->soup);
 
   g_hash_table_iter_init (&iter, server->sockets);
-  while (g_hash_table_iter_next (&iter, &sock, NULL))
-    {
-      MeteredServerSocket *s = sock;
-      g_clear_handle_id (&s->expiry_id, g_source_remove);
-      g_signal_handlers_disconnect_by_data (s->ws, s);
-      if (s->conn)
-        metered_hub_conn_remove (s->conn);
-      g_object_unref (s->ws);
-      g_free (s);
-      g_hash_table_iter_remove (&iter);
-    }
+  while (g_hash_table_iter_next (&iter, &sock, NULL)) {
+    MeteredServerSocket *s = sock;
+    g_clear_handle_id (&s->expiry_id, g_source_remove);
+    g_signal_handlers_disconnect_by_data (s->ws, s);
+    if (s->conn)
+      metered_hub_conn_remove (s->conn);
+    g_object_unref (s->ws);
+    g_free (s);
+    g_hash_table_iter_remove (&iter);
+  }
   g_hash_table_unref (server->sockets);
   metered_hub_free (server->hub);
   metered_metrics_free (server->metrics);
@@ -631,15 +605,13 @@ bind_address (const char *host, guint port, GError **error)
   if (g_str_equal (host, "localhost"))
     host = "127.0.0.1";
   addr = g_inet_address_new_from_string (host);
-  if (!addr)
-    {
-      g_set_error (
-          error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-          "--host must be a numeric IPv4/IPv6 address or localhost, not "
-          "\"%s\"",
-          host);
-      return NULL;
-    }
+  if (!addr) {
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+        "--host must be a numeric IPv4/IPv6 address or localhost, not "
+        "\"%s\"",
+        host);
+    return NULL;
+  }
   return g_inet_socket_address_new (addr, port);
 }
 
@@ -652,27 +624,25 @@ metered_server_listen (MeteredServer *server, GError **error)
 
   server->soup = soup_server_new ("server-header", "metered-server", NULL);
 
-  if (server->cert_file || server->key_file)
-    {
-      g_autoptr (GTlsCertificate) cert = NULL;
-      if (!server->cert_file || !server->key_file)
-        {
-          g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-                       "--cert and --key go together");
-          return FALSE;
-        }
-      cert = g_tls_certificate_new_from_files (server->cert_file,
-                                               server->key_file, error);
-      if (!cert)
-        return FALSE;
-      soup_server_set_tls_certificate (server->soup, cert);
-      listen_options |= SOUP_SERVER_LISTEN_HTTPS;
-      server->tls = TRUE;
+  if (server->cert_file || server->key_file) {
+    g_autoptr (GTlsCertificate) cert = NULL;
+    if (!server->cert_file || !server->key_file) {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+          "--cert and --key go together");
+      return FALSE;
     }
+    cert = g_tls_certificate_new_from_files (
+        server->cert_file, server->key_file, error);
+    if (!cert)
+      return FALSE;
+    soup_server_set_tls_certificate (server->soup, cert);
+    listen_options |= SOUP_SERVER_LISTEN_HTTPS;
+    server->tls = TRUE;
+  }
 
   soup_server_add_handler (server->soup, "/v1", v1_handler, server, NULL);
-  soup_server_add_websocket_handler (server->soup, "/v1", NULL, NULL,
-                                     ws_handler, server, NULL);
+  soup_server_add_websocket_handler (
+      server->soup, "/v1", NULL, NULL, ws_handler, server, NULL);
   metered_server_add_http_handlers (server);
 
   address = bind_address (server->host, server->options.port, error);
@@ -684,10 +654,10 @@ metered_server_listen (MeteredServer *server, GError **error)
   uris = soup_server_get_uris (server->soup);
   if (uris)
     server->port = g_uri_get_port (uris->data);
-  g_slist_free_full (uris, (GDestroyNotify)g_uri_unref);
+  g_slist_free_full (uris, (GDestroyNotify) g_uri_unref);
 
-  server->sweep_id = g_timeout_add_seconds (server->options.ws_ping_interval_s,
-                                            sweep, server);
+  server->sweep_id =
+      g_timeout_add_seconds (server->options.ws_ping_interval_s, sweep, server);
   return TRUE;
 }
 
@@ -703,26 +673,23 @@ metered_server_get_url (MeteredServer *server)
   gboolean v6 = strchr (server->host, ':') != NULL;
 
   return g_strdup_printf ("%s://%s%s%s:%u", server->tls ? "wss" : "ws",
-                          v6 ? "[" : "", server->host, v6 ? "]" : "",
-                          server->port);
+      v6 ? "[" : "", server->host, v6 ? "]" : "", server->port);
 }
 
 guint
-metered_server_close_peer (MeteredServer *server, const char *peer_id, int code,
-                           const char *reason)
+metered_server_close_peer (
+    MeteredServer *server, const char *peer_id, int code, const char *reason)
 {
   g_autoptr (GPtrArray) conns = metered_hub_list_conns (server->hub);
   guint n = 0;
 
-  for (guint i = 0; i < conns->len; i++)
-    {
-      MeteredHubConn *conn = g_ptr_array_index (conns, i);
-      if (g_str_equal (metered_hub_conn_get_peer_id (conn), peer_id))
-        {
-          metered_hub_conn_close (conn, code, reason);
-          n++;
-        }
+  for (guint i = 0; i < conns->len; i++) {
+    MeteredHubConn *conn = g_ptr_array_index (conns, i);
+    if (g_str_equal (metered_hub_conn_get_peer_id (conn), peer_id)) {
+      metered_hub_conn_close (conn, code, reason);
+      n++;
     }
+  }
   return n;
 }
 
@@ -740,34 +707,29 @@ on_shutdown_timeout (gpointer user_data)
 
 void
 metered_server_shutdown (MeteredServer *server, guint timeout_ms,
-                         GSourceFunc done, gpointer user_data)
+    GSourceFunc done, gpointer user_data)
 {
-  g_autofree char *going_away
-      = metered_frame_build_going_away (METERED_GOING_AWAY_RETRY_MS);
+  g_autofree char *going_away =
+      metered_frame_build_going_away (METERED_GOING_AWAY_RETRY_MS);
   g_autoptr (GList) socks = g_hash_table_get_keys (server->sockets);
 
   server->shutting_down = TRUE;
   server->shutdown_done = done;
   server->shutdown_data = user_data;
 
-  for (GList *l = socks; l; l = l->next)
-    {
-      MeteredServerSocket *sock = l->data;
-      if (sock->conn && !metered_hub_conn_is_closing (sock->conn))
-        {
-          socket_io_send (sock, going_away);
-          metered_metrics_inc (server->metrics, METERED_METRIC_FRAMES_OUT,
-                               "going_away");
-          metered_hub_conn_close (sock->conn, METERED_CLOSE_GOING_AWAY,
-                                  "server shutting down");
-        }
-      else
-        {
-          socket_io_close (sock, METERED_CLOSE_GOING_AWAY,
-                           "server shutting down");
-        }
+  for (GList *l = socks; l; l = l->next) {
+    MeteredServerSocket *sock = l->data;
+    if (sock->conn && !metered_hub_conn_is_closing (sock->conn)) {
+      socket_io_send (sock, going_away);
+      metered_metrics_inc (
+          server->metrics, METERED_METRIC_FRAMES_OUT, "going_away");
+      metered_hub_conn_close (
+          sock->conn, METERED_CLOSE_GOING_AWAY, "server shutting down");
+    } else {
+      socket_io_close (sock, METERED_CLOSE_GOING_AWAY, "server shutting down");
     }
-  server->shutdown_timeout_id
-      = g_timeout_add (timeout_ms, on_shutdown_timeout, server);
+  }
+  server->shutdown_timeout_id =
+      g_timeout_add (timeout_ms, on_shutdown_timeout, server);
   maybe_finish_shutdown (server);
 }

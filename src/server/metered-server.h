@@ -25,12 +25,12 @@ G_BEGIN_DECLS
 
 typedef struct
 {
-  const char *host;        /* bind address, default 127.0.0.1 */
-  guint port;              /* 0 = any free port */
+  const char *host; /* bind address, default 127.0.0.1 */
+  guint port; /* 0 = any free port */
   const char *admin_token; /* NULL = admin API off */
-  const char *cert_file;   /* with key_file: TLS */
+  const char *cert_file; /* with key_file: TLS */
   const char *key_file;
-  const char *web_root;   /* NULL = no static files */
+  const char *web_root; /* NULL = no static files */
   guint ip_connect_limit; /* per 60 s; 0 = off */
   guint ws_ping_interval_s;
   guint presence_gap_ms;
@@ -40,8 +40,8 @@ typedef struct
 typedef struct _MeteredServer MeteredServer;
 
 /* Takes ownership of config. */
-MeteredServer *metered_server_new (MeteredServerConfig *config,
-                                   const MeteredServerOptions *options);
+MeteredServer *metered_server_new (
+    MeteredServerConfig *config, const MeteredServerOptions *options);
 void metered_server_free (MeteredServer *server);
 
 /* Binds and starts serving on the thread-default main context. */
@@ -53,6 +53,6 @@ char *metered_server_get_url (MeteredServer *server);
 /* Graceful shutdown: going_away + close 1001 to every client; done is
  * called once every socket has closed or after timeout_ms. */
 void metered_server_shutdown (MeteredServer *server, guint timeout_ms,
-                              GSourceFunc done, gpointer user_data);
+    GSourceFunc done, gpointer user_data);
 
 G_END_DECLS

@@ -77,16 +77,15 @@ fixture_teardown (Fixture *f, gconstpointer data)
   metered_hub_free (f->hub);
   metered_metrics_free (f->metrics);
   metered_server_config_free (f->config);
-  for (guint i = 0; i < G_N_ELEMENTS (f->peers); i++)
-    {
-      g_ptr_array_unref (f->peers[i].frames);
-      g_free (f->peers[i].close_reason);
-    }
+  for (guint i = 0; i < G_N_ELEMENTS (f->peers); i++) {
+    g_ptr_array_unref (f->peers[i].frames);
+    g_free (f->peers[i].close_reason);
+  }
 }
 
 static MeteredHubConn *
 connect_peer (Fixture *f, guint i, const char *peer_id,
-              const char *peer_metadata, guint actions)
+    const char *peer_metadata, guint actions)
 {
   static const char *const all[] = { "**", NULL };
   static const char *const rooms[] = { "room-*", NULL };
@@ -106,8 +105,8 @@ connect_peer (Fixture *f, guint i, const char *peer_id,
 static void
 feed (Fixture *f, guint i, const char *text)
 {
-  metered_hub_conn_handle_text (f->conns[i], text, strlen (text),
-                                g_get_monotonic_time () / 1000);
+  metered_hub_conn_handle_text (
+      f->conns[i], text, strlen (text), g_get_monotonic_time () / 1000);
 }
 
 static const char *
@@ -120,7 +119,7 @@ frame (Fixture *f, guint i, guint n)
 static gboolean
 set_flag (gpointer data)
 {
-  *(gboolean *)data = TRUE;
+  *(gboolean *) data = TRUE;
   return G_SOURCE_REMOVE;
 }
 
@@ -153,8 +152,7 @@ static void
 test_welcome_first (Fixture *f, gconstpointer data)
 {
   connect_peer (f, 0, "alice", NULL, METERED_ACTION_ALL);
-  g_assert_true (g_str_has_prefix (
-      frame (f, 0, 0),
+  g_assert_true (g_str_has_prefix (frame (f, 0, 0),
       "{\"type\":\"welcome\",\"peerId\":\"alice\",\"expiresAt\":null,"));
   g_assert_nonnull (strstr (frame (f, 0, 0), "\"maxMessageSize\":65536"));
 }
@@ -165,25 +163,23 @@ test_ack_then_snapshot_later (Fixture *f, gconstpointer data)
   gint64 t0;
 
   connect_peer (f, 0, "alice", NULL, METERED_ACTION_ALL);
-  feed (f, 0,
-        "{\"type\":\"subscribe\",\"channel\":\"c\",\"requestId\":\"r1\"}");
+  feed (
+      f, 0, "{\"type\":\"subscribe\",\"channel\":\"c\",\"requestId\":\"r1\"}");
   /* The ack is written at once; the snapshot is not in the same turn. */
   g_assert_cmpuint (f->peers[0].frames->len, ==, 2);
-  g_assert_cmpstr (frame (f, 0, 1), ==,
-                   "{\"type\":\"ack\",\"requestId\":\"r1\"}");
+  g_assert_cmpstr (
+      frame (f, 0, 1), ==, "{\"type\":\"ack\",\"requestId\":\"r1\"}");
   t0 = g_get_monotonic_time ();
   wait_frames (f, 0, 3);
   g_assert_cmpint (g_get_monotonic_time () - t0, >=, 5000);
-  g_assert_cmpstr (
-      frame (f, 0, 2), ==,
+  g_assert_cmpstr (frame (f, 0, 2), ==,
       "{\"type\":\"presence\",\"channel\":\"c\",\"joined\":[],\"left\":[]}");
 
   /* A repeat subscribe gets a snapshot again. */
-  feed (f, 0,
-        "{\"type\":\"subscribe\",\"channel\":\"c\",\"requestId\":\"r2\"}");
+  feed (
+      f, 0, "{\"type\":\"subscribe\",\"channel\":\"c\",\"requestId\":\"r2\"}");
   wait_frames (f, 0, 5);
-  g_assert_cmpstr (
-      frame (f, 0, 4), ==,
+  g_assert_cmpstr (frame (f, 0, 4), ==,
       "{\"type\":\"presence\",\"channel\":\"c\",\"joined\":[],\"left\":[]}");
 }
 
@@ -198,23 +194,20 @@ test_joined_after_snapshot (Fixture *f, gconstpointer data)
   /* alice hears nothing of bob before bob's snapshot is written. */
   g_assert_cmpuint (f->peers[0].frames->len, ==, 3);
   wait_frames (f, 1, 3);
-  g_assert_cmpstr (
-      frame (f, 1, 2), ==,
+  g_assert_cmpstr (frame (f, 1, 2), ==,
       "{\"type\":\"presence\",\"channel\":\"c\",\"joined\":[{\"peerId\":"
       "\"alice\",\"metadata\":{\"name\":\"A\"}}],\"left\":[]}");
   g_assert_cmpuint (f->peers[0].frames->len, ==, 4);
-  g_assert_cmpstr (
-      frame (f, 0, 3), ==,
+  g_assert_cmpstr (frame (f, 0, 3), ==,
       "{\"type\":\"presence\",\"channel\":\"c\",\"joined\":[{\"peerId\":"
       "\"bob\"}],\"left\":[]}");
 
   /* Leaving: unsubscribe is acked, the other member gets left. */
-  feed (f, 1,
-        "{\"type\":\"unsubscribe\",\"channel\":\"c\",\"requestId\":\"u\"}");
-  g_assert_cmpstr (frame (f, 1, 3), ==,
-                   "{\"type\":\"ack\",\"requestId\":\"u\"}");
+  feed (
+      f, 1, "{\"type\":\"unsubscribe\",\"channel\":\"c\",\"requestId\":\"u\"}");
   g_assert_cmpstr (
-      frame (f, 0, 4), ==,
+      frame (f, 1, 3), ==, "{\"type\":\"ack\",\"requestId\":\"u\"}");
+  g_assert_cmpstr (frame (f, 0, 4), ==,
       "{\"type\":\"presence\",\"channel\":\"c\",\"joined\":[],\"left\":[{"
       "\"peerId\":\"bob\"}]}");
 }
@@ -227,44 +220,42 @@ test_publish_send (Fixture *f, gconstpointer data)
   connect_peer (f, 2, "carol", NULL, METERED_ACTION_ALL);
   feed (f, 0, "{\"type\":\"subscribe\",\"channel\":\"c\",\"requestId\":\"1\"}");
   feed (f, 1,
-        "{\"type\":\"subscribe\",\"channel\":\"c\",\"requestId\":\"2\","
-        "\"includeSenderMetadata\":true}");
+      "{\"type\":\"subscribe\",\"channel\":\"c\",\"requestId\":\"2\","
+      "\"includeSenderMetadata\":true}");
   feed (f, 2, "{\"type\":\"subscribe\",\"channel\":\"c\",\"requestId\":\"3\"}");
   settle ();
   for (guint i = 0; i < 3; i++)
     g_ptr_array_set_size (f->peers[i].frames, 0);
 
   feed (f, 0,
-        "{\"type\":\"publish\",\"channel\":\"c\",\"data\":"
-        "{\"b\":1,\"a\":123456789012345678901234567890},\"requestId\":\"p\"}");
+      "{\"type\":\"publish\",\"channel\":\"c\",\"data\":"
+      "{\"b\":1,\"a\":123456789012345678901234567890},\"requestId\":\"p\"}");
   /* Never echoed; the publisher gets only its ack. */
   g_assert_cmpuint (f->peers[0].frames->len, ==, 1);
-  g_assert_cmpstr (frame (f, 0, 0), ==,
-                   "{\"type\":\"ack\",\"requestId\":\"p\"}");
   g_assert_cmpstr (
-      frame (f, 1, 0), ==,
+      frame (f, 0, 0), ==, "{\"type\":\"ack\",\"requestId\":\"p\"}");
+  g_assert_cmpstr (frame (f, 1, 0), ==,
       "{\"type\":\"message\",\"channel\":\"c\",\"from\":\"alice\",\"data\":"
       "{\"b\":1,\"a\":123456789012345678901234567890},\"fromMetadata\":"
       "{\"name\":\"A\"}}");
-  g_assert_cmpstr (
-      frame (f, 2, 0), ==,
+  g_assert_cmpstr (frame (f, 2, 0), ==,
       "{\"type\":\"message\",\"channel\":\"c\",\"from\":\"alice\",\"data\":"
       "{\"b\":1,\"a\":123456789012345678901234567890}}");
 
   feed (f, 1,
-        "{\"type\":\"send\",\"to\":\"alice\",\"data\":null,"
-        "\"requestId\":\"s\"}");
+      "{\"type\":\"send\",\"to\":\"alice\",\"data\":null,"
+      "\"requestId\":\"s\"}");
   g_assert_cmpstr (frame (f, 0, 1), ==,
-                   "{\"type\":\"direct\",\"from\":\"bob\",\"data\":null}");
+      "{\"type\":\"direct\",\"from\":\"bob\",\"data\":null}");
   feed (f, 0,
-        "{\"type\":\"send\",\"to\":\"bob\",\"data\":[1],"
-        "\"requestId\":\"t\"}");
+      "{\"type\":\"send\",\"to\":\"bob\",\"data\":[1],"
+      "\"requestId\":\"t\"}");
   g_assert_cmpstr (frame (f, 1, 2), ==,
-                   "{\"type\":\"direct\",\"from\":\"alice\",\"data\":[1],"
-                   "\"fromMetadata\":{\"name\":\"A\"}}");
+      "{\"type\":\"direct\",\"from\":\"alice\",\"data\":[1],"
+      "\"fromMetadata\":{\"name\":\"A\"}}");
   feed (f, 0,
-        "{\"type\":\"send\",\"to\":\"nobody\",\"data\":1,"
-        "\"requestId\":\"x\"}");
+      "{\"type\":\"send\",\"to\":\"nobody\",\"data\":1,"
+      "\"requestId\":\"x\"}");
   g_assert_nonnull (strstr (frame (f, 0, 3), "\"code\":\"peer_not_found\""));
   g_assert_nonnull (strstr (frame (f, 0, 3), "\"requestId\":\"x\""));
 }
@@ -283,61 +274,58 @@ test_errors (Fixture *f, gconstpointer data)
     { 0, "{\"type\":7,\"requestId\":\"r\"}", "malformed_message", FALSE },
     { 0, "{\"type\":\"nope\",\"requestId\":\"r\"}", "unknown_type", TRUE },
     { 0, "{\"type\":\"subscribe\",\"channel\":\"\",\"requestId\":\"r\"}",
-      "invalid_channel", TRUE },
+        "invalid_channel", TRUE },
     { 0,
-      "{\"type\":\"subscribe\",\"channel\":\"_system/x\",\"requestId\":"
-      "\"r\"}",
-      "channel_reserved", TRUE },
+        "{\"type\":\"subscribe\",\"channel\":\"_system/x\",\"requestId\":"
+        "\"r\"}",
+        "channel_reserved", TRUE },
     { 3, "{\"type\":\"subscribe\",\"channel\":\"lobby\",\"requestId\":\"r\"}",
-      "channel_not_authorized", TRUE },
+        "channel_not_authorized", TRUE },
     { 0, "{\"type\":\"publish\",\"channel\":\"c\",\"requestId\":\"r\"}",
-      "missing_data", TRUE },
+        "missing_data", TRUE },
     { 0, "{\"type\":\"send\",\"to\":\"\",\"data\":1,\"requestId\":\"r\"}",
-      "invalid_peer_id", TRUE },
+        "invalid_peer_id", TRUE },
     { 2,
-      "{\"type\":\"publish\",\"channel\":\"c\",\"data\":1,\"requestId\":"
-      "\"r\"}",
-      "action_not_permitted", TRUE },
+        "{\"type\":\"publish\",\"channel\":\"c\",\"data\":1,\"requestId\":"
+        "\"r\"}",
+        "action_not_permitted", TRUE },
   };
 
   connect_peer (f, 0, "alice", NULL, METERED_ACTION_ALL);
   connect_peer (f, 2, "carol", NULL, METERED_ACTION_SUBSCRIBE);
   connect_peer (f, 3, "dave", NULL, METERED_ACTION_ALL);
-  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
-    {
-      Peer *p = &f->peers[cases[i].peer];
-      g_autofree char *code
-          = g_strdup_printf ("\"code\":\"%s\"", cases[i].code);
-      const char *out;
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    Peer *p = &f->peers[cases[i].peer];
+    g_autofree char *code = g_strdup_printf ("\"code\":\"%s\"", cases[i].code);
+    const char *out;
 
-      feed (f, cases[i].peer, cases[i].in);
-      out = g_ptr_array_index (p->frames, p->frames->len - 1);
-      g_assert_true (g_str_has_prefix (out, "{\"type\":\"error\""));
-      g_assert_nonnull (strstr (out, code));
-      g_assert_true ((strstr (out, "\"requestId\":\"r\"") != NULL)
-                     == cases[i].has_request_id);
-      g_assert_cmpint (p->close_code, ==, 0);
-    }
+    feed (f, cases[i].peer, cases[i].in);
+    out = g_ptr_array_index (p->frames, p->frames->len - 1);
+    g_assert_true (g_str_has_prefix (out, "{\"type\":\"error\""));
+    g_assert_nonnull (strstr (out, code));
+    g_assert_true ((strstr (out, "\"requestId\":\"r\"") != NULL) ==
+                   cases[i].has_request_id);
+    g_assert_cmpint (p->close_code, ==, 0);
+  }
 }
 
 static void
 test_channel_limit (Fixture *f, gconstpointer data)
 {
   connect_peer (f, 0, "alice", NULL, METERED_ACTION_ALL);
-  for (guint i = 0; i < 101; i++)
-    {
-      g_autofree char *in
-          = g_strdup_printf ("{\"type\":\"subscribe\","
-                             "\"channel\":\"c%u\",\"requestId\":\"r%u\"}",
-                             i, i);
-      const char *out;
-      feed (f, 0, in);
-      out = g_ptr_array_index (f->peers[0].frames, f->peers[0].frames->len - 1);
-      if (i < 100)
-        g_assert_true (g_str_has_prefix (out, "{\"type\":\"ack\""));
-      else
-        g_assert_nonnull (strstr (out, "channel_limit_exceeded"));
-    }
+  for (guint i = 0; i < 101; i++) {
+    g_autofree char *in =
+        g_strdup_printf ("{\"type\":\"subscribe\","
+                         "\"channel\":\"c%u\",\"requestId\":\"r%u\"}",
+            i, i);
+    const char *out;
+    feed (f, 0, in);
+    out = g_ptr_array_index (f->peers[0].frames, f->peers[0].frames->len - 1);
+    if (i < 100)
+      g_assert_true (g_str_has_prefix (out, "{\"type\":\"ack\""));
+    else
+      g_assert_nonnull (strstr (out, "channel_limit_exceeded"));
+  }
 }
 
 static void
@@ -380,15 +368,13 @@ test_supersede (Fixture *f, gconstpointer data)
    * joined only when the new one subscribes, as separate frames. */
   connect_peer (f, 2, "bob", NULL, METERED_ACTION_ALL);
   g_assert_cmpint (f->peers[1].close_code, ==, 1008);
-  g_assert_cmpstr (
-      frame (f, 0, 4), ==,
+  g_assert_cmpstr (frame (f, 0, 4), ==,
       "{\"type\":\"presence\",\"channel\":\"c\",\"joined\":[],\"left\":[{"
       "\"peerId\":\"bob\"}]}");
   g_assert_cmpuint (f->peers[0].frames->len, ==, 5);
   feed (f, 2, "{\"type\":\"subscribe\",\"channel\":\"c\",\"requestId\":\"3\"}");
   wait_frames (f, 0, 6);
-  g_assert_cmpstr (
-      frame (f, 0, 5), ==,
+  g_assert_cmpstr (frame (f, 0, 5), ==,
       "{\"type\":\"presence\",\"channel\":\"c\",\"joined\":[{\"peerId\":"
       "\"bob\"}],\"left\":[]}");
 
@@ -398,8 +384,36 @@ test_supersede (Fixture *f, gconstpointer data)
   g_assert_cmpuint (f->peers[0].frames->len, ==, 6);
   metered_hub_conn_remove (f->conns[1]);
   feed (f, 2, "{\"type\":\"send\",\"to\":\"alice\",\"data\":2}");
-  g_assert_cmpstr (frame (f, 0, 6), ==,
-                   "{\"type\":\"direct\",\"from\":\"bob\",\"data\":2}");
+  g_assert_cmpstr (
+      frame (f, 0, 6), ==, "{\"type\":\"direct\",\"from\":\"bob\",\"data\":2}");
+}
+
+static void
+test_resend_is_deduplicated (Fixture *f, gconstpointer data)
+{
+  static const char publish[] = "{\"type\":\"publish\",\"channel\":\"c\","
+                                "\"data\":1,\"requestId\":\"same\"}";
+
+  connect_peer (f, 0, "alice", NULL, METERED_ACTION_ALL);
+  connect_peer (f, 1, "bob", NULL, METERED_ACTION_ALL);
+  feed (f, 1, "{\"type\":\"subscribe\",\"channel\":\"c\",\"requestId\":\"s\"}");
+  settle ();
+  g_ptr_array_set_size (f->peers[1].frames, 0);
+
+  /* Delivered once; the resend (same requestId, e.g. after a reconnect)
+   * is acked and not delivered again. */
+  feed (f, 0, publish);
+  feed (f, 0, publish);
+  g_assert_cmpuint (f->peers[1].frames->len, ==, 1);
+  g_assert_cmpstr (
+      frame (f, 0, 1), ==, "{\"type\":\"ack\",\"requestId\":\"same\"}");
+  g_assert_cmpstr (
+      frame (f, 0, 2), ==, "{\"type\":\"ack\",\"requestId\":\"same\"}");
+  /* Another requestId is delivered. */
+  feed (f, 0,
+      "{\"type\":\"publish\",\"channel\":\"c\",\"data\":2,"
+      "\"requestId\":\"other\"}");
+  g_assert_cmpuint (f->peers[1].frames->len, ==, 2);
 }
 
 static void
@@ -413,8 +427,7 @@ test_close_sends_left (Fixture *f, gconstpointer data)
   g_ptr_array_set_size (f->peers[0].frames, 0);
   metered_hub_conn_remove (f->conns[1]);
   g_assert_cmpuint (f->peers[0].frames->len, ==, 1);
-  g_assert_cmpstr (
-      frame (f, 0, 0), ==,
+  g_assert_cmpstr (frame (f, 0, 0), ==,
       "{\"type\":\"presence\",\"channel\":\"c\",\"joined\":[],\"left\":[{"
       "\"peerId\":\"bob\"}]}");
   g_assert_cmpuint (metered_hub_count_conns (f->hub), ==, 1);
@@ -436,5 +449,6 @@ main (int argc, char **argv)
   ADD ("oversized", test_oversized);
   ADD ("supersede", test_supersede);
   ADD ("close-sends-left", test_close_sends_left);
+  ADD ("resend-is-deduplicated", test_resend_is_deduplicated);
   return g_test_run ();
 }
