@@ -52,7 +52,11 @@ struct _MeteredClockClass
 
 /* Monotonic milliseconds. */
 gint64 metered_clock_now_ms (MeteredClock *self);
-/* Calls func once, delay_ms from now; returns a non-zero id. */
+/**
+ * metered_clock_schedule: (skip)
+ *
+ * Calls func once, delay_ms from now; returns a non-zero id.
+ */
 guint metered_clock_schedule (MeteredClock *self, guint64 delay_ms,
     MeteredClockFunc func, gpointer user_data);
 /* Cancels a timer that has not fired; 0 and fired ids are ignored. */

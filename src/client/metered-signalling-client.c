@@ -2179,6 +2179,7 @@ metered_signalling_client_class_init (MeteredSignallingClientClass *klass)
 
   /**
    * MeteredSignallingClient::state-changed:
+   * @client: the #MeteredSignallingClient
    * @from: previous #MeteredClientState
    * @to: new #MeteredClientState
    */
@@ -2187,6 +2188,7 @@ metered_signalling_client_class_init (MeteredSignallingClientClass *klass)
       G_TYPE_NONE, 2, METERED_TYPE_CLIENT_STATE, METERED_TYPE_CLIENT_STATE);
   /**
    * MeteredSignallingClient::connected:
+   * @client: the #MeteredSignallingClient
    * @peer_id: the peerId
    * @server_time: the server's clock (Unix seconds)
    * @expires_at: token expiry (Unix seconds) or -1
@@ -2200,6 +2202,7 @@ metered_signalling_client_class_init (MeteredSignallingClientClass *klass)
           G_TYPE_INT64, G_TYPE_BOOLEAN, G_TYPE_INT64, G_TYPE_VARIANT);
   /**
    * MeteredSignallingClient::disconnected:
+   * @client: the #MeteredSignallingClient
    * @code: the close code
    * @reason: the close reason
    * @will_reconnect: whether a reconnect follows
@@ -2212,6 +2215,7 @@ metered_signalling_client_class_init (MeteredSignallingClientClass *klass)
           0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_INT64);
   /**
    * MeteredSignallingClient::server-error:
+   * @client: the #MeteredSignallingClient
    * @code: the server's error code
    * @request_id: (nullable): the requestId it names, if any
    * @message: (nullable): the server's message
@@ -2223,6 +2227,7 @@ metered_signalling_client_class_init (MeteredSignallingClientClass *klass)
       G_TYPE_NONE, 3, G_TYPE_STRING, G_TYPE_STRING, G_TYPE_STRING);
   /**
    * MeteredSignallingClient::token-provider-error:
+   * @client: the #MeteredSignallingClient
    * @consecutive_failures: failures in a row (3 or more)
    * @error: the last failure
    */
@@ -2231,6 +2236,7 @@ metered_signalling_client_class_init (MeteredSignallingClientClass *klass)
       G_TYPE_NONE, 2, G_TYPE_UINT, G_TYPE_ERROR);
   /**
    * MeteredSignallingClient::message:
+   * @client: the #MeteredSignallingClient
    * @channel: the channel
    * @from: the sender's peerId
    * @data: the payload as JSON text, exactly as the sender wrote it
@@ -2241,6 +2247,7 @@ metered_signalling_client_class_init (MeteredSignallingClientClass *klass)
       G_TYPE_STRING, G_TYPE_STRING, G_TYPE_STRING);
   /**
    * MeteredSignallingClient::direct:
+   * @client: the #MeteredSignallingClient
    * @from: the sender's peerId
    * @data: the payload as JSON text
    * @from_metadata: (nullable): the sender's metadata as JSON text
@@ -2250,6 +2257,7 @@ metered_signalling_client_class_init (MeteredSignallingClientClass *klass)
       G_TYPE_STRING, G_TYPE_STRING);
   /**
    * MeteredSignallingClient::presence:
+   * @client: the #MeteredSignallingClient
    * @channel: the channel
    * @joined: a(sms): peerId and metadata JSON of peers that joined
    * @left: a(sms): the same for peers that left
@@ -2259,12 +2267,14 @@ metered_signalling_client_class_init (MeteredSignallingClientClass *klass)
       G_TYPE_NONE, 3, G_TYPE_STRING, G_TYPE_VARIANT, G_TYPE_VARIANT);
   /**
    * MeteredSignallingClient::stuck:
+   * @client: the #MeteredSignallingClient
    * @reconnecting_ms: how long the client has been reconnecting
    */
   signals[SIGNAL_STUCK] = g_signal_new ("stuck", G_TYPE_FROM_CLASS (klass),
       G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_INT64);
   /**
    * MeteredSignallingClient::exhausted:
+   * @client: the #MeteredSignallingClient
    * @attempts: reconnect attempts made
    */
   signals[SIGNAL_EXHAUSTED] =
@@ -2272,6 +2282,7 @@ metered_signalling_client_class_init (MeteredSignallingClientClass *klass)
           0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_UINT);
   /**
    * MeteredSignallingClient::request-token:
+   * @client: the #MeteredSignallingClient
    *
    * Called before every connection attempt when no api-key, token or
    * token-url is set. Return a JWT (the first non-empty answer wins).
@@ -2283,6 +2294,7 @@ metered_signalling_client_class_init (MeteredSignallingClientClass *klass)
       NULL, NULL, G_TYPE_STRING, 0);
   /**
    * MeteredSignallingClient::request-token-async:
+   * @client: the #MeteredSignallingClient
    * @request: complete it with metered_token_request_return_token()
    *
    * The asynchronous token provider: take @request (return TRUE) and

@@ -43,7 +43,12 @@ void metered_token_request_return_token (
     MeteredTokenRequest *request, const char *token);
 void metered_token_request_return_error (
     MeteredTokenRequest *request, const GError *error);
-/* Cancelled when the client stops waiting (timeout, close). */
+/**
+ * metered_token_request_get_cancellable:
+ *
+ * Returns: (transfer none): cancelled when the client stops waiting
+ *   (timeout, close)
+ */
 GCancellable *metered_token_request_get_cancellable (
     MeteredTokenRequest *request);
 
