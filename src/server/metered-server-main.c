@@ -55,6 +55,26 @@ typedef struct
   gint64 nbf_offset;
 } Options;
 
+static void
+options_clear (Options *o)
+{
+  g_free (o->host);
+  g_free (o->port_file);
+  g_strfreev (o->keys_files);
+  g_free (o->admin_token);
+  g_free (o->cert);
+  g_free (o->key);
+  g_free (o->web_root);
+  g_free (o->kid);
+  g_free (o->sub);
+  g_free (o->channels);
+  g_free (o->permissions);
+  g_free (o->peer_metadata);
+  g_free (o->metadata);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Options, options_clear)
+
 static GMainLoop *loop;
 static int exit_status;
 
@@ -136,6 +156,17 @@ mint_token (Options *o, MeteredServerConfig *config)
   gsize secret_len;
   const guint8 *secret_data;
 
+  /* The mint arguments are taken as bytes (no locale conversion, so a
+   * C-locale shell can pass UTF-8 JSON) and must be UTF-8. */
+  const char *const args[] = { o->kid, o->sub, o->channels, o->permissions,
+    o->peer_metadata, o->metadata };
+
+  for (guint i = 0; i < G_N_ELEMENTS (args); i++) {
+    if (args[i] && !g_utf8_validate (args[i], -1, NULL)) {
+      g_printerr ("metered-server: --mint-token arguments must be UTF-8\n");
+      return 2;
+    }
+  }
   if (!kid || !o->sub) {
     g_printerr ("metered-server --mint-token needs --sub and --kid (or "
                 "--dev)\n");
@@ -194,7 +225,7 @@ write_port_file (const char *path, guint port, GError **error)
 int
 main (int argc, char **argv)
 {
-  Options o = { .port = 8080,
+  g_auto (Options) o = { .port = 8080,
     .ip_connect_limit = METERED_SERVER_IP_CONNECTS,
     .ws_ping_interval = METERED_SERVER_WS_PING_S,
     .presence_gap_ms = 20,
@@ -228,15 +259,15 @@ main (int argc, char **argv)
         "Log connection events (credentials are never logged)", NULL },
     { "mint-token", 0, 0, G_OPTION_ARG_NONE, &o.mint,
         "Print a signed JWT and exit", NULL },
-    { "kid", 0, 0, G_OPTION_ARG_STRING, &o.kid, "mint: secret id", "KID" },
-    { "sub", 0, 0, G_OPTION_ARG_STRING, &o.sub, "mint: peer id", "ID" },
-    { "channels", 0, 0, G_OPTION_ARG_STRING, &o.channels,
+    { "kid", 0, 0, G_OPTION_ARG_FILENAME, &o.kid, "mint: secret id", "KID" },
+    { "sub", 0, 0, G_OPTION_ARG_FILENAME, &o.sub, "mint: peer id", "ID" },
+    { "channels", 0, 0, G_OPTION_ARG_FILENAME, &o.channels,
         "mint: comma-separated channel patterns (default **)", "LIST" },
-    { "permissions", 0, 0, G_OPTION_ARG_STRING, &o.permissions,
+    { "permissions", 0, 0, G_OPTION_ARG_FILENAME, &o.permissions,
         "mint: comma-separated actions (default all four)", "LIST" },
-    { "peer-metadata", 0, 0, G_OPTION_ARG_STRING, &o.peer_metadata,
+    { "peer-metadata", 0, 0, G_OPTION_ARG_FILENAME, &o.peer_metadata,
         "mint: peerMetadata JSON object", "JSON" },
-    { "metadata", 0, 0, G_OPTION_ARG_STRING, &o.metadata,
+    { "metadata", 0, 0, G_OPTION_ARG_FILENAME, &o.metadata,
         "mint: metadata JSON object (welcome.metadata)", "JSON" },
     { "ttl", 0, 0, G_OPTION_ARG_INT64, &o.ttl,
         "mint: lifetime in seconds (default 3600)", "S" },
@@ -321,18 +352,5 @@ main (int argc, char **argv)
 
   metered_server_free (server);
   g_main_loop_unref (loop);
-  g_free (o.host);
-  g_free (o.port_file);
-  g_strfreev (o.keys_files);
-  g_free (o.admin_token);
-  g_free (o.cert);
-  g_free (o.key);
-  g_free (o.web_root);
-  g_free (o.kid);
-  g_free (o.sub);
-  g_free (o.channels);
-  g_free (o.permissions);
-  g_free (o.peer_metadata);
-  g_free (o.metadata);
   return exit_status;
 }
