@@ -1,0 +1,1300 @@
+/* gst-metered
+ * Copyright (C) 2026 gst-metered authors
+ *
+ * This library is free software; you can redistribute it and/or
+ * modify it under the terms of the GNU Library General Public
+ * License as published by the Free Software Foundation; either
+ * version 2.1 of the License, or (at your option) any later version.
+ *
+ * This library is distributed in the hope that it will be useful,
+ * but WITHOUT ANY WARRANTY; without even the implied warranty of
+ * MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the GNU
+ * Library General Public License for more details.
+ *
+ * You should have received a copy of the GNU Library General Public
+ * License along with this library; if not, see <https://www.gnu.org/licenses/>.
+ */
+
+#include "metered-connection.h"
+
+#include "peer/metered-sdp.h"
+#include "protocol/metered-protocol.h"
+
+#include <gst/app/gstappsink.h>
+#include <gst/app/gstappsrc.h>
+#include <gst/sdp/sdp.h>
+#include <gst/video/video.h>
+#include <gst/webrtc/webrtc.h>
+#include <json-glib/json-glib.h>
+#include <string.h>
+
+GST_DEBUG_CATEGORY_STATIC (metered_peer_debug);
+#define GST_CAT_DEFAULT metered_peer_debug
+
+enum
+{
+  SIGNAL_OUTGOING,
+  SIGNAL_STATE_CHANGED,
+  SIGNAL_REMOTE_TRACK,
+  SIGNAL_KEY_UNIT_REQUEST,
+  N_SIGNALS
+};
+
+static guint signals[N_SIGNALS];
+
+/* A local track's branch inside this connection. */
+typedef struct
+{
+  MeteredLocalTrack *track;
+  GstElement *appsrc;
+  guint index;
+} SendBranch;
+
+/* A remote track's branch: webrtcbin src pad -> depayloader -> appsink. */
+typedef struct
+{
+  MeteredConnection *conn; /* not owned */
+  MeteredRemoteTrack *track;
+  GstElement *appsink;
+} RecvBranch;
+
+struct _MeteredConnection
+{
+  GstObject parent;
+
+  GMainContext *context;
+  char *local_peer_id;
+  char *remote_peer_id;
+  gboolean polite;
+  char *stun_server;
+  GStrv turn_servers;
+  gboolean receive;
+  GstClock *clock;
+  GstClockTime base_time;
+
+  GstElement *pipeline;
+  GstElement *webrtc;
+  GPtrArray *send;   /* SendBranch* */
+  GPtrArray *recv;   /* RecvBranch*, guarded by the object lock */
+  GPtrArray *pending_tracks; /* MeteredLocalTrack*, built at start */
+
+  /* Negotiation state (context thread only). */
+  gboolean making_offer;
+  gboolean setting_remote_answer_pending;
+  gboolean negotiation_wanted;
+  guint generation;          /* bumped by every remote description */
+  char *remote_sdp;          /* last applied remote description */
+  gboolean remote_description_set;
+  GQueue pending_remote_candidates; /* JsonNode* */
+  guint candidates_this_generation;
+  gboolean local_description_sent;
+  GQueue pending_local_candidates;  /* char* payloads */
+  gint state;
+  gboolean stopped;
+
+  MeteredSampleFunc sample_func;
+  gpointer sample_data;
+  GDestroyNotify sample_destroy;
+
+  gssize packets_received; /* atomic */
+  gssize packets_sent;     /* atomic */
+};
+
+G_DEFINE_FINAL_TYPE (MeteredConnection, metered_connection, GST_TYPE_OBJECT)
+
+MeteredLocalTrack *
+metered_local_track_new (const char *track_id, const char *stream_id,
+    GstCaps *caps)
+{
+  MeteredLocalTrack *track = g_new0 (MeteredLocalTrack, 1);
+
+  track->track_id = g_strdup (track_id);
+  track->stream_id = g_strdup (stream_id);
+  track->caps = gst_caps_ref (caps);
+  return track;
+}
+
+MeteredLocalTrack *
+metered_local_track_copy (const MeteredLocalTrack *track)
+{
+  return metered_local_track_new (track->track_id, track->stream_id,
+      track->caps);
+}
+
+void
+metered_local_track_free (MeteredLocalTrack *track)
+{
+  if (!track)
+    return;
+  g_free (track->track_id);
+  g_free (track->stream_id);
+  gst_caps_unref (track->caps);
+  g_free (track);
+}
+
+void
+metered_remote_track_free (MeteredRemoteTrack *track)
+{
+  if (!track)
+    return;
+  g_free (track->kind);
+  g_free (track->stream_id);
+  g_free (track->track_id);
+  gst_clear_caps (&track->caps);
+  g_free (track);
+}
+
+/* --- running code on the owner's context --- */
+
+typedef struct
+{
+  MeteredConnection *conn;
+  void (*func) (MeteredConnection *conn, gpointer data);
+  gpointer data;
+  GDestroyNotify destroy;
+} Call;
+
+static gboolean
+call_run (gpointer data)
+{
+  Call *call = data;
+
+  if (!call->conn->stopped)
+    call->func (call->conn, call->data);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+call_free (gpointer data)
+{
+  Call *call = data;
+
+  if (call->destroy && call->data)
+    call->destroy (call->data);
+  gst_object_unref (call->conn);
+  g_free (call);
+}
+
+/* webrtcbin calls us from its own threads; state lives on the context. */
+static void
+on_context (MeteredConnection *conn,
+    void (*func) (MeteredConnection *conn, gpointer data), gpointer data,
+    GDestroyNotify destroy)
+{
+  Call *call = g_new0 (Call, 1);
+  GSource *source = g_idle_source_new ();
+
+  call->conn = gst_object_ref (conn);
+  call->func = func;
+  call->data = data;
+  call->destroy = destroy;
+  g_source_set_callback (source, call_run, call, call_free);
+  g_source_attach (source, conn->context);
+  g_source_unref (source);
+}
+
+/* --- outgoing payloads --- */
+
+static void
+emit_outgoing (MeteredConnection *conn, const char *payload)
+{
+  g_signal_emit (conn, signals[SIGNAL_OUTGOING], 0, payload);
+}
+
+static char *
+description_payload (const char *type, const char *sdp)
+{
+  GString *out = g_string_new
+      ("{\"type\":\"rtc-description\",\"description\":{\"type\":");
+
+  metered_json_append_string (out, type, -1);
+  g_string_append (out, ",\"sdp\":");
+  metered_json_append_string (out, sdp, -1);
+  g_string_append (out, "}}");
+  return g_string_free (out, FALSE);
+}
+
+static void
+send_description_on_context (MeteredConnection *conn, gpointer data)
+{
+  char *payload = data;
+  char *candidate;
+
+  emit_outgoing (conn, payload);
+  /* The SDK does not buffer early candidates: the description must be
+   * out before any of its candidates (protocol doc §8.2). */
+  conn->local_description_sent = TRUE;
+  while ((candidate = g_queue_pop_head (&conn->pending_local_candidates))) {
+    emit_outgoing (conn, candidate);
+    g_free (candidate);
+  }
+}
+
+typedef struct
+{
+  guint mline;
+  char *candidate; /* NULL: end of candidates */
+} LocalCandidate;
+
+static void
+local_candidate_free (gpointer data)
+{
+  LocalCandidate *c = data;
+
+  g_free (c->candidate);
+  g_free (c);
+}
+
+static void
+send_candidate_on_context (MeteredConnection *conn, gpointer data)
+{
+  LocalCandidate *c = data;
+  GString *out = g_string_new ("{\"type\":\"rtc-ice\",\"candidate\":");
+
+  if (c->candidate) {
+    g_string_append (out, "{\"candidate\":");
+    metered_json_append_string (out, c->candidate, -1);
+    /* Chromium accepts sdpMid null with an index (design notes). */
+    g_string_append_printf (out, ",\"sdpMid\":null,\"sdpMLineIndex\":%u,"
+        "\"usernameFragment\":null}", c->mline);
+  } else {
+    g_string_append (out, "null");
+  }
+  g_string_append_c (out, '}');
+
+  if (conn->local_description_sent) {
+    emit_outgoing (conn, out->str);
+    g_string_free (out, TRUE);
+  } else {
+    g_queue_push_tail (&conn->pending_local_candidates,
+        g_string_free (out, FALSE));
+  }
+}
+
+static void
+on_ice_candidate (GstElement *webrtc, guint mline, const char *candidate,
+    MeteredConnection *conn)
+{
+  LocalCandidate *c = g_new0 (LocalCandidate, 1);
+
+  c->mline = mline;
+  c->candidate = g_strdup (candidate);
+  on_context (conn, send_candidate_on_context, c, local_candidate_free);
+}
+
+static void
+on_gathering_state (GstElement *webrtc, GParamSpec *pspec,
+    MeteredConnection *conn)
+{
+  GstWebRTCICEGatheringState state;
+
+  g_object_get (webrtc, "ice-gathering-state", &state, NULL);
+  /* webrtcbin 1.22 sends no end-of-candidates of its own. */
+  if (state == GST_WEBRTC_ICE_GATHERING_STATE_COMPLETE)
+    on_context (conn, send_candidate_on_context,
+        g_new0 (LocalCandidate, 1), local_candidate_free);
+}
+
+/* --- local descriptions --- */
+
+/* Adds a=msid:<stream> <track> to every m-line that carries one of our
+ * tracks, so the browser's stream-added fires with our track ids. */
+static char *
+munge_msid (MeteredConnection *conn, const char *sdp)
+{
+  char *text = g_strdup (sdp);
+
+  for (guint i = 0; i < conn->send->len; i++) {
+    SendBranch *b = g_ptr_array_index (conn->send, i);
+    guint mline = b->index;
+    GstWebRTCRTPTransceiver *trans = NULL;
+    char *next;
+
+    g_signal_emit_by_name (conn->webrtc, "get-transceiver", (gint) b->index,
+        &trans);
+    if (trans) {
+      guint m;
+      g_object_get (trans, "mlineindex", &m, NULL);
+      if (m != G_MAXUINT)
+        mline = m;
+      gst_object_unref (trans);
+    }
+    next = metered_sdp_set_msid (text, mline, b->track->stream_id,
+        b->track->track_id);
+    if (next) {
+      g_free (text);
+      text = next;
+    }
+  }
+  return text;
+}
+
+typedef struct
+{
+  MeteredConnection *conn;
+  guint generation;
+  GstWebRTCSDPType type;
+} DescriptionJob;
+
+static void
+description_job_free (DescriptionJob *job)
+{
+  gst_object_unref (job->conn);
+  g_free (job);
+}
+
+static void
+on_local_description_set (GstPromise *promise, gpointer data)
+{
+  MeteredConnection *conn = data;
+  const GstStructure *reply = gst_promise_get_reply (promise);
+  GError *error = NULL;
+
+  if (reply && gst_structure_get (reply, "error", G_TYPE_ERROR, &error,
+          NULL)) {
+    GST_WARNING_OBJECT (conn, "set-local-description failed: %s",
+        error->message);
+    g_error_free (error);
+  }
+  gst_promise_unref (promise);
+}
+
+static void
+finish_offer_on_context (MeteredConnection *conn, gpointer data)
+{
+  conn->making_offer = FALSE;
+}
+
+/* Runs on webrtcbin's thread: never wait on another promise here. */
+static void
+on_description_created (GstPromise *promise, gpointer data)
+{
+  DescriptionJob *job = data;
+  MeteredConnection *conn = job->conn;
+  const GstStructure *reply = gst_promise_get_reply (promise);
+  const char *field = job->type == GST_WEBRTC_SDP_TYPE_OFFER ? "offer" :
+      "answer";
+  GstWebRTCSessionDescription *desc = NULL;
+  GstWebRTCSignalingState sig;
+  g_autofree char *text = NULL;
+  g_autofree char *munged = NULL;
+  GstSDPMessage *msg = NULL;
+  GstWebRTCSessionDescription *local;
+
+  if (reply)
+    gst_structure_get (reply, field, GST_TYPE_WEBRTC_SESSION_DESCRIPTION,
+        &desc, NULL);
+  gst_promise_unref (promise);
+  if (!desc) {
+    GST_WARNING_OBJECT (conn, "create-%s failed", field);
+    goto done;
+  }
+
+  g_object_get (conn->webrtc, "signaling-state", &sig, NULL);
+  if (job->type == GST_WEBRTC_SDP_TYPE_OFFER
+      && (sig != GST_WEBRTC_SIGNALING_STATE_STABLE
+          || job->generation != conn->generation)) {
+    /* A remote description arrived meanwhile: abandon (§8.3). */
+    GST_INFO_OBJECT (conn, "abandoning a local offer (state moved)");
+    gst_webrtc_session_description_free (desc);
+    goto done;
+  }
+
+  text = gst_sdp_message_as_text (desc->sdp);
+  gst_webrtc_session_description_free (desc);
+  munged = munge_msid (conn, text);
+  if (gst_sdp_message_new_from_text (munged, &msg) != GST_SDP_OK) {
+    GST_WARNING_OBJECT (conn, "our own %s does not parse", field);
+    goto done;
+  }
+  local = gst_webrtc_session_description_new (job->type, msg);
+
+  /* Queued on the context before set-local-description starts gathering,
+   * so the description leaves before any of its candidates. */
+  on_context (conn, send_description_on_context,
+      description_payload (field, munged), g_free);
+  g_signal_emit_by_name (conn->webrtc, "set-local-description", local,
+      gst_promise_new_with_change_func (on_local_description_set, conn,
+          NULL));
+  gst_webrtc_session_description_free (local);
+
+done:
+  if (job->type == GST_WEBRTC_SDP_TYPE_OFFER)
+    on_context (conn, finish_offer_on_context, NULL, NULL);
+  description_job_free (job);
+}
+
+static void
+create_description (MeteredConnection *conn, GstWebRTCSDPType type)
+{
+  DescriptionJob *job = g_new0 (DescriptionJob, 1);
+
+  job->conn = gst_object_ref (conn);
+  job->generation = conn->generation;
+  job->type = type;
+  if (type == GST_WEBRTC_SDP_TYPE_OFFER)
+    conn->making_offer = TRUE;
+  g_signal_emit_by_name (conn->webrtc,
+      type == GST_WEBRTC_SDP_TYPE_OFFER ? "create-offer" : "create-answer",
+      NULL, gst_promise_new_with_change_func (on_description_created, job,
+          NULL));
+}
+
+static void
+negotiate_on_context (MeteredConnection *conn, gpointer data)
+{
+  GstWebRTCSignalingState sig;
+
+  /* webrtcbin 1.22 fires negotiation-needed spuriously (on PLAYING with
+   * nothing to send, after answering): offer only with media to send. */
+  if (conn->send->len == 0)
+    return;
+  g_object_get (conn->webrtc, "signaling-state", &sig, NULL);
+  if (sig != GST_WEBRTC_SIGNALING_STATE_STABLE || conn->making_offer) {
+    conn->negotiation_wanted = TRUE;
+    return;
+  }
+  conn->negotiation_wanted = FALSE;
+  GST_INFO_OBJECT (conn, "offering to %s", conn->remote_peer_id);
+  create_description (conn, GST_WEBRTC_SDP_TYPE_OFFER);
+}
+
+static void
+on_negotiation_needed (GstElement *webrtc, MeteredConnection *conn)
+{
+  on_context (conn, negotiate_on_context, NULL, NULL);
+}
+
+/* --- remote descriptions and candidates --- */
+
+static void
+add_remote_candidate (MeteredConnection *conn, JsonObject *cand)
+{
+  const char *text = json_object_get_string_member_with_default (cand,
+      "candidate", NULL);
+  gint mline = -1;
+  JsonNode *index = json_object_get_member (cand, "sdpMLineIndex");
+  const char *mid = json_object_get_string_member_with_default (cand,
+      "sdpMid", NULL);
+
+  if (!text || !*text)
+    return; /* an empty candidate is end-of-candidates: nothing to do */
+  if (strlen (text) > METERED_ICE_CANDIDATE_MAX_LEN) {
+    GST_WARNING_OBJECT (conn, "dropping a %" G_GSIZE_FORMAT
+        "-character candidate", strlen (text));
+    return;
+  }
+  if (index && JSON_NODE_HOLDS_VALUE (index)
+      && json_node_get_value_type (index) == G_TYPE_INT64)
+    mline = (gint) json_node_get_int (index);
+  else if (mid)
+    mline = metered_sdp_mline_for_mid (conn->remote_sdp, mid);
+  if (mline < 0 || mline > 64) {
+    GST_WARNING_OBJECT (conn, "candidate names no m-line we know");
+    return;
+  }
+  g_signal_emit_by_name (conn->webrtc, "add-ice-candidate", (guint) mline,
+      text);
+}
+
+static void
+remote_description_applied_on_context (MeteredConnection *conn, gpointer data)
+{
+  JsonNode *node;
+
+  conn->remote_description_set = TRUE;
+  while ((node = g_queue_pop_head (&conn->pending_remote_candidates))) {
+    add_remote_candidate (conn, json_node_get_object (node));
+    json_node_unref (node);
+  }
+}
+
+static void
+answer_on_context (MeteredConnection *conn, gpointer data)
+{
+  create_description (conn, GST_WEBRTC_SDP_TYPE_ANSWER);
+}
+
+static void
+renegotiate_if_wanted_on_context (MeteredConnection *conn, gpointer data)
+{
+  if (conn->negotiation_wanted)
+    negotiate_on_context (conn, NULL);
+}
+
+typedef struct
+{
+  MeteredConnection *conn;
+  GstWebRTCSDPType type;
+} RemoteJob;
+
+static void
+on_remote_description_set (GstPromise *promise, gpointer data)
+{
+  RemoteJob *job = data;
+  MeteredConnection *conn = job->conn;
+  const GstStructure *reply = gst_promise_get_reply (promise);
+  GError *error = NULL;
+
+  if (reply && gst_structure_get (reply, "error", G_TYPE_ERROR, &error,
+          NULL)) {
+    GST_WARNING_OBJECT (conn, "set-remote-description failed: %s",
+        error->message);
+    g_error_free (error);
+  } else {
+    on_context (conn, remote_description_applied_on_context, NULL, NULL);
+    if (job->type == GST_WEBRTC_SDP_TYPE_OFFER)
+      on_context (conn, answer_on_context, NULL, NULL);
+    else
+      on_context (conn, renegotiate_if_wanted_on_context, NULL, NULL);
+  }
+  gst_promise_unref (promise);
+  gst_object_unref (job->conn);
+  g_free (job);
+}
+
+static MeteredSignalVerdict
+handle_description (MeteredConnection *conn, JsonObject *desc)
+{
+  const char *type = json_object_get_string_member_with_default (desc,
+      "type", NULL);
+  const char *sdp = json_object_get_string_member_with_default (desc, "sdp",
+      NULL);
+  gboolean offer = g_strcmp0 (type, "offer") == 0;
+  GstWebRTCSignalingState sig;
+  GstSDPMessage *msg = NULL;
+  GstWebRTCSessionDescription *remote;
+  RemoteJob *job;
+  gboolean collision;
+
+  if (!sdp || !(offer || g_strcmp0 (type, "answer") == 0))
+    return METERED_SIGNAL_INVALID;
+  if (gst_sdp_message_new_from_text (sdp, &msg) != GST_SDP_OK) {
+    GST_WARNING_OBJECT (conn, "remote %s does not parse", type);
+    if (msg)
+      gst_sdp_message_free (msg);
+    return METERED_SIGNAL_INVALID;
+  }
+
+  g_object_get (conn->webrtc, "signaling-state", &sig, NULL);
+  if (offer) {
+    /* A new RTCPeerConnection on the far side (the SDK's reconcile) gets
+     * a fresh webrtcbin (§11). */
+    if (conn->remote_sdp && metered_sdp_compare (conn->remote_sdp, sdp) ==
+        METERED_SDP_CHANGE_NEW_SESSION) {
+      gst_sdp_message_free (msg);
+      return METERED_SIGNAL_SWAP;
+    }
+    collision = conn->making_offer
+        || (sig != GST_WEBRTC_SIGNALING_STATE_STABLE
+        && !conn->setting_remote_answer_pending);
+    if (collision) {
+      gst_sdp_message_free (msg);
+      if (!conn->polite) {
+        GST_INFO_OBJECT (conn, "impolite: ignoring a colliding offer");
+        return METERED_SIGNAL_IGNORED;
+      }
+      /* webrtcbin 1.22 cannot roll back: the polite side starts over on
+       * a fresh webrtcbin and answers from there. */
+      return METERED_SIGNAL_SWAP;
+    }
+  } else if (sig != GST_WEBRTC_SIGNALING_STATE_HAVE_LOCAL_OFFER) {
+    GST_INFO_OBJECT (conn, "ignoring an answer in state %d", sig);
+    gst_sdp_message_free (msg);
+    return METERED_SIGNAL_IGNORED;
+  }
+
+  conn->generation++;
+  conn->candidates_this_generation = 0;
+  conn->remote_description_set = FALSE;
+  g_free (conn->remote_sdp);
+  conn->remote_sdp = g_strdup (sdp);
+
+  remote = gst_webrtc_session_description_new (offer ?
+      GST_WEBRTC_SDP_TYPE_OFFER : GST_WEBRTC_SDP_TYPE_ANSWER, msg);
+  job = g_new0 (RemoteJob, 1);
+  job->conn = gst_object_ref (conn);
+  job->type = remote->type;
+  g_signal_emit_by_name (conn->webrtc, "set-remote-description", remote,
+      gst_promise_new_with_change_func (on_remote_description_set, job,
+          NULL));
+  gst_webrtc_session_description_free (remote);
+  return METERED_SIGNAL_HANDLED;
+}
+
+static MeteredSignalVerdict
+handle_candidate (MeteredConnection *conn, JsonNode *cand)
+{
+  if (JSON_NODE_HOLDS_NULL (cand))
+    return METERED_SIGNAL_HANDLED; /* end of candidates */
+  if (!JSON_NODE_HOLDS_OBJECT (cand))
+    return METERED_SIGNAL_INVALID;
+  if (conn->candidates_this_generation >=
+      METERED_ICE_CANDIDATES_PER_GENERATION) {
+    if (conn->candidates_this_generation++ ==
+        METERED_ICE_CANDIDATES_PER_GENERATION)
+      GST_WARNING_OBJECT (conn, "more than %d candidates in one "
+          "negotiation: dropping the rest",
+          METERED_ICE_CANDIDATES_PER_GENERATION);
+    return METERED_SIGNAL_IGNORED;
+  }
+  conn->candidates_this_generation++;
+  if (!conn->remote_description_set) {
+    g_queue_push_tail (&conn->pending_remote_candidates,
+        json_node_ref (cand));
+    return METERED_SIGNAL_HANDLED;
+  }
+  add_remote_candidate (conn, json_node_get_object (cand));
+  return METERED_SIGNAL_HANDLED;
+}
+
+MeteredSignalVerdict
+metered_connection_handle_signal (MeteredConnection *conn,
+    const char *payload_json)
+{
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  JsonObject *obj;
+  const char *type;
+  JsonNode *root;
+
+  if (conn->stopped || !payload_json
+      || !metered_json_validate (payload_json, strlen (payload_json),
+          METERED_JSON_MAX_DEPTH)
+      || !json_parser_load_from_data (parser, payload_json, -1, NULL))
+    return METERED_SIGNAL_INVALID;
+  root = json_parser_get_root (parser);
+  if (!JSON_NODE_HOLDS_OBJECT (root))
+    return METERED_SIGNAL_INVALID;
+  obj = json_node_get_object (root);
+  type = json_object_get_string_member_with_default (obj, "type", NULL);
+  if (g_strcmp0 (type, "rtc-description") == 0) {
+    JsonNode *desc = json_object_get_member (obj, "description");
+    if (!desc || !JSON_NODE_HOLDS_OBJECT (desc))
+      return METERED_SIGNAL_INVALID;
+    return handle_description (conn, json_node_get_object (desc));
+  }
+  if (g_strcmp0 (type, "rtc-ice") == 0 && json_object_has_member (obj,
+          "candidate"))
+    return handle_candidate (conn, json_object_get_member (obj,
+            "candidate"));
+  return METERED_SIGNAL_INVALID;
+}
+
+/* --- receiving --- */
+
+static GstFlowReturn
+on_new_sample (GstAppSink *sink, gpointer data)
+{
+  RecvBranch *branch = data;
+  MeteredConnection *conn = branch->conn;
+  GstSample *sample = gst_app_sink_pull_sample (sink);
+
+  if (!sample)
+    return GST_FLOW_EOS;
+  g_atomic_pointer_add (&conn->packets_received, 1);
+  if (conn->sample_func)
+    conn->sample_func (conn, branch->track, gst_sample_get_buffer (sample),
+        conn->sample_data);
+  gst_sample_unref (sample);
+  return GST_FLOW_OK;
+}
+
+static void
+recv_branch_free (RecvBranch *branch)
+{
+  metered_remote_track_free (branch->track);
+  g_free (branch);
+}
+
+/* The a=msid tokens of m-line mline of the remote description. */
+static void
+remote_msid (MeteredConnection *conn, guint mline, char **stream_id,
+    char **track_id)
+{
+  GstWebRTCSessionDescription *remote = NULL;
+  const GstSDPMedia *media;
+  const char *value;
+
+  *stream_id = *track_id = NULL;
+  g_object_get (conn->webrtc, "remote-description", &remote, NULL);
+  if (!remote)
+    return;
+  if (mline < gst_sdp_message_medias_len (remote->sdp)) {
+    media = gst_sdp_message_get_media (remote->sdp, mline);
+    value = gst_sdp_media_get_attribute_val (media, "msid");
+    if (value) {
+      g_auto (GStrv) tokens = g_strsplit (value, " ", 2);
+      *stream_id = g_strdup (tokens[0]);
+      *track_id = g_strdup (tokens[1]);
+    }
+  }
+  gst_webrtc_session_description_free (remote);
+}
+
+static void
+emit_remote_track_on_context (MeteredConnection *conn, gpointer data)
+{
+  g_signal_emit (conn, signals[SIGNAL_REMOTE_TRACK], 0, data);
+}
+
+/* Every webrtcbin src pad is linked at once: an unlinked one returns
+ * not-linked and kills the whole connection (design notes). */
+static void
+on_pad_added (GstElement *webrtc, GstPad *pad, MeteredConnection *conn)
+{
+  g_autoptr (GstCaps) caps = NULL;
+  const GstStructure *s;
+  const char *encoding, *depay_name = NULL;
+  GstElement *depay = NULL, *parse = NULL, *sink;
+  GstWebRTCRTPTransceiver *trans = NULL;
+  RecvBranch *branch;
+  GstPad *sinkpad;
+  guint mline = 0;
+
+  if (GST_PAD_DIRECTION (pad) != GST_PAD_SRC)
+    return;
+  caps = gst_pad_get_current_caps (pad);
+  if (!caps)
+    caps = gst_pad_query_caps (pad, NULL);
+  s = gst_caps_get_structure (caps, 0);
+  encoding = gst_structure_get_string (s, "encoding-name");
+
+  if (g_strcmp0 (encoding, "VP8") == 0)
+    depay_name = "rtpvp8depay";
+  else if (g_strcmp0 (encoding, "VP9") == 0)
+    depay_name = "rtpvp9depay";
+  else if (g_strcmp0 (encoding, "H264") == 0)
+    depay_name = "rtph264depay";
+  else if (g_strcmp0 (encoding, "OPUS") == 0)
+    depay_name = "rtpopusdepay";
+
+  branch = g_new0 (RecvBranch, 1);
+  branch->conn = conn;
+  branch->track = g_new0 (MeteredRemoteTrack, 1);
+  g_object_get (pad, "transceiver", &trans, NULL);
+  if (trans) {
+    g_object_get (trans, "mlineindex", &mline, NULL);
+    gst_object_unref (trans);
+  }
+  branch->track->mline = mline;
+  branch->track->kind = g_strdup (gst_structure_get_string (s, "media"));
+  remote_msid (conn, mline, &branch->track->stream_id,
+      &branch->track->track_id);
+
+  sink = gst_element_factory_make ("appsink", NULL);
+  g_object_set (sink, "sync", FALSE, "async", FALSE, "max-buffers", 64,
+      "drop", TRUE, NULL);
+  if (depay_name)
+    depay = gst_element_factory_make (depay_name, NULL);
+  if (depay && g_str_equal (depay_name, "rtph264depay")) {
+    parse = gst_element_factory_make ("h264parse", NULL);
+    g_object_set (parse, "config-interval", -1, NULL);
+  }
+  if (!depay) {
+    /* Unknown media: still linked, to a sink that drops it. */
+    GST_WARNING_OBJECT (conn, "no depayloader for %s: dropping that track",
+        encoding ? encoding : "(none)");
+    gst_clear_object (&sink);
+    sink = gst_element_factory_make ("fakesink", NULL);
+    g_object_set (sink, "sync", FALSE, "async", FALSE, NULL);
+    gst_bin_add (GST_BIN (conn->pipeline), sink);
+    sinkpad = gst_element_get_static_pad (sink, "sink");
+  } else {
+    GstAppSinkCallbacks callbacks = { NULL, NULL, on_new_sample };
+    gst_app_sink_set_callbacks (GST_APP_SINK (sink), &callbacks, branch,
+        NULL);
+    branch->appsink = sink;
+    gst_bin_add_many (GST_BIN (conn->pipeline), depay, sink, NULL);
+    if (parse) {
+      gst_bin_add (GST_BIN (conn->pipeline), parse);
+      gst_element_link_many (depay, parse, sink, NULL);
+      gst_element_sync_state_with_parent (parse);
+    } else {
+      gst_element_link (depay, sink);
+    }
+    gst_element_sync_state_with_parent (depay);
+    sinkpad = gst_element_get_static_pad (depay, "sink");
+  }
+  gst_element_sync_state_with_parent (sink);
+  if (gst_pad_link (pad, sinkpad) != GST_PAD_LINK_OK)
+    GST_ERROR_OBJECT (conn, "could not link %s", GST_PAD_NAME (pad));
+  gst_object_unref (sinkpad);
+
+  if (depay) {
+    MeteredRemoteTrack *copy = g_new0 (MeteredRemoteTrack, 1);
+    copy->mline = branch->track->mline;
+    copy->kind = g_strdup (branch->track->kind);
+    copy->stream_id = g_strdup (branch->track->stream_id);
+    copy->track_id = g_strdup (branch->track->track_id);
+    GST_OBJECT_LOCK (conn);
+    g_ptr_array_add (conn->recv, branch);
+    GST_OBJECT_UNLOCK (conn);
+    on_context (conn, emit_remote_track_on_context, copy,
+        (GDestroyNotify) metered_remote_track_free);
+  } else {
+    recv_branch_free (branch);
+  }
+}
+
+static void
+on_new_transceiver (GstElement *webrtc, GstWebRTCRTPTransceiver *trans,
+    MeteredConnection *conn)
+{
+  GstWebRTCRTPTransceiverDirection direction;
+
+  /* A transceiver the remote's offer created: receive only, unless we
+   * added it for sending. */
+  g_object_get (trans, "direction", &direction, NULL);
+  if (conn->receive && direction == GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_NONE)
+    g_object_set (trans, "direction",
+        GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY, NULL);
+}
+
+/* --- connection state --- */
+
+static void
+state_changed_on_context (MeteredConnection *conn, gpointer data)
+{
+  gint state = GPOINTER_TO_INT (data);
+
+  if (state == conn->state)
+    return;
+  conn->state = state;
+  GST_INFO_OBJECT (conn, "connection to %s: state %d", conn->remote_peer_id,
+      state);
+  g_signal_emit (conn, signals[SIGNAL_STATE_CHANGED], 0, state);
+}
+
+static void
+on_connection_state (GstElement *webrtc, GParamSpec *pspec,
+    MeteredConnection *conn)
+{
+  GstWebRTCPeerConnectionState state;
+
+  g_object_get (webrtc, "connection-state", &state, NULL);
+  on_context (conn, state_changed_on_context, GINT_TO_POINTER (state), NULL);
+}
+
+static void
+on_signaling_state (GstElement *webrtc, GParamSpec *pspec,
+    MeteredConnection *conn)
+{
+  GstWebRTCSignalingState sig;
+
+  g_object_get (webrtc, "signaling-state", &sig, NULL);
+  if (sig == GST_WEBRTC_SIGNALING_STATE_STABLE)
+    on_context (conn, renegotiate_if_wanted_on_context, NULL, NULL);
+}
+
+/* --- sending --- */
+
+static void
+emit_key_unit_on_context (MeteredConnection *conn, gpointer data)
+{
+  g_signal_emit (conn, signals[SIGNAL_KEY_UNIT_REQUEST], 0, data);
+}
+
+static GstPadProbeReturn
+on_upstream_event (GstPad *pad, GstPadProbeInfo *info, gpointer data)
+{
+  SendBranch *branch = data;
+  GstEvent *event = GST_PAD_PROBE_INFO_EVENT (info);
+  MeteredConnection *conn =
+      METERED_CONNECTION (g_object_get_data (G_OBJECT (pad),
+          "metered-connection"));
+
+  /* A viewer asked for a key frame (PLI/FIR): the owner's shared encoder
+   * must make one; the appsrc cannot. */
+  if (gst_video_event_is_force_key_unit (event))
+    on_context (conn, emit_key_unit_on_context,
+        g_strdup (branch->track->track_id), g_free);
+  return GST_PAD_PROBE_OK;
+}
+
+static GstPadProbeReturn
+count_sent (GstPad *pad, GstPadProbeInfo *info, gpointer data)
+{
+  MeteredConnection *conn = data;
+
+  g_atomic_pointer_add (&conn->packets_sent, 1);
+  return GST_PAD_PROBE_OK;
+}
+
+static const struct
+{
+  const char *caps_name;
+  const char *payloader;
+  const char *encoding;
+  const char *media;
+  gint pt;
+  gint clock_rate;
+} payloaders[] = {
+  {"video/x-vp8", "rtpvp8pay", "VP8", "video", 96, 90000},
+  {"video/x-vp9", "rtpvp9pay", "VP9", "video", 98, 90000},
+  {"video/x-h264", "rtph264pay", "H264", "video", 102, 90000},
+  {"audio/x-opus", "rtpopuspay", "OPUS", "audio", 111, 48000},
+};
+
+static gboolean
+add_send_branch (MeteredConnection *conn, MeteredLocalTrack *track,
+    guint index, GError **error)
+{
+  const char *name = gst_structure_get_name (gst_caps_get_structure
+      (track->caps, 0));
+  GstElement *appsrc, *pay, *filter;
+  g_autoptr (GstCaps) rtp_caps = NULL;
+  GstPad *srcpad, *sinkpad;
+  GstWebRTCRTPTransceiver *trans = NULL;
+  SendBranch *branch;
+  guint i;
+
+  for (i = 0; i < G_N_ELEMENTS (payloaders); i++)
+    if (g_str_equal (name, payloaders[i].caps_name))
+      break;
+  if (i == G_N_ELEMENTS (payloaders)) {
+    g_set_error (error, GST_STREAM_ERROR, GST_STREAM_ERROR_CODEC_NOT_FOUND,
+        "cannot send %s (VP8, VP9, H264 and Opus can be sent)", name);
+    return FALSE;
+  }
+
+  appsrc = gst_element_factory_make ("appsrc", NULL);
+  /* Never block the owner: when this viewer falls behind, its oldest
+   * buffers go. */
+  g_object_set (appsrc, "caps", track->caps, "format", GST_FORMAT_TIME,
+      "is-live", TRUE, "do-timestamp", FALSE, "block", FALSE,
+      "max-buffers", (guint64) 120, "leaky-type", 2 /* downstream */ ,
+      NULL);
+  pay = gst_element_factory_make (payloaders[i].payloader, NULL);
+  if (!pay) {
+    g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_MISSING_PLUGIN,
+        "element %s is missing", payloaders[i].payloader);
+    gst_object_unref (appsrc);
+    return FALSE;
+  }
+  g_object_set (pay, "pt", payloaders[i].pt, NULL);
+  if (g_str_equal (payloaders[i].payloader, "rtph264pay"))
+    g_object_set (pay, "config-interval", -1, "aggregate-mode", 1, NULL);
+  filter = gst_element_factory_make ("capsfilter", NULL);
+  rtp_caps = gst_caps_new_simple ("application/x-rtp",
+      "media", G_TYPE_STRING, payloaders[i].media,
+      "encoding-name", G_TYPE_STRING, payloaders[i].encoding,
+      "payload", G_TYPE_INT, payloaders[i].pt,
+      "clock-rate", G_TYPE_INT, payloaders[i].clock_rate, NULL);
+  g_object_set (filter, "caps", rtp_caps, NULL);
+  gst_bin_add_many (GST_BIN (conn->pipeline), appsrc, pay, filter, NULL);
+  gst_element_link_many (appsrc, pay, filter, NULL);
+
+  srcpad = gst_element_get_static_pad (filter, "src");
+  sinkpad = gst_element_request_pad_simple (conn->webrtc, "sink_%u");
+  g_object_set (sinkpad, "msid", track->stream_id, NULL);
+  if (gst_pad_link (srcpad, sinkpad) != GST_PAD_LINK_OK) {
+    g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_NEGOTIATION,
+        "could not link the %s branch to webrtcbin", name);
+    gst_object_unref (srcpad);
+    gst_object_unref (sinkpad);
+    return FALSE;
+  }
+  gst_pad_add_probe (srcpad, GST_PAD_PROBE_TYPE_BUFFER, count_sent, conn,
+      NULL);
+  g_object_get (sinkpad, "transceiver", &trans, NULL);
+  if (trans) {
+    g_object_set (trans, "direction", conn->receive ?
+        GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDRECV :
+        GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDONLY, NULL);
+    gst_object_unref (trans);
+  }
+  gst_object_unref (srcpad);
+  gst_object_unref (sinkpad);
+
+  branch = g_new0 (SendBranch, 1);
+  branch->track = metered_local_track_copy (track);
+  branch->appsrc = appsrc;
+  branch->index = index;
+  g_ptr_array_add (conn->send, branch);
+
+  srcpad = gst_element_get_static_pad (appsrc, "src");
+  g_object_set_data (G_OBJECT (srcpad), "metered-connection", conn);
+  gst_pad_add_probe (srcpad, GST_PAD_PROBE_TYPE_EVENT_UPSTREAM,
+      on_upstream_event, branch, NULL);
+  gst_object_unref (srcpad);
+  return TRUE;
+}
+
+static void
+send_branch_free (SendBranch *branch)
+{
+  metered_local_track_free (branch->track);
+  g_free (branch);
+}
+
+void
+metered_connection_push (MeteredConnection *conn, const char *track_id,
+    GstBuffer *buffer)
+{
+  for (guint i = 0; i < conn->send->len; i++) {
+    SendBranch *b = g_ptr_array_index (conn->send, i);
+    if (g_str_equal (b->track->track_id, track_id)) {
+      gst_app_src_push_buffer (GST_APP_SRC (b->appsrc),
+          gst_buffer_ref (buffer));
+      return;
+    }
+  }
+}
+
+/* --- life cycle --- */
+
+static gboolean
+on_bus_message (GstBus *bus, GstMessage *msg, gpointer data)
+{
+  MeteredConnection *conn = data;
+
+  if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR) {
+    g_autoptr (GError) error = NULL;
+    g_autofree char *debug = NULL;
+    gst_message_parse_error (msg, &error, &debug);
+    GST_WARNING_OBJECT (conn, "connection pipeline error: %s (%s)",
+        error->message, debug ? debug : "");
+    on_context (conn, state_changed_on_context,
+        GINT_TO_POINTER (GST_WEBRTC_PEER_CONNECTION_STATE_FAILED), NULL);
+  }
+  return G_SOURCE_CONTINUE;
+}
+
+gboolean
+metered_connection_start (MeteredConnection *conn, GError **error)
+{
+  g_autofree char *name = g_strdup_printf ("metered-pc-%s",
+      conn->remote_peer_id);
+  GstBus *bus;
+  GSource *watch;
+
+  conn->pipeline = gst_pipeline_new (name);
+  conn->webrtc = gst_element_factory_make ("webrtcbin", NULL);
+  if (!conn->webrtc) {
+    g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_MISSING_PLUGIN,
+        "webrtcbin is missing (gst-plugins-bad)");
+    return FALSE;
+  }
+  g_object_set (conn->webrtc, "bundle-policy",
+      GST_WEBRTC_BUNDLE_POLICY_MAX_BUNDLE, "latency", 100, NULL);
+  if (conn->stun_server)
+    g_object_set (conn->webrtc, "stun-server", conn->stun_server, NULL);
+  for (GStrv t = conn->turn_servers; t && *t; t++) {
+    gboolean ok = FALSE;
+    g_signal_emit_by_name (conn->webrtc, "add-turn-server", *t, &ok);
+  }
+  gst_bin_add (GST_BIN (conn->pipeline), conn->webrtc);
+
+  if (conn->clock) {
+    gst_pipeline_use_clock (GST_PIPELINE (conn->pipeline), conn->clock);
+    gst_element_set_base_time (conn->pipeline, conn->base_time);
+    gst_element_set_start_time (conn->pipeline, GST_CLOCK_TIME_NONE);
+  }
+
+  g_signal_connect (conn->webrtc, "on-negotiation-needed",
+      G_CALLBACK (on_negotiation_needed), conn);
+  g_signal_connect (conn->webrtc, "on-ice-candidate",
+      G_CALLBACK (on_ice_candidate), conn);
+  g_signal_connect (conn->webrtc, "notify::ice-gathering-state",
+      G_CALLBACK (on_gathering_state), conn);
+  g_signal_connect (conn->webrtc, "notify::connection-state",
+      G_CALLBACK (on_connection_state), conn);
+  g_signal_connect (conn->webrtc, "notify::signaling-state",
+      G_CALLBACK (on_signaling_state), conn);
+  g_signal_connect (conn->webrtc, "pad-added", G_CALLBACK (on_pad_added),
+      conn);
+  g_signal_connect (conn->webrtc, "on-new-transceiver",
+      G_CALLBACK (on_new_transceiver), conn);
+
+  bus = gst_pipeline_get_bus (GST_PIPELINE (conn->pipeline));
+  watch = gst_bus_create_watch (bus);
+  g_source_set_callback (watch, G_SOURCE_FUNC (on_bus_message), conn, NULL);
+  g_source_attach (watch, conn->context);
+  g_object_set_data_full (G_OBJECT (conn->pipeline), "metered-bus-watch",
+      watch, (GDestroyNotify) g_source_destroy);
+  g_source_unref (watch);
+  gst_object_unref (bus);
+
+  for (guint i = 0; i < conn->pending_tracks->len; i++)
+    if (!add_send_branch (conn, g_ptr_array_index (conn->pending_tracks, i),
+            i, error))
+      return FALSE;
+
+  if (gst_element_set_state (conn->pipeline, GST_STATE_PLAYING) ==
+      GST_STATE_CHANGE_FAILURE) {
+    g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_STATE_CHANGE,
+        "the connection pipeline does not start");
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static gpointer
+stop_thread (gpointer data)
+{
+  GstElement *pipeline = data;
+
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  gst_object_unref (pipeline);
+  return NULL;
+}
+
+void
+metered_connection_stop (MeteredConnection *conn)
+{
+  GThread *thread;
+
+  if (conn->stopped)
+    return;
+  conn->stopped = TRUE;
+  if (!conn->pipeline)
+    return;
+  g_signal_handlers_disconnect_by_data (conn->webrtc, conn);
+  g_object_set_data (G_OBJECT (conn->pipeline), "metered-bus-watch", NULL);
+  /* Setting webrtcbin to NULL can block for a while on 1.22: never on the
+   * owner's thread. */
+  thread = g_thread_new ("metered-pc-stop", stop_thread,
+      g_steal_pointer (&conn->pipeline));
+  g_thread_unref (thread);
+  conn->webrtc = NULL;
+}
+
+const char *
+metered_connection_get_remote_peer_id (MeteredConnection *conn)
+{
+  return conn->remote_peer_id;
+}
+
+gboolean
+metered_connection_is_polite (MeteredConnection *conn)
+{
+  return conn->polite;
+}
+
+gint
+metered_connection_get_state (MeteredConnection *conn)
+{
+  return conn->state;
+}
+
+char *
+metered_connection_dup_remote_sdp (MeteredConnection *conn)
+{
+  return g_strdup (conn->remote_sdp);
+}
+
+guint64
+metered_connection_get_packets_received (MeteredConnection *conn)
+{
+  return (guint64) g_atomic_pointer_get (&conn->packets_received);
+}
+
+guint64
+metered_connection_get_packets_sent (MeteredConnection *conn)
+{
+  return (guint64) g_atomic_pointer_get (&conn->packets_sent);
+}
+
+void
+metered_connection_set_sample_func (MeteredConnection *conn,
+    MeteredSampleFunc func, gpointer user_data, GDestroyNotify destroy)
+{
+  if (conn->sample_destroy)
+    conn->sample_destroy (conn->sample_data);
+  conn->sample_func = func;
+  conn->sample_data = user_data;
+  conn->sample_destroy = destroy;
+}
+
+static void
+metered_connection_finalize (GObject *object)
+{
+  MeteredConnection *conn = METERED_CONNECTION (object);
+
+  metered_connection_stop (conn);
+  if (conn->sample_destroy)
+    conn->sample_destroy (conn->sample_data);
+  g_ptr_array_unref (conn->send);
+  g_ptr_array_unref (conn->recv);
+  g_ptr_array_unref (conn->pending_tracks);
+  g_queue_clear_full (&conn->pending_remote_candidates,
+      (GDestroyNotify) json_node_unref);
+  g_queue_clear_full (&conn->pending_local_candidates, g_free);
+  g_free (conn->local_peer_id);
+  g_free (conn->remote_peer_id);
+  g_free (conn->stun_server);
+  g_strfreev (conn->turn_servers);
+  g_free (conn->remote_sdp);
+  gst_clear_object (&conn->clock);
+  g_main_context_unref (conn->context);
+  G_OBJECT_CLASS (metered_connection_parent_class)->finalize (object);
+}
+
+static void
+metered_connection_class_init (MeteredConnectionClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = metered_connection_finalize;
+
+  GST_DEBUG_CATEGORY_INIT (metered_peer_debug, "metered-peer", 0,
+      "Metered peer connections");
+
+  /**
+   * MeteredConnection::outgoing:
+   * @conn: the connection
+   * @payload: JSON to send to the remote peer (rtc-description, rtc-ice)
+   */
+  signals[SIGNAL_OUTGOING] = g_signal_new ("outgoing",
+      G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+      G_TYPE_NONE, 1, G_TYPE_STRING);
+  signals[SIGNAL_STATE_CHANGED] = g_signal_new ("state-changed",
+      G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+      G_TYPE_NONE, 1, G_TYPE_INT);
+  /**
+   * MeteredConnection::remote-track:
+   * @conn: the connection
+   * @track: (type gpointer): the MeteredRemoteTrack now flowing
+   */
+  signals[SIGNAL_REMOTE_TRACK] = g_signal_new ("remote-track",
+      G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+      G_TYPE_NONE, 1, G_TYPE_POINTER);
+  signals[SIGNAL_KEY_UNIT_REQUEST] = g_signal_new ("key-unit-request",
+      G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+      G_TYPE_NONE, 1, G_TYPE_STRING);
+}
+
+static void
+metered_connection_init (MeteredConnection *conn)
+{
+  conn->send = g_ptr_array_new_with_free_func ((GDestroyNotify)
+      send_branch_free);
+  conn->recv = g_ptr_array_new_with_free_func ((GDestroyNotify)
+      recv_branch_free);
+  g_queue_init (&conn->pending_remote_candidates);
+  g_queue_init (&conn->pending_local_candidates);
+}
+
+MeteredConnection *
+metered_connection_new (const MeteredConnectionConfig *config)
+{
+  MeteredConnection *conn = g_object_new (METERED_TYPE_CONNECTION, NULL);
+
+  gst_object_ref_sink (conn);
+  conn->context = config->context ? g_main_context_ref (config->context) :
+      g_main_context_ref_thread_default ();
+  conn->local_peer_id = g_strdup (config->local_peer_id);
+  conn->remote_peer_id = g_strdup (config->remote_peer_id);
+  conn->polite = config->polite;
+  conn->stun_server = g_strdup (config->stun_server);
+  conn->turn_servers = g_strdupv ((GStrv) config->turn_servers);
+  conn->receive = config->receive;
+  conn->clock = config->clock ? gst_object_ref (config->clock) : NULL;
+  conn->base_time = config->base_time;
+  conn->pending_tracks = g_ptr_array_new_with_free_func ((GDestroyNotify)
+      metered_local_track_free);
+  for (guint i = 0; config->local_tracks && i < config->local_tracks->len;
+      i++)
+    g_ptr_array_add (conn->pending_tracks,
+        metered_local_track_copy (g_ptr_array_index (config->local_tracks,
+                i)));
+  return conn;
+}

@@ -1,0 +1,122 @@
+/* gst-metered
+ * Copyright (C) 2026 gst-metered authors
+ *
+ * This library is free software; you can redistribute it and/or
+ * modify it under the terms of the GNU Library General Public
+ * License as published by the Free Software Foundation; either
+ * version 2.1 of the License, or (at your option) any later version.
+ *
+ * This library is distributed in the hope that it will be useful,
+ * but WITHOUT ANY WARRANTY; without even the implied warranty of
+ * MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the GNU
+ * Library General Public License for more details.
+ *
+ * You should have received a copy of the GNU Library General Public
+ * License along with this library; if not, see <https://www.gnu.org/licenses/>.
+ */
+
+#pragma once
+
+#include <gst/gst.h>
+
+G_BEGIN_DECLS
+
+/*
+ * One webrtcbin, in a pipeline of its own so it can be dropped without
+ * touching anything else (webrtcbin 1.22 teardown is fragile), speaking
+ * the SDK's perfect negotiation over JSON payloads the owner carries.
+ *
+ * Media enters as encoded buffers (metered_connection_push) and leaves as
+ * depayloaded encoded buffers (the sample callback), both timestamped in
+ * the owner's running time: the connection's pipeline shares the owner's
+ * clock and base time.
+ */
+
+typedef struct
+{
+  char *track_id;
+  char *stream_id;
+  GstCaps *caps; /* encoded: video/x-vp8, video/x-vp9, video/x-h264,
+                  * audio/x-opus */
+} MeteredLocalTrack;
+
+MeteredLocalTrack *metered_local_track_new (const char *track_id,
+    const char *stream_id, GstCaps *caps);
+MeteredLocalTrack *metered_local_track_copy (const MeteredLocalTrack *track);
+void metered_local_track_free (MeteredLocalTrack *track);
+
+/* A remote track as its m-line announces it. */
+typedef struct
+{
+  guint mline;
+  char *kind;      /* "video" or "audio" */
+  char *stream_id; /* first a=msid token, or NULL */
+  char *track_id;  /* second a=msid token, or NULL */
+  GstCaps *caps;   /* depayloaded caps */
+} MeteredRemoteTrack;
+
+void metered_remote_track_free (MeteredRemoteTrack *track);
+
+typedef struct
+{
+  GMainContext *context; /* signals are emitted here */
+  const char *local_peer_id;
+  const char *remote_peer_id;
+  gboolean polite;
+  const char *stun_server; /* stun://host:port or NULL */
+  const char *const *turn_servers; /* turn(s)://user:pass@host:port */
+  GPtrArray *local_tracks; /* MeteredLocalTrack*, copied */
+  gboolean receive;        /* accept the remote's media */
+  GstClock *clock;         /* NULL: the system clock */
+  GstClockTime base_time;  /* with clock */
+} MeteredConnectionConfig;
+
+#define METERED_TYPE_CONNECTION (metered_connection_get_type ())
+G_DECLARE_FINAL_TYPE (MeteredConnection, metered_connection, METERED,
+    CONNECTION, GstObject)
+
+typedef enum
+{
+  METERED_SIGNAL_HANDLED,
+  METERED_SIGNAL_IGNORED,  /* an impolite side's colliding offer, stale */
+  METERED_SIGNAL_SWAP,     /* needs a fresh connection to apply it */
+  METERED_SIGNAL_INVALID,  /* not a description/candidate we accept */
+} MeteredSignalVerdict;
+
+/* Receives every depayloaded buffer (streaming thread). */
+typedef void (*MeteredSampleFunc) (MeteredConnection *conn,
+    const MeteredRemoteTrack *track, GstBuffer *buffer, gpointer user_data);
+
+MeteredConnection *metered_connection_new (const MeteredConnectionConfig
+    *config);
+
+void metered_connection_set_sample_func (MeteredConnection *conn,
+    MeteredSampleFunc func, gpointer user_data, GDestroyNotify destroy);
+
+/* Builds and starts the pipeline; offers when there is something to send. */
+gboolean metered_connection_start (MeteredConnection *conn, GError **error);
+
+/* A JSON payload that arrived from the remote (rtc-description or
+ * rtc-ice, as the SDK sends them). Call on the config's context. */
+MeteredSignalVerdict metered_connection_handle_signal (MeteredConnection
+    *conn, const char *payload_json);
+
+/* Feeds one encoded buffer of a local track; never blocks (the oldest
+ * buffers are dropped when the connection falls behind). */
+void metered_connection_push (MeteredConnection *conn, const char *track_id,
+    GstBuffer *buffer);
+
+/* Stops the pipeline from a worker thread and drops it. */
+void metered_connection_stop (MeteredConnection *conn);
+
+const char *metered_connection_get_remote_peer_id (MeteredConnection *conn);
+gboolean metered_connection_is_polite (MeteredConnection *conn);
+/* webrtcbin's GstWebRTCPeerConnectionState as an int. */
+gint metered_connection_get_state (MeteredConnection *conn);
+/* The remote description applied last, or NULL (caller frees). */
+char *metered_connection_dup_remote_sdp (MeteredConnection *conn);
+/* RTP packets received and sent so far (for dead-peer detection). */
+guint64 metered_connection_get_packets_received (MeteredConnection *conn);
+guint64 metered_connection_get_packets_sent (MeteredConnection *conn);
+
+G_END_DECLS

@@ -1,0 +1,143 @@
+/* gst-metered
+ * Copyright (C) 2026 gst-metered authors
+ *
+ * This library is free software; you can redistribute it and/or
+ * modify it under the terms of the GNU Library General Public
+ * License as published by the Free Software Foundation; either
+ * version 2.1 of the License, or (at your option) any later version.
+ *
+ * This library is distributed in the hope that it will be useful,
+ * but WITHOUT ANY WARRANTY; without even the implied warranty of
+ * MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the GNU
+ * Library General Public License for more details.
+ *
+ * You should have received a copy of the GNU Library General Public
+ * License along with this library; if not, see <https://www.gnu.org/licenses/>.
+ */
+
+#include "metered-sdp.h"
+
+#include <gst/sdp/sdp.h>
+#include <string.h>
+
+void
+metered_sdp_info_clear (MeteredSdpInfo *info)
+{
+  g_clear_pointer (&info->session_id, g_free);
+  g_clear_pointer (&info->fingerprint, g_free);
+  g_clear_pointer (&info->ice_ufrag, g_free);
+  info->n_media = 0;
+}
+
+static GstSDPMessage *
+parse (const char *sdp)
+{
+  GstSDPMessage *msg = NULL;
+
+  if (!sdp || gst_sdp_message_new (&msg) != GST_SDP_OK)
+    return NULL;
+  if (gst_sdp_message_parse_buffer ((const guint8 *) sdp, strlen (sdp),
+          msg) != GST_SDP_OK) {
+    gst_sdp_message_free (msg);
+    return NULL;
+  }
+  return msg;
+}
+
+static const char *
+first_attribute (const GstSDPMessage *msg, const char *key)
+{
+  const char *value = gst_sdp_message_get_attribute_val (msg, key);
+
+  for (guint i = 0; !value && i < gst_sdp_message_medias_len (msg); i++)
+    value = gst_sdp_media_get_attribute_val (gst_sdp_message_get_media (msg,
+            i), key);
+  return value;
+}
+
+gboolean
+metered_sdp_info_parse (const char *sdp, MeteredSdpInfo *info)
+{
+  GstSDPMessage *msg = parse (sdp);
+  const GstSDPOrigin *origin;
+
+  memset (info, 0, sizeof *info);
+  if (!msg)
+    return FALSE;
+  origin = gst_sdp_message_get_origin (msg);
+  info->session_id = g_strdup (origin ? origin->sess_id : NULL);
+  info->fingerprint = g_strdup (first_attribute (msg, "fingerprint"));
+  info->ice_ufrag = g_strdup (first_attribute (msg, "ice-ufrag"));
+  info->n_media = gst_sdp_message_medias_len (msg);
+  gst_sdp_message_free (msg);
+  return TRUE;
+}
+
+MeteredSdpChange
+metered_sdp_compare (const char *previous, const char *incoming)
+{
+  g_auto (MeteredSdpInfo) a = { 0 };
+  g_auto (MeteredSdpInfo) b = { 0 };
+
+  if (!previous || !metered_sdp_info_parse (previous, &a)
+      || !metered_sdp_info_parse (incoming, &b))
+    return METERED_SDP_CHANGE_NONE;
+  /* A browser that rebuilt its RTCPeerConnection (the SDK's reconcile)
+   * has a new session id and a new DTLS fingerprint. */
+  if (g_strcmp0 (a.session_id, b.session_id) != 0
+      || g_strcmp0 (a.fingerprint, b.fingerprint) != 0)
+    return METERED_SDP_CHANGE_NEW_SESSION;
+  if (g_strcmp0 (a.ice_ufrag, b.ice_ufrag) != 0)
+    return METERED_SDP_CHANGE_ICE_RESTART;
+  return METERED_SDP_CHANGE_NONE;
+}
+
+gint
+metered_sdp_mline_for_mid (const char *sdp, const char *mid)
+{
+  GstSDPMessage *msg = parse (sdp);
+  gint found = -1;
+
+  if (!msg || !mid)
+    goto out;
+  for (guint i = 0; i < gst_sdp_message_medias_len (msg); i++) {
+    const char *m = gst_sdp_media_get_attribute_val
+        (gst_sdp_message_get_media (msg, i), "mid");
+    if (g_strcmp0 (m, mid) == 0) {
+      found = (gint) i;
+      break;
+    }
+  }
+out:
+  if (msg)
+    gst_sdp_message_free (msg);
+  return found;
+}
+
+char *
+metered_sdp_set_msid (const char *sdp, guint mline, const char *stream_id,
+    const char *track_id)
+{
+  GstSDPMessage *msg = parse (sdp);
+  GstSDPMedia *media;
+  g_autofree char *value = NULL;
+  char *text;
+
+  if (!msg)
+    return NULL;
+  if (mline >= gst_sdp_message_medias_len (msg)) {
+    gst_sdp_message_free (msg);
+    return NULL;
+  }
+  media = (GstSDPMedia *) gst_sdp_message_get_media (msg, mline);
+  for (guint i = gst_sdp_media_attributes_len (media); i > 0; i--) {
+    const GstSDPAttribute *attr = gst_sdp_media_get_attribute (media, i - 1);
+    if (g_strcmp0 (attr->key, "msid") == 0)
+      gst_sdp_media_remove_attribute (media, i - 1);
+  }
+  value = g_strdup_printf ("%s %s", stream_id, track_id);
+  gst_sdp_media_add_attribute (media, "msid", value);
+  text = gst_sdp_message_as_text (msg);
+  gst_sdp_message_free (msg);
+  return text;
+}

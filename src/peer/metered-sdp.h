@@ -1,0 +1,62 @@
+/* gst-metered
+ * Copyright (C) 2026 gst-metered authors
+ *
+ * This library is free software; you can redistribute it and/or
+ * modify it under the terms of the GNU Library General Public
+ * License as published by the Free Software Foundation; either
+ * version 2.1 of the License, or (at your option) any later version.
+ *
+ * This library is distributed in the hope that it will be useful,
+ * but WITHOUT ANY WARRANTY; without even the implied warranty of
+ * MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the GNU
+ * Library General Public License for more details.
+ *
+ * You should have received a copy of the GNU Library General Public
+ * License along with this library; if not, see <https://www.gnu.org/licenses/>.
+ */
+
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/* SDP facts the peer layer decides on, read from SDP text. */
+
+typedef struct
+{
+  char *session_id;  /* o= sess-id */
+  char *fingerprint; /* first a=fingerprint (session or media level) */
+  char *ice_ufrag;   /* first a=ice-ufrag */
+  guint n_media;
+} MeteredSdpInfo;
+
+void metered_sdp_info_clear (MeteredSdpInfo *info);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (MeteredSdpInfo, metered_sdp_info_clear)
+
+/* FALSE if sdp does not parse. */
+gboolean metered_sdp_info_parse (const char *sdp, MeteredSdpInfo *info);
+
+typedef enum
+{
+  METERED_SDP_CHANGE_NONE,        /* same session, same ICE credentials */
+  METERED_SDP_CHANGE_ICE_RESTART, /* same o= session id, new ufrag */
+  METERED_SDP_CHANGE_NEW_SESSION, /* new o= session id: a new remote PC */
+} MeteredSdpChange;
+
+/* How an incoming remote description relates to the previous one (NULL:
+ * there was none, which counts as NONE). */
+MeteredSdpChange metered_sdp_compare (const char *previous,
+    const char *incoming);
+
+/* The m-line index of the media whose a=mid is mid, or -1. */
+gint metered_sdp_mline_for_mid (const char *sdp, const char *mid);
+
+/* Adds "a=msid:<stream_id> <track_id>" to m-line mline (replacing an
+ * existing media-level a=msid) and returns the new SDP text, or NULL if
+ * sdp does not parse or has no such m-line. Browsers map the second
+ * token to the receiver's track.id (protocol doc §0 rule 10). */
+char *metered_sdp_set_msid (const char *sdp, guint mline,
+    const char *stream_id, const char *track_id);
+
+G_END_DECLS
