@@ -74,21 +74,21 @@ struct _MeteredConnection
 
   GstElement *pipeline;
   GstElement *webrtc;
-  GPtrArray *send;   /* SendBranch* */
-  GPtrArray *recv;   /* RecvBranch*, guarded by the object lock */
+  GPtrArray *send; /* SendBranch* */
+  GPtrArray *recv; /* RecvBranch*, guarded by the object lock */
   GPtrArray *pending_tracks; /* MeteredLocalTrack*, built at start */
 
   /* Negotiation state (context thread only). */
   gboolean making_offer;
   gboolean setting_remote_answer_pending;
   gboolean negotiation_wanted;
-  guint generation;          /* bumped by every remote description */
-  char *remote_sdp;          /* last applied remote description */
+  guint generation; /* bumped by every remote description */
+  char *remote_sdp; /* last applied remote description */
   gboolean remote_description_set;
   GQueue pending_remote_candidates; /* JsonNode* */
   guint candidates_this_generation;
   gboolean local_description_sent;
-  GQueue pending_local_candidates;  /* char* payloads */
+  GQueue pending_local_candidates; /* char* payloads */
   gint state;
   gboolean stopped;
 
@@ -97,14 +97,14 @@ struct _MeteredConnection
   GDestroyNotify sample_destroy;
 
   gssize packets_received; /* atomic */
-  gssize packets_sent;     /* atomic */
+  gssize packets_sent; /* atomic */
 };
 
 G_DEFINE_FINAL_TYPE (MeteredConnection, metered_connection, GST_TYPE_OBJECT)
 
 MeteredLocalTrack *
-metered_local_track_new (const char *track_id, const char *stream_id,
-    GstCaps *caps)
+metered_local_track_new (
+    const char *track_id, const char *stream_id, GstCaps *caps)
 {
   MeteredLocalTrack *track = g_new0 (MeteredLocalTrack, 1);
 
@@ -117,8 +117,8 @@ metered_local_track_new (const char *track_id, const char *stream_id,
 MeteredLocalTrack *
 metered_local_track_copy (const MeteredLocalTrack *track)
 {
-  return metered_local_track_new (track->track_id, track->stream_id,
-      track->caps);
+  return metered_local_track_new (
+      track->track_id, track->stream_id, track->caps);
 }
 
 void
@@ -204,8 +204,8 @@ emit_outgoing (MeteredConnection *conn, const char *payload)
 static char *
 description_payload (const char *type, const char *sdp)
 {
-  GString *out = g_string_new
-      ("{\"type\":\"rtc-description\",\"description\":{\"type\":");
+  GString *out =
+      g_string_new ("{\"type\":\"rtc-description\",\"description\":{\"type\":");
 
   metered_json_append_string (out, type, -1);
   g_string_append (out, ",\"sdp\":");
@@ -255,8 +255,10 @@ send_candidate_on_context (MeteredConnection *conn, gpointer data)
     g_string_append (out, "{\"candidate\":");
     metered_json_append_string (out, c->candidate, -1);
     /* Chromium accepts sdpMid null with an index (design notes). */
-    g_string_append_printf (out, ",\"sdpMid\":null,\"sdpMLineIndex\":%u,"
-        "\"usernameFragment\":null}", c->mline);
+    g_string_append_printf (out,
+        ",\"sdpMid\":null,\"sdpMLineIndex\":%u,"
+        "\"usernameFragment\":null}",
+        c->mline);
   } else {
     g_string_append (out, "null");
   }
@@ -266,8 +268,8 @@ send_candidate_on_context (MeteredConnection *conn, gpointer data)
     emit_outgoing (conn, out->str);
     g_string_free (out, TRUE);
   } else {
-    g_queue_push_tail (&conn->pending_local_candidates,
-        g_string_free (out, FALSE));
+    g_queue_push_tail (
+        &conn->pending_local_candidates, g_string_free (out, FALSE));
   }
 }
 
@@ -283,16 +285,16 @@ on_ice_candidate (GstElement *webrtc, guint mline, const char *candidate,
 }
 
 static void
-on_gathering_state (GstElement *webrtc, GParamSpec *pspec,
-    MeteredConnection *conn)
+on_gathering_state (
+    GstElement *webrtc, GParamSpec *pspec, MeteredConnection *conn)
 {
   GstWebRTCICEGatheringState state;
 
   g_object_get (webrtc, "ice-gathering-state", &state, NULL);
   /* webrtcbin 1.22 sends no end-of-candidates of its own. */
   if (state == GST_WEBRTC_ICE_GATHERING_STATE_COMPLETE)
-    on_context (conn, send_candidate_on_context,
-        g_new0 (LocalCandidate, 1), local_candidate_free);
+    on_context (conn, send_candidate_on_context, g_new0 (LocalCandidate, 1),
+        local_candidate_free);
 }
 
 /* --- local descriptions --- */
@@ -310,8 +312,8 @@ munge_msid (MeteredConnection *conn, const char *sdp)
     GstWebRTCRTPTransceiver *trans = NULL;
     char *next;
 
-    g_signal_emit_by_name (conn->webrtc, "get-transceiver", (gint) b->index,
-        &trans);
+    g_signal_emit_by_name (
+        conn->webrtc, "get-transceiver", (gint) b->index, &trans);
     if (trans) {
       guint m;
       g_object_get (trans, "mlineindex", &m, NULL);
@@ -319,8 +321,8 @@ munge_msid (MeteredConnection *conn, const char *sdp)
         mline = m;
       gst_object_unref (trans);
     }
-    next = metered_sdp_set_msid (text, mline, b->track->stream_id,
-        b->track->track_id);
+    next = metered_sdp_set_msid (
+        text, mline, b->track->stream_id, b->track->track_id);
     if (next) {
       g_free (text);
       text = next;
@@ -350,10 +352,9 @@ on_local_description_set (GstPromise *promise, gpointer data)
   const GstStructure *reply = gst_promise_get_reply (promise);
   GError *error = NULL;
 
-  if (reply && gst_structure_get (reply, "error", G_TYPE_ERROR, &error,
-          NULL)) {
-    GST_WARNING_OBJECT (conn, "set-local-description failed: %s",
-        error->message);
+  if (reply && gst_structure_get (reply, "error", G_TYPE_ERROR, &error, NULL)) {
+    GST_WARNING_OBJECT (
+        conn, "set-local-description failed: %s", error->message);
     g_error_free (error);
   }
   gst_promise_unref (promise);
@@ -372,8 +373,8 @@ on_description_created (GstPromise *promise, gpointer data)
   DescriptionJob *job = data;
   MeteredConnection *conn = job->conn;
   const GstStructure *reply = gst_promise_get_reply (promise);
-  const char *field = job->type == GST_WEBRTC_SDP_TYPE_OFFER ? "offer" :
-      "answer";
+  const char *field =
+      job->type == GST_WEBRTC_SDP_TYPE_OFFER ? "offer" : "answer";
   GstWebRTCSessionDescription *desc = NULL;
   GstWebRTCSignalingState sig;
   g_autofree char *text = NULL;
@@ -382,8 +383,8 @@ on_description_created (GstPromise *promise, gpointer data)
   GstWebRTCSessionDescription *local;
 
   if (reply)
-    gst_structure_get (reply, field, GST_TYPE_WEBRTC_SESSION_DESCRIPTION,
-        &desc, NULL);
+    gst_structure_get (
+        reply, field, GST_TYPE_WEBRTC_SESSION_DESCRIPTION, &desc, NULL);
   gst_promise_unref (promise);
   if (!desc) {
     GST_WARNING_OBJECT (conn, "create-%s failed", field);
@@ -391,9 +392,9 @@ on_description_created (GstPromise *promise, gpointer data)
   }
 
   g_object_get (conn->webrtc, "signaling-state", &sig, NULL);
-  if (job->type == GST_WEBRTC_SDP_TYPE_OFFER
-      && (sig != GST_WEBRTC_SIGNALING_STATE_STABLE
-          || job->generation != conn->generation)) {
+  if (job->type == GST_WEBRTC_SDP_TYPE_OFFER &&
+      (sig != GST_WEBRTC_SIGNALING_STATE_STABLE ||
+          job->generation != conn->generation)) {
     /* A remote description arrived meanwhile: abandon (§8.3). */
     GST_INFO_OBJECT (conn, "abandoning a local offer (state moved)");
     gst_webrtc_session_description_free (desc);
@@ -414,8 +415,7 @@ on_description_created (GstPromise *promise, gpointer data)
   on_context (conn, send_description_on_context,
       description_payload (field, munged), g_free);
   g_signal_emit_by_name (conn->webrtc, "set-local-description", local,
-      gst_promise_new_with_change_func (on_local_description_set, conn,
-          NULL));
+      gst_promise_new_with_change_func (on_local_description_set, conn, NULL));
   gst_webrtc_session_description_free (local);
 
 done:
@@ -436,8 +436,8 @@ create_description (MeteredConnection *conn, GstWebRTCSDPType type)
     conn->making_offer = TRUE;
   g_signal_emit_by_name (conn->webrtc,
       type == GST_WEBRTC_SDP_TYPE_OFFER ? "create-offer" : "create-answer",
-      NULL, gst_promise_new_with_change_func (on_description_created, job,
-          NULL));
+      NULL,
+      gst_promise_new_with_change_func (on_description_created, job, NULL));
 }
 
 static void
@@ -470,22 +470,22 @@ on_negotiation_needed (GstElement *webrtc, MeteredConnection *conn)
 static void
 add_remote_candidate (MeteredConnection *conn, JsonObject *cand)
 {
-  const char *text = json_object_get_string_member_with_default (cand,
-      "candidate", NULL);
+  const char *text =
+      json_object_get_string_member_with_default (cand, "candidate", NULL);
   gint mline = -1;
   JsonNode *index = json_object_get_member (cand, "sdpMLineIndex");
-  const char *mid = json_object_get_string_member_with_default (cand,
-      "sdpMid", NULL);
+  const char *mid =
+      json_object_get_string_member_with_default (cand, "sdpMid", NULL);
 
   if (!text || !*text)
     return; /* an empty candidate is end-of-candidates: nothing to do */
   if (strlen (text) > METERED_ICE_CANDIDATE_MAX_LEN) {
-    GST_WARNING_OBJECT (conn, "dropping a %" G_GSIZE_FORMAT
-        "-character candidate", strlen (text));
+    GST_WARNING_OBJECT (conn,
+        "dropping a %" G_GSIZE_FORMAT "-character candidate", strlen (text));
     return;
   }
-  if (index && JSON_NODE_HOLDS_VALUE (index)
-      && json_node_get_value_type (index) == G_TYPE_INT64)
+  if (index && JSON_NODE_HOLDS_VALUE (index) &&
+      json_node_get_value_type (index) == G_TYPE_INT64)
     mline = (gint) json_node_get_int (index);
   else if (mid)
     mline = metered_sdp_mline_for_mid (conn->remote_sdp, mid);
@@ -493,8 +493,8 @@ add_remote_candidate (MeteredConnection *conn, JsonObject *cand)
     GST_WARNING_OBJECT (conn, "candidate names no m-line we know");
     return;
   }
-  g_signal_emit_by_name (conn->webrtc, "add-ice-candidate", (guint) mline,
-      text);
+  g_signal_emit_by_name (
+      conn->webrtc, "add-ice-candidate", (guint) mline, text);
 }
 
 static void
@@ -536,10 +536,9 @@ on_remote_description_set (GstPromise *promise, gpointer data)
   const GstStructure *reply = gst_promise_get_reply (promise);
   GError *error = NULL;
 
-  if (reply && gst_structure_get (reply, "error", G_TYPE_ERROR, &error,
-          NULL)) {
-    GST_WARNING_OBJECT (conn, "set-remote-description failed: %s",
-        error->message);
+  if (reply && gst_structure_get (reply, "error", G_TYPE_ERROR, &error, NULL)) {
+    GST_WARNING_OBJECT (
+        conn, "set-remote-description failed: %s", error->message);
     g_error_free (error);
   } else {
     on_context (conn, remote_description_applied_on_context, NULL, NULL);
@@ -556,10 +555,10 @@ on_remote_description_set (GstPromise *promise, gpointer data)
 static MeteredSignalVerdict
 handle_description (MeteredConnection *conn, JsonObject *desc)
 {
-  const char *type = json_object_get_string_member_with_default (desc,
-      "type", NULL);
-  const char *sdp = json_object_get_string_member_with_default (desc, "sdp",
-      NULL);
+  const char *type =
+      json_object_get_string_member_with_default (desc, "type", NULL);
+  const char *sdp =
+      json_object_get_string_member_with_default (desc, "sdp", NULL);
   gboolean offer = g_strcmp0 (type, "offer") == 0;
   GstWebRTCSignalingState sig;
   GstSDPMessage *msg = NULL;
@@ -581,13 +580,13 @@ handle_description (MeteredConnection *conn, JsonObject *desc)
     /* A new RTCPeerConnection on the far side (the SDK's reconcile) gets
      * a fresh webrtcbin (§11). */
     if (conn->remote_sdp && metered_sdp_compare (conn->remote_sdp, sdp) ==
-        METERED_SDP_CHANGE_NEW_SESSION) {
+                                METERED_SDP_CHANGE_NEW_SESSION) {
       gst_sdp_message_free (msg);
       return METERED_SIGNAL_SWAP;
     }
-    collision = conn->making_offer
-        || (sig != GST_WEBRTC_SIGNALING_STATE_STABLE
-        && !conn->setting_remote_answer_pending);
+    collision =
+        conn->making_offer || (sig != GST_WEBRTC_SIGNALING_STATE_STABLE &&
+                                  !conn->setting_remote_answer_pending);
     if (collision) {
       gst_sdp_message_free (msg);
       if (!conn->polite) {
@@ -610,14 +609,13 @@ handle_description (MeteredConnection *conn, JsonObject *desc)
   g_free (conn->remote_sdp);
   conn->remote_sdp = g_strdup (sdp);
 
-  remote = gst_webrtc_session_description_new (offer ?
-      GST_WEBRTC_SDP_TYPE_OFFER : GST_WEBRTC_SDP_TYPE_ANSWER, msg);
+  remote = gst_webrtc_session_description_new (
+      offer ? GST_WEBRTC_SDP_TYPE_OFFER : GST_WEBRTC_SDP_TYPE_ANSWER, msg);
   job = g_new0 (RemoteJob, 1);
   job->conn = gst_object_ref (conn);
   job->type = remote->type;
   g_signal_emit_by_name (conn->webrtc, "set-remote-description", remote,
-      gst_promise_new_with_change_func (on_remote_description_set, job,
-          NULL));
+      gst_promise_new_with_change_func (on_remote_description_set, job, NULL));
   gst_webrtc_session_description_free (remote);
   return METERED_SIGNAL_HANDLED;
 }
@@ -633,15 +631,15 @@ handle_candidate (MeteredConnection *conn, JsonNode *cand)
       METERED_ICE_CANDIDATES_PER_GENERATION) {
     if (conn->candidates_this_generation++ ==
         METERED_ICE_CANDIDATES_PER_GENERATION)
-      GST_WARNING_OBJECT (conn, "more than %d candidates in one "
+      GST_WARNING_OBJECT (conn,
+          "more than %d candidates in one "
           "negotiation: dropping the rest",
           METERED_ICE_CANDIDATES_PER_GENERATION);
     return METERED_SIGNAL_IGNORED;
   }
   conn->candidates_this_generation++;
   if (!conn->remote_description_set) {
-    g_queue_push_tail (&conn->pending_remote_candidates,
-        json_node_ref (cand));
+    g_queue_push_tail (&conn->pending_remote_candidates, json_node_ref (cand));
     return METERED_SIGNAL_HANDLED;
   }
   add_remote_candidate (conn, json_node_get_object (cand));
@@ -649,18 +647,18 @@ handle_candidate (MeteredConnection *conn, JsonNode *cand)
 }
 
 MeteredSignalVerdict
-metered_connection_handle_signal (MeteredConnection *conn,
-    const char *payload_json)
+metered_connection_handle_signal (
+    MeteredConnection *conn, const char *payload_json)
 {
   g_autoptr (JsonParser) parser = json_parser_new ();
   JsonObject *obj;
   const char *type;
   JsonNode *root;
 
-  if (conn->stopped || !payload_json
-      || !metered_json_validate (payload_json, strlen (payload_json),
-          METERED_JSON_MAX_DEPTH)
-      || !json_parser_load_from_data (parser, payload_json, -1, NULL))
+  if (conn->stopped || !payload_json ||
+      !metered_json_validate (
+          payload_json, strlen (payload_json), METERED_JSON_MAX_DEPTH) ||
+      !json_parser_load_from_data (parser, payload_json, -1, NULL))
     return METERED_SIGNAL_INVALID;
   root = json_parser_get_root (parser);
   if (!JSON_NODE_HOLDS_OBJECT (root))
@@ -673,10 +671,9 @@ metered_connection_handle_signal (MeteredConnection *conn,
       return METERED_SIGNAL_INVALID;
     return handle_description (conn, json_node_get_object (desc));
   }
-  if (g_strcmp0 (type, "rtc-ice") == 0 && json_object_has_member (obj,
-          "candidate"))
-    return handle_candidate (conn, json_object_get_member (obj,
-            "candidate"));
+  if (g_strcmp0 (type, "rtc-ice") == 0 &&
+      json_object_has_member (obj, "candidate"))
+    return handle_candidate (conn, json_object_get_member (obj, "candidate"));
   return METERED_SIGNAL_INVALID;
 }
 
@@ -693,8 +690,8 @@ on_new_sample (GstAppSink *sink, gpointer data)
     return GST_FLOW_EOS;
   g_atomic_pointer_add (&conn->packets_received, 1);
   if (conn->sample_func)
-    conn->sample_func (conn, branch->track, gst_sample_get_buffer (sample),
-        conn->sample_data);
+    conn->sample_func (
+        conn, branch->track, gst_sample_get_buffer (sample), conn->sample_data);
   gst_sample_unref (sample);
   return GST_FLOW_OK;
 }
@@ -708,8 +705,8 @@ recv_branch_free (RecvBranch *branch)
 
 /* The a=msid tokens of m-line mline of the remote description. */
 static void
-remote_msid (MeteredConnection *conn, guint mline, char **stream_id,
-    char **track_id)
+remote_msid (
+    MeteredConnection *conn, guint mline, char **stream_id, char **track_id)
 {
   GstWebRTCSessionDescription *remote = NULL;
   const GstSDPMedia *media;
@@ -778,12 +775,12 @@ on_pad_added (GstElement *webrtc, GstPad *pad, MeteredConnection *conn)
   }
   branch->track->mline = mline;
   branch->track->kind = g_strdup (gst_structure_get_string (s, "media"));
-  remote_msid (conn, mline, &branch->track->stream_id,
-      &branch->track->track_id);
+  remote_msid (
+      conn, mline, &branch->track->stream_id, &branch->track->track_id);
 
   sink = gst_element_factory_make ("appsink", NULL);
-  g_object_set (sink, "sync", FALSE, "async", FALSE, "max-buffers", 64,
-      "drop", TRUE, NULL);
+  g_object_set (sink, "sync", FALSE, "async", FALSE, "max-buffers", 64, "drop",
+      TRUE, NULL);
   if (depay_name)
     depay = gst_element_factory_make (depay_name, NULL);
   if (depay && g_str_equal (depay_name, "rtph264depay")) {
@@ -801,8 +798,7 @@ on_pad_added (GstElement *webrtc, GstPad *pad, MeteredConnection *conn)
     sinkpad = gst_element_get_static_pad (sink, "sink");
   } else {
     GstAppSinkCallbacks callbacks = { NULL, NULL, on_new_sample };
-    gst_app_sink_set_callbacks (GST_APP_SINK (sink), &callbacks, branch,
-        NULL);
+    gst_app_sink_set_callbacks (GST_APP_SINK (sink), &callbacks, branch, NULL);
     branch->appsink = sink;
     gst_bin_add_many (GST_BIN (conn->pipeline), depay, sink, NULL);
     if (parse) {
@@ -837,8 +833,8 @@ on_pad_added (GstElement *webrtc, GstPad *pad, MeteredConnection *conn)
 }
 
 static void
-on_new_transceiver (GstElement *webrtc, GstWebRTCRTPTransceiver *trans,
-    MeteredConnection *conn)
+on_new_transceiver (
+    GstElement *webrtc, GstWebRTCRTPTransceiver *trans, MeteredConnection *conn)
 {
   GstWebRTCRTPTransceiverDirection direction;
 
@@ -860,14 +856,14 @@ state_changed_on_context (MeteredConnection *conn, gpointer data)
   if (state == conn->state)
     return;
   conn->state = state;
-  GST_INFO_OBJECT (conn, "connection to %s: state %d", conn->remote_peer_id,
-      state);
+  GST_INFO_OBJECT (
+      conn, "connection to %s: state %d", conn->remote_peer_id, state);
   g_signal_emit (conn, signals[SIGNAL_STATE_CHANGED], 0, state);
 }
 
 static void
-on_connection_state (GstElement *webrtc, GParamSpec *pspec,
-    MeteredConnection *conn)
+on_connection_state (
+    GstElement *webrtc, GParamSpec *pspec, MeteredConnection *conn)
 {
   GstWebRTCPeerConnectionState state;
 
@@ -876,8 +872,8 @@ on_connection_state (GstElement *webrtc, GParamSpec *pspec,
 }
 
 static void
-on_signaling_state (GstElement *webrtc, GParamSpec *pspec,
-    MeteredConnection *conn)
+on_signaling_state (
+    GstElement *webrtc, GParamSpec *pspec, MeteredConnection *conn)
 {
   GstWebRTCSignalingState sig;
 
@@ -899,9 +895,8 @@ on_upstream_event (GstPad *pad, GstPadProbeInfo *info, gpointer data)
 {
   SendBranch *branch = data;
   GstEvent *event = GST_PAD_PROBE_INFO_EVENT (info);
-  MeteredConnection *conn =
-      METERED_CONNECTION (g_object_get_data (G_OBJECT (pad),
-          "metered-connection"));
+  MeteredConnection *conn = METERED_CONNECTION (
+      g_object_get_data (G_OBJECT (pad), "metered-connection"));
 
   /* A viewer asked for a key frame (PLI/FIR): the owner's shared encoder
    * must make one; the appsrc cannot. */
@@ -929,18 +924,18 @@ static const struct
   gint pt;
   gint clock_rate;
 } payloaders[] = {
-  {"video/x-vp8", "rtpvp8pay", "VP8", "video", 96, 90000},
-  {"video/x-vp9", "rtpvp9pay", "VP9", "video", 98, 90000},
-  {"video/x-h264", "rtph264pay", "H264", "video", 102, 90000},
-  {"audio/x-opus", "rtpopuspay", "OPUS", "audio", 111, 48000},
+  { "video/x-vp8", "rtpvp8pay", "VP8", "video", 96, 90000 },
+  { "video/x-vp9", "rtpvp9pay", "VP9", "video", 98, 90000 },
+  { "video/x-h264", "rtph264pay", "H264", "video", 102, 90000 },
+  { "audio/x-opus", "rtpopuspay", "OPUS", "audio", 111, 48000 },
 };
 
 static gboolean
-add_send_branch (MeteredConnection *conn, MeteredLocalTrack *track,
-    guint index, GError **error)
+add_send_branch (MeteredConnection *conn, MeteredLocalTrack *track, guint index,
+    GError **error)
 {
-  const char *name = gst_structure_get_name (gst_caps_get_structure
-      (track->caps, 0));
+  const char *name =
+      gst_structure_get_name (gst_caps_get_structure (track->caps, 0));
   GstElement *appsrc, *pay, *filter;
   g_autoptr (GstCaps) rtp_caps = NULL;
   GstPad *srcpad, *sinkpad;
@@ -961,9 +956,8 @@ add_send_branch (MeteredConnection *conn, MeteredLocalTrack *track,
   /* Never block the owner: when this viewer falls behind, its oldest
    * buffers go. */
   g_object_set (appsrc, "caps", track->caps, "format", GST_FORMAT_TIME,
-      "is-live", TRUE, "do-timestamp", FALSE, "block", FALSE,
-      "max-buffers", (guint64) 120, "leaky-type", 2 /* downstream */ ,
-      NULL);
+      "is-live", TRUE, "do-timestamp", FALSE, "block", FALSE, "max-buffers",
+      (guint64) 120, "leaky-type", 2 /* downstream */, NULL);
   pay = gst_element_factory_make (payloaders[i].payloader, NULL);
   if (!pay) {
     g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_MISSING_PLUGIN,
@@ -975,10 +969,9 @@ add_send_branch (MeteredConnection *conn, MeteredLocalTrack *track,
   if (g_str_equal (payloaders[i].payloader, "rtph264pay"))
     g_object_set (pay, "config-interval", -1, "aggregate-mode", 1, NULL);
   filter = gst_element_factory_make ("capsfilter", NULL);
-  rtp_caps = gst_caps_new_simple ("application/x-rtp",
-      "media", G_TYPE_STRING, payloaders[i].media,
-      "encoding-name", G_TYPE_STRING, payloaders[i].encoding,
-      "payload", G_TYPE_INT, payloaders[i].pt,
+  rtp_caps = gst_caps_new_simple ("application/x-rtp", "media", G_TYPE_STRING,
+      payloaders[i].media, "encoding-name", G_TYPE_STRING,
+      payloaders[i].encoding, "payload", G_TYPE_INT, payloaders[i].pt,
       "clock-rate", G_TYPE_INT, payloaders[i].clock_rate, NULL);
   g_object_set (filter, "caps", rtp_caps, NULL);
   gst_bin_add_many (GST_BIN (conn->pipeline), appsrc, pay, filter, NULL);
@@ -994,13 +987,13 @@ add_send_branch (MeteredConnection *conn, MeteredLocalTrack *track,
     gst_object_unref (sinkpad);
     return FALSE;
   }
-  gst_pad_add_probe (srcpad, GST_PAD_PROBE_TYPE_BUFFER, count_sent, conn,
-      NULL);
+  gst_pad_add_probe (srcpad, GST_PAD_PROBE_TYPE_BUFFER, count_sent, conn, NULL);
   g_object_get (sinkpad, "transceiver", &trans, NULL);
   if (trans) {
-    g_object_set (trans, "direction", conn->receive ?
-        GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDRECV :
-        GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDONLY, NULL);
+    g_object_set (trans, "direction",
+        conn->receive ? GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDRECV
+                      : GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDONLY,
+        NULL);
     gst_object_unref (trans);
   }
   gst_object_unref (srcpad);
@@ -1028,14 +1021,14 @@ send_branch_free (SendBranch *branch)
 }
 
 void
-metered_connection_push (MeteredConnection *conn, const char *track_id,
-    GstBuffer *buffer)
+metered_connection_push (
+    MeteredConnection *conn, const char *track_id, GstBuffer *buffer)
 {
   for (guint i = 0; i < conn->send->len; i++) {
     SendBranch *b = g_ptr_array_index (conn->send, i);
     if (g_str_equal (b->track->track_id, track_id)) {
-      gst_app_src_push_buffer (GST_APP_SRC (b->appsrc),
-          gst_buffer_ref (buffer));
+      gst_app_src_push_buffer (
+          GST_APP_SRC (b->appsrc), gst_buffer_ref (buffer));
       return;
     }
   }
@@ -1063,8 +1056,8 @@ on_bus_message (GstBus *bus, GstMessage *msg, gpointer data)
 gboolean
 metered_connection_start (MeteredConnection *conn, GError **error)
 {
-  g_autofree char *name = g_strdup_printf ("metered-pc-%s",
-      conn->remote_peer_id);
+  g_autofree char *name =
+      g_strdup_printf ("metered-pc-%s", conn->remote_peer_id);
   GstBus *bus;
   GSource *watch;
 
@@ -1093,16 +1086,15 @@ metered_connection_start (MeteredConnection *conn, GError **error)
 
   g_signal_connect (conn->webrtc, "on-negotiation-needed",
       G_CALLBACK (on_negotiation_needed), conn);
-  g_signal_connect (conn->webrtc, "on-ice-candidate",
-      G_CALLBACK (on_ice_candidate), conn);
+  g_signal_connect (
+      conn->webrtc, "on-ice-candidate", G_CALLBACK (on_ice_candidate), conn);
   g_signal_connect (conn->webrtc, "notify::ice-gathering-state",
       G_CALLBACK (on_gathering_state), conn);
   g_signal_connect (conn->webrtc, "notify::connection-state",
       G_CALLBACK (on_connection_state), conn);
   g_signal_connect (conn->webrtc, "notify::signaling-state",
       G_CALLBACK (on_signaling_state), conn);
-  g_signal_connect (conn->webrtc, "pad-added", G_CALLBACK (on_pad_added),
-      conn);
+  g_signal_connect (conn->webrtc, "pad-added", G_CALLBACK (on_pad_added), conn);
   g_signal_connect (conn->webrtc, "on-new-transceiver",
       G_CALLBACK (on_new_transceiver), conn);
 
@@ -1110,14 +1102,14 @@ metered_connection_start (MeteredConnection *conn, GError **error)
   watch = gst_bus_create_watch (bus);
   g_source_set_callback (watch, G_SOURCE_FUNC (on_bus_message), conn, NULL);
   g_source_attach (watch, conn->context);
-  g_object_set_data_full (G_OBJECT (conn->pipeline), "metered-bus-watch",
-      watch, (GDestroyNotify) g_source_destroy);
+  g_object_set_data_full (G_OBJECT (conn->pipeline), "metered-bus-watch", watch,
+      (GDestroyNotify) g_source_destroy);
   g_source_unref (watch);
   gst_object_unref (bus);
 
   for (guint i = 0; i < conn->pending_tracks->len; i++)
-    if (!add_send_branch (conn, g_ptr_array_index (conn->pending_tracks, i),
-            i, error))
+    if (!add_send_branch (
+            conn, g_ptr_array_index (conn->pending_tracks, i), i, error))
       return FALSE;
 
   if (gst_element_set_state (conn->pipeline, GST_STATE_PLAYING) ==
@@ -1153,8 +1145,8 @@ metered_connection_stop (MeteredConnection *conn)
   g_object_set_data (G_OBJECT (conn->pipeline), "metered-bus-watch", NULL);
   /* Setting webrtcbin to NULL can block for a while on 1.22: never on the
    * owner's thread. */
-  thread = g_thread_new ("metered-pc-stop", stop_thread,
-      g_steal_pointer (&conn->pipeline));
+  thread = g_thread_new (
+      "metered-pc-stop", stop_thread, g_steal_pointer (&conn->pipeline));
   g_thread_unref (thread);
   conn->webrtc = NULL;
 }
@@ -1217,8 +1209,8 @@ metered_connection_finalize (GObject *object)
   g_ptr_array_unref (conn->send);
   g_ptr_array_unref (conn->recv);
   g_ptr_array_unref (conn->pending_tracks);
-  g_queue_clear_full (&conn->pending_remote_candidates,
-      (GDestroyNotify) json_node_unref);
+  g_queue_clear_full (
+      &conn->pending_remote_candidates, (GDestroyNotify) json_node_unref);
   g_queue_clear_full (&conn->pending_local_candidates, g_free);
   g_free (conn->local_peer_id);
   g_free (conn->remote_peer_id);
@@ -1235,20 +1227,20 @@ metered_connection_class_init (MeteredConnectionClass *klass)
 {
   G_OBJECT_CLASS (klass)->finalize = metered_connection_finalize;
 
-  GST_DEBUG_CATEGORY_INIT (metered_peer_debug, "metered-peer", 0,
-      "Metered peer connections");
+  GST_DEBUG_CATEGORY_INIT (
+      metered_peer_debug, "metered-peer", 0, "Metered peer connections");
 
   /**
    * MeteredConnection::outgoing:
    * @conn: the connection
    * @payload: JSON to send to the remote peer (rtc-description, rtc-ice)
    */
-  signals[SIGNAL_OUTGOING] = g_signal_new ("outgoing",
-      G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
-      G_TYPE_NONE, 1, G_TYPE_STRING);
-  signals[SIGNAL_STATE_CHANGED] = g_signal_new ("state-changed",
-      G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
-      G_TYPE_NONE, 1, G_TYPE_INT);
+  signals[SIGNAL_OUTGOING] =
+      g_signal_new ("outgoing", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+          NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_STRING);
+  signals[SIGNAL_STATE_CHANGED] =
+      g_signal_new ("state-changed", G_TYPE_FROM_CLASS (klass),
+          G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_INT);
   /**
    * MeteredConnection::remote-track:
    * @conn: the connection
@@ -1265,10 +1257,10 @@ metered_connection_class_init (MeteredConnectionClass *klass)
 static void
 metered_connection_init (MeteredConnection *conn)
 {
-  conn->send = g_ptr_array_new_with_free_func ((GDestroyNotify)
-      send_branch_free);
-  conn->recv = g_ptr_array_new_with_free_func ((GDestroyNotify)
-      recv_branch_free);
+  conn->send =
+      g_ptr_array_new_with_free_func ((GDestroyNotify) send_branch_free);
+  conn->recv =
+      g_ptr_array_new_with_free_func ((GDestroyNotify) recv_branch_free);
   g_queue_init (&conn->pending_remote_candidates);
   g_queue_init (&conn->pending_local_candidates);
 }
@@ -1279,8 +1271,8 @@ metered_connection_new (const MeteredConnectionConfig *config)
   MeteredConnection *conn = g_object_new (METERED_TYPE_CONNECTION, NULL);
 
   gst_object_ref_sink (conn);
-  conn->context = config->context ? g_main_context_ref (config->context) :
-      g_main_context_ref_thread_default ();
+  conn->context = config->context ? g_main_context_ref (config->context)
+                                  : g_main_context_ref_thread_default ();
   conn->local_peer_id = g_strdup (config->local_peer_id);
   conn->remote_peer_id = g_strdup (config->remote_peer_id);
   conn->polite = config->polite;
@@ -1289,12 +1281,10 @@ metered_connection_new (const MeteredConnectionConfig *config)
   conn->receive = config->receive;
   conn->clock = config->clock ? gst_object_ref (config->clock) : NULL;
   conn->base_time = config->base_time;
-  conn->pending_tracks = g_ptr_array_new_with_free_func ((GDestroyNotify)
-      metered_local_track_free);
-  for (guint i = 0; config->local_tracks && i < config->local_tracks->len;
-      i++)
+  conn->pending_tracks = g_ptr_array_new_with_free_func (
+      (GDestroyNotify) metered_local_track_free);
+  for (guint i = 0; config->local_tracks && i < config->local_tracks->len; i++)
     g_ptr_array_add (conn->pending_tracks,
-        metered_local_track_copy (g_ptr_array_index (config->local_tracks,
-                i)));
+        metered_local_track_copy (g_ptr_array_index (config->local_tracks, i)));
   return conn;
 }

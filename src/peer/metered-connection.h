@@ -40,8 +40,8 @@ typedef struct
                   * audio/x-opus */
 } MeteredLocalTrack;
 
-MeteredLocalTrack *metered_local_track_new (const char *track_id,
-    const char *stream_id, GstCaps *caps);
+MeteredLocalTrack *metered_local_track_new (
+    const char *track_id, const char *stream_id, GstCaps *caps);
 MeteredLocalTrack *metered_local_track_copy (const MeteredLocalTrack *track);
 void metered_local_track_free (MeteredLocalTrack *track);
 
@@ -49,10 +49,10 @@ void metered_local_track_free (MeteredLocalTrack *track);
 typedef struct
 {
   guint mline;
-  char *kind;      /* "video" or "audio" */
+  char *kind; /* "video" or "audio" */
   char *stream_id; /* first a=msid token, or NULL */
-  char *track_id;  /* second a=msid token, or NULL */
-  GstCaps *caps;   /* depayloaded caps */
+  char *track_id; /* second a=msid token, or NULL */
+  GstCaps *caps; /* depayloaded caps */
 } MeteredRemoteTrack;
 
 void metered_remote_track_free (MeteredRemoteTrack *track);
@@ -66,29 +66,29 @@ typedef struct
   const char *stun_server; /* stun://host:port or NULL */
   const char *const *turn_servers; /* turn(s)://user:pass@host:port */
   GPtrArray *local_tracks; /* MeteredLocalTrack*, copied */
-  gboolean receive;        /* accept the remote's media */
-  GstClock *clock;         /* NULL: the system clock */
-  GstClockTime base_time;  /* with clock */
+  gboolean receive; /* accept the remote's media */
+  GstClock *clock; /* NULL: the system clock */
+  GstClockTime base_time; /* with clock */
 } MeteredConnectionConfig;
 
 #define METERED_TYPE_CONNECTION (metered_connection_get_type ())
-G_DECLARE_FINAL_TYPE (MeteredConnection, metered_connection, METERED,
-    CONNECTION, GstObject)
+G_DECLARE_FINAL_TYPE (
+    MeteredConnection, metered_connection, METERED, CONNECTION, GstObject)
 
 typedef enum
 {
   METERED_SIGNAL_HANDLED,
-  METERED_SIGNAL_IGNORED,  /* an impolite side's colliding offer, stale */
-  METERED_SIGNAL_SWAP,     /* needs a fresh connection to apply it */
-  METERED_SIGNAL_INVALID,  /* not a description/candidate we accept */
+  METERED_SIGNAL_IGNORED, /* an impolite side's colliding offer, stale */
+  METERED_SIGNAL_SWAP, /* needs a fresh connection to apply it */
+  METERED_SIGNAL_INVALID, /* not a description/candidate we accept */
 } MeteredSignalVerdict;
 
 /* Receives every depayloaded buffer (streaming thread). */
 typedef void (*MeteredSampleFunc) (MeteredConnection *conn,
     const MeteredRemoteTrack *track, GstBuffer *buffer, gpointer user_data);
 
-MeteredConnection *metered_connection_new (const MeteredConnectionConfig
-    *config);
+MeteredConnection *metered_connection_new (
+    const MeteredConnectionConfig *config);
 
 void metered_connection_set_sample_func (MeteredConnection *conn,
     MeteredSampleFunc func, gpointer user_data, GDestroyNotify destroy);
@@ -98,13 +98,13 @@ gboolean metered_connection_start (MeteredConnection *conn, GError **error);
 
 /* A JSON payload that arrived from the remote (rtc-description or
  * rtc-ice, as the SDK sends them). Call on the config's context. */
-MeteredSignalVerdict metered_connection_handle_signal (MeteredConnection
-    *conn, const char *payload_json);
+MeteredSignalVerdict metered_connection_handle_signal (
+    MeteredConnection *conn, const char *payload_json);
 
 /* Feeds one encoded buffer of a local track; never blocks (the oldest
  * buffers are dropped when the connection falls behind). */
-void metered_connection_push (MeteredConnection *conn, const char *track_id,
-    GstBuffer *buffer);
+void metered_connection_push (
+    MeteredConnection *conn, const char *track_id, GstBuffer *buffer);
 
 /* Stops the pipeline from a worker thread and drops it. */
 void metered_connection_stop (MeteredConnection *conn);

@@ -36,8 +36,8 @@ parse (const char *sdp)
 
   if (!sdp || gst_sdp_message_new (&msg) != GST_SDP_OK)
     return NULL;
-  if (gst_sdp_message_parse_buffer ((const guint8 *) sdp, strlen (sdp),
-          msg) != GST_SDP_OK) {
+  if (gst_sdp_message_parse_buffer ((const guint8 *) sdp, strlen (sdp), msg) !=
+      GST_SDP_OK) {
     gst_sdp_message_free (msg);
     return NULL;
   }
@@ -50,8 +50,8 @@ first_attribute (const GstSDPMessage *msg, const char *key)
   const char *value = gst_sdp_message_get_attribute_val (msg, key);
 
   for (guint i = 0; !value && i < gst_sdp_message_medias_len (msg); i++)
-    value = gst_sdp_media_get_attribute_val (gst_sdp_message_get_media (msg,
-            i), key);
+    value = gst_sdp_media_get_attribute_val (
+        gst_sdp_message_get_media (msg, i), key);
   return value;
 }
 
@@ -79,13 +79,13 @@ metered_sdp_compare (const char *previous, const char *incoming)
   g_auto (MeteredSdpInfo) a = { 0 };
   g_auto (MeteredSdpInfo) b = { 0 };
 
-  if (!previous || !metered_sdp_info_parse (previous, &a)
-      || !metered_sdp_info_parse (incoming, &b))
+  if (!previous || !metered_sdp_info_parse (previous, &a) ||
+      !metered_sdp_info_parse (incoming, &b))
     return METERED_SDP_CHANGE_NONE;
   /* A browser that rebuilt its RTCPeerConnection (the SDK's reconcile)
    * has a new session id and a new DTLS fingerprint. */
-  if (g_strcmp0 (a.session_id, b.session_id) != 0
-      || g_strcmp0 (a.fingerprint, b.fingerprint) != 0)
+  if (g_strcmp0 (a.session_id, b.session_id) != 0 ||
+      g_strcmp0 (a.fingerprint, b.fingerprint) != 0)
     return METERED_SDP_CHANGE_NEW_SESSION;
   if (g_strcmp0 (a.ice_ufrag, b.ice_ufrag) != 0)
     return METERED_SDP_CHANGE_ICE_RESTART;
@@ -101,8 +101,8 @@ metered_sdp_mline_for_mid (const char *sdp, const char *mid)
   if (!msg || !mid)
     goto out;
   for (guint i = 0; i < gst_sdp_message_medias_len (msg); i++) {
-    const char *m = gst_sdp_media_get_attribute_val
-        (gst_sdp_message_get_media (msg, i), "mid");
+    const char *m = gst_sdp_media_get_attribute_val (
+        gst_sdp_message_get_media (msg, i), "mid");
     if (g_strcmp0 (m, mid) == 0) {
       found = (gint) i;
       break;
@@ -115,8 +115,8 @@ out:
 }
 
 char *
-metered_sdp_set_msid (const char *sdp, guint mline, const char *stream_id,
-    const char *track_id)
+metered_sdp_set_msid (
+    const char *sdp, guint mline, const char *stream_id, const char *track_id)
 {
   GstSDPMessage *msg = parse (sdp);
   GstSDPMedia *media;

@@ -25,9 +25,9 @@ G_BEGIN_DECLS
 
 typedef struct
 {
-  char *session_id;  /* o= sess-id */
+  char *session_id; /* o= sess-id */
   char *fingerprint; /* first a=fingerprint (session or media level) */
-  char *ice_ufrag;   /* first a=ice-ufrag */
+  char *ice_ufrag; /* first a=ice-ufrag */
   guint n_media;
 } MeteredSdpInfo;
 
@@ -39,15 +39,15 @@ gboolean metered_sdp_info_parse (const char *sdp, MeteredSdpInfo *info);
 
 typedef enum
 {
-  METERED_SDP_CHANGE_NONE,        /* same session, same ICE credentials */
+  METERED_SDP_CHANGE_NONE, /* same session, same ICE credentials */
   METERED_SDP_CHANGE_ICE_RESTART, /* same o= session id, new ufrag */
   METERED_SDP_CHANGE_NEW_SESSION, /* new o= session id: a new remote PC */
 } MeteredSdpChange;
 
 /* How an incoming remote description relates to the previous one (NULL:
  * there was none, which counts as NONE). */
-MeteredSdpChange metered_sdp_compare (const char *previous,
-    const char *incoming);
+MeteredSdpChange metered_sdp_compare (
+    const char *previous, const char *incoming);
 
 /* The m-line index of the media whose a=mid is mid, or -1. */
 gint metered_sdp_mline_for_mid (const char *sdp, const char *mid);
@@ -56,7 +56,7 @@ gint metered_sdp_mline_for_mid (const char *sdp, const char *mid);
  * existing media-level a=msid) and returns the new SDP text, or NULL if
  * sdp does not parse or has no such m-line. Browsers map the second
  * token to the receiver's track.id (protocol doc §0 rule 10). */
-char *metered_sdp_set_msid (const char *sdp, guint mline,
-    const char *stream_id, const char *track_id);
+char *metered_sdp_set_msid (
+    const char *sdp, guint mline, const char *stream_id, const char *track_id);
 
 G_END_DECLS
