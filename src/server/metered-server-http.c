@@ -122,6 +122,25 @@ list_peers (MeteredServer *server, SoupServerMessage *msg)
       msg, "application/json", SOUP_MEMORY_COPY, text, strlen (text));
 }
 
+static gboolean
+close_code_sendable (gint64 code)
+{
+  switch (code) {
+    case 1000:
+    case 1001:
+    case 1002:
+    case 1003:
+    case 1007:
+    case 1008:
+    case 1009:
+    case 1010:
+    case 1011:
+      return TRUE;
+    default:
+      return code >= 3000 && code <= 4999;
+  }
+}
+
 static void
 peers_handler (SoupServer *soup, SoupServerMessage *msg, const char *path,
     GHashTable *query, gpointer user_data)
@@ -146,14 +165,17 @@ peers_handler (SoupServer *soup, SoupServerMessage *msg, const char *path,
   } else if (seg && n == 2 && g_str_equal (seg[1], "drop") &&
              g_str_equal (method, "POST")) {
     const char *code_text = query ? g_hash_table_lookup (query, "code") : NULL;
-    gint64 code = code_text ? g_ascii_strtoll (code_text, NULL, 10) : 1012;
+    gint64 code = code_text ? g_ascii_strtoll (code_text, NULL, 10)
+                            : METERED_CLOSE_GOING_AWAY;
 
-    /* Only codes the SDK retries: a "drop" must never look terminal. */
-    if ((code < 1000 || code > 4999 || code == 1005 || code == 1006 ||
-            code == 1015) ||
+    /* Only codes the SDK retries (a "drop" must never look terminal), and
+     * only codes libsoup 3.2 puts on the wire as given: below 3000 it
+     * sends its own list only and turns 1012-1014 into 1002. */
+    if (!close_code_sendable (code) ||
         metered_close_code_policy ((int) code) == METERED_RETRY_TERMINAL) {
       reply_text (msg, SOUP_STATUS_BAD_REQUEST,
-          "code must be a retryable close code\n");
+          "code must be a retryable close code: 1000-1003, 1007-1011 or "
+          "3000-4999 but not 4001, 4003, 4012, 4020\n");
       return;
     }
     n = metered_server_close_peer (

@@ -166,6 +166,8 @@ export async function startServer({ args = [], env = {}, dev = true } = {}) {
     stdout: () => state.out(),
     stderr: () => state.err(),
     alive: () => state.exitInfo() === null,
+    /** {code, signal} once the current process has exited, else null. */
+    exitInfo: () => state.exitInfo(),
     /** Signal the server and wait (≤ timeoutMs, then SIGKILL) for it to exit; returns the exit code (or the signal name). */
     async stop(signal = 'SIGTERM', { timeoutMs = 10000 } = {}) {
       if (state.exitInfo() === null) {
