@@ -77,6 +77,10 @@ struct _MeteredConnection
   GPtrArray *send; /* SendBranch* */
   GPtrArray *recv; /* RecvBranch*, guarded by the object lock */
   GPtrArray *pending_tracks; /* MeteredLocalTrack*, built at start */
+  gboolean answer_first; /* add our tracks only after answering */
+  gboolean tracks_negotiated; /* a remote answer covered our offer */
+  gboolean send_added;
+  gboolean started;
 
   /* Negotiation state (context thread only). */
   gboolean making_offer;
@@ -214,6 +218,11 @@ description_payload (const char *type, const char *sdp)
   return g_string_free (out, FALSE);
 }
 
+#define ANSWER_PREFIX                                                          \
+  "{\"type\":\"rtc-description\",\"description\":{\"type\":\"answer\""
+
+static gboolean add_send_branches (MeteredConnection *conn, GError **error);
+
 static void
 send_description_on_context (MeteredConnection *conn, gpointer data)
 {
@@ -227,6 +236,16 @@ send_description_on_context (MeteredConnection *conn, gpointer data)
   while ((candidate = g_queue_pop_head (&conn->pending_local_candidates))) {
     emit_outgoing (conn, candidate);
     g_free (candidate);
+  }
+
+  /* Answer first, then offer our tracks on m-lines of their own: a
+   * browser names the receiver track of an m-line it offered itself at
+   * random, so metadata keyed by our track id would never match there. */
+  if (conn->answer_first && !conn->send_added &&
+      g_str_has_prefix (payload, ANSWER_PREFIX)) {
+    g_autoptr (GError) error = NULL;
+    if (!add_send_branches (conn, &error))
+      GST_ERROR_OBJECT (conn, "cannot add our tracks: %s", error->message);
   }
 }
 
@@ -304,30 +323,22 @@ on_gathering_state (
 static char *
 munge_msid (MeteredConnection *conn, const char *sdp)
 {
+  g_autoptr (GArray) sending = metered_sdp_sending_mlines (sdp);
   char *text = g_strdup (sdp);
 
-  for (guint i = 0; i < conn->send->len; i++) {
+  /* Our send transceivers are the only ones that send, created in track
+   * order: the i-th sending m-line carries the i-th track. */
+  GST_OBJECT_LOCK (conn);
+  for (guint i = 0; i < conn->send->len && i < sending->len; i++) {
     SendBranch *b = g_ptr_array_index (conn->send, i);
-    guint mline = b->index;
-    GstWebRTCRTPTransceiver *trans = NULL;
-    char *next;
-
-    g_signal_emit_by_name (
-        conn->webrtc, "get-transceiver", (gint) b->index, &trans);
-    if (trans) {
-      guint m;
-      g_object_get (trans, "mlineindex", &m, NULL);
-      if (m != G_MAXUINT)
-        mline = m;
-      gst_object_unref (trans);
-    }
-    next = metered_sdp_set_msid (
-        text, mline, b->track->stream_id, b->track->track_id);
+    char *next = metered_sdp_set_msid (text, g_array_index (sending, guint, i),
+        b->track->stream_id, b->track->track_id);
     if (next) {
       g_free (text);
       text = next;
     }
   }
+  GST_OBJECT_UNLOCK (conn);
   return text;
 }
 
@@ -404,6 +415,10 @@ on_description_created (GstPromise *promise, gpointer data)
   text = gst_sdp_message_as_text (desc->sdp);
   gst_webrtc_session_description_free (desc);
   munged = munge_msid (conn, text);
+  if (gst_debug_category_get_threshold (metered_peer_debug) >= GST_LEVEL_LOG) {
+    g_autofree char *scrubbed = metered_scrub_text (munged);
+    GST_LOG_OBJECT (conn, "local %s:\n%s", field, scrubbed);
+  }
   if (gst_sdp_message_new_from_text (munged, &msg) != GST_SDP_OK) {
     GST_WARNING_OBJECT (conn, "our own %s does not parse", field);
     goto done;
@@ -516,6 +531,12 @@ answer_on_context (MeteredConnection *conn, gpointer data)
 }
 
 static void
+remote_answer_applied_on_context (MeteredConnection *conn, gpointer data)
+{
+  conn->tracks_negotiated = conn->send_added;
+}
+
+static void
 renegotiate_if_wanted_on_context (MeteredConnection *conn, gpointer data)
 {
   if (conn->negotiation_wanted)
@@ -542,10 +563,12 @@ on_remote_description_set (GstPromise *promise, gpointer data)
     g_error_free (error);
   } else {
     on_context (conn, remote_description_applied_on_context, NULL, NULL);
-    if (job->type == GST_WEBRTC_SDP_TYPE_OFFER)
+    if (job->type == GST_WEBRTC_SDP_TYPE_OFFER) {
       on_context (conn, answer_on_context, NULL, NULL);
-    else
+    } else {
+      on_context (conn, remote_answer_applied_on_context, NULL, NULL);
       on_context (conn, renegotiate_if_wanted_on_context, NULL, NULL);
+    }
   }
   gst_promise_unref (promise);
   gst_object_unref (job->conn);
@@ -595,6 +618,15 @@ handle_description (MeteredConnection *conn, JsonObject *desc)
       }
       /* webrtcbin 1.22 cannot roll back: the polite side starts over on
        * a fresh webrtcbin and answers from there. */
+      return METERED_SIGNAL_SWAP;
+    }
+    /* Our tracks must ride on m-lines we offer: answered on the remote's
+     * m-line, a browser names their receiver track at random and the
+     * track metadata (keyed by our track id) never matches. A fresh
+     * webrtcbin answers first and then offers our tracks. */
+    if (!conn->answer_first && conn->pending_tracks->len > 0 &&
+        !conn->tracks_negotiated) {
+      gst_sdp_message_free (msg);
       return METERED_SIGNAL_SWAP;
     }
   } else if (sig != GST_WEBRTC_SIGNALING_STATE_HAVE_LOCAL_OFFER) {
@@ -1003,13 +1035,31 @@ add_send_branch (MeteredConnection *conn, MeteredLocalTrack *track, guint index,
   branch->track = metered_local_track_copy (track);
   branch->appsrc = appsrc;
   branch->index = index;
+  GST_OBJECT_LOCK (conn);
   g_ptr_array_add (conn->send, branch);
+  GST_OBJECT_UNLOCK (conn);
+  if (conn->started) {
+    gst_element_sync_state_with_parent (filter);
+    gst_element_sync_state_with_parent (pay);
+    gst_element_sync_state_with_parent (appsrc);
+  }
 
   srcpad = gst_element_get_static_pad (appsrc, "src");
   g_object_set_data (G_OBJECT (srcpad), "metered-connection", conn);
   gst_pad_add_probe (srcpad, GST_PAD_PROBE_TYPE_EVENT_UPSTREAM,
       on_upstream_event, branch, NULL);
   gst_object_unref (srcpad);
+  return TRUE;
+}
+
+static gboolean
+add_send_branches (MeteredConnection *conn, GError **error)
+{
+  conn->send_added = TRUE;
+  for (guint i = 0; i < conn->pending_tracks->len; i++)
+    if (!add_send_branch (
+            conn, g_ptr_array_index (conn->pending_tracks, i), i, error))
+      return FALSE;
   return TRUE;
 }
 
@@ -1024,14 +1074,16 @@ void
 metered_connection_push (
     MeteredConnection *conn, const char *track_id, GstBuffer *buffer)
 {
+  GST_OBJECT_LOCK (conn);
   for (guint i = 0; i < conn->send->len; i++) {
     SendBranch *b = g_ptr_array_index (conn->send, i);
     if (g_str_equal (b->track->track_id, track_id)) {
       gst_app_src_push_buffer (
           GST_APP_SRC (b->appsrc), gst_buffer_ref (buffer));
-      return;
+      break;
     }
   }
+  GST_OBJECT_UNLOCK (conn);
 }
 
 /* --- life cycle --- */
@@ -1107,11 +1159,10 @@ metered_connection_start (MeteredConnection *conn, GError **error)
   g_source_unref (watch);
   gst_object_unref (bus);
 
-  for (guint i = 0; i < conn->pending_tracks->len; i++)
-    if (!add_send_branch (
-            conn, g_ptr_array_index (conn->pending_tracks, i), i, error))
-      return FALSE;
+  if (!conn->answer_first && !add_send_branches (conn, error))
+    return FALSE;
 
+  conn->started = TRUE;
   if (gst_element_set_state (conn->pipeline, GST_STATE_PLAYING) ==
       GST_STATE_CHANGE_FAILURE) {
     g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_STATE_CHANGE,
@@ -1121,13 +1172,21 @@ metered_connection_start (MeteredConnection *conn, GError **error)
   return TRUE;
 }
 
+typedef struct
+{
+  GstElement *pipeline;
+  MeteredConnection *conn; /* kept alive: appsink callbacks point to it */
+} StopJob;
+
 static gpointer
 stop_thread (gpointer data)
 {
-  GstElement *pipeline = data;
+  StopJob *job = data;
 
-  gst_element_set_state (pipeline, GST_STATE_NULL);
-  gst_object_unref (pipeline);
+  gst_element_set_state (job->pipeline, GST_STATE_NULL);
+  gst_object_unref (job->pipeline);
+  gst_object_unref (job->conn);
+  g_free (job);
   return NULL;
 }
 
@@ -1135,18 +1194,28 @@ void
 metered_connection_stop (MeteredConnection *conn)
 {
   GThread *thread;
+  StopJob *job;
 
   if (conn->stopped)
     return;
   conn->stopped = TRUE;
+  GST_OBJECT_LOCK (conn);
+  if (conn->sample_destroy)
+    conn->sample_destroy (conn->sample_data);
+  conn->sample_func = NULL;
+  conn->sample_data = NULL;
+  conn->sample_destroy = NULL;
+  GST_OBJECT_UNLOCK (conn);
   if (!conn->pipeline)
     return;
   g_signal_handlers_disconnect_by_data (conn->webrtc, conn);
   g_object_set_data (G_OBJECT (conn->pipeline), "metered-bus-watch", NULL);
   /* Setting webrtcbin to NULL can block for a while on 1.22: never on the
    * owner's thread. */
-  thread = g_thread_new (
-      "metered-pc-stop", stop_thread, g_steal_pointer (&conn->pipeline));
+  job = g_new0 (StopJob, 1);
+  job->pipeline = g_steal_pointer (&conn->pipeline);
+  job->conn = gst_object_ref (conn);
+  thread = g_thread_new ("metered-pc-stop", stop_thread, job);
   g_thread_unref (thread);
   conn->webrtc = NULL;
 }
@@ -1191,11 +1260,13 @@ void
 metered_connection_set_sample_func (MeteredConnection *conn,
     MeteredSampleFunc func, gpointer user_data, GDestroyNotify destroy)
 {
+  GST_OBJECT_LOCK (conn);
   if (conn->sample_destroy)
     conn->sample_destroy (conn->sample_data);
   conn->sample_func = func;
   conn->sample_data = user_data;
   conn->sample_destroy = destroy;
+  GST_OBJECT_UNLOCK (conn);
 }
 
 static void
@@ -1203,7 +1274,14 @@ metered_connection_finalize (GObject *object)
 {
   MeteredConnection *conn = METERED_CONNECTION (object);
 
-  metered_connection_stop (conn);
+  /* Owners call stop(); a connection dropped without it is stopped here,
+   * synchronously (stop() would need a reference we can no longer take). */
+  if (conn->pipeline) {
+    g_signal_handlers_disconnect_by_data (conn->webrtc, conn);
+    g_object_set_data (G_OBJECT (conn->pipeline), "metered-bus-watch", NULL);
+    gst_element_set_state (conn->pipeline, GST_STATE_NULL);
+    gst_clear_object (&conn->pipeline);
+  }
   if (conn->sample_destroy)
     conn->sample_destroy (conn->sample_data);
   g_ptr_array_unref (conn->send);
@@ -1281,6 +1359,7 @@ metered_connection_new (const MeteredConnectionConfig *config)
   conn->receive = config->receive;
   conn->clock = config->clock ? gst_object_ref (config->clock) : NULL;
   conn->base_time = config->base_time;
+  conn->answer_first = config->answer_first;
   conn->pending_tracks = g_ptr_array_new_with_free_func (
       (GDestroyNotify) metered_local_track_free);
   for (guint i = 0; config->local_tracks && i < config->local_tracks->len; i++)

@@ -69,6 +69,9 @@ typedef struct
   gboolean receive; /* accept the remote's media */
   GstClock *clock; /* NULL: the system clock */
   GstClockTime base_time; /* with clock */
+  /* Started for a remote offer: answer it receive-only, then offer our
+   * tracks on m-lines of our own. */
+  gboolean answer_first;
 } MeteredConnectionConfig;
 
 #define METERED_TYPE_CONNECTION (metered_connection_get_type ())

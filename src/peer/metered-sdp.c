@@ -114,6 +114,23 @@ out:
   return found;
 }
 
+GArray *
+metered_sdp_sending_mlines (const char *sdp)
+{
+  GstSDPMessage *msg = parse (sdp);
+  GArray *out = g_array_new (FALSE, FALSE, sizeof (guint));
+
+  for (guint i = 0; msg && i < gst_sdp_message_medias_len (msg); i++) {
+    const GstSDPMedia *media = gst_sdp_message_get_media (msg, i);
+    if (gst_sdp_media_get_attribute_val (media, "sendrecv") ||
+        gst_sdp_media_get_attribute_val (media, "sendonly"))
+      g_array_append_val (out, i);
+  }
+  if (msg)
+    gst_sdp_message_free (msg);
+  return out;
+}
+
 char *
 metered_sdp_set_msid (
     const char *sdp, guint mline, const char *stream_id, const char *track_id)
@@ -132,7 +149,11 @@ metered_sdp_set_msid (
   media = (GstSDPMedia *) gst_sdp_message_get_media (msg, mline);
   for (guint i = gst_sdp_media_attributes_len (media); i > 0; i--) {
     const GstSDPAttribute *attr = gst_sdp_media_get_attribute (media, i - 1);
-    if (g_strcmp0 (attr->key, "msid") == 0)
+    /* webrtcbin also writes "a=ssrc:N msid:<stream> <transceiver name>";
+     * a browser may take its track id from there, so only ours stays. */
+    if (g_strcmp0 (attr->key, "msid") == 0 ||
+        (g_strcmp0 (attr->key, "ssrc") == 0 && attr->value &&
+            strstr (attr->value, " msid:")))
       gst_sdp_media_remove_attribute (media, i - 1);
   }
   value = g_strdup_printf ("%s %s", stream_id, track_id);

@@ -52,10 +52,15 @@ MeteredSdpChange metered_sdp_compare (
 /* The m-line index of the media whose a=mid is mid, or -1. */
 gint metered_sdp_mline_for_mid (const char *sdp, const char *mid);
 
+/* Indices of the m-lines whose direction sends (sendrecv or sendonly), in
+ * order: in our own descriptions those carry our tracks, in the order
+ * their transceivers were created. Caller frees. */
+GArray *metered_sdp_sending_mlines (const char *sdp);
+
 /* Adds "a=msid:<stream_id> <track_id>" to m-line mline (replacing an
- * existing media-level a=msid) and returns the new SDP text, or NULL if
- * sdp does not parse or has no such m-line. Browsers map the second
- * token to the receiver's track.id (protocol doc §0 rule 10). */
+ * existing media-level a=msid and any ssrc-level msid) and returns the new SDP
+ * text, or NULL if sdp does not parse or has no such m-line. Browsers map the
+ * second token to the receiver's track.id (protocol doc §0 rule 10). */
 char *metered_sdp_set_msid (
     const char *sdp, guint mline, const char *stream_id, const char *track_id);
 

@@ -1,0 +1,746 @@
+/* gst-metered
+ * Copyright (C) 2026 gst-metered authors
+ *
+ * This library is free software; you can redistribute it and/or
+ * modify it under the terms of the GNU Library General Public
+ * License as published by the Free Software Foundation; either
+ * version 2.1 of the License, or (at your option) any later version.
+ *
+ * This library is distributed in the hope that it will be useful,
+ * but WITHOUT ANY WARRANTY; without even the implied warranty of
+ * MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the GNU
+ * Library General Public License for more details.
+ *
+ * You should have received a copy of the GNU Library General Public
+ * License along with this library; if not, see <https://www.gnu.org/licenses/>.
+ */
+
+#include "metered-session.h"
+
+#include "protocol/metered-protocol.h"
+
+#include <json-glib/json-glib.h>
+#include <string.h>
+
+GST_DEBUG_CATEGORY_STATIC (metered_session_debug);
+#define GST_CAT_DEFAULT metered_session_debug
+
+enum
+{
+  SIGNAL_PEER_JOINED,
+  SIGNAL_PEER_LEFT,
+  SIGNAL_REMOTE_TRACK,
+  SIGNAL_CONNECTION_SWAPPED,
+  SIGNAL_KEY_UNIT_REQUEST,
+  SIGNAL_DATA,
+  SIGNAL_JOINED,
+  N_SIGNALS
+};
+
+static guint signals[N_SIGNALS];
+
+/* A remote peer: its identity (id, metadata, track metadata) outlives the
+ * connections that come and go under it. */
+typedef struct
+{
+  MeteredSession *session;
+  char *id;
+  char *metadata;
+  MeteredConnection *conn;
+  GHashTable *track_meta; /* trackId -> metadata JSON */
+  GQueue track_meta_order; /* trackIds, oldest first (FIFO cap 512) */
+  guint swaps;
+} RemotePeer;
+
+struct _MeteredSession
+{
+  GObject parent;
+
+  MeteredSignallingClient *client;
+  GMainContext *context;
+  char *channel;
+  char *local_id;
+  GPtrArray *local_tracks; /* MeteredLocalTrack* */
+  GHashTable *local_metadata; /* track_id -> metadata JSON */
+  gboolean receive;
+  GstClock *clock;
+  GstClockTime base_time;
+  char *stun_server;
+  GStrv turn_servers;
+
+  GMutex lock; /* guards peers against push() from other threads */
+  GHashTable *peers; /* id -> RemotePeer* */
+  gboolean started;
+  gboolean subscribed;
+  gboolean awaiting_snapshot;
+
+  MeteredSessionSampleFunc sample_func;
+  gpointer sample_data;
+  GDestroyNotify sample_destroy;
+};
+
+G_DEFINE_FINAL_TYPE (MeteredSession, metered_session, G_TYPE_OBJECT)
+
+static void peer_connect (RemotePeer *peer, const char *first_payload);
+
+/* --- sending over the signalling channel --- */
+
+static void
+on_sent (GObject *source, GAsyncResult *result, gpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *to = data;
+
+  if (!metered_signalling_client_send_finish (
+          METERED_SIGNALLING_CLIENT (source), result, &error))
+    GST_INFO ("signalling send to %s failed: %s", to, error->message);
+}
+
+static void
+send_to (MeteredSession *session, const char *peer_id, const char *payload)
+{
+  metered_signalling_client_send_async (
+      session->client, peer_id, payload, NULL, on_sent, g_strdup (peer_id));
+}
+
+/* __meteredTrackMeta for every local track that has metadata, before
+ * the offer on the same ordered socket (protocol doc §8.6). */
+static void
+send_track_metadata (MeteredSession *session, const char *peer_id)
+{
+  for (guint i = 0; i < session->local_tracks->len; i++) {
+    MeteredLocalTrack *t = g_ptr_array_index (session->local_tracks, i);
+    const char *meta =
+        g_hash_table_lookup (session->local_metadata, t->track_id);
+    GString *out;
+
+    if (!meta)
+      continue;
+    out = g_string_new ("{\"__meteredTrackMeta\":{\"trackId\":");
+    metered_json_append_string (out, t->track_id, -1);
+    g_string_append_printf (out, ",\"metadata\":%s}}", meta);
+    send_to (session, peer_id, out->str);
+    g_string_free (out, TRUE);
+  }
+}
+
+/* --- remote peers --- */
+
+static void
+peer_free (RemotePeer *peer)
+{
+  if (peer->conn) {
+    g_signal_handlers_disconnect_by_data (peer->conn, peer);
+    metered_connection_stop (peer->conn);
+    gst_object_unref (peer->conn);
+  }
+  g_hash_table_unref (peer->track_meta);
+  g_queue_clear_full (&peer->track_meta_order, g_free);
+  g_free (peer->id);
+  g_free (peer->metadata);
+  g_free (peer);
+}
+
+static void
+store_track_meta (RemotePeer *peer, const char *track_id, const char *meta)
+{
+  if (!g_hash_table_contains (peer->track_meta, track_id)) {
+    g_queue_push_tail (&peer->track_meta_order, g_strdup (track_id));
+    if (g_queue_get_length (&peer->track_meta_order) >
+        METERED_TRACK_META_CACHE) {
+      g_autofree char *oldest = g_queue_pop_head (&peer->track_meta_order);
+      g_hash_table_remove (peer->track_meta, oldest);
+    }
+  }
+  if (meta)
+    g_hash_table_insert (
+        peer->track_meta, g_strdup (track_id), g_strdup (meta));
+  else
+    g_hash_table_remove (peer->track_meta, track_id);
+}
+
+static void
+on_conn_outgoing (
+    MeteredConnection *conn, const char *payload, RemotePeer *peer)
+{
+  send_to (peer->session, peer->id, payload);
+}
+
+static void
+on_conn_remote_track (
+    MeteredConnection *conn, MeteredRemoteTrack *track, RemotePeer *peer)
+{
+  const char *meta =
+      track->track_id ? g_hash_table_lookup (peer->track_meta, track->track_id)
+                      : NULL;
+
+  GST_INFO ("remote track from %s: %s stream=%s track=%s", peer->id,
+      track->kind, track->stream_id, track->track_id);
+  g_signal_emit (peer->session, signals[SIGNAL_REMOTE_TRACK], 0, peer->id,
+      track->kind, track->stream_id, track->track_id, meta);
+}
+
+static void
+on_conn_key_unit (
+    MeteredConnection *conn, const char *track_id, RemotePeer *peer)
+{
+  g_signal_emit (peer->session, signals[SIGNAL_KEY_UNIT_REQUEST], 0, track_id);
+}
+
+static void
+on_conn_state (MeteredConnection *conn, gint state, RemotePeer *peer)
+{
+  GST_INFO ("connection to %s: state %d", peer->id, state);
+  /* A failed media path gets a fresh webrtcbin and a full negotiation
+   * (webrtcbin 1.22 cannot ICE-restart itself). Only the side that has
+   * media offers; the other waits for that offer. */
+  if (state == 5 /* GST_WEBRTC_PEER_CONNECTION_STATE_FAILED */) {
+    peer->swaps++;
+    peer_connect (peer, NULL);
+    g_signal_emit (
+        peer->session, signals[SIGNAL_CONNECTION_SWAPPED], 0, peer->id);
+  }
+}
+
+static void
+on_conn_sample (MeteredConnection *conn, const MeteredRemoteTrack *track,
+    GstBuffer *buffer, gpointer data)
+{
+  MeteredSession *session = data;
+
+  if (session->sample_func)
+    session->sample_func (session, metered_connection_get_remote_peer_id (conn),
+        track, buffer, session->sample_data);
+}
+
+/* Builds a fresh connection for peer (replacing any old one) and, when
+ * first_payload is given, hands it that remote description first. */
+static void
+peer_connect (RemotePeer *peer, const char *first_payload)
+{
+  MeteredSession *session = peer->session;
+  MeteredConnectionConfig config = { 0 };
+  MeteredConnection *conn, *old;
+  g_autoptr (GError) error = NULL;
+
+  config.context = session->context;
+  config.local_peer_id = session->local_id;
+  config.remote_peer_id = peer->id;
+  /* Politeness as the SDK computes it: JS string comparison, which is
+   * strcmp for the ASCII ids services hand out. */
+  config.polite = g_strcmp0 (session->local_id, peer->id) < 0;
+  config.stun_server = session->stun_server;
+  config.turn_servers = (const char *const *) session->turn_servers;
+  config.local_tracks = session->local_tracks;
+  config.receive = session->receive;
+  config.clock = session->clock;
+  config.base_time = session->base_time;
+  config.answer_first = first_payload != NULL;
+  conn = metered_connection_new (&config);
+
+  g_signal_connect (conn, "outgoing", G_CALLBACK (on_conn_outgoing), peer);
+  g_signal_connect (
+      conn, "remote-track", G_CALLBACK (on_conn_remote_track), peer);
+  g_signal_connect (
+      conn, "key-unit-request", G_CALLBACK (on_conn_key_unit), peer);
+  g_signal_connect (conn, "state-changed", G_CALLBACK (on_conn_state), peer);
+  metered_connection_set_sample_func (conn, on_conn_sample, session, NULL);
+
+  g_mutex_lock (&session->lock);
+  old = peer->conn;
+  peer->conn = conn;
+  g_mutex_unlock (&session->lock);
+  if (old) {
+    g_signal_handlers_disconnect_by_data (old, peer);
+    metered_connection_stop (old);
+    gst_object_unref (old);
+  }
+
+  if (session->local_tracks->len > 0 && !first_payload)
+    send_track_metadata (session, peer->id);
+  if (!metered_connection_start (conn, &error)) {
+    GST_ERROR ("connection to %s does not start: %s", peer->id, error->message);
+    return;
+  }
+  if (first_payload)
+    metered_connection_handle_signal (conn, first_payload);
+}
+
+static RemotePeer *
+peer_add (MeteredSession *session, const char *id, const char *metadata)
+{
+  RemotePeer *peer;
+
+  if (g_hash_table_size (session->peers) >= METERED_MAX_REMOTE_PEERS) {
+    GST_WARNING (
+        "already %d remote peers: ignoring %s", METERED_MAX_REMOTE_PEERS, id);
+    return NULL;
+  }
+  peer = g_new0 (RemotePeer, 1);
+  peer->session = session;
+  peer->id = g_strdup (id);
+  peer->metadata = g_strdup (metadata);
+  peer->track_meta =
+      g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  g_queue_init (&peer->track_meta_order);
+  g_mutex_lock (&session->lock);
+  g_hash_table_insert (session->peers, peer->id, peer);
+  g_mutex_unlock (&session->lock);
+
+  GST_INFO ("peer %s joined", id);
+  g_signal_emit (session, signals[SIGNAL_PEER_JOINED], 0, id, metadata);
+  peer_connect (peer, NULL);
+  return peer;
+}
+
+static void
+peer_remove (MeteredSession *session, const char *id)
+{
+  RemotePeer *peer;
+
+  g_mutex_lock (&session->lock);
+  peer = g_hash_table_lookup (session->peers, id);
+  if (peer)
+    g_hash_table_steal (session->peers, id);
+  g_mutex_unlock (&session->lock);
+  if (!peer)
+    return;
+  GST_INFO ("peer %s left", id);
+  g_signal_emit (session, signals[SIGNAL_PEER_LEFT], 0, id);
+  peer_free (peer);
+}
+
+/* --- signalling events --- */
+
+static void
+on_presence (MeteredSignallingClient *client, const char *channel,
+    GVariant *joined, GVariant *left, MeteredSession *session)
+{
+  GVariantIter iter;
+  const char *id, *meta;
+  gboolean snapshot = session->awaiting_snapshot;
+
+  if (g_strcmp0 (channel, session->channel) != 0)
+    return;
+  session->awaiting_snapshot = FALSE;
+
+  if (snapshot) {
+    /* The reconcile snapshot: only its joined list counts (§8.9). Peers
+     * missing from it are gone. */
+    g_autoptr (GHashTable) present = g_hash_table_new (g_str_hash, g_str_equal);
+    g_autoptr (GList) ids = NULL;
+
+    g_variant_iter_init (&iter, joined);
+    while (g_variant_iter_next (&iter, "(&sm&s)", &id, &meta))
+      g_hash_table_add (present, (gpointer) id);
+    ids = g_hash_table_get_keys (session->peers);
+    for (GList *l = ids; l; l = l->next)
+      if (!g_hash_table_contains (present, l->data))
+        peer_remove (session, l->data);
+  }
+
+  /* Joined before left, as the SDK applies them. */
+  g_variant_iter_init (&iter, joined);
+  while (g_variant_iter_next (&iter, "(&sm&s)", &id, &meta)) {
+    RemotePeer *peer;
+    if (g_strcmp0 (id, session->local_id) == 0)
+      continue;
+    peer = g_hash_table_lookup (session->peers, id);
+    if (!peer) {
+      peer_add (session, id, meta);
+    } else if (snapshot) {
+      /* A survivor of our own reconnect: the far side rebuilt its
+       * connection to us, so we start over too (§8.9). */
+      g_free (peer->metadata);
+      peer->metadata = g_strdup (meta);
+      peer->swaps++;
+      peer_connect (peer, NULL);
+      g_signal_emit (session, signals[SIGNAL_CONNECTION_SWAPPED], 0, id);
+    }
+  }
+  if (!snapshot) {
+    g_variant_iter_init (&iter, left);
+    while (g_variant_iter_next (&iter, "(&sm&s)", &id, &meta))
+      peer_remove (session, id);
+  }
+}
+
+static gboolean
+is_rtc_signal (JsonObject *obj)
+{
+  const char *type =
+      json_object_get_string_member_with_default (obj, "type", NULL);
+
+  if (g_strcmp0 (type, "rtc-description") == 0) {
+    JsonNode *d = json_object_get_member (obj, "description");
+    JsonObject *desc;
+    const char *dtype;
+    JsonNode *sdp;
+    if (!d || !JSON_NODE_HOLDS_OBJECT (d))
+      return FALSE;
+    desc = json_node_get_object (d);
+    dtype = json_object_get_string_member_with_default (desc, "type", NULL);
+    sdp = json_object_get_member (desc, "sdp");
+    return (g_strcmp0 (dtype, "offer") == 0 ||
+               g_strcmp0 (dtype, "answer") == 0) &&
+           sdp && JSON_NODE_HOLDS_VALUE (sdp) &&
+           json_node_get_value_type (sdp) == G_TYPE_STRING;
+  }
+  if (g_strcmp0 (type, "rtc-ice") == 0) {
+    JsonNode *c = json_object_get_member (obj, "candidate");
+    return c && (JSON_NODE_HOLDS_NULL (c) || JSON_NODE_HOLDS_OBJECT (c));
+  }
+  return FALSE;
+}
+
+/* A __meteredTrackMeta payload that passes the SDK's checks (§8.6). */
+static gboolean
+take_track_meta (RemotePeer *peer, JsonObject *obj)
+{
+  JsonNode *node = json_object_get_member (obj, "__meteredTrackMeta");
+  JsonObject *tm;
+  const char *track_id;
+  JsonNode *meta;
+  g_autofree char *meta_text = NULL;
+
+  if (!node || !JSON_NODE_HOLDS_OBJECT (node))
+    return FALSE;
+  tm = json_node_get_object (node);
+  track_id = json_object_get_string_member_with_default (tm, "trackId", NULL);
+  meta = json_object_get_member (tm, "metadata");
+  if (!track_id || !*track_id || (meta && !JSON_NODE_HOLDS_OBJECT (meta)))
+    return FALSE;
+  if (meta)
+    meta_text = json_to_string (meta, FALSE);
+  store_track_meta (peer, track_id, meta_text);
+  return TRUE;
+}
+
+static void
+on_direct (MeteredSignallingClient *client, const char *from, const char *data,
+    const char *from_metadata, MeteredSession *session)
+{
+  RemotePeer *peer = g_hash_table_lookup (session->peers, from);
+  g_autoptr (JsonParser) parser = NULL;
+  JsonNode *root;
+
+  /* Directs from peers we do not know are dropped, as the SDK does. */
+  if (!peer) {
+    GST_DEBUG ("direct from unknown peer %s dropped", from);
+    return;
+  }
+  parser = json_parser_new ();
+  if (json_parser_load_from_data (parser, data, -1, NULL) &&
+      (root = json_parser_get_root (parser)) && JSON_NODE_HOLDS_OBJECT (root)) {
+    JsonObject *obj = json_node_get_object (root);
+    if (is_rtc_signal (obj)) {
+      MeteredSignalVerdict verdict =
+          peer->conn ? metered_connection_handle_signal (peer->conn, data)
+                     : METERED_SIGNAL_SWAP;
+      if (verdict == METERED_SIGNAL_SWAP) {
+        GST_INFO ("swapping the connection to %s for its new offer", peer->id);
+        peer->swaps++;
+        peer_connect (peer, data);
+        g_signal_emit (
+            session, signals[SIGNAL_CONNECTION_SWAPPED], 0, peer->id);
+      }
+      return;
+    }
+    if (json_object_has_member (obj, "__meteredTrackMeta") &&
+        take_track_meta (peer, obj))
+      return;
+  }
+  g_signal_emit (session, signals[SIGNAL_DATA], 0, from, data, "direct");
+}
+
+static void
+on_message (MeteredSignallingClient *client, const char *channel,
+    const char *from, const char *data, const char *from_metadata,
+    MeteredSession *session)
+{
+  if (g_strcmp0 (channel, session->channel) == 0 &&
+      g_strcmp0 (from, session->local_id) != 0)
+    g_signal_emit (session, signals[SIGNAL_DATA], 0, from, data, "broadcast");
+}
+
+static void
+on_subscribed (GObject *source, GAsyncResult *result, gpointer data)
+{
+  MeteredSession *session = data;
+  g_autoptr (GError) error = NULL;
+
+  if (!metered_signalling_client_subscribe_finish (
+          session->client, result, &error)) {
+    GST_WARNING ("joining %s failed: %s", session->channel, error->message);
+  } else {
+    session->subscribed = TRUE;
+    g_signal_emit (session, signals[SIGNAL_JOINED], 0);
+  }
+  g_object_unref (session);
+}
+
+static void
+on_connected (MeteredSignallingClient *client, const char *peer_id,
+    double server_time, gint64 expires_at, gboolean is_reconnect,
+    gint64 max_message_size, GVariant *ice_servers, MeteredSession *session)
+{
+  g_free (session->local_id);
+  session->local_id = g_strdup (peer_id);
+  /* The next presence of the channel is the (reconcile) snapshot; the
+   * client replays the subscription after a reconnect by itself. */
+  session->awaiting_snapshot = TRUE;
+  if (!is_reconnect || !session->subscribed)
+    metered_signalling_client_subscribe_async (client, session->channel, FALSE,
+        NULL, on_subscribed, g_object_ref (session));
+}
+
+static void
+on_connect_done (GObject *source, GAsyncResult *result, gpointer data)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (!metered_signalling_client_connect_finish (
+          METERED_SIGNALLING_CLIENT (source), result, &error))
+    GST_WARNING ("connect failed: %s", error->message);
+}
+
+/* --- public API --- */
+
+void
+metered_session_start (MeteredSession *session)
+{
+  MeteredClientState state;
+
+  if (session->started)
+    return;
+  session->started = TRUE;
+  g_signal_connect (
+      session->client, "connected", G_CALLBACK (on_connected), session);
+  g_signal_connect (
+      session->client, "presence", G_CALLBACK (on_presence), session);
+  g_signal_connect (session->client, "direct", G_CALLBACK (on_direct), session);
+  g_signal_connect (
+      session->client, "message", G_CALLBACK (on_message), session);
+  state = metered_signalling_client_get_state (session->client);
+  if (state == METERED_CLIENT_STATE_IDLE ||
+      state == METERED_CLIENT_STATE_CLOSED) {
+    metered_signalling_client_connect_async (
+        session->client, NULL, on_connect_done, NULL);
+  } else if (state == METERED_CLIENT_STATE_CONNECTED) {
+    g_autofree char *id =
+        metered_signalling_client_dup_peer_id (session->client);
+    on_connected (session->client, id, 0, -1, FALSE,
+        METERED_DEFAULT_MAX_MESSAGE_SIZE, NULL, session);
+  }
+}
+
+void
+metered_session_stop (MeteredSession *session)
+{
+  g_autoptr (GList) ids = NULL;
+
+  if (!session->started)
+    return;
+  session->started = FALSE;
+  g_signal_handlers_disconnect_by_data (session->client, session);
+  ids = g_hash_table_get_keys (session->peers);
+  for (GList *l = ids; l; l = l->next)
+    peer_remove (session, l->data);
+  metered_signalling_client_close (
+      session->client, 1000, "client requested close");
+}
+
+void
+metered_session_push (
+    MeteredSession *session, const char *track_id, GstBuffer *buffer)
+{
+  GHashTableIter iter;
+  gpointer value;
+
+  g_mutex_lock (&session->lock);
+  g_hash_table_iter_init (&iter, session->peers);
+  while (g_hash_table_iter_next (&iter, NULL, &value)) {
+    RemotePeer *peer = value;
+    if (peer->conn)
+      metered_connection_push (peer->conn, track_id, buffer);
+  }
+  g_mutex_unlock (&session->lock);
+}
+
+void
+metered_session_add_local_track (MeteredSession *session,
+    const MeteredLocalTrack *track, const char *metadata_json)
+{
+  g_ptr_array_add (session->local_tracks, metered_local_track_copy (track));
+  if (metadata_json)
+    g_hash_table_insert (session->local_metadata, g_strdup (track->track_id),
+        g_strdup (metadata_json));
+}
+
+void
+metered_session_set_receive (MeteredSession *session, gboolean receive)
+{
+  session->receive = receive;
+}
+
+void
+metered_session_set_clock (
+    MeteredSession *session, GstClock *clock, GstClockTime base_time)
+{
+  gst_object_replace ((GstObject **) &session->clock, (GstObject *) clock);
+  session->base_time = base_time;
+}
+
+void
+metered_session_set_ice_servers (MeteredSession *session,
+    const char *stun_server, const char *const *turn_servers)
+{
+  g_free (session->stun_server);
+  session->stun_server = g_strdup (stun_server);
+  g_strfreev (session->turn_servers);
+  session->turn_servers = g_strdupv ((GStrv) turn_servers);
+}
+
+void
+metered_session_set_sample_func (MeteredSession *session,
+    MeteredSessionSampleFunc func, gpointer user_data, GDestroyNotify destroy)
+{
+  if (session->sample_destroy)
+    session->sample_destroy (session->sample_data);
+  session->sample_func = func;
+  session->sample_data = user_data;
+  session->sample_destroy = destroy;
+}
+
+guint
+metered_session_count_peers (MeteredSession *session)
+{
+  guint n;
+
+  g_mutex_lock (&session->lock);
+  n = g_hash_table_size (session->peers);
+  g_mutex_unlock (&session->lock);
+  return n;
+}
+
+GVariant *
+metered_session_get_peer_stats (MeteredSession *session)
+{
+  GVariantBuilder b;
+  GHashTableIter iter;
+  gpointer value;
+
+  g_variant_builder_init (&b, G_VARIANT_TYPE ("a{sa{sv}}"));
+  g_mutex_lock (&session->lock);
+  g_hash_table_iter_init (&iter, session->peers);
+  while (g_hash_table_iter_next (&iter, NULL, &value)) {
+    RemotePeer *peer = value;
+    GVariantBuilder p;
+    g_variant_builder_init (&p, G_VARIANT_TYPE_VARDICT);
+    g_variant_builder_add (
+        &p, "{sv}", "swaps", g_variant_new_uint32 (peer->swaps));
+    if (peer->conn) {
+      g_variant_builder_add (&p, "{sv}", "connection-state",
+          g_variant_new_int32 (metered_connection_get_state (peer->conn)));
+      g_variant_builder_add (&p, "{sv}", "packets-sent",
+          g_variant_new_uint64 (
+              metered_connection_get_packets_sent (peer->conn)));
+      g_variant_builder_add (&p, "{sv}", "packets-received",
+          g_variant_new_uint64 (
+              metered_connection_get_packets_received (peer->conn)));
+    }
+    g_variant_builder_add (&b, "{sa{sv}}", peer->id, &p);
+  }
+  g_mutex_unlock (&session->lock);
+  return g_variant_builder_end (&b);
+}
+
+static void
+metered_session_dispose (GObject *object)
+{
+  MeteredSession *session = METERED_SESSION (object);
+
+  metered_session_stop (session);
+  G_OBJECT_CLASS (metered_session_parent_class)->dispose (object);
+}
+
+static void
+metered_session_finalize (GObject *object)
+{
+  MeteredSession *session = METERED_SESSION (object);
+
+  if (session->sample_destroy)
+    session->sample_destroy (session->sample_data);
+  g_hash_table_unref (session->peers);
+  g_ptr_array_unref (session->local_tracks);
+  g_hash_table_unref (session->local_metadata);
+  g_object_unref (session->client);
+  g_main_context_unref (session->context);
+  gst_clear_object (&session->clock);
+  g_free (session->channel);
+  g_free (session->local_id);
+  g_free (session->stun_server);
+  g_strfreev (session->turn_servers);
+  g_mutex_clear (&session->lock);
+  G_OBJECT_CLASS (metered_session_parent_class)->finalize (object);
+}
+
+static void
+metered_session_class_init (MeteredSessionClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = metered_session_dispose;
+  object_class->finalize = metered_session_finalize;
+  GST_DEBUG_CATEGORY_INIT (
+      metered_session_debug, "metered-session", 0, "Metered channel sessions");
+
+  signals[SIGNAL_PEER_JOINED] =
+      g_signal_new ("peer-joined", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+          0, NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_STRING);
+  signals[SIGNAL_PEER_LEFT] =
+      g_signal_new ("peer-left", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+          0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_STRING);
+  /* peer id, kind, stream id, track id, metadata JSON (nullable) */
+  signals[SIGNAL_REMOTE_TRACK] =
+      g_signal_new ("remote-track", G_TYPE_FROM_CLASS (klass),
+          G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 5, G_TYPE_STRING,
+          G_TYPE_STRING, G_TYPE_STRING, G_TYPE_STRING, G_TYPE_STRING);
+  signals[SIGNAL_CONNECTION_SWAPPED] = g_signal_new ("connection-swapped",
+      G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+      G_TYPE_NONE, 1, G_TYPE_STRING);
+  signals[SIGNAL_KEY_UNIT_REQUEST] = g_signal_new ("key-unit-request",
+      G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+      G_TYPE_NONE, 1, G_TYPE_STRING);
+  /* from, data JSON, "broadcast" or "direct" */
+  signals[SIGNAL_DATA] = g_signal_new ("data", G_TYPE_FROM_CLASS (klass),
+      G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 3, G_TYPE_STRING,
+      G_TYPE_STRING, G_TYPE_STRING);
+  signals[SIGNAL_JOINED] = g_signal_new ("joined", G_TYPE_FROM_CLASS (klass),
+      G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+}
+
+static void
+metered_session_init (MeteredSession *session)
+{
+  g_mutex_init (&session->lock);
+  session->peers = g_hash_table_new_full (
+      g_str_hash, g_str_equal, NULL, (GDestroyNotify) peer_free);
+  session->local_tracks = g_ptr_array_new_with_free_func (
+      (GDestroyNotify) metered_local_track_free);
+  session->local_metadata =
+      g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  session->receive = TRUE;
+}
+
+MeteredSession *
+metered_session_new (MeteredSignallingClient *client, const char *channel)
+{
+  MeteredSession *session = g_object_new (METERED_TYPE_SESSION, NULL);
+
+  session->client = g_object_ref (client);
+  session->context =
+      g_main_context_ref (metered_signalling_client_get_context (client));
+  session->channel = g_strdup (channel);
+  return session;
+}

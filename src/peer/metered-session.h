@@ -1,0 +1,74 @@
+/* gst-metered
+ * Copyright (C) 2026 gst-metered authors
+ *
+ * This library is free software; you can redistribute it and/or
+ * modify it under the terms of the GNU Library General Public
+ * License as published by the Free Software Foundation; either
+ * version 2.1 of the License, or (at your option) any later version.
+ *
+ * This library is distributed in the hope that it will be useful,
+ * but WITHOUT ANY WARRANTY; without even the implied warranty of
+ * MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the GNU
+ * Library General Public License for more details.
+ *
+ * You should have received a copy of the GNU Library General Public
+ * License along with this library; if not, see <https://www.gnu.org/licenses/>.
+ */
+
+#pragma once
+
+#include <gst/gst.h>
+
+#include "client/metered-signalling-client.h"
+#include "peer/metered-connection.h"
+
+G_BEGIN_DECLS
+
+/*
+ * One channel as the SDK's MeteredPeer sees it: presence turns into remote
+ * peers, each with a MeteredConnection; descriptions, candidates and track
+ * metadata travel as direct messages; connections are swapped (never
+ * rolled back) when webrtcbin 1.22 needs a fresh start.
+ *
+ * Runs on the signalling client's context. metered_session_push() may be
+ * called from any thread (a streaming thread).
+ */
+
+#define METERED_TYPE_SESSION (metered_session_get_type ())
+G_DECLARE_FINAL_TYPE (
+    MeteredSession, metered_session, METERED, SESSION, GObject)
+
+/* Buffers of remote tracks (streaming threads). */
+typedef void (*MeteredSessionSampleFunc) (MeteredSession *session,
+    const char *peer_id, const MeteredRemoteTrack *track, GstBuffer *buffer,
+    gpointer user_data);
+
+MeteredSession *metered_session_new (
+    MeteredSignallingClient *client, const char *channel);
+
+/* Before start: what we send (metadata_json: a JSON object or NULL) and
+ * whether we receive. */
+void metered_session_add_local_track (MeteredSession *session,
+    const MeteredLocalTrack *track, const char *metadata_json);
+void metered_session_set_receive (MeteredSession *session, gboolean receive);
+void metered_session_set_clock (
+    MeteredSession *session, GstClock *clock, GstClockTime base_time);
+void metered_session_set_ice_servers (MeteredSession *session,
+    const char *stun_server, const char *const *turn_servers);
+void metered_session_set_sample_func (MeteredSession *session,
+    MeteredSessionSampleFunc func, gpointer user_data, GDestroyNotify destroy);
+
+/* Connects the client if needed and joins the channel. */
+void metered_session_start (MeteredSession *session);
+/* Leaves: every connection stops, the client closes. */
+void metered_session_stop (MeteredSession *session);
+
+/* One encoded buffer of a local track to every remote peer. */
+void metered_session_push (
+    MeteredSession *session, const char *track_id, GstBuffer *buffer);
+
+guint metered_session_count_peers (MeteredSession *session);
+/* a{sv} per remote peer: state, swaps, packets-sent/received. */
+GVariant *metered_session_get_peer_stats (MeteredSession *session);
+
+G_END_DECLS
