@@ -34,6 +34,7 @@ enum
   SIGNAL_KEY_UNIT_REQUEST,
   SIGNAL_DATA,
   SIGNAL_JOINED,
+  SIGNAL_FATAL,
   N_SIGNALS
 };
 
@@ -73,6 +74,8 @@ struct _MeteredSession
   gboolean started;
   gboolean subscribed;
   gboolean awaiting_snapshot;
+  guint connect_attempts; /* first connect retried until a welcome */
+  GSource *retry_source;
 
   MeteredSessionSampleFunc sample_func;
   gpointer sample_data;
@@ -494,14 +497,65 @@ on_connected (MeteredSignallingClient *client, const char *peer_id,
         NULL, on_subscribed, g_object_ref (session));
 }
 
+static void on_connect_done (GObject *source, GAsyncResult *result,
+    gpointer data);
+
+static gboolean
+retry_connect (gpointer data)
+{
+  MeteredSession *session = data;
+
+  g_clear_pointer (&session->retry_source, g_source_unref);
+  if (session->started)
+    metered_signalling_client_connect_async (session->client, NULL,
+        on_connect_done, g_object_ref (session));
+  return G_SOURCE_REMOVE;
+}
+
+/* The SDK gives up when the very first connect fails; a pipeline that
+ * starts while the server is down must not: the first connect is retried
+ * with the client's backoff curve, unless the close was terminal. */
 static void
 on_connect_done (GObject *source, GAsyncResult *result, gpointer data)
 {
+  MeteredSession *session = data;
   g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) stats = NULL;
+  MeteredBackoffConfig backoff = METERED_BACKOFF_CONFIG_DEFAULT;
+  gint32 code = 0;
+  gint64 delay;
+  guint initial, max_delay;
 
-  if (!metered_signalling_client_connect_finish (
-          METERED_SIGNALLING_CLIENT (source), result, &error))
-    GST_WARNING ("connect failed: %s", error->message);
+  if (metered_signalling_client_connect_finish (METERED_SIGNALLING_CLIENT
+          (source), result, &error) || !session->started) {
+    session->connect_attempts = 0;
+    g_object_unref (session);
+    return;
+  }
+  stats = metered_signalling_client_get_stats (session->client);
+  g_variant_lookup (stats, "last-close-code", "i", &code);
+  g_object_get (session->client, "reconnect-initial-delay", &initial,
+      "reconnect-max-delay", &max_delay, "reconnect-max-attempts",
+      &backoff.max_attempts, NULL);
+  backoff.initial_delay_ms = initial;
+  backoff.max_delay_ms = max_delay;
+  if (metered_close_code_policy (code) == METERED_RETRY_TERMINAL
+      || !metered_backoff_may_retry (&backoff, session->connect_attempts)) {
+    GST_WARNING ("connect failed for good: %s", error->message);
+    g_signal_emit (session, signals[SIGNAL_FATAL], 0, code, error->message);
+    g_object_unref (session);
+    return;
+  }
+  session->connect_attempts++;
+  delay = metered_backoff_delay_ms (&backoff, session->connect_attempts,
+      code == METERED_CLOSE_OVER_CONCURRENT_LIMIT ?
+      METERED_SLOW_BACKOFF_FLOOR_MS : 0, NULL, NULL);
+  GST_INFO ("connect failed (%s): attempt %u in %" G_GINT64_FORMAT " ms",
+      error->message, session->connect_attempts, delay);
+  session->retry_source = g_timeout_source_new (MIN (delay, G_MAXUINT));
+  g_source_set_callback (session->retry_source, retry_connect, session, NULL);
+  g_source_attach (session->retry_source, session->context);
+  g_object_unref (session);
 }
 
 /* --- public API --- */
@@ -524,8 +578,8 @@ metered_session_start (MeteredSession *session)
   state = metered_signalling_client_get_state (session->client);
   if (state == METERED_CLIENT_STATE_IDLE ||
       state == METERED_CLIENT_STATE_CLOSED) {
-    metered_signalling_client_connect_async (
-        session->client, NULL, on_connect_done, NULL);
+    metered_signalling_client_connect_async (session->client, NULL,
+        on_connect_done, g_object_ref (session));
   } else if (state == METERED_CLIENT_STATE_CONNECTED) {
     g_autofree char *id =
         metered_signalling_client_dup_peer_id (session->client);
@@ -542,6 +596,10 @@ metered_session_stop (MeteredSession *session)
   if (!session->started)
     return;
   session->started = FALSE;
+  if (session->retry_source) {
+    g_source_destroy (session->retry_source);
+    g_clear_pointer (&session->retry_source, g_source_unref);
+  }
   g_signal_handlers_disconnect_by_data (session->client, session);
   ids = g_hash_table_get_keys (session->peers);
   for (GList *l = ids; l; l = l->next)
@@ -718,6 +776,10 @@ metered_session_class_init (MeteredSessionClass *klass)
       G_TYPE_STRING, G_TYPE_STRING);
   signals[SIGNAL_JOINED] = g_signal_new ("joined", G_TYPE_FROM_CLASS (klass),
       G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+  /* close code (0 if none), message: the first connect failed for good */
+  signals[SIGNAL_FATAL] = g_signal_new ("fatal", G_TYPE_FROM_CLASS (klass),
+      G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_INT,
+      G_TYPE_STRING);
 }
 
 static void

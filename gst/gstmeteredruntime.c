@@ -1,0 +1,679 @@
+/* gst-metered
+ * Copyright (C) 2026 gst-metered authors
+ *
+ * This library is free software; you can redistribute it and/or
+ * modify it under the terms of the GNU Library General Public
+ * License as published by the Free Software Foundation; either
+ * version 2.1 of the License, or (at your option) any later version.
+ *
+ * This library is distributed in the hope that it will be useful,
+ * but WITHOUT ANY WARRANTY; without even the implied warranty of
+ * MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the GNU
+ * Library General Public License for more details.
+ *
+ * You should have received a copy of the GNU Library General Public
+ * License along with this library; if not, see <https://www.gnu.org/licenses/>.
+ */
+
+#include "gstmeteredruntime.h"
+
+#include "protocol/metered-protocol.h"
+
+#include <string.h>
+
+GST_DEBUG_CATEGORY_EXTERN (metered_runtime_debug);
+#define GST_CAT_DEFAULT metered_runtime_debug
+
+#define DEFAULT_URL METERED_DEFAULT_URL
+/* An ingest box retries forever; -1 is the right default for elements. */
+#define DEFAULT_RECONNECT_MAX_ATTEMPTS -1
+#define DEFAULT_RECONNECT_INITIAL_DELAY 500
+#define DEFAULT_RECONNECT_MAX_DELAY 30000
+#define DEFAULT_INACTIVITY_TIMEOUT METERED_INACTIVITY_TIMEOUT_MS
+#define DEFAULT_STUCK_TIMEOUT 30000
+#define DEFAULT_DEAD_PEER_TIMEOUT 10000
+
+static guint request_token_signal;
+
+static gboolean
+first_string_accumulator (GSignalInvocationHint *hint, GValue *acc,
+    const GValue *handler_return, gpointer data)
+{
+  const char *s = g_value_get_string (handler_return);
+
+  if (s && *s) {
+    g_value_set_string (acc, s);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+void
+metered_runtime_install_properties (GObjectClass *klass, guint first_id)
+{
+  GParamFlags rw = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS
+      | GST_PARAM_MUTABLE_READY;
+
+  g_object_class_install_property (klass, first_id + METERED_RUNTIME_PROP_URL,
+      g_param_spec_string ("url", "URL",
+          "Signalling service base URL: wss://host[:port], or ws:// on "
+          "localhost/127.0.0.1/::1 (metered-server --dev listens on "
+          "ws://127.0.0.1:8080)", DEFAULT_URL, rw));
+  g_object_class_install_property (klass,
+      first_id + METERED_RUNTIME_PROP_CHANNEL,
+      g_param_spec_string ("channel", "Channel",
+          "Channel to join (required)", NULL, rw));
+  g_object_class_install_property (klass,
+      first_id + METERED_RUNTIME_PROP_API_KEY,
+      g_param_spec_string ("api-key", "API key",
+          "Publishable key (pk_...). Exactly one credential: api-key, token, "
+          "token-url or a request-token handler. Reads back as ***", NULL,
+          rw));
+  g_object_class_install_property (klass,
+      first_id + METERED_RUNTIME_PROP_TOKEN,
+      g_param_spec_string ("token", "Token",
+          "A static JWT (reads back as ***). Prefer token-url or "
+          "request-token for tokens that expire", NULL, rw));
+  g_object_class_install_property (klass,
+      first_id + METERED_RUNTIME_PROP_TOKEN_URL,
+      g_param_spec_string ("token-url", "Token URL",
+          "HTTP(S) URL answering a fresh JWT (text or JSON {token}); "
+          "fetched before every connection attempt", NULL, rw));
+  g_object_class_install_property (klass,
+      first_id + METERED_RUNTIME_PROP_STUN_SERVER,
+      g_param_spec_string ("stun-server", "STUN server",
+          "STUN server as stun://host:port", NULL, rw));
+  g_object_class_install_property (klass,
+      first_id + METERED_RUNTIME_PROP_TURN_SERVERS,
+      g_param_spec_string ("turn-servers", "TURN servers",
+          "Comma-separated TURN servers as turn(s)://user:password@host:port "
+          "(never logged)", NULL, rw));
+  g_object_class_install_property (klass,
+      first_id + METERED_RUNTIME_PROP_RECONNECT_MAX_ATTEMPTS,
+      g_param_spec_int64 ("reconnect-max-attempts", "Reconnect attempts",
+          "Signalling reconnect attempts before the element errors out; "
+          "-1 retries forever (the default: a box that runs for months "
+          "should never give up)", -1, G_MAXINT64,
+          DEFAULT_RECONNECT_MAX_ATTEMPTS, rw));
+  g_object_class_install_property (klass,
+      first_id + METERED_RUNTIME_PROP_RECONNECT_INITIAL_DELAY,
+      g_param_spec_uint ("reconnect-initial-delay", "Initial delay",
+          "First reconnect delay in ms (doubles up to reconnect-max-delay, "
+          "+/-20 % jitter)", 0, G_MAXINT, DEFAULT_RECONNECT_INITIAL_DELAY,
+          rw));
+  g_object_class_install_property (klass,
+      first_id + METERED_RUNTIME_PROP_RECONNECT_MAX_DELAY,
+      g_param_spec_uint ("reconnect-max-delay", "Maximum delay",
+          "Cap of the reconnect delay in ms", 0, G_MAXINT,
+          DEFAULT_RECONNECT_MAX_DELAY, rw));
+  g_object_class_install_property (klass,
+      first_id + METERED_RUNTIME_PROP_INACTIVITY_TIMEOUT,
+      g_param_spec_uint ("inactivity-timeout", "Inactivity timeout",
+          "Reconnect after this many ms without a signalling frame (a ping "
+          "goes out every third of it); 0 disables", 0, G_MAXINT,
+          DEFAULT_INACTIVITY_TIMEOUT, rw));
+  g_object_class_install_property (klass,
+      first_id + METERED_RUNTIME_PROP_STUCK_TIMEOUT,
+      g_param_spec_uint ("stuck-timeout", "Stuck timeout",
+          "Post metered/stuck after this many ms of reconnecting (0: never)",
+          0, G_MAXINT, DEFAULT_STUCK_TIMEOUT, rw));
+  g_object_class_install_property (klass,
+      first_id + METERED_RUNTIME_PROP_DEAD_PEER_TIMEOUT,
+      g_param_spec_uint ("dead-peer-timeout", "Dead peer timeout",
+          "A connected peer whose media stops for this many ms gets a fresh "
+          "connection (webrtcbin has no consent freshness)", 1000, G_MAXINT,
+          DEFAULT_DEAD_PEER_TIMEOUT, rw));
+  g_object_class_install_property (klass,
+      first_id + METERED_RUNTIME_PROP_STATS,
+      g_param_spec_boxed ("stats", "Statistics",
+          "metered/stats: signalling state, reconnects, last close code, "
+          "queue depth, and one structure per remote peer (connection "
+          "state, swaps, packets sent/received)", GST_TYPE_STRUCTURE,
+          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * GstMeteredSink::request-token:
+   * @element: the element
+   *
+   * Asked before every connection attempt when no api-key, token or
+   * token-url is set: return a JWT. Runs on the element's signalling
+   * thread; may block briefly (token-provider-timeout is 10 s).
+   *
+   * Returns: (transfer full): the JWT
+   */
+  request_token_signal = g_signal_new ("request-token",
+      G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+      first_string_accumulator, NULL, NULL, G_TYPE_STRING, 0);
+}
+
+void
+metered_runtime_init (MeteredRuntime *rt, GstElement *element)
+{
+  memset (rt, 0, sizeof *rt);
+  rt->element = element;
+  g_mutex_init (&rt->lock);
+  rt->url = g_strdup (DEFAULT_URL);
+  rt->reconnect_max_attempts = DEFAULT_RECONNECT_MAX_ATTEMPTS;
+  rt->reconnect_initial_delay = DEFAULT_RECONNECT_INITIAL_DELAY;
+  rt->reconnect_max_delay = DEFAULT_RECONNECT_MAX_DELAY;
+  rt->inactivity_timeout = DEFAULT_INACTIVITY_TIMEOUT;
+  rt->stuck_timeout = DEFAULT_STUCK_TIMEOUT;
+  rt->dead_peer_timeout = DEFAULT_DEAD_PEER_TIMEOUT;
+}
+
+void
+metered_runtime_clear (MeteredRuntime *rt)
+{
+  metered_runtime_stop (rt);
+  g_free (rt->url);
+  g_free (rt->channel);
+  g_free (rt->api_key);
+  g_free (rt->token);
+  g_free (rt->token_url);
+  g_free (rt->stun_server);
+  g_free (rt->turn_servers);
+  g_mutex_clear (&rt->lock);
+}
+
+static void
+take_string (char **field, const GValue *value)
+{
+  const char *s = g_value_get_string (value);
+
+  g_free (*field);
+  *field = s && *s ? g_strdup (s) : NULL;
+}
+
+gboolean
+metered_runtime_set_property (MeteredRuntime *rt, guint prop_id,
+    const GValue *value)
+{
+  gboolean handled = TRUE;
+
+  g_mutex_lock (&rt->lock);
+  switch (prop_id) {
+    case METERED_RUNTIME_PROP_URL:
+      take_string (&rt->url, value);
+      if (!rt->url)
+        rt->url = g_strdup (DEFAULT_URL);
+      break;
+    case METERED_RUNTIME_PROP_CHANNEL:
+      take_string (&rt->channel, value);
+      break;
+    case METERED_RUNTIME_PROP_API_KEY:
+      take_string (&rt->api_key, value);
+      break;
+    case METERED_RUNTIME_PROP_TOKEN:
+      take_string (&rt->token, value);
+      break;
+    case METERED_RUNTIME_PROP_TOKEN_URL:
+      take_string (&rt->token_url, value);
+      break;
+    case METERED_RUNTIME_PROP_STUN_SERVER:
+      take_string (&rt->stun_server, value);
+      break;
+    case METERED_RUNTIME_PROP_TURN_SERVERS:
+      take_string (&rt->turn_servers, value);
+      break;
+    case METERED_RUNTIME_PROP_RECONNECT_MAX_ATTEMPTS:
+      rt->reconnect_max_attempts = g_value_get_int64 (value);
+      if (rt->reconnect_max_attempts == 0)
+        rt->reconnect_max_attempts = -1;
+      break;
+    case METERED_RUNTIME_PROP_RECONNECT_INITIAL_DELAY:
+      rt->reconnect_initial_delay = g_value_get_uint (value);
+      break;
+    case METERED_RUNTIME_PROP_RECONNECT_MAX_DELAY:
+      rt->reconnect_max_delay = g_value_get_uint (value);
+      break;
+    case METERED_RUNTIME_PROP_INACTIVITY_TIMEOUT:
+      rt->inactivity_timeout = g_value_get_uint (value);
+      break;
+    case METERED_RUNTIME_PROP_STUCK_TIMEOUT:
+      rt->stuck_timeout = g_value_get_uint (value);
+      break;
+    case METERED_RUNTIME_PROP_DEAD_PEER_TIMEOUT:
+      rt->dead_peer_timeout = g_value_get_uint (value);
+      break;
+    default:
+      handled = FALSE;
+  }
+  g_mutex_unlock (&rt->lock);
+  return handled;
+}
+
+static GstStructure *
+stats_structure (MeteredRuntime *rt)
+{
+  GstStructure *s = gst_structure_new_empty ("metered/stats");
+  g_autoptr (GVariant) client_stats = NULL;
+  g_autoptr (GVariant) peers = NULL;
+  GValue list = G_VALUE_INIT;
+  GVariantIter iter;
+  const char *key;
+  GVariant *value;
+
+  if (!rt->client) {
+    gst_structure_set (s, "state", G_TYPE_STRING, "idle", "peers", G_TYPE_UINT,
+        0, NULL);
+    return s;
+  }
+  client_stats = metered_signalling_client_get_stats (rt->client);
+  g_variant_iter_init (&iter, client_stats);
+  while (g_variant_iter_next (&iter, "{&sv}", &key, &value)) {
+    if (g_variant_is_of_type (value, G_VARIANT_TYPE_STRING))
+      gst_structure_set (s, key, G_TYPE_STRING, g_variant_get_string (value,
+              NULL), NULL);
+    else if (g_variant_is_of_type (value, G_VARIANT_TYPE_UINT64))
+      gst_structure_set (s, key, G_TYPE_UINT64, g_variant_get_uint64 (value),
+          NULL);
+    else if (g_variant_is_of_type (value, G_VARIANT_TYPE_UINT32))
+      gst_structure_set (s, key, G_TYPE_UINT, g_variant_get_uint32 (value),
+          NULL);
+    else if (g_variant_is_of_type (value, G_VARIANT_TYPE_INT32))
+      gst_structure_set (s, key, G_TYPE_INT, g_variant_get_int32 (value),
+          NULL);
+    else if (g_variant_is_of_type (value, G_VARIANT_TYPE_INT64))
+      gst_structure_set (s, key, G_TYPE_INT64, g_variant_get_int64 (value),
+          NULL);
+    g_variant_unref (value);
+  }
+
+  g_value_init (&list, GST_TYPE_LIST);
+  if (rt->session) {
+    GVariant *peer;
+    const char *id;
+    peers = metered_session_get_peer_stats (rt->session);
+    g_variant_iter_init (&iter, peers);
+    while (g_variant_iter_next (&iter, "{&s@a{sv}}", &id, &peer)) {
+      GstStructure *p = gst_structure_new ("metered/peer", "peer-id",
+          G_TYPE_STRING, id, NULL);
+      GValue v = G_VALUE_INIT;
+      GVariantIter pi;
+      const char *k;
+      GVariant *pv;
+
+      g_variant_iter_init (&pi, peer);
+      while (g_variant_iter_next (&pi, "{&sv}", &k, &pv)) {
+        if (g_variant_is_of_type (pv, G_VARIANT_TYPE_UINT32))
+          gst_structure_set (p, k, G_TYPE_UINT, g_variant_get_uint32 (pv),
+              NULL);
+        else if (g_variant_is_of_type (pv, G_VARIANT_TYPE_INT32))
+          gst_structure_set (p, k, G_TYPE_INT, g_variant_get_int32 (pv),
+              NULL);
+        else if (g_variant_is_of_type (pv, G_VARIANT_TYPE_UINT64))
+          gst_structure_set (p, k, G_TYPE_UINT64, g_variant_get_uint64 (pv),
+              NULL);
+        g_variant_unref (pv);
+      }
+      g_value_init (&v, GST_TYPE_STRUCTURE);
+      g_value_take_boxed (&v, p);
+      gst_value_list_append_and_take_value (&list, &v);
+      g_variant_unref (peer);
+    }
+  }
+  gst_structure_set (s, "peers", G_TYPE_UINT, gst_value_list_get_size (&list),
+      NULL);
+  gst_structure_take_value (s, "peer-stats", &list);
+  return s;
+}
+
+gboolean
+metered_runtime_get_property (MeteredRuntime *rt, guint prop_id,
+    GValue *value)
+{
+  gboolean handled = TRUE;
+
+  g_mutex_lock (&rt->lock);
+  switch (prop_id) {
+    case METERED_RUNTIME_PROP_URL:
+      g_value_set_string (value, rt->url);
+      break;
+    case METERED_RUNTIME_PROP_CHANNEL:
+      g_value_set_string (value, rt->channel);
+      break;
+    case METERED_RUNTIME_PROP_API_KEY:
+      g_value_set_string (value, rt->api_key ? "***" : NULL);
+      break;
+    case METERED_RUNTIME_PROP_TOKEN:
+      g_value_set_string (value, rt->token ? "***" : NULL);
+      break;
+    case METERED_RUNTIME_PROP_TOKEN_URL:
+      g_value_take_string (value, rt->token_url ?
+          metered_scrub_url (rt->token_url) : NULL);
+      break;
+    case METERED_RUNTIME_PROP_STUN_SERVER:
+      g_value_set_string (value, rt->stun_server);
+      break;
+    case METERED_RUNTIME_PROP_TURN_SERVERS:
+      g_value_set_string (value, rt->turn_servers ? "***" : NULL);
+      break;
+    case METERED_RUNTIME_PROP_RECONNECT_MAX_ATTEMPTS:
+      g_value_set_int64 (value, rt->reconnect_max_attempts);
+      break;
+    case METERED_RUNTIME_PROP_RECONNECT_INITIAL_DELAY:
+      g_value_set_uint (value, rt->reconnect_initial_delay);
+      break;
+    case METERED_RUNTIME_PROP_RECONNECT_MAX_DELAY:
+      g_value_set_uint (value, rt->reconnect_max_delay);
+      break;
+    case METERED_RUNTIME_PROP_INACTIVITY_TIMEOUT:
+      g_value_set_uint (value, rt->inactivity_timeout);
+      break;
+    case METERED_RUNTIME_PROP_STUCK_TIMEOUT:
+      g_value_set_uint (value, rt->stuck_timeout);
+      break;
+    case METERED_RUNTIME_PROP_DEAD_PEER_TIMEOUT:
+      g_value_set_uint (value, rt->dead_peer_timeout);
+      break;
+    case METERED_RUNTIME_PROP_STATS:
+      g_value_take_boxed (value, stats_structure (rt));
+      break;
+    default:
+      handled = FALSE;
+  }
+  g_mutex_unlock (&rt->lock);
+  return handled;
+}
+
+/* --- bus messages and errors --- */
+
+static void
+post (MeteredRuntime *rt, GstStructure *s)
+{
+  gst_element_post_message (rt->element,
+      gst_message_new_element (GST_OBJECT (rt->element), s));
+}
+
+static void
+post_terminal_error (MeteredRuntime *rt, int code, const char *what)
+{
+  gboolean auth = code == METERED_CLOSE_INVALID_TOKEN
+      || code == METERED_CLOSE_CHANNEL_NOT_AUTHORIZED;
+
+  if (rt->errored)
+    return;
+  rt->errored = TRUE;
+  if (auth)
+    GST_ELEMENT_ERROR_WITH_DETAILS (rt->element, RESOURCE, NOT_AUTHORIZED,
+        ("Not authorized by the signalling service (close code %d, %s)",
+            code, metered_close_code_name (code)), ("%s", what),
+        ("details", "close-code", G_TYPE_INT, code, NULL));
+  else
+    GST_ELEMENT_ERROR_WITH_DETAILS (rt->element, RESOURCE, OPEN_READ_WRITE,
+        ("Disconnected from the signalling service for good (close code "
+            "%d, %s)", code, metered_close_code_name (code)), ("%s", what),
+        ("details", "close-code", G_TYPE_INT, code, NULL));
+}
+
+static void
+on_state_changed (MeteredSignallingClient *client, MeteredClientState from,
+    MeteredClientState to, MeteredRuntime *rt)
+{
+  post (rt, gst_structure_new ("metered/state-changed",
+          "from", G_TYPE_STRING, metered_client_state_to_string (from),
+          "to", G_TYPE_STRING, metered_client_state_to_string (to), NULL));
+}
+
+static void
+on_disconnected (MeteredSignallingClient *client, int code,
+    const char *reason, gboolean will_reconnect, MeteredRuntime *rt)
+{
+  rt->last_close_code = code;
+  post (rt, gst_structure_new ("metered/disconnected",
+          "close-code", G_TYPE_INT, code,
+          "reason", G_TYPE_STRING, reason,
+          "will-reconnect", G_TYPE_BOOLEAN, will_reconnect, NULL));
+  if (!will_reconnect && metered_close_code_policy (code) ==
+      METERED_RETRY_TERMINAL)
+    post_terminal_error (rt, code, reason);
+}
+
+static void
+on_connected (MeteredSignallingClient *client, const char *peer_id,
+    double server_time, gint64 expires_at, gboolean is_reconnect,
+    gint64 max_message_size, GVariant *ice_servers, MeteredRuntime *rt)
+{
+  if (is_reconnect)
+    rt->reconnects++;
+  post (rt, gst_structure_new ("metered/connected",
+          "peer-id", G_TYPE_STRING, peer_id,
+          "is-reconnect", G_TYPE_BOOLEAN, is_reconnect, NULL));
+}
+
+static void
+on_stuck (MeteredSignallingClient *client, gint64 ms, MeteredRuntime *rt)
+{
+  GST_ELEMENT_WARNING (rt->element, RESOURCE, OPEN_READ_WRITE,
+      ("Still reconnecting to the signalling service after %" G_GINT64_FORMAT
+          " ms", ms), ("media to connected peers keeps flowing"));
+  post (rt, gst_structure_new ("metered/stuck", "reconnecting-ms",
+          G_TYPE_INT64, ms, NULL));
+}
+
+static void
+on_exhausted (MeteredSignallingClient *client, guint attempts,
+    MeteredRuntime *rt)
+{
+  g_autofree char *what = g_strdup_printf ("gave up after %u reconnect "
+      "attempts", attempts);
+  post_terminal_error (rt, rt->last_close_code, what);
+}
+
+static void
+on_token_error (MeteredSignallingClient *client, guint failures,
+    GError *error, MeteredRuntime *rt)
+{
+  post (rt, gst_structure_new ("metered/token-provider-error",
+          "consecutive-failures", G_TYPE_UINT, failures,
+          "message", G_TYPE_STRING, error->message, NULL));
+}
+
+static char *
+on_request_token (MeteredSignallingClient *client, MeteredRuntime *rt)
+{
+  char *token = NULL;
+
+  g_signal_emit (rt->element, request_token_signal, 0, &token);
+  return token;
+}
+
+static void
+on_peer_joined (MeteredSession *session, const char *id, const char *meta,
+    MeteredRuntime *rt)
+{
+  post (rt, gst_structure_new ("metered/peer-joined", "peer-id",
+          G_TYPE_STRING, id, NULL));
+}
+
+static void
+on_peer_left (MeteredSession *session, const char *id, MeteredRuntime *rt)
+{
+  post (rt, gst_structure_new ("metered/peer-left", "peer-id", G_TYPE_STRING,
+          id, NULL));
+}
+
+static void
+on_fatal (MeteredSession *session, int code, const char *message,
+    MeteredRuntime *rt)
+{
+  post_terminal_error (rt, code, message);
+}
+
+static void
+on_swapped (MeteredSession *session, const char *id, MeteredRuntime *rt)
+{
+  post (rt, gst_structure_new ("metered/connection-swapped", "peer-id",
+          G_TYPE_STRING, id, NULL));
+}
+
+/* --- life cycle --- */
+
+gboolean
+metered_runtime_prepare (MeteredRuntime *rt)
+{
+  g_autoptr (GError) error = NULL;
+  g_auto (GStrv) turns = NULL;
+  gboolean has_handler;
+
+  g_mutex_lock (&rt->lock);
+  if (!rt->channel || !metered_channel_is_valid (rt->channel)) {
+    g_mutex_unlock (&rt->lock);
+    GST_ELEMENT_ERROR (rt->element, RESOURCE, SETTINGS,
+        ("The channel property must name a channel"), (NULL));
+    return FALSE;
+  }
+  if (!metered_client_url_validate (rt->url, &error)) {
+    g_mutex_unlock (&rt->lock);
+    GST_ELEMENT_ERROR (rt->element, RESOURCE, SETTINGS,
+        ("Invalid url: %s", error->message), (NULL));
+    return FALSE;
+  }
+
+  rt->errored = FALSE;
+  rt->context = g_main_context_new ();
+  rt->loop = g_main_loop_new (rt->context, FALSE);
+  rt->client = metered_signalling_client_new (rt->context, NULL);
+  g_object_set (rt->client, "url", rt->url,
+      "reconnect-max-attempts", rt->reconnect_max_attempts,
+      "reconnect-initial-delay", rt->reconnect_initial_delay,
+      "reconnect-max-delay", rt->reconnect_max_delay,
+      "inactivity-timeout", rt->inactivity_timeout,
+      "stuck-timeout", rt->stuck_timeout, NULL);
+  if (rt->api_key)
+    g_object_set (rt->client, "api-key", rt->api_key, NULL);
+  if (rt->token)
+    g_object_set (rt->client, "token", rt->token, NULL);
+  if (rt->token_url)
+    g_object_set (rt->client, "token-url", rt->token_url, NULL);
+  has_handler = g_signal_has_handler_pending (rt->element,
+      request_token_signal, 0, FALSE);
+  if (has_handler)
+    g_signal_connect (rt->client, "request-token",
+        G_CALLBACK (on_request_token), rt);
+
+  rt->session = metered_session_new (rt->client, rt->channel);
+  if (rt->turn_servers)
+    turns = g_strsplit (rt->turn_servers, ",", -1);
+  metered_session_set_ice_servers (rt->session, rt->stun_server,
+      (const char *const *) turns);
+  g_mutex_unlock (&rt->lock);
+
+  if ((rt->api_key != NULL) + (rt->token != NULL) + (rt->token_url != NULL
+          || has_handler) != 1) {
+    GST_ELEMENT_ERROR (rt->element, RESOURCE, SETTINGS,
+        ("Give exactly one credential: api-key, token, token-url or a "
+            "request-token handler"), (NULL));
+    return FALSE;
+  }
+
+  g_signal_connect (rt->client, "state-changed",
+      G_CALLBACK (on_state_changed), rt);
+  g_signal_connect (rt->client, "disconnected", G_CALLBACK (on_disconnected),
+      rt);
+  g_signal_connect (rt->client, "connected", G_CALLBACK (on_connected), rt);
+  g_signal_connect (rt->client, "stuck", G_CALLBACK (on_stuck), rt);
+  g_signal_connect (rt->client, "exhausted", G_CALLBACK (on_exhausted), rt);
+  g_signal_connect (rt->client, "token-provider-error",
+      G_CALLBACK (on_token_error), rt);
+  g_signal_connect (rt->session, "peer-joined", G_CALLBACK (on_peer_joined),
+      rt);
+  g_signal_connect (rt->session, "peer-left", G_CALLBACK (on_peer_left), rt);
+  g_signal_connect (rt->session, "connection-swapped",
+      G_CALLBACK (on_swapped), rt);
+  g_signal_connect (rt->session, "fatal", G_CALLBACK (on_fatal), rt);
+  return TRUE;
+}
+
+static gpointer
+thread_main (gpointer data)
+{
+  MeteredRuntime *rt = data;
+
+  g_main_context_push_thread_default (rt->context);
+  g_main_loop_run (rt->loop);
+  g_main_context_pop_thread_default (rt->context);
+  return NULL;
+}
+
+static gboolean
+start_on_thread (gpointer data)
+{
+  MeteredRuntime *rt = data;
+
+  metered_session_start (rt->session);
+  return G_SOURCE_REMOVE;
+}
+
+void
+metered_runtime_start (MeteredRuntime *rt)
+{
+  if (rt->thread || !rt->session)
+    return;
+  rt->thread = g_thread_new ("metered-signalling", thread_main, rt);
+  metered_runtime_invoke (rt, start_on_thread, rt, NULL);
+}
+
+void
+metered_runtime_invoke (MeteredRuntime *rt, GSourceFunc func, gpointer data,
+    GDestroyNotify destroy)
+{
+  GSource *source = g_idle_source_new ();
+
+  g_source_set_callback (source, func, data, destroy);
+  g_source_attach (source, rt->context);
+  g_source_unref (source);
+}
+
+typedef struct
+{
+  MeteredRuntime *rt;
+  GMutex lock;
+  GCond cond;
+  gboolean done;
+} StopJob;
+
+static gboolean
+stop_on_thread (gpointer data)
+{
+  StopJob *job = data;
+
+  metered_session_stop (job->rt->session);
+  g_signal_handlers_disconnect_by_data (job->rt->client, job->rt);
+  g_signal_handlers_disconnect_by_data (job->rt->session, job->rt);
+  g_main_loop_quit (job->rt->loop);
+  g_mutex_lock (&job->lock);
+  job->done = TRUE;
+  g_cond_signal (&job->cond);
+  g_mutex_unlock (&job->lock);
+  return G_SOURCE_REMOVE;
+}
+
+void
+metered_runtime_stop (MeteredRuntime *rt)
+{
+  if (rt->thread) {
+    StopJob job = { rt };
+    g_mutex_init (&job.lock);
+    g_cond_init (&job.cond);
+    metered_runtime_invoke (rt, stop_on_thread, &job, NULL);
+    g_mutex_lock (&job.lock);
+    while (!job.done)
+      g_cond_wait (&job.cond, &job.lock);
+    g_mutex_unlock (&job.lock);
+    g_thread_join (rt->thread);
+    rt->thread = NULL;
+    g_mutex_clear (&job.lock);
+    g_cond_clear (&job.cond);
+  }
+  if (rt->session) {
+    /* The client's and session's sockets and timers belong to the
+     * context: drop them while owning it. */
+    g_main_context_push_thread_default (rt->context);
+    g_clear_object (&rt->session);
+    g_clear_object (&rt->client);
+    g_main_context_pop_thread_default (rt->context);
+  }
+  g_clear_pointer (&rt->loop, g_main_loop_unref);
+  g_clear_pointer (&rt->context, g_main_context_unref);
+}
