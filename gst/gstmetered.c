@@ -26,12 +26,16 @@ plugin_init (GstPlugin *plugin)
 {
   gboolean ret = FALSE;
 
+#ifdef HAVE_METEREDSINK
   ret |= GST_ELEMENT_REGISTER (meteredsink, plugin);
+#endif
+#ifdef HAVE_METEREDSRC
   ret |= GST_ELEMENT_REGISTER (meteredsrc, plugin);
+#endif
   return ret;
 }
 
 GST_PLUGIN_DEFINE (GST_VERSION_MAJOR, GST_VERSION_MINOR, metered,
     "Metered Realtime Messaging: WebRTC media through a signalling channel "
-    "that survives drops", plugin_init, VERSION, "LGPL", PACKAGE,
-    "gst-metered")
+    "that survives drops",
+    plugin_init, VERSION, "LGPL", PACKAGE, "gst-metered")

@@ -17,6 +17,7 @@
 
 #include "gstmeteredruntime.h"
 
+#include "client/metered-client-url.h"
 #include "protocol/metered-protocol.h"
 
 #include <string.h>
@@ -51,34 +52,36 @@ first_string_accumulator (GSignalInvocationHint *hint, GValue *acc,
 void
 metered_runtime_install_properties (GObjectClass *klass, guint first_id)
 {
-  GParamFlags rw = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS
-      | GST_PARAM_MUTABLE_READY;
+  GParamFlags rw =
+      G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY;
 
   g_object_class_install_property (klass, first_id + METERED_RUNTIME_PROP_URL,
       g_param_spec_string ("url", "URL",
           "Signalling service base URL: wss://host[:port], or ws:// on "
           "localhost/127.0.0.1/::1 (metered-server --dev listens on "
-          "ws://127.0.0.1:8080)", DEFAULT_URL, rw));
+          "ws://127.0.0.1:8080)",
+          DEFAULT_URL, rw));
   g_object_class_install_property (klass,
       first_id + METERED_RUNTIME_PROP_CHANNEL,
-      g_param_spec_string ("channel", "Channel",
-          "Channel to join (required)", NULL, rw));
+      g_param_spec_string (
+          "channel", "Channel", "Channel to join (required)", NULL, rw));
   g_object_class_install_property (klass,
       first_id + METERED_RUNTIME_PROP_API_KEY,
       g_param_spec_string ("api-key", "API key",
           "Publishable key (pk_...). Exactly one credential: api-key, token, "
-          "token-url or a request-token handler. Reads back as ***", NULL,
-          rw));
-  g_object_class_install_property (klass,
-      first_id + METERED_RUNTIME_PROP_TOKEN,
+          "token-url or a request-token handler. Reads back as ***",
+          NULL, rw));
+  g_object_class_install_property (klass, first_id + METERED_RUNTIME_PROP_TOKEN,
       g_param_spec_string ("token", "Token",
           "A static JWT (reads back as ***). Prefer token-url or "
-          "request-token for tokens that expire", NULL, rw));
+          "request-token for tokens that expire",
+          NULL, rw));
   g_object_class_install_property (klass,
       first_id + METERED_RUNTIME_PROP_TOKEN_URL,
       g_param_spec_string ("token-url", "Token URL",
           "HTTP(S) URL answering a fresh JWT (text or JSON {token}); "
-          "fetched before every connection attempt", NULL, rw));
+          "fetched before every connection attempt",
+          NULL, rw));
   g_object_class_install_property (klass,
       first_id + METERED_RUNTIME_PROP_STUN_SERVER,
       g_param_spec_string ("stun-server", "STUN server",
@@ -87,20 +90,21 @@ metered_runtime_install_properties (GObjectClass *klass, guint first_id)
       first_id + METERED_RUNTIME_PROP_TURN_SERVERS,
       g_param_spec_string ("turn-servers", "TURN servers",
           "Comma-separated TURN servers as turn(s)://user:password@host:port "
-          "(never logged)", NULL, rw));
+          "(never logged)",
+          NULL, rw));
   g_object_class_install_property (klass,
       first_id + METERED_RUNTIME_PROP_RECONNECT_MAX_ATTEMPTS,
       g_param_spec_int64 ("reconnect-max-attempts", "Reconnect attempts",
           "Signalling reconnect attempts before the element errors out; "
           "-1 retries forever (the default: a box that runs for months "
-          "should never give up)", -1, G_MAXINT64,
-          DEFAULT_RECONNECT_MAX_ATTEMPTS, rw));
+          "should never give up)",
+          -1, G_MAXINT64, DEFAULT_RECONNECT_MAX_ATTEMPTS, rw));
   g_object_class_install_property (klass,
       first_id + METERED_RUNTIME_PROP_RECONNECT_INITIAL_DELAY,
       g_param_spec_uint ("reconnect-initial-delay", "Initial delay",
           "First reconnect delay in ms (doubles up to reconnect-max-delay, "
-          "+/-20 % jitter)", 0, G_MAXINT, DEFAULT_RECONNECT_INITIAL_DELAY,
-          rw));
+          "+/-20 % jitter)",
+          0, G_MAXINT, DEFAULT_RECONNECT_INITIAL_DELAY, rw));
   g_object_class_install_property (klass,
       first_id + METERED_RUNTIME_PROP_RECONNECT_MAX_DELAY,
       g_param_spec_uint ("reconnect-max-delay", "Maximum delay",
@@ -110,26 +114,25 @@ metered_runtime_install_properties (GObjectClass *klass, guint first_id)
       first_id + METERED_RUNTIME_PROP_INACTIVITY_TIMEOUT,
       g_param_spec_uint ("inactivity-timeout", "Inactivity timeout",
           "Reconnect after this many ms without a signalling frame (a ping "
-          "goes out every third of it); 0 disables", 0, G_MAXINT,
-          DEFAULT_INACTIVITY_TIMEOUT, rw));
+          "goes out every third of it); 0 disables",
+          0, G_MAXINT, DEFAULT_INACTIVITY_TIMEOUT, rw));
   g_object_class_install_property (klass,
       first_id + METERED_RUNTIME_PROP_STUCK_TIMEOUT,
       g_param_spec_uint ("stuck-timeout", "Stuck timeout",
-          "Post metered/stuck after this many ms of reconnecting (0: never)",
-          0, G_MAXINT, DEFAULT_STUCK_TIMEOUT, rw));
+          "Post metered/stuck after this many ms of reconnecting (0: never)", 0,
+          G_MAXINT, DEFAULT_STUCK_TIMEOUT, rw));
   g_object_class_install_property (klass,
       first_id + METERED_RUNTIME_PROP_DEAD_PEER_TIMEOUT,
       g_param_spec_uint ("dead-peer-timeout", "Dead peer timeout",
           "A connected peer whose media stops for this many ms gets a fresh "
-          "connection (webrtcbin has no consent freshness)", 1000, G_MAXINT,
-          DEFAULT_DEAD_PEER_TIMEOUT, rw));
-  g_object_class_install_property (klass,
-      first_id + METERED_RUNTIME_PROP_STATS,
+          "connection (webrtcbin has no consent freshness)",
+          1000, G_MAXINT, DEFAULT_DEAD_PEER_TIMEOUT, rw));
+  g_object_class_install_property (klass, first_id + METERED_RUNTIME_PROP_STATS,
       g_param_spec_boxed ("stats", "Statistics",
           "metered/stats: signalling state, reconnects, last close code, "
           "queue depth, and one structure per remote peer (connection "
-          "state, swaps, packets sent/received)", GST_TYPE_STRUCTURE,
-          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+          "state, swaps, packets sent/received)",
+          GST_TYPE_STRUCTURE, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
 
   /**
    * GstMeteredSink::request-token:
@@ -142,8 +145,8 @@ metered_runtime_install_properties (GObjectClass *klass, guint first_id)
    * Returns: (transfer full): the JWT
    */
   request_token_signal = g_signal_new ("request-token",
-      G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
-      first_string_accumulator, NULL, NULL, G_TYPE_STRING, 0);
+      G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, first_string_accumulator,
+      NULL, NULL, G_TYPE_STRING, 0);
 }
 
 void
@@ -185,8 +188,8 @@ take_string (char **field, const GValue *value)
 }
 
 gboolean
-metered_runtime_set_property (MeteredRuntime *rt, guint prop_id,
-    const GValue *value)
+metered_runtime_set_property (
+    MeteredRuntime *rt, guint prop_id, const GValue *value)
 {
   gboolean handled = TRUE;
 
@@ -254,28 +257,27 @@ stats_structure (MeteredRuntime *rt)
   GVariant *value;
 
   if (!rt->client) {
-    gst_structure_set (s, "state", G_TYPE_STRING, "idle", "peers", G_TYPE_UINT,
-        0, NULL);
+    gst_structure_set (
+        s, "state", G_TYPE_STRING, "idle", "peers", G_TYPE_UINT, 0, NULL);
     return s;
   }
   client_stats = metered_signalling_client_get_stats (rt->client);
   g_variant_iter_init (&iter, client_stats);
   while (g_variant_iter_next (&iter, "{&sv}", &key, &value)) {
     if (g_variant_is_of_type (value, G_VARIANT_TYPE_STRING))
-      gst_structure_set (s, key, G_TYPE_STRING, g_variant_get_string (value,
-              NULL), NULL);
+      gst_structure_set (
+          s, key, G_TYPE_STRING, g_variant_get_string (value, NULL), NULL);
     else if (g_variant_is_of_type (value, G_VARIANT_TYPE_UINT64))
-      gst_structure_set (s, key, G_TYPE_UINT64, g_variant_get_uint64 (value),
-          NULL);
+      gst_structure_set (
+          s, key, G_TYPE_UINT64, g_variant_get_uint64 (value), NULL);
     else if (g_variant_is_of_type (value, G_VARIANT_TYPE_UINT32))
-      gst_structure_set (s, key, G_TYPE_UINT, g_variant_get_uint32 (value),
-          NULL);
+      gst_structure_set (
+          s, key, G_TYPE_UINT, g_variant_get_uint32 (value), NULL);
     else if (g_variant_is_of_type (value, G_VARIANT_TYPE_INT32))
-      gst_structure_set (s, key, G_TYPE_INT, g_variant_get_int32 (value),
-          NULL);
+      gst_structure_set (s, key, G_TYPE_INT, g_variant_get_int32 (value), NULL);
     else if (g_variant_is_of_type (value, G_VARIANT_TYPE_INT64))
-      gst_structure_set (s, key, G_TYPE_INT64, g_variant_get_int64 (value),
-          NULL);
+      gst_structure_set (
+          s, key, G_TYPE_INT64, g_variant_get_int64 (value), NULL);
     g_variant_unref (value);
   }
 
@@ -286,8 +288,8 @@ stats_structure (MeteredRuntime *rt)
     peers = metered_session_get_peer_stats (rt->session);
     g_variant_iter_init (&iter, peers);
     while (g_variant_iter_next (&iter, "{&s@a{sv}}", &id, &peer)) {
-      GstStructure *p = gst_structure_new ("metered/peer", "peer-id",
-          G_TYPE_STRING, id, NULL);
+      GstStructure *p = gst_structure_new (
+          "metered/peer", "peer-id", G_TYPE_STRING, id, NULL);
       GValue v = G_VALUE_INIT;
       GVariantIter pi;
       const char *k;
@@ -296,14 +298,13 @@ stats_structure (MeteredRuntime *rt)
       g_variant_iter_init (&pi, peer);
       while (g_variant_iter_next (&pi, "{&sv}", &k, &pv)) {
         if (g_variant_is_of_type (pv, G_VARIANT_TYPE_UINT32))
-          gst_structure_set (p, k, G_TYPE_UINT, g_variant_get_uint32 (pv),
-              NULL);
+          gst_structure_set (
+              p, k, G_TYPE_UINT, g_variant_get_uint32 (pv), NULL);
         else if (g_variant_is_of_type (pv, G_VARIANT_TYPE_INT32))
-          gst_structure_set (p, k, G_TYPE_INT, g_variant_get_int32 (pv),
-              NULL);
+          gst_structure_set (p, k, G_TYPE_INT, g_variant_get_int32 (pv), NULL);
         else if (g_variant_is_of_type (pv, G_VARIANT_TYPE_UINT64))
-          gst_structure_set (p, k, G_TYPE_UINT64, g_variant_get_uint64 (pv),
-              NULL);
+          gst_structure_set (
+              p, k, G_TYPE_UINT64, g_variant_get_uint64 (pv), NULL);
         g_variant_unref (pv);
       }
       g_value_init (&v, GST_TYPE_STRUCTURE);
@@ -312,15 +313,14 @@ stats_structure (MeteredRuntime *rt)
       g_variant_unref (peer);
     }
   }
-  gst_structure_set (s, "peers", G_TYPE_UINT, gst_value_list_get_size (&list),
-      NULL);
+  gst_structure_set (
+      s, "peers", G_TYPE_UINT, gst_value_list_get_size (&list), NULL);
   gst_structure_take_value (s, "peer-stats", &list);
   return s;
 }
 
 gboolean
-metered_runtime_get_property (MeteredRuntime *rt, guint prop_id,
-    GValue *value)
+metered_runtime_get_property (MeteredRuntime *rt, guint prop_id, GValue *value)
 {
   gboolean handled = TRUE;
 
@@ -339,8 +339,8 @@ metered_runtime_get_property (MeteredRuntime *rt, guint prop_id,
       g_value_set_string (value, rt->token ? "***" : NULL);
       break;
     case METERED_RUNTIME_PROP_TOKEN_URL:
-      g_value_take_string (value, rt->token_url ?
-          metered_scrub_url (rt->token_url) : NULL);
+      g_value_take_string (
+          value, rt->token_url ? metered_scrub_url (rt->token_url) : NULL);
       break;
     case METERED_RUNTIME_PROP_STUN_SERVER:
       g_value_set_string (value, rt->stun_server);
@@ -381,51 +381,51 @@ metered_runtime_get_property (MeteredRuntime *rt, guint prop_id,
 static void
 post (MeteredRuntime *rt, GstStructure *s)
 {
-  gst_element_post_message (rt->element,
-      gst_message_new_element (GST_OBJECT (rt->element), s));
+  gst_element_post_message (
+      rt->element, gst_message_new_element (GST_OBJECT (rt->element), s));
 }
 
 static void
 post_terminal_error (MeteredRuntime *rt, int code, const char *what)
 {
-  gboolean auth = code == METERED_CLOSE_INVALID_TOKEN
-      || code == METERED_CLOSE_CHANNEL_NOT_AUTHORIZED;
+  gboolean auth = code == METERED_CLOSE_INVALID_TOKEN ||
+                  code == METERED_CLOSE_CHANNEL_NOT_AUTHORIZED;
 
   if (rt->errored)
     return;
   rt->errored = TRUE;
   if (auth)
     GST_ELEMENT_ERROR_WITH_DETAILS (rt->element, RESOURCE, NOT_AUTHORIZED,
-        ("Not authorized by the signalling service (close code %d, %s)",
-            code, metered_close_code_name (code)), ("%s", what),
-        ("details", "close-code", G_TYPE_INT, code, NULL));
+        ("Not authorized by the signalling service (close code %d, %s)", code,
+            metered_close_code_name (code)),
+        ("%s", what), ("details", "close-code", G_TYPE_INT, code, NULL));
   else
     GST_ELEMENT_ERROR_WITH_DETAILS (rt->element, RESOURCE, OPEN_READ_WRITE,
         ("Disconnected from the signalling service for good (close code "
-            "%d, %s)", code, metered_close_code_name (code)), ("%s", what),
-        ("details", "close-code", G_TYPE_INT, code, NULL));
+         "%d, %s)",
+            code, metered_close_code_name (code)),
+        ("%s", what), ("details", "close-code", G_TYPE_INT, code, NULL));
 }
 
 static void
 on_state_changed (MeteredSignallingClient *client, MeteredClientState from,
     MeteredClientState to, MeteredRuntime *rt)
 {
-  post (rt, gst_structure_new ("metered/state-changed",
-          "from", G_TYPE_STRING, metered_client_state_to_string (from),
-          "to", G_TYPE_STRING, metered_client_state_to_string (to), NULL));
+  post (rt, gst_structure_new ("metered/state-changed", "from", G_TYPE_STRING,
+                metered_client_state_to_string (from), "to", G_TYPE_STRING,
+                metered_client_state_to_string (to), NULL));
 }
 
 static void
-on_disconnected (MeteredSignallingClient *client, int code,
-    const char *reason, gboolean will_reconnect, MeteredRuntime *rt)
+on_disconnected (MeteredSignallingClient *client, int code, const char *reason,
+    gboolean will_reconnect, MeteredRuntime *rt)
 {
   rt->last_close_code = code;
-  post (rt, gst_structure_new ("metered/disconnected",
-          "close-code", G_TYPE_INT, code,
-          "reason", G_TYPE_STRING, reason,
-          "will-reconnect", G_TYPE_BOOLEAN, will_reconnect, NULL));
-  if (!will_reconnect && metered_close_code_policy (code) ==
-      METERED_RETRY_TERMINAL)
+  post (rt, gst_structure_new ("metered/disconnected", "close-code", G_TYPE_INT,
+                code, "reason", G_TYPE_STRING, reason, "will-reconnect",
+                G_TYPE_BOOLEAN, will_reconnect, NULL));
+  if (!will_reconnect &&
+      metered_close_code_policy (code) == METERED_RETRY_TERMINAL)
     post_terminal_error (rt, code, reason);
 }
 
@@ -436,9 +436,8 @@ on_connected (MeteredSignallingClient *client, const char *peer_id,
 {
   if (is_reconnect)
     rt->reconnects++;
-  post (rt, gst_structure_new ("metered/connected",
-          "peer-id", G_TYPE_STRING, peer_id,
-          "is-reconnect", G_TYPE_BOOLEAN, is_reconnect, NULL));
+  post (rt, gst_structure_new ("metered/connected", "peer-id", G_TYPE_STRING,
+                peer_id, "is-reconnect", G_TYPE_BOOLEAN, is_reconnect, NULL));
 }
 
 static void
@@ -446,27 +445,30 @@ on_stuck (MeteredSignallingClient *client, gint64 ms, MeteredRuntime *rt)
 {
   GST_ELEMENT_WARNING (rt->element, RESOURCE, OPEN_READ_WRITE,
       ("Still reconnecting to the signalling service after %" G_GINT64_FORMAT
-          " ms", ms), ("media to connected peers keeps flowing"));
-  post (rt, gst_structure_new ("metered/stuck", "reconnecting-ms",
-          G_TYPE_INT64, ms, NULL));
+       " ms",
+          ms),
+      ("media to connected peers keeps flowing"));
+  post (rt, gst_structure_new (
+                "metered/stuck", "reconnecting-ms", G_TYPE_INT64, ms, NULL));
 }
 
 static void
-on_exhausted (MeteredSignallingClient *client, guint attempts,
-    MeteredRuntime *rt)
+on_exhausted (
+    MeteredSignallingClient *client, guint attempts, MeteredRuntime *rt)
 {
   g_autofree char *what = g_strdup_printf ("gave up after %u reconnect "
-      "attempts", attempts);
+                                           "attempts",
+      attempts);
   post_terminal_error (rt, rt->last_close_code, what);
 }
 
 static void
-on_token_error (MeteredSignallingClient *client, guint failures,
-    GError *error, MeteredRuntime *rt)
+on_token_error (MeteredSignallingClient *client, guint failures, GError *error,
+    MeteredRuntime *rt)
 {
   post (rt, gst_structure_new ("metered/token-provider-error",
-          "consecutive-failures", G_TYPE_UINT, failures,
-          "message", G_TYPE_STRING, error->message, NULL));
+                "consecutive-failures", G_TYPE_UINT, failures, "message",
+                G_TYPE_STRING, error->message, NULL));
 }
 
 static char *
@@ -482,20 +484,20 @@ static void
 on_peer_joined (MeteredSession *session, const char *id, const char *meta,
     MeteredRuntime *rt)
 {
-  post (rt, gst_structure_new ("metered/peer-joined", "peer-id",
-          G_TYPE_STRING, id, NULL));
+  post (rt, gst_structure_new (
+                "metered/peer-joined", "peer-id", G_TYPE_STRING, id, NULL));
 }
 
 static void
 on_peer_left (MeteredSession *session, const char *id, MeteredRuntime *rt)
 {
-  post (rt, gst_structure_new ("metered/peer-left", "peer-id", G_TYPE_STRING,
-          id, NULL));
+  post (rt, gst_structure_new (
+                "metered/peer-left", "peer-id", G_TYPE_STRING, id, NULL));
 }
 
 static void
-on_fatal (MeteredSession *session, int code, const char *message,
-    MeteredRuntime *rt)
+on_fatal (
+    MeteredSession *session, int code, const char *message, MeteredRuntime *rt)
 {
   post_terminal_error (rt, code, message);
 }
@@ -504,7 +506,7 @@ static void
 on_swapped (MeteredSession *session, const char *id, MeteredRuntime *rt)
 {
   post (rt, gst_structure_new ("metered/connection-swapped", "peer-id",
-          G_TYPE_STRING, id, NULL));
+                G_TYPE_STRING, id, NULL));
 }
 
 /* --- life cycle --- */
@@ -534,11 +536,10 @@ metered_runtime_prepare (MeteredRuntime *rt)
   rt->context = g_main_context_new ();
   rt->loop = g_main_loop_new (rt->context, FALSE);
   rt->client = metered_signalling_client_new (rt->context, NULL);
-  g_object_set (rt->client, "url", rt->url,
-      "reconnect-max-attempts", rt->reconnect_max_attempts,
-      "reconnect-initial-delay", rt->reconnect_initial_delay,
-      "reconnect-max-delay", rt->reconnect_max_delay,
-      "inactivity-timeout", rt->inactivity_timeout,
+  g_object_set (rt->client, "url", rt->url, "reconnect-max-attempts",
+      rt->reconnect_max_attempts, "reconnect-initial-delay",
+      rt->reconnect_initial_delay, "reconnect-max-delay",
+      rt->reconnect_max_delay, "inactivity-timeout", rt->inactivity_timeout,
       "stuck-timeout", rt->stuck_timeout, NULL);
   if (rt->api_key)
     g_object_set (rt->client, "api-key", rt->api_key, NULL);
@@ -546,41 +547,43 @@ metered_runtime_prepare (MeteredRuntime *rt)
     g_object_set (rt->client, "token", rt->token, NULL);
   if (rt->token_url)
     g_object_set (rt->client, "token-url", rt->token_url, NULL);
-  has_handler = g_signal_has_handler_pending (rt->element,
-      request_token_signal, 0, FALSE);
+  has_handler = g_signal_has_handler_pending (
+      rt->element, request_token_signal, 0, FALSE);
   if (has_handler)
-    g_signal_connect (rt->client, "request-token",
-        G_CALLBACK (on_request_token), rt);
+    g_signal_connect (
+        rt->client, "request-token", G_CALLBACK (on_request_token), rt);
 
   rt->session = metered_session_new (rt->client, rt->channel);
   if (rt->turn_servers)
     turns = g_strsplit (rt->turn_servers, ",", -1);
-  metered_session_set_ice_servers (rt->session, rt->stun_server,
-      (const char *const *) turns);
+  metered_session_set_ice_servers (
+      rt->session, rt->stun_server, (const char *const *) turns);
   g_mutex_unlock (&rt->lock);
 
-  if ((rt->api_key != NULL) + (rt->token != NULL) + (rt->token_url != NULL
-          || has_handler) != 1) {
+  if ((rt->api_key != NULL) + (rt->token != NULL) +
+          (rt->token_url != NULL || has_handler) !=
+      1) {
     GST_ELEMENT_ERROR (rt->element, RESOURCE, SETTINGS,
         ("Give exactly one credential: api-key, token, token-url or a "
-            "request-token handler"), (NULL));
+         "request-token handler"),
+        (NULL));
     return FALSE;
   }
 
-  g_signal_connect (rt->client, "state-changed",
-      G_CALLBACK (on_state_changed), rt);
-  g_signal_connect (rt->client, "disconnected", G_CALLBACK (on_disconnected),
-      rt);
+  g_signal_connect (
+      rt->client, "state-changed", G_CALLBACK (on_state_changed), rt);
+  g_signal_connect (
+      rt->client, "disconnected", G_CALLBACK (on_disconnected), rt);
   g_signal_connect (rt->client, "connected", G_CALLBACK (on_connected), rt);
   g_signal_connect (rt->client, "stuck", G_CALLBACK (on_stuck), rt);
   g_signal_connect (rt->client, "exhausted", G_CALLBACK (on_exhausted), rt);
-  g_signal_connect (rt->client, "token-provider-error",
-      G_CALLBACK (on_token_error), rt);
-  g_signal_connect (rt->session, "peer-joined", G_CALLBACK (on_peer_joined),
-      rt);
+  g_signal_connect (
+      rt->client, "token-provider-error", G_CALLBACK (on_token_error), rt);
+  g_signal_connect (
+      rt->session, "peer-joined", G_CALLBACK (on_peer_joined), rt);
   g_signal_connect (rt->session, "peer-left", G_CALLBACK (on_peer_left), rt);
-  g_signal_connect (rt->session, "connection-swapped",
-      G_CALLBACK (on_swapped), rt);
+  g_signal_connect (
+      rt->session, "connection-swapped", G_CALLBACK (on_swapped), rt);
   g_signal_connect (rt->session, "fatal", G_CALLBACK (on_fatal), rt);
   return TRUE;
 }
@@ -615,8 +618,8 @@ metered_runtime_start (MeteredRuntime *rt)
 }
 
 void
-metered_runtime_invoke (MeteredRuntime *rt, GSourceFunc func, gpointer data,
-    GDestroyNotify destroy)
+metered_runtime_invoke (
+    MeteredRuntime *rt, GSourceFunc func, gpointer data, GDestroyNotify destroy)
 {
   GSource *source = g_idle_source_new ();
 

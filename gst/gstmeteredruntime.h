@@ -91,10 +91,10 @@ void metered_runtime_init (MeteredRuntime *rt, GstElement *element);
 void metered_runtime_clear (MeteredRuntime *rt);
 
 /* TRUE if prop_id (already minus first_id) is a common property. */
-gboolean metered_runtime_set_property (MeteredRuntime *rt, guint prop_id,
-    const GValue *value);
-gboolean metered_runtime_get_property (MeteredRuntime *rt, guint prop_id,
-    GValue *value);
+gboolean metered_runtime_set_property (
+    MeteredRuntime *rt, guint prop_id, const GValue *value);
+gboolean metered_runtime_get_property (
+    MeteredRuntime *rt, guint prop_id, GValue *value);
 
 /* Creates the client and the session (not started yet) so the element
  * can add its tracks and callbacks. Posts an element error and returns
