@@ -558,6 +558,7 @@ metered_runtime_prepare (MeteredRuntime *rt)
     turns = g_strsplit (rt->turn_servers, ",", -1);
   metered_session_set_ice_servers (
       rt->session, rt->stun_server, (const char *const *) turns);
+  metered_session_set_dead_peer_timeout (rt->session, rt->dead_peer_timeout);
   g_mutex_unlock (&rt->lock);
 
   if ((rt->api_key != NULL) + (rt->token != NULL) +

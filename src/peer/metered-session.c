@@ -51,6 +51,13 @@ typedef struct
   GHashTable *track_meta; /* trackId -> metadata JSON */
   GQueue track_meta_order; /* trackIds, oldest first (FIFO cap 512) */
   guint swaps;
+  /* Media liveness (webrtcbin 1.22 has no consent freshness). */
+  guint64 rx_count;
+  gint64 rx_progress_ms; /* when rx_count last grew */
+  gboolean ever_received;
+  /* Gone from presence but still carrying media: kept until its media
+   * stops for dead-peer-timeout or it comes back. */
+  gboolean lingering;
 } RemotePeer;
 
 struct _MeteredSession
@@ -75,6 +82,8 @@ struct _MeteredSession
   gboolean subscribed;
   gboolean awaiting_snapshot;
   guint connect_attempts; /* first connect retried until a welcome */
+  guint dead_peer_timeout_ms;
+  GSource *liveness_source;
   GSource *retry_source;
 
   MeteredSessionSampleFunc sample_func;
@@ -253,6 +262,8 @@ peer_connect (RemotePeer *peer, const char *first_payload)
   old = peer->conn;
   peer->conn = conn;
   g_mutex_unlock (&session->lock);
+  peer->rx_count = 0;
+  peer->rx_progress_ms = g_get_monotonic_time () / 1000;
   if (old) {
     g_signal_handlers_disconnect_by_data (old, peer);
     metered_connection_stop (old);
@@ -313,6 +324,75 @@ peer_remove (MeteredSession *session, const char *id)
   peer_free (peer);
 }
 
+/* --- media liveness --- */
+
+static gboolean
+peer_media_flowing (RemotePeer *peer, gint64 now_ms)
+{
+  return peer->ever_received && now_ms - peer->rx_progress_ms < 2000;
+}
+
+/* Presence says the peer is gone. A peer whose media still flows (our
+ * own reconnect after a server restart, its socket dropping while its
+ * media path is fine) is kept until that media stops: tearing it down
+ * at once cost the probe ~2 s of video for nothing. */
+static void
+peer_gone (MeteredSession *session, const char *id)
+{
+  RemotePeer *peer = g_hash_table_lookup (session->peers, id);
+  gint64 now_ms = g_get_monotonic_time () / 1000;
+
+  if (!peer)
+    return;
+  if (peer_media_flowing (peer, now_ms)) {
+    GST_INFO ("peer %s left presence but its media flows: keeping it", id);
+    peer->lingering = TRUE;
+    return;
+  }
+  peer_remove (session, id);
+}
+
+static gboolean
+check_liveness (gpointer data)
+{
+  MeteredSession *session = data;
+  gint64 now_ms = g_get_monotonic_time () / 1000;
+  g_autoptr (GList) ids = g_hash_table_get_keys (session->peers);
+
+  for (GList *l = ids; l; l = l->next) {
+    RemotePeer *peer = g_hash_table_lookup (session->peers, l->data);
+    guint64 rx;
+
+    if (!peer || !peer->conn)
+      continue;
+    rx = metered_connection_get_packets_received (peer->conn);
+    if (rx != peer->rx_count) {
+      peer->rx_count = rx;
+      peer->rx_progress_ms = now_ms;
+      peer->ever_received = TRUE;
+      continue;
+    }
+    if (now_ms - peer->rx_progress_ms < session->dead_peer_timeout_ms)
+      continue;
+    if (peer->lingering) {
+      GST_INFO ("peer %s: media stopped, it is gone", peer->id);
+      peer_remove (session, peer->id);
+    } else if (peer->ever_received) {
+      /* Media stopped on a peer that is still present: the path died
+       * without ICE noticing. Start over on a fresh connection. */
+      GST_INFO ("peer %s: no media for %u ms, new connection", peer->id,
+          session->dead_peer_timeout_ms);
+      peer->ever_received = FALSE;
+      peer->rx_progress_ms = now_ms;
+      peer->swaps++;
+      peer_connect (peer, NULL);
+      g_signal_emit (session, signals[SIGNAL_CONNECTION_SWAPPED], 0,
+          peer->id);
+    }
+  }
+  return G_SOURCE_CONTINUE;
+}
+
 /* --- signalling events --- */
 
 static void
@@ -328,8 +408,7 @@ on_presence (MeteredSignallingClient *client, const char *channel,
   session->awaiting_snapshot = FALSE;
 
   if (snapshot) {
-    /* The reconcile snapshot: only its joined list counts (§8.9). Peers
-     * missing from it are gone. */
+    /* The reconcile snapshot: only its joined list counts (§8.9). */
     g_autoptr (GHashTable) present = g_hash_table_new (g_str_hash, g_str_equal);
     g_autoptr (GList) ids = NULL;
 
@@ -339,7 +418,7 @@ on_presence (MeteredSignallingClient *client, const char *channel,
     ids = g_hash_table_get_keys (session->peers);
     for (GList *l = ids; l; l = l->next)
       if (!g_hash_table_contains (present, l->data))
-        peer_remove (session, l->data);
+        peer_gone (session, l->data);
   }
 
   /* Joined before left, as the SDK applies them. */
@@ -351,11 +430,13 @@ on_presence (MeteredSignallingClient *client, const char *channel,
     peer = g_hash_table_lookup (session->peers, id);
     if (!peer) {
       peer_add (session, id, meta);
-    } else if (snapshot) {
-      /* A survivor of our own reconnect: the far side rebuilt its
-       * connection to us, so we start over too (§8.9). */
+    } else if (snapshot || peer->lingering) {
+      /* A survivor of our own reconnect, or a peer that left and came
+       * back: the far side rebuilt its connection to us (the SDK does on
+       * every reconcile), so we start over too (§8.9). */
       g_free (peer->metadata);
       peer->metadata = g_strdup (meta);
+      peer->lingering = FALSE;
       peer->swaps++;
       peer_connect (peer, NULL);
       g_signal_emit (session, signals[SIGNAL_CONNECTION_SWAPPED], 0, id);
@@ -364,7 +445,7 @@ on_presence (MeteredSignallingClient *client, const char *channel,
   if (!snapshot) {
     g_variant_iter_init (&iter, left);
     while (g_variant_iter_next (&iter, "(&sm&s)", &id, &meta))
-      peer_remove (session, id);
+      peer_gone (session, id);
   }
 }
 
@@ -568,6 +649,10 @@ metered_session_start (MeteredSession *session)
   if (session->started)
     return;
   session->started = TRUE;
+  session->liveness_source = g_timeout_source_new (1000);
+  g_source_set_callback (session->liveness_source, check_liveness, session,
+      NULL);
+  g_source_attach (session->liveness_source, session->context);
   g_signal_connect (
       session->client, "connected", G_CALLBACK (on_connected), session);
   g_signal_connect (
@@ -599,6 +684,10 @@ metered_session_stop (MeteredSession *session)
   if (session->retry_source) {
     g_source_destroy (session->retry_source);
     g_clear_pointer (&session->retry_source, g_source_unref);
+  }
+  if (session->liveness_source) {
+    g_source_destroy (session->liveness_source);
+    g_clear_pointer (&session->liveness_source, g_source_unref);
   }
   g_signal_handlers_disconnect_by_data (session->client, session);
   ids = g_hash_table_get_keys (session->peers);
@@ -668,6 +757,12 @@ metered_session_set_sample_func (MeteredSession *session,
   session->sample_func = func;
   session->sample_data = user_data;
   session->sample_destroy = destroy;
+}
+
+void
+metered_session_set_dead_peer_timeout (MeteredSession *session, guint ms)
+{
+  session->dead_peer_timeout_ms = MAX (ms, 1000);
 }
 
 guint
@@ -793,6 +888,7 @@ metered_session_init (MeteredSession *session)
   session->local_metadata =
       g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   session->receive = TRUE;
+  session->dead_peer_timeout_ms = 10000;
 }
 
 MeteredSession *

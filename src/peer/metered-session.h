@@ -55,6 +55,10 @@ void metered_session_set_clock (
     MeteredSession *session, GstClock *clock, GstClockTime base_time);
 void metered_session_set_ice_servers (MeteredSession *session,
     const char *stun_server, const char *const *turn_servers);
+/* A peer whose media stops for this long gets a fresh connection, and a
+ * peer kept after leaving presence is dropped (default 10000). */
+void metered_session_set_dead_peer_timeout (MeteredSession *session,
+    guint ms);
 void metered_session_set_sample_func (MeteredSession *session,
     MeteredSessionSampleFunc func, gpointer user_data, GDestroyNotify destroy);
 
