@@ -125,6 +125,7 @@ main (int argc, char **argv)
   g_autofree char *channel = NULL;
   gboolean send = FALSE, recv = FALSE;
   gint duration = 20;
+  gint status_ms = 1000;
   GOptionEntry entries[] = { { "url", 0, 0, G_OPTION_ARG_STRING, &url,
                                  "Server URL", "URL" },
     { "key", 0, 0, G_OPTION_ARG_STRING, &key, "Publishable key", "KEY" },
@@ -133,6 +134,8 @@ main (int argc, char **argv)
     { "send", 0, 0, G_OPTION_ARG_NONE, &send, "Send a VP8 test pattern", NULL },
     { "recv", 0, 0, G_OPTION_ARG_NONE, &recv, "Receive media", NULL },
     { "duration", 0, 0, G_OPTION_ARG_INT, &duration, "Seconds to run", "S" },
+    { "status-ms", 0, 0, G_OPTION_ARG_INT, &status_ms,
+        "Status line interval in ms", "MS" },
     { NULL } };
   g_autoptr (GOptionContext) ctx = g_option_context_new (NULL);
   g_autoptr (GError) error = NULL;
@@ -202,7 +205,7 @@ main (int argc, char **argv)
   g_signal_connect (session, "joined", G_CALLBACK (on_joined), NULL);
   metered_session_start (session);
 
-  g_timeout_add_seconds (1, status, NULL);
+  g_timeout_add (MAX (status_ms, 50), status, NULL);
   g_timeout_add_seconds (duration, quit, loop);
   g_main_loop_run (loop);
   status (NULL);

@@ -62,9 +62,11 @@ function prepareWebRoot(tmp) {
   return root;
 }
 
-function startServer(exe, webRoot, tmp) {
+// port 0 picks a free one; a restart passes the port it had.
+function startServer(exe, webRoot, tmp, port = 0) {
   const portFile = path.join(tmp, 'port');
-  const args = ['--port', '0', '--port-file', portFile, '--dev', '--web-root', webRoot,
+  if (fs.existsSync(portFile)) fs.rmSync(portFile);
+  const args = ['--port', String(port), '--port-file', portFile, '--dev', '--web-root', webRoot,
                 '--ip-connect-limit', '0'];
   log(`starting ${exe} ${args.join(' ')}`);
   const child = spawn(exe, args, { stdio: ['ignore', 'pipe', 'pipe'] });
