@@ -627,6 +627,13 @@ handle_description (MeteredConnection *conn, JsonObject *desc)
     if (!conn->answer_first && conn->pending_tracks->len > 0 &&
         !conn->tracks_negotiated) {
       gst_sdp_message_free (msg);
+      /* The impolite side's own offer is coming (or out): the polite
+       * remote rolls back and answers it, as with any collision. */
+      if (!conn->polite) {
+        GST_INFO_OBJECT (conn, "impolite with tracks to offer: ignoring "
+                               "the remote offer");
+        return METERED_SIGNAL_IGNORED;
+      }
       return METERED_SIGNAL_SWAP;
     }
   } else if (sig != GST_WEBRTC_SIGNALING_STATE_HAVE_LOCAL_OFFER) {
@@ -1022,10 +1029,10 @@ add_send_branch (MeteredConnection *conn, MeteredLocalTrack *track, guint index,
   gst_pad_add_probe (srcpad, GST_PAD_PROBE_TYPE_BUFFER, count_sent, conn, NULL);
   g_object_get (sinkpad, "transceiver", &trans, NULL);
   if (trans) {
+    /* Send-only: the remote's own tracks get m-lines of their own (see
+     * add_send_branches), so ours are never answered onto theirs. */
     g_object_set (trans, "direction",
-        conn->receive ? GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDRECV
-                      : GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDONLY,
-        NULL);
+        GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDONLY, NULL);
     gst_object_unref (trans);
   }
   gst_object_unref (srcpad);
@@ -1055,6 +1062,22 @@ add_send_branch (MeteredConnection *conn, MeteredLocalTrack *track, guint index,
 static gboolean
 add_send_branches (MeteredConnection *conn, GError **error)
 {
+  /* Offering while we also receive: a receive-only video m-line comes
+   * first. A browser attaches its own camera (a transceiver it made with
+   * addTrack) to the first matching m-line of our offer, and the receiver
+   * track of such a transceiver keeps the random id it was born with;
+   * our tracks follow on m-lines the browser creates transceivers for
+   * from our offer, whose track ids are our a=msid ids, so the track
+   * metadata matches. */
+  if (conn->receive && !conn->answer_first) {
+    GstWebRTCRTPTransceiver *recv = NULL;
+    g_autoptr (GstCaps) caps = gst_caps_from_string (
+        "application/x-rtp,media=video,encoding-name=VP8,payload=96,"
+        "clock-rate=90000");
+    g_signal_emit_by_name (conn->webrtc, "add-transceiver",
+        GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY, caps, &recv);
+    gst_clear_object (&recv);
+  }
   conn->send_added = TRUE;
   for (guint i = 0; i < conn->pending_tracks->len; i++)
     if (!add_send_branch (

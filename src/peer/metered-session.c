@@ -35,6 +35,7 @@ enum
   SIGNAL_DATA,
   SIGNAL_JOINED,
   SIGNAL_FATAL,
+  SIGNAL_RECOVERY_EXHAUSTED,
   N_SIGNALS
 };
 
@@ -58,6 +59,10 @@ typedef struct
   /* Gone from presence but still carrying media: kept until its media
    * stops for dead-peer-timeout or it comes back. */
   gboolean lingering;
+  /* Our own recovery ladder (the SDK's ICE-restart timing). */
+  guint recover_attempts;
+  GSource *recover_source;
+  gboolean recover_exhausted;
 } RemotePeer;
 
 struct _MeteredSession
@@ -141,6 +146,10 @@ send_track_metadata (MeteredSession *session, const char *peer_id)
 static void
 peer_free (RemotePeer *peer)
 {
+  if (peer->recover_source) {
+    g_source_destroy (peer->recover_source);
+    g_source_unref (peer->recover_source);
+  }
   if (peer->conn) {
     g_signal_handlers_disconnect_by_data (peer->conn, peer);
     metered_connection_stop (peer->conn);
@@ -199,18 +208,56 @@ on_conn_key_unit (
   g_signal_emit (peer->session, signals[SIGNAL_KEY_UNIT_REQUEST], 0, track_id);
 }
 
+static gboolean
+recover_due (gpointer data)
+{
+  RemotePeer *peer = data;
+
+  g_clear_pointer (&peer->recover_source, g_source_unref);
+  peer->swaps++;
+  peer_connect (peer, NULL);
+  g_signal_emit (
+      peer->session, signals[SIGNAL_CONNECTION_SWAPPED], 0, peer->id);
+  return G_SOURCE_REMOVE;
+}
+
+/* A failed or silent media path gets a fresh webrtcbin and a full
+ * negotiation (webrtcbin 1.22 cannot ICE-restart itself), on the SDK's
+ * ladder: attempts 1..9 after 0, 1, 2, 4, 8, 16, 30, 30, 30 s. Only the
+ * side that has media offers; the other waits for that offer. */
+static void
+peer_recover (RemotePeer *peer, const char *why)
+{
+  static const guint ladder_s[] = { 0, 1, 2, 4, 8, 16, 30, 30, 30 };
+
+  if (peer->recover_source || peer->recover_exhausted)
+    return;
+  if (peer->recover_attempts >= G_N_ELEMENTS (ladder_s)) {
+    peer->recover_exhausted = TRUE;
+    GST_WARNING ("peer %s: %s and %u recoveries spent", peer->id, why,
+        peer->recover_attempts);
+    g_signal_emit (
+        peer->session, signals[SIGNAL_RECOVERY_EXHAUSTED], 0, peer->id);
+    return;
+  }
+  GST_INFO ("peer %s: %s, recovery %u in %u s", peer->id, why,
+      peer->recover_attempts + 1, ladder_s[peer->recover_attempts]);
+  peer->recover_source =
+      g_timeout_source_new_seconds (ladder_s[peer->recover_attempts]);
+  peer->recover_attempts++;
+  g_source_set_callback (peer->recover_source, recover_due, peer, NULL);
+  g_source_attach (peer->recover_source, peer->session->context);
+}
+
 static void
 on_conn_state (MeteredConnection *conn, gint state, RemotePeer *peer)
 {
   GST_INFO ("connection to %s: state %d", peer->id, state);
-  /* A failed media path gets a fresh webrtcbin and a full negotiation
-   * (webrtcbin 1.22 cannot ICE-restart itself). Only the side that has
-   * media offers; the other waits for that offer. */
-  if (state == 5 /* GST_WEBRTC_PEER_CONNECTION_STATE_FAILED */) {
-    peer->swaps++;
-    peer_connect (peer, NULL);
-    g_signal_emit (
-        peer->session, signals[SIGNAL_CONNECTION_SWAPPED], 0, peer->id);
+  if (state == 2 /* GST_WEBRTC_PEER_CONNECTION_STATE_CONNECTED */) {
+    peer->recover_attempts = 0;
+    peer->recover_exhausted = FALSE;
+  } else if (state == 5 /* GST_WEBRTC_PEER_CONNECTION_STATE_FAILED */) {
+    peer_recover (peer, "connection failed");
   }
 }
 
@@ -258,6 +305,10 @@ peer_connect (RemotePeer *peer, const char *first_payload)
   g_signal_connect (conn, "state-changed", G_CALLBACK (on_conn_state), peer);
   metered_connection_set_sample_func (conn, on_conn_sample, session, NULL);
 
+  if (peer->recover_source) {
+    g_source_destroy (peer->recover_source);
+    g_clear_pointer (&peer->recover_source, g_source_unref);
+  }
   g_mutex_lock (&session->lock);
   old = peer->conn;
   peer->conn = conn;
@@ -379,15 +430,10 @@ check_liveness (gpointer data)
       peer_remove (session, peer->id);
     } else if (peer->ever_received) {
       /* Media stopped on a peer that is still present: the path died
-       * without ICE noticing. Start over on a fresh connection. */
-      GST_INFO ("peer %s: no media for %u ms, new connection", peer->id,
-          session->dead_peer_timeout_ms);
+       * without ICE noticing. */
       peer->ever_received = FALSE;
       peer->rx_progress_ms = now_ms;
-      peer->swaps++;
-      peer_connect (peer, NULL);
-      g_signal_emit (session, signals[SIGNAL_CONNECTION_SWAPPED], 0,
-          peer->id);
+      peer_recover (peer, "no media for dead-peer-timeout");
     }
   }
   return G_SOURCE_CONTINUE;
@@ -578,8 +624,8 @@ on_connected (MeteredSignallingClient *client, const char *peer_id,
         NULL, on_subscribed, g_object_ref (session));
 }
 
-static void on_connect_done (GObject *source, GAsyncResult *result,
-    gpointer data);
+static void on_connect_done (
+    GObject *source, GAsyncResult *result, gpointer data);
 
 static gboolean
 retry_connect (gpointer data)
@@ -588,8 +634,8 @@ retry_connect (gpointer data)
 
   g_clear_pointer (&session->retry_source, g_source_unref);
   if (session->started)
-    metered_signalling_client_connect_async (session->client, NULL,
-        on_connect_done, g_object_ref (session));
+    metered_signalling_client_connect_async (
+        session->client, NULL, on_connect_done, g_object_ref (session));
   return G_SOURCE_REMOVE;
 }
 
@@ -607,8 +653,9 @@ on_connect_done (GObject *source, GAsyncResult *result, gpointer data)
   gint64 delay;
   guint initial, max_delay;
 
-  if (metered_signalling_client_connect_finish (METERED_SIGNALLING_CLIENT
-          (source), result, &error) || !session->started) {
+  if (metered_signalling_client_connect_finish (
+          METERED_SIGNALLING_CLIENT (source), result, &error) ||
+      !session->started) {
     session->connect_attempts = 0;
     g_object_unref (session);
     return;
@@ -620,8 +667,8 @@ on_connect_done (GObject *source, GAsyncResult *result, gpointer data)
       &backoff.max_attempts, NULL);
   backoff.initial_delay_ms = initial;
   backoff.max_delay_ms = max_delay;
-  if (metered_close_code_policy (code) == METERED_RETRY_TERMINAL
-      || !metered_backoff_may_retry (&backoff, session->connect_attempts)) {
+  if (metered_close_code_policy (code) == METERED_RETRY_TERMINAL ||
+      !metered_backoff_may_retry (&backoff, session->connect_attempts)) {
     GST_WARNING ("connect failed for good: %s", error->message);
     g_signal_emit (session, signals[SIGNAL_FATAL], 0, code, error->message);
     g_object_unref (session);
@@ -629,8 +676,10 @@ on_connect_done (GObject *source, GAsyncResult *result, gpointer data)
   }
   session->connect_attempts++;
   delay = metered_backoff_delay_ms (&backoff, session->connect_attempts,
-      code == METERED_CLOSE_OVER_CONCURRENT_LIMIT ?
-      METERED_SLOW_BACKOFF_FLOOR_MS : 0, NULL, NULL);
+      code == METERED_CLOSE_OVER_CONCURRENT_LIMIT
+          ? METERED_SLOW_BACKOFF_FLOOR_MS
+          : 0,
+      NULL, NULL);
   GST_INFO ("connect failed (%s): attempt %u in %" G_GINT64_FORMAT " ms",
       error->message, session->connect_attempts, delay);
   session->retry_source = g_timeout_source_new (MIN (delay, G_MAXUINT));
@@ -650,8 +699,8 @@ metered_session_start (MeteredSession *session)
     return;
   session->started = TRUE;
   session->liveness_source = g_timeout_source_new (1000);
-  g_source_set_callback (session->liveness_source, check_liveness, session,
-      NULL);
+  g_source_set_callback (
+      session->liveness_source, check_liveness, session, NULL);
   g_source_attach (session->liveness_source, session->context);
   g_signal_connect (
       session->client, "connected", G_CALLBACK (on_connected), session);
@@ -663,8 +712,8 @@ metered_session_start (MeteredSession *session)
   state = metered_signalling_client_get_state (session->client);
   if (state == METERED_CLIENT_STATE_IDLE ||
       state == METERED_CLIENT_STATE_CLOSED) {
-    metered_signalling_client_connect_async (session->client, NULL,
-        on_connect_done, g_object_ref (session));
+    metered_signalling_client_connect_async (
+        session->client, NULL, on_connect_done, g_object_ref (session));
   } else if (state == METERED_CLIENT_STATE_CONNECTED) {
     g_autofree char *id =
         metered_signalling_client_dup_peer_id (session->client);
@@ -757,6 +806,42 @@ metered_session_set_sample_func (MeteredSession *session,
   session->sample_func = func;
   session->sample_data = user_data;
   session->sample_destroy = destroy;
+}
+
+static void
+on_data_sent (GObject *source, GAsyncResult *result, gpointer data)
+{
+  MeteredSignallingClient *client = METERED_SIGNALLING_CLIENT (source);
+  g_autoptr (GError) error = NULL;
+  gboolean broadcast = GPOINTER_TO_INT (data);
+  gboolean ok =
+      broadcast
+          ? metered_signalling_client_publish_finish (client, result, &error)
+          : metered_signalling_client_send_finish (client, result, &error);
+
+  if (!ok)
+    GST_WARNING ("application data not delivered: %s", error->message);
+}
+
+gboolean
+metered_session_send_data (MeteredSession *session, const char *peer_id,
+    const char *json, GError **error)
+{
+  if (!json ||
+      !metered_json_validate (json, strlen (json), METERED_JSON_MAX_DEPTH)) {
+    g_set_error (error, METERED_CLIENT_ERROR,
+        METERED_CLIENT_ERROR_INVALID_ARGUMENT, "data is not valid JSON");
+    return FALSE;
+  }
+  /* Bare values, no envelope, as the SDK's peer.send / sendTo (§8.8);
+   * queued by the client while reconnecting. */
+  if (peer_id)
+    metered_signalling_client_send_async (session->client, peer_id, json, NULL,
+        on_data_sent, GINT_TO_POINTER (FALSE));
+  else
+    metered_signalling_client_publish_async (session->client, session->channel,
+        json, NULL, on_data_sent, GINT_TO_POINTER (TRUE));
+  return TRUE;
 }
 
 void
@@ -871,10 +956,15 @@ metered_session_class_init (MeteredSessionClass *klass)
       G_TYPE_STRING, G_TYPE_STRING);
   signals[SIGNAL_JOINED] = g_signal_new ("joined", G_TYPE_FROM_CLASS (klass),
       G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+  /* peer id: nine fresh connections in a row failed (the SDK's
+   * IceRestartExhaustedError); the peer stays until presence ends it */
+  signals[SIGNAL_RECOVERY_EXHAUSTED] = g_signal_new ("recovery-exhausted",
+      G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+      G_TYPE_NONE, 1, G_TYPE_STRING);
   /* close code (0 if none), message: the first connect failed for good */
-  signals[SIGNAL_FATAL] = g_signal_new ("fatal", G_TYPE_FROM_CLASS (klass),
-      G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_INT,
-      G_TYPE_STRING);
+  signals[SIGNAL_FATAL] =
+      g_signal_new ("fatal", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+          NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_INT, G_TYPE_STRING);
 }
 
 static void

@@ -57,8 +57,7 @@ void metered_session_set_ice_servers (MeteredSession *session,
     const char *stun_server, const char *const *turn_servers);
 /* A peer whose media stops for this long gets a fresh connection, and a
  * peer kept after leaving presence is dropped (default 10000). */
-void metered_session_set_dead_peer_timeout (MeteredSession *session,
-    guint ms);
+void metered_session_set_dead_peer_timeout (MeteredSession *session, guint ms);
 void metered_session_set_sample_func (MeteredSession *session,
     MeteredSessionSampleFunc func, gpointer user_data, GDestroyNotify destroy);
 
@@ -70,6 +69,12 @@ void metered_session_stop (MeteredSession *session);
 /* One encoded buffer of a local track to every remote peer. */
 void metered_session_push (
     MeteredSession *session, const char *track_id, GstBuffer *buffer);
+
+/* Application data: to one peer (direct) or, with peer_id NULL, to the
+ * channel (broadcast). json is sent as is; FALSE if it is not JSON.
+ * Delivery failures are logged (the client queues while reconnecting). */
+gboolean metered_session_send_data (MeteredSession *session,
+    const char *peer_id, const char *json, GError **error);
 
 guint metered_session_count_peers (MeteredSession *session);
 /* a{sv} per remote peer: state, swaps, packets-sent/received. */

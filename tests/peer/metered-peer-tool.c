@@ -77,10 +77,28 @@ on_peer_left (MeteredSession *s, const char *id)
   g_print ("{\"event\":\"peer-left\",\"peer\":\"%s\"}\n", id);
 }
 
+static gboolean data_sent;
+
+static void
+on_data (
+    MeteredSession *s, const char *from, const char *json, const char *kind)
+{
+  g_print ("{\"event\":\"data\",\"from\":\"%s\",\"kind\":\"%s\","
+           "\"data\":%s}\n",
+      from, kind, json);
+}
+
 static void
 on_remote_track (MeteredSession *s, const char *peer, const char *kind,
     const char *stream_id, const char *track_id, const char *meta)
 {
+  /* Once media flows both sides know each other: send data both ways
+   * (a direct from a peer the SDK does not know is dropped). */
+  if (!data_sent) {
+    data_sent = TRUE;
+    metered_session_send_data (s, NULL, "{\"hello\":\"broadcast\"}", NULL);
+    metered_session_send_data (s, peer, "{\"hello\":\"direct\"}", NULL);
+  }
   g_print ("{\"event\":\"remote-track\",\"peer\":\"%s\",\"kind\":\"%s\","
            "\"metadata\":%s}\n",
       peer, kind, meta ? meta : "null");
@@ -203,6 +221,7 @@ main (int argc, char **argv)
   g_signal_connect (
       session, "connection-swapped", G_CALLBACK (on_swapped), NULL);
   g_signal_connect (session, "joined", G_CALLBACK (on_joined), NULL);
+  g_signal_connect (session, "data", G_CALLBACK (on_data), NULL);
   metered_session_start (session);
 
   g_timeout_add (MAX (status_ms, 50), status, NULL);

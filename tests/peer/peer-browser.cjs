@@ -101,6 +101,27 @@ async function scenario(ctx, exe, tool, port, gstId, browserId) {
     if (!remote || !remote.metadata || remote.metadata.role !== 'camera') {
       problems.push(`C side remote-track carried ${JSON.stringify(remote)}, expected metadata {role:'camera'}`);
     }
+    // Application data both ways, broadcast and direct, bare values.
+    await page.evaluate((id) => Promise.all([window.interop.broadcast({ from: 'browser', kind: 'b' }),
+      window.interop.sendTo(id, { from: 'browser', kind: 'd' })]), gstId);
+    const dataDeadline = Date.now() + 10000;
+    let bData = [];
+    while (Date.now() < dataDeadline) {
+      bData = (await page.evaluate(() => window.interop.events)).filter((e) => e.name === 'data');
+      const gData = gst.events.filter((e) => e.event === 'data');
+      if (bData.length >= 2 && gData.length >= 2) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const gData = gst.events.filter((e) => e.event === 'data');
+    const has = (list, pred) => list.some(pred);
+    if (!has(bData, (e) => e.kind === 'broadcast' && e.from === gstId && e.data.hello === 'broadcast') ||
+        !has(bData, (e) => e.kind === 'direct' && e.from === gstId && e.data.hello === 'direct')) {
+      problems.push(`browser data events ${JSON.stringify(bData)}: expected a broadcast and a direct from ${gstId}`);
+    }
+    if (!has(gData, (e) => e.kind === 'broadcast' && e.from === browserId && e.data.kind === 'b') ||
+        !has(gData, (e) => e.kind === 'direct' && e.from === browserId && e.data.kind === 'd')) {
+      problems.push(`C side data events ${JSON.stringify(gData)}: expected a broadcast and a direct from ${browserId}`);
+    }
     const errs = await page.evaluate(() => window.interop.errors);
     if (errs.length) problems.push(`page errors: ${errs.join(' | ')}`);
     if (problems.length) {
