@@ -170,7 +170,7 @@ if [[ $quick -eq 0 ]]; then
   # Sanitizers stop at the first error; LeakSanitizer runs at every exit of
   # an instrumented program, with the suppressions of tests/lsan.supp (GLib
   # 2.74's slice allocator is bypassed so that every block is visible).
-  export ASAN_OPTIONS=halt_on_error=1:abort_on_error=1:detect_leaks=1:print_summary=1:detect_odr_violation=1
+  export ASAN_OPTIONS=halt_on_error=1:abort_on_error=1:detect_leaks=1:print_summary=1:fast_unwind_on_malloc=0
   export UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1:print_summary=1
   export LSAN_OPTIONS=suppressions=$root/tests/lsan.supp:print_suppressions=0
   export G_SLICE=always-malloc G_DEBUG=gc-friendly

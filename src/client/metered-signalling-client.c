@@ -811,14 +811,27 @@ on_ws_error (SoupWebsocketConnection *ws, GError *error, gpointer data)
 
 /* --- socket lost: the policy of protocol doc §6.1 --- */
 
+static void socket_lost_held (
+    MeteredSignallingClient *self, int code, const char *reason);
+
+/* Handlers of the signals socket_lost emits may drop the last outside
+ * reference: hold one for its duration. */
 static void
 socket_lost (MeteredSignallingClient *self, int code, const char *reason)
 {
-  g_autoptr (GObject) hold = g_object_ref (G_OBJECT (self));
+  g_object_ref (self);
+  socket_lost_held (self, code, reason);
+  g_object_unref (self);
+}
+
+static void
+socket_lost_held (MeteredSignallingClient *self, int code, const char *reason)
+{
   MeteredRetryPolicy policy = metered_close_code_policy (code);
   gboolean will_reconnect;
   g_autofree char *reason_copy = g_strdup (reason ? reason : "");
   GList *pending;
+  guint generation = self->generation;
 
   drop_socket (self, code, reason_copy);
   self->last_close_code = code;
@@ -880,6 +893,10 @@ socket_lost (MeteredSignallingClient *self, int code, const char *reason)
 
   g_signal_emit (
       self, signals[SIGNAL_DISCONNECTED], 0, code, reason_copy, will_reconnect);
+  /* A handler may have called close() (or close() and connect()): that
+   * call decided what happens next (the SDK checks explicitlyClosed). */
+  if (self->closed_explicitly || self->generation != generation)
+    return;
 
   if (will_reconnect) {
     schedule_reconnect (self);
@@ -986,6 +1003,8 @@ on_ws_connected (GObject *source, GAsyncResult *result, gpointer data)
     g_clear_object (&ws);
     return;
   }
+  if (!ws && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return; /* drop_socket() abandoned it; its caller handled the state */
   if (!ws) {
     /* An HTTP refusal (401, 429) or no route: the SDK sees 1006 and
      * retries (protocol doc §1.4). */
@@ -1002,8 +1021,6 @@ on_ws_connected (GObject *source, GAsyncResult *result, gpointer data)
   g_signal_connect (ws, "message", G_CALLBACK (on_ws_message), self);
   g_signal_connect (ws, "closed", G_CALLBACK (on_ws_closed), self);
   g_signal_connect (ws, "error", G_CALLBACK (on_ws_error), self);
-  self->welcome_timer = metered_clock_schedule (
-      self->clock, self->welcome_timeout_ms, on_welcome_timeout, self);
   arm_liveness (self);
 }
 
@@ -1025,6 +1042,10 @@ open_socket (
   soup_session_websocket_connect_async (self->session, msg, NULL, NULL,
       G_PRIORITY_DEFAULT, self->attempt_cancellable, on_ws_connected,
       attempt_ref_new (self));
+  /* Armed with the socket, as the SDK does: it also bounds a handshake
+   * that never completes. */
+  self->welcome_timer = metered_clock_schedule (
+      self->clock, self->welcome_timeout_ms, on_welcome_timeout, self);
 }
 
 static void
@@ -1040,9 +1061,14 @@ token_failed (MeteredSignallingClient *self, const GError *error)
     go_closed (self, e);
     return;
   }
-  if (self->token_failures >= METERED_TOKEN_PROVIDER_ERROR_THRESHOLD)
+  if (self->token_failures >= METERED_TOKEN_PROVIDER_ERROR_THRESHOLD) {
+    guint generation = self->generation;
+
     g_signal_emit (self, signals[SIGNAL_TOKEN_PROVIDER_ERROR], 0,
         self->token_failures, error);
+    if (self->closed_explicitly || self->generation != generation)
+      return; /* the handler closed the client */
+  }
   /* No socket, no disconnected: just the next attempt (§1.2). */
   schedule_reconnect (self);
 }
@@ -1144,7 +1170,6 @@ static void
 fetch_token_url (MeteredSignallingClient *self)
 {
   TokenFetch *fetch = g_new0 (TokenFetch, 1);
-  g_autoptr (GCancellable) cancellable = g_cancellable_new ();
 
   fetch->msg = soup_message_new (self->token_url_method, self->token_url);
   if (!fetch->msg) {
@@ -1471,7 +1496,7 @@ do_close (MeteredSignallingClient *self, gpointer data)
   CloseArgs *args = data;
   g_autoptr (GError) error = g_error_new_literal (METERED_CLIENT_ERROR,
       METERED_CLIENT_ERROR_CLOSED, "the client was closed");
-  gboolean had_socket = self->ws != NULL;
+  gboolean had_socket = self->ws != NULL || self->attempt_cancellable != NULL;
 
   if (self->state == METERED_CLIENT_STATE_CLOSED)
     return;
@@ -1490,6 +1515,14 @@ do_close (MeteredSignallingClient *self, gpointer data)
         g_steal_pointer (&self->connect_task), g_error_copy (error));
 }
 
+/**
+ * metered_signalling_client_close:
+ * @self: the client
+ * @code: the close code; 0 (or less) for 1000
+ * @reason: (nullable): the close reason; NULL for "client requested close"
+ *
+ * Terminal close: see the header.
+ */
 void
 metered_signalling_client_close (
     MeteredSignallingClient *self, int code, const char *reason)

@@ -28,8 +28,8 @@
 #endif
 
 gboolean
-metered_backoff_config_is_valid (const MeteredBackoffConfig *config,
-    GError **error)
+metered_backoff_config_is_valid (
+    const MeteredBackoffConfig *config, GError **error)
 {
   const char *what = NULL;
 
@@ -41,18 +41,16 @@ metered_backoff_config_is_valid (const MeteredBackoffConfig *config,
     what = "multiplier must be a finite number >= 1";
   else if (!isfinite (config->max_delay_ms) || config->max_delay_ms < 0)
     what = "max delay must be a finite number >= 0";
-  else if (isnan (config->jitter_ratio) || config->jitter_ratio < 0
-           || config->jitter_ratio > 1)
+  else if (isnan (config->jitter_ratio) || config->jitter_ratio < 0 ||
+           config->jitter_ratio > 1)
     what = "jitter ratio must be between 0 and 1";
   else if (config->max_attempts <= 0 && config->max_attempts != -1)
     what = "max attempts must be a positive integer or -1 (infinite)";
 
-  if (what)
-    {
-      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-          what);
-      return FALSE;
-    }
+  if (what) {
+    g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, what);
+    return FALSE;
+  }
   return TRUE;
 }
 
@@ -79,13 +77,12 @@ metered_backoff_delay_ms (const MeteredBackoffConfig *config, guint attempt,
    * NaN, so a zero initial delay stays zero. */
   if (config->initial_delay_ms <= 0)
     base = 0;
-  else
-    {
-      base = config->initial_delay_ms
-             * pow (config->multiplier, (double) (attempt - 1));
-      if (isnan (base) || base > config->max_delay_ms)
-        base = config->max_delay_ms;
-    }
+  else {
+    base = config->initial_delay_ms *
+           pow (config->multiplier, (double) (attempt - 1));
+    if (isnan (base) || base > config->max_delay_ms)
+      base = config->max_delay_ms;
+  }
 
   /* The 4010 floor is applied before jitter. */
   if (floor_ms > base)
@@ -107,8 +104,8 @@ metered_backoff_delay_ms (const MeteredBackoffConfig *config, guint attempt,
 }
 
 gboolean
-metered_backoff_may_retry (const MeteredBackoffConfig *config,
-    guint64 attempts_made)
+metered_backoff_may_retry (
+    const MeteredBackoffConfig *config, guint64 attempts_made)
 {
   g_return_val_if_fail (config != NULL, FALSE);
 

@@ -22,8 +22,7 @@
 MeteredRetryPolicy
 metered_close_code_policy (int code)
 {
-  switch (code)
-    {
+  switch (code) {
     case METERED_CLOSE_INVALID_TOKEN:
     case METERED_CLOSE_CHANNEL_NOT_AUTHORIZED:
     case METERED_CLOSE_ACCOUNT_SUSPENDED:
@@ -35,14 +34,13 @@ metered_close_code_policy (int code)
       /* 1000, 1001, 1006, 1008, 1009, 4000, 4002, 4011 and every code
        * the SDK does not know are retried with normal backoff. */
       return METERED_RETRY_NORMAL;
-    }
+  }
 }
 
 const char *
 metered_close_code_name (int code)
 {
-  switch (code)
-    {
+  switch (code) {
     case METERED_CLOSE_NORMAL:
       return "normal";
     case METERED_CLOSE_GOING_AWAY:
@@ -71,14 +69,13 @@ metered_close_code_name (int code)
       return "admin_disconnect";
     default:
       return "unknown";
-    }
+  }
 }
 
 const char *
 metered_close_code_error_name (int code)
 {
-  switch (code)
-    {
+  switch (code) {
     case METERED_CLOSE_INVALID_TOKEN:
       return "invalid_token";
     case METERED_CLOSE_TOKEN_EXPIRED:
@@ -91,7 +88,7 @@ metered_close_code_error_name (int code)
       return "admin_disconnect";
     default:
       return NULL;
-    }
+  }
 }
 
 static const struct

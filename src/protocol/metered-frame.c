@@ -61,8 +61,7 @@ metered_frame_type_name (MeteredFrameType type)
 
 /* The frame type named s among [first, last], or UNKNOWN. */
 static MeteredFrameType
-frame_type_lookup (const char *s, MeteredFrameType first,
-    MeteredFrameType last)
+frame_type_lookup (const char *s, MeteredFrameType first, MeteredFrameType last)
 {
   guint t;
 
@@ -121,8 +120,8 @@ hex_digit (char c)
 static gunichar
 read_u_escape (const char *p)
 {
-  return (hex_digit (p[0]) << 12) | (hex_digit (p[1]) << 8)
-         | (hex_digit (p[2]) << 4) | hex_digit (p[3]);
+  return (hex_digit (p[0]) << 12) | (hex_digit (p[1]) << 8) |
+         (hex_digit (p[2]) << 4) | hex_digit (p[3]);
 }
 
 /* Decodes the (already validated) contents of a JSON string literal,
@@ -141,72 +140,65 @@ json_string_decode (const char *raw, gsize raw_len, gboolean *lone_surrogate)
     return g_strndup (raw, raw_len);
 
   out = g_string_sized_new (raw_len);
-  while (i < raw_len)
-    {
-      gunichar c;
+  while (i < raw_len) {
+    gunichar c;
 
-      if (raw[i] != '\\')
-        {
-          i++;
-          continue;
-        }
-      g_string_append_len (out, raw + run, i - run);
-      switch (raw[i + 1])
-        {
-        case 'b':
-          g_string_append_c (out, '\b');
-          i += 2;
-          break;
-        case 'f':
-          g_string_append_c (out, '\f');
-          i += 2;
-          break;
-        case 'n':
-          g_string_append_c (out, '\n');
-          i += 2;
-          break;
-        case 'r':
-          g_string_append_c (out, '\r');
-          i += 2;
-          break;
-        case 't':
-          g_string_append_c (out, '\t');
-          i += 2;
-          break;
-        case 'u':
-          c = read_u_escape (raw + i + 2);
-          i += 6;
-          if (c >= 0xd800 && c <= 0xdbff && i + 6 <= raw_len
-              && raw[i] == '\\' && raw[i + 1] == 'u')
-            {
-              gunichar lo = read_u_escape (raw + i + 2);
-
-              if (lo >= 0xdc00 && lo <= 0xdfff)
-                {
-                  c = 0x10000 + ((c - 0xd800) << 10) + (lo - 0xdc00);
-                  i += 6;
-                }
-            }
-          if (c >= 0xd800 && c <= 0xdfff)
-            {
-              c = 0xfffd;
-              if (lone_surrogate)
-                *lone_surrogate = TRUE;
-            }
-          if (c == 0)
-            {
-              g_string_free (out, TRUE);
-              return NULL;
-            }
-          g_string_append_unichar (out, c);
-          break;
-        default: /* '"', '\\', '/' */
-          g_string_append_c (out, raw[i + 1]);
-          i += 2;
-          break;
-        }
-      run = i;
+    if (raw[i] != '\\') {
+      i++;
+      continue;
     }
+    g_string_append_len (out, raw + run, i - run);
+    switch (raw[i + 1]) {
+      case 'b':
+        g_string_append_c (out, '\b');
+        i += 2;
+        break;
+      case 'f':
+        g_string_append_c (out, '\f');
+        i += 2;
+        break;
+      case 'n':
+        g_string_append_c (out, '\n');
+        i += 2;
+        break;
+      case 'r':
+        g_string_append_c (out, '\r');
+        i += 2;
+        break;
+      case 't':
+        g_string_append_c (out, '\t');
+        i += 2;
+        break;
+      case 'u':
+        c = read_u_escape (raw + i + 2);
+        i += 6;
+        if (c >= 0xd800 && c <= 0xdbff && i + 6 <= raw_len && raw[i] == '\\' &&
+            raw[i + 1] == 'u') {
+          gunichar lo = read_u_escape (raw + i + 2);
+
+          if (lo >= 0xdc00 && lo <= 0xdfff) {
+            c = 0x10000 + ((c - 0xd800) << 10) + (lo - 0xdc00);
+            i += 6;
+          }
+        }
+        if (c >= 0xd800 && c <= 0xdfff) {
+          c = 0xfffd;
+          if (lone_surrogate)
+            *lone_surrogate = TRUE;
+        }
+        if (c == 0) {
+          g_string_free (out, TRUE);
+          return NULL;
+        }
+        g_string_append_unichar (out, c);
+        break;
+      default: /* '"', '\\', '/' */
+        g_string_append_c (out, raw[i + 1]);
+        i += 2;
+        break;
+    }
+    run = i;
+  }
   g_string_append_len (out, raw + run, raw_len - run);
   return g_string_free (out, FALSE);
 }
@@ -230,14 +222,13 @@ find_member (GArray *members, const char *name)
 {
   guint i;
 
-  for (i = members->len; i > 0; i--)
-    {
-      const MeteredJsonMember *m =
-          &g_array_index (members, MeteredJsonMember, i - 1);
+  for (i = members->len; i > 0; i--) {
+    const MeteredJsonMember *m =
+        &g_array_index (members, MeteredJsonMember, i - 1);
 
-      if (key_equals (m, name))
-        return m;
-    }
+    if (key_equals (m, name))
+      return m;
+  }
   return NULL;
 }
 
@@ -312,8 +303,8 @@ value_dup_raw (const MeteredJsonMember *m)
  * and folding them into U+FFFD would make two different JS strings the
  * same channel or peer. */
 static char *
-value_dup_identifier (const MeteredJsonMember *m,
-    gboolean (*check) (const char *))
+value_dup_identifier (
+    const MeteredJsonMember *m, gboolean (*check) (const char *))
 {
   gboolean lone;
   char *s = value_dup_string (m, &lone);
@@ -334,8 +325,8 @@ client_frame_invalid (MeteredFrame *f, MeteredFrame **frame,
 }
 
 MeteredParseResult
-metered_client_frame_parse (const char *text, gsize len,
-    MeteredFrame **frame, const char **reject_code)
+metered_client_frame_parse (
+    const char *text, gsize len, MeteredFrame **frame, const char **reject_code)
 {
   g_autoptr (GArray) members = NULL;
   const MeteredJsonMember *m_type, *m_rid, *m;
@@ -349,9 +340,8 @@ metered_client_frame_parse (const char *text, gsize len,
   if (reject_code)
     *reject_code = METERED_ERR_MALFORMED_MESSAGE;
 
-  if (text == NULL
-      || !metered_json_object_members (text, len, METERED_JSON_MAX_DEPTH,
-          &members))
+  if (text == NULL || !metered_json_object_members (
+                          text, len, METERED_JSON_MAX_DEPTH, &members))
     return METERED_PARSE_MALFORMED;
 
   m_type = find_member (members, "type");
@@ -361,55 +351,53 @@ metered_client_frame_parse (const char *text, gsize len,
   type = value_dup_string (m_type, NULL);
 
   m_rid = find_member (members, "requestId");
-  if (m_rid != NULL)
-    {
-      request_id = value_dup_identifier (m_rid, metered_request_id_is_valid);
-      if (request_id == NULL)
-        return METERED_PARSE_MALFORMED;
-    }
+  if (m_rid != NULL) {
+    request_id = value_dup_identifier (m_rid, metered_request_id_is_valid);
+    if (request_id == NULL)
+      return METERED_PARSE_MALFORMED;
+  }
 
   f = g_new0 (MeteredFrame, 1);
   f->request_id = request_id;
-  f->type = frame_type_lookup (type, METERED_FRAME_SUBSCRIBE,
-      METERED_FRAME_PING);
+  f->type =
+      frame_type_lookup (type, METERED_FRAME_SUBSCRIBE, METERED_FRAME_PING);
 
-  switch (f->type)
-    {
+  switch (f->type) {
     case METERED_FRAME_SUBSCRIBE:
     case METERED_FRAME_UNSUBSCRIBE:
-      f->channel = value_dup_identifier (find_member (members, "channel"),
-          metered_channel_is_valid);
+      f->channel = value_dup_identifier (
+          find_member (members, "channel"), metered_channel_is_valid);
       if (f->channel == NULL)
-        return client_frame_invalid (f, frame, reject_code,
-            METERED_ERR_INVALID_CHANNEL);
+        return client_frame_invalid (
+            f, frame, reject_code, METERED_ERR_INVALID_CHANNEL);
       if (f->type == METERED_FRAME_SUBSCRIBE)
         f->include_sender_metadata =
             value_is_true (find_member (members, "includeSenderMetadata"));
       break;
 
     case METERED_FRAME_PUBLISH:
-      f->channel = value_dup_identifier (find_member (members, "channel"),
-          metered_channel_is_valid);
+      f->channel = value_dup_identifier (
+          find_member (members, "channel"), metered_channel_is_valid);
       if (f->channel == NULL)
-        return client_frame_invalid (f, frame, reject_code,
-            METERED_ERR_INVALID_CHANNEL);
+        return client_frame_invalid (
+            f, frame, reject_code, METERED_ERR_INVALID_CHANNEL);
       m = find_member (members, "data");
       if (m == NULL)
-        return client_frame_invalid (f, frame, reject_code,
-            METERED_ERR_MISSING_DATA);
+        return client_frame_invalid (
+            f, frame, reject_code, METERED_ERR_MISSING_DATA);
       f->data = value_dup_raw (m);
       break;
 
     case METERED_FRAME_SEND:
-      f->to = value_dup_identifier (find_member (members, "to"),
-          metered_peer_id_is_valid);
+      f->to = value_dup_identifier (
+          find_member (members, "to"), metered_peer_id_is_valid);
       if (f->to == NULL)
-        return client_frame_invalid (f, frame, reject_code,
-            METERED_ERR_INVALID_PEER_ID);
+        return client_frame_invalid (
+            f, frame, reject_code, METERED_ERR_INVALID_PEER_ID);
       m = find_member (members, "data");
       if (m == NULL)
-        return client_frame_invalid (f, frame, reject_code,
-            METERED_ERR_MISSING_DATA);
+        return client_frame_invalid (
+            f, frame, reject_code, METERED_ERR_MISSING_DATA);
       f->data = value_dup_raw (m);
       break;
 
@@ -421,7 +409,7 @@ metered_client_frame_parse (const char *text, gsize len,
       if (reject_code)
         *reject_code = METERED_ERR_UNKNOWN_TYPE;
       return METERED_PARSE_UNKNOWN_TYPE;
-    }
+  }
 
   *frame = f;
   if (reject_code)
@@ -457,36 +445,35 @@ parse_presence_list (const MeteredJsonMember *m)
   GPtrArray *list;
   guint i;
 
-  if (!value_is_array (m)
-      || !metered_json_array_elements (m->value, m->value_len,
-          METERED_JSON_MAX_DEPTH, &elements))
+  if (!value_is_array (m) ||
+      !metered_json_array_elements (
+          m->value, m->value_len, METERED_JSON_MAX_DEPTH, &elements))
     return NULL;
 
-  list = g_ptr_array_new_full (elements->len,
-      (GDestroyNotify) metered_presence_entry_free);
-  for (i = 0; i < elements->len; i++)
-    {
-      const MeteredJsonMember *e =
-          &g_array_index (elements, MeteredJsonMember, i);
-      g_autoptr (GArray) fields = NULL;
-      const MeteredJsonMember *md;
-      MeteredPresenceEntry *entry;
-      char *peer_id;
+  list = g_ptr_array_new_full (
+      elements->len, (GDestroyNotify) metered_presence_entry_free);
+  for (i = 0; i < elements->len; i++) {
+    const MeteredJsonMember *e =
+        &g_array_index (elements, MeteredJsonMember, i);
+    g_autoptr (GArray) fields = NULL;
+    const MeteredJsonMember *md;
+    MeteredPresenceEntry *entry;
+    char *peer_id;
 
-      if (!value_is_object (e)
-          || !metered_json_object_members (e->value, e->value_len,
-              METERED_JSON_MAX_DEPTH, &fields))
-        goto bad;
-      peer_id = value_dup_string (find_member (fields, "peerId"), NULL);
-      if (peer_id == NULL)
-        goto bad;
-      entry = g_new0 (MeteredPresenceEntry, 1);
-      entry->peer_id = peer_id;
-      md = find_member (fields, "metadata");
-      if (value_is_object (md))
-        entry->metadata = value_dup_raw (md);
-      g_ptr_array_add (list, entry);
-    }
+    if (!value_is_object (e) ||
+        !metered_json_object_members (
+            e->value, e->value_len, METERED_JSON_MAX_DEPTH, &fields))
+      goto bad;
+    peer_id = value_dup_string (find_member (fields, "peerId"), NULL);
+    if (peer_id == NULL)
+      goto bad;
+    entry = g_new0 (MeteredPresenceEntry, 1);
+    entry->peer_id = peer_id;
+    md = find_member (fields, "metadata");
+    if (value_is_object (md))
+      entry->metadata = value_dup_raw (md);
+    g_ptr_array_add (list, entry);
+  }
   return list;
 
 bad:
@@ -502,9 +489,8 @@ metered_server_frame_parse (const char *text, gsize len, GError **error)
   const MeteredJsonMember *m;
   MeteredFrame *f;
 
-  if (text == NULL
-      || !metered_json_object_members (text, len, METERED_JSON_MAX_DEPTH,
-          &members))
+  if (text == NULL || !metered_json_object_members (
+                          text, len, METERED_JSON_MAX_DEPTH, &members))
     return server_frame_malformed (NULL, error, "not a JSON object");
 
   type = value_dup_string (find_member (members, "type"), NULL);
@@ -512,11 +498,9 @@ metered_server_frame_parse (const char *text, gsize len, GError **error)
     return server_frame_malformed (NULL, error, "no string type");
 
   f = g_new0 (MeteredFrame, 1);
-  f->type = frame_type_lookup (type, METERED_FRAME_WELCOME,
-      METERED_FRAME_PONG);
+  f->type = frame_type_lookup (type, METERED_FRAME_WELCOME, METERED_FRAME_PONG);
 
-  switch (f->type)
-    {
+  switch (f->type) {
     case METERED_FRAME_WELCOME:
       f->peer_id = value_dup_string (find_member (members, "peerId"), NULL);
       if (f->peer_id == NULL)
@@ -526,11 +510,10 @@ metered_server_frame_parse (const char *text, gsize len, GError **error)
         f->expires_at_is_null = TRUE;
       else if (!finite_number (m, &f->expires_at))
         return server_frame_malformed (f, error, "welcome.expiresAt");
-      if (!finite_number (find_member (members, "serverTime"),
-              &f->server_time))
+      if (!finite_number (find_member (members, "serverTime"), &f->server_time))
         return server_frame_malformed (f, error, "welcome.serverTime");
-      if (!finite_number (find_member (members, "maxMessageSize"),
-              &f->max_message_size))
+      if (!finite_number (
+              find_member (members, "maxMessageSize"), &f->max_message_size))
         return server_frame_malformed (f, error, "welcome.maxMessageSize");
       m = find_member (members, "metadata");
       if (value_is_object (m))
@@ -555,13 +538,11 @@ metered_server_frame_parse (const char *text, gsize len, GError **error)
 
     case METERED_FRAME_MESSAGE:
     case METERED_FRAME_DIRECT:
-      if (f->type == METERED_FRAME_MESSAGE)
-        {
-          f->channel =
-              value_dup_string (find_member (members, "channel"), NULL);
-          if (f->channel == NULL)
-            return server_frame_malformed (f, error, "message.channel");
-        }
+      if (f->type == METERED_FRAME_MESSAGE) {
+        f->channel = value_dup_string (find_member (members, "channel"), NULL);
+        if (f->channel == NULL)
+          return server_frame_malformed (f, error, "message.channel");
+      }
       f->from = value_dup_string (find_member (members, "from"), NULL);
       if (f->from == NULL)
         return server_frame_malformed (f, error, "from");
@@ -587,9 +568,9 @@ metered_server_frame_parse (const char *text, gsize len, GError **error)
       break;
 
     case METERED_FRAME_GOING_AWAY:
-      if (!finite_number (find_member (members, "retryAfterMs"),
-              &f->retry_after_ms)
-          || f->retry_after_ms <= 0)
+      if (!finite_number (
+              find_member (members, "retryAfterMs"), &f->retry_after_ms) ||
+          f->retry_after_ms <= 0)
         f->retry_after_ms = METERED_GOING_AWAY_RETRY_MS;
       break;
 
@@ -601,7 +582,7 @@ metered_server_frame_parse (const char *text, gsize len, GError **error)
       g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
           "unknown server frame type");
       return NULL;
-    }
+  }
 
   return f;
 }
@@ -680,8 +661,8 @@ metered_frame_build_unsubscribe (const char *channel, const char *request_id)
 }
 
 char *
-metered_frame_build_publish (const char *channel, const char *data_json,
-    const char *request_id)
+metered_frame_build_publish (
+    const char *channel, const char *data_json, const char *request_id)
 {
   GString *s;
 
@@ -696,8 +677,8 @@ metered_frame_build_publish (const char *channel, const char *data_json,
 }
 
 char *
-metered_frame_build_send (const char *to, const char *data_json,
-    const char *request_id)
+metered_frame_build_send (
+    const char *to, const char *data_json, const char *request_id)
 {
   GString *s;
 
@@ -751,8 +732,8 @@ metered_frame_build_ack (const char *request_id)
 }
 
 char *
-metered_frame_build_error (const char *code, const char *message,
-    const char *request_id)
+metered_frame_build_error (
+    const char *code, const char *message, const char *request_id)
 {
   GString *s;
 
@@ -786,8 +767,8 @@ metered_frame_build_message (const char *channel, const char *from,
 }
 
 char *
-metered_frame_build_direct (const char *from, const char *data_json,
-    const char *from_metadata_json)
+metered_frame_build_direct (
+    const char *from, const char *data_json, const char *from_metadata_json)
 {
   GString *s;
 
@@ -802,22 +783,21 @@ metered_frame_build_direct (const char *from, const char *data_json,
 }
 
 static void
-add_presence_list (GString *s, const char *key,
-    const MeteredPresenceEntry *entries, guint n)
+add_presence_list (
+    GString *s, const char *key, const MeteredPresenceEntry *entries, guint n)
 {
   guint i;
 
   g_string_append_printf (s, ",\"%s\":[", key);
-  for (i = 0; i < n; i++)
-    {
-      if (i > 0)
-        g_string_append_c (s, ',');
-      g_string_append (s, "{\"peerId\":");
-      metered_json_append_string (s, entries[i].peer_id, -1);
-      if (entries[i].metadata)
-        add_raw (s, "metadata", entries[i].metadata);
-      g_string_append_c (s, '}');
-    }
+  for (i = 0; i < n; i++) {
+    if (i > 0)
+      g_string_append_c (s, ',');
+    g_string_append (s, "{\"peerId\":");
+    metered_json_append_string (s, entries[i].peer_id, -1);
+    if (entries[i].metadata)
+      add_raw (s, "metadata", entries[i].metadata);
+    g_string_append_c (s, '}');
+  }
   g_string_append_c (s, ']');
 }
 

@@ -37,8 +37,8 @@ metered_ice_server_free (MeteredIceServer *server)
 static gboolean
 node_is_string (JsonNode *node)
 {
-  return node != NULL && JSON_NODE_HOLDS_VALUE (node)
-         && json_node_get_value_type (node) == G_TYPE_STRING;
+  return node != NULL && JSON_NODE_HOLDS_VALUE (node) &&
+         json_node_get_value_type (node) == G_TYPE_STRING;
 }
 
 /* Non-empty, <= 512 UTF-16 units, ^(stun|stuns|turn|turns): in any
@@ -46,8 +46,7 @@ node_is_string (JsonNode *node)
 static gboolean
 ice_url_is_valid (const char *url)
 {
-  static const char *const schemes[] = { "stun:", "stuns:", "turn:",
-    "turns:" };
+  static const char *const schemes[] = { "stun:", "stuns:", "turn:", "turns:" };
   guint i;
 
   if (url == NULL || *url == '\0')
@@ -63,8 +62,8 @@ ice_url_is_valid (const char *url)
 /* username / credential: kept when a string of <= max units, silently
  * dropped when not a string; a string that is too long fails the list. */
 static gboolean
-read_optional_secret (JsonObject *entry, const char *name, gsize max,
-    char **out)
+read_optional_secret (
+    JsonObject *entry, const char *name, gsize max, char **out)
 {
   JsonNode *node = json_object_get_member (entry, name);
   const char *s;
@@ -87,56 +86,49 @@ parse_entry (JsonNode *node, guint index, GError **error)
   JsonObject *entry;
   JsonNode *urls_node;
 
-  if (!JSON_NODE_HOLDS_OBJECT (node))
-    {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-          "iceServers[%u] is not an object", index);
-      return NULL;
-    }
+  if (!JSON_NODE_HOLDS_OBJECT (node)) {
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+        "iceServers[%u] is not an object", index);
+    return NULL;
+  }
   entry = json_node_get_object (node);
   urls_node = json_object_get_member (entry, "urls");
 
   urls = g_ptr_array_new_with_free_func (g_free);
-  if (node_is_string (urls_node))
-    {
-      const char *url = json_node_get_string (urls_node);
+  if (node_is_string (urls_node)) {
+    const char *url = json_node_get_string (urls_node);
 
-      if (!ice_url_is_valid (url))
+    if (!ice_url_is_valid (url))
+      goto bad_url;
+    g_ptr_array_add (urls, g_strdup (url));
+  } else if (urls_node != NULL && JSON_NODE_HOLDS_ARRAY (urls_node)) {
+    JsonArray *array = json_node_get_array (urls_node);
+    guint i, n = json_array_get_length (array);
+
+    if (n == 0)
+      goto bad_url;
+    for (i = 0; i < n; i++) {
+      JsonNode *u = json_array_get_element (array, i);
+
+      if (!node_is_string (u) || !ice_url_is_valid (json_node_get_string (u)))
         goto bad_url;
-      g_ptr_array_add (urls, g_strdup (url));
+      g_ptr_array_add (urls, g_strdup (json_node_get_string (u)));
     }
-  else if (urls_node != NULL && JSON_NODE_HOLDS_ARRAY (urls_node))
-    {
-      JsonArray *array = json_node_get_array (urls_node);
-      guint i, n = json_array_get_length (array);
-
-      if (n == 0)
-        goto bad_url;
-      for (i = 0; i < n; i++)
-        {
-          JsonNode *u = json_array_get_element (array, i);
-
-          if (!node_is_string (u) || !ice_url_is_valid (json_node_get_string (u)))
-            goto bad_url;
-          g_ptr_array_add (urls, g_strdup (json_node_get_string (u)));
-        }
-    }
-  else
+  } else
     goto bad_url;
   g_ptr_array_add (urls, NULL);
 
   server = g_new0 (MeteredIceServer, 1);
   server->urls = (GStrv) g_ptr_array_steal (urls, NULL);
-  if (!read_optional_secret (entry, "username", METERED_ICE_USERNAME_MAX_LEN,
-          &server->username)
-      || !read_optional_secret (entry, "credential",
-          METERED_ICE_CREDENTIAL_MAX_LEN, &server->credential))
-    {
-      metered_ice_server_free (server);
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-          "iceServers[%u] username or credential is too long", index);
-      return NULL;
-    }
+  if (!read_optional_secret (
+          entry, "username", METERED_ICE_USERNAME_MAX_LEN, &server->username) ||
+      !read_optional_secret (entry, "credential",
+          METERED_ICE_CREDENTIAL_MAX_LEN, &server->credential)) {
+    metered_ice_server_free (server);
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+        "iceServers[%u] username or credential is too long", index);
+    return NULL;
+  }
   return server;
 
 bad_url:
@@ -162,20 +154,18 @@ metered_ice_servers_from_metadata (const char *metadata_json, GError **error)
   /* The strict scanner goes first: it bounds nesting before json-glib
    * (which recurses) ever sees the text. */
   len = strlen (metadata_json);
-  if (!metered_json_validate (metadata_json, len, METERED_JSON_MAX_DEPTH))
-    {
-      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-          "metadata is not valid JSON");
-      return NULL;
-    }
+  if (!metered_json_validate (metadata_json, len, METERED_JSON_MAX_DEPTH)) {
+    g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+        "metadata is not valid JSON");
+    return NULL;
+  }
   parser = json_parser_new_immutable ();
-  if (!json_parser_load_from_data (parser, metadata_json, (gssize) len,
-          &parse_error))
-    {
-      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-          "metadata is not valid JSON");
-      return NULL;
-    }
+  if (!json_parser_load_from_data (
+          parser, metadata_json, (gssize) len, &parse_error)) {
+    g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+        "metadata is not valid JSON");
+    return NULL;
+  }
 
   root = json_parser_get_root (parser);
   if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
@@ -184,32 +174,27 @@ metered_ice_servers_from_metadata (const char *metadata_json, GError **error)
   if (list == NULL)
     return NULL;
 
-  if (!JSON_NODE_HOLDS_ARRAY (list))
-    {
-      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-          "iceServers is not an array");
-      return NULL;
-    }
+  if (!JSON_NODE_HOLDS_ARRAY (list)) {
+    g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+        "iceServers is not an array");
+    return NULL;
+  }
   array = json_node_get_array (list);
   n = json_array_get_length (array);
-  if (n > METERED_ICE_SERVERS_MAX)
-    {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-          "iceServers has %u entries, more than %d", n,
-          METERED_ICE_SERVERS_MAX);
+  if (n > METERED_ICE_SERVERS_MAX) {
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+        "iceServers has %u entries, more than %d", n, METERED_ICE_SERVERS_MAX);
+    return NULL;
+  }
+
+  servers = g_ptr_array_new_full (n, (GDestroyNotify) metered_ice_server_free);
+  for (i = 0; i < n; i++) {
+    MeteredIceServer *server =
+        parse_entry (json_array_get_element (array, i), i, error);
+
+    if (server == NULL)
       return NULL;
-    }
-
-  servers = g_ptr_array_new_full (n,
-      (GDestroyNotify) metered_ice_server_free);
-  for (i = 0; i < n; i++)
-    {
-      MeteredIceServer *server =
-          parse_entry (json_array_get_element (array, i), i, error);
-
-      if (server == NULL)
-        return NULL;
-      g_ptr_array_add (servers, server);
-    }
+    g_ptr_array_add (servers, server);
+  }
   return g_steal_pointer (&servers);
 }

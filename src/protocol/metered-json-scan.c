@@ -49,50 +49,41 @@ utf8_sequence (const guchar *p, gsize avail, gunichar *cp)
   gsize n, i;
   guchar lo = 0x80, hi = 0xbf;
 
-  if (c < 0x80)
-    {
-      if (cp)
-        *cp = c;
-      return 1;
-    }
-  else if (c >= 0xc2 && c <= 0xdf)
-    {
-      n = 2;
-      v = c & 0x1f;
-    }
-  else if (c >= 0xe0 && c <= 0xef)
-    {
-      n = 3;
-      v = c & 0x0f;
-      if (c == 0xe0)
-        lo = 0xa0; /* overlong */
-      else if (c == 0xed)
-        hi = 0x9f; /* UTF-16 surrogates */
-    }
-  else if (c >= 0xf0 && c <= 0xf4)
-    {
-      n = 4;
-      v = c & 0x07;
-      if (c == 0xf0)
-        lo = 0x90; /* overlong */
-      else if (c == 0xf4)
-        hi = 0x8f; /* above U+10FFFF */
-    }
-  else
+  if (c < 0x80) {
+    if (cp)
+      *cp = c;
+    return 1;
+  } else if (c >= 0xc2 && c <= 0xdf) {
+    n = 2;
+    v = c & 0x1f;
+  } else if (c >= 0xe0 && c <= 0xef) {
+    n = 3;
+    v = c & 0x0f;
+    if (c == 0xe0)
+      lo = 0xa0; /* overlong */
+    else if (c == 0xed)
+      hi = 0x9f; /* UTF-16 surrogates */
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    n = 4;
+    v = c & 0x07;
+    if (c == 0xf0)
+      lo = 0x90; /* overlong */
+    else if (c == 0xf4)
+      hi = 0x8f; /* above U+10FFFF */
+  } else
     return 0;
 
   if (avail < n)
     return 0;
-  for (i = 1; i < n; i++)
-    {
-      guchar t = p[i];
+  for (i = 1; i < n; i++) {
+    guchar t = p[i];
 
-      if (t < lo || t > hi)
-        return 0;
-      lo = 0x80;
-      hi = 0xbf;
-      v = (v << 6) | (t & 0x3f);
-    }
+    if (t < lo || t > hi)
+      return 0;
+    lo = 0x80;
+    hi = 0xbf;
+    v = (v << 6) | (t & 0x3f);
+  }
   if (cp)
     *cp = v;
   return n;
@@ -128,58 +119,52 @@ static gboolean
 scan_string (Scan *s)
 {
   s->pos++;
-  while (s->pos < s->len)
-    {
-      guchar c = s->p[s->pos];
+  while (s->pos < s->len) {
+    guchar c = s->p[s->pos];
 
-      if (c == '"')
-        {
-          s->pos++;
-          return TRUE;
-        }
-      if (c == '\\')
-        {
-          guint i;
-
-          if (s->len - s->pos < 2)
-            return FALSE;
-          switch (s->p[s->pos + 1])
-            {
-            case '"':
-            case '\\':
-            case '/':
-            case 'b':
-            case 'f':
-            case 'n':
-            case 'r':
-            case 't':
-              s->pos += 2;
-              break;
-            case 'u':
-              if (s->len - s->pos < 6)
-                return FALSE;
-              for (i = 2; i < 6; i++)
-                if (!g_ascii_isxdigit (s->p[s->pos + i]))
-                  return FALSE;
-              s->pos += 6;
-              break;
-            default:
-              return FALSE;
-            }
-        }
-      else if (c < 0x20)
-        return FALSE;
-      else if (c < 0x80)
-        s->pos++;
-      else
-        {
-          gsize n = utf8_sequence (s->p + s->pos, s->len - s->pos, NULL);
-
-          if (n == 0)
-            return FALSE;
-          s->pos += n;
-        }
+    if (c == '"') {
+      s->pos++;
+      return TRUE;
     }
+    if (c == '\\') {
+      guint i;
+
+      if (s->len - s->pos < 2)
+        return FALSE;
+      switch (s->p[s->pos + 1]) {
+        case '"':
+        case '\\':
+        case '/':
+        case 'b':
+        case 'f':
+        case 'n':
+        case 'r':
+        case 't':
+          s->pos += 2;
+          break;
+        case 'u':
+          if (s->len - s->pos < 6)
+            return FALSE;
+          for (i = 2; i < 6; i++)
+            if (!g_ascii_isxdigit (s->p[s->pos + i]))
+              return FALSE;
+          s->pos += 6;
+          break;
+        default:
+          return FALSE;
+      }
+    } else if (c < 0x20)
+      return FALSE;
+    else if (c < 0x80)
+      s->pos++;
+    else {
+      gsize n = utf8_sequence (s->p + s->pos, s->len - s->pos, NULL);
+
+      if (n == 0)
+        return FALSE;
+      s->pos += n;
+    }
+  }
   return FALSE;
 }
 
@@ -194,32 +179,28 @@ scan_number (Scan *s)
     return FALSE;
   if (s->p[i] == '0')
     i++;
-  else if (s->p[i] >= '1' && s->p[i] <= '9')
-    {
-      while (i < s->len && is_digit (s->p[i]))
-        i++;
-    }
-  else
+  else if (s->p[i] >= '1' && s->p[i] <= '9') {
+    while (i < s->len && is_digit (s->p[i]))
+      i++;
+  } else
     return FALSE;
 
-  if (i < s->len && s->p[i] == '.')
-    {
+  if (i < s->len && s->p[i] == '.') {
+    i++;
+    if (i >= s->len || !is_digit (s->p[i]))
+      return FALSE;
+    while (i < s->len && is_digit (s->p[i]))
       i++;
-      if (i >= s->len || !is_digit (s->p[i]))
-        return FALSE;
-      while (i < s->len && is_digit (s->p[i]))
-        i++;
-    }
-  if (i < s->len && (s->p[i] == 'e' || s->p[i] == 'E'))
-    {
+  }
+  if (i < s->len && (s->p[i] == 'e' || s->p[i] == 'E')) {
+    i++;
+    if (i < s->len && (s->p[i] == '+' || s->p[i] == '-'))
       i++;
-      if (i < s->len && (s->p[i] == '+' || s->p[i] == '-'))
-        i++;
-      if (i >= s->len || !is_digit (s->p[i]))
-        return FALSE;
-      while (i < s->len && is_digit (s->p[i]))
-        i++;
-    }
+    if (i >= s->len || !is_digit (s->p[i]))
+      return FALSE;
+    while (i < s->len && is_digit (s->p[i]))
+      i++;
+  }
   s->pos = i;
   return TRUE;
 }
@@ -252,111 +233,95 @@ scan_value (Scan *s, guint max_depth)
   ScanState state = EXPECT_VALUE;
   gboolean ok = FALSE;
 
-  for (;;)
-    {
-      guchar c;
+  for (;;) {
+    guchar c;
 
-      if (state == EXPECT_VALUE)
-        {
-          skip_ws (s);
-          if (s->pos >= s->len)
+    if (state == EXPECT_VALUE) {
+      skip_ws (s);
+      if (s->pos >= s->len)
+        goto out;
+      c = s->p[s->pos];
+      switch (c) {
+        case '{':
+        case '[':
+          if (depth >= max_depth)
             goto out;
-          c = s->p[s->pos];
-          switch (c)
-            {
-            case '{':
-            case '[':
-              if (depth >= max_depth)
-                goto out;
-              if (depth == cap)
-                {
-                  gsize ncap = cap * 2;
+          if (depth == cap) {
+            gsize ncap = cap * 2;
 
-                  if (stack == stack_buf)
-                    {
-                      stack = g_malloc (ncap);
-                      memcpy (stack, stack_buf, cap);
-                    }
-                  else
-                    stack = g_realloc (stack, ncap);
-                  cap = ncap;
-                }
-              stack[depth++] = c;
-              s->pos++;
-              skip_ws (s);
-              if (peek_is (s, c == '{' ? '}' : ']'))
-                {
-                  s->pos++;
-                  depth--;
-                  state = AFTER_VALUE;
-                }
-              else
-                state = c == '{' ? EXPECT_KEY : EXPECT_VALUE;
-              continue;
-            case '"':
-              if (!scan_string (s))
-                goto out;
-              break;
-            case 't':
-              if (!scan_literal (s, "true", 4))
-                goto out;
-              break;
-            case 'f':
-              if (!scan_literal (s, "false", 5))
-                goto out;
-              break;
-            case 'n':
-              if (!scan_literal (s, "null", 4))
-                goto out;
-              break;
-            default:
-              if (c != '-' && !is_digit (c))
-                goto out;
-              if (!scan_number (s))
-                goto out;
-              break;
-            }
-          state = AFTER_VALUE;
-        }
-      else if (state == AFTER_VALUE)
-        {
-          guchar top;
-
-          if (depth == 0)
-            {
-              ok = TRUE;
-              goto out;
-            }
-          skip_ws (s);
-          if (s->pos >= s->len)
-            goto out;
-          c = s->p[s->pos];
-          top = stack[depth - 1];
-          if (c == ',')
-            {
-              s->pos++;
-              state = top == '{' ? EXPECT_KEY : EXPECT_VALUE;
-            }
-          else if ((top == '{' && c == '}') || (top == '[' && c == ']'))
-            {
-              s->pos++;
-              depth--;
-            }
-          else
-            goto out;
-        }
-      else /* EXPECT_KEY */
-        {
-          skip_ws (s);
-          if (!peek_is (s, '"') || !scan_string (s))
-            goto out;
-          skip_ws (s);
-          if (!peek_is (s, ':'))
-            goto out;
+            if (stack == stack_buf) {
+              stack = g_malloc (ncap);
+              memcpy (stack, stack_buf, cap);
+            } else
+              stack = g_realloc (stack, ncap);
+            cap = ncap;
+          }
+          stack[depth++] = c;
           s->pos++;
-          state = EXPECT_VALUE;
-        }
+          skip_ws (s);
+          if (peek_is (s, c == '{' ? '}' : ']')) {
+            s->pos++;
+            depth--;
+            state = AFTER_VALUE;
+          } else
+            state = c == '{' ? EXPECT_KEY : EXPECT_VALUE;
+          continue;
+        case '"':
+          if (!scan_string (s))
+            goto out;
+          break;
+        case 't':
+          if (!scan_literal (s, "true", 4))
+            goto out;
+          break;
+        case 'f':
+          if (!scan_literal (s, "false", 5))
+            goto out;
+          break;
+        case 'n':
+          if (!scan_literal (s, "null", 4))
+            goto out;
+          break;
+        default:
+          if (c != '-' && !is_digit (c))
+            goto out;
+          if (!scan_number (s))
+            goto out;
+          break;
+      }
+      state = AFTER_VALUE;
+    } else if (state == AFTER_VALUE) {
+      guchar top;
+
+      if (depth == 0) {
+        ok = TRUE;
+        goto out;
+      }
+      skip_ws (s);
+      if (s->pos >= s->len)
+        goto out;
+      c = s->p[s->pos];
+      top = stack[depth - 1];
+      if (c == ',') {
+        s->pos++;
+        state = top == '{' ? EXPECT_KEY : EXPECT_VALUE;
+      } else if ((top == '{' && c == '}') || (top == '[' && c == ']')) {
+        s->pos++;
+        depth--;
+      } else
+        goto out;
+    } else /* EXPECT_KEY */
+    {
+      skip_ws (s);
+      if (!peek_is (s, '"') || !scan_string (s))
+        goto out;
+      skip_ws (s);
+      if (!peek_is (s, ':'))
+        goto out;
+      s->pos++;
+      state = EXPECT_VALUE;
     }
+  }
 
 out:
   if (stack != stack_buf)
@@ -380,8 +345,8 @@ metered_json_validate (const char *text, gsize len, guint max_depth)
 /* The top-level container's children; its own nesting level counts
  * against max_depth like any other. */
 static gboolean
-scan_children (const char *text, gsize len, guint max_depth,
-    gboolean object, GArray **out)
+scan_children (
+    const char *text, gsize len, guint max_depth, gboolean object, GArray **out)
 {
   Scan s = { (const guchar *) text, len, 0 };
   GArray *members = NULL;
@@ -401,48 +366,43 @@ scan_children (const char *text, gsize len, guint max_depth,
   skip_ws (&s);
   if (peek_is (&s, close))
     s.pos++;
-  else
-    {
-      for (;;)
-        {
-          MeteredJsonMember m = { NULL, 0, NULL, 0 };
-          gsize start;
+  else {
+    for (;;) {
+      MeteredJsonMember m = { NULL, 0, NULL, 0 };
+      gsize start;
 
-          skip_ws (&s);
-          if (object)
-            {
-              start = s.pos;
-              if (!peek_is (&s, '"') || !scan_string (&s))
-                goto fail;
-              m.key = text + start + 1;
-              m.key_len = s.pos - start - 2;
-              skip_ws (&s);
-              if (!peek_is (&s, ':'))
-                goto fail;
-              s.pos++;
-              skip_ws (&s);
-            }
-          start = s.pos;
-          if (!scan_value (&s, max_depth - 1))
-            goto fail;
-          m.value = text + start;
-          m.value_len = s.pos - start;
-          g_array_append_val (members, m);
-
-          skip_ws (&s);
-          if (peek_is (&s, ','))
-            {
-              s.pos++;
-              continue;
-            }
-          if (peek_is (&s, close))
-            {
-              s.pos++;
-              break;
-            }
+      skip_ws (&s);
+      if (object) {
+        start = s.pos;
+        if (!peek_is (&s, '"') || !scan_string (&s))
           goto fail;
-        }
+        m.key = text + start + 1;
+        m.key_len = s.pos - start - 2;
+        skip_ws (&s);
+        if (!peek_is (&s, ':'))
+          goto fail;
+        s.pos++;
+        skip_ws (&s);
+      }
+      start = s.pos;
+      if (!scan_value (&s, max_depth - 1))
+        goto fail;
+      m.value = text + start;
+      m.value_len = s.pos - start;
+      g_array_append_val (members, m);
+
+      skip_ws (&s);
+      if (peek_is (&s, ',')) {
+        s.pos++;
+        continue;
+      }
+      if (peek_is (&s, close)) {
+        s.pos++;
+        break;
+      }
+      goto fail;
     }
+  }
 
   skip_ws (&s);
   if (s.pos != s.len)
@@ -460,15 +420,15 @@ fail:
 }
 
 gboolean
-metered_json_object_members (const char *text, gsize len, guint max_depth,
-    GArray **out)
+metered_json_object_members (
+    const char *text, gsize len, guint max_depth, GArray **out)
 {
   return scan_children (text, len, max_depth, TRUE, out);
 }
 
 gboolean
-metered_json_array_elements (const char *text, gsize len, guint max_depth,
-    GArray **out)
+metered_json_array_elements (
+    const char *text, gsize len, guint max_depth, GArray **out)
 {
   return scan_children (text, len, max_depth, FALSE, out);
 }
@@ -490,68 +450,61 @@ metered_json_append_string (GString *out, const char *s, gssize len)
     n = (gsize) len;
 
   g_string_append_c (out, '"');
-  while (i < n)
-    {
-      guchar c = p[i];
-      gsize seq;
-      const char *esc = NULL;
+  while (i < n) {
+    guchar c = p[i];
+    gsize seq;
+    const char *esc = NULL;
 
-      if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\')
-        {
-          i++;
-          continue;
-        }
-      if (c >= 0x80)
-        {
-          seq = utf8_sequence (p + i, n - i, NULL);
-          if (seq > 0)
-            {
-              i += seq;
-              continue;
-            }
-        }
-
-      /* Something to escape: flush the literal run first. */
-      g_string_append_len (out, (const char *) p + run, i - run);
-      switch (c)
-        {
-        case '"':
-          esc = "\\\"";
-          break;
-        case '\\':
-          esc = "\\\\";
-          break;
-        case '\n':
-          esc = "\\n";
-          break;
-        case '\r':
-          esc = "\\r";
-          break;
-        case '\t':
-          esc = "\\t";
-          break;
-        case '\b':
-          esc = "\\b";
-          break;
-        case '\f':
-          esc = "\\f";
-          break;
-        default:
-          break;
-        }
-      if (esc)
-        g_string_append (out, esc);
-      else if (c < 0x20)
-        {
-          g_string_append (out, "\\u00");
-          g_string_append_c (out, hex[c >> 4]);
-          g_string_append_c (out, hex[c & 0xf]);
-        }
-      else /* invalid UTF-8 byte: the output stays valid JSON */
-        g_string_append (out, "\\ufffd");
+    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
       i++;
-      run = i;
+      continue;
     }
+    if (c >= 0x80) {
+      seq = utf8_sequence (p + i, n - i, NULL);
+      if (seq > 0) {
+        i += seq;
+        continue;
+      }
+    }
+
+    /* Something to escape: flush the literal run first. */
+    g_string_append_len (out, (const char *) p + run, i - run);
+    switch (c) {
+      case '"':
+        esc = "\\\"";
+        break;
+      case '\\':
+        esc = "\\\\";
+        break;
+      case '\n':
+        esc = "\\n";
+        break;
+      case '\r':
+        esc = "\\r";
+        break;
+      case '\t':
+        esc = "\\t";
+        break;
+      case '\b':
+        esc = "\\b";
+        break;
+      case '\f':
+        esc = "\\f";
+        break;
+      default:
+        break;
+    }
+    if (esc)
+      g_string_append (out, esc);
+    else if (c < 0x20) {
+      g_string_append (out, "\\u00");
+      g_string_append_c (out, hex[c >> 4]);
+      g_string_append_c (out, hex[c & 0xf]);
+    } else /* invalid UTF-8 byte: the output stays valid JSON */
+      g_string_append (out, "\\ufffd");
+    i++;
+    run = i;
+  }
   g_string_append_len (out, (const char *) p + run, n - run);
   g_string_append_c (out, '"');
 }
@@ -566,20 +519,18 @@ metered_utf16_length (const char *s, gssize len)
     return 0;
   n = len < 0 ? strlen (s) : (gsize) len;
 
-  while (i < n)
-    {
-      gunichar cp;
-      gsize seq = utf8_sequence (p + i, n - i, &cp);
+  while (i < n) {
+    gunichar cp;
+    gsize seq = utf8_sequence (p + i, n - i, &cp);
 
-      if (seq == 0)
-        {
-          /* An invalid byte counts as one U+FFFD. */
-          units++;
-          i++;
-          continue;
-        }
-      units += cp >= 0x10000 ? 2 : 1;
-      i += seq;
+    if (seq == 0) {
+      /* An invalid byte counts as one U+FFFD. */
+      units++;
+      i++;
+      continue;
     }
+    units += cp >= 0x10000 ? 2 : 1;
+    i += seq;
+  }
   return units;
 }

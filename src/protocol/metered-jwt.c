@@ -30,7 +30,7 @@
 
 #define HS256_LEN 32
 
-G_DEFINE_QUARK (metered-jwt-error-quark, metered_jwt_error)
+G_DEFINE_QUARK (metered - jwt - error - quark, metered_jwt_error)
 
 static const char b64url_alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -43,30 +43,26 @@ metered_base64url_encode (const guint8 *data, gsize len)
 
   g_return_val_if_fail (data != NULL || len == 0, NULL);
 
-  for (i = 0; i + 3 <= len; i += 3)
-    {
-      guint32 v = (data[i] << 16) | (data[i + 1] << 8) | data[i + 2];
+  for (i = 0; i + 3 <= len; i += 3) {
+    guint32 v = (data[i] << 16) | (data[i + 1] << 8) | data[i + 2];
 
-      g_string_append_c (out, b64url_alphabet[(v >> 18) & 63]);
-      g_string_append_c (out, b64url_alphabet[(v >> 12) & 63]);
-      g_string_append_c (out, b64url_alphabet[(v >> 6) & 63]);
-      g_string_append_c (out, b64url_alphabet[v & 63]);
-    }
-  if (len - i == 1)
-    {
-      guint32 v = data[i] << 16;
+    g_string_append_c (out, b64url_alphabet[(v >> 18) & 63]);
+    g_string_append_c (out, b64url_alphabet[(v >> 12) & 63]);
+    g_string_append_c (out, b64url_alphabet[(v >> 6) & 63]);
+    g_string_append_c (out, b64url_alphabet[v & 63]);
+  }
+  if (len - i == 1) {
+    guint32 v = data[i] << 16;
 
-      g_string_append_c (out, b64url_alphabet[(v >> 18) & 63]);
-      g_string_append_c (out, b64url_alphabet[(v >> 12) & 63]);
-    }
-  else if (len - i == 2)
-    {
-      guint32 v = (data[i] << 16) | (data[i + 1] << 8);
+    g_string_append_c (out, b64url_alphabet[(v >> 18) & 63]);
+    g_string_append_c (out, b64url_alphabet[(v >> 12) & 63]);
+  } else if (len - i == 2) {
+    guint32 v = (data[i] << 16) | (data[i + 1] << 8);
 
-      g_string_append_c (out, b64url_alphabet[(v >> 18) & 63]);
-      g_string_append_c (out, b64url_alphabet[(v >> 12) & 63]);
-      g_string_append_c (out, b64url_alphabet[(v >> 6) & 63]);
-    }
+    g_string_append_c (out, b64url_alphabet[(v >> 18) & 63]);
+    g_string_append_c (out, b64url_alphabet[(v >> 12) & 63]);
+    g_string_append_c (out, b64url_alphabet[(v >> 6) & 63]);
+  }
   return g_string_free (out, FALSE);
 }
 
@@ -105,37 +101,33 @@ metered_base64url_decode (const char *text, gsize len, gsize *out_len)
     return NULL;
 
   out = g_malloc (len / 4 * 3 + 3);
-  for (i = 0; i < len; i++)
-    {
-      int v = b64url_value ((guchar) text[i]);
+  for (i = 0; i < len; i++) {
+    int v = b64url_value ((guchar) text[i]);
 
-      if (v < 0)
-        {
-          g_free (out);
-          return NULL;
-        }
-      acc = (acc << 6) | (guint32) v;
-      bits += 6;
-      if (bits >= 8)
-        {
-          bits -= 8;
-          out[o++] = (guint8) (acc >> bits);
-          acc &= (1u << bits) - 1;
-        }
-    }
-  if (acc != 0)
-    {
+    if (v < 0) {
       g_free (out);
       return NULL;
     }
+    acc = (acc << 6) | (guint32) v;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out[o++] = (guint8) (acc >> bits);
+      acc &= (1u << bits) - 1;
+    }
+  }
+  if (acc != 0) {
+    g_free (out);
+    return NULL;
+  }
   if (out_len)
     *out_len = o;
   return out;
 }
 
 static void
-hmac_sha256 (const guint8 *key, gsize key_len, const char *data,
-    gsize data_len, guint8 digest[HS256_LEN])
+hmac_sha256 (const guint8 *key, gsize key_len, const char *data, gsize data_len,
+    guint8 digest[HS256_LEN])
 {
   g_autoptr (GHmac) hmac = g_hmac_new (G_CHECKSUM_SHA256, key, key_len);
   gsize digest_len = HS256_LEN;
@@ -146,10 +138,11 @@ hmac_sha256 (const guint8 *key, gsize key_len, const char *data,
 }
 
 char *
-metered_jwt_sign_hs256 (const char *kid, const guint8 *secret,
-    gsize secret_len, const char *claims_json)
+metered_jwt_sign_hs256 (const char *kid, const guint8 *secret, gsize secret_len,
+    const char *claims_json)
 {
-  g_autoptr (GString) header = g_string_new ("{\"alg\":\"HS256\",\"typ\":\"JWT\",\"kid\":");
+  g_autoptr (GString) header =
+      g_string_new ("{\"alg\":\"HS256\",\"typ\":\"JWT\",\"kid\":");
   g_autofree char *h64 = NULL;
   g_autofree char *p64 = NULL;
   g_autofree char *s64 = NULL;
@@ -164,11 +157,11 @@ metered_jwt_sign_hs256 (const char *kid, const guint8 *secret,
   g_string_append_c (header, '}');
 
   h64 = metered_base64url_encode ((const guint8 *) header->str, header->len);
-  p64 = metered_base64url_encode ((const guint8 *) claims_json,
-      strlen (claims_json));
+  p64 = metered_base64url_encode (
+      (const guint8 *) claims_json, strlen (claims_json));
   signing_input = g_strconcat (h64, ".", p64, NULL);
-  hmac_sha256 (secret, secret_len, signing_input, strlen (signing_input),
-      digest);
+  hmac_sha256 (
+      secret, secret_len, signing_input, strlen (signing_input), digest);
   s64 = metered_base64url_encode (digest, sizeof (digest));
   memset (digest, 0, sizeof (digest));
   return g_strconcat (signing_input, ".", s64, NULL);
@@ -188,8 +181,8 @@ constant_time_equal (const guint8 *a, const guint8 *b, gsize len)
 /* A JSON number member (integer or not) of obj. FALSE if present and not
  * a number; *present says whether it was there. */
 static gboolean
-read_number_claim (JsonObject *obj, const char *name, gboolean *present,
-    double *value)
+read_number_claim (
+    JsonObject *obj, const char *name, gboolean *present, double *value)
 {
   JsonNode *node = json_object_get_member (obj, name);
   GType type;
@@ -216,12 +209,11 @@ parse_json (const guint8 *data, gsize len)
   g_autoptr (JsonParser) parser = NULL;
   JsonNode *root;
 
-  if (!metered_json_validate ((const char *) data, len,
-          METERED_JSON_MAX_DEPTH))
+  if (!metered_json_validate ((const char *) data, len, METERED_JSON_MAX_DEPTH))
     return NULL;
   parser = json_parser_new_immutable ();
-  if (!json_parser_load_from_data (parser, (const char *) data, (gssize) len,
-          NULL))
+  if (!json_parser_load_from_data (
+          parser, (const char *) data, (gssize) len, NULL))
     return NULL;
   root = json_parser_get_root (parser);
   return root ? json_node_copy (root) : NULL;
@@ -261,9 +253,8 @@ metered_jwt_verify_hs256 (const char *token, MeteredJwtSecretLookup lookup,
   g_return_val_if_fail (lookup != NULL, NULL);
 
   /* 1. Structure: three base64url segments, the first two JSON. */
-  if (token == NULL || (dot1 = strchr (token, '.')) == NULL
-      || (dot2 = strchr (dot1 + 1, '.')) == NULL
-      || strchr (dot2 + 1, '.') != NULL)
+  if (token == NULL || (dot1 = strchr (token, '.')) == NULL ||
+      (dot2 = strchr (dot1 + 1, '.')) == NULL || strchr (dot2 + 1, '.') != NULL)
     return fail (error, METERED_JWT_ERROR_MALFORMED,
         "token is not three dot-separated segments");
   if (dot1 == token || dot2 == dot1 + 1)
@@ -275,8 +266,8 @@ metered_jwt_verify_hs256 (const char *token, MeteredJwtSecretLookup lookup,
       metered_base64url_decode (dot1 + 1, dot2 - dot1 - 1, &payload_len);
   sig = metered_base64url_decode (dot2 + 1, strlen (dot2 + 1), &sig_len);
   if (header_raw == NULL || payload_raw == NULL || sig == NULL)
-    return fail (error, METERED_JWT_ERROR_MALFORMED,
-        "token segment is not base64url");
+    return fail (
+        error, METERED_JWT_ERROR_MALFORMED, "token segment is not base64url");
 
   header = parse_json (header_raw, header_len);
   if (header == NULL || !JSON_NODE_HOLDS_OBJECT (header))
@@ -288,46 +279,44 @@ metered_jwt_verify_hs256 (const char *token, MeteredJwtSecretLookup lookup,
     return fail (error, METERED_JWT_ERROR_MALFORMED,
         "token header is not a JSON object");
   for (i = 0; i < header_members->len; i++)
-    for (j = i + 1; j < header_members->len; j++)
-      {
-        MeteredJsonMember *a =
-            &g_array_index (header_members, MeteredJsonMember, i);
-        MeteredJsonMember *b =
-            &g_array_index (header_members, MeteredJsonMember, j);
+    for (j = i + 1; j < header_members->len; j++) {
+      MeteredJsonMember *a =
+          &g_array_index (header_members, MeteredJsonMember, i);
+      MeteredJsonMember *b =
+          &g_array_index (header_members, MeteredJsonMember, j);
 
-        if (a->key_len == b->key_len
-            && memcmp (a->key, b->key, a->key_len) == 0)
-          return fail (error, METERED_JWT_ERROR_MALFORMED,
-              "token header has a duplicate key");
-      }
+      if (a->key_len == b->key_len && memcmp (a->key, b->key, a->key_len) == 0)
+        return fail (error, METERED_JWT_ERROR_MALFORMED,
+            "token header has a duplicate key");
+    }
 
   payload = parse_json (payload_raw, payload_len);
   if (payload == NULL)
-    return fail (error, METERED_JWT_ERROR_MALFORMED,
-        "token payload is not JSON");
+    return fail (
+        error, METERED_JWT_ERROR_MALFORMED, "token payload is not JSON");
 
   /* 2. kid: a non-empty string. */
   hobj = json_node_get_object (header);
   kid_node = json_object_get_member (hobj, "kid");
-  if (kid_node == NULL || !JSON_NODE_HOLDS_VALUE (kid_node)
-      || json_node_get_value_type (kid_node) != G_TYPE_STRING
-      || *(kid = json_node_get_string (kid_node)) == '\0')
+  if (kid_node == NULL || !JSON_NODE_HOLDS_VALUE (kid_node) ||
+      json_node_get_value_type (kid_node) != G_TYPE_STRING ||
+      *(kid = json_node_get_string (kid_node)) == '\0')
     return fail (error, METERED_JWT_ERROR_NO_KID, "token header has no kid");
 
   /* 3. alg: exactly HS256 (never none, never another algorithm). */
   alg_node = json_object_get_member (hobj, "alg");
-  if (alg_node == NULL || !JSON_NODE_HOLDS_VALUE (alg_node)
-      || json_node_get_value_type (alg_node) != G_TYPE_STRING
-      || (alg = json_node_get_string (alg_node)) == NULL
-      || strcmp (alg, "HS256") != 0)
-    return fail (error, METERED_JWT_ERROR_BAD_ALG,
-        "token algorithm is not HS256");
+  if (alg_node == NULL || !JSON_NODE_HOLDS_VALUE (alg_node) ||
+      json_node_get_value_type (alg_node) != G_TYPE_STRING ||
+      (alg = json_node_get_string (alg_node)) == NULL ||
+      strcmp (alg, "HS256") != 0)
+    return fail (
+        error, METERED_JWT_ERROR_BAD_ALG, "token algorithm is not HS256");
 
   /* 4. A secret for that kid. */
   secret = lookup (kid, user_data);
   if (secret == NULL)
-    return fail (error, METERED_JWT_ERROR_UNKNOWN_KID,
-        "token key id is not known");
+    return fail (
+        error, METERED_JWT_ERROR_UNKNOWN_KID, "token key id is not known");
 
   /* 5. Signature over the first two segments as they were sent. */
   {
@@ -347,9 +336,9 @@ metered_jwt_verify_hs256 (const char *token, MeteredJwtSecretLookup lookup,
     return fail (error, METERED_JWT_ERROR_BAD_CLAIMS,
         "token claims are not a JSON object");
   claims = json_node_get_object (payload);
-  if (!read_number_claim (claims, "exp", &has_exp, &exp)
-      || !read_number_claim (claims, "nbf", &has_nbf, &nbf)
-      || !read_number_claim (claims, "iat", &has_iat, &iat))
+  if (!read_number_claim (claims, "exp", &has_exp, &exp) ||
+      !read_number_claim (claims, "nbf", &has_nbf, &nbf) ||
+      !read_number_claim (claims, "iat", &has_iat, &iat))
     return fail (error, METERED_JWT_ERROR_BAD_CLAIMS,
         "token exp, nbf or iat claim is not a number");
 
@@ -357,8 +346,8 @@ metered_jwt_verify_hs256 (const char *token, MeteredJwtSecretLookup lookup,
   if (has_exp && (double) now_s >= exp)
     return fail (error, METERED_JWT_ERROR_EXPIRED, "token has expired");
   if (has_nbf && (double) now_s < nbf - (double) leeway_s)
-    return fail (error, METERED_JWT_ERROR_NOT_YET_VALID,
-        "token is not valid yet");
+    return fail (
+        error, METERED_JWT_ERROR_NOT_YET_VALID, "token is not valid yet");
 
   if (kid_out)
     *kid_out = g_strdup (kid);

@@ -36,13 +36,12 @@ metered_token_bucket_take (MeteredTokenBucket *bucket, gint64 now_ms)
 
   /* Refill for the time elapsed; a clock that goes back refills nothing
    * and does not move the reference point back either. */
-  if (now_ms > bucket->last_ms)
-    {
-      bucket->tokens += (double) (now_ms - bucket->last_ms) * bucket->per_ms;
-      if (bucket->tokens > bucket->capacity)
-        bucket->tokens = bucket->capacity;
-      bucket->last_ms = now_ms;
-    }
+  if (now_ms > bucket->last_ms) {
+    bucket->tokens += (double) (now_ms - bucket->last_ms) * bucket->per_ms;
+    if (bucket->tokens > bucket->capacity)
+      bucket->tokens = bucket->capacity;
+    bucket->last_ms = now_ms;
+  }
 
   if (bucket->tokens < 1.0)
     return FALSE;
@@ -85,12 +84,11 @@ metered_rate_window_free (MeteredRateWindow *window)
 static void
 expire (MeteredRateWindow *window, gint64 now_ms)
 {
-  while (window->count > 0
-         && now_ms - window->hits[window->head] >= window->window_ms)
-    {
-      window->head = (window->head + 1) % window->limit;
-      window->count--;
-    }
+  while (window->count > 0 &&
+         now_ms - window->hits[window->head] >= window->window_ms) {
+    window->head = (window->head + 1) % window->limit;
+    window->count--;
+  }
 }
 
 gboolean

@@ -70,15 +70,13 @@ has_prefix_ci (const char *s, const char *prefix, gsize n)
 static const char *
 query_value_end (const char *p, gboolean free_text)
 {
-  for (; *p; p++)
-    {
-      if (*p == '&' || *p == '#')
-        break;
-      if (free_text
-          && (g_ascii_isspace (*p) || *p == '"' || *p == '\'' || *p == '<'
-              || *p == '>' || *p == '\\'))
-        break;
-    }
+  for (; *p; p++) {
+    if (*p == '&' || *p == '#')
+      break;
+    if (free_text && (g_ascii_isspace (*p) || *p == '"' || *p == '\'' ||
+                         *p == '<' || *p == '>' || *p == '\\'))
+      break;
+  }
   return p;
 }
 
@@ -89,20 +87,19 @@ match_query (GString *out, const char *p, gboolean free_text)
 {
   guint i;
 
-  for (i = 0; i < G_N_ELEMENTS (query_names); i++)
-    {
-      gsize n = strlen (query_names[i]);
-      const char *v, *end;
+  for (i = 0; i < G_N_ELEMENTS (query_names); i++) {
+    gsize n = strlen (query_names[i]);
+    const char *v, *end;
 
-      if (!has_prefix_ci (p, query_names[i], n) || p[n] != '=')
-        continue;
-      v = p + n + 1;
-      end = query_value_end (v, free_text);
-      g_string_append_len (out, p, v - p);
-      if (end > v)
-        g_string_append (out, MASK);
-      return end;
-    }
+    if (!has_prefix_ci (p, query_names[i], n) || p[n] != '=')
+      continue;
+    v = p + n + 1;
+    end = query_value_end (v, free_text);
+    g_string_append_len (out, p, v - p);
+    if (end > v)
+      g_string_append (out, MASK);
+    return end;
+  }
   return NULL;
 }
 
@@ -126,17 +123,16 @@ metered_scrub_url (const char *url)
     return NULL;
 
   out = g_string_sized_new (strlen (url));
-  for (p = url; *p;)
-    {
-      const char *next = NULL;
+  for (p = url; *p;) {
+    const char *next = NULL;
 
-      if (is_query_boundary (url, p, FALSE))
-        next = match_query (out, p, FALSE);
-      if (next)
-        p = next;
-      else
-        g_string_append_c (out, *p++);
-    }
+    if (is_query_boundary (url, p, FALSE))
+      next = match_query (out, p, FALSE);
+    if (next)
+      p = next;
+    else
+      g_string_append_c (out, *p++);
+  }
   return g_string_free (out, FALSE);
 }
 
@@ -148,23 +144,21 @@ match_sdp (GString *out, const char *p)
 {
   guint i;
 
-  for (i = 0; i < G_N_ELEMENTS (sdp_attributes); i++)
-    {
-      gsize n = strlen (sdp_attributes[i]);
-      const char *v, *end;
+  for (i = 0; i < G_N_ELEMENTS (sdp_attributes); i++) {
+    gsize n = strlen (sdp_attributes[i]);
+    const char *v, *end;
 
-      if (!has_prefix_ci (p, sdp_attributes[i], n))
-        continue;
-      v = p + n;
-      for (end = v; *end; end++)
-        if (g_ascii_isspace (*end) || *end == '"' || *end == '\''
-            || *end == '\\')
-          break;
-      g_string_append_len (out, p, v - p);
-      if (end > v)
-        g_string_append (out, MASK);
-      return end;
-    }
+    if (!has_prefix_ci (p, sdp_attributes[i], n))
+      continue;
+    v = p + n;
+    for (end = v; *end; end++)
+      if (g_ascii_isspace (*end) || *end == '"' || *end == '\'' || *end == '\\')
+        break;
+    g_string_append_len (out, p, v - p);
+    if (end > v)
+      g_string_append (out, MASK);
+    return end;
+  }
   return NULL;
 }
 
@@ -175,36 +169,33 @@ match_sdp (GString *out, const char *p)
 static const char *
 json_value_end (const char *p, gboolean escaped)
 {
-  while (*p)
-    {
-      if (!escaped)
-        {
-          if (*p == '"')
-            return p;
-          if (*p == '\\' && p[1])
-            p += 2;
-          else
-            p++;
-          continue;
-        }
-      if (*p == '\\' && p[1] == '"')
-        return p;
-      if (*p == '\\' && p[1] == '\\')
-        {
-          p += 2;
-          if (*p == '\\' && p[1])
-            p += 2;
-          else if (*p)
-            p++;
-          continue;
-        }
+  while (*p) {
+    if (!escaped) {
       if (*p == '"')
-        return p; /* the enclosing string ends: stop here */
+        return p;
       if (*p == '\\' && p[1])
         p += 2;
       else
         p++;
+      continue;
     }
+    if (*p == '\\' && p[1] == '"')
+      return p;
+    if (*p == '\\' && p[1] == '\\') {
+      p += 2;
+      if (*p == '\\' && p[1])
+        p += 2;
+      else if (*p)
+        p++;
+      continue;
+    }
+    if (*p == '"')
+      return p; /* the enclosing string ends: stop here */
+    if (*p == '\\' && p[1])
+      p += 2;
+    else
+      p++;
+  }
   return p;
 }
 
@@ -225,33 +216,32 @@ match_json (GString *out, const char *p)
     return NULL;
   q = escaped ? 2 : 1;
 
-  for (i = 0; i < G_N_ELEMENTS (json_names); i++)
-    {
-      gsize n = strlen (json_names[i]);
-      const char *c, *v, *end;
+  for (i = 0; i < G_N_ELEMENTS (json_names); i++) {
+    gsize n = strlen (json_names[i]);
+    const char *c, *v, *end;
 
-      if (!has_prefix_ci (p + q, json_names[i], n))
-        continue;
-      c = p + q + n;
-      if (strncmp (c, p, q) != 0) /* the closing quote of the key */
-        continue;
-      c += q;
-      while (*c == ' ' || *c == '\t' || *c == '\r' || *c == '\n')
-        c++;
-      if (*c != ':')
-        continue;
+    if (!has_prefix_ci (p + q, json_names[i], n))
+      continue;
+    c = p + q + n;
+    if (strncmp (c, p, q) != 0) /* the closing quote of the key */
+      continue;
+    c += q;
+    while (*c == ' ' || *c == '\t' || *c == '\r' || *c == '\n')
       c++;
-      while (*c == ' ' || *c == '\t' || *c == '\r' || *c == '\n')
-        c++;
-      if (strncmp (c, p, q) != 0) /* not a string value: leave it */
-        continue;
-      v = c + q;
-      end = json_value_end (v, escaped);
-      g_string_append_len (out, p, v - p);
-      if (end > v)
-        g_string_append (out, MASK);
-      return end;
-    }
+    if (*c != ':')
+      continue;
+    c++;
+    while (*c == ' ' || *c == '\t' || *c == '\r' || *c == '\n')
+      c++;
+    if (strncmp (c, p, q) != 0) /* not a string value: leave it */
+      continue;
+    v = c + q;
+    end = json_value_end (v, escaped);
+    g_string_append_len (out, p, v - p);
+    if (end > v)
+      g_string_append (out, MASK);
+    return end;
+  }
   return NULL;
 }
 
@@ -263,26 +253,25 @@ match_auth (GString *out, const char *start, const char *p)
 
   if (p > start && g_ascii_isalnum (p[-1]))
     return NULL;
-  for (i = 0; i < G_N_ELEMENTS (auth_schemes); i++)
-    {
-      gsize n = strlen (auth_schemes[i]);
-      const char *v, *end;
+  for (i = 0; i < G_N_ELEMENTS (auth_schemes); i++) {
+    gsize n = strlen (auth_schemes[i]);
+    const char *v, *end;
 
-      if (!has_prefix_ci (p, auth_schemes[i], n) || p[n] != ' ')
-        continue;
-      v = p + n;
-      while (*v == ' ')
-        v++;
-      for (end = v; *end; end++)
-        if (g_ascii_isspace (*end) || *end == '"' || *end == '\''
-            || *end == '\\' || *end == ',')
-          break;
-      if (end == v)
-        continue;
-      g_string_append_len (out, p, v - p);
-      g_string_append (out, MASK);
-      return end;
-    }
+    if (!has_prefix_ci (p, auth_schemes[i], n) || p[n] != ' ')
+      continue;
+    v = p + n;
+    while (*v == ' ')
+      v++;
+    for (end = v; *end; end++)
+      if (g_ascii_isspace (*end) || *end == '"' || *end == '\'' ||
+          *end == '\\' || *end == ',')
+        break;
+    if (end == v)
+      continue;
+    g_string_append_len (out, p, v - p);
+    g_string_append (out, MASK);
+    return end;
+  }
   return NULL;
 }
 
@@ -296,23 +285,22 @@ metered_scrub_text (const char *text)
     return NULL;
 
   out = g_string_sized_new (strlen (text));
-  for (p = text; *p;)
-    {
-      const char *next = NULL;
+  for (p = text; *p;) {
+    const char *next = NULL;
 
-      if (*p == 'a' || *p == 'A')
-        next = match_sdp (out, p);
-      if (!next && (*p == '"' || *p == '\\'))
-        next = match_json (out, p);
-      if (!next && is_query_boundary (text, p, TRUE))
-        next = match_query (out, p, TRUE);
-      if (!next && (*p == 'B' || *p == 'b'))
-        next = match_auth (out, text, p);
+    if (*p == 'a' || *p == 'A')
+      next = match_sdp (out, p);
+    if (!next && (*p == '"' || *p == '\\'))
+      next = match_json (out, p);
+    if (!next && is_query_boundary (text, p, TRUE))
+      next = match_query (out, p, TRUE);
+    if (!next && (*p == 'B' || *p == 'b'))
+      next = match_auth (out, text, p);
 
-      if (next)
-        p = next;
-      else
-        g_string_append_c (out, *p++);
-    }
+    if (next)
+      p = next;
+    else
+      g_string_append_c (out, *p++);
+  }
   return g_string_free (out, FALSE);
 }

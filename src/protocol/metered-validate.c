@@ -33,16 +33,15 @@ identifier_is_valid (const char *s, gsize max_units, gboolean no_controls)
   if (!g_utf8_validate (s, -1, NULL))
     return FALSE;
 
-  for (p = s; *p; p = g_utf8_next_char (p))
-    {
-      gunichar c = g_utf8_get_char (p);
+  for (p = s; *p; p = g_utf8_next_char (p)) {
+    gunichar c = g_utf8_get_char (p);
 
-      if (no_controls && (c < 0x20 || (c >= 0x7f && c <= 0x9f)))
-        return FALSE;
-      units += c >= 0x10000 ? 2 : 1;
-      if (units > max_units)
-        return FALSE;
-    }
+    if (no_controls && (c < 0x20 || (c >= 0x7f && c <= 0x9f)))
+      return FALSE;
+    units += c >= 0x10000 ? 2 : 1;
+    if (units > max_units)
+      return FALSE;
+  }
   return TRUE;
 }
 
@@ -85,7 +84,7 @@ metered_channel_is_reserved (const char *channel)
 typedef enum
 {
   TOK_LITERAL,
-  TOK_STAR,       /* any run without '/' */
+  TOK_STAR, /* any run without '/' */
   TOK_DOUBLESTAR, /* any run */
 } PatternToken;
 
@@ -120,49 +119,43 @@ metered_channel_pattern_match (const char *pattern, const char *channel)
   row = g_new0 (gboolean, n + 1);
   row[0] = TRUE;
 
-  for (i = 0; i < plen;)
-    {
-      PatternToken tok;
-      guchar lit = 0;
+  for (i = 0; i < plen;) {
+    PatternToken tok;
+    guchar lit = 0;
 
-      if (pattern[i] == '*')
-        {
-          gsize stars = 0;
+    if (pattern[i] == '*') {
+      gsize stars = 0;
 
-          while (i < plen && pattern[i] == '*')
-            {
-              stars++;
-              i++;
-            }
-          tok = stars >= 2 ? TOK_DOUBLESTAR : TOK_STAR;
-        }
-      else
-        {
-          tok = TOK_LITERAL;
-          lit = (guchar) pattern[i++];
-        }
-
-      switch (tok)
-        {
-        case TOK_LITERAL:
-          /* row[j] = row[j-1] && channel[j-1] == lit, updated right to
-           * left so row[j-1] is still the previous token's value. */
-          for (j = n; j > 0; j--)
-            row[j] = row[j - 1] && (guchar) channel[j - 1] == lit;
-          row[0] = FALSE;
-          break;
-        case TOK_STAR:
-          for (j = 1; j <= n; j++)
-            if (!row[j] && row[j - 1] && channel[j - 1] != '/')
-              row[j] = TRUE;
-          break;
-        case TOK_DOUBLESTAR:
-          for (j = 1; j <= n; j++)
-            if (!row[j] && row[j - 1])
-              row[j] = TRUE;
-          break;
-        }
+      while (i < plen && pattern[i] == '*') {
+        stars++;
+        i++;
+      }
+      tok = stars >= 2 ? TOK_DOUBLESTAR : TOK_STAR;
+    } else {
+      tok = TOK_LITERAL;
+      lit = (guchar) pattern[i++];
     }
+
+    switch (tok) {
+      case TOK_LITERAL:
+        /* row[j] = row[j-1] && channel[j-1] == lit, updated right to
+         * left so row[j-1] is still the previous token's value. */
+        for (j = n; j > 0; j--)
+          row[j] = row[j - 1] && (guchar) channel[j - 1] == lit;
+        row[0] = FALSE;
+        break;
+      case TOK_STAR:
+        for (j = 1; j <= n; j++)
+          if (!row[j] && row[j - 1] && channel[j - 1] != '/')
+            row[j] = TRUE;
+        break;
+      case TOK_DOUBLESTAR:
+        for (j = 1; j <= n; j++)
+          if (!row[j] && row[j - 1])
+            row[j] = TRUE;
+        break;
+    }
+  }
 
   result = row[n];
   g_free (row);
