@@ -203,6 +203,29 @@ static void send_request (MeteredSignallingClient *self, Request *req);
 #define LOG_INFO(...) g_log ("metered-client", G_LOG_LEVEL_INFO, __VA_ARGS__)
 #define LOG_WARN(...) g_log ("metered-client", G_LOG_LEVEL_WARNING, __VA_ARGS__)
 
+/* GTask's return functions take no reference: these return through a
+ * task pointer we own and drop our reference with it. */
+static void
+task_return_error (GTask **task, GError *error)
+{
+  GTask *t = g_steal_pointer (task);
+
+  g_task_return_error (t, error);
+  g_object_unref (t);
+}
+
+static void
+task_return_true (GTask **task)
+{
+  GTask *t = g_steal_pointer (task);
+
+  g_task_return_boolean (t, TRUE);
+  g_object_unref (t);
+}
+
+#define task_return_new_error(task, domain, code, ...)                         \
+  task_return_error ((task), g_error_new ((domain), (code), __VA_ARGS__))
+
 /* --- requests --- */
 
 static void
@@ -220,7 +243,7 @@ request_fail (MeteredSignallingClient *self, Request *req, GError *error)
 {
   metered_clock_clear (self->clock, &req->ack_timer);
   if (req->task)
-    g_task_return_error (g_steal_pointer (&req->task), error);
+    task_return_error (&req->task, error);
   else
     g_error_free (error);
   request_free (req);
@@ -370,8 +393,7 @@ go_closed (MeteredSignallingClient *self, const GError *error)
   set_state (self, METERED_CLIENT_STATE_CLOSED);
   fail_all_requests (self, error);
   if (self->connect_task)
-    g_task_return_error (
-        g_steal_pointer (&self->connect_task), g_error_copy (error));
+    task_return_error (&self->connect_task, g_error_copy (error));
 }
 
 static void
@@ -624,7 +646,7 @@ handle_welcome (MeteredSignallingClient *self, MeteredFrame *frame)
 
   /* Last, so a callback running synchronously sees the replay done. */
   if (self->connect_task)
-    g_task_return_boolean (g_steal_pointer (&self->connect_task), TRUE);
+    task_return_true (&self->connect_task);
 }
 
 static void on_replay_retry (gpointer data);
@@ -640,9 +662,9 @@ subscribe_answered (
     if (error) {
       if (sub && !sub->waiting)
         g_hash_table_remove (self->subscriptions, req->channel);
-      g_task_return_error (g_steal_pointer (&req->task), g_error_copy (error));
+      task_return_error (&req->task, g_error_copy (error));
     } else {
-      g_task_return_boolean (g_steal_pointer (&req->task), TRUE);
+      task_return_true (&req->task);
     }
   }
   if (!sub)
@@ -684,9 +706,9 @@ request_answered (
     subscribe_answered (self, req, error);
   } else if (req->task) {
     if (error)
-      g_task_return_error (g_steal_pointer (&req->task), g_error_copy (error));
+      task_return_error (&req->task, g_error_copy (error));
     else
-      g_task_return_boolean (g_steal_pointer (&req->task), TRUE);
+      task_return_true (&req->task);
   }
   request_free (req);
 }
@@ -878,14 +900,14 @@ socket_lost_held (MeteredSignallingClient *self, int code, const char *reason)
         sub->waiting =
             g_list_append (sub->waiting, g_steal_pointer (&req->task));
       else if (req->task)
-        g_task_return_new_error (g_steal_pointer (&req->task),
-            METERED_CLIENT_ERROR, METERED_CLIENT_ERROR_DISCONNECTED,
+        task_return_new_error (&req->task, METERED_CLIENT_ERROR,
+            METERED_CLIENT_ERROR_DISCONNECTED,
             "socket closed before the answer");
       request_free (req);
     } else {
       /* The server forgets subscriptions with the socket anyway. */
       if (req->task)
-        g_task_return_boolean (g_steal_pointer (&req->task), TRUE);
+        task_return_true (&req->task);
       request_free (req);
     }
   }
@@ -1511,8 +1533,7 @@ do_close (MeteredSignallingClient *self, gpointer data)
         self, signals[SIGNAL_DISCONNECTED], 0, args->code, args->reason, FALSE);
   fail_all_requests (self, error);
   if (self->connect_task)
-    g_task_return_error (
-        g_steal_pointer (&self->connect_task), g_error_copy (error));
+    task_return_error (&self->connect_task, g_error_copy (error));
 }
 
 /**
@@ -2055,8 +2076,7 @@ teardown (MeteredSignallingClient *self, gpointer data)
   drop_socket (self, METERED_CLOSE_NORMAL, "client requested close");
   fail_all_requests (self, error);
   if (self->connect_task)
-    g_task_return_error (
-        g_steal_pointer (&self->connect_task), g_error_copy (error));
+    task_return_error (&self->connect_task, g_error_copy (error));
 }
 
 static void

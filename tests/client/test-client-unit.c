@@ -723,6 +723,8 @@ test_queue_bounds_and_order (Fixture *f, gconstpointer data)
   }
   g_assert_cmpstr (
       ((TestMessage *) sub_rec->messages->pdata[N])->data, ==, "\"end\"");
+  for (guint i = 0; i <= N; i++)
+    g_clear_error (&results[i].error);
 }
 
 static void
@@ -759,6 +761,8 @@ test_queue_close_fails_queued (Fixture *f, gconstpointer data)
       test_client_publish (client, "queue", "[2]", WAIT_MS, &error));
   g_assert_error (
       error, METERED_CLIENT_ERROR, METERED_CLIENT_ERROR_NOT_CONNECTED);
+  for (guint i = 0; i < G_N_ELEMENTS (results); i++)
+    g_clear_error (&results[i].error);
 }
 
 /* --- token providers --- */
