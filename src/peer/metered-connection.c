@@ -728,6 +728,11 @@ on_new_sample (GstAppSink *sink, gpointer data)
   if (!sample)
     return GST_FLOW_EOS;
   g_atomic_pointer_add (&conn->packets_received, 1);
+  /* The track's caps follow the depayloader's (read on this streaming
+   * thread only, by the sample callback). */
+  if (gst_sample_get_caps (sample) &&
+      gst_sample_get_caps (sample) != branch->track->caps)
+    gst_caps_replace (&branch->track->caps, gst_sample_get_caps (sample));
   if (conn->sample_func)
     conn->sample_func (
         conn, branch->track, gst_sample_get_buffer (sample), conn->sample_data);
@@ -1040,7 +1045,7 @@ add_send_branch (MeteredConnection *conn, MeteredLocalTrack *track, guint index,
 
   branch = g_new0 (SendBranch, 1);
   branch->track = metered_local_track_copy (track);
-  branch->appsrc = appsrc;
+  branch->appsrc = gst_object_ref (appsrc);
   branch->index = index;
   GST_OBJECT_LOCK (conn);
   g_ptr_array_add (conn->send, branch);
@@ -1089,6 +1094,7 @@ add_send_branches (MeteredConnection *conn, GError **error)
 static void
 send_branch_free (SendBranch *branch)
 {
+  gst_object_unref (branch->appsrc);
   metered_local_track_free (branch->track);
   g_free (branch);
 }
@@ -1098,7 +1104,8 @@ metered_connection_push (
     MeteredConnection *conn, const char *track_id, GstBuffer *buffer)
 {
   GST_OBJECT_LOCK (conn);
-  for (guint i = 0; i < conn->send->len; i++) {
+  /* A stopped connection takes no more buffers (its pipeline is going). */
+  for (guint i = 0; !conn->stopped && i < conn->send->len; i++) {
     SendBranch *b = g_ptr_array_index (conn->send, i);
     if (g_str_equal (b->track->track_id, track_id)) {
       gst_app_src_push_buffer (
@@ -1151,6 +1158,20 @@ metered_connection_start (MeteredConnection *conn, GError **error)
     gboolean ok = FALSE;
     g_signal_emit_by_name (conn->webrtc, "add-turn-server", *t, &ok);
   }
+  /* No UPnP port mapping: a media server or an ingest box must not ask
+   * the LAN's router to open ports, and the discovery costs time and
+   * memory on every connection. */
+  {
+    GObject *ice = NULL, *agent = NULL;
+    g_object_get (conn->webrtc, "ice-agent", &ice, NULL);
+    if (ice && g_object_class_find_property (G_OBJECT_GET_CLASS (ice), "agent"))
+      g_object_get (ice, "agent", &agent, NULL);
+    if (agent &&
+        g_object_class_find_property (G_OBJECT_GET_CLASS (agent), "upnp"))
+      g_object_set (agent, "upnp", FALSE, NULL);
+    g_clear_object (&agent);
+    g_clear_object (&ice);
+  }
   gst_bin_add (GST_BIN (conn->pipeline), conn->webrtc);
 
   if (conn->clock) {
@@ -1201,6 +1222,11 @@ typedef struct
   MeteredConnection *conn; /* kept alive: appsink callbacks point to it */
 } StopJob;
 
+/* Teardowns still running, so that owners can wait for them. */
+static GMutex stops_lock;
+static GCond stops_cond;
+static guint stops_running;
+
 static gpointer
 stop_thread (gpointer data)
 {
@@ -1210,7 +1236,25 @@ stop_thread (gpointer data)
   gst_object_unref (job->pipeline);
   gst_object_unref (job->conn);
   g_free (job);
+  g_mutex_lock (&stops_lock);
+  stops_running--;
+  g_cond_broadcast (&stops_cond);
+  g_mutex_unlock (&stops_lock);
   return NULL;
+}
+
+gboolean
+metered_connection_wait_stopped (guint timeout_ms)
+{
+  gint64 end = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
+  gboolean done;
+
+  g_mutex_lock (&stops_lock);
+  while (stops_running > 0 && g_cond_wait_until (&stops_cond, &stops_lock, end))
+    ;
+  done = stops_running == 0;
+  g_mutex_unlock (&stops_lock);
+  return done;
 }
 
 void
@@ -1221,8 +1265,8 @@ metered_connection_stop (MeteredConnection *conn)
 
   if (conn->stopped)
     return;
-  conn->stopped = TRUE;
   GST_OBJECT_LOCK (conn);
+  conn->stopped = TRUE;
   if (conn->sample_destroy)
     conn->sample_destroy (conn->sample_data);
   conn->sample_func = NULL;
@@ -1238,9 +1282,39 @@ metered_connection_stop (MeteredConnection *conn)
   job = g_new0 (StopJob, 1);
   job->pipeline = g_steal_pointer (&conn->pipeline);
   job->conn = gst_object_ref (conn);
+  g_mutex_lock (&stops_lock);
+  stops_running++;
+  g_mutex_unlock (&stops_lock);
   thread = g_thread_new ("metered-pc-stop", stop_thread, job);
   g_thread_unref (thread);
   conn->webrtc = NULL;
+}
+
+void
+metered_connection_request_key_unit (
+    MeteredConnection *conn, const char *track_id)
+{
+  g_autoptr (GPtrArray) sinks =
+      g_ptr_array_new_with_free_func (gst_object_unref);
+
+  GST_OBJECT_LOCK (conn);
+  for (guint i = 0; i < conn->recv->len; i++) {
+    RecvBranch *b = g_ptr_array_index (conn->recv, i);
+    if (b->appsink &&
+        (!track_id || g_strcmp0 (b->track->track_id, track_id) == 0))
+      g_ptr_array_add (sinks, gst_object_ref (b->appsink));
+  }
+  GST_OBJECT_UNLOCK (conn);
+  /* Upstream through the depayloader to the RTP session, which sends the
+   * remote a PLI. */
+  for (guint i = 0; i < sinks->len; i++) {
+    GstPad *pad =
+        gst_element_get_static_pad (g_ptr_array_index (sinks, i), "sink");
+    GST_DEBUG_OBJECT (conn, "asking %s for a key unit", conn->remote_peer_id);
+    gst_pad_push_event (pad, gst_video_event_new_upstream_force_key_unit (
+                                 GST_CLOCK_TIME_NONE, TRUE, 0));
+    gst_object_unref (pad);
+  }
 }
 
 const char *

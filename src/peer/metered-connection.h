@@ -111,6 +111,15 @@ void metered_connection_push (
 
 /* Stops the pipeline from a worker thread and drops it. */
 void metered_connection_stop (MeteredConnection *conn);
+/* Waits (at most timeout_ms) until every connection stopped so far has
+ * finished its teardown; FALSE on timeout. */
+gboolean metered_connection_wait_stopped (guint timeout_ms);
+
+/* Asks the remote for a key unit on a received track (an upstream
+ * force-key-unit the RTP session turns into a PLI); track_id NULL: on
+ * every received track. Any thread. */
+void metered_connection_request_key_unit (
+    MeteredConnection *conn, const char *track_id);
 
 const char *metered_connection_get_remote_peer_id (MeteredConnection *conn);
 gboolean metered_connection_is_polite (MeteredConnection *conn);

@@ -850,6 +850,24 @@ metered_session_set_dead_peer_timeout (MeteredSession *session, guint ms)
   session->dead_peer_timeout_ms = MAX (ms, 1000);
 }
 
+void
+metered_session_request_key_unit (
+    MeteredSession *session, const char *peer_id, const char *track_id)
+{
+  MeteredConnection *conn = NULL;
+  RemotePeer *peer;
+
+  g_mutex_lock (&session->lock);
+  peer = g_hash_table_lookup (session->peers, peer_id);
+  if (peer && peer->conn)
+    conn = gst_object_ref (peer->conn);
+  g_mutex_unlock (&session->lock);
+  if (conn) {
+    metered_connection_request_key_unit (conn, track_id);
+    gst_object_unref (conn);
+  }
+}
+
 guint
 metered_session_count_peers (MeteredSession *session)
 {

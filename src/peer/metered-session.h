@@ -76,6 +76,11 @@ void metered_session_push (
 gboolean metered_session_send_data (MeteredSession *session,
     const char *peer_id, const char *json, GError **error);
 
+/* Asks a remote peer for a key unit on one of its tracks (track_id NULL:
+ * all of them) over its current connection. Any thread. */
+void metered_session_request_key_unit (
+    MeteredSession *session, const char *peer_id, const char *track_id);
+
 guint metered_session_count_peers (MeteredSession *session);
 /* a{sv} per remote peer: state, swaps, packets-sent/received. */
 GVariant *metered_session_get_peer_stats (MeteredSession *session);

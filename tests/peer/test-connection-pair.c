@@ -149,6 +149,7 @@ test_vp8_flows (void)
   gboolean timeout = FALSE;
   guint timeout_id;
   GstClock *clock;
+  GstElement *enc;
 
   /* The one encode, in the owner's pipeline. */
   source =
@@ -158,9 +159,9 @@ test_vp8_flows (void)
                         "appsink name=enc sync=false",
           &error);
   g_assert_no_error (error);
-  gst_app_sink_set_callbacks (
-      GST_APP_SINK (gst_bin_get_by_name (GST_BIN (source), "enc")), &callbacks,
-      &pair, NULL);
+  enc = gst_bin_get_by_name (GST_BIN (source), "enc");
+  gst_app_sink_set_callbacks (GST_APP_SINK (enc), &callbacks, &pair, NULL);
+  gst_object_unref (enc);
   gst_element_set_state (source, GST_STATE_PLAYING);
   gst_element_get_state (source, NULL, NULL, GST_CLOCK_TIME_NONE);
   clock = gst_pipeline_get_clock (GST_PIPELINE (source));
@@ -220,6 +221,7 @@ test_vp8_flows (void)
 
   metered_connection_stop (pair.sender);
   metered_connection_stop (pair.receiver);
+  g_assert_true (metered_connection_wait_stopped (10000));
   gst_element_set_state (source, GST_STATE_NULL);
   gst_object_unref (source);
   gst_object_unref (clock);
