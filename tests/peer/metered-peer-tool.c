@@ -23,12 +23,21 @@
 #include "peer/metered-session.h"
 
 #include <gst/app/gstappsink.h>
+#include <gst/app/gstappsrc.h>
 #include <stdio.h>
 
 static gint frames_received; /* atomic */
 static gint key_frames; /* atomic */
 static gint frames_sent; /* atomic */
+static gint frames_decoded; /* atomic */
 static MeteredSession *session;
+static GstElement *decoder_src; /* appsrc of the --decode pipeline */
+
+static void
+on_decoded (GstElement *fakesink, GstBuffer *buffer, GstPad *pad, gpointer data)
+{
+  g_atomic_int_inc (&frames_decoded);
+}
 
 static void
 on_sample (MeteredSession *s, const char *peer_id,
@@ -39,6 +48,9 @@ on_sample (MeteredSession *s, const char *peer_id,
   g_atomic_int_inc (&frames_received);
   if (!GST_BUFFER_FLAG_IS_SET (buffer, GST_BUFFER_FLAG_DELTA_UNIT))
     g_atomic_int_inc (&key_frames);
+  /* --decode: the received VP8 really decodes into pictures. */
+  if (decoder_src)
+    gst_app_src_push_buffer (GST_APP_SRC (decoder_src), gst_buffer_ref (buffer));
 }
 
 static GstFlowReturn
@@ -120,10 +132,10 @@ static gboolean
 status (gpointer data)
 {
   g_print ("{\"event\":\"status\",\"peers\":%u,\"framesReceived\":%d,"
-           "\"keyFrames\":%d,\"framesSent\":%d}\n",
+           "\"keyFrames\":%d,\"framesSent\":%d,\"framesDecoded\":%d}\n",
       metered_session_count_peers (session),
       g_atomic_int_get (&frames_received), g_atomic_int_get (&key_frames),
-      g_atomic_int_get (&frames_sent));
+      g_atomic_int_get (&frames_sent), g_atomic_int_get (&frames_decoded));
   return G_SOURCE_CONTINUE;
 }
 
@@ -144,6 +156,9 @@ main (int argc, char **argv)
   gboolean send = FALSE, recv = FALSE;
   gint duration = 20;
   gint status_ms = 1000;
+  g_autofree char *codec = NULL;
+  gboolean decode = FALSE;
+  GstElement *decode_pipeline = NULL;
   GOptionEntry entries[] = { { "url", 0, 0, G_OPTION_ARG_STRING, &url,
                                  "Server URL", "URL" },
     { "key", 0, 0, G_OPTION_ARG_STRING, &key, "Publishable key", "KEY" },
@@ -152,6 +167,10 @@ main (int argc, char **argv)
     { "send", 0, 0, G_OPTION_ARG_NONE, &send, "Send a VP8 test pattern", NULL },
     { "recv", 0, 0, G_OPTION_ARG_NONE, &recv, "Receive media", NULL },
     { "duration", 0, 0, G_OPTION_ARG_INT, &duration, "Seconds to run", "S" },
+    { "codec", 0, 0, G_OPTION_ARG_STRING, &codec,
+        "Codec to send: vp8 (default) or h264", "C" },
+    { "decode", 0, 0, G_OPTION_ARG_NONE, &decode,
+        "Decode received VP8 and count decoded frames", NULL },
     { "status-ms", 0, 0, G_OPTION_ARG_INT, &status_ms,
         "Status line interval in ms", "MS" },
     { NULL } };
@@ -185,18 +204,27 @@ main (int argc, char **argv)
 
   if (send) {
     GstAppSinkCallbacks callbacks = { NULL, NULL, on_encoded };
-    g_autoptr (GstCaps) caps = gst_caps_new_empty_simple ("video/x-vp8");
+    gboolean h264 = g_strcmp0 (codec, "h264") == 0;
+    g_autoptr (GstCaps) caps = h264 ?
+        gst_caps_from_string ("video/x-h264,stream-format=byte-stream,"
+                              "alignment=au") :
+        gst_caps_new_empty_simple ("video/x-vp8");
     MeteredLocalTrack *track =
         metered_local_track_new ("video-track", "gst-stream", caps);
     GstElement *sink, *encoder;
     GstClock *clock;
 
-    source =
-        gst_parse_launch ("videotestsrc is-live=true pattern=ball ! "
-                          "video/x-raw,width=320,height=240,framerate=30/1 ! "
-                          "vp8enc name=enc deadline=1 keyframe-max-dist=60 "
-                          "target-bitrate=400000 ! appsink name=out sync=false",
-            &error);
+    source = gst_parse_launch (h264 ?
+        "videotestsrc is-live=true pattern=ball ! "
+        "video/x-raw,width=320,height=240,framerate=30/1 ! "
+        "openh264enc name=enc ! h264parse config-interval=-1 ! "
+        "video/x-h264,stream-format=byte-stream,alignment=au ! "
+        "appsink name=out sync=false" :
+        "videotestsrc is-live=true pattern=ball ! "
+        "video/x-raw,width=320,height=240,framerate=30/1 ! "
+        "vp8enc name=enc deadline=1 keyframe-max-dist=60 "
+        "target-bitrate=400000 ! appsink name=out sync=false",
+        &error);
     g_assert_no_error (error);
     sink = gst_bin_get_by_name (GST_BIN (source), "out");
     encoder = gst_bin_get_by_name (GST_BIN (source), "enc");
@@ -212,6 +240,21 @@ main (int argc, char **argv)
     metered_local_track_free (track);
     gst_object_unref (clock);
     gst_object_unref (sink);
+  }
+
+  if (decode) {
+    GstElement *fakesink;
+    decode_pipeline = gst_parse_launch (
+        "appsrc name=in is-live=true format=time caps=video/x-vp8 "
+        "max-buffers=60 leaky-type=downstream ! queue ! vp8dec ! "
+        "fakesink name=out sync=false signal-handoffs=true",
+        &error);
+    g_assert_no_error (error);
+    decoder_src = gst_bin_get_by_name (GST_BIN (decode_pipeline), "in");
+    fakesink = gst_bin_get_by_name (GST_BIN (decode_pipeline), "out");
+    g_signal_connect (fakesink, "handoff", G_CALLBACK (on_decoded), NULL);
+    gst_object_unref (fakesink);
+    gst_element_set_state (decode_pipeline, GST_STATE_PLAYING);
   }
 
   g_signal_connect (session, "peer-joined", G_CALLBACK (on_peer_joined), NULL);
@@ -236,6 +279,12 @@ main (int argc, char **argv)
     gst_element_set_state (source, GST_STATE_NULL);
     gst_object_unref (source);
   }
+  if (decode_pipeline) {
+    gst_element_set_state (decode_pipeline, GST_STATE_NULL);
+    gst_clear_object (&decoder_src);
+    gst_object_unref (decode_pipeline);
+  }
+  metered_connection_wait_stopped (10000);
   g_main_loop_unref (loop);
   return 0;
 }

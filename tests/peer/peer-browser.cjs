@@ -11,7 +11,8 @@
 // (getStats framesDecoded > 0) and fires stream-added with the C side's
 // track metadata {role:'camera'}, the C side receives the browser camera's
 // frames (>= 30, at least one key frame), and the selected ICE pair uses
-// the veth addresses.
+// the veth addresses. The C side decodes what it receives (vp8dec) and
+// also sends H264 (openh264enc) once.
 //
 // argv: path to metered-peer-tool. Env as tests/meson.build js_env.
 'use strict';
@@ -54,16 +55,17 @@ function startTool(tool, args) {
   return t;
 }
 
-async function scenario(ctx, exe, tool, port, gstId, browserId) {
-  const channel = `peer-browser-${gstId}-${process.pid}`;
+async function scenario(ctx, exe, tool, port, gstId, browserId, codec = 'vp8', round = 0) {
+  const channel = `peer-browser-${gstId}-${codec}-${round}-${process.pid}`;
   const polite = gstId < browserId;
-  log(`--- C side ${gstId} (${polite ? 'polite' : 'impolite'}) <-> browser ${browserId}`);
+  log(`--- C side ${gstId} (${polite ? 'polite' : 'impolite'}, sends ${codec}) <-> browser ${browserId}, round ${round}`);
   const base = `http://127.0.0.1:${port}/page.html?channel=${encodeURIComponent(channel)}`;
   const page = await openPage(ctx, base, browserId,
     `&send=1&token=${encodeURIComponent(mint(exe, browserId))}`);
   const t0 = Date.now();
   const gst = startTool(tool, ['--url', `ws://127.0.0.1:${port}`, '--token', mint(exe, gstId),
-    '--channel', channel, '--send', '--recv', '--duration', String(WAIT_S)]);
+    '--channel', channel, '--send', '--recv', '--decode', '--codec', codec,
+    '--duration', String(WAIT_S)]);
   try {
     const deadline = t0 + WAIT_S * 1000;
     let stats = {};
@@ -74,12 +76,16 @@ async function scenario(ctx, exe, tool, port, gstId, browserId) {
       const events = await page.evaluate(() => window.interop.events);
       added = events.find((e) => e.name === 'stream-added') || null;
       const decoded = Math.max(0, ...Object.values(stats).map((r) => r.framesDecoded));
-      const got = gst.status ? gst.status.framesReceived : 0;
+      const got = gst.status ? gst.status.framesDecoded : 0;
       const keys = gst.status ? gst.status.keyFrames : 0;
       const pairs = Object.values(stats).some((r) => r.pair);
       if (decoded > 0 && added && got >= 30 && keys >= 1 && pairs) {
+        const codecs = Object.values(stats).map((r) => r.codec).join(',');
         log(`both directions flowing after ${((Date.now() - t0) / 1000).toFixed(2)} s: ` +
-          `browser decoded ${decoded}, C side received ${got} (${keys} key frames)`);
+          `browser decoded ${decoded} (${codecs}), C side decoded ${got} (${keys} key frames)`);
+        if (!codecs.toLowerCase().includes(codec)) {
+          throw new Error(`browser decoded ${codecs}, expected ${codec}`);
+        }
         break;
       }
       if (Date.now() - lastPrint > 2000) {
@@ -147,8 +153,13 @@ async function main() {
     srv = startServer(exe, prepareWebRoot(tmp), tmp);
     const port = await srv.port;
     ctx = await launchChromium(tmp);
-    await scenario(ctx, exe, tool, port, 'a-gst', 'm-browser'); // C side polite
-    await scenario(ctx, exe, tool, port, 'z-gst', 'm-browser'); // C side impolite
+    // Both sides offer at once: the C side polite (it must swap to answer)
+    // three rounds in a row, then impolite, then H264 from the C side.
+    for (let round = 0; round < 3; round++) {
+      await scenario(ctx, exe, tool, port, 'a-gst', 'm-browser', 'vp8', round);
+    }
+    await scenario(ctx, exe, tool, port, 'z-gst', 'm-browser', 'vp8');
+    await scenario(ctx, exe, tool, port, 'a-gst', 'm-browser', 'h264');
     ok = true;
   } catch (e) {
     console.error(`${ts()} FAIL: ${e && e.stack || e}`);
