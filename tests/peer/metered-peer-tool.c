@@ -50,7 +50,8 @@ on_sample (MeteredSession *s, const char *peer_id,
     g_atomic_int_inc (&key_frames);
   /* --decode: the received VP8 really decodes into pictures. */
   if (decoder_src)
-    gst_app_src_push_buffer (GST_APP_SRC (decoder_src), gst_buffer_ref (buffer));
+    gst_app_src_push_buffer (
+        GST_APP_SRC (decoder_src), gst_buffer_ref (buffer));
 }
 
 static GstFlowReturn
@@ -205,25 +206,25 @@ main (int argc, char **argv)
   if (send) {
     GstAppSinkCallbacks callbacks = { NULL, NULL, on_encoded };
     gboolean h264 = g_strcmp0 (codec, "h264") == 0;
-    g_autoptr (GstCaps) caps = h264 ?
-        gst_caps_from_string ("video/x-h264,stream-format=byte-stream,"
-                              "alignment=au") :
-        gst_caps_new_empty_simple ("video/x-vp8");
+    g_autoptr (GstCaps) caps =
+        h264 ? gst_caps_from_string ("video/x-h264,stream-format=byte-stream,"
+                                     "alignment=au")
+             : gst_caps_new_empty_simple ("video/x-vp8");
     MeteredLocalTrack *track =
         metered_local_track_new ("video-track", "gst-stream", caps);
     GstElement *sink, *encoder;
     GstClock *clock;
 
-    source = gst_parse_launch (h264 ?
-        "videotestsrc is-live=true pattern=ball ! "
-        "video/x-raw,width=320,height=240,framerate=30/1 ! "
-        "openh264enc name=enc ! h264parse config-interval=-1 ! "
-        "video/x-h264,stream-format=byte-stream,alignment=au ! "
-        "appsink name=out sync=false" :
-        "videotestsrc is-live=true pattern=ball ! "
-        "video/x-raw,width=320,height=240,framerate=30/1 ! "
-        "vp8enc name=enc deadline=1 keyframe-max-dist=60 "
-        "target-bitrate=400000 ! appsink name=out sync=false",
+    source = gst_parse_launch (
+        h264 ? "videotestsrc is-live=true pattern=ball ! "
+               "video/x-raw,width=320,height=240,framerate=30/1 ! "
+               "openh264enc name=enc ! h264parse config-interval=-1 ! "
+               "video/x-h264,stream-format=byte-stream,alignment=au ! "
+               "appsink name=out sync=false"
+             : "videotestsrc is-live=true pattern=ball ! "
+               "video/x-raw,width=320,height=240,framerate=30/1 ! "
+               "vp8enc name=enc deadline=1 keyframe-max-dist=60 "
+               "target-bitrate=400000 ! appsink name=out sync=false",
         &error);
     g_assert_no_error (error);
     sink = gst_bin_get_by_name (GST_BIN (source), "out");
