@@ -159,6 +159,7 @@ main (int argc, char **argv)
   gint status_ms = 1000;
   g_autofree char *codec = NULL;
   gboolean decode = FALSE;
+  gint dead_peer_ms = 10000;
   GstElement *decode_pipeline = NULL;
   GOptionEntry entries[] = { { "url", 0, 0, G_OPTION_ARG_STRING, &url,
                                  "Server URL", "URL" },
@@ -172,6 +173,8 @@ main (int argc, char **argv)
         "Codec to send: vp8 (default) or h264", "C" },
     { "decode", 0, 0, G_OPTION_ARG_NONE, &decode,
         "Decode received VP8 and count decoded frames", NULL },
+    { "dead-peer-timeout", 0, 0, G_OPTION_ARG_INT, &dead_peer_ms,
+        "ms without media before a fresh connection", "MS" },
     { "status-ms", 0, 0, G_OPTION_ARG_INT, &status_ms,
         "Status line interval in ms", "MS" },
     { NULL } };
@@ -201,6 +204,7 @@ main (int argc, char **argv)
     g_object_set (client, "token", token, NULL);
   session = metered_session_new (client, channel);
   metered_session_set_receive (session, recv);
+  metered_session_set_dead_peer_timeout (session, dead_peer_ms);
   metered_session_set_sample_func (session, on_sample, NULL, NULL);
 
   if (send) {

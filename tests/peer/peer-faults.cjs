@@ -6,6 +6,8 @@
 //   1. the C side's signalling socket is dropped (admin drop),
 //   2. the browser's signalling socket is dropped,
 //   3. metered-server is SIGKILLed and restarted on the same port.
+//   4. the media path is cut for 5 s: every address of the namespace's
+//      veth pair is removed and put back (signalling on 127.0.0.1 stays up).
 // After each fault media must flow again both ways (>= 30 new frames on
 // each side within the bound). The longest gap in each direction is
 // printed: it is a figure, not an assertion (timing belongs in bench/).
@@ -116,7 +118,8 @@ async function main() {
     const base = `http://127.0.0.1:${port}/page.html?channel=${channel}`;
     const page = await openPage(ctx, base, 'browser', `&send=1&token=${mint(exe, 'm-browser')}`);
     gst = startTool(tool, ['--url', `ws://127.0.0.1:${port}`, '--token', mint(exe, 'a-gst'),
-      '--channel', channel, '--send', '--recv', '--duration', '170', '--status-ms', '100']);
+      '--channel', channel, '--send', '--recv', '--duration', '200', '--status-ms', '100',
+      '--dead-peer-timeout', '10000']);
     gaps.start = await recover(page, gst, 'initial connection');
 
     log('fault 1: drop the C side signalling socket');
@@ -135,6 +138,15 @@ async function main() {
     await srv.port;
     gaps.serverRestart = await recover(page, gst, 'server restarted');
 
+    log('fault 4: cut the media path for 5 s (veth addresses removed)');
+    const ip = (...args) => execFileSync('ip', args);
+    ip('addr', 'flush', 'dev', 'v0');
+    ip('addr', 'flush', 'dev', 'v1');
+    await new Promise((r) => setTimeout(r, 5000));
+    ip('addr', 'add', '10.99.0.1/24', 'dev', 'v0');
+    ip('addr', 'add', '10.99.0.2/24', 'dev', 'v1');
+    gaps.mediaPathCut = await recover(page, gst, 'media path restored');
+
     log(`GAPS ${JSON.stringify(gaps)}`);
     ok = true;
   } catch (e) {
@@ -150,9 +162,9 @@ async function main() {
 }
 
 const guard = setTimeout(() => {
-  console.error(`${ts()} FAIL: overall time limit (230 s) reached`);
+  console.error(`${ts()} FAIL: overall time limit (250 s) reached`);
   if (live.server && !live.server.exit) live.server.child.kill('SIGKILL');
   process.exit(1);
-}, 230000);
+}, 250000);
 main().then((rc) => { clearTimeout(guard); process.exit(rc); },
   (e) => { console.error(`${ts()} FAIL: ${e && e.stack || e}`); process.exit(1); });
