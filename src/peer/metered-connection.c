@@ -345,6 +345,7 @@ munge_msid (MeteredConnection *conn, const char *sdp)
 typedef struct
 {
   MeteredConnection *conn;
+  GstElement *webrtc; /* the connection may be stopped meanwhile */
   guint generation;
   GstWebRTCSDPType type;
 } DescriptionJob;
@@ -352,6 +353,7 @@ typedef struct
 static void
 description_job_free (DescriptionJob *job)
 {
+  gst_object_unref (job->webrtc);
   gst_object_unref (job->conn);
   g_free (job);
 }
@@ -401,8 +403,13 @@ on_description_created (GstPromise *promise, gpointer data)
     GST_WARNING_OBJECT (conn, "create-%s failed", field);
     goto done;
   }
+  if (conn->stopped) {
+    /* stopped while webrtcbin was creating it: conn->webrtc is gone */
+    gst_webrtc_session_description_free (desc);
+    goto done;
+  }
 
-  g_object_get (conn->webrtc, "signaling-state", &sig, NULL);
+  g_object_get (job->webrtc, "signaling-state", &sig, NULL);
   if (job->type == GST_WEBRTC_SDP_TYPE_OFFER &&
       (sig != GST_WEBRTC_SIGNALING_STATE_STABLE ||
           job->generation != conn->generation)) {
@@ -429,7 +436,7 @@ on_description_created (GstPromise *promise, gpointer data)
    * so the description leaves before any of its candidates. */
   on_context (conn, send_description_on_context,
       description_payload (field, munged), g_free);
-  g_signal_emit_by_name (conn->webrtc, "set-local-description", local,
+  g_signal_emit_by_name (job->webrtc, "set-local-description", local,
       gst_promise_new_with_change_func (on_local_description_set, conn, NULL));
   gst_webrtc_session_description_free (local);
 
@@ -445,6 +452,7 @@ create_description (MeteredConnection *conn, GstWebRTCSDPType type)
   DescriptionJob *job = g_new0 (DescriptionJob, 1);
 
   job->conn = gst_object_ref (conn);
+  job->webrtc = gst_object_ref (conn->webrtc);
   job->generation = conn->generation;
   job->type = type;
   if (type == GST_WEBRTC_SDP_TYPE_OFFER)

@@ -80,6 +80,10 @@ struct _MeteredSession
   GstClockTime base_time;
   char *stun_server;
   GStrv turn_servers;
+  /* From the latest welcome.metadata.iceServers (kept when a welcome has
+   * none, as the SDK does); used by connections created afterwards. */
+  char *welcome_stun;
+  GStrv welcome_turns;
 
   GMutex lock; /* guards peers against push() from other threads */
   GHashTable *peers; /* id -> RemotePeer* */
@@ -272,6 +276,68 @@ on_conn_sample (MeteredConnection *conn, const MeteredRemoteTrack *track,
         track, buffer, session->sample_data);
 }
 
+/* "stun:host:port" -> "stun://host:port" (webrtcbin's form). */
+static char *
+stun_uri (const char *url)
+{
+  const char *rest = url + strlen ("stun:");
+  const char *q = strchr (rest, '?');
+
+  return g_strdup_printf (
+      "stun://%.*s", (int) (q ? q - rest : (long) strlen (rest)), rest);
+}
+
+/* "turn(s):host:port?transport=x" + credentials ->
+ * "turn(s)://user:pass@host:port?transport=x". */
+static char *
+turn_uri (const char *url, const char *username, const char *credential)
+{
+  gboolean secure = g_ascii_strncasecmp (url, "turns:", 6) == 0;
+  const char *rest = url + (secure ? 6 : 5);
+  g_autofree char *user =
+      g_uri_escape_string (username ? username : "", NULL, FALSE);
+  g_autofree char *pass =
+      g_uri_escape_string (credential ? credential : "", NULL, FALSE);
+
+  return g_strdup_printf (
+      "%s://%s:%s@%s", secure ? "turns" : "turn", user, pass, rest);
+}
+
+static void
+take_welcome_ice_servers (MeteredSession *session, GVariant *servers)
+{
+  g_autoptr (GStrvBuilder) turns = g_strv_builder_new ();
+  GVariantIter iter;
+  GVariant *entry;
+
+  if (!servers)
+    return;
+  g_clear_pointer (&session->welcome_stun, g_free);
+  g_variant_iter_init (&iter, servers);
+  while ((entry = g_variant_iter_next_value (&iter))) {
+    g_autofree const char **urls = NULL;
+    const char *user = NULL, *cred = NULL;
+    g_variant_lookup (entry, "urls", "^a&s", &urls);
+    g_variant_lookup (entry, "username", "&s", &user);
+    g_variant_lookup (entry, "credential", "&s", &cred);
+    for (guint i = 0; urls && urls[i]; i++) {
+      if (g_ascii_strncasecmp (urls[i], "stun:", 5) == 0) {
+        if (!session->welcome_stun)
+          session->welcome_stun = stun_uri (urls[i]);
+      } else if (g_ascii_strncasecmp (urls[i], "turn", 4) == 0) {
+        g_autofree char *uri = turn_uri (urls[i], user, cred);
+        g_strv_builder_add (turns, uri);
+      }
+    }
+    g_variant_unref (entry);
+  }
+  g_strfreev (session->welcome_turns);
+  session->welcome_turns = g_strv_builder_end (turns);
+  GST_INFO ("iceServers from the welcome: %s STUN, %u TURN",
+      session->welcome_stun ? "a" : "no",
+      g_strv_length (session->welcome_turns));
+}
+
 /* Builds a fresh connection for peer (replacing any old one) and, when
  * first_payload is given, hands it that remote description first. */
 static void
@@ -281,6 +347,7 @@ peer_connect (RemotePeer *peer, const char *first_payload)
   MeteredConnectionConfig config = { 0 };
   MeteredConnection *conn, *old;
   g_autoptr (GError) error = NULL;
+  g_auto (GStrv) turns = NULL;
 
   config.context = session->context;
   config.local_peer_id = session->local_id;
@@ -288,8 +355,16 @@ peer_connect (RemotePeer *peer, const char *first_payload)
   /* Politeness as the SDK computes it: JS string comparison, which is
    * strcmp for the ASCII ids services hand out. */
   config.polite = g_strcmp0 (session->local_id, peer->id) < 0;
-  config.stun_server = session->stun_server;
-  config.turn_servers = (const char *const *) session->turn_servers;
+  /* Properties first, then what the service handed out in the welcome. */
+  config.stun_server =
+      session->stun_server ? session->stun_server : session->welcome_stun;
+  {
+    g_autoptr (GStrvBuilder) b = g_strv_builder_new ();
+    g_strv_builder_addv (b, (const char **) session->turn_servers);
+    g_strv_builder_addv (b, (const char **) session->welcome_turns);
+    turns = g_strv_builder_end (b);
+  }
+  config.turn_servers = (const char *const *) turns;
   config.local_tracks = session->local_tracks;
   config.receive = session->receive;
   config.clock = session->clock;
@@ -616,6 +691,7 @@ on_connected (MeteredSignallingClient *client, const char *peer_id,
 {
   g_free (session->local_id);
   session->local_id = g_strdup (peer_id);
+  take_welcome_ice_servers (session, ice_servers);
   /* The next presence of the channel is the (reconcile) snapshot; the
    * client replays the subscription after a reconnect by itself. */
   session->awaiting_snapshot = TRUE;
@@ -937,6 +1013,8 @@ metered_session_finalize (GObject *object)
   g_free (session->local_id);
   g_free (session->stun_server);
   g_strfreev (session->turn_servers);
+  g_free (session->welcome_stun);
+  g_strfreev (session->welcome_turns);
   g_mutex_clear (&session->lock);
   G_OBJECT_CLASS (metered_session_parent_class)->finalize (object);
 }
