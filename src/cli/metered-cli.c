@@ -222,15 +222,36 @@ on_request_done (GObject *source, GAsyncResult *result, gpointer data)
 }
 
 static void
-submit (Cli *cli, const char *target, const char *json)
+submit_as (Cli *cli, const char *command, const char *target, const char *json)
 {
   cli->outstanding++;
-  if (g_str_equal (cli->command, "send"))
+  if (g_str_equal (command, "send"))
     metered_signalling_client_send_async (
         cli->client, target, json, NULL, on_request_done, cli);
   else
     metered_signalling_client_publish_async (
         cli->client, target, json, NULL, on_request_done, cli);
+}
+
+static void
+submit (Cli *cli, const char *target, const char *json)
+{
+  submit_as (cli, cli->command, target, json);
+}
+
+/* subscribe mode reads commands from stdin: "publish CHANNEL JSON" or
+ * "send PEER JSON", so one process can listen and talk. */
+static void
+run_command_line (Cli *cli, const char *line)
+{
+  g_auto (GStrv) parts = g_strsplit (line, " ", 3);
+
+  if (g_strv_length (parts) == 3 &&
+      (g_str_equal (parts[0], "publish") || g_str_equal (parts[0], "send")))
+    submit_as (cli, parts[0], parts[1], parts[2]);
+  else
+    g_printerr ("metered-cli: stdin: expected \"publish CHANNEL JSON\" or "
+                "\"send PEER JSON\"\n");
 }
 
 static void read_next_line (Cli *cli);
@@ -251,7 +272,9 @@ on_line (GObject *source, GAsyncResult *result, gpointer data)
     return;
   }
   g_strstrip (line);
-  if (*line)
+  if (*line && g_str_equal (cli->command, "subscribe"))
+    run_command_line (cli, line);
+  else if (*line)
     submit (cli, cli->args[0], line);
   read_next_line (cli);
 }
@@ -290,9 +313,13 @@ on_connect_done (GObject *source, GAsyncResult *result, gpointer data)
     return;
   }
   if (g_str_equal (cli->command, "subscribe")) {
+    GInputStream *in = g_unix_input_stream_new (0, FALSE);
     for (char **c = cli->args; *c; c++)
       metered_signalling_client_subscribe_async (
           cli->client, *c, FALSE, NULL, on_subscribed, cli);
+    cli->input = g_data_input_stream_new (in);
+    g_object_unref (in);
+    read_next_line (cli);
   } else if (cli->args[1]) {
     submit (cli, cli->args[0], cli->args[1]);
     cli->input_done = TRUE;
@@ -351,7 +378,9 @@ main (int argc, char **argv)
 
   g_option_context_set_summary (ctx,
       "Talk to a Metered Realtime Messaging channel from a terminal.\n"
-      "Without JSON, publish and send read one JSON value per stdin line.");
+      "Without JSON, publish and send read one JSON value per stdin line.\n"
+      "subscribe also takes \"publish CHANNEL JSON\" and \"send PEER JSON\"\n"
+      "lines on stdin.");
   g_option_context_add_main_entries (ctx, entries, NULL);
   if (!g_option_context_parse (ctx, &argc, &argv, &error)) {
     g_printerr ("metered-cli: %s\n", error->message);
