@@ -17,6 +17,8 @@
 
 #include "metered-session.h"
 
+#include "peer/metered-remote-peer-private.h"
+
 #include "protocol/metered-protocol.h"
 
 #include <json-glib/json-glib.h>
@@ -42,28 +44,8 @@ enum
 static guint signals[N_SIGNALS];
 
 /* A remote peer: its identity (id, metadata, track metadata) outlives the
- * connections that come and go under it. */
-typedef struct
-{
-  MeteredSession *session;
-  char *id;
-  char *metadata;
-  MeteredConnection *conn;
-  GHashTable *track_meta; /* trackId -> metadata JSON */
-  GQueue track_meta_order; /* trackIds, oldest first (FIFO cap 512) */
-  guint swaps;
-  /* Media liveness (webrtcbin 1.22 has no consent freshness). */
-  guint64 rx_count;
-  gint64 rx_progress_ms; /* when rx_count last grew */
-  gboolean ever_received;
-  /* Gone from presence but still carrying media: kept until its media
-   * stops for dead-peer-timeout or it comes back. */
-  gboolean lingering;
-  /* Our own recovery ladder (the SDK's ICE-restart timing). */
-  guint recover_attempts;
-  GSource *recover_source;
-  gboolean recover_exhausted;
-} RemotePeer;
+ * connections that come and go under it (metered-remote-peer.c). */
+typedef MeteredRemotePeer RemotePeer;
 
 struct _MeteredSession
 {
@@ -152,36 +134,21 @@ peer_free (RemotePeer *peer)
 {
   if (peer->recover_source) {
     g_source_destroy (peer->recover_source);
-    g_source_unref (peer->recover_source);
+    g_clear_pointer (&peer->recover_source, g_source_unref);
   }
   if (peer->conn) {
     g_signal_handlers_disconnect_by_data (peer->conn, peer);
     metered_connection_stop (peer->conn);
-    gst_object_unref (peer->conn);
+    gst_clear_object (&peer->conn);
   }
-  g_hash_table_unref (peer->track_meta);
-  g_queue_clear_full (&peer->track_meta_order, g_free);
-  g_free (peer->id);
-  g_free (peer->metadata);
-  g_free (peer);
+  metered_remote_peer_set_state (peer, METERED_REMOTE_PEER_STATE_CLOSED);
+  g_object_unref (peer);
 }
 
 static void
 store_track_meta (RemotePeer *peer, const char *track_id, const char *meta)
 {
-  if (!g_hash_table_contains (peer->track_meta, track_id)) {
-    g_queue_push_tail (&peer->track_meta_order, g_strdup (track_id));
-    if (g_queue_get_length (&peer->track_meta_order) >
-        METERED_TRACK_META_CACHE) {
-      g_autofree char *oldest = g_queue_pop_head (&peer->track_meta_order);
-      g_hash_table_remove (peer->track_meta, oldest);
-    }
-  }
-  if (meta)
-    g_hash_table_insert (
-        peer->track_meta, g_strdup (track_id), g_strdup (meta));
-  else
-    g_hash_table_remove (peer->track_meta, track_id);
+  metered_remote_peer_store_track_meta (peer, track_id, meta);
 }
 
 static void
@@ -257,6 +224,7 @@ static void
 on_conn_state (MeteredConnection *conn, gint state, RemotePeer *peer)
 {
   GST_INFO ("connection to %s: state %d", peer->id, state);
+  metered_remote_peer_connection_state (peer, state);
   if (state == 2 /* GST_WEBRTC_PEER_CONNECTION_STATE_CONNECTED */) {
     peer->recover_attempts = 0;
     peer->recover_exhausted = FALSE;
@@ -360,8 +328,10 @@ peer_connect (RemotePeer *peer, const char *first_payload)
       session->stun_server ? session->stun_server : session->welcome_stun;
   {
     g_autoptr (GStrvBuilder) b = g_strv_builder_new ();
-    g_strv_builder_addv (b, (const char **) session->turn_servers);
-    g_strv_builder_addv (b, (const char **) session->welcome_turns);
+    if (session->turn_servers)
+      g_strv_builder_addv (b, (const char **) session->turn_servers);
+    if (session->welcome_turns)
+      g_strv_builder_addv (b, (const char **) session->welcome_turns);
     turns = g_strv_builder_end (b);
   }
   config.turn_servers = (const char *const *) turns;
@@ -394,6 +364,7 @@ peer_connect (RemotePeer *peer, const char *first_payload)
     g_signal_handlers_disconnect_by_data (old, peer);
     metered_connection_stop (old);
     gst_object_unref (old);
+    metered_remote_peer_reset (peer);
   }
 
   if (session->local_tracks->len > 0 && !first_payload)
@@ -416,13 +387,7 @@ peer_add (MeteredSession *session, const char *id, const char *metadata)
         "already %d remote peers: ignoring %s", METERED_MAX_REMOTE_PEERS, id);
     return NULL;
   }
-  peer = g_new0 (RemotePeer, 1);
-  peer->session = session;
-  peer->id = g_strdup (id);
-  peer->metadata = g_strdup (metadata);
-  peer->track_meta =
-      g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
-  g_queue_init (&peer->track_meta_order);
+  peer = metered_remote_peer_new (session, id, metadata);
   g_mutex_lock (&session->lock);
   g_hash_table_insert (session->peers, peer->id, peer);
   g_mutex_unlock (&session->lock);
@@ -918,6 +883,19 @@ metered_session_send_data (MeteredSession *session, const char *peer_id,
     metered_signalling_client_publish_async (session->client, session->channel,
         json, NULL, on_data_sent, GINT_TO_POINTER (TRUE));
   return TRUE;
+}
+
+MeteredRemotePeer *
+metered_session_dup_peer (MeteredSession *session, const char *peer_id)
+{
+  MeteredRemotePeer *peer;
+
+  g_mutex_lock (&session->lock);
+  peer = g_hash_table_lookup (session->peers, peer_id);
+  if (peer)
+    g_object_ref (peer);
+  g_mutex_unlock (&session->lock);
+  return peer;
 }
 
 void

@@ -21,6 +21,7 @@
 
 #include "client/metered-signalling-client.h"
 #include "peer/metered-connection.h"
+#include "peer/metered-remote-peer.h"
 
 G_BEGIN_DECLS
 
@@ -80,6 +81,10 @@ gboolean metered_session_send_data (MeteredSession *session,
  * all of them) over its current connection. Any thread. */
 void metered_session_request_key_unit (
     MeteredSession *session, const char *peer_id, const char *track_id);
+
+/* The remote peer of that id (a new reference), or NULL. */
+MeteredRemotePeer *metered_session_dup_peer (
+    MeteredSession *session, const char *peer_id);
 
 guint metered_session_count_peers (MeteredSession *session);
 /* a{sv} per remote peer: state, swaps, packets-sent/received. */

@@ -79,9 +79,35 @@ on_key_unit (MeteredSession *s, const char *track_id, GstElement *encoder)
 }
 
 static void
+on_peer_state (MeteredRemotePeer *peer, MeteredRemotePeerState from,
+    MeteredRemotePeerState to, gpointer data)
+{
+  g_print ("{\"event\":\"peer-state\",\"peer\":\"%s\",\"from\":\"%s\","
+           "\"to\":\"%s\"}\n",
+      metered_remote_peer_get_id (peer),
+      metered_remote_peer_state_to_string (from),
+      metered_remote_peer_state_to_string (to));
+}
+
+static void
+on_connection_reset (MeteredRemotePeer *peer, gpointer data)
+{
+  g_print ("{\"event\":\"connection-reset\",\"peer\":\"%s\"}\n",
+      metered_remote_peer_get_id (peer));
+}
+
+static void
 on_peer_joined (MeteredSession *s, const char *id, const char *meta)
 {
+  MeteredRemotePeer *peer = metered_session_dup_peer (s, id);
+
   g_print ("{\"event\":\"peer-joined\",\"peer\":\"%s\"}\n", id);
+  if (peer) {
+    g_signal_connect (peer, "state-changed", G_CALLBACK (on_peer_state), NULL);
+    g_signal_connect (
+        peer, "connection-reset", G_CALLBACK (on_connection_reset), NULL);
+    g_object_unref (peer);
+  }
 }
 
 static void

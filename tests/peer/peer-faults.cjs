@@ -40,7 +40,7 @@ async function admin(port, method, p) {
 
 function startTool(tool, args) {
   const child = spawn(tool, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  const t = { child, received: 0, output: '' };
+  const t = { child, received: 0, output: '', events: [] };
   let buf = '';
   child.stdout.on('data', (d) => {
     buf += d.toString();
@@ -51,7 +51,7 @@ function startTool(tool, args) {
       try {
         const e = JSON.parse(line);
         if (e.event === 'status') t.received = e.framesReceived;
-        else log(`[gst] ${line}`);
+        else { t.events.push(e); log(`[gst] ${line}`); }
       } catch (_) { /* not JSON */ }
     }
   });
@@ -146,6 +146,18 @@ async function main() {
     ip('addr', 'add', '10.99.0.1/24', 'dev', 'v0');
     ip('addr', 'add', '10.99.0.2/24', 'dev', 'v1');
     gaps.mediaPathCut = await recover(page, gst, 'media path restored');
+
+    // The remote peer's state as an application sees it: a replaced
+    // connection shows connected -> reconnecting -> connected, never a
+    // second "connecting" hop.
+    const states = gst.events.filter((e) => e.event === 'peer-state');
+    const firstConnected = states.findIndex((e) => e.to === 'connected');
+    if (firstConnected < 0) throw new Error(`the remote peer never reached connected: ${JSON.stringify(states)}`);
+    const hops = states.slice(firstConnected + 1).filter((e) => e.to === 'connecting');
+    if (hops.length) throw new Error(`connecting hop visible after a swap: ${JSON.stringify(states)}`);
+    const resets = gst.events.filter((e) => e.event === 'connection-reset').length;
+    if (resets < 3) throw new Error(`expected a connection-reset for each signalling fault, got ${resets}`);
+    log(`remote peer states: ${states.map((e) => e.to).join(' -> ')}; ${resets} connection resets`);
 
     log(`GAPS ${JSON.stringify(gaps)}`);
     ok = true;
