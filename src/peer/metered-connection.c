@@ -78,6 +78,7 @@ struct _MeteredConnection
   GPtrArray *recv; /* RecvBranch*, guarded by the object lock */
   GPtrArray *pending_tracks; /* MeteredLocalTrack*, built at start */
   gboolean answer_first; /* add our tracks only after answering */
+  GStrv receive_codecs; /* preference order, NULL: vp8, h264, opus */
   gboolean tracks_negotiated; /* a remote answer covered our offer */
   gboolean send_added;
   gboolean started;
@@ -741,9 +742,13 @@ on_new_sample (GstAppSink *sink, gpointer data)
   if (gst_sample_get_caps (sample) &&
       gst_sample_get_caps (sample) != branch->track->caps)
     gst_caps_replace (&branch->track->caps, gst_sample_get_caps (sample));
+  /* Under the lock, so that stop() never returns while a callback into
+   * the owner is still running. */
+  GST_OBJECT_LOCK (conn);
   if (conn->sample_func)
     conn->sample_func (
         conn, branch->track, gst_sample_get_buffer (sample), conn->sample_data);
+  GST_OBJECT_UNLOCK (conn);
   gst_sample_unref (sample);
   return GST_FLOW_OK;
 }
@@ -1072,6 +1077,46 @@ add_send_branch (MeteredConnection *conn, MeteredLocalTrack *track, guint index,
   return TRUE;
 }
 
+/* RTP caps for receiving one kind, in the configured codec order (the
+ * remote picks the first it can send). NULL when no codec of that kind
+ * is wanted. */
+static GstCaps *
+receive_caps (MeteredConnection *conn, const char *kind)
+{
+  static const struct
+  {
+    const char *name, *kind, *caps;
+  } codecs[] = {
+    { "vp8", "video",
+        "application/x-rtp,media=video,encoding-name=VP8,"
+        "payload=96,clock-rate=90000" },
+    { "vp9", "video",
+        "application/x-rtp,media=video,encoding-name=VP9,"
+        "payload=98,clock-rate=90000" },
+    { "h264", "video",
+        "application/x-rtp,media=video,encoding-name=H264,payload=102,"
+        "clock-rate=90000,packetization-mode=(string)1,"
+        "profile-level-id=(string)42e01f,level-asymmetry-allowed=(string)1" },
+    { "opus", "audio",
+        "application/x-rtp,media=audio,encoding-name=OPUS,"
+        "payload=111,clock-rate=48000,encoding-params=(string)2" },
+  };
+  const char *const default_order[] = { "vp8", "h264", "opus", NULL };
+  const char *const *order = conn->receive_codecs
+                                 ? (const char *const *) conn->receive_codecs
+                                 : default_order;
+  GstCaps *caps = gst_caps_new_empty ();
+
+  for (guint i = 0; order[i]; i++)
+    for (guint c = 0; c < G_N_ELEMENTS (codecs); c++)
+      if (g_ascii_strcasecmp (order[i], codecs[c].name) == 0 &&
+          g_str_equal (codecs[c].kind, kind))
+        gst_caps_append (caps, gst_caps_from_string (codecs[c].caps));
+  if (gst_caps_is_empty (caps))
+    gst_clear_caps (&caps);
+  return caps;
+}
+
 static gboolean
 add_send_branches (MeteredConnection *conn, GError **error)
 {
@@ -1084,12 +1129,19 @@ add_send_branches (MeteredConnection *conn, GError **error)
    * metadata matches. */
   if (conn->receive && !conn->answer_first) {
     GstWebRTCRTPTransceiver *recv = NULL;
-    g_autoptr (GstCaps) caps = gst_caps_from_string (
-        "application/x-rtp,media=video,encoding-name=VP8,payload=96,"
-        "clock-rate=90000");
-    g_signal_emit_by_name (conn->webrtc, "add-transceiver",
-        GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY, caps, &recv);
-    gst_clear_object (&recv);
+    g_autoptr (GstCaps) video = receive_caps (conn, "video");
+    g_autoptr (GstCaps) audio = receive_caps (conn, "audio");
+
+    if (video) {
+      g_signal_emit_by_name (conn->webrtc, "add-transceiver",
+          GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY, video, &recv);
+      gst_clear_object (&recv);
+    }
+    if (audio) {
+      g_signal_emit_by_name (conn->webrtc, "add-transceiver",
+          GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY, audio, &recv);
+      gst_clear_object (&recv);
+    }
   }
   conn->send_added = TRUE;
   for (guint i = 0; i < conn->pending_tracks->len; i++)
@@ -1399,6 +1451,7 @@ metered_connection_finalize (GObject *object)
   g_free (conn->remote_peer_id);
   g_free (conn->stun_server);
   g_strfreev (conn->turn_servers);
+  g_strfreev (conn->receive_codecs);
   g_free (conn->remote_sdp);
   gst_clear_object (&conn->clock);
   g_main_context_unref (conn->context);
@@ -1465,6 +1518,7 @@ metered_connection_new (const MeteredConnectionConfig *config)
   conn->clock = config->clock ? gst_object_ref (config->clock) : NULL;
   conn->base_time = config->base_time;
   conn->answer_first = config->answer_first;
+  conn->receive_codecs = g_strdupv ((GStrv) config->receive_codecs);
   conn->pending_tracks = g_ptr_array_new_with_free_func (
       (GDestroyNotify) metered_local_track_free);
   for (guint i = 0; config->local_tracks && i < config->local_tracks->len; i++)

@@ -72,6 +72,9 @@ typedef struct
   /* Started for a remote offer: answer it receive-only, then offer our
    * tracks on m-lines of our own. */
   gboolean answer_first;
+  /* Codecs to receive, in preference order ("vp8", "vp9", "h264",
+   * "opus"); NULL: vp8, h264, opus. */
+  const char *const *receive_codecs;
 } MeteredConnectionConfig;
 
 #define METERED_TYPE_CONNECTION (metered_connection_get_type ())

@@ -66,6 +66,7 @@ struct _MeteredSession
    * none, as the SDK does); used by connections created afterwards. */
   char *welcome_stun;
   GStrv welcome_turns;
+  GStrv receive_codecs;
 
   GMutex lock; /* guards peers against push() from other threads */
   GHashTable *peers; /* id -> RemotePeer* */
@@ -340,6 +341,7 @@ peer_connect (RemotePeer *peer, const char *first_payload)
   config.clock = session->clock;
   config.base_time = session->base_time;
   config.answer_first = first_payload != NULL;
+  config.receive_codecs = (const char *const *) session->receive_codecs;
   conn = metered_connection_new (&config);
 
   g_signal_connect (conn, "outgoing", G_CALLBACK (on_conn_outgoing), peer);
@@ -821,6 +823,14 @@ metered_session_set_receive (MeteredSession *session, gboolean receive)
 }
 
 void
+metered_session_set_receive_codecs (
+    MeteredSession *session, const char *const *codecs)
+{
+  g_strfreev (session->receive_codecs);
+  session->receive_codecs = g_strdupv ((GStrv) codecs);
+}
+
+void
 metered_session_set_clock (
     MeteredSession *session, GstClock *clock, GstClockTime base_time)
 {
@@ -993,6 +1003,7 @@ metered_session_finalize (GObject *object)
   g_strfreev (session->turn_servers);
   g_free (session->welcome_stun);
   g_strfreev (session->welcome_turns);
+  g_strfreev (session->receive_codecs);
   g_mutex_clear (&session->lock);
   G_OBJECT_CLASS (metered_session_parent_class)->finalize (object);
 }

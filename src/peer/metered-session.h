@@ -52,6 +52,10 @@ MeteredSession *metered_session_new (
 void metered_session_add_local_track (MeteredSession *session,
     const MeteredLocalTrack *track, const char *metadata_json);
 void metered_session_set_receive (MeteredSession *session, gboolean receive);
+/* Codecs to receive in preference order ("vp8", "vp9", "h264", "opus");
+ * NULL restores the default: vp8, h264, opus. */
+void metered_session_set_receive_codecs (
+    MeteredSession *session, const char *const *codecs);
 void metered_session_set_clock (
     MeteredSession *session, GstClock *clock, GstClockTime base_time);
 void metered_session_set_ice_servers (MeteredSession *session,

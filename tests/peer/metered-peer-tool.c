@@ -48,10 +48,18 @@ on_sample (MeteredSession *s, const char *peer_id,
   g_atomic_int_inc (&frames_received);
   if (!GST_BUFFER_FLAG_IS_SET (buffer, GST_BUFFER_FLAG_DELTA_UNIT))
     g_atomic_int_inc (&key_frames);
-  /* --decode: the received VP8 really decodes into pictures. */
-  if (decoder_src)
+  /* --decode: the received video really decodes into pictures. */
+  if (decoder_src && track->caps) {
+    static gsize caps_set = 0;
+    if (g_once_init_enter (&caps_set)) {
+      g_autofree char *text = gst_caps_to_string (track->caps);
+      g_print ("{\"event\":\"receiving\",\"caps\":\"%s\"}\n", text);
+      gst_app_src_set_caps (GST_APP_SRC (decoder_src), track->caps);
+      g_once_init_leave (&caps_set, 1);
+    }
     gst_app_src_push_buffer (
         GST_APP_SRC (decoder_src), gst_buffer_ref (buffer));
+  }
 }
 
 static GstFlowReturn
@@ -186,6 +194,7 @@ main (int argc, char **argv)
   g_autofree char *codec = NULL;
   gboolean decode = FALSE;
   gint dead_peer_ms = 10000;
+  g_autofree char *recv_codec = NULL;
   GstElement *decode_pipeline = NULL;
   GOptionEntry entries[] = { { "url", 0, 0, G_OPTION_ARG_STRING, &url,
                                  "Server URL", "URL" },
@@ -198,7 +207,9 @@ main (int argc, char **argv)
     { "codec", 0, 0, G_OPTION_ARG_STRING, &codec,
         "Codec to send: vp8 (default) or h264", "C" },
     { "decode", 0, 0, G_OPTION_ARG_NONE, &decode,
-        "Decode received VP8 and count decoded frames", NULL },
+        "Decode received video and count decoded frames", NULL },
+    { "recv-codec", 0, 0, G_OPTION_ARG_STRING, &recv_codec,
+        "Preferred codec to receive (vp8, h264)", "C" },
     { "dead-peer-timeout", 0, 0, G_OPTION_ARG_INT, &dead_peer_ms,
         "ms without media before a fresh connection", "MS" },
     { "status-ms", 0, 0, G_OPTION_ARG_INT, &status_ms,
@@ -231,6 +242,10 @@ main (int argc, char **argv)
   session = metered_session_new (client, channel);
   metered_session_set_receive (session, recv);
   metered_session_set_dead_peer_timeout (session, dead_peer_ms);
+  if (recv_codec) {
+    const char *codecs[] = { recv_codec, "vp8", "opus", NULL };
+    metered_session_set_receive_codecs (session, codecs);
+  }
   metered_session_set_sample_func (session, on_sample, NULL, NULL);
 
   if (send) {
@@ -276,8 +291,8 @@ main (int argc, char **argv)
   if (decode) {
     GstElement *fakesink;
     decode_pipeline = gst_parse_launch (
-        "appsrc name=in is-live=true format=time caps=video/x-vp8 "
-        "max-buffers=60 leaky-type=downstream ! queue ! vp8dec ! "
+        "appsrc name=in is-live=true format=time "
+        "max-buffers=60 leaky-type=downstream ! queue ! decodebin ! "
         "fakesink name=out sync=false signal-handoffs=true",
         &error);
     g_assert_no_error (error);

@@ -55,7 +55,7 @@ function startTool(tool, args) {
   return t;
 }
 
-async function scenario(ctx, exe, tool, port, gstId, browserId, codec = 'vp8', round = 0) {
+async function scenario(ctx, exe, tool, port, gstId, browserId, codec = 'vp8', round = 0, recvCodec = null) {
   const channel = `peer-browser-${gstId}-${codec}-${round}-${process.pid}`;
   const polite = gstId < browserId;
   log(`--- C side ${gstId} (${polite ? 'polite' : 'impolite'}, sends ${codec}) <-> browser ${browserId}, round ${round}`);
@@ -65,7 +65,7 @@ async function scenario(ctx, exe, tool, port, gstId, browserId, codec = 'vp8', r
   const t0 = Date.now();
   const gst = startTool(tool, ['--url', `ws://127.0.0.1:${port}`, '--token', mint(exe, gstId),
     '--channel', channel, '--send', '--recv', '--decode', '--codec', codec,
-    '--duration', String(WAIT_S)]);
+    ...(recvCodec ? ['--recv-codec', recvCodec] : []), '--duration', String(WAIT_S)]);
   try {
     const deadline = t0 + WAIT_S * 1000;
     let stats = {};
@@ -128,6 +128,14 @@ async function scenario(ctx, exe, tool, port, gstId, browserId, codec = 'vp8', r
         !has(gData, (e) => e.kind === 'direct' && e.from === browserId && e.data.kind === 'd')) {
       problems.push(`C side data events ${JSON.stringify(gData)}: expected a broadcast and a direct from ${browserId}`);
     }
+    if (recvCodec) {
+      const rx = gst.events.find((e) => e.event === 'receiving');
+      if (!rx || !rx.caps.toLowerCase().includes(recvCodec)) {
+        problems.push(`C side received ${JSON.stringify(rx)}, expected ${recvCodec}`);
+      } else {
+        log(`C side received and decoded ${rx.caps.split(',')[0]}`);
+      }
+    }
     const errs = await page.evaluate(() => window.interop.errors);
     if (errs.length) problems.push(`page errors: ${errs.join(' | ')}`);
     if (problems.length) {
@@ -160,6 +168,8 @@ async function main() {
     }
     await scenario(ctx, exe, tool, port, 'z-gst', 'm-browser', 'vp8');
     await scenario(ctx, exe, tool, port, 'a-gst', 'm-browser', 'h264');
+    // The browser camera in H264: the C side offers (impolite) preferring it.
+    await scenario(ctx, exe, tool, port, 'z-gst', 'm-browser', 'vp8', 1, 'h264');
     ok = true;
   } catch (e) {
     console.error(`${ts()} FAIL: ${e && e.stack || e}`);
