@@ -38,6 +38,8 @@ enum
   SIGNAL_JOINED,
   SIGNAL_FATAL,
   SIGNAL_RECOVERY_EXHAUSTED,
+  SIGNAL_STATE_CHANGED,
+  SIGNAL_ERROR,
   N_SIGNALS
 };
 
@@ -73,6 +75,7 @@ struct _MeteredSession
   gboolean started;
   gboolean subscribed;
   gboolean awaiting_snapshot;
+  MeteredSessionState state;
   guint connect_attempts; /* first connect retried until a welcome */
   guint dead_peer_timeout_ms;
   GSource *liveness_source;
@@ -86,6 +89,46 @@ struct _MeteredSession
 G_DEFINE_FINAL_TYPE (MeteredSession, metered_session, G_TYPE_OBJECT)
 
 static void peer_connect (RemotePeer *peer, const char *first_payload);
+
+GType
+metered_session_state_get_type (void)
+{
+  static gsize type = 0;
+  static const GEnumValue values[] = {
+    { METERED_SESSION_STATE_IDLE, "METERED_SESSION_STATE_IDLE", "idle" },
+    { METERED_SESSION_STATE_JOINING, "METERED_SESSION_STATE_JOINING",
+        "joining" },
+    { METERED_SESSION_STATE_JOINED, "METERED_SESSION_STATE_JOINED", "joined" },
+    { METERED_SESSION_STATE_RECONNECTING, "METERED_SESSION_STATE_RECONNECTING",
+        "reconnecting" },
+    { METERED_SESSION_STATE_CLOSED, "METERED_SESSION_STATE_CLOSED", "closed" },
+    { 0, NULL, NULL }
+  };
+
+  if (g_once_init_enter (&type))
+    g_once_init_leave (
+        &type, g_enum_register_static ("MeteredSessionState", values));
+  return type;
+}
+
+static void
+set_state (MeteredSession *session, MeteredSessionState to)
+{
+  MeteredSessionState from = session->state;
+
+  if (from == to)
+    return;
+  session->state = to;
+  g_signal_emit (session, signals[SIGNAL_STATE_CHANGED], 0, from, to);
+}
+
+/* The SDK's MeteredPeer error, by err.name (protocol doc §8.11). */
+static void
+emit_error (MeteredSession *session, const char *name, const char *message)
+{
+  GST_WARNING ("session error %s: %s", name, message ? message : "");
+  g_signal_emit (session, signals[SIGNAL_ERROR], 0, name, message);
+}
 
 /* --- sending over the signalling channel --- */
 
@@ -494,6 +537,8 @@ on_presence (MeteredSignallingClient *client, const char *channel,
   if (g_strcmp0 (channel, session->channel) != 0)
     return;
   session->awaiting_snapshot = FALSE;
+  if (snapshot && session->state == METERED_SESSION_STATE_RECONNECTING)
+    set_state (session, METERED_SESSION_STATE_JOINED);
 
   if (snapshot) {
     /* The reconcile snapshot: only its joined list counts (§8.9). */
@@ -646,9 +691,34 @@ on_subscribed (GObject *source, GAsyncResult *result, gpointer data)
     GST_WARNING ("joining %s failed: %s", session->channel, error->message);
   } else {
     session->subscribed = TRUE;
+    set_state (session, METERED_SESSION_STATE_JOINED);
     g_signal_emit (session, signals[SIGNAL_JOINED], 0);
   }
   g_object_unref (session);
+}
+
+static void
+on_disconnected (MeteredSignallingClient *client, int code, const char *reason,
+    gboolean will_reconnect, MeteredSession *session)
+{
+  const char *name = metered_close_code_error_name (code);
+
+  if (will_reconnect) {
+    if (session->state == METERED_SESSION_STATE_JOINED)
+      set_state (session, METERED_SESSION_STATE_RECONNECTING);
+    return;
+  }
+  if (name && session->started)
+    emit_error (session, name, reason);
+}
+
+/* Uncorrelated server errors MeteredPeer escalates (§8.11). */
+static void
+on_server_error (MeteredSignallingClient *client, const char *code,
+    const char *request_id, const char *message, MeteredSession *session)
+{
+  if (metered_error_code_is_fatal_uncorrelated (code))
+    emit_error (session, code, message);
 }
 
 static void
@@ -714,6 +784,10 @@ on_connect_done (GObject *source, GAsyncResult *result, gpointer data)
       !metered_backoff_may_retry (&backoff, session->connect_attempts)) {
     GST_WARNING ("connect failed for good: %s", error->message);
     g_signal_emit (session, signals[SIGNAL_FATAL], 0, code, error->message);
+    if (metered_close_code_error_name (code))
+      emit_error (
+          session, metered_close_code_error_name (code), error->message);
+    set_state (session, METERED_SESSION_STATE_CLOSED);
     g_object_unref (session);
     return;
   }
@@ -741,12 +815,17 @@ metered_session_start (MeteredSession *session)
   if (session->started)
     return;
   session->started = TRUE;
+  set_state (session, METERED_SESSION_STATE_JOINING);
   session->liveness_source = g_timeout_source_new (1000);
   g_source_set_callback (
       session->liveness_source, check_liveness, session, NULL);
   g_source_attach (session->liveness_source, session->context);
   g_signal_connect (
       session->client, "connected", G_CALLBACK (on_connected), session);
+  g_signal_connect (
+      session->client, "disconnected", G_CALLBACK (on_disconnected), session);
+  g_signal_connect (
+      session->client, "server-error", G_CALLBACK (on_server_error), session);
   g_signal_connect (
       session->client, "presence", G_CALLBACK (on_presence), session);
   g_signal_connect (session->client, "direct", G_CALLBACK (on_direct), session);
@@ -773,6 +852,7 @@ metered_session_stop (MeteredSession *session)
   if (!session->started)
     return;
   session->started = FALSE;
+  set_state (session, METERED_SESSION_STATE_CLOSED);
   if (session->retry_source) {
     g_source_destroy (session->retry_source);
     g_clear_pointer (&session->retry_source, g_source_unref);
@@ -893,6 +973,12 @@ metered_session_send_data (MeteredSession *session, const char *peer_id,
     metered_signalling_client_publish_async (session->client, session->channel,
         json, NULL, on_data_sent, GINT_TO_POINTER (TRUE));
   return TRUE;
+}
+
+MeteredSessionState
+metered_session_get_state (MeteredSession *session)
+{
+  return session->state;
 }
 
 MeteredRemotePeer *
@@ -1046,6 +1132,16 @@ metered_session_class_init (MeteredSessionClass *klass)
   signals[SIGNAL_RECOVERY_EXHAUSTED] = g_signal_new ("recovery-exhausted",
       G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
       G_TYPE_NONE, 1, G_TYPE_STRING);
+  /* from, to (MeteredSessionState) */
+  signals[SIGNAL_STATE_CHANGED] = g_signal_new ("state-changed",
+      G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+      G_TYPE_NONE, 2, METERED_TYPE_SESSION_STATE, METERED_TYPE_SESSION_STATE);
+  /* name (the SDK's err.name: invalid_token, token_expired,
+   * channel_not_authorized, account_suspended, admin_disconnect,
+   * action_not_permitted, IceRestartExhaustedError), message */
+  signals[SIGNAL_ERROR] =
+      g_signal_new ("error", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+          NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_STRING);
   /* close code (0 if none), message: the first connect failed for good */
   signals[SIGNAL_FATAL] =
       g_signal_new ("fatal", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,

@@ -35,6 +35,20 @@ G_BEGIN_DECLS
  * called from any thread (a streaming thread).
  */
 
+/* As the SDK's MeteredPeer: idle, joining, joined, reconnecting (the
+ * signalling socket is down; media keeps flowing), closed. */
+typedef enum
+{
+  METERED_SESSION_STATE_IDLE,
+  METERED_SESSION_STATE_JOINING,
+  METERED_SESSION_STATE_JOINED,
+  METERED_SESSION_STATE_RECONNECTING,
+  METERED_SESSION_STATE_CLOSED,
+} MeteredSessionState;
+
+GType metered_session_state_get_type (void);
+#define METERED_TYPE_SESSION_STATE (metered_session_state_get_type ())
+
 #define METERED_TYPE_SESSION (metered_session_get_type ())
 G_DECLARE_FINAL_TYPE (
     MeteredSession, metered_session, METERED, SESSION, GObject)
@@ -89,6 +103,8 @@ void metered_session_request_key_unit (
 /* The remote peer of that id (a new reference), or NULL. */
 MeteredRemotePeer *metered_session_dup_peer (
     MeteredSession *session, const char *peer_id);
+
+MeteredSessionState metered_session_get_state (MeteredSession *session);
 
 guint metered_session_count_peers (MeteredSession *session);
 /* a{sv} per remote peer: state, swaps, packets-sent/received. */

@@ -105,6 +105,24 @@ on_connection_reset (MeteredRemotePeer *peer, gpointer data)
 }
 
 static void
+on_session_state (MeteredSession *s, MeteredSessionState from,
+    MeteredSessionState to, gpointer data)
+{
+  g_autoptr (GEnumClass) klass = g_type_class_ref (METERED_TYPE_SESSION_STATE);
+
+  g_print ("{\"event\":\"session-state\",\"from\":\"%s\",\"to\":\"%s\"}\n",
+      g_enum_get_value (klass, from)->value_nick,
+      g_enum_get_value (klass, to)->value_nick);
+}
+
+static void
+on_session_error (
+    MeteredSession *s, const char *name, const char *message, gpointer data)
+{
+  g_print ("{\"event\":\"error\",\"name\":\"%s\"}\n", name);
+}
+
+static void
 on_peer_joined (MeteredSession *s, const char *id, const char *meta)
 {
   MeteredRemotePeer *peer = metered_session_dup_peer (s, id);
@@ -311,6 +329,9 @@ main (int argc, char **argv)
       session, "connection-swapped", G_CALLBACK (on_swapped), NULL);
   g_signal_connect (session, "joined", G_CALLBACK (on_joined), NULL);
   g_signal_connect (session, "data", G_CALLBACK (on_data), NULL);
+  g_signal_connect (
+      session, "state-changed", G_CALLBACK (on_session_state), NULL);
+  g_signal_connect (session, "error", G_CALLBACK (on_session_error), NULL);
   metered_session_start (session);
 
   g_timeout_add (MAX (status_ms, 50), status, NULL);

@@ -159,6 +159,16 @@ async function main() {
     if (resets < 3) throw new Error(`expected a connection-reset for each signalling fault, got ${resets}`);
     log(`remote peer states: ${states.map((e) => e.to).join(' -> ')}; ${resets} connection resets`);
 
+    // The session's own state: each drop of our socket shows reconnecting
+    // and then joined again; nothing is reported as an error.
+    const sstates = gst.events.filter((e) => e.event === 'session-state').map((e) => e.to);
+    const cycles = sstates.join(' ').split('reconnecting joined').length - 1;
+    // Our socket drops in faults 1 and 3 (the browser's in fault 2).
+    if (cycles < 2) throw new Error(`session states ${sstates.join(' -> ')}: expected reconnecting -> joined for faults 1 and 3`);
+    const errors = gst.events.filter((e) => e.event === 'error');
+    if (errors.length) throw new Error(`session errors on transient faults: ${JSON.stringify(errors)}`);
+    log(`session states: ${sstates.join(' -> ')}`);
+
     log(`GAPS ${JSON.stringify(gaps)}`);
     ok = true;
   } catch (e) {
