@@ -270,8 +270,16 @@ on_conn_state (MeteredConnection *conn, gint state, RemotePeer *peer)
   GST_INFO ("connection to %s: state %d", peer->id, state);
   metered_remote_peer_connection_state (peer, state);
   if (state == 2 /* GST_WEBRTC_PEER_CONNECTION_STATE_CONNECTED */) {
+    MeteredSession *session = peer->session;
     peer->recover_attempts = 0;
     peer->recover_exhausted = FALSE;
+    /* A new or swapped viewer starts at once on a fresh key frame of the
+     * shared encoder instead of waiting for the next one (the owner rate
+     * limits these). */
+    for (guint i = 0; i < session->local_tracks->len; i++) {
+      MeteredLocalTrack *t = g_ptr_array_index (session->local_tracks, i);
+      g_signal_emit (session, signals[SIGNAL_KEY_UNIT_REQUEST], 0, t->track_id);
+    }
   } else if (state == 5 /* GST_WEBRTC_PEER_CONNECTION_STATE_FAILED */) {
     peer_recover (peer, "connection failed");
   }
