@@ -530,17 +530,13 @@ handle_send (MeteredHubConn *conn, MeteredFrame *frame, gint64 now_ms)
   send_ack (conn, frame->request_id);
 }
 
-void
-metered_hub_conn_handle_text (
-    MeteredHubConn *conn, const char *text, gsize len, gint64 now_ms)
+/* Every inbound frame, text or binary, takes a token: 100/s sustained,
+ * bursts of 200, else close 4011. FALSE when the frame must be dropped. */
+static gboolean
+accept_frame (MeteredHubConn *conn, gint64 now_ms)
 {
-  g_autoptr (MeteredFrame) frame = NULL;
-  const char *reject = NULL;
-  MeteredParseResult result;
-
   if (conn->detached)
-    return;
-
+    return FALSE;
   if (!conn->bucket_ready) {
     metered_token_bucket_init (&conn->bucket, METERED_SERVER_RATE_BURST,
         METERED_SERVER_RATE_PER_SEC, now_ms);
@@ -549,8 +545,21 @@ metered_hub_conn_handle_text (
   if (!metered_token_bucket_take (&conn->bucket, now_ms)) {
     metered_hub_conn_close (
         conn, METERED_CLOSE_OVER_MESSAGE_RATE, "message rate exceeded");
-    return;
+    return FALSE;
   }
+  return TRUE;
+}
+
+void
+metered_hub_conn_handle_text (
+    MeteredHubConn *conn, const char *text, gsize len, gint64 now_ms)
+{
+  g_autoptr (MeteredFrame) frame = NULL;
+  const char *reject = NULL;
+  MeteredParseResult result;
+
+  if (!accept_frame (conn, now_ms))
+    return;
   if (len > METERED_SERVER_MAX_FRAME) {
     metered_hub_conn_close (
         conn, METERED_CLOSE_MESSAGE_TOO_BIG, "frame exceeds 65536 bytes");
@@ -609,18 +618,8 @@ metered_hub_conn_handle_text (
 void
 metered_hub_conn_handle_binary (MeteredHubConn *conn, gint64 now_ms)
 {
-  if (conn->detached)
+  if (!accept_frame (conn, now_ms))
     return;
-  if (!conn->bucket_ready) {
-    metered_token_bucket_init (&conn->bucket, METERED_SERVER_RATE_BURST,
-        METERED_SERVER_RATE_PER_SEC, now_ms);
-    conn->bucket_ready = TRUE;
-  }
-  if (!metered_token_bucket_take (&conn->bucket, now_ms)) {
-    metered_hub_conn_close (
-        conn, METERED_CLOSE_OVER_MESSAGE_RATE, "message rate exceeded");
-    return;
-  }
   metered_metrics_inc (conn->hub->metrics, METERED_METRIC_FRAMES_IN, "binary");
   send_error (conn, METERED_ERR_MALFORMED_MESSAGE,
       "binary frames are not part of the protocol", NULL);
