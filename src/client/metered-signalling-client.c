@@ -1428,6 +1428,35 @@ client_invoke (MeteredSignallingClient *self, ClientFunc func, gpointer data,
 
 /* --- public API --- */
 
+/* A task for a channel request; NULL (and the task completed with
+ * INVALID_ARGUMENT) when the channel name breaks the SDK's rules. */
+static GTask *
+channel_task_new (MeteredSignallingClient *self, const char *channel,
+    GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data,
+    gpointer source_tag)
+{
+  GTask *task = g_task_new (self, cancellable, callback, user_data);
+
+  g_task_set_source_tag (task, source_tag);
+  if (!channel || !metered_channel_is_valid (channel)) {
+    g_task_return_new_error (task, METERED_CLIENT_ERROR,
+        METERED_CLIENT_ERROR_INVALID_ARGUMENT, "invalid channel name");
+    g_object_unref (task);
+    return NULL;
+  }
+  g_task_set_task_data (task, g_strdup (channel), g_free);
+  return task;
+}
+
+/* Every request completes with a boolean. */
+static gboolean
+request_finish (
+    MeteredSignallingClient *self, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
 static gboolean
 credentials_valid (MeteredSignallingClient *self, GError **error)
 {
@@ -1493,8 +1522,7 @@ gboolean
 metered_signalling_client_connect_finish (
     MeteredSignallingClient *self, GAsyncResult *result, GError **error)
 {
-  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
-  return g_task_propagate_boolean (G_TASK (result), error);
+  return request_finish (self, result, error);
 }
 
 typedef struct
@@ -1622,15 +1650,10 @@ metered_signalling_client_subscribe_async (MeteredSignallingClient *self,
   GTask *task;
 
   g_return_if_fail (METERED_IS_SIGNALLING_CLIENT (self));
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, metered_signalling_client_subscribe_async);
-  if (!channel || !metered_channel_is_valid (channel)) {
-    g_task_return_new_error (task, METERED_CLIENT_ERROR,
-        METERED_CLIENT_ERROR_INVALID_ARGUMENT, "invalid channel name");
-    g_object_unref (task);
+  task = channel_task_new (self, channel, cancellable, callback, user_data,
+      metered_signalling_client_subscribe_async);
+  if (!task)
     return;
-  }
-  g_task_set_task_data (task, g_strdup (channel), g_free);
   g_object_set_data (G_OBJECT (task), "include-sender-metadata",
       GINT_TO_POINTER (include_sender_metadata));
   client_invoke (self, do_subscribe, task, g_object_unref);
@@ -1640,8 +1663,7 @@ gboolean
 metered_signalling_client_subscribe_finish (
     MeteredSignallingClient *self, GAsyncResult *result, GError **error)
 {
-  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
-  return g_task_propagate_boolean (G_TASK (result), error);
+  return request_finish (self, result, error);
 }
 
 static void
@@ -1689,24 +1711,17 @@ metered_signalling_client_unsubscribe_async (MeteredSignallingClient *self,
   GTask *task;
 
   g_return_if_fail (METERED_IS_SIGNALLING_CLIENT (self));
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, metered_signalling_client_unsubscribe_async);
-  if (!channel || !metered_channel_is_valid (channel)) {
-    g_task_return_new_error (task, METERED_CLIENT_ERROR,
-        METERED_CLIENT_ERROR_INVALID_ARGUMENT, "invalid channel name");
-    g_object_unref (task);
-    return;
-  }
-  g_task_set_task_data (task, g_strdup (channel), g_free);
-  client_invoke (self, do_unsubscribe, task, g_object_unref);
+  task = channel_task_new (self, channel, cancellable, callback, user_data,
+      metered_signalling_client_unsubscribe_async);
+  if (task)
+    client_invoke (self, do_unsubscribe, task, g_object_unref);
 }
 
 gboolean
 metered_signalling_client_unsubscribe_finish (
     MeteredSignallingClient *self, GAsyncResult *result, GError **error)
 {
-  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
-  return g_task_propagate_boolean (G_TASK (result), error);
+  return request_finish (self, result, error);
 }
 
 /* publish and send share everything but the frame. */
@@ -1805,8 +1820,7 @@ gboolean
 metered_signalling_client_publish_finish (
     MeteredSignallingClient *self, GAsyncResult *result, GError **error)
 {
-  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
-  return g_task_propagate_boolean (G_TASK (result), error);
+  return request_finish (self, result, error);
 }
 
 void
@@ -1823,8 +1837,7 @@ gboolean
 metered_signalling_client_send_finish (
     MeteredSignallingClient *self, GAsyncResult *result, GError **error)
 {
-  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
-  return g_task_propagate_boolean (G_TASK (result), error);
+  return request_finish (self, result, error);
 }
 
 GMainContext *
