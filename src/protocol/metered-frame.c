@@ -660,16 +660,17 @@ metered_frame_build_unsubscribe (const char *channel, const char *request_id)
   return frame_end (s);
 }
 
-char *
-metered_frame_build_publish (
-    const char *channel, const char *data_json, const char *request_id)
+/* publish and send: type, target, data, requestId, in the SDK's order. */
+static char *
+build_data_request (const char *type, const char *target_key,
+    const char *target, const char *data_json, const char *request_id)
 {
   GString *s;
 
-  g_return_val_if_fail (channel != NULL, NULL);
+  g_return_val_if_fail (target != NULL, NULL);
 
-  s = frame_begin ("publish");
-  add_string (s, "channel", channel);
+  s = frame_begin (type);
+  add_string (s, target_key, target);
   add_raw (s, "data", data_json ? data_json : "null");
   if (request_id)
     add_string (s, "requestId", request_id);
@@ -677,19 +678,18 @@ metered_frame_build_publish (
 }
 
 char *
+metered_frame_build_publish (
+    const char *channel, const char *data_json, const char *request_id)
+{
+  return build_data_request (
+      "publish", "channel", channel, data_json, request_id);
+}
+
+char *
 metered_frame_build_send (
     const char *to, const char *data_json, const char *request_id)
 {
-  GString *s;
-
-  g_return_val_if_fail (to != NULL, NULL);
-
-  s = frame_begin ("send");
-  add_string (s, "to", to);
-  add_raw (s, "data", data_json ? data_json : "null");
-  if (request_id)
-    add_string (s, "requestId", request_id);
-  return frame_end (s);
+  return build_data_request ("send", "to", to, data_json, request_id);
 }
 
 char *
