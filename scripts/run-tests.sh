@@ -17,21 +17,24 @@
 #   --quick        skip build-asan/ (build and test build/ only)
 #   --suite NAME   run only meson test suite NAME (repeatable; passed through)
 #   --no-install   never call apt-get (fail if a package is missing)
+#   --build-only   install and build, run no test (scripts/demo.sh uses it)
 #
 # Exit status: 0 when every test run passed, non-zero otherwise.
 set -euo pipefail
 
 usage() {
-  sed -n '4,21p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '4,22p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 quick=0
 no_install=0
+build_only=0
 suite_args=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
   --quick) quick=1 ;;
   --no-install) no_install=1 ;;
+  --build-only) build_only=1 ;;
   --suite)
     [[ $# -ge 2 ]] || { echo "run-tests.sh: --suite needs a NAME" >&2; exit 2; }
     suite_args+=(--suite "$2")
@@ -163,6 +166,8 @@ for dir in "${build_dirs[@]}"; do
   install_js "$dir"
   echo "$dir built in $(elapsed "$t")"
 done
+
+[[ $build_only -eq 0 ]] || { echo "built (--build-only): no test run"; exit 0; }
 
 run_tests build
 
