@@ -167,9 +167,13 @@ broadcast_presence (MeteredHubConn *conn, MeteredHubSub *sub, gboolean joined)
   text = joined
              ? metered_frame_build_presence (sub->channel, &entry, 1, NULL, 0)
              : metered_frame_build_presence (sub->channel, NULL, 0, &entry, 1);
+  /* Only to members whose own snapshot is out: one still waiting for it
+   * learns the state from that snapshot. Told earlier, it would know a
+   * peer that does not know it yet, and its directs to that peer would
+   * be dropped as coming from a stranger (protocol doc §10 rule 10). */
   for (guint i = 0; i < subs->len; i++) {
     MeteredHubSub *other = g_ptr_array_index (subs, i);
-    if (other->conn != conn)
+    if (other->conn != conn && other->visible)
       conn_send (other->conn, METERED_FRAME_PRESENCE, g_strdup (text));
   }
 }

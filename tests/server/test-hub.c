@@ -416,6 +416,31 @@ test_resend_is_deduplicated (Fixture *f, gconstpointer data)
   g_assert_cmpuint (f->peers[1].frames->len, ==, 2);
 }
 
+/* Two members subscribing within one presence gap: neither hears of the
+ * other before its own snapshot is out, and the later one learns of the
+ * earlier from its snapshot, never from a joined that beats it. */
+static void
+test_no_presence_before_own_snapshot (Fixture *f, gconstpointer data)
+{
+  connect_peer (f, 0, "alice", NULL, METERED_ACTION_ALL);
+  connect_peer (f, 1, "bob", NULL, METERED_ACTION_ALL);
+  feed (f, 0, "{\"type\":\"subscribe\",\"channel\":\"c\",\"requestId\":\"a\"}");
+  feed (f, 1, "{\"type\":\"subscribe\",\"channel\":\"c\",\"requestId\":\"b\"}");
+  settle ();
+  /* bob: welcome, ack, then exactly one presence, its snapshot. */
+  g_assert_cmpuint (f->peers[1].frames->len, ==, 3);
+  g_assert_cmpstr (frame (f, 1, 2), ==,
+      "{\"type\":\"presence\",\"channel\":\"c\",\"joined\":[{\"peerId\":"
+      "\"alice\"}],\"left\":[]}");
+  /* alice: its empty snapshot, then bob's joined. */
+  g_assert_cmpuint (f->peers[0].frames->len, ==, 4);
+  g_assert_cmpstr (frame (f, 0, 2), ==,
+      "{\"type\":\"presence\",\"channel\":\"c\",\"joined\":[],\"left\":[]}");
+  g_assert_cmpstr (frame (f, 0, 3), ==,
+      "{\"type\":\"presence\",\"channel\":\"c\",\"joined\":[{\"peerId\":"
+      "\"bob\"}],\"left\":[]}");
+}
+
 static void
 test_close_sends_left (Fixture *f, gconstpointer data)
 {
@@ -450,5 +475,6 @@ main (int argc, char **argv)
   ADD ("supersede", test_supersede);
   ADD ("close-sends-left", test_close_sends_left);
   ADD ("resend-is-deduplicated", test_resend_is_deduplicated);
+  ADD ("no-presence-before-own-snapshot", test_no_presence_before_own_snapshot);
   return g_test_run ();
 }
