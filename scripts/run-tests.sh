@@ -61,7 +61,7 @@ apt_packages=(
   libglib2.0-dev libsoup-3.0-dev libjson-glib-dev
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
-  gstreamer1.0-nice gstreamer1.0-tools libnice-dev
+  gstreamer1.0-nice gstreamer1.0-tools gstreamer1.0-plugins-base-apps libnice-dev
   gobject-introspection libgirepository1.0-dev
   chromium iproute2 util-linux clang-format
 )
