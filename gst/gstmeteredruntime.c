@@ -20,6 +20,8 @@
 #include "client/metered-client-url.h"
 #include "protocol/metered-protocol.h"
 
+#include <json-glib/json-glib.h>
+#include <math.h>
 #include <string.h>
 
 GST_DEBUG_CATEGORY_EXTERN (metered_runtime_debug);
@@ -398,13 +400,13 @@ post_terminal_error (MeteredRuntime *rt, int code, const char *what)
     GST_ELEMENT_ERROR_WITH_DETAILS (rt->element, RESOURCE, NOT_AUTHORIZED,
         ("Not authorized by the signalling service (close code %d, %s)", code,
             metered_close_code_name (code)),
-        ("%s", what), ("details", "close-code", G_TYPE_INT, code, NULL));
+        ("%s", what), ("close-code", G_TYPE_INT, code, NULL));
   else
     GST_ELEMENT_ERROR_WITH_DETAILS (rt->element, RESOURCE, OPEN_READ_WRITE,
         ("Disconnected from the signalling service for good (close code "
          "%d, %s)",
             code, metered_close_code_name (code)),
-        ("%s", what), ("details", "close-code", G_TYPE_INT, code, NULL));
+        ("%s", what), ("close-code", G_TYPE_INT, code, NULL));
 }
 
 static void
@@ -656,6 +658,11 @@ stop_on_thread (gpointer data)
 void
 metered_runtime_stop (MeteredRuntime *rt)
 {
+  MeteredSession *session;
+  MeteredSignallingClient *client;
+  GMainLoop *loop;
+  GMainContext *context;
+
   if (rt->thread) {
     StopJob job = { rt };
     g_mutex_init (&job.lock);
@@ -670,14 +677,117 @@ metered_runtime_stop (MeteredRuntime *rt)
     g_mutex_clear (&job.lock);
     g_cond_clear (&job.cond);
   }
-  if (rt->session) {
+  /* Taken under the lock: the stats property and send-data read them
+   * from other threads. */
+  g_mutex_lock (&rt->lock);
+  session = g_steal_pointer (&rt->session);
+  client = g_steal_pointer (&rt->client);
+  loop = g_steal_pointer (&rt->loop);
+  context = g_steal_pointer (&rt->context);
+  g_mutex_unlock (&rt->lock);
+  if (session || client) {
     /* The client's and session's sockets and timers belong to the
      * context: drop them while owning it. */
-    g_main_context_push_thread_default (rt->context);
-    g_clear_object (&rt->session);
-    g_clear_object (&rt->client);
-    g_main_context_pop_thread_default (rt->context);
+    g_main_context_push_thread_default (context);
+    g_clear_object (&session);
+    g_clear_object (&client);
+    g_main_context_pop_thread_default (context);
   }
-  g_clear_pointer (&rt->loop, g_main_loop_unref);
-  g_clear_pointer (&rt->context, g_main_context_unref);
+  g_clear_pointer (&loop, g_main_loop_unref);
+  g_clear_pointer (&context, g_main_context_unref);
+}
+
+/* --- metadata: a GstStructure as the SDK's JSON metadata bag --- */
+
+static void add_structure (JsonBuilder *b, const GstStructure *s);
+
+static void
+add_value (JsonBuilder *b, const GValue *v)
+{
+  GType type = G_VALUE_TYPE (v);
+
+  if (type == G_TYPE_STRING) {
+    const char *s = g_value_get_string (v);
+    if (s)
+      json_builder_add_string_value (b, s);
+    else
+      json_builder_add_null_value (b);
+  } else if (type == G_TYPE_BOOLEAN) {
+    json_builder_add_boolean_value (b, g_value_get_boolean (v));
+  } else if (type == G_TYPE_INT) {
+    json_builder_add_int_value (b, g_value_get_int (v));
+  } else if (type == G_TYPE_UINT) {
+    json_builder_add_int_value (b, g_value_get_uint (v));
+  } else if (type == G_TYPE_INT64) {
+    json_builder_add_int_value (b, g_value_get_int64 (v));
+  } else if (type == G_TYPE_UINT64) {
+    guint64 u = g_value_get_uint64 (v);
+    if (u <= G_MAXINT64)
+      json_builder_add_int_value (b, (gint64) u);
+    else
+      json_builder_add_double_value (b, (double) u);
+  } else if (type == G_TYPE_DOUBLE || type == G_TYPE_FLOAT) {
+    double d =
+        type == G_TYPE_DOUBLE ? g_value_get_double (v) : g_value_get_float (v);
+    if (isfinite (d))
+      json_builder_add_double_value (b, d);
+    else
+      json_builder_add_null_value (b);
+  } else if (type == GST_TYPE_STRUCTURE) {
+    const GstStructure *s = gst_value_get_structure (v);
+    if (s)
+      add_structure (b, s);
+    else
+      json_builder_add_null_value (b);
+  } else if (GST_VALUE_HOLDS_LIST (v) || GST_VALUE_HOLDS_ARRAY (v)) {
+    gboolean list = GST_VALUE_HOLDS_LIST (v);
+    guint n = list ? gst_value_list_get_size (v) : gst_value_array_get_size (v);
+    json_builder_begin_array (b);
+    for (guint i = 0; i < n; i++)
+      add_value (b, list ? gst_value_list_get_value (v, i)
+                         : gst_value_array_get_value (v, i));
+    json_builder_end_array (b);
+  } else {
+    /* Anything else (fractions, enums, ...) as GStreamer writes it. */
+    g_autofree char *text = gst_value_serialize (v);
+    if (text)
+      json_builder_add_string_value (b, text);
+    else
+      json_builder_add_null_value (b);
+  }
+}
+
+static gboolean
+add_field (GQuark field, const GValue *value, gpointer data)
+{
+  JsonBuilder *b = data;
+
+  json_builder_set_member_name (b, g_quark_to_string (field));
+  add_value (b, value);
+  return TRUE;
+}
+
+static void
+add_structure (JsonBuilder *b, const GstStructure *s)
+{
+  json_builder_begin_object (b);
+  gst_structure_foreach (s, add_field, b);
+  json_builder_end_object (b);
+}
+
+char *
+metered_runtime_structure_to_json (const GstStructure *s)
+{
+  g_autoptr (JsonBuilder) b = NULL;
+  g_autoptr (JsonGenerator) gen = NULL;
+  g_autoptr (JsonNode) root = NULL;
+
+  if (!s)
+    return NULL;
+  b = json_builder_new ();
+  add_structure (b, s);
+  root = json_builder_get_root (b);
+  gen = json_generator_new ();
+  json_generator_set_root (gen, root);
+  return json_generator_to_data (gen, NULL);
 }

@@ -109,4 +109,10 @@ void metered_runtime_stop (MeteredRuntime *rt);
 void metered_runtime_invoke (MeteredRuntime *rt, GSourceFunc func,
     gpointer data, GDestroyNotify destroy);
 
+/* The fields of s as a JSON object, the metadata bag the SDK carries with
+ * a track (the structure's name is not part of it; nested structures
+ * become objects, lists and arrays become arrays, other types their
+ * serialized text); NULL for NULL. Caller frees. */
+char *metered_runtime_structure_to_json (const GstStructure *s);
+
 G_END_DECLS

@@ -77,6 +77,7 @@ struct _MeteredConnection
   GPtrArray *send; /* SendBranch* */
   GPtrArray *recv; /* RecvBranch*, guarded by the object lock */
   GPtrArray *pending_tracks; /* MeteredLocalTrack*, built at start */
+  GPtrArray *promises; /* GstPromise* still pending, object lock */
   gboolean answer_first; /* add our tracks only after answering */
   GStrv receive_codecs; /* preference order, NULL: vp8, h264, opus */
   gboolean tracks_negotiated; /* a remote answer covered our offer */
@@ -359,19 +360,96 @@ description_job_free (DescriptionJob *job)
   g_free (job);
 }
 
+/* webrtcbin 1.22 holds a reference of its own on our promises and drops
+ * it without a reply when it closes first. We keep ours until a promise
+ * changes, or until the teardown interrupts it (a pending promise must
+ * not be freed). */
+static GstPromise *
+track_promise (MeteredConnection *conn, GstPromise *promise)
+{
+  GST_OBJECT_LOCK (conn);
+  g_ptr_array_add (conn->promises, gst_promise_ref (promise));
+  GST_OBJECT_UNLOCK (conn);
+  return promise;
+}
+
+/* In a change func: FALSE if promise was interrupted rather than
+ * replied. */
+static gboolean
+untrack_promise (MeteredConnection *conn, GstPromise *promise)
+{
+  gboolean tracked;
+
+  GST_OBJECT_LOCK (conn);
+  tracked = g_ptr_array_remove_fast (conn->promises, promise);
+  GST_OBJECT_UNLOCK (conn);
+  if (tracked)
+    gst_promise_unref (promise); /* the caller holds one */
+  /* not pending any more: returns at once */
+  return gst_promise_wait (promise) == GST_PROMISE_RESULT_REPLIED;
+}
+
+static void
+interrupt_promises (MeteredConnection *conn)
+{
+  GPtrArray *promises;
+
+  GST_OBJECT_LOCK (conn);
+  promises = conn->promises;
+  conn->promises = g_ptr_array_new ();
+  GST_OBJECT_UNLOCK (conn);
+  for (guint i = 0; i < promises->len; i++) {
+    gst_promise_interrupt (g_ptr_array_index (promises, i));
+    gst_promise_unref (g_ptr_array_index (promises, i));
+  }
+  g_ptr_array_unref (promises);
+}
+
+static void finish_offer_on_context (MeteredConnection *conn, gpointer data);
+
+/* A local description on its way into webrtcbin, and its payload. */
+typedef struct
+{
+  MeteredConnection *conn;
+  char *payload;
+  gboolean offer;
+} LocalJob;
+
+static void
+local_job_free (LocalJob *job)
+{
+  gst_object_unref (job->conn);
+  g_free (job->payload);
+  g_free (job);
+}
+
+/* The description leaves only once webrtcbin applied it: an answer that
+ * came back before would find webrtcbin still stable and be dropped.
+ * (Candidates wait for it in pending_local_candidates.) */
 static void
 on_local_description_set (GstPromise *promise, gpointer data)
 {
-  MeteredConnection *conn = data;
-  const GstStructure *reply = gst_promise_get_reply (promise);
+  LocalJob *job = data;
+  MeteredConnection *conn = job->conn;
+  const GstStructure *reply;
   GError *error = NULL;
 
+  if (!untrack_promise (conn, promise)) {
+    if (job->offer)
+      on_context (conn, finish_offer_on_context, NULL, NULL);
+    return;
+  }
+  reply = gst_promise_get_reply (promise);
   if (reply && gst_structure_get (reply, "error", G_TYPE_ERROR, &error, NULL)) {
     GST_WARNING_OBJECT (
         conn, "set-local-description failed: %s", error->message);
     g_error_free (error);
+  } else {
+    on_context (conn, send_description_on_context,
+        g_steal_pointer (&job->payload), g_free);
   }
-  gst_promise_unref (promise);
+  if (job->offer)
+    on_context (conn, finish_offer_on_context, NULL, NULL);
 }
 
 static void
@@ -386,7 +464,7 @@ on_description_created (GstPromise *promise, gpointer data)
 {
   DescriptionJob *job = data;
   MeteredConnection *conn = job->conn;
-  const GstStructure *reply = gst_promise_get_reply (promise);
+  const GstStructure *reply;
   const char *field =
       job->type == GST_WEBRTC_SDP_TYPE_OFFER ? "offer" : "answer";
   GstWebRTCSessionDescription *desc = NULL;
@@ -395,11 +473,16 @@ on_description_created (GstPromise *promise, gpointer data)
   g_autofree char *munged = NULL;
   GstSDPMessage *msg = NULL;
   GstWebRTCSessionDescription *local;
+  GstPromise *set_promise;
+  LocalJob *local_job;
+  gboolean handed_over = FALSE;
 
+  if (!untrack_promise (conn, promise))
+    return;
+  reply = gst_promise_get_reply (promise);
   if (reply)
     gst_structure_get (
         reply, field, GST_TYPE_WEBRTC_SESSION_DESCRIPTION, &desc, NULL);
-  gst_promise_unref (promise);
   if (!desc) {
     GST_WARNING_OBJECT (conn, "create-%s failed", field);
     goto done;
@@ -433,24 +516,30 @@ on_description_created (GstPromise *promise, gpointer data)
   }
   local = gst_webrtc_session_description_new (job->type, msg);
 
-  /* Queued on the context before set-local-description starts gathering,
-   * so the description leaves before any of its candidates. */
-  on_context (conn, send_description_on_context,
-      description_payload (field, munged), g_free);
-  g_signal_emit_by_name (job->webrtc, "set-local-description", local,
-      gst_promise_new_with_change_func (on_local_description_set, conn, NULL));
+  local_job = g_new0 (LocalJob, 1);
+  local_job->conn = gst_object_ref (conn);
+  local_job->payload = description_payload (field, munged);
+  local_job->offer = job->type == GST_WEBRTC_SDP_TYPE_OFFER;
+  set_promise = track_promise (
+      conn, gst_promise_new_with_change_func (on_local_description_set,
+                local_job, (GDestroyNotify) local_job_free));
+  g_signal_emit_by_name (
+      job->webrtc, "set-local-description", local, set_promise);
+  gst_promise_unref (set_promise);
   gst_webrtc_session_description_free (local);
+  handed_over = TRUE;
 
 done:
-  if (job->type == GST_WEBRTC_SDP_TYPE_OFFER)
+  /* an offer is being made until it left (on_local_description_set) */
+  if (job->type == GST_WEBRTC_SDP_TYPE_OFFER && !handed_over)
     on_context (conn, finish_offer_on_context, NULL, NULL);
-  description_job_free (job);
 }
 
 static void
 create_description (MeteredConnection *conn, GstWebRTCSDPType type)
 {
   DescriptionJob *job = g_new0 (DescriptionJob, 1);
+  GstPromise *promise;
 
   job->conn = gst_object_ref (conn);
   job->webrtc = gst_object_ref (conn->webrtc);
@@ -458,10 +547,14 @@ create_description (MeteredConnection *conn, GstWebRTCSDPType type)
   job->type = type;
   if (type == GST_WEBRTC_SDP_TYPE_OFFER)
     conn->making_offer = TRUE;
+  /* The job lives as long as the promise. */
+  promise = track_promise (
+      conn, gst_promise_new_with_change_func (on_description_created, job,
+                (GDestroyNotify) description_job_free));
   g_signal_emit_by_name (conn->webrtc,
       type == GST_WEBRTC_SDP_TYPE_OFFER ? "create-offer" : "create-answer",
-      NULL,
-      gst_promise_new_with_change_func (on_description_created, job, NULL));
+      NULL, promise);
+  gst_promise_unref (promise);
 }
 
 static void
@@ -563,9 +656,12 @@ on_remote_description_set (GstPromise *promise, gpointer data)
 {
   RemoteJob *job = data;
   MeteredConnection *conn = job->conn;
-  const GstStructure *reply = gst_promise_get_reply (promise);
+  const GstStructure *reply;
   GError *error = NULL;
 
+  if (!untrack_promise (conn, promise))
+    return;
+  reply = gst_promise_get_reply (promise);
   if (reply && gst_structure_get (reply, "error", G_TYPE_ERROR, &error, NULL)) {
     GST_WARNING_OBJECT (
         conn, "set-remote-description failed: %s", error->message);
@@ -579,7 +675,11 @@ on_remote_description_set (GstPromise *promise, gpointer data)
       on_context (conn, renegotiate_if_wanted_on_context, NULL, NULL);
     }
   }
-  gst_promise_unref (promise);
+}
+
+static void
+remote_job_free (RemoteJob *job)
+{
   gst_object_unref (job->conn);
   g_free (job);
 }
@@ -595,6 +695,7 @@ handle_description (MeteredConnection *conn, JsonObject *desc)
   GstWebRTCSignalingState sig;
   GstSDPMessage *msg = NULL;
   GstWebRTCSessionDescription *remote;
+  GstPromise *promise;
   RemoteJob *job;
   gboolean collision;
 
@@ -662,8 +763,12 @@ handle_description (MeteredConnection *conn, JsonObject *desc)
   job = g_new0 (RemoteJob, 1);
   job->conn = gst_object_ref (conn);
   job->type = remote->type;
-  g_signal_emit_by_name (conn->webrtc, "set-remote-description", remote,
-      gst_promise_new_with_change_func (on_remote_description_set, job, NULL));
+  promise = track_promise (
+      conn, gst_promise_new_with_change_func (on_remote_description_set, job,
+                (GDestroyNotify) remote_job_free));
+  g_signal_emit_by_name (
+      conn->webrtc, "set-remote-description", remote, promise);
+  gst_promise_unref (promise);
   gst_webrtc_session_description_free (remote);
   return METERED_SIGNAL_HANDLED;
 }
@@ -1287,12 +1392,58 @@ static GMutex stops_lock;
 static GCond stops_cond;
 static guint stops_running;
 
+/* webrtcbin 1.22 can bring a transport's receive bin up from its own
+ * thread while the pipeline goes down (its nicesrc is state-locked and
+ * set PLAYING there): that nicesrc would run, and hold the pipeline,
+ * forever. Once set_state (NULL) returned, webrtcbin's thread is gone:
+ * whatever is still above NULL is set to NULL. */
+static void
+sweep_to_null (GstElement *pipeline)
+{
+  GstIterator *it = gst_bin_iterate_recurse (GST_BIN (pipeline));
+  GPtrArray *up = g_ptr_array_new_with_free_func (gst_object_unref);
+  GValue item = G_VALUE_INIT;
+  gboolean done = FALSE;
+
+  while (!done) {
+    switch (gst_iterator_next (it, &item)) {
+      case GST_ITERATOR_OK: {
+        GstElement *e = g_value_get_object (&item);
+        if (GST_STATE (e) != GST_STATE_NULL ||
+            GST_STATE_PENDING (e) != GST_STATE_VOID_PENDING)
+          g_ptr_array_add (up, gst_object_ref (e));
+        g_value_reset (&item);
+        break;
+      }
+      case GST_ITERATOR_RESYNC:
+        gst_iterator_resync (it);
+        g_ptr_array_set_size (up, 0);
+        break;
+      default:
+        done = TRUE;
+        break;
+    }
+  }
+  g_value_unset (&item);
+  gst_iterator_free (it);
+  for (guint i = 0; i < up->len; i++) {
+    GstElement *e = g_ptr_array_index (up, i);
+    GST_INFO_OBJECT (e, "still %s after teardown: setting it to NULL",
+        gst_element_state_get_name (GST_STATE (e)));
+    gst_element_set_locked_state (e, FALSE);
+    gst_element_set_state (e, GST_STATE_NULL);
+  }
+  g_ptr_array_unref (up);
+}
+
 static gpointer
 stop_thread (gpointer data)
 {
   StopJob *job = data;
 
   gst_element_set_state (job->pipeline, GST_STATE_NULL);
+  sweep_to_null (job->pipeline);
+  interrupt_promises (job->conn);
   gst_object_unref (job->pipeline);
   gst_object_unref (job->conn);
   g_free (job);
@@ -1444,6 +1595,8 @@ metered_connection_finalize (GObject *object)
   g_ptr_array_unref (conn->send);
   g_ptr_array_unref (conn->recv);
   g_ptr_array_unref (conn->pending_tracks);
+  interrupt_promises (conn);
+  g_ptr_array_unref (conn->promises);
   g_queue_clear_full (
       &conn->pending_remote_candidates, (GDestroyNotify) json_node_unref);
   g_queue_clear_full (&conn->pending_local_candidates, g_free);
@@ -1499,6 +1652,7 @@ metered_connection_init (MeteredConnection *conn)
       g_ptr_array_new_with_free_func ((GDestroyNotify) recv_branch_free);
   g_queue_init (&conn->pending_remote_candidates);
   g_queue_init (&conn->pending_local_candidates);
+  conn->promises = g_ptr_array_new ();
 }
 
 MeteredConnection *

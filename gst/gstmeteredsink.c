@@ -1,0 +1,1547 @@
+/* gst-metered
+ * Copyright (C) 2026 gst-metered authors
+ *
+ * This library is free software; you can redistribute it and/or
+ * modify it under the terms of the GNU Library General Public
+ * License as published by the Free Software Foundation; either
+ * version 2.1 of the License, or (at your option) any later version.
+ *
+ * This library is distributed in the hope that it will be useful,
+ * but WITHOUT ANY WARRANTY; without even the implied warranty of
+ * MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the GNU
+ * Library General Public License for more details.
+ *
+ * You should have received a copy of the GNU Library General Public
+ * License along with this library; if not, see <https://www.gnu.org/licenses/>.
+ */
+
+/**
+ * SECTION:element-meteredsink
+ * @title: meteredsink
+ * @see_also: webrtcbin
+ *
+ * Sends a pipeline's audio and video to every peer of a channel of the
+ * Metered Realtime Messaging service (or of any server speaking its wire
+ * protocol, such as `metered-server`). Peers find each other through the
+ * channel's presence; media goes peer to peer over WebRTC, and the
+ * signalling socket only carries SDP, ICE candidates and application data.
+ * Browsers running the `@metered-ca/realtime` SDK in the same channel see
+ * the stream as a `stream-added` event carrying
+ * #GstMeteredSink:stream-metadata.
+ *
+ * Each request pad (`video_%u`, `audio_%u`) accepts raw media, which the
+ * element encodes once (VP8 or H.264 for video, Opus for audio) however
+ * many peers are watching, or media that is already encoded (VP8, VP9,
+ * H.264, Opus), which is passed through. The encoded stream is fanned out
+ * to one WebRTC connection per remote peer. Upstream never blocks and never
+ * sees an error because of the network: while nobody watches, encoded data
+ * is dropped; when a peer joins, or its connection is rebuilt, or a viewer
+ * asks for one (PLI/FIR), a key frame is requested from the encoder (at
+ * most one every 500 ms per track, however many peers join at once).
+ *
+ * Signalling drops, token refreshes and server restarts are recovered
+ * silently (element messages on the bus tell what happened: see
+ * #GstMeteredSink:stats and the `metered/...` messages). Only terminal
+ * conditions become errors: an invalid or revoked credential or a channel
+ * outside its scope (RESOURCE/NOT_AUTHORIZED), an account suspension, an
+ * administrative kick or, if #GstMeteredSink:reconnect-max-attempts is set,
+ * giving up (RESOURCE/OPEN_READ_WRITE). The error's details structure
+ * carries the close code as `close-code`.
+ *
+ * The element is live: it does not preroll. Pads must be requested before
+ * the element leaves the READY state.
+ *
+ * ## Example launch lines
+ * |[
+ * metered-server --dev --port 8080 &
+ * gst-launch-1.0 videotestsrc is-live=true ! meteredsink
+ * url=ws://127.0.0.1:8080 api-key=pk_dev_local channel=demo
+ * ]| A test pattern, encoded to VP8, for every peer of channel `demo`.
+ * |[
+ * gst-launch-1.0 v4l2src ! videoconvert ! meteredsink name=s channel=studio-1 \
+ *     token-url=https://example.com/token video-codec=h264 bitrate=2500000 \
+ *     stream-metadata="meta,role=camera,label=studio" \
+ *     pulsesrc ! audioconvert ! s.
+ * ]| A camera and a microphone, H.264 and Opus, with a token from a web
+ * service and metadata that the browser SDK's `stream-added` event carries.
+ */
+
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "gstmeteredsink.h"
+
+#include "gstmeteredelements.h"
+#include "gstmeteredruntime.h"
+#include "protocol/metered-protocol.h"
+
+#include <gst/app/gstappsink.h>
+#include <gst/video/video.h>
+#include <string.h>
+
+GST_DEBUG_CATEGORY_STATIC (gst_metered_sink_debug);
+#define GST_CAT_DEFAULT gst_metered_sink_debug
+
+#define DEFAULT_VIDEO_CODEC GST_METERED_SINK_VIDEO_CODEC_VP8
+#define DEFAULT_AUDIO_CODEC GST_METERED_SINK_AUDIO_CODEC_OPUS
+#define DEFAULT_BITRATE 1000000
+#define MIN_BITRATE 50000
+#define MAX_BITRATE 50000000
+/* A key frame at least this often anyway (frames): insurance for a lost
+ * PLI; viewers normally ask for one themselves. */
+#define KEYFRAME_MAX_DIST 150
+/* At most one key-unit request upstream per track in this time. */
+#define KEY_UNIT_MIN_INTERVAL_US (500 * G_TIME_SPAN_MILLISECOND)
+
+enum
+{
+  PROP_0,
+  PROP_VIDEO_CODEC,
+  PROP_AUDIO_CODEC,
+  PROP_BITRATE,
+  PROP_STREAM_METADATA,
+  PROP_FIRST_COMMON,
+};
+
+enum
+{
+  SIGNAL_PEER_JOINED,
+  SIGNAL_PEER_LEFT,
+  SIGNAL_SEND_DATA,
+  N_SIGNALS
+};
+
+static guint signals[N_SIGNALS];
+
+/* What a track carries once encoded. */
+typedef enum
+{
+  TRACK_VP8,
+  TRACK_VP9,
+  TRACK_H264,
+  TRACK_OPUS,
+} TrackCodec;
+
+static const struct
+{
+  const char *name; /* caps structure name */
+  const char *track_caps; /* what the connections' payloaders get */
+  const char *accept_caps; /* encoded input the pad takes for it */
+  gboolean video;
+} codecs[] = {
+  [TRACK_VP8] = { "video/x-vp8", "video/x-vp8", "video/x-vp8", TRUE },
+  [TRACK_VP9] = { "video/x-vp9", "video/x-vp9", "video/x-vp9", TRUE },
+  [TRACK_H264] = { "video/x-h264",
+      "video/x-h264, stream-format=(string)byte-stream, "
+      "alignment=(string)au",
+      "video/x-h264, stream-format=(string){ avc, avc3, byte-stream }", TRUE },
+  [TRACK_OPUS] = { "audio/x-opus",
+      /* rtpopuspay wants channels; Opus decoders take mono in stereo */
+      "audio/x-opus, channel-mapping-family=(int)0, channels=(int)2, "
+      "rate=(int)48000",
+      "audio/x-opus", FALSE },
+};
+
+/* Raw input, the encoders' favourite format first (so that a source that
+ * can produce several picks the one needing no conversion). */
+#define RAW_VIDEO_CAPS "video/x-raw, format=(string)I420; video/x-raw"
+#define RAW_AUDIO_CAPS                                                         \
+  "audio/x-raw, format=(string)S16LE, layout=(string)interleaved, "            \
+  "rate=(int)48000, channels=(int)[ 1, 2 ]; audio/x-raw"
+
+static GstStaticPadTemplate video_template = GST_STATIC_PAD_TEMPLATE (
+    "video_%u", GST_PAD_SINK, GST_PAD_REQUEST,
+    GST_STATIC_CAPS ("video/x-raw; video/x-vp8; video/x-vp9; video/x-h264"));
+
+static GstStaticPadTemplate audio_template =
+    GST_STATIC_PAD_TEMPLATE ("audio_%u", GST_PAD_SINK, GST_PAD_REQUEST,
+        GST_STATIC_CAPS ("audio/x-raw; audio/x-opus"));
+
+typedef enum
+{
+  CHAIN_NONE,
+  CHAIN_ENCODE, /* raw in: queue ! convert ! encoder [! parse] */
+  CHAIN_PASS, /* encoded in: [parse] */
+} ChainKind;
+
+/* One request pad: its input chain, the appsink whose samples go to every
+ * connection, and its key-unit bookkeeping. */
+typedef struct
+{
+  GstMeteredSink *sink; /* not owned */
+  GstPad *pad; /* the ghost pad, owned by the element */
+  gboolean video;
+  char *track_id; /* set at start */
+
+  /* Guarded by the element's lock. */
+  TrackCodec codec;
+  gboolean codec_decided;
+  GstElement *encoder; /* inside chain, for bitrate changes */
+  gboolean key_unit_pending;
+  gint64 last_key_unit_us;
+  guint64 key_units_requested;
+  guint64 key_units_sent;
+  guint64 buffers_sent;
+
+  /* Streaming thread (caps) and release only. */
+  ChainKind kind;
+  GPtrArray *chain; /* GstElement*, upstream first, children of the bin */
+  GstElement *appsink; /* child of the bin, for the pad's lifetime */
+  GstPad *appsink_pad;
+} SinkTrack;
+
+struct _GstMeteredSink
+{
+  GstBin parent;
+
+  MeteredRuntime rt;
+
+  GMutex lock;
+  GstMeteredSinkVideoCodec video_codec;
+  GstMeteredSinkAudioCodec audio_codec;
+  guint bitrate;
+  GstStructure *stream_metadata;
+  GList *tracks; /* SinkTrack* */
+  guint next_video;
+  guint next_audio;
+  gboolean started; /* tracks handed to the session */
+  MeteredSession *session; /* rt.session while started, not owned */
+  guint key_unit_count;
+};
+
+#define GST_TYPE_METERED_SINK_VIDEO_CODEC                                      \
+  (gst_metered_sink_video_codec_get_type ())
+static GType
+gst_metered_sink_video_codec_get_type (void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+    { GST_METERED_SINK_VIDEO_CODEC_VP8, "VP8 (vp8enc)", "vp8" },
+    { GST_METERED_SINK_VIDEO_CODEC_H264,
+        "H.264 constrained baseline (openh264enc or x264enc)", "h264" },
+    { 0, NULL, NULL },
+  };
+
+  if (g_once_init_enter (&type)) {
+    GType t = g_enum_register_static ("GstMeteredSinkVideoCodec", values);
+    g_once_init_leave (&type, t);
+  }
+  return type;
+}
+
+#define GST_TYPE_METERED_SINK_AUDIO_CODEC                                      \
+  (gst_metered_sink_audio_codec_get_type ())
+static GType
+gst_metered_sink_audio_codec_get_type (void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+    { GST_METERED_SINK_AUDIO_CODEC_OPUS, "Opus (opusenc)", "opus" },
+    { 0, NULL, NULL },
+  };
+
+  if (g_once_init_enter (&type)) {
+    GType t = g_enum_register_static ("GstMeteredSinkAudioCodec", values);
+    g_once_init_leave (&type, t);
+  }
+  return type;
+}
+
+#define gst_metered_sink_parent_class parent_class
+G_DEFINE_TYPE (GstMeteredSink, gst_metered_sink, GST_TYPE_BIN);
+GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (meteredsink, "meteredsink",
+    GST_RANK_NONE, GST_TYPE_METERED_SINK, metered_element_init (plugin));
+
+/* --- caps --- */
+
+static GstCaps *
+track_allowed_caps (GstMeteredSink *self, SinkTrack *t)
+{
+  GstCaps *caps = gst_caps_new_empty ();
+  gboolean decided;
+  TrackCodec codec;
+
+  g_mutex_lock (&self->lock);
+  decided = t->codec_decided;
+  codec = t->codec;
+  g_mutex_unlock (&self->lock);
+
+  /* Encoded first: a source that offers the track's codec is passed
+   * through rather than decoded and encoded again. */
+  for (guint i = 0; i < G_N_ELEMENTS (codecs); i++)
+    if (codecs[i].video == t->video && (!decided || i == codec))
+      gst_caps_append (caps, gst_caps_from_string (codecs[i].accept_caps));
+  gst_caps_append (
+      caps, gst_caps_from_string (t->video ? RAW_VIDEO_CAPS : RAW_AUDIO_CAPS));
+  return caps;
+}
+
+static gboolean
+caps_are_raw (const GstCaps *caps)
+{
+  const GstStructure *s;
+
+  if (gst_caps_get_size (caps) == 0)
+    return FALSE;
+  s = gst_caps_get_structure (caps, 0);
+  return gst_structure_has_name (s, "video/x-raw") ||
+         gst_structure_has_name (s, "audio/x-raw");
+}
+
+/* The codec a pad's track is announced with, fixed before the session
+ * starts (a connection is negotiated before media flows): what upstream
+ * can deliver encoded when it cannot deliver raw media, else the codec
+ * the properties ask for. */
+static void
+track_decide_codec (GstMeteredSink *self, SinkTrack *t)
+{
+  g_autoptr (GstCaps) raw =
+      gst_caps_from_string (t->video ? "video/x-raw(ANY)" : "audio/x-raw(ANY)");
+  GstQuery *query = gst_query_new_caps (NULL);
+  TrackCodec chosen;
+  GstCaps *peer = NULL;
+
+  g_mutex_lock (&self->lock);
+  if (t->video)
+    chosen = self->video_codec == GST_METERED_SINK_VIDEO_CODEC_H264 ? TRACK_H264
+                                                                    : TRACK_VP8;
+  else
+    chosen = TRACK_OPUS;
+  g_mutex_unlock (&self->lock);
+
+  if (gst_pad_peer_query (t->pad, query)) {
+    gst_query_parse_caps_result (query, &peer);
+    if (peer && !gst_caps_is_any (peer) && !gst_caps_is_empty (peer) &&
+        !gst_caps_can_intersect (peer, raw)) {
+      for (guint i = 0; i < gst_caps_get_size (peer); i++) {
+        const GstStructure *s = gst_caps_get_structure (peer, i);
+        guint c;
+        for (c = 0; c < G_N_ELEMENTS (codecs); c++)
+          if (codecs[c].video == t->video &&
+              gst_structure_has_name (s, codecs[c].name))
+            break;
+        if (c < G_N_ELEMENTS (codecs)) {
+          if (c != chosen)
+            GST_INFO_OBJECT (t->pad,
+                "upstream delivers %s only: passing it through",
+                codecs[c].name);
+          chosen = c;
+          break;
+        }
+      }
+    }
+  }
+  gst_query_unref (query);
+
+  g_mutex_lock (&self->lock);
+  t->codec = chosen;
+  t->codec_decided = TRUE;
+  g_mutex_unlock (&self->lock);
+  GST_DEBUG_OBJECT (t->pad, "track codec %s", codecs[chosen].name);
+}
+
+/* --- the chain behind a pad --- */
+
+static GstElement *
+make_element (GstMeteredSink *self, const char *factory)
+{
+  GstElement *e = gst_element_factory_make (factory, NULL);
+
+  if (!e)
+    GST_ELEMENT_ERROR (self, CORE, MISSING_PLUGIN,
+        ("Element %s is missing: install the GStreamer plugin that has it",
+            factory),
+        (NULL));
+  return e;
+}
+
+static void
+configure_encoder (GstElement *encoder, guint bitrate)
+{
+  const char *factory = GST_OBJECT_NAME (gst_element_get_factory (encoder));
+
+  if (g_str_equal (factory, "vp8enc") || g_str_equal (factory, "vp9enc"))
+    g_object_set (encoder, "target-bitrate", (gint) bitrate, NULL);
+  else if (g_str_equal (factory, "openh264enc"))
+    g_object_set (encoder, "bitrate", bitrate, "max-bitrate",
+        MIN (bitrate * 2, (guint) MAX_BITRATE), NULL);
+  else if (g_str_equal (factory, "x264enc"))
+    g_object_set (encoder, "bitrate", MAX (bitrate / 1000, 1u), NULL);
+}
+
+/* Real-time settings of a WebRTC sender: no lookahead, constant bit rate
+ * with a short buffer, a key frame now and then as insurance. */
+static GstElement *
+make_video_encoder (
+    GstMeteredSink *self, TrackCodec codec, guint bitrate, GPtrArray *els)
+{
+  GstElement *enc = NULL;
+  guint threads = CLAMP (g_get_num_processors (), 1, 4);
+
+  if (codec == TRACK_VP8 || codec == TRACK_VP9) {
+    enc = make_element (self, codec == TRACK_VP8 ? "vp8enc" : "vp9enc");
+    if (!enc)
+      return NULL;
+    g_object_set (enc, "deadline", (gint64) 1, "cpu-used",
+        codec == TRACK_VP8 ? 4 : 7, "lag-in-frames", 0, "keyframe-max-dist",
+        KEYFRAME_MAX_DIST, "threads", threads, "buffer-size", 1000,
+        "buffer-initial-size", 500, "buffer-optimal-size", 600, "undershoot",
+        95, "max-quantizer", 56, NULL);
+    gst_util_set_object_arg (G_OBJECT (enc), "end-usage", "cbr");
+    gst_util_set_object_arg (G_OBJECT (enc), "error-resilient", "default");
+    if (codec == TRACK_VP8 && threads > 1)
+      gst_util_set_object_arg (G_OBJECT (enc), "token-partitions", "4");
+    g_ptr_array_add (els, enc);
+  } else {
+    GstElement *filter, *parse;
+    g_autoptr (GstCaps) profile = gst_caps_from_string (
+        "video/x-h264, profile=(string)constrained-baseline");
+
+    enc = gst_element_factory_make ("openh264enc", NULL);
+    if (enc) {
+      g_object_set (
+          enc, "gop-size", KEYFRAME_MAX_DIST, "multi-thread", threads, NULL);
+      gst_util_set_object_arg (G_OBJECT (enc), "usage-type", "camera");
+      gst_util_set_object_arg (G_OBJECT (enc), "rate-control", "bitrate");
+      gst_util_set_object_arg (G_OBJECT (enc), "complexity", "low");
+    } else if ((enc = gst_element_factory_make ("x264enc", NULL))) {
+      g_object_set (enc, "key-int-max", KEYFRAME_MAX_DIST, "b-adapt", FALSE,
+          "bframes", 0, NULL);
+      gst_util_set_object_arg (G_OBJECT (enc), "tune", "zerolatency");
+      gst_util_set_object_arg (G_OBJECT (enc), "speed-preset", "ultrafast");
+    } else {
+      GST_ELEMENT_ERROR (self, CORE, MISSING_PLUGIN,
+          ("No H.264 encoder: install openh264enc (gst-plugins-bad) or "
+           "x264enc (gst-plugins-ugly), or set video-codec=vp8"),
+          (NULL));
+      return NULL;
+    }
+    filter = gst_element_factory_make ("capsfilter", NULL);
+    g_object_set (filter, "caps", profile, NULL);
+    parse = make_element (self, "h264parse");
+    if (!parse) {
+      gst_object_unref (enc);
+      gst_object_unref (filter);
+      return NULL;
+    }
+    g_object_set (parse, "config-interval", -1, NULL);
+    g_ptr_array_add (els, enc);
+    g_ptr_array_add (els, filter);
+    g_ptr_array_add (els, parse);
+  }
+  configure_encoder (enc, bitrate);
+  return enc;
+}
+
+static void
+track_clear_chain (GstMeteredSink *self, SinkTrack *t)
+{
+  if (t->kind == CHAIN_NONE)
+    return;
+  gst_ghost_pad_set_target (GST_GHOST_PAD (t->pad), NULL);
+  g_mutex_lock (&self->lock);
+  t->encoder = NULL;
+  g_mutex_unlock (&self->lock);
+  for (guint i = 0; i < t->chain->len; i++)
+    gst_element_set_state (g_ptr_array_index (t->chain, i), GST_STATE_NULL);
+  for (guint i = 0; i < t->chain->len; i++)
+    gst_bin_remove (GST_BIN (self), g_ptr_array_index (t->chain, i));
+  g_ptr_array_set_size (t->chain, 0);
+  t->kind = CHAIN_NONE;
+}
+
+/* Builds what sits between the pad and its appsink for caps: an encoder
+ * behind a leaky queue for raw media (upstream never waits for it), a
+ * parser or nothing for encoded media. Runs on the streaming thread, in
+ * the caps event, before the event goes further. */
+static gboolean
+track_build_chain (GstMeteredSink *self, SinkTrack *t, const GstCaps *caps)
+{
+  ChainKind kind = caps_are_raw (caps) ? CHAIN_ENCODE : CHAIN_PASS;
+  g_autoptr (GPtrArray) els = g_ptr_array_new ();
+  GstElement *encoder = NULL, *last = NULL;
+  g_autoptr (GstPad) target = NULL;
+  TrackCodec codec;
+  guint bitrate;
+
+  if (kind == t->kind)
+    return TRUE;
+  track_clear_chain (self, t);
+
+  g_mutex_lock (&self->lock);
+  codec = t->codec;
+  bitrate = self->bitrate;
+  g_mutex_unlock (&self->lock);
+
+  if (kind == CHAIN_ENCODE) {
+    GstElement *queue = gst_element_factory_make ("queue", NULL);
+    g_ptr_array_add (els, queue);
+    if (t->video) {
+      GstElement *convert = make_element (self, "videoconvert");
+      g_object_set (queue, "leaky", 2, "max-size-buffers", 2, "max-size-bytes",
+          0, "max-size-time", (guint64) 0, "silent", TRUE, NULL);
+      if (!convert)
+        goto failed;
+      g_ptr_array_add (els, convert);
+      encoder = make_video_encoder (self, codec, bitrate, els);
+      if (!encoder)
+        goto failed;
+    } else {
+      g_autoptr (GstCaps) stereo = gst_caps_from_string (
+          "audio/x-raw, channels=(int)[ 1, 2 ], rate=(int)48000");
+      GstElement *filter;
+      GstElement *convert = make_element (self, "audioconvert");
+      GstElement *resample =
+          convert ? make_element (self, "audioresample") : NULL;
+      g_object_set (queue, "leaky", 2, "max-size-buffers", 0, "max-size-bytes",
+          0, "max-size-time", 200 * GST_MSECOND, "silent", TRUE, NULL);
+      if (!resample) {
+        gst_clear_object (&convert);
+        goto failed;
+      }
+      g_ptr_array_add (els, convert);
+      g_ptr_array_add (els, resample);
+      /* Opus as WebRTC sends it: one or two channels (mapping family 0) */
+      filter = gst_element_factory_make ("capsfilter", NULL);
+      g_object_set (filter, "caps", stereo, NULL);
+      g_ptr_array_add (els, filter);
+      encoder = make_element (self, "opusenc");
+      if (!encoder)
+        goto failed;
+      g_ptr_array_add (els, encoder);
+    }
+  } else if (codec == TRACK_H264) {
+    GstElement *parse = make_element (self, "h264parse");
+    GstElement *filter;
+    g_autoptr (GstCaps) out =
+        gst_caps_from_string (codecs[TRACK_H264].track_caps);
+    if (!parse)
+      goto failed;
+    g_object_set (parse, "config-interval", -1, NULL);
+    filter = gst_element_factory_make ("capsfilter", NULL);
+    g_object_set (filter, "caps", out, NULL);
+    g_ptr_array_add (els, parse);
+    g_ptr_array_add (els, filter);
+  }
+
+  for (guint i = 0; i < els->len; i++) {
+    GstElement *e = g_ptr_array_index (els, i);
+    gst_bin_add (GST_BIN (self), e);
+    if (last && !gst_element_link (last, e))
+      goto link_failed;
+    last = e;
+  }
+  if (last && !gst_element_link (last, t->appsink))
+    goto link_failed;
+  for (guint i = els->len; i > 0; i--)
+    gst_element_sync_state_with_parent (g_ptr_array_index (els, i - 1));
+
+  for (guint i = 0; i < els->len; i++)
+    g_ptr_array_add (t->chain, g_ptr_array_index (els, i));
+  g_ptr_array_set_size (els, 0);
+  t->kind = kind;
+  g_mutex_lock (&self->lock);
+  t->encoder = encoder;
+  g_mutex_unlock (&self->lock);
+
+  target = t->chain->len > 0 ? gst_element_get_static_pad (
+                                   g_ptr_array_index (t->chain, 0), "sink")
+                             : gst_object_ref (t->appsink_pad);
+  if (!gst_ghost_pad_set_target (GST_GHOST_PAD (t->pad), target)) {
+    GST_ELEMENT_ERROR (self, CORE, PAD, (NULL),
+        ("cannot target %s at its chain", GST_PAD_NAME (t->pad)));
+    return FALSE;
+  }
+  GST_INFO_OBJECT (t->pad, "%s %" GST_PTR_FORMAT " to %s",
+      kind == CHAIN_ENCODE ? "encoding" : "passing through", caps,
+      codecs[codec].name);
+  return TRUE;
+
+link_failed:
+  GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, (NULL),
+      ("cannot link the %s chain of %s", codecs[codec].name,
+          GST_PAD_NAME (t->pad)));
+  /* The elements are the bin's now: the pad keeps them to drop later. */
+  for (guint i = 0; i < els->len; i++) {
+    GstElement *e = g_ptr_array_index (els, i);
+    if (GST_OBJECT_PARENT (e) == GST_OBJECT (self))
+      g_ptr_array_add (t->chain, e);
+    else
+      gst_object_unref (e);
+  }
+  t->kind = kind;
+  track_clear_chain (self, t);
+  return FALSE;
+
+failed:
+  for (guint i = 0; i < els->len; i++)
+    gst_object_unref (g_ptr_array_index (els, i));
+  return FALSE;
+}
+
+static gboolean
+sink_pad_event (GstPad *pad, GstObject *parent, GstEvent *event)
+{
+  SinkTrack *t = gst_pad_get_element_private (pad);
+
+  if (GST_EVENT_TYPE (event) == GST_EVENT_CAPS) {
+    GstCaps *caps;
+    gst_event_parse_caps (event, &caps);
+    if (!track_build_chain (t->sink, t, caps)) {
+      gst_event_unref (event);
+      return FALSE;
+    }
+  }
+  return gst_pad_event_default (pad, parent, event);
+}
+
+static gboolean
+sink_pad_query (GstPad *pad, GstObject *parent, GstQuery *query)
+{
+  SinkTrack *t = gst_pad_get_element_private (pad);
+
+  switch (GST_QUERY_TYPE (query)) {
+    case GST_QUERY_CAPS: {
+      GstCaps *filter, *caps = track_allowed_caps (t->sink, t);
+      gst_query_parse_caps (query, &filter);
+      if (filter) {
+        GstCaps *both =
+            gst_caps_intersect_full (filter, caps, GST_CAPS_INTERSECT_FIRST);
+        gst_caps_unref (caps);
+        caps = both;
+      }
+      gst_query_set_caps_result (query, caps);
+      gst_caps_unref (caps);
+      return TRUE;
+    }
+    case GST_QUERY_ACCEPT_CAPS: {
+      g_autoptr (GstCaps) allowed = track_allowed_caps (t->sink, t);
+      GstCaps *caps;
+      gst_query_parse_accept_caps (query, &caps);
+      gst_query_set_accept_caps_result (
+          query, gst_caps_is_subset (caps, allowed));
+      return TRUE;
+    }
+    default:
+      return gst_pad_query_default (pad, parent, query);
+  }
+}
+
+/* --- samples to the session, key units upstream --- */
+
+/* Running time is what every connection's pipeline shares with ours. */
+static GstBuffer *
+to_running_time (GstBuffer *buffer, const GstSegment *segment)
+{
+  GstClockTime pts = GST_BUFFER_PTS (buffer);
+  GstClockTime dts = GST_BUFFER_DTS (buffer);
+  GstClockTime rpts = pts, rdts = dts;
+
+  if (!segment || segment->format != GST_FORMAT_TIME)
+    return gst_buffer_ref (buffer);
+  if (GST_CLOCK_TIME_IS_VALID (pts))
+    rpts = gst_segment_to_running_time (segment, GST_FORMAT_TIME, pts);
+  if (GST_CLOCK_TIME_IS_VALID (dts))
+    rdts = gst_segment_to_running_time (segment, GST_FORMAT_TIME, dts);
+  if (rpts == pts && rdts == dts)
+    return gst_buffer_ref (buffer);
+  buffer = gst_buffer_copy (buffer);
+  GST_BUFFER_PTS (buffer) = rpts;
+  GST_BUFFER_DTS (buffer) = rdts;
+  return buffer;
+}
+
+static GstFlowReturn
+on_new_sample (GstAppSink *appsink, gpointer data)
+{
+  SinkTrack *t = data;
+  GstMeteredSink *self = t->sink;
+  GstSample *sample = gst_app_sink_pull_sample (appsink);
+  MeteredSession *session;
+  GstBuffer *buffer;
+  gboolean key_unit = FALSE;
+  guint count = 0;
+  gint64 now;
+
+  /* Nothing here ever fails upstream: without a sample (flushing) or a
+   * session there is simply nobody to send to. */
+  if (!sample)
+    return GST_FLOW_OK;
+  buffer = to_running_time (
+      gst_sample_get_buffer (sample), gst_sample_get_segment (sample));
+  now = g_get_monotonic_time ();
+
+  g_mutex_lock (&self->lock);
+  session = self->session ? g_object_ref (self->session) : NULL;
+  if (session)
+    t->buffers_sent++;
+  if (t->key_unit_pending &&
+      now - t->last_key_unit_us >= KEY_UNIT_MIN_INTERVAL_US) {
+    t->key_unit_pending = FALSE;
+    t->last_key_unit_us = now;
+    t->key_units_sent++;
+    count = ++self->key_unit_count;
+    key_unit = TRUE;
+  }
+  g_mutex_unlock (&self->lock);
+
+  if (session) {
+    metered_session_push (session, t->track_id, buffer);
+    g_object_unref (session);
+  }
+  gst_buffer_unref (buffer);
+  gst_sample_unref (sample);
+
+  if (key_unit) {
+    GST_DEBUG_OBJECT (t->pad, "asking upstream for key unit %u", count);
+    gst_pad_push_event (
+        t->appsink_pad, gst_video_event_new_upstream_force_key_unit (
+                            GST_CLOCK_TIME_NONE, TRUE, count));
+  }
+  return GST_FLOW_OK;
+}
+
+/* Marks a key unit wanted on track_id's pad (NULL: every video pad). It
+ * leaves with the next buffer of that pad, at most once per
+ * KEY_UNIT_MIN_INTERVAL_US: requests meanwhile coalesce into one. */
+static void
+request_key_units (GstMeteredSink *self, const char *track_id)
+{
+  g_mutex_lock (&self->lock);
+  for (GList *l = self->tracks; l; l = l->next) {
+    SinkTrack *t = l->data;
+    if (!t->video || (track_id && g_strcmp0 (t->track_id, track_id) != 0))
+      continue;
+    t->key_units_requested++;
+    t->key_unit_pending = TRUE;
+  }
+  g_mutex_unlock (&self->lock);
+}
+
+/* --- session events (on the runtime's thread) --- */
+
+static void
+on_peer_joined (MeteredSession *session, const char *peer_id,
+    const char *metadata, GstMeteredSink *self)
+{
+  GST_INFO_OBJECT (self, "peer %s joined", peer_id);
+  request_key_units (self, NULL);
+  g_signal_emit (self, signals[SIGNAL_PEER_JOINED], 0, peer_id, metadata);
+}
+
+static void
+on_peer_left (
+    MeteredSession *session, const char *peer_id, GstMeteredSink *self)
+{
+  GST_INFO_OBJECT (self, "peer %s left", peer_id);
+  g_signal_emit (self, signals[SIGNAL_PEER_LEFT], 0, peer_id);
+}
+
+static void
+on_key_unit_request (
+    MeteredSession *session, const char *track_id, GstMeteredSink *self)
+{
+  GST_DEBUG_OBJECT (self, "a viewer asks for a key frame of %s", track_id);
+  request_key_units (self, track_id);
+}
+
+static void
+on_connection_swapped (
+    MeteredSession *session, const char *peer_id, GstMeteredSink *self)
+{
+  GST_INFO_OBJECT (self, "connection to %s rebuilt", peer_id);
+  request_key_units (self, NULL);
+}
+
+/* --- application data --- */
+
+typedef struct
+{
+  MeteredSignallingClient *client;
+  char *target; /* channel (broadcast) or peer id */
+  gboolean direct;
+  char *data;
+} DataJob;
+
+static void
+data_job_free (gpointer data)
+{
+  DataJob *job = data;
+
+  g_object_unref (job->client);
+  g_free (job->target);
+  g_free (job->data);
+  g_free (job);
+}
+
+static void
+on_data_sent (GObject *source, GAsyncResult *result, gpointer data)
+{
+  MeteredSignallingClient *client = METERED_SIGNALLING_CLIENT (source);
+  gboolean direct = GPOINTER_TO_INT (data);
+  g_autoptr (GError) error = NULL;
+
+  if (!(direct ? metered_signalling_client_send_finish (client, result, &error)
+               : metered_signalling_client_publish_finish (
+                     client, result, &error)))
+    GST_WARNING ("send-data (%s) failed: %s", direct ? "direct" : "broadcast",
+        error->message);
+}
+
+static gboolean
+send_data_on_thread (gpointer data)
+{
+  DataJob *job = data;
+
+  /* On the runtime's thread, so the completion comes back there too. */
+  if (job->direct)
+    metered_signalling_client_send_async (job->client, job->target, job->data,
+        NULL, on_data_sent, GINT_TO_POINTER (TRUE));
+  else
+    metered_signalling_client_publish_async (job->client, job->target,
+        job->data, NULL, on_data_sent, GINT_TO_POINTER (FALSE));
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+gst_metered_sink_send_data (
+    GstMeteredSink *self, const char *peer_id, const char *data)
+{
+  MeteredRuntime *rt = &self->rt;
+  DataJob *job;
+  GMainContext *context = NULL;
+
+  if (!data ||
+      !metered_json_validate (data, strlen (data), METERED_JSON_MAX_DEPTH)) {
+    GST_WARNING_OBJECT (self, "send-data: data is not valid JSON");
+    return FALSE;
+  }
+  if (peer_id && !metered_peer_id_is_valid (peer_id)) {
+    GST_WARNING_OBJECT (self, "send-data: invalid peer id");
+    return FALSE;
+  }
+
+  job = g_new0 (DataJob, 1);
+  g_mutex_lock (&rt->lock);
+  if (rt->client && rt->context) {
+    job->client = g_object_ref (rt->client);
+    context = g_main_context_ref (rt->context);
+    job->target = g_strdup (peer_id ? peer_id : rt->channel);
+  }
+  g_mutex_unlock (&rt->lock);
+  if (!context) {
+    g_free (job);
+    GST_WARNING_OBJECT (self, "send-data: not running (state < PAUSED)");
+    return FALSE;
+  }
+  job->direct = peer_id != NULL;
+  job->data = g_strdup (data);
+  g_main_context_invoke_full (
+      context, G_PRIORITY_DEFAULT, send_data_on_thread, job, data_job_free);
+  g_main_context_unref (context);
+  return TRUE;
+}
+
+/* --- life cycle --- */
+
+typedef struct
+{
+  GstMeteredSink *self;
+  GstClock *clock;
+  GstClockTime base_time;
+} ClockJob;
+
+static void
+clock_job_free (gpointer data)
+{
+  ClockJob *job = data;
+
+  gst_clear_object (&job->clock);
+  g_free (job);
+}
+
+static gboolean
+set_clock_on_thread (gpointer data)
+{
+  ClockJob *job = data;
+
+  /* The session reads its clock on this thread when it builds a
+   * connection: setting it here needs no lock. */
+  if (job->self->rt.session)
+    metered_session_set_clock (
+        job->self->rt.session, job->clock, job->base_time);
+  return G_SOURCE_REMOVE;
+}
+
+/* Connections built from now on run on our clock and base time, so the
+ * running times of the buffers they get mean the same there. */
+static void
+gst_metered_sink_share_clock (GstMeteredSink *self)
+{
+  ClockJob *job;
+
+  if (!self->rt.session)
+    return;
+  job = g_new0 (ClockJob, 1);
+  job->self = self;
+  job->clock = gst_element_get_clock (GST_ELEMENT (self));
+  job->base_time = gst_element_get_base_time (GST_ELEMENT (self));
+  GST_DEBUG_OBJECT (self,
+      "sharing clock %" GST_PTR_FORMAT " base time %" GST_TIME_FORMAT,
+      job->clock, GST_TIME_ARGS (job->base_time));
+  metered_runtime_invoke (&self->rt, set_clock_on_thread, job, clock_job_free);
+}
+
+static gboolean
+gst_metered_sink_start (GstMeteredSink *self)
+{
+  MeteredRuntime *rt = &self->rt;
+  g_autofree char *stream_id = gst_element_get_name (self);
+  g_autofree char *metadata = NULL;
+  GList *tracks;
+
+  g_mutex_lock (&self->lock);
+  tracks = g_list_copy (self->tracks);
+  metadata = metered_runtime_structure_to_json (self->stream_metadata);
+  g_mutex_unlock (&self->lock);
+
+  /* Our pads are inactive until we chain up: chains of an earlier run go
+   * (the codec may have changed), the caps event builds them again. */
+  for (GList *l = tracks; l; l = l->next) {
+    track_clear_chain (self, l->data);
+    track_decide_codec (self, l->data);
+  }
+  g_list_free (tracks);
+
+  if (!metered_runtime_prepare (rt)) {
+    metered_runtime_stop (rt);
+    return FALSE;
+  }
+
+  /* A sink only sends. */
+  metered_session_set_receive (rt->session, FALSE);
+  g_mutex_lock (&self->lock);
+  if (!self->tracks)
+    GST_WARNING_OBJECT (self, "no pad requested: joining without media");
+  for (GList *l = self->tracks; l; l = l->next) {
+    SinkTrack *t = l->data;
+    g_autoptr (GstCaps) caps =
+        gst_caps_from_string (codecs[t->codec].track_caps);
+    MeteredLocalTrack *track;
+
+    g_free (t->track_id);
+    t->track_id = g_strdup_printf ("%s-%s", stream_id, GST_PAD_NAME (t->pad));
+    /* counters are per run, as the session's are */
+    t->key_unit_pending = FALSE;
+    t->buffers_sent = t->key_units_requested = t->key_units_sent = 0;
+    track = metered_local_track_new (t->track_id, stream_id, caps);
+    metered_session_add_local_track (rt->session, track, metadata);
+    metered_local_track_free (track);
+    GST_INFO_OBJECT (self, "track %s: %s, metadata %s", t->track_id,
+        codecs[t->codec].name, metadata ? metadata : "none");
+  }
+  self->session = rt->session;
+  self->started = TRUE;
+  g_mutex_unlock (&self->lock);
+
+  g_signal_connect_object (
+      rt->session, "peer-joined", G_CALLBACK (on_peer_joined), self, 0);
+  g_signal_connect_object (
+      rt->session, "peer-left", G_CALLBACK (on_peer_left), self, 0);
+  g_signal_connect_object (rt->session, "key-unit-request",
+      G_CALLBACK (on_key_unit_request), self, 0);
+  g_signal_connect_object (rt->session, "connection-swapped",
+      G_CALLBACK (on_connection_swapped), self, 0);
+  metered_runtime_start (rt);
+  return TRUE;
+}
+
+static void
+gst_metered_sink_stop (GstMeteredSink *self)
+{
+  g_mutex_lock (&self->lock);
+  self->session = NULL;
+  self->started = FALSE;
+  g_mutex_unlock (&self->lock);
+  metered_runtime_stop (&self->rt);
+}
+
+static GstStateChangeReturn
+gst_metered_sink_change_state (GstElement *element, GstStateChange transition)
+{
+  GstMeteredSink *self = GST_METERED_SINK (element);
+  GstStateChangeReturn ret;
+
+  switch (transition) {
+    case GST_STATE_CHANGE_READY_TO_PAUSED:
+      /* Never waits for the network: the runtime's thread connects. */
+      if (!gst_metered_sink_start (self))
+        return GST_STATE_CHANGE_FAILURE;
+      break;
+    case GST_STATE_CHANGE_PAUSED_TO_PLAYING:
+      gst_metered_sink_share_clock (self);
+      break;
+    default:
+      break;
+  }
+
+  ret = GST_ELEMENT_CLASS (parent_class)->change_state (element, transition);
+  if (ret == GST_STATE_CHANGE_FAILURE) {
+    if (transition == GST_STATE_CHANGE_READY_TO_PAUSED)
+      gst_metered_sink_stop (self);
+    return ret;
+  }
+
+  switch (transition) {
+    case GST_STATE_CHANGE_READY_TO_PAUSED:
+    case GST_STATE_CHANGE_PLAYING_TO_PAUSED:
+      /* Live: nothing to preroll. */
+      ret = GST_STATE_CHANGE_NO_PREROLL;
+      break;
+    case GST_STATE_CHANGE_PAUSED_TO_READY:
+      /* Streaming has stopped (our pads are inactive): leave. */
+      gst_metered_sink_stop (self);
+      break;
+    case GST_STATE_CHANGE_READY_TO_NULL:
+      /* Connections are torn down on threads of their own (webrtcbin can
+       * take a while); in NULL they are gone, so that an application may
+       * exit right away. Bounded: a stuck webrtcbin is only logged. */
+      if (!metered_connection_wait_stopped (5000))
+        GST_WARNING_OBJECT (self, "connection teardowns still running");
+      break;
+    default:
+      break;
+  }
+  return ret;
+}
+
+/* --- pads --- */
+
+static void
+track_free (SinkTrack *t)
+{
+  g_clear_pointer (&t->chain, g_ptr_array_unref);
+  gst_clear_object (&t->appsink_pad);
+  g_free (t->track_id);
+  g_free (t);
+}
+
+static GstPad *
+gst_metered_sink_request_new_pad (GstElement *element, GstPadTemplate *templ,
+    const gchar *name, const GstCaps *caps)
+{
+  GstMeteredSink *self = GST_METERED_SINK (element);
+  gboolean video =
+      g_str_equal (GST_PAD_TEMPLATE_NAME_TEMPLATE (templ), "video_%u");
+  const char *prefix = video ? "video_" : "audio_";
+  g_autofree char *pad_name = NULL;
+  GstAppSinkCallbacks callbacks = { NULL };
+  SinkTrack *t;
+  guint index;
+
+  g_mutex_lock (&self->lock);
+  if (self->started) {
+    g_mutex_unlock (&self->lock);
+    GST_ELEMENT_WARNING (self, CORE, PAD, (NULL),
+        ("Pads must be requested before the element leaves READY: the "
+         "tracks are announced to every peer when it starts"));
+    return NULL;
+  }
+  if (name && g_str_has_prefix (name, prefix)) {
+    char *end;
+    guint64 n = g_ascii_strtoull (name + strlen (prefix), &end, 10);
+    if (*end || end == name + strlen (prefix) || n > G_MAXUINT) {
+      g_mutex_unlock (&self->lock);
+      GST_WARNING_OBJECT (self, "bad pad name %s", name);
+      return NULL;
+    }
+    index = (guint) n;
+  } else if (name) {
+    g_mutex_unlock (&self->lock);
+    GST_WARNING_OBJECT (self, "bad pad name %s", name);
+    return NULL;
+  } else {
+    index = video ? self->next_video : self->next_audio;
+  }
+  pad_name = g_strdup_printf ("%s%u", prefix, index);
+  for (GList *l = self->tracks; l; l = l->next) {
+    SinkTrack *other = l->data;
+    if (g_str_equal (GST_PAD_NAME (other->pad), pad_name)) {
+      g_mutex_unlock (&self->lock);
+      GST_WARNING_OBJECT (self, "pad %s exists already", pad_name);
+      return NULL;
+    }
+  }
+  if (video)
+    self->next_video = MAX (self->next_video, index + 1);
+  else
+    self->next_audio = MAX (self->next_audio, index + 1);
+
+  t = g_new0 (SinkTrack, 1);
+  t->sink = self;
+  t->video = video;
+  t->codec = video ? (self->video_codec == GST_METERED_SINK_VIDEO_CODEC_H264
+                             ? TRACK_H264
+                             : TRACK_VP8)
+                   : TRACK_OPUS;
+  t->chain = g_ptr_array_new ();
+  t->pad = gst_ghost_pad_new_no_target_from_template (pad_name, templ);
+  self->tracks = g_list_append (self->tracks, t);
+  g_mutex_unlock (&self->lock);
+
+  /* The appsink gives each encoded buffer to every connection and never
+   * holds one back: it neither syncs nor queues. */
+  t->appsink = gst_element_factory_make ("appsink", NULL);
+  g_object_set (t->appsink, "sync", FALSE, "async", FALSE, "drop", TRUE,
+      "max-buffers", 2, "enable-last-sample", FALSE, "emit-signals", FALSE,
+      "wait-on-eos", FALSE, NULL);
+  callbacks.new_sample = on_new_sample;
+  gst_app_sink_set_callbacks (GST_APP_SINK (t->appsink), &callbacks, t, NULL);
+  t->appsink_pad = gst_element_get_static_pad (t->appsink, "sink");
+  gst_bin_add (GST_BIN (self), t->appsink);
+  gst_element_sync_state_with_parent (t->appsink);
+
+  gst_pad_set_element_private (t->pad, t);
+  gst_pad_set_event_function (t->pad, sink_pad_event);
+  gst_pad_set_query_function (t->pad, sink_pad_query);
+  if (GST_STATE (self) > GST_STATE_READY)
+    gst_pad_set_active (t->pad, TRUE);
+  gst_element_add_pad (element, t->pad);
+  GST_DEBUG_OBJECT (self, "new pad %s", pad_name);
+  return t->pad;
+}
+
+static void
+gst_metered_sink_release_pad (GstElement *element, GstPad *pad)
+{
+  GstMeteredSink *self = GST_METERED_SINK (element);
+  SinkTrack *t = gst_pad_get_element_private (pad);
+
+  if (!t)
+    return;
+  GST_DEBUG_OBJECT (self, "releasing %s", GST_PAD_NAME (pad));
+  g_mutex_lock (&self->lock);
+  self->tracks = g_list_remove (self->tracks, t);
+  g_mutex_unlock (&self->lock);
+
+  /* Waits for the streaming thread to leave the pad. */
+  gst_pad_set_active (pad, FALSE);
+  track_clear_chain (self, t);
+  gst_pad_set_element_private (pad, NULL);
+  gst_element_remove_pad (element, pad);
+  gst_element_set_state (t->appsink, GST_STATE_NULL);
+  gst_bin_remove (GST_BIN (self), t->appsink);
+  track_free (t);
+}
+
+/* --- properties --- */
+
+static void
+gst_metered_sink_set_bitrate (GstMeteredSink *self, guint bitrate)
+{
+  g_mutex_lock (&self->lock);
+  self->bitrate = bitrate;
+  for (GList *l = self->tracks; l; l = l->next) {
+    SinkTrack *t = l->data;
+    if (t->video && t->encoder)
+      configure_encoder (t->encoder, bitrate);
+  }
+  g_mutex_unlock (&self->lock);
+}
+
+static void
+gst_metered_sink_set_property (
+    GObject *object, guint prop_id, const GValue *value, GParamSpec *pspec)
+{
+  GstMeteredSink *self = GST_METERED_SINK (object);
+
+  if (prop_id >= PROP_FIRST_COMMON) {
+    if (!metered_runtime_set_property (
+            &self->rt, prop_id - PROP_FIRST_COMMON, value))
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    return;
+  }
+  switch (prop_id) {
+    case PROP_VIDEO_CODEC:
+      g_mutex_lock (&self->lock);
+      self->video_codec = g_value_get_enum (value);
+      g_mutex_unlock (&self->lock);
+      break;
+    case PROP_AUDIO_CODEC:
+      g_mutex_lock (&self->lock);
+      self->audio_codec = g_value_get_enum (value);
+      g_mutex_unlock (&self->lock);
+      break;
+    case PROP_BITRATE:
+      gst_metered_sink_set_bitrate (self, g_value_get_uint (value));
+      break;
+    case PROP_STREAM_METADATA: {
+      const GstStructure *s = gst_value_get_structure (value);
+      g_mutex_lock (&self->lock);
+      g_clear_pointer (&self->stream_metadata, gst_structure_free);
+      self->stream_metadata = s ? gst_structure_copy (s) : NULL;
+      g_mutex_unlock (&self->lock);
+      break;
+    }
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+}
+
+static const char *
+chain_name (ChainKind kind)
+{
+  return kind == CHAIN_ENCODE ? "encode"
+                              : (kind == CHAIN_PASS ? "pass-through" : "none");
+}
+
+/* The runtime's stats plus one metered/track structure per pad. */
+static GstStructure *
+gst_metered_sink_stats (GstMeteredSink *self)
+{
+  GValue v = G_VALUE_INIT;
+  GValue list = G_VALUE_INIT;
+  GstStructure *s;
+  guint64 requested = 0, sent = 0;
+
+  g_value_init (&v, GST_TYPE_STRUCTURE);
+  metered_runtime_get_property (&self->rt, METERED_RUNTIME_PROP_STATS, &v);
+  s = g_value_dup_boxed (&v);
+  g_value_unset (&v);
+
+  g_value_init (&list, GST_TYPE_LIST);
+  g_mutex_lock (&self->lock);
+  for (GList *l = self->tracks; l; l = l->next) {
+    SinkTrack *t = l->data;
+    GValue tv = G_VALUE_INIT;
+    g_value_init (&tv, GST_TYPE_STRUCTURE);
+    g_value_take_boxed (
+        &tv, gst_structure_new ("metered/track", "pad", G_TYPE_STRING,
+                 GST_PAD_NAME (t->pad), "track-id", G_TYPE_STRING, t->track_id,
+                 "kind", G_TYPE_STRING, t->video ? "video" : "audio", "codec",
+                 G_TYPE_STRING, codecs[t->codec].name, "chain", G_TYPE_STRING,
+                 chain_name (t->kind), "buffers-sent", G_TYPE_UINT64,
+                 t->buffers_sent, "key-units-requested", G_TYPE_UINT64,
+                 t->key_units_requested, "key-units-sent", G_TYPE_UINT64,
+                 t->key_units_sent, NULL));
+    gst_value_list_append_and_take_value (&list, &tv);
+    requested += t->key_units_requested;
+    sent += t->key_units_sent;
+  }
+  g_mutex_unlock (&self->lock);
+  gst_structure_set (s, "key-units-requested", G_TYPE_UINT64, requested,
+      "key-units-sent", G_TYPE_UINT64, sent, NULL);
+  gst_structure_take_value (s, "track-stats", &list);
+  return s;
+}
+
+static void
+gst_metered_sink_get_property (
+    GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
+{
+  GstMeteredSink *self = GST_METERED_SINK (object);
+
+  if (prop_id == PROP_FIRST_COMMON + METERED_RUNTIME_PROP_STATS) {
+    g_value_take_boxed (value, gst_metered_sink_stats (self));
+    return;
+  }
+  if (prop_id >= PROP_FIRST_COMMON) {
+    if (!metered_runtime_get_property (
+            &self->rt, prop_id - PROP_FIRST_COMMON, value))
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    return;
+  }
+  g_mutex_lock (&self->lock);
+  switch (prop_id) {
+    case PROP_VIDEO_CODEC:
+      g_value_set_enum (value, self->video_codec);
+      break;
+    case PROP_AUDIO_CODEC:
+      g_value_set_enum (value, self->audio_codec);
+      break;
+    case PROP_BITRATE:
+      g_value_set_uint (value, self->bitrate);
+      break;
+    case PROP_STREAM_METADATA:
+      g_value_set_boxed (value, self->stream_metadata);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+  g_mutex_unlock (&self->lock);
+}
+
+/* --- GObject --- */
+
+static void
+gst_metered_sink_dispose (GObject *object)
+{
+  GstMeteredSink *self = GST_METERED_SINK (object);
+  GList *tracks;
+
+  metered_runtime_stop (&self->rt);
+  /* Pads still there go with the element; their chains with the bin. */
+  g_mutex_lock (&self->lock);
+  tracks = g_steal_pointer (&self->tracks);
+  g_mutex_unlock (&self->lock);
+  for (GList *l = tracks; l; l = l->next) {
+    SinkTrack *t = l->data;
+    gst_pad_set_element_private (t->pad, NULL);
+    track_free (t);
+  }
+  g_list_free (tracks);
+  G_OBJECT_CLASS (parent_class)->dispose (object);
+}
+
+static void
+gst_metered_sink_finalize (GObject *object)
+{
+  GstMeteredSink *self = GST_METERED_SINK (object);
+
+  metered_runtime_clear (&self->rt);
+  g_clear_pointer (&self->stream_metadata, gst_structure_free);
+  g_mutex_clear (&self->lock);
+  G_OBJECT_CLASS (parent_class)->finalize (object);
+}
+
+static void
+gst_metered_sink_init (GstMeteredSink *self)
+{
+  g_mutex_init (&self->lock);
+  metered_runtime_init (&self->rt, GST_ELEMENT (self));
+  self->video_codec = DEFAULT_VIDEO_CODEC;
+  self->audio_codec = DEFAULT_AUDIO_CODEC;
+  self->bitrate = DEFAULT_BITRATE;
+  GST_OBJECT_FLAG_SET (self, GST_ELEMENT_FLAG_SINK);
+}
+
+static void
+gst_metered_sink_class_init (GstMeteredSinkClass *klass)
+{
+  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
+  GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
+
+  GST_DEBUG_CATEGORY_INIT (gst_metered_sink_debug, "meteredsink", 0,
+      "Metered Realtime Messaging sink");
+
+  gobject_class->set_property = gst_metered_sink_set_property;
+  gobject_class->get_property = gst_metered_sink_get_property;
+  gobject_class->dispose = gst_metered_sink_dispose;
+  gobject_class->finalize = gst_metered_sink_finalize;
+
+  /**
+   * GstMeteredSink:video-codec:
+   *
+   * What raw video is encoded to, once for every peer. Video that comes
+   * in already encoded (VP8, VP9 or H.264) is passed through as it is;
+   * when upstream can only deliver encoded video, its codec wins.
+   */
+  g_object_class_install_property (gobject_class, PROP_VIDEO_CODEC,
+      g_param_spec_enum ("video-codec", "Video codec",
+          "What raw video is encoded to (encoded input is passed through)",
+          GST_TYPE_METERED_SINK_VIDEO_CODEC, DEFAULT_VIDEO_CODEC,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+              GST_PARAM_MUTABLE_READY));
+
+  /**
+   * GstMeteredSink:audio-codec:
+   *
+   * What raw audio is encoded to. Opus input is passed through.
+   */
+  g_object_class_install_property (gobject_class, PROP_AUDIO_CODEC,
+      g_param_spec_enum ("audio-codec", "Audio codec",
+          "What raw audio is encoded to (Opus input is passed through)",
+          GST_TYPE_METERED_SINK_AUDIO_CODEC, DEFAULT_AUDIO_CODEC,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+              GST_PARAM_MUTABLE_READY));
+
+  /**
+   * GstMeteredSink:bitrate:
+   *
+   * Target bit rate of the video encoder in bits per second (constant bit
+   * rate, real-time settings). Can change while playing. Has no effect
+   * on video that comes in encoded.
+   */
+  g_object_class_install_property (gobject_class, PROP_BITRATE,
+      g_param_spec_uint ("bitrate", "Bit rate",
+          "Target bit rate of the video encoder in bit/s (raw input only; "
+          "can change while playing)",
+          MIN_BITRATE, MAX_BITRATE, DEFAULT_BITRATE,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+              GST_PARAM_MUTABLE_PLAYING));
+
+  /**
+   * GstMeteredSink:stream-metadata:
+   *
+   * Metadata sent with every track to every peer, as the SDK's track
+   * metadata bag: the structure's fields become a JSON object (its name
+   * is ignored), e.g. `stream-metadata="meta,role=camera,label=studio"`
+   * gives `{"role":"camera","label":"studio"}`, which the browser SDK's
+   * `stream-added` and `track` events carry.
+   */
+  g_object_class_install_property (gobject_class, PROP_STREAM_METADATA,
+      g_param_spec_boxed ("stream-metadata", "Stream metadata",
+          "Metadata of every track, sent to every peer as a JSON object of "
+          "the structure's fields (e.g. \"meta,role=camera\")",
+          GST_TYPE_STRUCTURE,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+              GST_PARAM_MUTABLE_READY));
+
+  /**
+   * GstMeteredSink:url:
+   *
+   * The signalling service, `wss://host[:port]` (the hosted service by
+   * default) or `ws://` on a loopback address (`metered-server --dev`).
+   */
+  /**
+   * GstMeteredSink:channel:
+   *
+   * The channel to join (required). Every member of the channel that
+   * wants media gets it.
+   */
+  /**
+   * GstMeteredSink:api-key:
+   *
+   * A publishable key (`pk_...`). Give exactly one credential: api-key,
+   * token, token-url or a #GstMeteredSink::request-token handler. Reads
+   * back as `***`.
+   */
+  /**
+   * GstMeteredSink:token:
+   *
+   * A static JWT. Reads back as `***`. Tokens expire: prefer token-url or
+   * #GstMeteredSink::request-token on a box that runs for long.
+   */
+  /**
+   * GstMeteredSink:token-url:
+   *
+   * An HTTP(S) URL answering a fresh JWT (as text or as JSON `{"token":
+   * ...}`), fetched before every connection attempt.
+   */
+  /**
+   * GstMeteredSink:stun-server:
+   *
+   * STUN server for ICE, as `stun://host:port`.
+   */
+  /**
+   * GstMeteredSink:turn-servers:
+   *
+   * Comma-separated TURN servers, `turn(s)://user:password@host:port`.
+   * Never logged; reads back as `***`.
+   */
+  /**
+   * GstMeteredSink:reconnect-max-attempts:
+   *
+   * Signalling reconnect attempts before the element posts an error.
+   * -1, the default, retries forever, which is what an ingest box that
+   * runs for months wants: media to connected peers keeps flowing while
+   * the signalling socket is away, and newcomers are served once it is
+   * back.
+   */
+  /**
+   * GstMeteredSink:reconnect-initial-delay:
+   *
+   * First reconnect delay in ms; it doubles up to reconnect-max-delay,
+   * with +/-20 % jitter.
+   */
+  /**
+   * GstMeteredSink:reconnect-max-delay:
+   *
+   * Cap of the reconnect delay in ms.
+   */
+  /**
+   * GstMeteredSink:inactivity-timeout:
+   *
+   * Reconnect after this many ms without a signalling frame; a ping goes
+   * out every third of it. 0 disables both.
+   */
+  /**
+   * GstMeteredSink:stuck-timeout:
+   *
+   * Post `metered/stuck` (and a warning) after this many ms of
+   * reconnecting. 0: never.
+   */
+  /**
+   * GstMeteredSink:dead-peer-timeout:
+   *
+   * A connected peer whose media path stays silent this many ms gets a
+   * fresh connection (webrtcbin has no consent freshness).
+   */
+  /**
+   * GstMeteredSink:stats:
+   *
+   * A `metered/stats` structure: signalling `state`, `reconnects`,
+   * `last-close-code`, queue depth, `peers` and `peer-stats` (one
+   * `metered/peer` per remote peer: connection state, swaps, packets
+   * sent), `key-units-requested`/`key-units-sent`, and `track-stats` (one
+   * `metered/track` per pad: codec, chain, buffers sent, key units).
+   */
+  metered_runtime_install_properties (gobject_class, PROP_FIRST_COMMON);
+
+  /**
+   * GstMeteredSink::peer-joined:
+   * @sink: the element
+   * @peer_id: the remote peer's id
+   * @metadata: (nullable): its peer metadata as JSON, if the service gave
+   *   any
+   *
+   * A peer joined the channel; a connection to it is being set up. Emitted
+   * from the element's signalling thread.
+   */
+  signals[SIGNAL_PEER_JOINED] =
+      g_signal_new ("peer-joined", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+          0, NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_STRING);
+
+  /**
+   * GstMeteredSink::peer-left:
+   * @sink: the element
+   * @peer_id: the remote peer's id
+   *
+   * A peer left the channel (or the element is stopping); its connection
+   * is gone. Emitted from the element's signalling thread.
+   */
+  signals[SIGNAL_PEER_LEFT] =
+      g_signal_new ("peer-left", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+          0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_STRING);
+
+  /**
+   * GstMeteredSink::send-data:
+   * @sink: the element
+   * @peer_id: (nullable): the peer to send to, or %NULL for everybody in
+   *   the channel
+   * @data: a JSON value, as text
+   *
+   * Sends application data through the signalling channel: a broadcast to
+   * the channel (publish) when @peer_id is %NULL, else a direct message.
+   * While the signalling socket reconnects it is queued, as the client
+   * queues everything. Only works between PAUSED and PLAYING.
+   *
+   * Returns: %TRUE if it was queued, %FALSE if @data is not JSON, @peer_id
+   *   is not a valid peer id or the element is not running
+   */
+  signals[SIGNAL_SEND_DATA] = g_signal_new_class_handler ("send-data",
+      G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION,
+      G_CALLBACK (gst_metered_sink_send_data), NULL, NULL, NULL, G_TYPE_BOOLEAN,
+      2, G_TYPE_STRING, G_TYPE_STRING);
+
+  element_class->change_state =
+      GST_DEBUG_FUNCPTR (gst_metered_sink_change_state);
+  element_class->request_new_pad =
+      GST_DEBUG_FUNCPTR (gst_metered_sink_request_new_pad);
+  element_class->release_pad = GST_DEBUG_FUNCPTR (gst_metered_sink_release_pad);
+
+  gst_element_class_add_static_pad_template (element_class, &video_template);
+  gst_element_class_add_static_pad_template (element_class, &audio_template);
+  gst_element_class_set_static_metadata (element_class,
+      "Metered Realtime Messaging sink", "Sink/Network/Video/Audio",
+      "Sends audio and video to every peer of a Metered Realtime Messaging "
+      "channel over WebRTC, encoding once for all of them, and hides "
+      "signalling drops, token refreshes and server restarts",
+      "gst-metered authors");
+
+  gst_type_mark_as_plugin_api (GST_TYPE_METERED_SINK_VIDEO_CODEC, 0);
+  gst_type_mark_as_plugin_api (GST_TYPE_METERED_SINK_AUDIO_CODEC, 0);
+}

@@ -1,0 +1,1520 @@
+/* gst-metered
+ * Copyright (C) 2026 gst-metered authors
+ *
+ * This library is free software; you can redistribute it and/or
+ * modify it under the terms of the GNU Library General Public
+ * License as published by the Free Software Foundation; either
+ * version 2.1 of the License, or (at your option) any later version.
+ *
+ * This library is distributed in the hope that it will be useful,
+ * but WITHOUT ANY WARRANTY; without even the implied warranty of
+ * MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the GNU
+ * Library General Public License for more details.
+ *
+ * You should have received a copy of the GNU Library General Public
+ * License along with this library; if not, see <https://www.gnu.org/licenses/>.
+ */
+
+/**
+ * SECTION:element-meteredsrc
+ * @title: meteredsrc
+ *
+ * Receives what the remote peers of a Metered Realtime Messaging channel
+ * send (browsers running the @metered-ca/realtime SDK, meteredsink, ...)
+ * and exposes every remote track on a src pad of its own.
+ *
+ * ## Pads
+ *
+ * One sometimes pad per remote track, added when its media starts
+ * flowing. Its name says whose track it is:
+ *
+ * - `video_<peer>_<role>` / `audio_<peer>_<role>` when the sender gave the
+ *   track (or its stream) metadata with a string `role`, for example
+ *   `video_alice_camera` for the SDK's `addStream (stream, {role:
+ *   'camera'})`; a second track with the same kind and role gets `_1`,
+ *   `_2`... appended;
+ * - `video_<peer>_<n>` / `audio_<peer>_<n>` otherwise, n counting that
+ *   peer's tracks of that kind from 0 in order of arrival.
+ *
+ * `<peer>` is the remote peer id (a JWT's `sub`, or the id the service
+ * assigned); characters other than letters, digits, `-` and `_` become
+ * `-`. With stable peer ids (JWT `sub`) the names are known in advance,
+ * so gst-launch's delayed linking works:
+ * `meteredsrc name=s ... s.video_alice_camera ! ...`. `s. ! ...` links
+ * the first pad that appears. The element never emits no-more-pads: a
+ * channel is open-ended, and no-more-pads would cancel gst-launch's
+ * pending delayed links.
+ *
+ * A pad belongs to the remote track, not to the connection carrying it.
+ * Signalling drops, token refreshes, server restarts and connection swaps
+ * (glare, the SDK's reconcile, ICE failure, dead media) feed the same pad
+ * from the new connection: no EOS, no flush, no caps change unless the
+ * codec changed, running time never goes backwards, the first buffer
+ * after a gap is DISCONT, and delta frames are dropped until the next key
+ * frame (one is requested from the sender at once). While a pad gets no
+ * media it sends GAP events every #GstMeteredSrc:gap-timeout.
+ *
+ * When a peer leaves the channel for good, its pads get EOS and are
+ * removed, unless #GstMeteredSrc:keep-pads-on-leave is set: then they
+ * stay, sending GAP events, until the same peer id returns (and its media
+ * continues on them) or the pipeline stops.
+ *
+ * ## Timestamps
+ *
+ * Buffers carry running time of the pipeline clock (the element is a live
+ * source; its connections share the pipeline's clock and base time, set
+ * when it goes to PLAYING, which is also when it joins the channel). The
+ * LATENCY query answers the jitter buffer's 100 ms plus 50 ms of
+ * depayloading and hand-over, plus the decoder's in decoded output.
+ *
+ * ## Example launch lines
+ * |[
+ * gst-launch-1.0 meteredsrc url=ws://127.0.0.1:8080 api-key=pk_dev_local \
+ *     channel=room-1 ! queue ! videoconvert ! autovideosink
+ * ]| Shows the first remote video.
+ * |[
+ * gst-launch-1.0 -e meteredsrc name=s url=ws://127.0.0.1:8080 \
+ *     token=$JWT channel=room-1 output=encoded \
+ *     s.video_alice_camera ! queue ! matroskamux ! filesink location=a.mkv
+ * ]| Records alice's camera, as sent, into one file that survives every
+ * recovery.
+ */
+
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "gstmeteredsrc.h"
+
+#include "gstmeteredelements.h"
+#include "gstmeteredpadbridge.h"
+#include "gstmeteredruntime.h"
+#include "protocol/metered-protocol.h"
+
+#include <json-glib/json-glib.h>
+#include <string.h>
+
+GST_DEBUG_CATEGORY_STATIC (gst_metered_src_debug);
+#define GST_CAT_DEFAULT gst_metered_src_debug
+
+enum
+{
+  PROP_0,
+  PROP_OUTPUT,
+  PROP_PEER_ID,
+  PROP_STREAM_ROLE,
+  PROP_KEEP_PADS_ON_LEAVE,
+  PROP_GAP_TIMEOUT,
+  PROP_FIRST_COMMON,
+};
+
+#define DEFAULT_OUTPUT GST_METERED_SRC_OUTPUT_DECODED
+#define DEFAULT_KEEP_PADS_ON_LEAVE FALSE
+#define DEFAULT_GAP_TIMEOUT 1000
+
+enum
+{
+  SIGNAL_PEER_JOINED,
+  SIGNAL_PEER_LEFT,
+  SIGNAL_DATA,
+  SIGNAL_SEND_DATA,
+  N_SIGNALS
+};
+
+static guint signals[N_SIGNALS];
+
+/* One remote track: its pad, its bridge and (decoded output) decoder. */
+typedef struct
+{
+  gint refcount;
+  char *key;
+  char *peer_id;
+  char *kind; /* "video" or "audio" */
+  char *track_id; /* of the source feeding it now */
+  char *metadata; /* JSON or NULL */
+  char *role;
+  char *pad_name;
+  GstMeteredPadBridge *bridge;
+  GPtrArray *chain; /* GstElement*: bridge, then parser/decoder */
+  GstPad *ghost;
+  GstCaps *caps; /* the first caps: the codec the pad was made for */
+  gboolean meta_known; /* remote-track said who it is */
+  gboolean filtered; /* peer-id / stream-role say no */
+  gboolean exposing;
+  gboolean exposed;
+  gboolean decoded; /* a decoder follows the bridge */
+  gboolean fed; /* got data from its current source */
+  gboolean ended; /* out of the table, EOS on its way */
+  gboolean removed;
+  /* Buffers that came before remote-track said what the track is (the
+   * track may continue an existing pad): Early*, bounded. */
+  GQueue early;
+} Stream;
+
+typedef struct
+{
+  GstCaps *caps;
+  GstBuffer *buffer;
+} Early;
+
+/* Early buffers kept per track until its metadata is known (~3 s). */
+#define MAX_EARLY 90
+
+static void
+early_free (Early *e)
+{
+  gst_clear_caps (&e->caps);
+  gst_buffer_unref (e->buffer);
+  g_free (e);
+}
+
+struct _GstMeteredSrc
+{
+  GstBin parent;
+
+  MeteredRuntime rt;
+
+  /* settings (object lock) */
+  GstMeteredSrcOutput output;
+  char *peer_filter;
+  char *role_filter;
+  gboolean keep_pads;
+  guint gap_timeout;
+
+  GMutex lock; /* everything below */
+  gboolean running; /* the runtime runs: callbacks and jobs allowed */
+  gboolean started; /* metered_runtime_start () called */
+  gboolean eos; /* EOS was sent to us: no new pads */
+  GHashTable *streams; /* key -> Stream* (live streams) */
+  GPtrArray *all; /* Stream*: every stream whose pad/elements exist */
+  GHashTable *pad_names; /* names in use */
+  GHashTable *counters; /* "peer\nkind" -> next index */
+  guint bridge_serial;
+};
+
+G_DEFINE_TYPE (GstMeteredSrc, gst_metered_src, GST_TYPE_BIN);
+
+GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (meteredsrc, "meteredsrc", GST_RANK_NONE,
+    GST_TYPE_METERED_SRC, metered_element_init (plugin));
+
+static GstStaticPadTemplate video_template =
+    GST_STATIC_PAD_TEMPLATE ("video_%s", GST_PAD_SRC, GST_PAD_SOMETIMES,
+        GST_STATIC_CAPS ("video/x-raw; video/x-vp8; video/x-vp9; "
+                         "video/x-h264, stream-format = (string) avc, "
+                         "alignment = (string) au"));
+static GstStaticPadTemplate audio_template =
+    GST_STATIC_PAD_TEMPLATE ("audio_%s", GST_PAD_SRC, GST_PAD_SOMETIMES,
+        GST_STATIC_CAPS ("audio/x-raw; audio/x-opus"));
+
+GType
+gst_metered_src_output_get_type (void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+    { GST_METERED_SRC_OUTPUT_ENCODED,
+        "Depayloaded VP8/VP9/H.264 (avc, au)/Opus as sent", "encoded" },
+    { GST_METERED_SRC_OUTPUT_DECODED, "Raw video and audio", "decoded" },
+    { 0, NULL, NULL },
+  };
+
+  if (g_once_init_enter (&type)) {
+    GType t = g_enum_register_static ("GstMeteredSrcOutput", values);
+    g_once_init_leave (&type, t);
+  }
+  return type;
+}
+
+/* --- streams --- */
+
+static Stream *
+stream_ref (Stream *st)
+{
+  g_atomic_int_inc (&st->refcount);
+  return st;
+}
+
+static void
+stream_unref (Stream *st)
+{
+  if (!g_atomic_int_dec_and_test (&st->refcount))
+    return;
+  g_free (st->key);
+  g_free (st->peer_id);
+  g_free (st->kind);
+  g_free (st->track_id);
+  g_free (st->metadata);
+  g_free (st->role);
+  g_free (st->pad_name);
+  g_ptr_array_unref (st->chain);
+  gst_clear_object (&st->ghost);
+  gst_clear_object (&st->bridge);
+  gst_clear_caps (&st->caps);
+  g_queue_clear_full (&st->early, (GDestroyNotify) early_free);
+  g_free (st);
+}
+
+static gpointer
+stream_copy (gconstpointer st, gpointer data)
+{
+  return stream_ref ((Stream *) st);
+}
+
+static char *
+stream_key (const char *peer_id, const char *kind, const char *stream_id,
+    const char *track_id)
+{
+  /* The SDK keeps its MediaStreamTracks (and so the a=msid ids) across
+   * its reconciles: the same key on every connection. */
+  return g_strdup_printf ("%s\n%s\n%s\n%s", peer_id, kind ? kind : "",
+      track_id ? track_id : "", stream_id ? stream_id : "");
+}
+
+typedef struct
+{
+  GstMeteredSrc *src;
+  char *peer_id;
+  char *track_id;
+} KeyUnitJob;
+
+static void
+key_unit_job_free (gpointer data)
+{
+  KeyUnitJob *job = data;
+
+  g_free (job->peer_id);
+  g_free (job->track_id);
+  g_free (job);
+}
+
+static gboolean
+key_unit_on_thread (gpointer data)
+{
+  KeyUnitJob *job = data;
+
+  if (job->src->rt.session)
+    metered_session_request_key_unit (
+        job->src->rt.session, job->peer_id, job->track_id);
+  return G_SOURCE_REMOVE;
+}
+
+/* The bridge waits for a key unit (a swap, a start, a muxer splitting a
+ * file): ask the sender, from the signalling thread. */
+static void
+on_bridge_key_unit (GstMeteredPadBridge *bridge, gpointer data)
+{
+  Stream *st = data;
+  GstMeteredSrc *src = g_object_get_data (G_OBJECT (bridge), "metered-src");
+  KeyUnitJob *job;
+
+  if (!src)
+    return;
+  g_mutex_lock (&src->lock);
+  if (src->running) {
+    GST_DEBUG_OBJECT (src, "key unit request for %s", st->key);
+    job = g_new0 (KeyUnitJob, 1);
+    job->src = src;
+    job->peer_id = g_strdup (st->peer_id);
+    job->track_id = g_strdup (st->track_id);
+    metered_runtime_invoke (
+        &src->rt, key_unit_on_thread, job, key_unit_job_free);
+  }
+  g_mutex_unlock (&src->lock);
+}
+
+static void stream_remove (GstMeteredSrc *src, Stream *st);
+
+typedef struct
+{
+  GstMeteredSrc *src;
+  Stream *st;
+} StreamJob;
+
+static void
+stream_job_free (gpointer data)
+{
+  StreamJob *job = data;
+
+  stream_unref (job->st);
+  g_free (job);
+}
+
+static gboolean
+remove_on_thread (gpointer data)
+{
+  StreamJob *job = data;
+
+  stream_remove (job->src, job->st);
+  return G_SOURCE_REMOVE;
+}
+
+/* EOS went out on an ended stream's pad: remove it (signalling thread;
+ * at shutdown the state change removes what is left). */
+static void
+on_bridge_eos (GstMeteredPadBridge *bridge, gpointer data)
+{
+  Stream *st = data;
+  GstMeteredSrc *src = g_object_get_data (G_OBJECT (bridge), "metered-src");
+  StreamJob *job;
+
+  if (!src || !st->ended)
+    return;
+  g_mutex_lock (&src->lock);
+  if (src->running) {
+    job = g_new0 (StreamJob, 1);
+    job->src = src;
+    job->st = stream_ref (st);
+    metered_runtime_invoke (&src->rt, remove_on_thread, job, stream_job_free);
+  }
+  g_mutex_unlock (&src->lock);
+}
+
+/* Under the lock. */
+static Stream *
+stream_new (GstMeteredSrc *src, const char *key, const char *peer_id,
+    const char *kind, const char *track_id)
+{
+  Stream *st = g_new0 (Stream, 1);
+  g_autofree char *name = g_strdup_printf ("bridge%u", src->bridge_serial++);
+  guint gap_timeout;
+
+  st->refcount = 1;
+  st->key = g_strdup (key);
+  st->peer_id = g_strdup (peer_id);
+  st->kind = g_strdup (kind);
+  st->track_id = g_strdup (track_id);
+  st->chain = g_ptr_array_new_with_free_func (gst_object_unref);
+  st->bridge = gst_object_ref_sink (gst_metered_pad_bridge_new (name));
+  GST_OBJECT_LOCK (src);
+  gap_timeout = src->gap_timeout;
+  GST_OBJECT_UNLOCK (src);
+  g_object_set (
+      st->bridge, "gap-timeout", (guint64) gap_timeout * GST_MSECOND, NULL);
+  g_object_set_data (G_OBJECT (st->bridge), "metered-src", src);
+  gst_metered_pad_bridge_set_key_unit_func (st->bridge, on_bridge_key_unit,
+      stream_ref (st), (GDestroyNotify) stream_unref);
+  gst_metered_pad_bridge_set_eos_func (st->bridge, on_bridge_eos,
+      stream_ref (st), (GDestroyNotify) stream_unref);
+  gst_metered_pad_bridge_new_source (st->bridge);
+  g_hash_table_insert (src->streams, g_strdup (key), st);
+  g_ptr_array_add (src->all, stream_ref (st));
+  GST_INFO_OBJECT (src, "new remote %s track of %s (track id %s)", kind,
+      peer_id, track_id ? track_id : "(none)");
+  return st;
+}
+
+static gboolean
+is_stream (gpointer key, gpointer value, gpointer st)
+{
+  return value == st;
+}
+
+/* Under the lock: takes st out of the table, under all its keys (returns
+ * a reference for the caller). */
+static Stream *
+stream_take (GstMeteredSrc *src, Stream *st)
+{
+  st->ended = TRUE;
+  stream_ref (st);
+  g_hash_table_foreach_remove (src->streams, is_stream, st);
+  return st;
+}
+
+/* Under the lock: a pad of this peer, kind and role waiting for a source
+ * (its track came back under new ids: a reloaded page, a re-added
+ * track), the oldest first. */
+static Stream *
+find_orphan (GstMeteredSrc *src, Stream *st, const char *role)
+{
+  for (guint i = 0; i < src->all->len; i++) {
+    Stream *o = g_ptr_array_index (src->all, i);
+    if (o != st && !o->ended && !o->filtered && !o->fed && o->meta_known &&
+        (o->exposed || o->exposing) && g_str_equal (o->peer_id, st->peer_id) &&
+        g_strcmp0 (o->kind, st->kind) == 0 && g_strcmp0 (o->role, role) == 0)
+      return o;
+  }
+  return NULL;
+}
+
+static char *
+role_from_metadata (const char *metadata)
+{
+  g_autoptr (JsonParser) parser = NULL;
+  JsonNode *root;
+  const char *role;
+
+  if (!metadata)
+    return NULL;
+  parser = json_parser_new ();
+  if (!json_parser_load_from_data (parser, metadata, -1, NULL))
+    return NULL;
+  root = json_parser_get_root (parser);
+  if (!root || !JSON_NODE_HOLDS_OBJECT (root))
+    return NULL;
+  role = json_object_get_string_member_with_default (
+      json_node_get_object (root), "role", NULL);
+  return role && *role ? g_strdup (role) : NULL;
+}
+
+static char *
+sanitize (const char *text)
+{
+  char *out = g_strdup (text && *text ? text : "-");
+
+  for (char *p = out; *p; p++)
+    if (!g_ascii_isalnum (*p) && *p != '-' && *p != '_')
+      *p = '-';
+  return out;
+}
+
+/* Under the lock: the pad name rule of the element documentation. */
+static char *
+pad_name_for (GstMeteredSrc *src, Stream *st)
+{
+  g_autofree char *peer = sanitize (st->peer_id);
+  char *name;
+
+  if (st->role) {
+    g_autofree char *role = sanitize (st->role);
+    g_autofree char *base = g_strdup_printf ("%s_%s_%s", st->kind, peer, role);
+    name = g_strdup (base);
+    for (guint i = 1; g_hash_table_contains (src->pad_names, name); i++) {
+      g_free (name);
+      name = g_strdup_printf ("%s_%u", base, i);
+    }
+  } else {
+    g_autofree char *counter =
+        g_strdup_printf ("%s\n%s", st->peer_id, st->kind);
+    guint n = GPOINTER_TO_UINT (g_hash_table_lookup (src->counters, counter));
+
+    name = NULL;
+    do {
+      g_free (name);
+      name = g_strdup_printf ("%s_%s_%u", st->kind, peer, n++);
+    } while (g_hash_table_contains (src->pad_names, name));
+    g_hash_table_insert (
+        src->counters, g_steal_pointer (&counter), GUINT_TO_POINTER (n));
+  }
+  g_hash_table_add (src->pad_names, g_strdup (name));
+  return name;
+}
+
+static gboolean
+filter_accepts (GstMeteredSrc *src, Stream *st)
+{
+  gboolean ok = TRUE;
+
+  GST_OBJECT_LOCK (src);
+  if (src->peer_filter && g_strcmp0 (src->peer_filter, st->peer_id) != 0)
+    ok = FALSE;
+  if (src->role_filter && g_strcmp0 (src->role_filter, st->role) != 0)
+    ok = FALSE;
+  GST_OBJECT_UNLOCK (src);
+  return ok;
+}
+
+/* The decoder for caps, or NULL for output=encoded. */
+static const char *const *
+decoder_chain (const GstCaps *caps)
+{
+  static const char *const vp8[] = { "vp8dec", NULL };
+  static const char *const vp9[] = { "vp9dec", NULL };
+  static const char *const h264_av[] = { "h264parse", "avdec_h264", NULL };
+  static const char *const h264_oh[] = { "h264parse", "openh264dec", NULL };
+  static const char *const opus[] = { "opusdec", NULL };
+  const GstStructure *s = gst_caps_get_structure (caps, 0);
+  GstElementFactory *f;
+
+  if (gst_structure_has_name (s, "video/x-vp8"))
+    return vp8;
+  if (gst_structure_has_name (s, "video/x-vp9"))
+    return vp9;
+  if (gst_structure_has_name (s, "audio/x-opus"))
+    return opus;
+  if (gst_structure_has_name (s, "video/x-h264")) {
+    f = gst_element_factory_find ("avdec_h264");
+    if (f) {
+      gst_object_unref (f);
+      return h264_av;
+    }
+    return h264_oh;
+  }
+  return NULL;
+}
+
+/* Signalling thread: builds the stream's branch and adds its pad. */
+static void
+stream_expose (GstMeteredSrc *src, Stream *st)
+{
+  GstMeteredSrcOutput output;
+  GstPadTemplate *templ;
+  GstElement *last;
+  GstPad *target, *ghost;
+  char *name;
+
+  g_mutex_lock (&src->lock);
+  if (st->ended || st->exposed || !src->running || src->eos) {
+    st->exposing = FALSE;
+    g_mutex_unlock (&src->lock);
+    return;
+  }
+  name = pad_name_for (src, st);
+  st->pad_name = name;
+  g_mutex_unlock (&src->lock);
+
+  GST_OBJECT_LOCK (src);
+  output = src->output;
+  GST_OBJECT_UNLOCK (src);
+
+  gst_bin_add (GST_BIN (src), GST_ELEMENT (st->bridge));
+  g_ptr_array_add (st->chain, gst_object_ref (st->bridge));
+  last = GST_ELEMENT (st->bridge);
+  if (output == GST_METERED_SRC_OUTPUT_DECODED) {
+    const char *const *names = decoder_chain (st->caps);
+    g_autoptr (GPtrArray) made = g_ptr_array_new ();
+    gboolean ok = names != NULL;
+
+    for (guint i = 0; ok && names[i]; i++) {
+      GstElement *e = gst_element_factory_make (names[i], NULL);
+      if (!e) {
+        GST_ELEMENT_WARNING (src, CORE, MISSING_PLUGIN,
+            ("Element %s is missing: pad %s carries encoded data", names[i],
+                name),
+            (NULL));
+        ok = FALSE;
+        break;
+      }
+      g_ptr_array_add (made, e);
+    }
+    if (!ok && names == NULL)
+      GST_ELEMENT_WARNING (src, STREAM, CODEC_NOT_FOUND,
+          ("No decoder for %" GST_PTR_FORMAT ": pad %s carries encoded data",
+              st->caps, name),
+          (NULL));
+    for (guint i = 0; i < made->len; i++) {
+      GstElement *e = g_ptr_array_index (made, i);
+      if (!ok) {
+        gst_object_unref (gst_object_ref_sink (e));
+        continue;
+      }
+      gst_bin_add (GST_BIN (src), e);
+      gst_element_link (last, e);
+      g_ptr_array_add (st->chain, gst_object_ref (e));
+      last = e;
+    }
+  }
+
+  templ = gst_element_class_get_pad_template (GST_ELEMENT_GET_CLASS (src),
+      g_str_equal (st->kind, "audio") ? "audio_%s" : "video_%s");
+  target = gst_element_get_static_pad (last, "src");
+  ghost = gst_ghost_pad_new_from_template (name, target, templ);
+  gst_object_unref (target);
+  gst_pad_set_active (ghost, TRUE);
+  g_mutex_lock (&src->lock);
+  st->ghost = gst_object_ref (ghost);
+  st->decoded = st->chain->len > 1;
+  st->exposed = TRUE;
+  st->exposing = FALSE;
+  g_mutex_unlock (&src->lock);
+
+  GST_INFO_OBJECT (
+      src, "pad %s for %s (%" GST_PTR_FORMAT ")", name, st->key, st->caps);
+  /* Linked in pad-added before any data flows: start downstream first. */
+  gst_element_add_pad (GST_ELEMENT (src), ghost);
+  for (guint i = st->chain->len; i > 0; i--)
+    gst_element_sync_state_with_parent (g_ptr_array_index (st->chain, i - 1));
+}
+
+static gboolean
+expose_on_thread (gpointer data)
+{
+  StreamJob *job = data;
+
+  stream_expose (job->src, job->st);
+  return G_SOURCE_REMOVE;
+}
+
+/* Under the lock: st has caps and metadata: expose it on the signalling
+ * thread (now if we are on it). */
+static void
+stream_schedule_expose (GstMeteredSrc *src, Stream *st)
+{
+  StreamJob *job;
+
+  if (st->exposing || st->exposed || st->filtered || !src->running)
+    return;
+  st->exposing = TRUE;
+  job = g_new0 (StreamJob, 1);
+  job->src = src;
+  job->st = stream_ref (st);
+  metered_runtime_invoke (&src->rt, expose_on_thread, job, stream_job_free);
+}
+
+/* Signalling thread, or the state change once the runtime stopped. */
+static void
+stream_remove (GstMeteredSrc *src, Stream *st)
+{
+  GstPad *ghost;
+
+  g_mutex_lock (&src->lock);
+  if (st->removed) {
+    g_mutex_unlock (&src->lock);
+    return;
+  }
+  st->removed = TRUE;
+  ghost = g_steal_pointer (&st->ghost);
+  if (st->pad_name)
+    g_hash_table_remove (src->pad_names, st->pad_name);
+  g_mutex_unlock (&src->lock);
+
+  if (ghost) {
+    GST_INFO_OBJECT (src, "removing pad %s", GST_PAD_NAME (ghost));
+    gst_pad_set_active (ghost, FALSE);
+    gst_element_remove_pad (GST_ELEMENT (src), ghost);
+    gst_object_unref (ghost);
+  }
+  for (guint i = 0; i < st->chain->len; i++) {
+    GstElement *e = g_ptr_array_index (st->chain, i);
+    gst_element_set_locked_state (e, TRUE);
+    gst_element_set_state (e, GST_STATE_NULL);
+    gst_bin_remove (GST_BIN (src), e);
+  }
+  g_ptr_array_set_size (st->chain, 0);
+  gst_metered_pad_bridge_set_key_unit_func (st->bridge, NULL, NULL, NULL);
+  gst_metered_pad_bridge_set_eos_func (st->bridge, NULL, NULL, NULL);
+
+  g_mutex_lock (&src->lock);
+  if (g_ptr_array_remove (src->all, st))
+    stream_unref (st);
+  g_mutex_unlock (&src->lock);
+}
+
+/* Ends a stream taken out of the table: EOS then removal, or removal now
+ * if it never got a pad (consumes the reference). */
+static void
+stream_end (GstMeteredSrc *src, Stream *st)
+{
+  gboolean exposed;
+
+  g_mutex_lock (&src->lock);
+  exposed = st->exposed;
+  g_mutex_unlock (&src->lock);
+  if (exposed) {
+    GST_INFO_OBJECT (src, "ending pad %s", st->pad_name);
+    gst_metered_pad_bridge_end (st->bridge);
+  } else {
+    stream_remove (src, st);
+  }
+  stream_unref (st);
+}
+
+/* --- session callbacks --- */
+
+/* Streaming threads of the connections: every depayloaded buffer. */
+static void
+on_sample (MeteredSession *session, const char *peer_id,
+    const MeteredRemoteTrack *track, GstBuffer *buffer, gpointer data)
+{
+  GstMeteredSrc *src = data;
+  g_autofree char *key =
+      stream_key (peer_id, track->kind, track->stream_id, track->track_id);
+  GstMeteredPadBridge *bridge;
+  Stream *st, *old = NULL;
+
+  g_mutex_lock (&src->lock);
+  if (!src->running || src->eos) {
+    g_mutex_unlock (&src->lock);
+    return;
+  }
+  st = g_hash_table_lookup (src->streams, key);
+  if (!st)
+    st = stream_new (src, key, peer_id, track->kind, track->track_id);
+  if (st->filtered) {
+    g_mutex_unlock (&src->lock);
+    return;
+  }
+  if (track->caps && st->caps &&
+      !gst_metered_pad_bridge_same_codec (st->caps, track->caps) &&
+      st->decoded) {
+    /* Decoded output and another codec: its decoder cannot follow. This
+     * pad ends, a new one takes over. */
+    Stream *next;
+
+    GST_INFO_OBJECT (src, "codec of %s changed: new pad", st->key);
+    old = stream_take (src, st);
+    next = stream_new (src, key, peer_id, track->kind, track->track_id);
+    next->metadata = g_strdup (old->metadata);
+    next->role = g_strdup (old->role);
+    next->meta_known = old->meta_known;
+    st = next;
+  }
+  st->fed = TRUE;
+  if (g_strcmp0 (st->track_id, track->track_id) != 0) {
+    g_free (st->track_id);
+    st->track_id = g_strdup (track->track_id);
+  }
+  if (!st->caps && track->caps) {
+    st->caps = gst_caps_ref (track->caps);
+    if (st->meta_known)
+      stream_schedule_expose (src, st);
+  }
+  if (!st->meta_known) {
+    /* Who is it? Keep it until remote-track tells. */
+    Early *e = g_new0 (Early, 1);
+    e->caps = track->caps ? gst_caps_ref (track->caps) : NULL;
+    e->buffer = gst_buffer_ref (buffer);
+    g_queue_push_tail (&st->early, e);
+    if (g_queue_get_length (&st->early) > MAX_EARLY)
+      early_free (g_queue_pop_head (&st->early));
+    g_mutex_unlock (&src->lock);
+    if (old)
+      stream_end (src, old);
+    return;
+  }
+  bridge = gst_object_ref (st->bridge);
+  g_mutex_unlock (&src->lock);
+
+  if (old)
+    stream_end (src, old);
+  gst_metered_pad_bridge_push (bridge, track->caps, buffer);
+  gst_object_unref (bridge);
+}
+
+/* Under the lock (the order of buffers stays): from's early buffers go to
+ * to's bridge. */
+static void
+flush_early (Stream *from, Stream *to)
+{
+  Early *e;
+
+  while ((e = g_queue_pop_head (&from->early))) {
+    if (!to->caps && e->caps)
+      to->caps = gst_caps_ref (e->caps);
+    to->fed = TRUE;
+    gst_metered_pad_bridge_push (to->bridge, e->caps, e->buffer);
+    early_free (e);
+  }
+}
+
+/* Signalling thread: a track started flowing on a (new or swapped)
+ * connection; metadata says what it is. */
+static void
+on_remote_track (MeteredSession *session, const char *peer_id, const char *kind,
+    const char *stream_id, const char *track_id, const char *metadata,
+    GstMeteredSrc *src)
+{
+  g_autofree char *key = stream_key (peer_id, kind, stream_id, track_id);
+  g_autofree char *role = role_from_metadata (metadata);
+  Stream *st, *orphan, *dropped = NULL;
+
+  g_mutex_lock (&src->lock);
+  if (!src->running || src->eos) {
+    g_mutex_unlock (&src->lock);
+    return;
+  }
+  st = g_hash_table_lookup (src->streams, key);
+  if (!st)
+    st = stream_new (src, key, peer_id, kind, track_id);
+  if (!st->meta_known && (orphan = find_orphan (src, st, role))) {
+    /* The same remote stream under new track ids: it continues on its
+     * pad, with what arrived under the new key so far. */
+    GST_INFO_OBJECT (src, "%s track of %s continues on pad %s", kind, peer_id,
+        orphan->pad_name);
+    dropped = stream_take (src, st);
+    g_hash_table_insert (src->streams, g_strdup (key), stream_ref (orphan));
+    g_free (orphan->track_id);
+    orphan->track_id = g_strdup (track_id);
+    flush_early (dropped, orphan);
+    g_mutex_unlock (&src->lock);
+    stream_end (src, dropped);
+    return;
+  }
+  if (!st->meta_known) {
+    st->meta_known = TRUE;
+    st->metadata = g_strdup (metadata);
+    st->role = g_steal_pointer (&role);
+    if (!filter_accepts (src, st)) {
+      GST_INFO_OBJECT (src, "%s track of %s (role %s) filtered out", kind,
+          peer_id, st->role ? st->role : "none");
+      st->filtered = TRUE;
+      gst_metered_pad_bridge_end (st->bridge);
+    } else {
+      flush_early (st, st);
+      if (st->caps)
+        stream_schedule_expose (src, st);
+    }
+  }
+  g_mutex_unlock (&src->lock);
+}
+
+/* Under the lock: the live streams of a peer, referenced. */
+static GPtrArray *
+streams_of_peer (GstMeteredSrc *src, const char *peer_id)
+{
+  GPtrArray *out = g_ptr_array_new ();
+
+  for (guint i = 0; i < src->all->len; i++) {
+    Stream *st = g_ptr_array_index (src->all, i);
+    if (!st->ended && g_str_equal (st->peer_id, peer_id))
+      g_ptr_array_add (out, stream_ref (st));
+  }
+  return out;
+}
+
+/* A new connection to the peer (swap, or a kept peer back): its tracks
+ * come from a new source. */
+static void
+new_source_for_peer (GstMeteredSrc *src, const char *peer_id)
+{
+  g_autoptr (GPtrArray) streams = NULL;
+
+  g_mutex_lock (&src->lock);
+  streams = streams_of_peer (src, peer_id);
+  g_mutex_unlock (&src->lock);
+  for (guint i = 0; i < streams->len; i++) {
+    Stream *st = g_ptr_array_index (streams, i);
+    g_mutex_lock (&src->lock);
+    st->fed = FALSE;
+    g_mutex_unlock (&src->lock);
+    gst_metered_pad_bridge_new_source (st->bridge);
+    stream_unref (st);
+  }
+}
+
+static void
+on_swapped (MeteredSession *session, const char *peer_id, GstMeteredSrc *src)
+{
+  GST_INFO_OBJECT (src, "connection to %s swapped", peer_id);
+  new_source_for_peer (src, peer_id);
+}
+
+static void
+on_peer_joined (MeteredSession *session, const char *peer_id,
+    const char *metadata, GstMeteredSrc *src)
+{
+  new_source_for_peer (src, peer_id);
+  g_signal_emit (src, signals[SIGNAL_PEER_JOINED], 0, peer_id, metadata);
+}
+
+static void
+on_peer_left (MeteredSession *session, const char *peer_id, GstMeteredSrc *src)
+{
+  g_autoptr (GPtrArray) streams = NULL;
+  gboolean keep;
+
+  GST_OBJECT_LOCK (src);
+  keep = src->keep_pads;
+  GST_OBJECT_UNLOCK (src);
+
+  g_mutex_lock (&src->lock);
+  streams = streams_of_peer (src, peer_id);
+  for (guint i = 0; !keep && i < streams->len; i++)
+    stream_take (src, g_ptr_array_index (streams, i));
+  g_mutex_unlock (&src->lock);
+
+  GST_INFO_OBJECT (src, "peer %s left: %s its %u pads", peer_id,
+      keep ? "keeping" : "ending", streams->len);
+  for (guint i = 0; i < streams->len; i++) {
+    Stream *st = g_ptr_array_index (streams, i);
+    if (keep) {
+      g_mutex_lock (&src->lock);
+      st->fed = FALSE;
+      g_mutex_unlock (&src->lock);
+      gst_metered_pad_bridge_source_lost (st->bridge);
+    } else {
+      stream_end (src, st); /* stream_take ()'s reference */
+    }
+    stream_unref (st);
+  }
+  g_signal_emit (src, signals[SIGNAL_PEER_LEFT], 0, peer_id);
+}
+
+static void
+on_data (MeteredSession *session, const char *from, const char *json,
+    const char *kind, GstMeteredSrc *src)
+{
+  g_signal_emit (src, signals[SIGNAL_DATA], 0, from, json, kind);
+}
+
+/* --- send-data --- */
+
+typedef struct
+{
+  GstMeteredSrc *src;
+  char *peer_id;
+  char *data;
+} DataJob;
+
+static void
+data_job_free (gpointer data)
+{
+  DataJob *job = data;
+
+  g_free (job->peer_id);
+  g_free (job->data);
+  g_free (job);
+}
+
+static gboolean
+send_data_on_thread (gpointer data)
+{
+  DataJob *job = data;
+  g_autoptr (GError) error = NULL;
+
+  if (job->src->rt.session && !metered_session_send_data (job->src->rt.session,
+                                  job->peer_id, job->data, &error))
+    GST_WARNING_OBJECT (job->src, "send-data: %s", error->message);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+gst_metered_src_send_data (
+    GstMeteredSrc *src, const char *peer_id, const char *data)
+{
+  DataJob *job;
+  gboolean queued = FALSE;
+
+  if (!data ||
+      !metered_json_validate (data, strlen (data), METERED_JSON_MAX_DEPTH)) {
+    GST_WARNING_OBJECT (src, "send-data: data is not valid JSON");
+    return FALSE;
+  }
+  if (peer_id && !metered_peer_id_is_valid (peer_id)) {
+    GST_WARNING_OBJECT (src, "send-data: invalid peer id");
+    return FALSE;
+  }
+  g_mutex_lock (&src->lock);
+  if (src->running) {
+    job = g_new0 (DataJob, 1);
+    job->src = src;
+    job->peer_id = g_strdup (peer_id);
+    job->data = g_strdup (data);
+    metered_runtime_invoke (&src->rt, send_data_on_thread, job, data_job_free);
+    queued = TRUE;
+  }
+  g_mutex_unlock (&src->lock);
+  if (!queued)
+    GST_WARNING_OBJECT (src, "send-data: not running (state < PLAYING)");
+  return queued;
+}
+
+/* --- life cycle --- */
+
+static gboolean
+prepare (GstMeteredSrc *src)
+{
+  MeteredSession *session;
+
+  if (!metered_runtime_prepare (&src->rt))
+    return FALSE;
+  session = src->rt.session;
+  metered_session_set_receive (session, TRUE);
+  metered_session_set_sample_func (session, on_sample, src, NULL);
+  g_signal_connect (session, "remote-track", G_CALLBACK (on_remote_track), src);
+  g_signal_connect (
+      session, "connection-swapped", G_CALLBACK (on_swapped), src);
+  g_signal_connect (session, "peer-joined", G_CALLBACK (on_peer_joined), src);
+  g_signal_connect (session, "peer-left", G_CALLBACK (on_peer_left), src);
+  g_signal_connect (session, "data", G_CALLBACK (on_data), src);
+  return TRUE;
+}
+
+static void
+start (GstMeteredSrc *src)
+{
+  GstClock *clock = gst_element_get_clock (GST_ELEMENT (src));
+
+  g_mutex_lock (&src->lock);
+  if (src->started || !src->rt.session) {
+    g_mutex_unlock (&src->lock);
+    gst_clear_object (&clock);
+    return;
+  }
+  /* Connections share our clock and base time: their buffers carry our
+   * running time. */
+  metered_session_set_clock (
+      src->rt.session, clock, gst_element_get_base_time (GST_ELEMENT (src)));
+  src->started = TRUE;
+  src->running = TRUE;
+  src->eos = FALSE;
+  g_mutex_unlock (&src->lock);
+  GST_INFO_OBJECT (src, "joining (base time %" GST_TIME_FORMAT ")",
+      GST_TIME_ARGS (gst_element_get_base_time (GST_ELEMENT (src))));
+  metered_runtime_start (&src->rt);
+  gst_clear_object (&clock);
+}
+
+static void
+stop (GstMeteredSrc *src)
+{
+  g_mutex_lock (&src->lock);
+  src->running = FALSE;
+  src->started = FALSE;
+  g_mutex_unlock (&src->lock);
+  /* Samples still in flight see running == FALSE. */
+  metered_runtime_stop (&src->rt);
+}
+
+/* After the runtime stopped and the children went to READY. */
+static void
+remove_all_streams (GstMeteredSrc *src)
+{
+  g_autoptr (GPtrArray) all = NULL;
+
+  g_mutex_lock (&src->lock);
+  all = g_ptr_array_copy (src->all, stream_copy, NULL);
+  g_hash_table_remove_all (src->streams);
+  g_hash_table_remove_all (src->counters);
+  g_mutex_unlock (&src->lock);
+  for (guint i = 0; i < all->len; i++) {
+    Stream *st = g_ptr_array_index (all, i);
+    stream_remove (src, st);
+    stream_unref (st);
+  }
+}
+
+static GstStateChangeReturn
+gst_metered_src_change_state (GstElement *element, GstStateChange transition)
+{
+  GstMeteredSrc *src = GST_METERED_SRC (element);
+  GstStateChangeReturn ret;
+
+  switch (transition) {
+    case GST_STATE_CHANGE_READY_TO_PAUSED:
+      if (!prepare (src)) {
+        metered_runtime_stop (&src->rt);
+        return GST_STATE_CHANGE_FAILURE;
+      }
+      break;
+    case GST_STATE_CHANGE_PAUSED_TO_READY:
+      stop (src);
+      break;
+    default:
+      break;
+  }
+
+  ret = GST_ELEMENT_CLASS (gst_metered_src_parent_class)
+            ->change_state (element, transition);
+  if (ret == GST_STATE_CHANGE_FAILURE)
+    return ret;
+
+  switch (transition) {
+    case GST_STATE_CHANGE_READY_TO_PAUSED:
+    case GST_STATE_CHANGE_PLAYING_TO_PAUSED:
+      ret = GST_STATE_CHANGE_NO_PREROLL;
+      break;
+    case GST_STATE_CHANGE_PAUSED_TO_PLAYING:
+      start (src);
+      break;
+    case GST_STATE_CHANGE_PAUSED_TO_READY:
+      remove_all_streams (src);
+      break;
+    default:
+      break;
+  }
+  return ret;
+}
+
+/* EOS sent to us (gst-launch -e, an application stopping a recording):
+ * every pad drains and ends; no new pads. */
+static gboolean
+gst_metered_src_send_event (GstElement *element, GstEvent *event)
+{
+  GstMeteredSrc *src = GST_METERED_SRC (element);
+  g_autoptr (GPtrArray) all = NULL;
+
+  if (GST_EVENT_TYPE (event) != GST_EVENT_EOS)
+    return GST_ELEMENT_CLASS (gst_metered_src_parent_class)
+        ->send_event (element, event);
+
+  g_mutex_lock (&src->lock);
+  src->eos = TRUE;
+  all = g_ptr_array_copy (src->all, stream_copy, NULL);
+  g_mutex_unlock (&src->lock);
+  GST_INFO_OBJECT (src, "EOS: ending %u pads", all->len);
+  for (guint i = 0; i < all->len; i++) {
+    Stream *st = g_ptr_array_index (all, i);
+    gst_metered_pad_bridge_end (st->bridge);
+    stream_unref (st);
+  }
+  gst_event_unref (event);
+  return TRUE;
+}
+
+/* --- properties --- */
+
+static GstStructure *
+stats_with_pads (GstMeteredSrc *src, const GValue *runtime_stats)
+{
+  const GstStructure *base = gst_value_get_structure (runtime_stats);
+  GstStructure *s = base ? gst_structure_copy (base)
+                         : gst_structure_new_empty ("metered/stats");
+  g_autoptr (GPtrArray) all = NULL;
+  GValue list = G_VALUE_INIT;
+
+  g_value_init (&list, GST_TYPE_LIST);
+  g_mutex_lock (&src->lock);
+  all = g_ptr_array_copy (src->all, stream_copy, NULL);
+  for (guint i = 0; i < all->len; i++) {
+    Stream *st = g_ptr_array_index (all, i);
+    GstStructure *p = gst_metered_pad_bridge_get_stats (st->bridge);
+    GValue v = G_VALUE_INIT;
+
+    gst_structure_set_name (p, "metered/pad");
+    gst_structure_set (p, "pad", G_TYPE_STRING, st->pad_name, "peer-id",
+        G_TYPE_STRING, st->peer_id, "kind", G_TYPE_STRING, st->kind, "role",
+        G_TYPE_STRING, st->role, "ended", G_TYPE_BOOLEAN, st->ended, NULL);
+    g_value_init (&v, GST_TYPE_STRUCTURE);
+    g_value_take_boxed (&v, p);
+    gst_value_list_append_and_take_value (&list, &v);
+  }
+  g_mutex_unlock (&src->lock);
+  for (guint i = 0; i < all->len; i++)
+    stream_unref (g_ptr_array_index (all, i));
+  gst_structure_take_value (s, "pad-stats", &list);
+  return s;
+}
+
+static void
+gst_metered_src_set_property (
+    GObject *object, guint prop_id, const GValue *value, GParamSpec *pspec)
+{
+  GstMeteredSrc *src = GST_METERED_SRC (object);
+
+  if (prop_id >= PROP_FIRST_COMMON && metered_runtime_set_property (&src->rt,
+                                          prop_id - PROP_FIRST_COMMON, value))
+    return;
+
+  GST_OBJECT_LOCK (src);
+  switch (prop_id) {
+    case PROP_OUTPUT:
+      src->output = g_value_get_enum (value);
+      break;
+    case PROP_PEER_ID:
+      g_free (src->peer_filter);
+      src->peer_filter = g_value_dup_string (value);
+      if (src->peer_filter && !*src->peer_filter)
+        g_clear_pointer (&src->peer_filter, g_free);
+      break;
+    case PROP_STREAM_ROLE:
+      g_free (src->role_filter);
+      src->role_filter = g_value_dup_string (value);
+      if (src->role_filter && !*src->role_filter)
+        g_clear_pointer (&src->role_filter, g_free);
+      break;
+    case PROP_KEEP_PADS_ON_LEAVE:
+      src->keep_pads = g_value_get_boolean (value);
+      break;
+    case PROP_GAP_TIMEOUT:
+      src->gap_timeout = g_value_get_uint (value);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+  }
+  GST_OBJECT_UNLOCK (src);
+}
+
+static void
+gst_metered_src_get_property (
+    GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
+{
+  GstMeteredSrc *src = GST_METERED_SRC (object);
+
+  if (prop_id == PROP_FIRST_COMMON + METERED_RUNTIME_PROP_STATS) {
+    GValue base = G_VALUE_INIT;
+
+    g_value_init (&base, GST_TYPE_STRUCTURE);
+    metered_runtime_get_property (&src->rt, METERED_RUNTIME_PROP_STATS, &base);
+    g_value_take_boxed (value, stats_with_pads (src, &base));
+    g_value_unset (&base);
+    return;
+  }
+  if (prop_id >= PROP_FIRST_COMMON && metered_runtime_get_property (&src->rt,
+                                          prop_id - PROP_FIRST_COMMON, value))
+    return;
+
+  GST_OBJECT_LOCK (src);
+  switch (prop_id) {
+    case PROP_OUTPUT:
+      g_value_set_enum (value, src->output);
+      break;
+    case PROP_PEER_ID:
+      g_value_set_string (value, src->peer_filter);
+      break;
+    case PROP_STREAM_ROLE:
+      g_value_set_string (value, src->role_filter);
+      break;
+    case PROP_KEEP_PADS_ON_LEAVE:
+      g_value_set_boolean (value, src->keep_pads);
+      break;
+    case PROP_GAP_TIMEOUT:
+      g_value_set_uint (value, src->gap_timeout);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+  }
+  GST_OBJECT_UNLOCK (src);
+}
+
+static void
+gst_metered_src_finalize (GObject *object)
+{
+  GstMeteredSrc *src = GST_METERED_SRC (object);
+
+  metered_runtime_clear (&src->rt);
+  g_hash_table_unref (src->streams);
+  g_ptr_array_unref (src->all);
+  g_hash_table_unref (src->pad_names);
+  g_hash_table_unref (src->counters);
+  g_free (src->peer_filter);
+  g_free (src->role_filter);
+  g_mutex_clear (&src->lock);
+  G_OBJECT_CLASS (gst_metered_src_parent_class)->finalize (object);
+}
+
+static void
+gst_metered_src_class_init (GstMeteredSrcClass *klass)
+{
+  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
+  GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
+  GParamFlags rw =
+      G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY;
+
+  GST_DEBUG_CATEGORY_INIT (gst_metered_src_debug, "meteredsrc", 0,
+      "Metered Realtime Messaging source");
+
+  gobject_class->set_property = gst_metered_src_set_property;
+  gobject_class->get_property = gst_metered_src_get_property;
+  gobject_class->finalize = gst_metered_src_finalize;
+
+  /**
+   * GstMeteredSrc:output:
+   *
+   * What the pads carry: `encoded` (VP8, VP9, H.264 as avc/au, Opus, as
+   * the sender encoded them: for recorders and restreaming; caps change
+   * only when the codec does) or `decoded` (raw video and audio).
+   */
+  g_object_class_install_property (gobject_class, PROP_OUTPUT,
+      g_param_spec_enum ("output", "Output",
+          "encoded: depayloaded VP8/VP9/H.264 (avc, au)/Opus as sent (for "
+          "recorders); decoded: raw video and audio",
+          GST_TYPE_METERED_SRC_OUTPUT, DEFAULT_OUTPUT, rw));
+  /**
+   * GstMeteredSrc:peer-id:
+   *
+   * Receive only from this remote peer id (NULL: from everybody).
+   */
+  g_object_class_install_property (gobject_class, PROP_PEER_ID,
+      g_param_spec_string ("peer-id", "Peer id",
+          "Only expose tracks of this remote peer (NULL: every peer)", NULL,
+          rw));
+  /**
+   * GstMeteredSrc:stream-role:
+   *
+   * Expose only tracks whose sender metadata has this `role` (NULL: every
+   * track), for example `camera` or `screen`.
+   */
+  g_object_class_install_property (gobject_class, PROP_STREAM_ROLE,
+      g_param_spec_string ("stream-role", "Stream role",
+          "Only expose tracks whose metadata role is this (NULL: every "
+          "track)",
+          NULL, rw));
+  /**
+   * GstMeteredSrc:keep-pads-on-leave:
+   *
+   * When a peer leaves the channel for good: FALSE ends its pads (EOS,
+   * then pad-removed); TRUE keeps them, sending GAP events, until the
+   * same peer id comes back (its media continues on the same pads) or the
+   * pipeline stops: for recorders that must not end.
+   */
+  g_object_class_install_property (gobject_class, PROP_KEEP_PADS_ON_LEAVE,
+      g_param_spec_boolean ("keep-pads-on-leave", "Keep pads on leave",
+          "Keep a leaving peer's pads (sending GAP events) until it comes "
+          "back, instead of EOS and removal",
+          DEFAULT_KEEP_PADS_ON_LEAVE,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+              GST_PARAM_MUTABLE_PLAYING));
+  /**
+   * GstMeteredSrc:gap-timeout:
+   *
+   * A pad that gets no media for this many ms sends a GAP event, and again
+   * every gap-timeout, so mixers and muxers waiting on it go on. 0: never.
+   */
+  g_object_class_install_property (gobject_class, PROP_GAP_TIMEOUT,
+      g_param_spec_uint ("gap-timeout", "GAP timeout",
+          "A pad without media for this many ms sends GAP events (again "
+          "every gap-timeout); 0 never",
+          0, G_MAXINT, DEFAULT_GAP_TIMEOUT, rw));
+
+  /**
+   * GstMeteredSrc:url:
+   *
+   * Signalling service base URL: wss://host[:port], or ws:// on loopback
+   * (metered-server --dev).
+   */
+  /**
+   * GstMeteredSrc:channel:
+   *
+   * The channel to join (required).
+   */
+  /**
+   * GstMeteredSrc:api-key:
+   *
+   * A publishable key (pk_...). Exactly one credential is needed: api-key,
+   * token, token-url or a #GstMeteredSrc::request-token handler.
+   */
+  /**
+   * GstMeteredSrc:token:
+   *
+   * A static JWT; its `sub` becomes our peer id.
+   */
+  /**
+   * GstMeteredSrc:token-url:
+   *
+   * An HTTP(S) URL answering a fresh JWT, fetched before every connection
+   * attempt (tokens that expire are refreshed this way).
+   */
+  /**
+   * GstMeteredSrc:stun-server:
+   *
+   * STUN server as stun://host:port.
+   */
+  /**
+   * GstMeteredSrc:turn-servers:
+   *
+   * Comma-separated TURN servers as turn(s)://user:password@host:port.
+   */
+  /**
+   * GstMeteredSrc:reconnect-max-attempts:
+   *
+   * Signalling reconnect attempts before the element errors out; -1
+   * retries forever.
+   */
+  /**
+   * GstMeteredSrc:reconnect-initial-delay:
+   *
+   * The first reconnect delay in ms (doubles up to reconnect-max-delay,
+   * with +/-20 % jitter).
+   */
+  /**
+   * GstMeteredSrc:reconnect-max-delay:
+   *
+   * The cap of the reconnect delay in ms.
+   */
+  /**
+   * GstMeteredSrc:inactivity-timeout:
+   *
+   * Reconnect after this many ms without a signalling frame; 0 disables.
+   */
+  /**
+   * GstMeteredSrc:stuck-timeout:
+   *
+   * Post metered/stuck after this many ms of reconnecting (0: never).
+   */
+  /**
+   * GstMeteredSrc:dead-peer-timeout:
+   *
+   * A peer whose media stops for this many ms gets a fresh connection
+   * (and a peer kept after leaving presence is dropped).
+   */
+  /**
+   * GstMeteredSrc:stats:
+   *
+   * metered/stats: signalling state, reconnects, last close code, one
+   * metered/peer per remote peer, and `pad-stats`: one metered/pad per
+   * pad (pad name, peer id, kind, role, buffers in/out, delta units
+   * dropped while waiting for a key unit, GAP events, DISCONT buffers,
+   * sources, key unit requests, clamped timestamps, caps changes).
+   */
+  metered_runtime_install_properties (gobject_class, PROP_FIRST_COMMON);
+
+  /**
+   * GstMeteredSrc::peer-joined:
+   * @src: the element
+   * @peer_id: the remote peer's id
+   * @metadata: (nullable): its peer metadata as JSON, if any
+   *
+   * A peer joined the channel (or came back). Emitted from the element's
+   * signalling thread.
+   */
+  signals[SIGNAL_PEER_JOINED] =
+      g_signal_new ("peer-joined", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+          0, NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_STRING);
+  /**
+   * GstMeteredSrc::peer-left:
+   * @src: the element
+   * @peer_id: the remote peer's id
+   *
+   * A peer left the channel for good (not a signalling blip: a peer
+   * whose media still flows is kept). Its pads end unless
+   * #GstMeteredSrc:keep-pads-on-leave is set. Emitted from the element's
+   * signalling thread.
+   */
+  signals[SIGNAL_PEER_LEFT] =
+      g_signal_new ("peer-left", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+          0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_STRING);
+  /**
+   * GstMeteredSrc::data:
+   * @src: the element
+   * @from: the sender's peer id
+   * @data: the application data, a JSON value as text
+   * @kind: "broadcast" (published to the channel) or "direct"
+   *
+   * Application data from a peer (the SDK's peer.send / sendTo). Emitted
+   * from the element's signalling thread.
+   */
+  signals[SIGNAL_DATA] = g_signal_new ("data", G_TYPE_FROM_CLASS (klass),
+      G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 3, G_TYPE_STRING,
+      G_TYPE_STRING, G_TYPE_STRING);
+  /**
+   * GstMeteredSrc::send-data:
+   * @src: the element
+   * @peer_id: (nullable): the peer to send to, or %NULL for everybody in
+   *   the channel
+   * @data: a JSON value, as text
+   *
+   * Sends application data through the signalling channel: a broadcast
+   * (publish) when @peer_id is %NULL, else a direct message. Queued while
+   * the signalling socket reconnects. Any thread; works in PLAYING.
+   *
+   * Returns: %TRUE if it was queued, %FALSE if @data is not JSON, @peer_id
+   *   is not a valid peer id or the element is not running
+   */
+  signals[SIGNAL_SEND_DATA] = g_signal_new_class_handler ("send-data",
+      G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION,
+      G_CALLBACK (gst_metered_src_send_data), NULL, NULL, NULL, G_TYPE_BOOLEAN,
+      2, G_TYPE_STRING, G_TYPE_STRING);
+
+  element_class->change_state =
+      GST_DEBUG_FUNCPTR (gst_metered_src_change_state);
+  element_class->send_event = GST_DEBUG_FUNCPTR (gst_metered_src_send_event);
+
+  gst_element_class_add_static_pad_template (element_class, &video_template);
+  gst_element_class_add_static_pad_template (element_class, &audio_template);
+  gst_element_class_set_static_metadata (element_class,
+      "Metered Realtime Messaging source", "Source/Network/Video/Audio",
+      "Receives every remote peer's audio and video of a Metered Realtime "
+      "Messaging channel over WebRTC, one src pad per remote track "
+      "(video_<peer>_<role>, or video_<peer>_<n> without a metadata role; "
+      "audio_ alike), on pads that outlive signalling drops, server "
+      "restarts and connection swaps",
+      "gst-metered authors");
+
+  gst_type_mark_as_plugin_api (GST_TYPE_METERED_SRC_OUTPUT, 0);
+}
+
+static void
+gst_metered_src_init (GstMeteredSrc *src)
+{
+  metered_runtime_init (&src->rt, GST_ELEMENT (src));
+  g_mutex_init (&src->lock);
+  src->output = DEFAULT_OUTPUT;
+  src->keep_pads = DEFAULT_KEEP_PADS_ON_LEAVE;
+  src->gap_timeout = DEFAULT_GAP_TIMEOUT;
+  src->streams = g_hash_table_new_full (
+      g_str_hash, g_str_equal, g_free, (GDestroyNotify) stream_unref);
+  src->all = g_ptr_array_new ();
+  src->pad_names =
+      g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  src->counters = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  GST_OBJECT_FLAG_SET (src, GST_ELEMENT_FLAG_SOURCE);
+}

@@ -1,0 +1,286 @@
+// gst-metered — LGPL-2.1-or-later
+//
+// meteredsrc against headless Chromium running the real @metered-ca/realtime
+// SDK, through metered-server, inside the namespace netns-run.sh makes.
+// Browsers send the fake camera with metadata {role:'camera'} under JWT
+// subs, so meteredsrc's pads are named video_<sub>_camera.
+//
+// argv: PATH/TO/meteredsrc-tool SCENARIO
+//
+//  pads: gst-launch-1.0 `meteredsrc name=s ... s.video_b-alice_camera ! queue
+//        ! fakesink num-buffers=30` links by name when the pad appears and
+//        runs to EOS. output=decoded: alice's camera arrives on video_b-alice_camera and
+//        decodes (raw caps, >= 30 frames, timestamps on the pipeline clock,
+//        the pad answers LATENCY live >= 100 ms, EOS on "eos"). output=encoded: alice and bob -> two pads with
+//        encoded caps and frames (>= 30, key frames); bob's page closes ->
+//        his pad gets EOS and is removed while alice's keeps flowing.
+//        peer-id=b-bob stream-role=camera on another element: bob's pad only.
+//        An upstream force-key-unit on a pad brings a key frame from the
+//        browser (PLI through the connection). Application data both ways: send-data (direct and broadcast)
+//        reaches alice's SDK, her sendTo/send arrive as the data signal.
+//  keep: keep-pads-on-leave=true: alice's page closes -> peer-left, her pad
+//        stays (no EOS) and sends GAP events; she comes back (same sub, a
+//        new page, new track ids) -> the same pad carries her camera again,
+//        DISCONT after the gap, timestamps never backwards, no second pad.
+//
+// Env as tests/meson.build js_env, plus GST_PLUGIN_PATH.
+'use strict';
+
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const { spawn } = require('child_process');
+const {
+  ts, log, live, requireEnv, checkNamespace, prepareWebRoot, stopServer, launchChromium, openPage,
+} = require('../js/lib/interop.cjs');
+const { mint, startTool, waitFor, padSummary, startServerOn, gstLaunchEnv } = require('./src-lib.cjs');
+
+const FRAMES = 30;
+
+function toolArgs(port, exe, channel, sub, extra) {
+  return ['--', `url=ws://127.0.0.1:${port}`, `token=${mint(exe, sub)}`, `channel=${channel}`,
+    'dead-peer-timeout=2000', ...extra];
+}
+
+function checkClean(t, problems) {
+  if (t.count('error')) problems.push(`${t.name}: bus errors: ${JSON.stringify(t.events.filter((e) => e.event === 'error'))}`);
+  for (const [n, p] of Object.entries(t.status ? t.status.pads : {})) {
+    if (p.backwards) problems.push(`${t.name}: pad ${n}: ${p.backwards} timestamps went backwards`);
+    if (p.flushes) problems.push(`${t.name}: pad ${n}: ${p.flushes} flush events`);
+  }
+}
+
+async function scenarioPads(ctx, exe, tool, port) {
+  const channel = `src-pads-${process.pid}`;
+  const base = `http://127.0.0.1:${port}/page.html?channel=${encodeURIComponent(channel)}&send=1`;
+  const problems = [];
+  const alice = await openPage(ctx, base, 'alice', `&token=${encodeURIComponent(mint(exe, 'b-alice'))}`);
+
+  // 0. gst-launch-1.0's delayed linking by pad name
+  log('--- gst-launch-1.0 with a delayed link to s.video_b-alice_camera');
+  {
+    const pipeline = ['meteredsrc', 'name=s', `url=ws://127.0.0.1:${port}`,
+      `token=${mint(exe, 'a-gst-launch')}`, `channel=${channel}`, 'output=encoded',
+      's.video_b-alice_camera', '!', 'queue', '!', 'fakesink', 'num-buffers=30'];
+    const t0 = Date.now();
+    let out = '';
+    const code = await new Promise((resolve) => {
+      const child = spawn('gst-launch-1.0', pipeline, { stdio: ['ignore', 'pipe', 'pipe'], env: gstLaunchEnv() });
+      const kill = setTimeout(() => child.kill('SIGKILL'), 40000);
+      child.stdout.on('data', (d) => { out += d; });
+      child.stderr.on('data', (d) => { out += d; });
+      child.on('close', (c) => { clearTimeout(kill); resolve(c); });
+    });
+    log(`gst-launch-1.0 exited ${code} after ${((Date.now() - t0) / 1000).toFixed(2)} s`);
+    if (code !== 0 || !/Got EOS from element/.test(out)) {
+      throw new Error(`gst-launch-1.0 ${pipeline.join(' ')} did not link and run to EOS:\n${out.slice(-4000)}`);
+    }
+  }
+
+  // 1. decoded
+  log('--- output=decoded');
+  let t = startTool(tool, toolArgs(port, exe, channel, 'a-gst-src', ['output=decoded']), 'decoded');
+  await withTool(t, async () => {
+    const pad = 'video_b-alice_camera';
+    const t0 = Date.now();
+    await waitFor(() => t.pad(pad) && t.pad(pad).buffers >= FRAMES, 40000, `${FRAMES} decoded frames on ${pad}`,
+      () => padSummary(t));
+    const p = t.pad(pad);
+    log(`decoded: ${p.buffers} frames after ${((Date.now() - t0) / 1000).toFixed(2)} s, caps ${p.caps}, ` +
+      `clock - PTS ${p.delayMinMs}..${p.delayMaxMs} ms`);
+    if (!/^video\/x-raw/.test(p.caps || '')) problems.push(`decoded pad caps ${p.caps}`);
+    if (p.delayMinMs < -200 || p.delayMaxMs > 3000) {
+      problems.push(`decoded buffers are not on the pipeline clock: clock - PTS ${p.delayMinMs}..${p.delayMaxMs} ms`);
+    }
+    await waitFor(() => t.pad(pad).latencyMs !== undefined, 5000, 'the LATENCY query on the pad');
+    log(`LATENCY query on ${pad}: live ${t.pad(pad).live}, min ${t.pad(pad).latencyMs} ms`);
+    if (!t.pad(pad).live || t.pad(pad).latencyMs < 100) {
+      problems.push(`LATENCY: live ${t.pad(pad).live}, min ${t.pad(pad).latencyMs} ms (expected live, >= 100 ms)`);
+    }
+    t.send('eos');
+    await waitFor(() => t.has('eos-message') || t.has('eos-timeout'), 25000, 'EOS after "eos"');
+    if (!t.has('eos-message')) problems.push('decoded: EOS sent to the pipeline never came out');
+    await t.exited;
+    checkClean(t, problems);
+  });
+  if (problems.length) throw new Error(problems.join('\n') + '\n' + t.output.slice(-8000));
+
+  // 2. encoded, two browsers, then one leaves
+  log('--- output=encoded, two browsers');
+  const bob = await openPage(ctx, base, 'bob', `&token=${encodeURIComponent(mint(exe, 'b-bob'))}`);
+  t = startTool(tool, toolArgs(port, exe, channel, 'a-gst-src2', ['output=encoded']), 'encoded');
+  // The filters, on a second element in the same channel: bob only.
+  const filtered = startTool(tool, toolArgs(port, exe, channel, 'a-gst-src3',
+    ['output=encoded', 'peer-id=b-bob', 'stream-role=camera']), 'filtered');
+  await withTool(filtered, async () => {
+    await waitFor(() => filtered.pad('video_b-bob_camera') && filtered.pad('video_b-bob_camera').buffers >= 10,
+      45000, 'bob\'s pad on the filtered element', () => padSummary(filtered));
+    const names = Object.keys(filtered.status.pads);
+    log(`peer-id=b-bob stream-role=camera: pads ${names.join(', ')}`);
+    if (names.length !== 1) problems.push(`peer-id/stream-role filter let through ${names.join(', ')}`);
+  });
+  await withTool(t, async () => {
+    const pa = 'video_b-alice_camera';
+    const pb = 'video_b-bob_camera';
+    await waitFor(() => t.pad(pa) && t.pad(pb) && t.pad(pa).buffers >= FRAMES && t.pad(pb).buffers >= FRAMES,
+      45000, 'frames on both browsers\' pads', () => padSummary(t));
+    for (const n of [pa, pb]) {
+      const p = t.pad(n);
+      log(`encoded ${n}: ${p.buffers} frames, ${p.keys} key, caps ${p.caps}`);
+      if (!/^video\/x-(vp8|vp9|h264)/.test(p.caps || '')) problems.push(`${n}: caps ${p.caps}`);
+      if (/^video\/x-h264/.test(p.caps || '') && !/stream-format=\(string\)avc/.test(p.caps)) {
+        problems.push(`${n}: H.264 not avc: ${p.caps}`);
+      }
+      if (p.keys < 1) problems.push(`${n}: no key frame`);
+    }
+    const pads = Object.keys(t.status.pads);
+    if (pads.length !== 2) problems.push(`expected 2 pads, got ${pads.join(', ')}`);
+
+    log('--- a key frame asked for downstream reaches the browser (PLI)');
+    for (let attempt = 1; ; attempt++) {
+      const keys = t.pad(pa).keys;
+      t.send(`key-unit ${pa}`);
+      const got = await waitFor(() => t.pad(pa).keys > keys, 3000, 'a key frame').then(() => true, () => false);
+      if (got) {
+        log(`key frame ${t.pad(pa).keys} after the request (attempt ${attempt})`);
+        break;
+      }
+      if (attempt === 3) {
+        problems.push('three force-key-unit requests brought no key frame');
+        break;
+      }
+    }
+
+    log('--- application data both ways');
+    await alice.evaluate(() => {
+      window.received = [];
+      window.peer.on('data', (e) => window.received.push({ from: e.senderPeerId, data: e.data, kind: e.kind }));
+    });
+    t.send('send-data b-alice {"to":"alice"}');
+    t.send('send-data - {"to":"everybody"}');
+    await alice.evaluate(async () => {
+      await window.peer.sendTo('a-gst-src2', { from: 'alice', direct: true });
+      await window.peer.send({ from: 'alice', direct: false });
+    });
+    await waitFor(() => t.has('data', (e) => e.from === 'b-alice' && e.kind === 'direct') &&
+      t.has('data', (e) => e.from === 'b-alice' && e.kind === 'broadcast'), 10000,
+    'the data signal (direct and broadcast) from alice');
+    const got = await waitFor(async () => {
+      const r = await alice.evaluate(() => window.received);
+      return r.length >= 2 ? r : null;
+    }, 10000, 'alice to receive send-data (direct and broadcast)');
+    log(`alice received ${JSON.stringify(got)}`);
+    if (!got.some((e) => e.from === 'a-gst-src2' && e.kind === 'direct' && e.data.to === 'alice') ||
+        !got.some((e) => e.from === 'a-gst-src2' && e.kind === 'broadcast' && e.data.to === 'everybody')) {
+      problems.push(`alice received ${JSON.stringify(got)}`);
+    }
+    const direct = t.events.find((e) => e.event === 'data' && e.kind === 'direct');
+    if (JSON.parse(direct.data).from !== 'alice') problems.push(`data signal carried ${direct.data}`);
+
+    log('--- bob leaves');
+    await bob.close();
+    const aliceBefore = t.pad(pa).buffers;
+    await waitFor(() => t.pad(pb).eos >= 1 && t.pad(pb).removed, 30000, `EOS and removal of ${pb}`,
+      () => padSummary(t));
+    await waitFor(() => t.pad(pa).buffers >= aliceBefore + FRAMES, 15000, `${pa} still flowing`,
+      () => padSummary(t));
+    if (t.pad(pa).eos || t.pad(pa).removed) problems.push(`${pa} ended with bob`);
+    if (!t.has('peer-left', (e) => e.peer === 'b-bob')) problems.push('no peer-left signal for b-bob');
+    checkClean(t, problems);
+  });
+  if (problems.length) throw new Error(problems.join('\n') + '\n' + t.output.slice(-8000));
+  await alice.close();
+}
+
+async function scenarioKeep(ctx, exe, tool, port) {
+  const channel = `src-keep-${process.pid}`;
+  const base = `http://127.0.0.1:${port}/page.html?channel=${encodeURIComponent(channel)}&send=1`;
+  const query = `&token=${encodeURIComponent(mint(exe, 'b-alice'))}`;
+  const problems = [];
+  const pad = 'video_b-alice_camera';
+  let alice = await openPage(ctx, base, 'alice', query);
+  const t = startTool(tool, toolArgs(port, exe, channel, 'a-gst-keep',
+    ['output=encoded', 'keep-pads-on-leave=true', 'gap-timeout=500']), 'keep');
+  await withTool(t, async () => {
+    await waitFor(() => t.pad(pad) && t.pad(pad).buffers >= FRAMES, 40000, `${FRAMES} frames on ${pad}`,
+      () => padSummary(t));
+
+    log('--- alice leaves');
+    await alice.close();
+    await waitFor(() => t.has('peer-left', (e) => e.peer === 'b-alice'), 30000, 'peer-left for b-alice');
+    const gaps = t.pad(pad).gaps;
+    await waitFor(() => t.pad(pad).gaps >= gaps + 3, 10000, 'GAP events on the kept pad', () => padSummary(t));
+    if (t.pad(pad).eos || t.pad(pad).removed) problems.push(`${pad} ended although kept`);
+
+    log('--- alice comes back (new page, same sub)');
+    const before = t.pad(pad).buffers;
+    const discont = t.pad(pad).discont;
+    alice = await openPage(ctx, base, 'alice-again', query);
+    await waitFor(() => t.pad(pad).buffers >= before + FRAMES, 40000, `frames again on ${pad}`,
+      () => padSummary(t));
+    const p = t.pad(pad);
+    log(`kept pad: ${p.buffers} frames, ${p.gaps} GAP events, ${p.discont} DISCONT, caps events ${p.capsEvents}`);
+    if (p.discont <= discont) problems.push('no DISCONT after the gap');
+    if (p.eos || p.removed) problems.push(`${pad} ended`);
+    const others = Object.keys(t.status.pads).filter((n) => n !== pad);
+    if (others.length) problems.push(`the returning peer got new pads: ${others.join(', ')}`);
+    checkClean(t, problems);
+  });
+  if (problems.length) throw new Error(problems.join('\n') + '\n' + t.output.slice(-8000));
+  await alice.close();
+}
+
+// Runs fn; an exception carries the tail of the tool's output.
+async function withTool(t, fn) {
+  try {
+    return await fn();
+  } catch (e) {
+    e.message += `\n---- ${t.name} output (tail) ----\n${t.output.slice(-12000)}`;
+    throw e;
+  } finally {
+    await t.stop();
+  }
+}
+
+async function main() {
+  const exe = requireEnv('METERED_SERVER');
+  requireEnv('GST_PLUGIN_PATH');
+  const [tool, scenario] = process.argv.slice(2);
+  if (!tool || !fs.existsSync(tool) || !['pads', 'keep'].includes(scenario)) {
+    throw new Error('usage: src-browser.cjs PATH/TO/meteredsrc-tool pads|keep');
+  }
+  checkNamespace();
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'metered-src-browser-'));
+  let srv = null;
+  let ctx = null;
+  let ok = false;
+  try {
+    srv = startServerOn(exe, prepareWebRoot(tmp), tmp, 0);
+    live.server = srv;
+    const port = await srv.port;
+    ctx = await launchChromium(tmp);
+    if (scenario === 'pads') await scenarioPads(ctx, exe, tool, port);
+    else await scenarioKeep(ctx, exe, tool, port);
+    ok = true;
+  } catch (e) {
+    console.error(`${ts()} FAIL: ${e && e.stack || e}`);
+  } finally {
+    if (ctx) await ctx.close().catch(() => {});
+    if (srv) {
+      const exit = await stopServer(srv);
+      if (!exit || exit.code !== 0) ok = false;
+      if (!ok) console.error('---- metered-server output (tail) ----\n' + srv.output.slice(-4000).trimEnd());
+    }
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+  log(ok ? `PASS meteredsrc ${scenario}` : `FAIL meteredsrc ${scenario}`);
+  return ok ? 0 : 1;
+}
+
+const guard = setTimeout(() => {
+  console.error(`${ts()} FAIL: overall time limit (115 s) reached`);
+  if (live.server && !live.server.exit) live.server.child.kill('SIGKILL');
+  process.exit(1);
+}, 115000);
+main().then((rc) => { clearTimeout(guard); process.exit(rc); },
+  (e) => { console.error(`${ts()} FAIL: ${e && e.stack || e}`); process.exit(1); });
