@@ -123,7 +123,21 @@ metered_scrub_url (const char *url)
     return NULL;
 
   out = g_string_sized_new (strlen (url));
-  for (p = url; *p;) {
+  p = url;
+  /* scheme://user:password@host: the userinfo is a credential too. */
+  {
+    const char *authority = strstr (url, "://");
+    if (authority) {
+      const char *end = authority + 3 + strcspn (authority + 3, "/?#");
+      const char *at = memchr (authority + 3, '@', end - (authority + 3));
+      if (at) {
+        g_string_append_len (out, url, authority + 3 - url);
+        g_string_append (out, "***");
+        p = at;
+      }
+    }
+  }
+  while (*p) {
     const char *next = NULL;
 
     if (is_query_boundary (url, p, FALSE))

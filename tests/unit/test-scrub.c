@@ -45,6 +45,10 @@ test_url (void)
   check_url ("https://h/p?secret=1&password=2&keep=3",
       "https://h/p?secret=***&password=***&keep=3");
   check_url ("https://h/p?KEY=abc&Token=def", "https://h/p?KEY=***&Token=***");
+  /* userinfo in the authority is a credential; an @ in the path is not. */
+  check_url ("https://user:s3cret@mint.example/token?x=1",
+      "https://***@mint.example/token?x=1");
+  check_url ("https://mint.example/a@b", "https://mint.example/a@b");
   /* Names are matched whole: these are not credentials. */
   check_url ("https://h/p?monkey=1&tokens=2&key2=3",
       "https://h/p?monkey=1&tokens=2&key2=3");
