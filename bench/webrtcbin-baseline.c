@@ -219,12 +219,13 @@ main (int argc, char **argv)
     out = g_unix_output_stream_new (1, FALSE);
     g_timeout_add_seconds (1, report, NULL);
   } else {
-    guint threads = CLAMP (g_get_num_processors (), 1, 4);
+    /* One encoder thread, as meteredsink (libvpx threads spin-wait). */
+    guint threads = 1;
     /* The chain meteredsink builds for raw video, with its settings. */
     desc = g_strdup_printf (
         "videotestsrc is-live=true pattern=ball ! "
         "video/x-raw,width=%d,height=%d,framerate=%d/1 ! "
-        "queue leaky=downstream max-size-buffers=2 max-size-bytes=0 "
+        "queue leaky=downstream max-size-buffers=5 max-size-bytes=0 "
         "max-size-time=0 ! videoconvert ! "
         "vp8enc deadline=1 cpu-used=4 lag-in-frames=0 keyframe-max-dist=150 "
         "threads=%u buffer-size=1000 buffer-initial-size=500 "

@@ -81,6 +81,9 @@ typedef struct
   guint64 reconnects;
   int last_close_code;
   gboolean errored;
+  /* stuck-timeout armed at start, until the first welcome (the client arms
+   * its own only after one) */
+  GSource *first_connect_stuck;
 } MeteredRuntime;
 
 /* For the class_init of an element: installs the common properties with

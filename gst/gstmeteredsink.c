@@ -380,6 +380,11 @@ make_video_encoder (
   guint threads = CLAMP (g_get_num_processors (), 1, 4);
 
   if (codec == TRACK_VP8 || codec == TRACK_VP9) {
+    /* One thread: libvpx's encoder threads spin-wait on each other, and
+     * on a loaded 2-core machine a 320x240 frame took ~50 ms (720p: 14x
+     * slower than one thread), so the leaky queue before the encoder
+     * dropped half the frames (bench/recovery.sh, steady). */
+    threads = 1;
     enc = make_element (self, codec == TRACK_VP8 ? "vp8enc" : "vp9enc");
     if (!enc)
       return NULL;
@@ -479,7 +484,10 @@ track_build_chain (GstMeteredSink *self, SinkTrack *t, const GstCaps *caps)
     g_ptr_array_add (els, queue);
     if (t->video) {
       GstElement *convert = make_element (self, "videoconvert");
-      g_object_set (queue, "leaky", 2, "max-size-buffers", 2, "max-size-bytes",
+      /* Five frames: on a loaded machine the encoding thread misses its
+       * turn for 100-150 ms now and then, and with two a frame or more
+       * was dropped each time (bench/recovery.sh, stages). */
+      g_object_set (queue, "leaky", 2, "max-size-buffers", 5, "max-size-bytes",
           0, "max-size-time", (guint64) 0, "silent", TRUE, NULL);
       if (!convert)
         goto failed;

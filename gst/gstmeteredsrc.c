@@ -880,11 +880,42 @@ new_source_for_peer (GstMeteredSrc *src, const char *peer_id)
   }
 }
 
+/* The connection was replaced; the old one carries the media until the
+ * new one takes over (media-switched). Its pads may be continued by
+ * tracks under new ids from now on (find_orphan). */
 static void
 on_swapped (MeteredSession *session, const char *peer_id, GstMeteredSrc *src)
 {
+  g_autoptr (GPtrArray) streams = NULL;
+
   GST_INFO_OBJECT (src, "connection to %s swapped", peer_id);
-  new_source_for_peer (src, peer_id);
+  g_mutex_lock (&src->lock);
+  streams = streams_of_peer (src, peer_id);
+  for (guint i = 0; i < streams->len; i++)
+    ((Stream *) g_ptr_array_index (streams, i))->fed = FALSE;
+  g_mutex_unlock (&src->lock);
+  for (guint i = 0; i < streams->len; i++)
+    stream_unref (g_ptr_array_index (streams, i));
+}
+
+/* Streaming thread, before the first buffer of the new connection: that
+ * kind of the peer's media comes from a new source. */
+static void
+on_media_switched (MeteredSession *session, const char *peer_id,
+    const char *kind, GstMeteredSrc *src)
+{
+  g_autoptr (GPtrArray) streams = NULL;
+
+  GST_INFO_OBJECT (src, "%s of %s: new source", kind, peer_id);
+  g_mutex_lock (&src->lock);
+  streams = streams_of_peer (src, peer_id);
+  g_mutex_unlock (&src->lock);
+  for (guint i = 0; i < streams->len; i++) {
+    Stream *st = g_ptr_array_index (streams, i);
+    if (g_strcmp0 (st->kind, kind) == 0)
+      gst_metered_pad_bridge_new_source (st->bridge);
+    stream_unref (st);
+  }
 }
 
 static void
@@ -1012,6 +1043,8 @@ prepare (GstMeteredSrc *src)
   g_signal_connect (session, "remote-track", G_CALLBACK (on_remote_track), src);
   g_signal_connect (
       session, "connection-swapped", G_CALLBACK (on_swapped), src);
+  g_signal_connect (
+      session, "media-switched", G_CALLBACK (on_media_switched), src);
   g_signal_connect (session, "peer-joined", G_CALLBACK (on_peer_joined), src);
   g_signal_connect (session, "peer-left", G_CALLBACK (on_peer_left), src);
   g_signal_connect (session, "data", G_CALLBACK (on_data), src);
@@ -1107,6 +1140,15 @@ gst_metered_src_change_state (GstElement *element, GstStateChange transition)
       break;
     case GST_STATE_CHANGE_PAUSED_TO_READY:
       remove_all_streams (src);
+      break;
+    case GST_STATE_CHANGE_READY_TO_NULL:
+      /* As meteredsink: connections are torn down on threads of their own;
+       * in NULL they are gone, so that an application may exit right away
+       * (one that did during a teardown read freed memory in OpenSSL's
+       * exit handler, ASan, tests/soak). Bounded: a stuck webrtcbin is
+       * only logged. */
+      if (!metered_connection_wait_stopped (5000))
+        GST_WARNING_OBJECT (src, "connection teardowns still running");
       break;
     default:
       break;

@@ -12,9 +12,11 @@
 #   3. installs the npm packages of tests/js (the real @metered-ca/realtime
 #      SDK, ws, playwright-core) into <builddir>/js/node_modules with npm ci;
 #   4. runs `meson test` in build/, then in build-asan/ with leak detection
-#      (suppressions: tests/lsan.supp), and prints the counts of both.
+#      (tests/lsan.supp), C client/server tests under valgrind; prints counts.
+#   5. builds build-fuzz/ (clang, -Dfuzz=true) and runs each libFuzzer target
+#      for 30 s (scripts/run-fuzz.sh); not with --quick/--suite.
 #
-#   --quick        skip build-asan/ (build and test build/ only)
+#   --quick        skip build-asan/ and valgrind (build and test build/ only)
 #   --suite NAME   run only meson test suite NAME (repeatable; passed through)
 #   --no-install   never call apt-get (fail if a package is missing)
 #   --build-only   install and build, run no test (scripts/demo.sh uses it)
@@ -23,7 +25,7 @@
 set -euo pipefail
 
 usage() {
-  sed -n '4,22p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '4,24p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 quick=0
@@ -63,7 +65,7 @@ apt_packages=(
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-nice gstreamer1.0-tools gstreamer1.0-plugins-base-apps libnice-dev
   gobject-introspection libgirepository1.0-dev python3-gi
-  chromium iproute2 util-linux clang-format
+  chromium iproute2 util-linux clang-format valgrind
 )
 
 install_packages() {
@@ -171,6 +173,35 @@ done
 
 run_tests build
 
+# valgrind memcheck (the `valgrind` test setup of meson.build, suppressions
+# tests/valgrind.supp) over the C programs of the client and server suites,
+# and the metered-server they start. About 1 min; not with --quick/--suite.
+valgrind_tests=(server-hub client-unit client-integration client-cycles)
+if [[ $quick -eq 0 && ${#suite_args[@]} -eq 0 ]]; then
+  t=$SECONDS
+  say "meson test -C build --setup valgrind ${valgrind_tests[*]}"
+  if meson test -C build --no-rebuild --print-errorlogs --setup valgrind \
+    "${valgrind_tests[@]}" < /dev/null; then
+    status[valgrind]=0
+  else
+    status[valgrind]=$?
+  fi
+  echo "valgrind: meson test exit status ${status[valgrind]}, wall time $(elapsed "$t")"
+fi
+
+# libFuzzer: every target of tests/fuzz for 30 s from its seed corpus
+# (scripts/run-fuzz.sh, clang, build-fuzz/); about 4 min with the build.
+if [[ $quick -eq 0 && ${#suite_args[@]} -eq 0 ]]; then
+  t=$SECONDS
+  say "scripts/run-fuzz.sh 30 (build-fuzz/)"
+  if scripts/run-fuzz.sh 30 < /dev/null; then
+    status[fuzz]=0
+  else
+    status[fuzz]=$?
+  fi
+  echo "fuzz: exit status ${status[fuzz]}, wall time $(elapsed "$t")"
+fi
+
 if [[ $quick -eq 0 ]]; then
   # Sanitizers stop at the first error; LeakSanitizer runs at every exit of
   # an instrumented program, with the suppressions of tests/lsan.supp (GLib
@@ -218,6 +249,14 @@ EOF
   [[ ${status[$dir]} -eq 0 ]] || rc=1
 done
 [[ $quick -eq 0 ]] || echo "build-asan: not run (--quick)"
+if [[ -n ${status[valgrind]:-} ]]; then
+  echo "valgrind (build/, ${valgrind_tests[*]}): meson test exit status ${status[valgrind]}"
+  [[ ${status[valgrind]} -eq 0 ]] || rc=1
+fi
+if [[ -n ${status[fuzz]:-} ]]; then
+  echo "fuzz (build-fuzz/, scripts/run-fuzz.sh 30): exit status ${status[fuzz]}"
+  [[ ${status[fuzz]} -eq 0 ]] || rc=1
+fi
 if [[ $((total_pass + total_fail)) -eq 0 ]]; then
   echo "no test ran"
   rc=1

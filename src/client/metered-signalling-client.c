@@ -660,8 +660,11 @@ subscribe_answered (
   if (req->task) {
     /* A first subscribe answered directly. */
     if (error) {
-      if (sub && !sub->waiting)
+      if (sub && !sub->waiting) {
+        /* The table owns sub: nothing below may touch it once removed. */
         g_hash_table_remove (self->subscriptions, req->channel);
+        sub = NULL;
+      }
       task_return_error (&req->task, g_error_copy (error));
     } else {
       task_return_true (&req->task);
@@ -1080,6 +1083,16 @@ token_failed (MeteredSignallingClient *self, const GError *error)
     g_autoptr (GError) e =
         g_error_new (METERED_CLIENT_ERROR, METERED_CLIENT_ERROR_TOKEN_PROVIDER,
             "token provider failed: %s", error->message);
+    /* An owner that retries connect() (the elements do) counts the same
+     * consecutive failures as a reconnect would. */
+    if (self->token_failures >= METERED_TOKEN_PROVIDER_ERROR_THRESHOLD) {
+      guint generation = self->generation;
+
+      g_signal_emit (self, signals[SIGNAL_TOKEN_PROVIDER_ERROR], 0,
+          self->token_failures, error);
+      if (self->closed_explicitly || self->generation != generation)
+        return; /* the handler closed the client */
+    }
     go_closed (self, e);
     return;
   }
@@ -1498,7 +1511,7 @@ do_connect (MeteredSignallingClient *self, gpointer data)
   self->attempt = 0;
   self->ever_welcomed = FALSE;
   self->closed_explicitly = FALSE;
-  self->token_failures = 0;
+  /* token_failures is reset only by a token that resolves (§1.2). */
   self->slow_floor_pending = FALSE;
   self->going_away_ms = 0;
   self->connect_task = g_object_ref (task);

@@ -187,9 +187,25 @@ on_context (MeteredConnection *conn,
     void (*func) (MeteredConnection *conn, gpointer data), gpointer data,
     GDestroyNotify destroy)
 {
-  Call *call = g_new0 (Call, 1);
-  GSource *source = g_idle_source_new ();
+  Call *call;
+  GSource *source;
 
+  /* A stopped connection runs nothing (call_run), and its owner's context
+   * may already have no thread to dispatch it: a call posted there would
+   * hold the connection, which holds the context, forever (a whole
+   * connection leaked per element NULL -> PLAYING -> NULL, seen with
+   * GST_TRACERS=leaks). Under the lock metered_connection_stop() sets
+   * `stopped` with: a call posted before that is dispatched, or dropped
+   * with the context. */
+  GST_OBJECT_LOCK (conn);
+  if (conn->stopped) {
+    GST_OBJECT_UNLOCK (conn);
+    if (destroy && data)
+      destroy (data);
+    return;
+  }
+  call = g_new0 (Call, 1);
+  source = g_idle_source_new ();
   call->conn = gst_object_ref (conn);
   call->func = func;
   call->data = data;
@@ -197,6 +213,7 @@ on_context (MeteredConnection *conn,
   g_source_set_callback (source, call_run, call, call_free);
   g_source_attach (source, conn->context);
   g_source_unref (source);
+  GST_OBJECT_UNLOCK (conn);
 }
 
 /* --- outgoing payloads --- */
@@ -587,31 +604,23 @@ on_negotiation_needed (GstElement *webrtc, MeteredConnection *conn)
 static void
 add_remote_candidate (MeteredConnection *conn, JsonObject *cand)
 {
-  const char *text =
-      json_object_get_string_member_with_default (cand, "candidate", NULL);
-  gint mline = -1;
-  JsonNode *index = json_object_get_member (cand, "sdpMLineIndex");
-  const char *mid =
-      json_object_get_string_member_with_default (cand, "sdpMid", NULL);
+  const char *text = NULL;
+  guint mline = 0;
 
-  if (!text || !*text)
-    return; /* an empty candidate is end-of-candidates: nothing to do */
-  if (strlen (text) > METERED_ICE_CANDIDATE_MAX_LEN) {
-    GST_WARNING_OBJECT (conn,
-        "dropping a %" G_GSIZE_FORMAT "-character candidate", strlen (text));
-    return;
+  switch (metered_sdp_check_candidate (cand, conn->remote_sdp, &text, &mline)) {
+    case METERED_CANDIDATE_OK:
+      break;
+    case METERED_CANDIDATE_END:
+      return; /* an empty candidate is end-of-candidates: nothing to do */
+    case METERED_CANDIDATE_TOO_LONG:
+      GST_WARNING_OBJECT (conn, "dropping a candidate over %d characters",
+          METERED_ICE_CANDIDATE_MAX_LEN);
+      return;
+    case METERED_CANDIDATE_NO_MLINE:
+      GST_WARNING_OBJECT (conn, "candidate names no m-line we know");
+      return;
   }
-  if (index && JSON_NODE_HOLDS_VALUE (index) &&
-      json_node_get_value_type (index) == G_TYPE_INT64)
-    mline = (gint) json_node_get_int (index);
-  else if (mid)
-    mline = metered_sdp_mline_for_mid (conn->remote_sdp, mid);
-  if (mline < 0 || mline > 64) {
-    GST_WARNING_OBJECT (conn, "candidate names no m-line we know");
-    return;
-  }
-  g_signal_emit_by_name (
-      conn->webrtc, "add-ice-candidate", (guint) mline, text);
+  g_signal_emit_by_name (conn->webrtc, "add-ice-candidate", mline, text);
 }
 
 static void
@@ -687,10 +696,8 @@ remote_job_free (RemoteJob *job)
 static MeteredSignalVerdict
 handle_description (MeteredConnection *conn, JsonObject *desc)
 {
-  const char *type =
-      json_object_get_string_member_with_default (desc, "type", NULL);
-  const char *sdp =
-      json_object_get_string_member_with_default (desc, "sdp", NULL);
+  const char *type = metered_sdp_string_member (desc, "type");
+  const char *sdp = metered_sdp_string_member (desc, "sdp");
   gboolean offer = g_strcmp0 (type, "offer") == 0;
   GstWebRTCSignalingState sig;
   GstSDPMessage *msg = NULL;
@@ -699,7 +706,8 @@ handle_description (MeteredConnection *conn, JsonObject *desc)
   RemoteJob *job;
   gboolean collision;
 
-  if (!sdp || !(offer || g_strcmp0 (type, "answer") == 0))
+  /* An empty sdp would make GstSDP critical. */
+  if (!sdp || !*sdp || !(offer || g_strcmp0 (type, "answer") == 0))
     return METERED_SIGNAL_INVALID;
   if (gst_sdp_message_new_from_text (sdp, &msg) != GST_SDP_OK) {
     GST_WARNING_OBJECT (conn, "remote %s does not parse", type);
@@ -776,10 +784,21 @@ handle_description (MeteredConnection *conn, JsonObject *desc)
 static MeteredSignalVerdict
 handle_candidate (MeteredConnection *conn, JsonNode *cand)
 {
+  const char *text;
+  guint mline;
+
   if (JSON_NODE_HOLDS_NULL (cand))
     return METERED_SIGNAL_HANDLED; /* end of candidates */
   if (!JSON_NODE_HOLDS_OBJECT (cand))
     return METERED_SIGNAL_INVALID;
+  /* Oversized ones are dropped on arrival: queued before the remote
+   * description, they would hold one of the 200 places (§5). */
+  if (metered_sdp_check_candidate (json_node_get_object (cand), NULL, &text,
+          &mline) == METERED_CANDIDATE_TOO_LONG) {
+    GST_WARNING_OBJECT (conn, "dropping a candidate over %d characters",
+        METERED_ICE_CANDIDATE_MAX_LEN);
+    return METERED_SIGNAL_IGNORED;
+  }
   if (conn->candidates_this_generation >=
       METERED_ICE_CANDIDATES_PER_GENERATION) {
     if (conn->candidates_this_generation++ ==
@@ -792,6 +811,12 @@ handle_candidate (MeteredConnection *conn, JsonNode *cand)
   }
   conn->candidates_this_generation++;
   if (!conn->remote_description_set) {
+    /* Descriptions that never apply (a hostile peer's offer loop) start a
+     * generation each without draining the queue: bound it, keeping the
+     * newest. */
+    if (g_queue_get_length (&conn->pending_remote_candidates) >=
+        METERED_ICE_CANDIDATES_PER_GENERATION)
+      json_node_unref (g_queue_pop_head (&conn->pending_remote_candidates));
     g_queue_push_tail (&conn->pending_remote_candidates, json_node_ref (cand));
     return METERED_SIGNAL_HANDLED;
   }
@@ -817,7 +842,7 @@ metered_connection_handle_signal (
   if (!JSON_NODE_HOLDS_OBJECT (root))
     return METERED_SIGNAL_INVALID;
   obj = json_node_get_object (root);
-  type = json_object_get_string_member_with_default (obj, "type", NULL);
+  type = metered_sdp_string_member (obj, "type");
   if (g_strcmp0 (type, "rtc-description") == 0) {
     JsonNode *desc = json_object_get_member (obj, "description");
     if (!desc || !JSON_NODE_HOLDS_OBJECT (desc))
@@ -1288,6 +1313,14 @@ on_bus_message (GstBus *bus, GstMessage *msg, gpointer data)
 {
   MeteredConnection *conn = data;
 
+  /* webrtcbin builds its rtpbin and transports during negotiation, after
+   * the pipeline distributed latency on its way to PLAYING. Nobody but the
+   * application redistributes it: without this, rtpsession warns for every
+   * packet sent that it cannot tell its running time. */
+  if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_LATENCY) {
+    gst_bin_recalculate_latency (GST_BIN (conn->pipeline));
+    return G_SOURCE_CONTINUE;
+  }
   if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR) {
     g_autoptr (GError) error = NULL;
     g_autofree char *debug = NULL;

@@ -49,6 +49,24 @@ struct _MeteredRemotePeer
   guint recover_attempts;
   GSource *recover_source;
   gboolean recover_exhausted;
+  /* Make-before-break: a connected connection that a swap replaced keeps
+   * carrying media (both ways) until the new one took over; its samples
+   * are forwarded per kind until the new one delivers a key unit
+   * (metered-session.c). Generations name connections without keeping
+   * pointers to stopped ones. */
+  MeteredConnection *draining; /* under the session lock */
+  guint conn_gen, draining_gen, next_gen;
+  guint active_video_gen, active_audio_gen; /* whose samples go out */
+  gint64 draining_since_ms;
+  gint64 draining_rx_ms; /* last sample from the draining connection */
+  gint64 connected_ms; /* when conn reached connected (0: not yet) */
+  /* Content hashes of the last buffers forwarded, per kind (0 video,
+   * 1 audio): a draining and a new connection carry the same encoded
+   * frames, so the new one's copies of them are dropped and its first new
+   * frame continues the stream seamlessly. */
+  guint64 drained[2][64];
+  guint drained_pos[2];
+  gboolean overlap[2]; /* the new connection repeated one of them */
 };
 
 MeteredRemotePeer *metered_remote_peer_new (

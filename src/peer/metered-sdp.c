@@ -17,6 +17,8 @@
 
 #include "metered-sdp.h"
 
+#include "protocol/metered-protocol.h"
+
 #include <gst/sdp/sdp.h>
 #include <string.h>
 
@@ -34,7 +36,8 @@ parse (const char *sdp)
 {
   GstSDPMessage *msg = NULL;
 
-  if (!sdp || gst_sdp_message_new (&msg) != GST_SDP_OK)
+  /* GstSDP is critical on empty text. */
+  if (!sdp || !*sdp || gst_sdp_message_new (&msg) != GST_SDP_OK)
     return NULL;
   if (gst_sdp_message_parse_buffer ((const guint8 *) sdp, strlen (sdp), msg) !=
       GST_SDP_OK) {
@@ -131,6 +134,21 @@ metered_sdp_sending_mlines (const char *sdp)
   return out;
 }
 
+/* GstSDP 1.22 writes a media-level "i=" line without its CRLF, gluing the
+ * next line onto it (found by fuzz-sdp): give the value its own. */
+static void
+fix_media_information (GstSDPMessage *msg)
+{
+  for (guint i = 0; i < gst_sdp_message_medias_len (msg); i++) {
+    GstSDPMedia *media = (GstSDPMedia *) gst_sdp_message_get_media (msg, i);
+    const char *info = gst_sdp_media_get_information (media);
+    if (info && !g_str_has_suffix (info, "\r\n")) {
+      g_autofree char *fixed = g_strconcat (info, "\r\n", NULL);
+      gst_sdp_media_set_information (media, fixed);
+    }
+  }
+}
+
 char *
 metered_sdp_set_msid (
     const char *sdp, guint mline, const char *stream_id, const char *track_id)
@@ -158,7 +176,90 @@ metered_sdp_set_msid (
   }
   value = g_strdup_printf ("%s %s", stream_id, track_id);
   gst_sdp_media_add_attribute (media, "msid", value);
+  fix_media_information (msg);
   text = gst_sdp_message_as_text (msg);
   gst_sdp_message_free (msg);
   return text;
+}
+
+const char *
+metered_sdp_string_member (JsonObject *obj, const char *name)
+{
+  JsonNode *node = json_object_get_member (obj, name);
+
+  if (!node || !JSON_NODE_HOLDS_VALUE (node) ||
+      json_node_get_value_type (node) != G_TYPE_STRING)
+    return NULL;
+  return json_node_get_string (node);
+}
+
+gboolean
+metered_sdp_is_rtc_signal (JsonObject *obj)
+{
+  const char *type = metered_sdp_string_member (obj, "type");
+
+  if (g_strcmp0 (type, "rtc-description") == 0) {
+    JsonNode *d = json_object_get_member (obj, "description");
+    JsonObject *desc;
+    const char *dtype;
+    if (!d || !JSON_NODE_HOLDS_OBJECT (d))
+      return FALSE;
+    desc = json_node_get_object (d);
+    dtype = metered_sdp_string_member (desc, "type");
+    return (g_strcmp0 (dtype, "offer") == 0 ||
+               g_strcmp0 (dtype, "answer") == 0) &&
+           metered_sdp_string_member (desc, "sdp") != NULL;
+  }
+  if (g_strcmp0 (type, "rtc-ice") == 0) {
+    JsonNode *c = json_object_get_member (obj, "candidate");
+    return c && (JSON_NODE_HOLDS_NULL (c) || JSON_NODE_HOLDS_OBJECT (c));
+  }
+  return FALSE;
+}
+
+MeteredCandidateCheck
+metered_sdp_check_candidate (
+    JsonObject *cand, const char *remote_sdp, const char **text, guint *mline)
+{
+  const char *candidate = metered_sdp_string_member (cand, "candidate");
+  const char *mid = metered_sdp_string_member (cand, "sdpMid");
+  JsonNode *index = json_object_get_member (cand, "sdpMLineIndex");
+  gint64 found = -1;
+
+  if (!candidate || !*candidate)
+    return METERED_CANDIDATE_END;
+  if (strlen (candidate) > METERED_ICE_CANDIDATE_MAX_LEN)
+    return METERED_CANDIDATE_TOO_LONG;
+  /* Range-checked before any narrowing: 2^32 + 1 is not m-line 1. */
+  if (index && JSON_NODE_HOLDS_VALUE (index) &&
+      json_node_get_value_type (index) == G_TYPE_INT64)
+    found = json_node_get_int (index);
+  else if (mid)
+    found = metered_sdp_mline_for_mid (remote_sdp, mid);
+  if (found < 0 || found > METERED_SDP_MAX_MLINE)
+    return METERED_CANDIDATE_NO_MLINE;
+  *text = candidate;
+  *mline = (guint) found;
+  return METERED_CANDIDATE_OK;
+}
+
+gboolean
+metered_sdp_parse_track_meta (
+    JsonObject *payload, const char **track_id, char **metadata)
+{
+  JsonNode *node = json_object_get_member (payload, "__meteredTrackMeta");
+  JsonObject *tm;
+  const char *id;
+  JsonNode *meta;
+
+  if (!node || !JSON_NODE_HOLDS_OBJECT (node))
+    return FALSE;
+  tm = json_node_get_object (node);
+  id = metered_sdp_string_member (tm, "trackId");
+  meta = json_object_get_member (tm, "metadata");
+  if (!id || !*id || (meta && !JSON_NODE_HOLDS_OBJECT (meta)))
+    return FALSE;
+  *track_id = id;
+  *metadata = meta ? json_to_string (meta, FALSE) : NULL;
+  return TRUE;
 }

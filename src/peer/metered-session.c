@@ -18,6 +18,7 @@
 #include "metered-session.h"
 
 #include "peer/metered-remote-peer-private.h"
+#include "peer/metered-sdp.h"
 
 #include "protocol/metered-protocol.h"
 
@@ -40,6 +41,7 @@ enum
   SIGNAL_RECOVERY_EXHAUSTED,
   SIGNAL_STATE_CHANGED,
   SIGNAL_ERROR,
+  SIGNAL_MEDIA_SWITCHED,
   N_SIGNALS
 };
 
@@ -71,6 +73,11 @@ struct _MeteredSession
   GStrv receive_codecs;
 
   GMutex lock; /* guards peers against push() from other threads */
+  /* Guards what the connections' streaming threads read and change in
+   * their peer (conn and draining are changed under both). Never held
+   * while taking a connection's lock: they call us holding it, and push()
+   * takes it under the session lock. */
+  GMutex media_lock;
   GHashTable *peers; /* id -> RemotePeer* */
   gboolean started;
   gboolean subscribed;
@@ -183,8 +190,12 @@ peer_free (RemotePeer *peer)
   if (peer->conn) {
     g_signal_handlers_disconnect_by_data (peer->conn, peer);
     metered_connection_stop (peer->conn);
-    gst_clear_object (&peer->conn);
   }
+  /* Both stopped before either goes: the other's samples read them. */
+  if (peer->draining)
+    metered_connection_stop (peer->draining);
+  gst_clear_object (&peer->conn);
+  gst_clear_object (&peer->draining);
   metered_remote_peer_set_state (peer, METERED_REMOTE_PEER_STATE_CLOSED);
   g_object_unref (peer);
 }
@@ -271,6 +282,7 @@ on_conn_state (MeteredConnection *conn, gint state, RemotePeer *peer)
   metered_remote_peer_connection_state (peer, state);
   if (state == 2 /* GST_WEBRTC_PEER_CONNECTION_STATE_CONNECTED */) {
     MeteredSession *session = peer->session;
+    peer->connected_ms = g_get_monotonic_time () / 1000;
     peer->recover_attempts = 0;
     peer->recover_exhausted = FALSE;
     /* A new or swapped viewer starts at once on a fresh key frame of the
@@ -285,15 +297,96 @@ on_conn_state (MeteredConnection *conn, gint state, RemotePeer *peer)
   }
 }
 
+/* FNV-1a over the buffer's bytes, its size mixed in. */
+static guint64
+content_hash (GstBuffer *buffer)
+{
+  GstMapInfo map;
+  guint64 h = 14695981039346656037ull;
+
+  if (!gst_buffer_map (buffer, &map, GST_MAP_READ))
+    return 0;
+  for (gsize i = 0; i < map.size; i++)
+    h = (h ^ map.data[i]) * 1099511628211ull;
+  h ^= map.size;
+  gst_buffer_unmap (buffer, &map);
+  return h;
+}
+
+static gboolean
+drained_has (RemotePeer *peer, guint k, guint64 hash)
+{
+  for (guint i = 0; hash && i < G_N_ELEMENTS (peer->drained[k]); i++)
+    if (peer->drained[k][i] == hash)
+      return TRUE;
+  return FALSE;
+}
+
+/* Streaming threads of the connections. While a swapped-out connection
+ * drains, each kind of media keeps coming from it until the new one takes
+ * over: both carry the same encoded frames (one encoder, fanned out), so
+ * the new one's copies of frames already forwarded are dropped and its
+ * first frame after such a copy simply continues the stream; without an
+ * overlap it takes over at a key unit (video) or at once (audio), with
+ * media-switched first so that the owner starts a new source. Samples of
+ * connections no longer ours are dropped. */
 static void
 on_conn_sample (MeteredConnection *conn, const MeteredRemoteTrack *track,
     GstBuffer *buffer, gpointer data)
 {
-  MeteredSession *session = data;
+  RemotePeer *peer = data; /* outlives its connections: all stopped first */
+  MeteredSession *session = peer->session;
+  const char *peer_id = peer->id;
+  gboolean video = g_strcmp0 (track->kind, "video") == 0;
+  gboolean forward = FALSE, switched = FALSE, continued = FALSE;
+  guint k = video ? 0 : 1;
+  guint64 hash = content_hash (buffer);
 
-  if (session->sample_func)
-    session->sample_func (session, metered_connection_get_remote_peer_id (conn),
-        track, buffer, session->sample_data);
+  g_mutex_lock (&session->media_lock);
+  {
+    guint *active = video ? &peer->active_video_gen : &peer->active_audio_gen;
+    if (peer->draining && conn == peer->draining) {
+      peer->draining_rx_ms = g_get_monotonic_time () / 1000;
+      forward = *active == peer->draining_gen;
+    } else if (conn == peer->conn) {
+      forward = TRUE;
+      if (*active != peer->conn_gen) {
+        gboolean old_flows = peer->draining && *active == peer->draining_gen;
+        if (old_flows && drained_has (peer, k, hash)) {
+          /* A frame the old one delivered already. */
+          peer->overlap[k] = TRUE;
+          forward = FALSE;
+        } else if (old_flows && peer->overlap[k]) {
+          /* The same stream, one frame on: it simply continues. */
+          *active = peer->conn_gen;
+          continued = TRUE;
+        } else if (old_flows && video &&
+                   GST_BUFFER_FLAG_IS_SET (
+                       buffer, GST_BUFFER_FLAG_DELTA_UNIT)) {
+          forward = FALSE; /* the old one carries on until a key unit */
+        } else {
+          switched = *active != 0;
+          *active = peer->conn_gen;
+        }
+      }
+    }
+  }
+  if (forward)
+    peer->drained[k][peer->drained_pos[k]++ % G_N_ELEMENTS (peer->drained[k])] =
+        hash;
+  g_mutex_unlock (&session->media_lock);
+  if (continued)
+    GST_INFO ("%s from %s: the new connection continues the stream",
+        track->kind, peer_id);
+  if (switched) {
+    GST_INFO (
+        "%s from %s: the new connection takes over", track->kind, peer_id);
+    g_signal_emit (
+        session, signals[SIGNAL_MEDIA_SWITCHED], 0, peer_id, track->kind);
+  }
+  if (forward && session->sample_func)
+    session->sample_func (
+        session, peer_id, track, buffer, session->sample_data);
 }
 
 /* "stun:host:port" -> "stun://host:port" (webrtcbin's form). */
@@ -358,6 +451,21 @@ take_welcome_ice_servers (MeteredSession *session, GVariant *servers)
       g_strv_length (session->welcome_turns));
 }
 
+/* Is the current connection worth keeping while its replacement
+ * connects? Connected, and the one whose media goes out (not a
+ * replacement that never took over from one still draining). */
+static gboolean
+old_conn_keeps_media (RemotePeer *peer)
+{
+  if (!peer->conn || metered_connection_get_state (peer->conn) !=
+                         2 /* GST_WEBRTC_PEER_CONNECTION_STATE_CONNECTED */)
+    return FALSE;
+  if (!peer->draining)
+    return TRUE;
+  return peer->active_video_gen == peer->conn_gen ||
+         peer->active_audio_gen == peer->conn_gen;
+}
+
 /* Builds a fresh connection for peer (replacing any old one) and, when
  * first_payload is given, hands it that remote description first. */
 static void
@@ -365,7 +473,9 @@ peer_connect (RemotePeer *peer, const char *first_payload)
 {
   MeteredSession *session = peer->session;
   MeteredConnectionConfig config = { 0 };
-  MeteredConnection *conn, *old;
+  MeteredConnection *conn, *old, *stop;
+  gboolean keep;
+  guint old_gen;
   g_autoptr (GError) error = NULL;
   g_auto (GStrv) turns = NULL;
 
@@ -401,24 +511,50 @@ peer_connect (RemotePeer *peer, const char *first_payload)
   g_signal_connect (
       conn, "key-unit-request", G_CALLBACK (on_conn_key_unit), peer);
   g_signal_connect (conn, "state-changed", G_CALLBACK (on_conn_state), peer);
-  metered_connection_set_sample_func (conn, on_conn_sample, session, NULL);
+  metered_connection_set_sample_func (conn, on_conn_sample, peer, NULL);
 
   if (peer->recover_source) {
     g_source_destroy (peer->recover_source);
     g_clear_pointer (&peer->recover_source, g_source_unref);
   }
   g_mutex_lock (&session->lock);
+  g_mutex_lock (&session->media_lock);
+  keep = old_conn_keeps_media (peer);
   old = peer->conn;
+  old_gen = peer->conn_gen;
   peer->conn = conn;
+  peer->conn_gen = ++peer->next_gen;
+  peer->connected_ms = 0;
+  stop = old;
+  if (old && keep) {
+    /* Make before break: a connection that carries media goes on until
+     * the new one does (a swap cost ~200 ms of video and a lost frame;
+     * bench/recovery.sh). One drains at a time: the one whose media is
+     * forwarded. */
+    stop = peer->draining;
+    peer->draining = old;
+    peer->draining_gen = old_gen;
+    peer->draining_since_ms = peer->draining_rx_ms =
+        g_get_monotonic_time () / 1000;
+    memset (peer->overlap, 0, sizeof peer->overlap);
+    GST_INFO ("connection to %s: the old one drains until the new one "
+              "carries media",
+        peer->id);
+  } else if (old && peer->draining) {
+    GST_DEBUG ("connection to %s: keeping the one that drains", peer->id);
+  }
+  g_mutex_unlock (&session->media_lock);
   g_mutex_unlock (&session->lock);
   peer->rx_count = 0;
   peer->rx_progress_ms = g_get_monotonic_time () / 1000;
-  if (old) {
+  if (old)
     g_signal_handlers_disconnect_by_data (old, peer);
-    metered_connection_stop (old);
-    gst_object_unref (old);
-    metered_remote_peer_reset (peer);
+  if (stop) {
+    metered_connection_stop (stop);
+    gst_object_unref (stop);
   }
+  if (old)
+    metered_remote_peer_reset (peer);
 
   if (session->local_tracks->len > 0 && !first_payload)
     send_track_metadata (session, peer->id);
@@ -473,7 +609,13 @@ peer_remove (MeteredSession *session, const char *id)
 static gboolean
 peer_media_flowing (RemotePeer *peer, gint64 now_ms)
 {
-  return peer->ever_received && now_ms - peer->rx_progress_ms < 2000;
+  if (peer->ever_received && now_ms - peer->rx_progress_ms < 2000)
+    return TRUE;
+  /* We only send to it: a connected media path is all we can know. */
+  return peer->session->local_tracks->len > 0 && !peer->ever_received &&
+         peer->conn &&
+         metered_connection_get_state (peer->conn) ==
+             2 /* GST_WEBRTC_PEER_CONNECTION_STATE_CONNECTED */;
 }
 
 /* Presence says the peer is gone. A peer whose media still flows (our
@@ -491,9 +633,42 @@ peer_gone (MeteredSession *session, const char *id)
   if (peer_media_flowing (peer, now_ms)) {
     GST_INFO ("peer %s left presence but its media flows: keeping it", id);
     peer->lingering = TRUE;
+    /* Gone for good if nothing arrives for dead-peer-timeout from now
+     * (a peer we only send to: dead-peer-timeout, unless it comes back). */
+    peer->rx_progress_ms = now_ms;
     return;
   }
   peer_remove (session, id);
+}
+
+/* The old connection of a swap stops once the new one has been
+ * connected for a second (the remote had time to switch to it: the key
+ * unit we send on connected) and took over every kind of media the old
+ * one still carried, or after 10 s whatever happens. */
+static void
+check_draining (MeteredSession *session, RemotePeer *peer, gint64 now_ms)
+{
+  MeteredConnection *stop = NULL;
+
+  g_mutex_lock (&session->lock);
+  g_mutex_lock (&session->media_lock);
+  if (peer->draining) {
+    gboolean carries = peer->active_video_gen == peer->draining_gen ||
+                       peer->active_audio_gen == peer->draining_gen;
+    gboolean idle = now_ms - peer->draining_rx_ms > 1000;
+    gboolean settled = peer->connected_ms &&
+                       now_ms - peer->connected_ms >= 1000 &&
+                       (!carries || idle);
+    if (settled || now_ms - peer->draining_since_ms > 10000)
+      stop = g_steal_pointer (&peer->draining);
+  }
+  g_mutex_unlock (&session->media_lock);
+  g_mutex_unlock (&session->lock);
+  if (stop) {
+    GST_INFO ("connection to %s: the old one stops", peer->id);
+    metered_connection_stop (stop);
+    gst_object_unref (stop);
+  }
 }
 
 static gboolean
@@ -509,6 +684,7 @@ check_liveness (gpointer data)
 
     if (!peer || !peer->conn)
       continue;
+    check_draining (session, peer, now_ms);
     rx = metered_connection_get_packets_received (peer->conn);
     if (rx != peer->rx_count) {
       peer->rx_count = rx;
@@ -590,53 +766,15 @@ on_presence (MeteredSignallingClient *client, const char *channel,
   }
 }
 
-static gboolean
-is_rtc_signal (JsonObject *obj)
-{
-  const char *type =
-      json_object_get_string_member_with_default (obj, "type", NULL);
-
-  if (g_strcmp0 (type, "rtc-description") == 0) {
-    JsonNode *d = json_object_get_member (obj, "description");
-    JsonObject *desc;
-    const char *dtype;
-    JsonNode *sdp;
-    if (!d || !JSON_NODE_HOLDS_OBJECT (d))
-      return FALSE;
-    desc = json_node_get_object (d);
-    dtype = json_object_get_string_member_with_default (desc, "type", NULL);
-    sdp = json_object_get_member (desc, "sdp");
-    return (g_strcmp0 (dtype, "offer") == 0 ||
-               g_strcmp0 (dtype, "answer") == 0) &&
-           sdp && JSON_NODE_HOLDS_VALUE (sdp) &&
-           json_node_get_value_type (sdp) == G_TYPE_STRING;
-  }
-  if (g_strcmp0 (type, "rtc-ice") == 0) {
-    JsonNode *c = json_object_get_member (obj, "candidate");
-    return c && (JSON_NODE_HOLDS_NULL (c) || JSON_NODE_HOLDS_OBJECT (c));
-  }
-  return FALSE;
-}
-
 /* A __meteredTrackMeta payload that passes the SDK's checks (§8.6). */
 static gboolean
 take_track_meta (RemotePeer *peer, JsonObject *obj)
 {
-  JsonNode *node = json_object_get_member (obj, "__meteredTrackMeta");
-  JsonObject *tm;
   const char *track_id;
-  JsonNode *meta;
   g_autofree char *meta_text = NULL;
 
-  if (!node || !JSON_NODE_HOLDS_OBJECT (node))
+  if (!metered_sdp_parse_track_meta (obj, &track_id, &meta_text))
     return FALSE;
-  tm = json_node_get_object (node);
-  track_id = json_object_get_string_member_with_default (tm, "trackId", NULL);
-  meta = json_object_get_member (tm, "metadata");
-  if (!track_id || !*track_id || (meta && !JSON_NODE_HOLDS_OBJECT (meta)))
-    return FALSE;
-  if (meta)
-    meta_text = json_to_string (meta, FALSE);
   store_track_meta (peer, track_id, meta_text);
   return TRUE;
 }
@@ -658,7 +796,7 @@ on_direct (MeteredSignallingClient *client, const char *from, const char *data,
   if (json_parser_load_from_data (parser, data, -1, NULL) &&
       (root = json_parser_get_root (parser)) && JSON_NODE_HOLDS_OBJECT (root)) {
     JsonObject *obj = json_node_get_object (root);
-    if (is_rtc_signal (obj)) {
+    if (metered_sdp_is_rtc_signal (obj)) {
       MeteredSignalVerdict verdict =
           peer->conn ? metered_connection_handle_signal (peer->conn, data)
                      : METERED_SIGNAL_SWAP;
@@ -697,6 +835,14 @@ on_subscribed (GObject *source, GAsyncResult *result, gpointer data)
   if (!metered_signalling_client_subscribe_finish (
           session->client, result, &error)) {
     GST_WARNING ("joining %s failed: %s", session->channel, error->message);
+    /* A credential without this channel: retrying cannot help, so say it
+     * once, as the 4003 close would (§10 rule 16). */
+    if (g_error_matches (error, METERED_SERVER_ERROR,
+            METERED_SERVER_ERROR_CHANNEL_NOT_AUTHORIZED)) {
+      g_signal_emit (session, signals[SIGNAL_FATAL], 0,
+          METERED_CLOSE_CHANNEL_NOT_AUTHORIZED, error->message);
+      emit_error (session, METERED_ERR_CHANNEL_NOT_AUTHORIZED, error->message);
+    }
   } else {
     session->subscribed = TRUE;
     set_state (session, METERED_SESSION_STATE_JOINED);
@@ -890,6 +1036,8 @@ metered_session_push (
     RemotePeer *peer = value;
     if (peer->conn)
       metered_connection_push (peer->conn, track_id, buffer);
+    if (peer->draining)
+      metered_connection_push (peer->draining, track_id, buffer);
   }
   g_mutex_unlock (&session->lock);
 }
@@ -1099,6 +1247,7 @@ metered_session_finalize (GObject *object)
   g_strfreev (session->welcome_turns);
   g_strfreev (session->receive_codecs);
   g_mutex_clear (&session->lock);
+  g_mutex_clear (&session->media_lock);
   G_OBJECT_CLASS (metered_session_parent_class)->finalize (object);
 }
 
@@ -1126,6 +1275,11 @@ metered_session_class_init (MeteredSessionClass *klass)
   signals[SIGNAL_CONNECTION_SWAPPED] = g_signal_new ("connection-swapped",
       G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
       G_TYPE_NONE, 1, G_TYPE_STRING);
+  /* peer id, kind: from the next sample on, that kind of the peer's media
+   * comes from its new connection (streaming thread). */
+  signals[SIGNAL_MEDIA_SWITCHED] = g_signal_new ("media-switched",
+      G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+      G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_STRING);
   signals[SIGNAL_KEY_UNIT_REQUEST] = g_signal_new ("key-unit-request",
       G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
       G_TYPE_NONE, 1, G_TYPE_STRING);
@@ -1160,6 +1314,7 @@ static void
 metered_session_init (MeteredSession *session)
 {
   g_mutex_init (&session->lock);
+  g_mutex_init (&session->media_lock);
   session->peers = g_hash_table_new_full (
       g_str_hash, g_str_equal, NULL, (GDestroyNotify) peer_free);
   session->local_tracks = g_ptr_array_new_with_free_func (

@@ -488,6 +488,16 @@ test_server_free (TestServer *server)
 {
   if (!server)
     return;
+  /* Under `meson test --setup valgrind` the server runs under memcheck too
+   * (--trace-children): SIGTERM lets it exit and report its leaks, and its
+   * exit status (valgrind's --error-exitcode) is this test's verdict. */
+  if (!server->exited && g_getenv ("METERED_VALGRIND")) {
+    g_subprocess_send_signal (server->proc, SIGTERM);
+    if (test_server_wait_exit (server, 30000) && server->status != 0)
+      g_test_fail_printf ("metered-server: wait status %d under "
+                          "valgrind (see its memcheck report)",
+          server->status);
+  }
   if (!server->exited) {
     g_subprocess_send_signal (server->proc, SIGKILL);
     if (!test_server_wait_exit (server, 10000))

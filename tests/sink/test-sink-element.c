@@ -627,6 +627,56 @@ GST_START_TEST (test_live_no_preroll_and_send_data_when_stopped)
 
 GST_END_TEST;
 
+/* A pipeline started while its server is down: the element keeps trying,
+ * says it will, and warns once stuck-timeout has passed. Port 9 on
+ * loopback refuses at once. */
+GST_START_TEST (test_server_down_at_start_is_stuck_not_fatal)
+{
+  GstElement *e = make_sink ();
+  GstBus *bus = gst_bus_new ();
+  gboolean stuck = FALSE, warned = FALSE, retry_said = FALSE;
+  gint64 deadline = g_get_monotonic_time () + 20 * G_USEC_PER_SEC;
+
+  g_object_set (e, "stuck-timeout", 500, "reconnect-initial-delay", 100,
+      "reconnect-max-delay", 200, NULL);
+  gst_element_set_bus (e, bus);
+  fail_unless_equals_int (
+      gst_element_set_state (e, GST_STATE_PLAYING), GST_STATE_CHANGE_SUCCESS);
+  while (
+      !(stuck && warned && retry_said) && g_get_monotonic_time () < deadline) {
+    GstMessage *m = gst_bus_timed_pop (bus, 100 * GST_MSECOND);
+    const GstStructure *st;
+
+    if (!m)
+      continue;
+    fail_if (GST_MESSAGE_TYPE (m) == GST_MESSAGE_ERROR,
+        "server down at start must not be an error");
+    if (GST_MESSAGE_TYPE (m) == GST_MESSAGE_WARNING)
+      warned = TRUE;
+    st = gst_message_get_structure (m);
+    if (GST_MESSAGE_TYPE (m) == GST_MESSAGE_ELEMENT && st) {
+      gboolean will = FALSE;
+
+      if (gst_structure_has_name (st, "metered/stuck"))
+        stuck = TRUE;
+      if (gst_structure_has_name (st, "metered/disconnected") &&
+          gst_structure_get_boolean (st, "will-reconnect", &will) && will)
+        retry_said = TRUE;
+    }
+    gst_message_unref (m);
+  }
+  fail_unless (stuck, "no metered/stuck while the server is down");
+  fail_unless (warned, "no warning with the stuck message");
+  fail_unless (retry_said, "metered/disconnected did not say will-reconnect");
+  fail_unless_equals_int (
+      gst_element_set_state (e, GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
+  gst_element_set_bus (e, NULL);
+  gst_object_unref (bus);
+  gst_object_unref (e);
+}
+
+GST_END_TEST;
+
 static Suite *
 meteredsink_suite (void)
 {
@@ -652,6 +702,7 @@ meteredsink_suite (void)
   tcase_add_test (tc, test_upstream_encoded_only_is_passed_through);
   tcase_add_test (tc, test_h264_and_opus_encode);
   tcase_add_test (tc, test_live_no_preroll_and_send_data_when_stopped);
+  tcase_add_test (tc, test_server_down_at_start_is_stuck_not_fatal);
   return s;
 }
 
