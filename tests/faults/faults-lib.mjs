@@ -109,36 +109,8 @@ export async function tokenServer(answer) {
   return ts;
 }
 
-// The media path cut of tests/src/src-recorder.cjs: both ends live in one
-// namespace, so `ip link set v1 down` would not stop their UDP (local
-// traffic); a policy rule routes UDP for 10.99.0.0/24 out through v0, it
-// comes back on v1 as non-local and, with forwarding off, is dropped.
-// Signalling (TCP on 127.0.0.1) stays up.
-export function mediaCut(on) {
-  const ip = (args) => execFileSync('ip', args, { timeout: 5000 });
-  if (on) {
-    ip(['route', 'add', '10.99.0.0/24', 'dev', 'v0', 'table', '100']);
-    ip(['rule', 'add', 'pref', '100', 'lookup', 'local']);
-    ip(['rule', 'del', 'pref', '0']);
-    ip(['rule', 'add', 'pref', '50', 'to', '10.99.0.0/24', 'ipproto', 'udp', 'lookup', '100']);
-  } else {
-    ip(['rule', 'del', 'pref', '50']);
-    ip(['rule', 'add', 'pref', '0', 'lookup', 'local']);
-    ip(['rule', 'del', 'pref', '100']);
-    ip(['route', 'flush', 'table', '100']);
-  }
-}
-
-// The veths also carry IPv6 link-local addresses, and a rebuilt
-// connection may well pair over them, where mediaCut's IPv4 rule does not
-// reach (seen: 144 frames in a 5 s "cut" after a reconnect swap). A test
-// that cuts the media path turns IPv6 off in its namespace first, so that
-// every media path is one the cut covers.
-export function ipv4Only() {
-  execFileSync('sysctl', ['-qw', 'net.ipv6.conf.all.disable_ipv6=1',
-    'net.ipv6.conf.default.disable_ipv6=1', 'net.ipv6.conf.v0.disable_ipv6=1',
-    'net.ipv6.conf.v1.disable_ipv6=1'], { timeout: 5000 });
-}
+// The media path cut and IPv4-only namespace (tests/js/lib/interop.cjs).
+export const { mediaCut, ipv4Only } = interop;
 
 // meteredsrc-tool (tests/src/src-lib.cjs) whose events carry the time
 // they arrived (e.at, ms), plus bus helpers.

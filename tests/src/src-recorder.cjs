@@ -28,6 +28,7 @@ const path = require('path');
 const { execFileSync } = require('child_process');
 const {
   ts, log, live, requireEnv, checkNamespace, prepareWebRoot, stopServer, launchChromium, openPage,
+  mediaCut, ipv4Only,
 } = require('../js/lib/interop.cjs');
 const { mint, startTool, waitFor, padSummary, startServerOn, admin } = require('./src-lib.cjs');
 
@@ -53,35 +54,13 @@ function discovererDuration(tool, file) {
   return { seconds: +m[1] * 3600 + +m[2] * 60 + +m[3], via: 'gst-discoverer-1.0' };
 }
 
-// The media path cut. Both ends live in this one namespace, so their UDP
-// between 10.99.0.1 and 10.99.0.2 is local traffic: taking the veth down
-// does not stop it, and this kernel has neither netem nor netfilter. So a
-// policy rule ahead of the local table sends UDP for 10.99.0.0/24 out
-// through v0 as if it were remote; it comes back in on v1, where the same
-// rule makes it non-local, and with forwarding off the kernel drops it.
-// Senders see no error (as on a real dead path); the signalling (TCP on
-// 127.0.0.1) stays up.
-function mediaCut(on) {
-  const ip = (args) => execFileSync('ip', args, { timeout: 5000 });
-  if (on) {
-    ip(['route', 'add', '10.99.0.0/24', 'dev', 'v0', 'table', '100']);
-    ip(['rule', 'add', 'pref', '100', 'lookup', 'local']);
-    ip(['rule', 'del', 'pref', '0']);
-    ip(['rule', 'add', 'pref', '50', 'to', '10.99.0.0/24', 'ipproto', 'udp', 'lookup', '100']);
-  } else {
-    ip(['rule', 'del', 'pref', '50']);
-    ip(['rule', 'add', 'pref', '0', 'lookup', 'local']);
-    ip(['rule', 'del', 'pref', '100']);
-    ip(['route', 'flush', 'table', '100']);
-  }
-}
-
 async function main() {
   const exe = requireEnv('METERED_SERVER');
   requireEnv('GST_PLUGIN_PATH');
   const tool = process.argv[2];
   if (!tool || !fs.existsSync(tool)) throw new Error('usage: src-recorder.cjs PATH/TO/meteredsrc-tool');
   checkNamespace();
+  ipv4Only(); // before any connection exists: see interop.cjs
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'metered-src-recorder-'));
   const file = path.join(tmp, 'recording.mkv');
   const webRoot = prepareWebRoot(tmp);

@@ -8,7 +8,7 @@
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
-const { spawn } = require('child_process');
+const { spawn, execFileSync } = require('child_process');
 
 const CHROMIUM = '/usr/bin/chromium';
 const WAIT_S = Number(process.env.METERED_BROWSER_TIMEOUT_S || 60);
@@ -163,7 +163,42 @@ function pairProblems(name, stats) {
   return problems;
 }
 
+// The media path cut. Both ends live in this one namespace, so their UDP
+// between 10.99.0.1 and 10.99.0.2 is local traffic: taking the veth down
+// does not stop it, and this kernel has neither netem nor netfilter. So a
+// policy rule ahead of the local table sends UDP for 10.99.0.0/24 out
+// through v0 as if it were remote; it comes back in on v1, where the same
+// rule makes it non-local, and with forwarding off the kernel drops it.
+// Senders see no error (as on a real dead path); the signalling (TCP on
+// 127.0.0.1) stays up.
+function mediaCut(on) {
+  const ip = (args) => execFileSync('ip', args, { timeout: 5000 });
+  if (on) {
+    ip(['route', 'add', '10.99.0.0/24', 'dev', 'v0', 'table', '100']);
+    ip(['rule', 'add', 'pref', '100', 'lookup', 'local']);
+    ip(['rule', 'del', 'pref', '0']);
+    ip(['rule', 'add', 'pref', '50', 'to', '10.99.0.0/24', 'ipproto', 'udp', 'lookup', '100']);
+  } else {
+    ip(['rule', 'del', 'pref', '50']);
+    ip(['rule', 'add', 'pref', '0', 'lookup', 'local']);
+    ip(['rule', 'del', 'pref', '100']);
+    ip(['route', 'flush', 'table', '100']);
+  }
+}
+
+// The veths also carry IPv6 link-local addresses, and a rebuilt
+// connection may well pair over them, where mediaCut's IPv4 rule does not
+// reach (seen: 144 frames in a 5 s "cut" after a reconnect swap). A test
+// that cuts the media path turns IPv6 off in its namespace first, so that
+// every media path is one the cut covers.
+function ipv4Only() {
+  execFileSync('sysctl', ['-qw', 'net.ipv6.conf.all.disable_ipv6=1',
+    'net.ipv6.conf.default.disable_ipv6=1', 'net.ipv6.conf.v0.disable_ipv6=1',
+    'net.ipv6.conf.v1.disable_ipv6=1'], { timeout: 5000 });
+}
+
 module.exports = {
   CHROMIUM, WAIT_S, NETNS_ADDR, ts, log, live, skipOrFail, requireEnv, checkNamespace,
   prepareWebRoot, startServer, stopServer, summarize, launchChromium, openPage, pairProblems,
+  mediaCut, ipv4Only,
 };
