@@ -45,5 +45,5 @@ ip addr add 10.99.0.2/24 dev v1 || die "ip addr add 10.99.0.2/24 dev v1"
 ip link set v0 up || die "ip link set v0 up"
 ip link set v1 up || die "ip link set v1 up"
 export METERED_NETNS=v0=10.99.0.1,v1=10.99.0.2
-echo "netns-run.sh: private network namespace: $(ip -brief -4 addr | tr -s ' ' | tr '\n' ';')"
+echo "netns-run.sh: private network namespace: $(ip -brief -4 addr | tr -s ' ' | tr '\n' ';')" >&2
 exec "$@"
