@@ -447,14 +447,20 @@ on_disconnected (MeteredSignallingClient *client, int code, const char *reason,
 }
 
 static void
-on_connected (MeteredSignallingClient *client, const char *peer_id,
-    double server_time, gint64 expires_at, gboolean is_reconnect,
-    gint64 max_message_size, GVariant *ice_servers, MeteredRuntime *rt)
+cancel_first_connect_stuck (MeteredRuntime *rt)
 {
   if (rt->first_connect_stuck) {
     g_source_destroy (rt->first_connect_stuck);
     g_clear_pointer (&rt->first_connect_stuck, g_source_unref);
   }
+}
+
+static void
+on_connected (MeteredSignallingClient *client, const char *peer_id,
+    double server_time, gint64 expires_at, gboolean is_reconnect,
+    gint64 max_message_size, GVariant *ice_servers, MeteredRuntime *rt)
+{
+  cancel_first_connect_stuck (rt);
   if (is_reconnect)
     rt->reconnects++;
   post (rt, gst_structure_new ("metered/connected", "peer-id", G_TYPE_STRING,
@@ -717,10 +723,7 @@ stop_on_thread (gpointer data)
 {
   StopJob *job = data;
 
-  if (job->rt->first_connect_stuck) {
-    g_source_destroy (job->rt->first_connect_stuck);
-    g_clear_pointer (&job->rt->first_connect_stuck, g_source_unref);
-  }
+  cancel_first_connect_stuck (job->rt);
   metered_session_stop (job->rt->session);
   g_signal_handlers_disconnect_by_data (job->rt->client, job->rt);
   g_signal_handlers_disconnect_by_data (job->rt->session, job->rt);
