@@ -1,0 +1,170 @@
+/* gst-metered
+ * Copyright (C) 2026 gst-metered authors
+ *
+ * This library is free software; you can redistribute it and/or
+ * modify it under the terms of the GNU Library General Public
+ * License as published by the Free Software Foundation; either
+ * version 2.1 of the License, or (at your option) any later version.
+ *
+ * This library is distributed in the hope that it will be useful,
+ * but WITHOUT ANY WARRANTY; without even the implied warranty of
+ * MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the GNU
+ * Library General Public License for more details.
+ *
+ * You should have received a copy of the GNU Library General Public
+ * License along with this library; if not, see <https://www.gnu.org/licenses/>.
+ */
+
+#include "metered-codec.h"
+
+#include <gst/gst.h>
+
+static const char *const vp8_encoders[] = { "vp8enc", NULL };
+static const char *const vp9_encoders[] = { "vp9enc", NULL };
+/* openh264 first: constrained baseline, what browsers decode everywhere */
+static const char *const h264_encoders[] = { "openh264enc", "x264enc", NULL };
+static const char *const opus_encoders[] = { "opusenc", NULL };
+
+static const char *const vp8_decoders[] = { "vp8dec", NULL };
+static const char *const vp9_decoders[] = { "vp9dec", NULL };
+static const char *const h264_decoders[] = { "avdec_h264", "openh264dec",
+  NULL };
+static const char *const opus_decoders[] = { "opusdec", NULL };
+
+static const MeteredCodec codecs[METERED_CODEC_N] = {
+  [METERED_CODEC_VP8] = {
+    .id = METERED_CODEC_VP8,
+    .name = "vp8",
+    .kind = METERED_MEDIA_VIDEO,
+    .caps_name = "video/x-vp8",
+    .track_caps = "video/x-vp8",
+    .accept_caps = "video/x-vp8",
+    .encoding_name = "VP8",
+    .payload_type = 96,
+    .clock_rate = 90000,
+    .receive_caps = "application/x-rtp, media=(string)video, "
+        "encoding-name=(string)VP8, payload=(int)96, clock-rate=(int)90000",
+    .payloader = "rtpvp8pay",
+    .depayloader = "rtpvp8depay",
+    .parser = NULL,
+    .encoders = vp8_encoders,
+    .decoders = vp8_decoders,
+  },
+  [METERED_CODEC_VP9] = {
+    .id = METERED_CODEC_VP9,
+    .name = "vp9",
+    .kind = METERED_MEDIA_VIDEO,
+    .caps_name = "video/x-vp9",
+    .track_caps = "video/x-vp9",
+    .accept_caps = "video/x-vp9",
+    .encoding_name = "VP9",
+    .payload_type = 98,
+    .clock_rate = 90000,
+    .receive_caps = "application/x-rtp, media=(string)video, "
+        "encoding-name=(string)VP9, payload=(int)98, clock-rate=(int)90000",
+    .payloader = "rtpvp9pay",
+    .depayloader = "rtpvp9depay",
+    .parser = NULL,
+    .encoders = vp9_encoders,
+    .decoders = vp9_decoders,
+  },
+  [METERED_CODEC_H264] = {
+    .id = METERED_CODEC_H264,
+    .name = "h264",
+    .kind = METERED_MEDIA_VIDEO,
+    .caps_name = "video/x-h264",
+    /* whole access units in Annex B: what rtph264pay aggregates best */
+    .track_caps = "video/x-h264, stream-format=(string)byte-stream, "
+        "alignment=(string)au",
+    .accept_caps =
+        "video/x-h264, stream-format=(string){ avc, avc3, byte-stream }",
+    .encoding_name = "H264",
+    .payload_type = 102,
+    .clock_rate = 90000,
+    /* constrained baseline 3.1, packetization-mode 1: what every browser
+     * offers and answers */
+    .receive_caps = "application/x-rtp, media=(string)video, "
+        "encoding-name=(string)H264, payload=(int)102, clock-rate=(int)90000, "
+        "packetization-mode=(string)1, profile-level-id=(string)42e01f, "
+        "level-asymmetry-allowed=(string)1",
+    .payloader = "rtph264pay",
+    .depayloader = "rtph264depay",
+    .parser = "h264parse",
+    .encoders = h264_encoders,
+    .decoders = h264_decoders,
+  },
+  [METERED_CODEC_OPUS] = {
+    .id = METERED_CODEC_OPUS,
+    .name = "opus",
+    .kind = METERED_MEDIA_AUDIO,
+    .caps_name = "audio/x-opus",
+    /* rtpopuspay wants channels; Opus decoders take mono in stereo */
+    .track_caps = "audio/x-opus, channel-mapping-family=(int)0, "
+        "channels=(int)2, rate=(int)48000",
+    .accept_caps = "audio/x-opus",
+    .encoding_name = "OPUS",
+    .payload_type = 111,
+    .clock_rate = 48000,
+    .receive_caps = "application/x-rtp, media=(string)audio, "
+        "encoding-name=(string)OPUS, payload=(int)111, clock-rate=(int)48000, "
+        "encoding-params=(string)2",
+    .payloader = "rtpopuspay",
+    .depayloader = "rtpopusdepay",
+    .parser = NULL,
+    .encoders = opus_encoders,
+    .decoders = opus_decoders,
+  },
+};
+
+const MeteredCodec *
+metered_codec_get (MeteredCodecId id)
+{
+  g_return_val_if_fail (id < METERED_CODEC_N, NULL);
+  return &codecs[id];
+}
+
+const MeteredCodec *
+metered_codec_from_name (const char *name)
+{
+  for (guint i = 0; name && i < METERED_CODEC_N; i++)
+    if (g_ascii_strcasecmp (codecs[i].name, name) == 0)
+      return &codecs[i];
+  return NULL;
+}
+
+const MeteredCodec *
+metered_codec_from_caps_name (const char *caps_name)
+{
+  for (guint i = 0; caps_name && i < METERED_CODEC_N; i++)
+    if (g_str_equal (codecs[i].caps_name, caps_name))
+      return &codecs[i];
+  return NULL;
+}
+
+const MeteredCodec *
+metered_codec_from_encoding_name (const char *encoding)
+{
+  for (guint i = 0; encoding && i < METERED_CODEC_N; i++)
+    if (g_ascii_strcasecmp (codecs[i].encoding_name, encoding) == 0)
+      return &codecs[i];
+  return NULL;
+}
+
+const char *
+metered_media_kind_to_string (MeteredMediaKind kind)
+{
+  return kind == METERED_MEDIA_AUDIO ? "audio" : "video";
+}
+
+const char *
+metered_codec_pick_factory (const char *const *factories)
+{
+  for (guint i = 0; factories && factories[i]; i++) {
+    GstElementFactory *f = gst_element_factory_find (factories[i]);
+    if (f) {
+      gst_object_unref (f);
+      return factories[i];
+    }
+  }
+  return NULL;
+}

@@ -1,0 +1,91 @@
+/* gst-metered
+ * Copyright (C) 2026 gst-metered authors
+ *
+ * This library is free software; you can redistribute it and/or
+ * modify it under the terms of the GNU Library General Public
+ * License as published by the Free Software Foundation; either
+ * version 2.1 of the License, or (at your option) any later version.
+ *
+ * This library is distributed in the hope that it will be useful,
+ * but WITHOUT ANY WARRANTY; without even the implied warranty of
+ * MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the GNU
+ * Library General Public License for more details.
+ *
+ * You should have received a copy of the GNU Library General Public
+ * License along with this library; if not, see <https://www.gnu.org/licenses/>.
+ */
+
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/*
+ * The one codec table: everything the peer layer and the elements know
+ * about a codec, in one row. meteredsink reads the encoder and parser
+ * columns, the connections the payloader, RTP and receive columns,
+ * meteredsrc the depayloader and decoder columns. Adding a codec is adding
+ * a row (and a test row in tests/peer/test-codec.c).
+ */
+
+typedef enum
+{
+  METERED_CODEC_VP8,
+  METERED_CODEC_VP9,
+  METERED_CODEC_H264,
+  METERED_CODEC_OPUS,
+  METERED_CODEC_N
+} MeteredCodecId;
+
+typedef enum
+{
+  METERED_MEDIA_VIDEO,
+  METERED_MEDIA_AUDIO,
+} MeteredMediaKind;
+
+typedef struct
+{
+  MeteredCodecId id;
+  const char *name; /* lower case, as receive-codecs lists it: "vp8" */
+  MeteredMediaKind kind;
+  const char *caps_name; /* encoded caps structure name: "video/x-vp8" */
+  /* What a connection's payloader is fed (meteredsink's tracks). */
+  const char *track_caps;
+  /* Encoded input meteredsink passes through without re-encoding. */
+  const char *accept_caps;
+  /* RTP: encoding-name as SDP writes it, payload type we offer, clock. */
+  const char *encoding_name;
+  int payload_type;
+  int clock_rate;
+  /* The full application/x-rtp caps a receive-only transceiver offers
+   * (fmtp included: H.264 needs packetization-mode and a profile). */
+  const char *receive_caps;
+  const char *payloader;
+  const char *depayloader;
+  /* Parser between depayloader/encoder and the rest; NULL: none needed. */
+  const char *parser;
+  /* Element factories in preference order, NULL-terminated: the first one
+   * installed is used. */
+  const char *const *encoders;
+  const char *const *decoders;
+} MeteredCodec;
+
+/* The row of id (always valid for id < METERED_CODEC_N). */
+const MeteredCodec *metered_codec_get (MeteredCodecId id);
+
+/* Look-ups; NULL when no row matches. */
+const MeteredCodec *metered_codec_from_name (
+    const char *name); /* "vp8", any case */
+const MeteredCodec *metered_codec_from_caps_name (const char *caps_name);
+const MeteredCodec *metered_codec_from_encoding_name (
+    const char *encoding); /* any case */
+
+/* "video" or "audio": the media= of RTP caps and SDP m-lines. */
+const char *metered_media_kind_to_string (MeteredMediaKind kind);
+
+/* The first factory of a NULL-terminated preference list that the
+ * registry has, or NULL. Reads the registry: not for hot paths. */
+const char *metered_codec_pick_factory (const char *const *factories);
+
+G_END_DECLS
