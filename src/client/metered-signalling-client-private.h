@@ -40,6 +40,7 @@
 
 G_BEGIN_DECLS
 
+/* The client logs under its own domain, and never a credential. */
 #define LOG_DEBUG(...) g_log ("metered-client", G_LOG_LEVEL_DEBUG, __VA_ARGS__)
 #define LOG_INFO(...) g_log ("metered-client", G_LOG_LEVEL_INFO, __VA_ARGS__)
 #define LOG_WARN(...) g_log ("metered-client", G_LOG_LEVEL_WARNING, __VA_ARGS__)
