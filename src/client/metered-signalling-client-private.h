@@ -243,7 +243,7 @@ G_GNUC_INTERNAL void metered_client_socket_lost (
     MeteredSignallingClient *self, int code, const char *reason);
 G_GNUC_INTERNAL void metered_client_welcomed (
     MeteredSignallingClient *self, MeteredFrame *frame, GVariant *ice_servers);
-G_GNUC_INTERNAL gboolean metered_client_schedule_reconnect (
+G_GNUC_INTERNAL void metered_client_schedule_reconnect (
     MeteredSignallingClient *self);
 G_GNUC_INTERNAL void metered_client_go_closed (
     MeteredSignallingClient *self, const GError *error);

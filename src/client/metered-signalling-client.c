@@ -192,9 +192,8 @@ jitter_random (gpointer data)
   return g_random_double ();
 }
 
-/* Schedules the next attempt, or closes when none is left. Returns FALSE
- * when the client went to closed. */
-gboolean
+/* Schedules the next attempt, or closes when none is left. */
+void
 metered_client_schedule_reconnect (MeteredSignallingClient *self)
 {
   gint64 delay;
@@ -209,7 +208,7 @@ metered_client_schedule_reconnect (MeteredSignallingClient *self)
     metered_client_go_closed (self, error);
     g_signal_emit (
         self, metered_client_signals[SIGNAL_EXHAUSTED], 0, self->attempt);
-    return FALSE;
+    return;
   }
 
   self->attempt++;
@@ -239,7 +238,6 @@ metered_client_schedule_reconnect (MeteredSignallingClient *self)
   metered_clock_clear (self->clock, &self->backoff_timer);
   self->backoff_timer =
       metered_clock_schedule (self->clock, delay, on_backoff_due, self);
-  return TRUE;
 }
 
 /* The first welcome of a socket (frames.c drops the others): connected,
