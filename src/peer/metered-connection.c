@@ -17,6 +17,7 @@
 
 #include "metered-connection.h"
 
+#include "peer/metered-codec.h"
 #include "peer/metered-sdp.h"
 #include "protocol/metered-protocol.h"
 
@@ -928,7 +929,8 @@ on_pad_added (GstElement *webrtc, GstPad *pad, MeteredConnection *conn)
 {
   g_autoptr (GstCaps) caps = NULL;
   const GstStructure *s;
-  const char *encoding, *depay_name = NULL;
+  const char *encoding;
+  const MeteredCodec *codec;
   GstElement *depay = NULL, *parse = NULL, *sink;
   GstWebRTCRTPTransceiver *trans = NULL;
   RecvBranch *branch;
@@ -943,14 +945,7 @@ on_pad_added (GstElement *webrtc, GstPad *pad, MeteredConnection *conn)
   s = gst_caps_get_structure (caps, 0);
   encoding = gst_structure_get_string (s, "encoding-name");
 
-  if (g_strcmp0 (encoding, "VP8") == 0)
-    depay_name = "rtpvp8depay";
-  else if (g_strcmp0 (encoding, "VP9") == 0)
-    depay_name = "rtpvp9depay";
-  else if (g_strcmp0 (encoding, "H264") == 0)
-    depay_name = "rtph264depay";
-  else if (g_strcmp0 (encoding, "OPUS") == 0)
-    depay_name = "rtpopusdepay";
+  codec = metered_codec_from_encoding_name (encoding);
 
   branch = g_new0 (RecvBranch, 1);
   branch->conn = conn;
@@ -968,11 +963,11 @@ on_pad_added (GstElement *webrtc, GstPad *pad, MeteredConnection *conn)
   sink = gst_element_factory_make ("appsink", NULL);
   g_object_set (sink, "sync", FALSE, "async", FALSE, "max-buffers", 64, "drop",
       TRUE, NULL);
-  if (depay_name)
-    depay = gst_element_factory_make (depay_name, NULL);
-  if (depay && g_str_equal (depay_name, "rtph264depay")) {
-    parse = gst_element_factory_make ("h264parse", NULL);
-    g_object_set (parse, "config-interval", -1, NULL);
+  if (codec)
+    depay = gst_element_factory_make (codec->depayloader, NULL);
+  if (depay && codec->parser) {
+    parse = gst_element_factory_make (codec->parser, NULL);
+    metered_codec_apply_props (parse, codec->parser_props);
   }
   if (!depay) {
     /* Unknown media: still linked, to a sink that drops it. */
@@ -1102,21 +1097,6 @@ count_sent (GstPad *pad, GstPadProbeInfo *info, gpointer data)
   return GST_PAD_PROBE_OK;
 }
 
-static const struct
-{
-  const char *caps_name;
-  const char *payloader;
-  const char *encoding;
-  const char *media;
-  gint pt;
-  gint clock_rate;
-} payloaders[] = {
-  { "video/x-vp8", "rtpvp8pay", "VP8", "video", 96, 90000 },
-  { "video/x-vp9", "rtpvp9pay", "VP9", "video", 98, 90000 },
-  { "video/x-h264", "rtph264pay", "H264", "video", 102, 90000 },
-  { "audio/x-opus", "rtpopuspay", "OPUS", "audio", 111, 48000 },
-};
-
 static gboolean
 add_send_branch (MeteredConnection *conn, MeteredLocalTrack *track, guint index,
     GError **error)
@@ -1128,12 +1108,9 @@ add_send_branch (MeteredConnection *conn, MeteredLocalTrack *track, guint index,
   GstPad *srcpad, *sinkpad;
   GstWebRTCRTPTransceiver *trans = NULL;
   SendBranch *branch;
-  guint i;
+  const MeteredCodec *codec = metered_codec_from_caps_name (name);
 
-  for (i = 0; i < G_N_ELEMENTS (payloaders); i++)
-    if (g_str_equal (name, payloaders[i].caps_name))
-      break;
-  if (i == G_N_ELEMENTS (payloaders)) {
+  if (!codec) {
     g_set_error (error, GST_STREAM_ERROR, GST_STREAM_ERROR_CODEC_NOT_FOUND,
         "cannot send %s (VP8, VP9, H264 and Opus can be sent)", name);
     return FALSE;
@@ -1145,21 +1122,20 @@ add_send_branch (MeteredConnection *conn, MeteredLocalTrack *track, guint index,
   g_object_set (appsrc, "caps", track->caps, "format", GST_FORMAT_TIME,
       "is-live", TRUE, "do-timestamp", FALSE, "block", FALSE, "max-buffers",
       (guint64) 120, "leaky-type", 2 /* downstream */, NULL);
-  pay = gst_element_factory_make (payloaders[i].payloader, NULL);
+  pay = gst_element_factory_make (codec->payloader, NULL);
   if (!pay) {
     g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_MISSING_PLUGIN,
-        "element %s is missing", payloaders[i].payloader);
+        "element %s is missing", codec->payloader);
     gst_object_unref (appsrc);
     return FALSE;
   }
-  g_object_set (pay, "pt", payloaders[i].pt, NULL);
-  if (g_str_equal (payloaders[i].payloader, "rtph264pay"))
-    g_object_set (pay, "config-interval", -1, "aggregate-mode", 1, NULL);
+  g_object_set (pay, "pt", codec->payload_type, NULL);
+  metered_codec_apply_props (pay, codec->payloader_props);
   filter = gst_element_factory_make ("capsfilter", NULL);
   rtp_caps = gst_caps_new_simple ("application/x-rtp", "media", G_TYPE_STRING,
-      payloaders[i].media, "encoding-name", G_TYPE_STRING,
-      payloaders[i].encoding, "payload", G_TYPE_INT, payloaders[i].pt,
-      "clock-rate", G_TYPE_INT, payloaders[i].clock_rate, NULL);
+      metered_media_kind_to_string (codec->kind), "encoding-name",
+      G_TYPE_STRING, codec->encoding_name, "payload", G_TYPE_INT,
+      codec->payload_type, "clock-rate", G_TYPE_INT, codec->clock_rate, NULL);
   g_object_set (filter, "caps", rtp_caps, NULL);
   gst_bin_add_many (GST_BIN (conn->pipeline), appsrc, pay, filter, NULL);
   gst_element_link_many (appsrc, pay, filter, NULL);
@@ -1211,37 +1187,19 @@ add_send_branch (MeteredConnection *conn, MeteredLocalTrack *track, guint index,
  * remote picks the first it can send). NULL when no codec of that kind
  * is wanted. */
 static GstCaps *
-receive_caps (MeteredConnection *conn, const char *kind)
+receive_caps (MeteredConnection *conn, MeteredMediaKind kind)
 {
-  static const struct
-  {
-    const char *name, *kind, *caps;
-  } codecs[] = {
-    { "vp8", "video",
-        "application/x-rtp,media=video,encoding-name=VP8,"
-        "payload=96,clock-rate=90000" },
-    { "vp9", "video",
-        "application/x-rtp,media=video,encoding-name=VP9,"
-        "payload=98,clock-rate=90000" },
-    { "h264", "video",
-        "application/x-rtp,media=video,encoding-name=H264,payload=102,"
-        "clock-rate=90000,packetization-mode=(string)1,"
-        "profile-level-id=(string)42e01f,level-asymmetry-allowed=(string)1" },
-    { "opus", "audio",
-        "application/x-rtp,media=audio,encoding-name=OPUS,"
-        "payload=111,clock-rate=48000,encoding-params=(string)2" },
-  };
   const char *const default_order[] = { "vp8", "h264", "opus", NULL };
   const char *const *order = conn->receive_codecs
                                  ? (const char *const *) conn->receive_codecs
                                  : default_order;
   GstCaps *caps = gst_caps_new_empty ();
 
-  for (guint i = 0; order[i]; i++)
-    for (guint c = 0; c < G_N_ELEMENTS (codecs); c++)
-      if (g_ascii_strcasecmp (order[i], codecs[c].name) == 0 &&
-          g_str_equal (codecs[c].kind, kind))
-        gst_caps_append (caps, gst_caps_from_string (codecs[c].caps));
+  for (guint i = 0; order[i]; i++) {
+    const MeteredCodec *codec = metered_codec_from_name (order[i]);
+    if (codec && codec->kind == kind)
+      gst_caps_append (caps, gst_caps_from_string (codec->receive_caps));
+  }
   if (gst_caps_is_empty (caps))
     gst_clear_caps (&caps);
   return caps;
@@ -1259,8 +1217,8 @@ add_send_branches (MeteredConnection *conn, GError **error)
    * metadata matches. */
   if (conn->receive && !conn->answer_first) {
     GstWebRTCRTPTransceiver *recv = NULL;
-    g_autoptr (GstCaps) video = receive_caps (conn, "video");
-    g_autoptr (GstCaps) audio = receive_caps (conn, "audio");
+    g_autoptr (GstCaps) video = receive_caps (conn, METERED_MEDIA_VIDEO);
+    g_autoptr (GstCaps) audio = receive_caps (conn, METERED_MEDIA_AUDIO);
 
     if (video) {
       g_signal_emit_by_name (conn->webrtc, "add-transceiver",
