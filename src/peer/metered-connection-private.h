@@ -115,7 +115,7 @@ struct _MeteredConnection
   guint generation; /* bumped by every remote description */
   char *remote_sdp; /* last applied remote description */
   gboolean remote_description_set;
-  GQueue pending_remote_candidates; /* JsonNode* */
+  GQueue pending_remote_candidates; /* JsonObject* */
   guint candidates_this_generation;
   gboolean local_description_sent;
   GQueue pending_local_candidates; /* char* payloads */

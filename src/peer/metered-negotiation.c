@@ -48,29 +48,29 @@
 
 /* --- outgoing payloads --- */
 
-static char *
-description_payload (const char *type, const char *sdp)
+/* A local description webrtcbin applied, on its way out. */
+typedef struct
 {
-  GString *out =
-      g_string_new ("{\"type\":\"rtc-description\",\"description\":{\"type\":");
+  char *payload;
+  gboolean offer;
+} OutgoingDescription;
 
-  metered_json_append_string (out, type, -1);
-  g_string_append (out, ",\"sdp\":");
-  metered_json_append_string (out, sdp, -1);
-  g_string_append (out, "}}");
-  return g_string_free (out, FALSE);
+static void
+outgoing_description_free (gpointer data)
+{
+  OutgoingDescription *d = data;
+
+  g_free (d->payload);
+  g_free (d);
 }
-
-#define ANSWER_PREFIX                                                          \
-  "{\"type\":\"rtc-description\",\"description\":{\"type\":\"answer\""
 
 static void
 send_description_on_context (MeteredConnection *conn, gpointer data)
 {
-  char *payload = data;
+  OutgoingDescription *d = data;
   char *candidate;
 
-  metered_connection_emit_outgoing (conn, payload);
+  metered_connection_emit_outgoing (conn, d->payload);
   /* The SDK does not buffer early candidates: the description must be
    * out before any of its candidates (protocol doc §8.2). */
   conn->local_description_sent = TRUE;
@@ -82,8 +82,7 @@ send_description_on_context (MeteredConnection *conn, gpointer data)
   /* Answer first, then offer our tracks on m-lines of their own: a
    * browser names the receiver track of an m-line it offered itself at
    * random, so metadata keyed by our track id would never match there. */
-  if (conn->answer_first && !conn->send_added &&
-      g_str_has_prefix (payload, ANSWER_PREFIX)) {
+  if (conn->answer_first && !conn->send_added && !d->offer) {
     g_autoptr (GError) error = NULL;
     if (!metered_connection_add_send_branches (conn, &error))
       GST_ERROR_OBJECT (conn, "cannot add our tracks: %s", error->message);
@@ -109,27 +108,13 @@ static void
 send_candidate_on_context (MeteredConnection *conn, gpointer data)
 {
   LocalCandidate *c = data;
-  GString *out = g_string_new ("{\"type\":\"rtc-ice\",\"candidate\":");
-
-  if (c->candidate) {
-    g_string_append (out, "{\"candidate\":");
-    metered_json_append_string (out, c->candidate, -1);
-    /* Chromium accepts sdpMid null with an index (design notes). */
-    g_string_append_printf (out,
-        ",\"sdpMid\":null,\"sdpMLineIndex\":%u,"
-        "\"usernameFragment\":null}",
-        c->mline);
-  } else {
-    g_string_append (out, "null");
-  }
-  g_string_append_c (out, '}');
+  char *payload = metered_peer_payload_build_candidate (c->mline, c->candidate);
 
   if (conn->local_description_sent) {
-    metered_connection_emit_outgoing (conn, out->str);
-    g_string_free (out, TRUE);
+    metered_connection_emit_outgoing (conn, payload);
+    g_free (payload);
   } else {
-    g_queue_push_tail (
-        &conn->pending_local_candidates, g_string_free (out, FALSE));
+    g_queue_push_tail (&conn->pending_local_candidates, payload);
   }
 }
 
@@ -285,8 +270,11 @@ on_local_description_set (GstPromise *promise, gpointer data)
         conn, "set-local-description failed: %s", error->message);
     g_error_free (error);
   } else {
-    metered_connection_invoke (conn, send_description_on_context,
-        g_steal_pointer (&job->payload), g_free);
+    OutgoingDescription *d = g_new0 (OutgoingDescription, 1);
+    d->payload = g_steal_pointer (&job->payload);
+    d->offer = job->offer;
+    metered_connection_invoke (
+        conn, send_description_on_context, d, outgoing_description_free);
   }
   if (job->offer)
     metered_connection_invoke (conn, finish_offer_on_context, NULL, NULL);
@@ -358,7 +346,7 @@ on_description_created (GstPromise *promise, gpointer data)
 
   local_job = g_new0 (LocalJob, 1);
   local_job->conn = gst_object_ref (conn);
-  local_job->payload = description_payload (field, munged);
+  local_job->payload = metered_peer_payload_build_description (field, munged);
   local_job->offer = job->type == GST_WEBRTC_SDP_TYPE_OFFER;
   set_promise = track_promise (
       conn, gst_promise_new_with_change_func (on_local_description_set,
@@ -449,12 +437,12 @@ add_remote_candidate (MeteredConnection *conn, JsonObject *cand)
 static void
 remote_description_applied_on_context (MeteredConnection *conn, gpointer data)
 {
-  JsonNode *node;
+  JsonObject *cand;
 
   conn->remote_description_set = TRUE;
-  while ((node = g_queue_pop_head (&conn->pending_remote_candidates))) {
-    add_remote_candidate (conn, json_node_get_object (node));
-    json_node_unref (node);
+  while ((cand = g_queue_pop_head (&conn->pending_remote_candidates))) {
+    add_remote_candidate (conn, cand);
+    json_object_unref (cand);
   }
 }
 
@@ -520,11 +508,9 @@ remote_job_free (RemoteJob *job)
 }
 
 static MeteredSignalVerdict
-handle_description (MeteredConnection *conn, JsonObject *desc)
+handle_description (MeteredConnection *conn, const char *type, const char *sdp)
 {
-  const char *type = metered_sdp_string_member (desc, "type");
-  const char *sdp = metered_sdp_string_member (desc, "sdp");
-  gboolean offer = g_strcmp0 (type, "offer") == 0;
+  gboolean offer = g_str_equal (type, "offer");
   GstWebRTCSignalingState sig;
   GstSDPMessage *msg = NULL;
   GstWebRTCSessionDescription *remote;
@@ -533,7 +519,7 @@ handle_description (MeteredConnection *conn, JsonObject *desc)
   gboolean collision;
 
   /* An empty sdp would make GstSDP critical. */
-  if (!sdp || !*sdp || !(offer || g_strcmp0 (type, "answer") == 0))
+  if (!*sdp)
     return METERED_SIGNAL_INVALID;
   if (gst_sdp_message_new_from_text (sdp, &msg) != GST_SDP_OK) {
     GST_WARNING_OBJECT (conn, "remote %s does not parse", type);
@@ -608,19 +594,17 @@ handle_description (MeteredConnection *conn, JsonObject *desc)
 }
 
 static MeteredSignalVerdict
-handle_candidate (MeteredConnection *conn, JsonNode *cand)
+handle_candidate (MeteredConnection *conn, JsonObject *cand)
 {
-  const char *text;
-  guint mline;
+  const char *text, *mid;
+  gint mline;
 
-  if (JSON_NODE_HOLDS_NULL (cand))
+  if (!cand)
     return METERED_SIGNAL_HANDLED; /* end of candidates */
-  if (!JSON_NODE_HOLDS_OBJECT (cand))
-    return METERED_SIGNAL_INVALID;
   /* Oversized ones are dropped on arrival: queued before the remote
    * description, they would hold one of the 200 places (§5). */
-  if (metered_sdp_check_candidate (json_node_get_object (cand), NULL, &text,
-          &mline) == METERED_CANDIDATE_TOO_LONG) {
+  if (metered_peer_payload_check_candidate (cand, &text, &mline, &mid) ==
+      METERED_CANDIDATE_TOO_LONG) {
     GST_WARNING_OBJECT (conn, "dropping a candidate over %d characters",
         METERED_ICE_CANDIDATE_MAX_LEN);
     return METERED_SIGNAL_IGNORED;
@@ -642,11 +626,12 @@ handle_candidate (MeteredConnection *conn, JsonNode *cand)
      * newest. */
     if (g_queue_get_length (&conn->pending_remote_candidates) >=
         METERED_ICE_CANDIDATES_PER_GENERATION)
-      json_node_unref (g_queue_pop_head (&conn->pending_remote_candidates));
-    g_queue_push_tail (&conn->pending_remote_candidates, json_node_ref (cand));
+      json_object_unref (g_queue_pop_head (&conn->pending_remote_candidates));
+    g_queue_push_tail (
+        &conn->pending_remote_candidates, json_object_ref (cand));
     return METERED_SIGNAL_HANDLED;
   }
-  add_remote_candidate (conn, json_node_get_object (cand));
+  add_remote_candidate (conn, cand);
   return METERED_SIGNAL_HANDLED;
 }
 
@@ -655,30 +640,18 @@ metered_connection_handle_signal (
     MeteredConnection *conn, const char *payload_json)
 {
   g_autoptr (JsonParser) parser = json_parser_new ();
-  JsonObject *obj;
-  const char *type;
-  JsonNode *root;
+  MeteredPeerPayload payload;
 
-  if (conn->stopped || !payload_json ||
-      !metered_json_validate (
-          payload_json, strlen (payload_json), METERED_JSON_MAX_DEPTH) ||
-      !json_parser_load_from_data (parser, payload_json, -1, NULL))
+  if (conn->stopped)
     return METERED_SIGNAL_INVALID;
-  root = json_parser_get_root (parser);
-  if (!JSON_NODE_HOLDS_OBJECT (root))
-    return METERED_SIGNAL_INVALID;
-  obj = json_node_get_object (root);
-  type = metered_sdp_string_member (obj, "type");
-  if (g_strcmp0 (type, "rtc-description") == 0) {
-    JsonNode *desc = json_object_get_member (obj, "description");
-    if (!desc || !JSON_NODE_HOLDS_OBJECT (desc))
+  switch (metered_peer_payload_parse_text (parser, payload_json, &payload)) {
+    case METERED_PEER_PAYLOAD_DESCRIPTION:
+      return handle_description (conn, payload.sdp_type, payload.sdp);
+    case METERED_PEER_PAYLOAD_CANDIDATE:
+      return handle_candidate (conn, payload.candidate);
+    default:
       return METERED_SIGNAL_INVALID;
-    return handle_description (conn, json_node_get_object (desc));
   }
-  if (g_strcmp0 (type, "rtc-ice") == 0 &&
-      json_object_has_member (obj, "candidate"))
-    return handle_candidate (conn, json_object_get_member (obj, "candidate"));
-  return METERED_SIGNAL_INVALID;
 }
 
 static void
@@ -720,7 +693,7 @@ metered_negotiation_clear (MeteredConnection *conn)
   metered_negotiation_interrupt_promises (conn);
   g_ptr_array_unref (conn->promises);
   g_queue_clear_full (
-      &conn->pending_remote_candidates, (GDestroyNotify) json_node_unref);
+      &conn->pending_remote_candidates, (GDestroyNotify) json_object_unref);
   g_queue_clear_full (&conn->pending_local_candidates, g_free);
   g_free (conn->remote_sdp);
 }
