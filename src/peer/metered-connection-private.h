@@ -96,8 +96,9 @@ struct _MeteredConnection
    * without it as a hint anywhere (a stopped connection only drops work). */
   gboolean stopped;
 
-  /* The owner's sample callback: METERED_CONNECTION_LOCK, held while it
-   * runs so that stop() never returns with one still running. */
+  /* The owner's sample callback: METERED_CONNECTION_SAMPLE_LOCK, held
+   * while it runs so that stop() never returns with one still running. */
+  GMutex sample_lock;
   MeteredSampleFunc sample_func;
   gpointer sample_data;
   GDestroyNotify sample_destroy;
@@ -122,17 +123,31 @@ struct _MeteredConnection
 };
 
 /*
- * METERED_CONNECTION_LOCK: the connection's object lock. Guards send,
- * recv, promises, sample_func/data/destroy and the write of stopped.
- * Innermost of the peer layer's locks: taken under the session's and
- * the remote peer's, never the other way round. While it is held we
- * call only: gst_app_src_push_buffer (appsrc's queue lock, a leaf),
- * g_source_attach (the owner's GMainContext lock, a leaf) and the owner's
- * sample callback (which must take no lock the owner holds while calling
- * into this connection; MeteredSession's only takes the pad bridge's).
+ * METERED_CONNECTION_LOCK: the connection's object lock. Guards the
+ * send, recv and promises arrays and the write of stopped. Held for a
+ * few pointer operations only; the one call out made under it is
+ * g_source_attach() in metered_connection_invoke() (the owner's
+ * GMainContext lock, which calls nothing back), kept there so that no
+ * call is posted after stop() set stopped. Taken under the owner's locks
+ * (MeteredSession's lock, in metered_session_push), never the other way.
  */
 #define METERED_CONNECTION_LOCK(conn) GST_OBJECT_LOCK (conn)
 #define METERED_CONNECTION_UNLOCK(conn) GST_OBJECT_UNLOCK (conn)
+
+/*
+ * METERED_CONNECTION_SAMPLE_LOCK: guards sample_func/data/destroy and is
+ * held, on a receive branch's streaming thread, while the owner's sample
+ * callback runs: stop() and set_sample_func() take it, so they return
+ * with no callback running. This is the one call into another object
+ * under a lock of ours, by design; so the callback must not call back
+ * into this connection's stop() or set_sample_func(), and the owner must
+ * never take a lock it holds in the callback (MeteredSession's media
+ * lock) around those two. Order: SAMPLE_LOCK -> owner's media lock.
+ * Never taken together with METERED_CONNECTION_LOCK.
+ */
+#define METERED_CONNECTION_SAMPLE_LOCK(conn) g_mutex_lock (&(conn)->sample_lock)
+#define METERED_CONNECTION_SAMPLE_UNLOCK(conn)                                 \
+  g_mutex_unlock (&(conn)->sample_lock)
 
 typedef void (*MeteredConnectionFunc) (MeteredConnection *conn, gpointer data);
 

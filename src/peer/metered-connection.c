@@ -145,9 +145,9 @@ metered_connection_invoke (MeteredConnection *conn, MeteredConnectionFunc func,
    * GST_TRACERS=leaks). Under the lock metered_connection_stop() sets
    * `stopped` with: a call posted before that is dispatched, or dropped
    * with the context. */
-  GST_OBJECT_LOCK (conn);
+  METERED_CONNECTION_LOCK (conn);
   if (conn->stopped) {
-    GST_OBJECT_UNLOCK (conn);
+    METERED_CONNECTION_UNLOCK (conn);
     if (destroy && data)
       destroy (data);
     return;
@@ -161,7 +161,7 @@ metered_connection_invoke (MeteredConnection *conn, MeteredConnectionFunc func,
   g_source_set_callback (source, call_run, call, call_free);
   g_source_attach (source, conn->context);
   g_source_unref (source);
-  GST_OBJECT_UNLOCK (conn);
+  METERED_CONNECTION_UNLOCK (conn);
 }
 
 void
@@ -189,11 +189,11 @@ on_new_sample (GstAppSink *sink, gpointer data)
     gst_caps_replace (&branch->track->caps, gst_sample_get_caps (sample));
   /* Under the lock, so that stop() never returns while a callback into
    * the owner is still running. */
-  GST_OBJECT_LOCK (conn);
+  METERED_CONNECTION_SAMPLE_LOCK (conn);
   if (conn->sample_func)
     conn->sample_func (
         conn, branch->track, gst_sample_get_buffer (sample), conn->sample_data);
-  GST_OBJECT_UNLOCK (conn);
+  METERED_CONNECTION_SAMPLE_UNLOCK (conn);
   gst_sample_unref (sample);
   return GST_FLOW_OK;
 }
@@ -318,9 +318,9 @@ on_pad_added (GstElement *webrtc, GstPad *pad, MeteredConnection *conn)
     copy->kind = g_strdup (branch->track->kind);
     copy->stream_id = g_strdup (branch->track->stream_id);
     copy->track_id = g_strdup (branch->track->track_id);
-    GST_OBJECT_LOCK (conn);
+    METERED_CONNECTION_LOCK (conn);
     g_ptr_array_add (conn->recv, branch);
-    GST_OBJECT_UNLOCK (conn);
+    METERED_CONNECTION_UNLOCK (conn);
     metered_connection_invoke (conn, emit_remote_track_on_context, copy,
         (GDestroyNotify) metered_remote_track_free);
   } else {
@@ -356,8 +356,7 @@ state_changed_on_context (MeteredConnection *conn, gpointer data)
   name = g_enum_to_string (GST_TYPE_WEBRTC_PEER_CONNECTION_STATE, state);
   GST_INFO_OBJECT (
       conn, "connection to %s: state %s", conn->remote_peer_id, name);
-  /* ::state-changed carries it as an int (a GstWebRTCPeerConnectionState) */
-  g_signal_emit (conn, signals[SIGNAL_STATE_CHANGED], 0, (gint) state);
+  g_signal_emit (conn, signals[SIGNAL_STATE_CHANGED], 0, state);
 }
 
 static void
@@ -428,7 +427,7 @@ add_send_branch (MeteredConnection *conn, MeteredLocalTrack *track, guint index,
    * buffers go. */
   g_object_set (appsrc, "caps", track->caps, "format", GST_FORMAT_TIME,
       "is-live", TRUE, "do-timestamp", FALSE, "block", FALSE, "max-buffers",
-      (guint64) 120, "leaky-type", 2 /* downstream */, NULL);
+      (guint64) 120, "leaky-type", GST_APP_LEAKY_TYPE_DOWNSTREAM, NULL);
   pay = gst_element_factory_make (codec->payloader, NULL);
   if (!pay) {
     g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_MISSING_PLUGIN,
@@ -473,9 +472,9 @@ add_send_branch (MeteredConnection *conn, MeteredLocalTrack *track, guint index,
   branch->track = metered_local_track_copy (track);
   branch->appsrc = gst_object_ref (appsrc);
   branch->index = index;
-  GST_OBJECT_LOCK (conn);
+  METERED_CONNECTION_LOCK (conn);
   g_ptr_array_add (conn->send, branch);
-  GST_OBJECT_UNLOCK (conn);
+  METERED_CONNECTION_UNLOCK (conn);
   if (conn->started) {
     gst_element_sync_state_with_parent (filter);
     gst_element_sync_state_with_parent (pay);
@@ -558,17 +557,24 @@ void
 metered_connection_push (
     MeteredConnection *conn, const char *track_id, GstBuffer *buffer)
 {
-  GST_OBJECT_LOCK (conn);
+  GstElement *appsrc = NULL;
+
+  METERED_CONNECTION_LOCK (conn);
   /* A stopped connection takes no more buffers (its pipeline is going). */
   for (guint i = 0; !conn->stopped && i < conn->send->len; i++) {
     SendBranch *b = g_ptr_array_index (conn->send, i);
     if (g_str_equal (b->track->track_id, track_id)) {
-      gst_app_src_push_buffer (
-          GST_APP_SRC (b->appsrc), gst_buffer_ref (buffer));
+      appsrc = gst_object_ref (b->appsrc);
       break;
     }
   }
-  GST_OBJECT_UNLOCK (conn);
+  METERED_CONNECTION_UNLOCK (conn);
+  /* Outside our lock (it also guards what webrtcbin's threads read). A
+   * push racing stop() lands in a flushing appsrc, which drops it. */
+  if (appsrc) {
+    gst_app_src_push_buffer (GST_APP_SRC (appsrc), gst_buffer_ref (buffer));
+    gst_object_unref (appsrc);
+  }
 }
 
 /* --- life cycle --- */
@@ -679,10 +685,14 @@ typedef struct
   MeteredConnection *conn; /* kept alive: appsink callbacks point to it */
 } StopJob;
 
-/* Teardowns still running, so that owners can wait for them. */
+/* Teardowns still running, so that owners can wait for them.
+ * METERED_STOPS_LOCK guards stops_running (stops_cond signals its
+ * changes); a leaf: nothing else is called or locked under it. */
 static GMutex stops_lock;
 static GCond stops_cond;
 static guint stops_running;
+#define METERED_STOPS_LOCK() g_mutex_lock (&stops_lock)
+#define METERED_STOPS_UNLOCK() g_mutex_unlock (&stops_lock)
 
 /* webrtcbin 1.22 can bring a transport's receive bin up from its own
  * thread while the pipeline goes down (its nicesrc is state-locked and
@@ -739,10 +749,10 @@ stop_thread (gpointer data)
   gst_object_unref (job->pipeline);
   gst_object_unref (job->conn);
   g_free (job);
-  g_mutex_lock (&stops_lock);
+  METERED_STOPS_LOCK ();
   stops_running--;
   g_cond_broadcast (&stops_cond);
-  g_mutex_unlock (&stops_lock);
+  METERED_STOPS_UNLOCK ();
   return NULL;
 }
 
@@ -752,11 +762,11 @@ metered_connection_wait_stopped (guint timeout_ms)
   gint64 end = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
   gboolean done;
 
-  g_mutex_lock (&stops_lock);
+  METERED_STOPS_LOCK ();
   while (stops_running > 0 && g_cond_wait_until (&stops_cond, &stops_lock, end))
     ;
   done = stops_running == 0;
-  g_mutex_unlock (&stops_lock);
+  METERED_STOPS_UNLOCK ();
   return done;
 }
 
@@ -768,14 +778,10 @@ metered_connection_stop (MeteredConnection *conn)
 
   if (conn->stopped)
     return;
-  GST_OBJECT_LOCK (conn);
+  METERED_CONNECTION_LOCK (conn);
   conn->stopped = TRUE;
-  if (conn->sample_destroy)
-    conn->sample_destroy (conn->sample_data);
-  conn->sample_func = NULL;
-  conn->sample_data = NULL;
-  conn->sample_destroy = NULL;
-  GST_OBJECT_UNLOCK (conn);
+  METERED_CONNECTION_UNLOCK (conn);
+  metered_connection_set_sample_func (conn, NULL, NULL, NULL);
   if (!conn->pipeline)
     return;
   g_signal_handlers_disconnect_by_data (conn->webrtc, conn);
@@ -785,9 +791,9 @@ metered_connection_stop (MeteredConnection *conn)
   job = g_new0 (StopJob, 1);
   job->pipeline = g_steal_pointer (&conn->pipeline);
   job->conn = gst_object_ref (conn);
-  g_mutex_lock (&stops_lock);
+  METERED_STOPS_LOCK ();
   stops_running++;
-  g_mutex_unlock (&stops_lock);
+  METERED_STOPS_UNLOCK ();
   thread = g_thread_new ("metered-pc-stop", stop_thread, job);
   g_thread_unref (thread);
   conn->webrtc = NULL;
@@ -800,14 +806,14 @@ metered_connection_request_key_unit (
   g_autoptr (GPtrArray) sinks =
       g_ptr_array_new_with_free_func (gst_object_unref);
 
-  GST_OBJECT_LOCK (conn);
+  METERED_CONNECTION_LOCK (conn);
   for (guint i = 0; i < conn->recv->len; i++) {
     RecvBranch *b = g_ptr_array_index (conn->recv, i);
     if (b->appsink &&
         (!track_id || g_strcmp0 (b->track->track_id, track_id) == 0))
       g_ptr_array_add (sinks, gst_object_ref (b->appsink));
   }
-  GST_OBJECT_UNLOCK (conn);
+  METERED_CONNECTION_UNLOCK (conn);
   /* Upstream through the depayloader to the RTP session, which sends the
    * remote a PLI. */
   for (guint i = 0; i < sinks->len; i++) {
@@ -820,28 +826,10 @@ metered_connection_request_key_unit (
   }
 }
 
-const char *
-metered_connection_get_remote_peer_id (MeteredConnection *conn)
-{
-  return conn->remote_peer_id;
-}
-
-gboolean
-metered_connection_is_polite (MeteredConnection *conn)
-{
-  return conn->polite;
-}
-
-gint
+GstWebRTCPeerConnectionState
 metered_connection_get_state (MeteredConnection *conn)
 {
   return conn->state;
-}
-
-char *
-metered_connection_dup_remote_sdp (MeteredConnection *conn)
-{
-  return g_strdup (conn->remote_sdp);
 }
 
 guint64
@@ -860,13 +848,20 @@ void
 metered_connection_set_sample_func (MeteredConnection *conn,
     MeteredSampleFunc func, gpointer user_data, GDestroyNotify destroy)
 {
-  GST_OBJECT_LOCK (conn);
-  if (conn->sample_destroy)
-    conn->sample_destroy (conn->sample_data);
+  gpointer old_data;
+  GDestroyNotify old_destroy;
+
+  /* Once swapped under the lock no callback runs with the old data:
+   * destroyed after, outside it. */
+  METERED_CONNECTION_SAMPLE_LOCK (conn);
+  old_data = conn->sample_data;
+  old_destroy = conn->sample_destroy;
   conn->sample_func = func;
   conn->sample_data = user_data;
   conn->sample_destroy = destroy;
-  GST_OBJECT_UNLOCK (conn);
+  METERED_CONNECTION_SAMPLE_UNLOCK (conn);
+  if (old_destroy)
+    old_destroy (old_data);
 }
 
 static void
@@ -884,6 +879,7 @@ metered_connection_finalize (GObject *object)
   }
   if (conn->sample_destroy)
     conn->sample_destroy (conn->sample_data);
+  g_mutex_clear (&conn->sample_lock);
   g_ptr_array_unref (conn->send);
   g_ptr_array_unref (conn->recv);
   g_ptr_array_unref (conn->pending_tracks);
@@ -914,9 +910,14 @@ metered_connection_class_init (MeteredConnectionClass *klass)
   signals[SIGNAL_OUTGOING] =
       g_signal_new ("outgoing", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
           NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_STRING);
-  signals[SIGNAL_STATE_CHANGED] =
-      g_signal_new ("state-changed", G_TYPE_FROM_CLASS (klass),
-          G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_INT);
+  /**
+   * MeteredConnection::state-changed:
+   * @conn: the connection
+   * @state: the GstWebRTCPeerConnectionState now
+   */
+  signals[SIGNAL_STATE_CHANGED] = g_signal_new ("state-changed",
+      G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+      G_TYPE_NONE, 1, GST_TYPE_WEBRTC_PEER_CONNECTION_STATE);
   /**
    * MeteredConnection::remote-track:
    * @conn: the connection
@@ -937,6 +938,7 @@ metered_connection_init (MeteredConnection *conn)
       g_ptr_array_new_with_free_func ((GDestroyNotify) send_branch_free);
   conn->recv =
       g_ptr_array_new_with_free_func ((GDestroyNotify) recv_branch_free);
+  g_mutex_init (&conn->sample_lock);
   metered_negotiation_init (conn);
 }
 

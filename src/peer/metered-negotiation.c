@@ -151,13 +151,19 @@ static char *
 munge_msid (MeteredConnection *conn, const char *sdp)
 {
   g_autoptr (GArray) sending = metered_sdp_sending_mlines (sdp);
+  g_autoptr (GPtrArray) send = g_ptr_array_new ();
   char *text = g_strdup (sdp);
 
+  /* A branch, once added, lives as long as the connection: the SDP is
+   * rewritten outside the lock. */
+  METERED_CONNECTION_LOCK (conn);
+  for (guint i = 0; i < conn->send->len; i++)
+    g_ptr_array_add (send, g_ptr_array_index (conn->send, i));
+  METERED_CONNECTION_UNLOCK (conn);
   /* Our send transceivers are the only ones that send, created in track
    * order: the i-th sending m-line carries the i-th track. */
-  GST_OBJECT_LOCK (conn);
-  for (guint i = 0; i < conn->send->len && i < sending->len; i++) {
-    SendBranch *b = g_ptr_array_index (conn->send, i);
+  for (guint i = 0; i < send->len && i < sending->len; i++) {
+    SendBranch *b = g_ptr_array_index (send, i);
     char *next = metered_sdp_set_msid (text, g_array_index (sending, guint, i),
         b->track->stream_id, b->track->track_id);
     if (next) {
@@ -165,7 +171,6 @@ munge_msid (MeteredConnection *conn, const char *sdp)
       text = next;
     }
   }
-  GST_OBJECT_UNLOCK (conn);
   return text;
 }
 
@@ -192,9 +197,9 @@ description_job_free (DescriptionJob *job)
 static GstPromise *
 track_promise (MeteredConnection *conn, GstPromise *promise)
 {
-  GST_OBJECT_LOCK (conn);
+  METERED_CONNECTION_LOCK (conn);
   g_ptr_array_add (conn->promises, gst_promise_ref (promise));
-  GST_OBJECT_UNLOCK (conn);
+  METERED_CONNECTION_UNLOCK (conn);
   return promise;
 }
 
@@ -205,9 +210,9 @@ untrack_promise (MeteredConnection *conn, GstPromise *promise)
 {
   gboolean tracked;
 
-  GST_OBJECT_LOCK (conn);
+  METERED_CONNECTION_LOCK (conn);
   tracked = g_ptr_array_remove_fast (conn->promises, promise);
-  GST_OBJECT_UNLOCK (conn);
+  METERED_CONNECTION_UNLOCK (conn);
   if (tracked)
     gst_promise_unref (promise); /* the caller holds one */
   /* not pending any more: returns at once */
@@ -219,10 +224,10 @@ metered_negotiation_interrupt_promises (MeteredConnection *conn)
 {
   GPtrArray *promises;
 
-  GST_OBJECT_LOCK (conn);
+  METERED_CONNECTION_LOCK (conn);
   promises = conn->promises;
   conn->promises = g_ptr_array_new ();
-  GST_OBJECT_UNLOCK (conn);
+  METERED_CONNECTION_UNLOCK (conn);
   for (guint i = 0; i < promises->len; i++) {
     gst_promise_interrupt (g_ptr_array_index (promises, i));
     gst_promise_unref (g_ptr_array_index (promises, i));
@@ -567,7 +572,9 @@ handle_description (MeteredConnection *conn, const char *type, const char *sdp)
       return METERED_SIGNAL_SWAP;
     }
   } else if (sig != GST_WEBRTC_SIGNALING_STATE_HAVE_LOCAL_OFFER) {
-    GST_INFO_OBJECT (conn, "ignoring an answer in state %d", sig);
+    g_autofree char *name =
+        g_enum_to_string (GST_TYPE_WEBRTC_SIGNALING_STATE, sig);
+    GST_INFO_OBJECT (conn, "ignoring an answer in state %s", name);
     gst_sdp_message_free (msg);
     return METERED_SIGNAL_IGNORED;
   }
