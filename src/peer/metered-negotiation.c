@@ -49,28 +49,12 @@
 /* --- outgoing payloads --- */
 
 /* A local description webrtcbin applied, on its way out. */
-typedef struct
-{
-  char *payload;
-  gboolean offer;
-} OutgoingDescription;
-
 static void
-outgoing_description_free (gpointer data)
+send_description (MeteredConnection *conn, const char *payload, gboolean offer)
 {
-  OutgoingDescription *d = data;
-
-  g_free (d->payload);
-  g_free (d);
-}
-
-static void
-send_description_on_context (MeteredConnection *conn, gpointer data)
-{
-  OutgoingDescription *d = data;
   char *candidate;
 
-  metered_connection_emit_outgoing (conn, d->payload);
+  metered_connection_emit_outgoing (conn, payload);
   /* The SDK does not buffer early candidates: the description must be
    * out before any of its candidates (protocol doc §8.2). */
   conn->local_description_sent = TRUE;
@@ -82,11 +66,23 @@ send_description_on_context (MeteredConnection *conn, gpointer data)
   /* Answer first, then offer our tracks on m-lines of their own: a
    * browser names the receiver track of an m-line it offered itself at
    * random, so metadata keyed by our track id would never match there. */
-  if (conn->answer_first && !conn->send_added && !d->offer) {
+  if (conn->answer_first && !conn->send_added && !offer) {
     g_autoptr (GError) error = NULL;
     if (!metered_connection_add_send_branches (conn, &error))
       GST_ERROR_OBJECT (conn, "cannot add our tracks: %s", error->message);
   }
+}
+
+static void
+send_offer_on_context (MeteredConnection *conn, gpointer payload)
+{
+  send_description (conn, payload, TRUE);
+}
+
+static void
+send_answer_on_context (MeteredConnection *conn, gpointer payload)
+{
+  send_description (conn, payload, FALSE);
 }
 
 typedef struct
@@ -275,11 +271,9 @@ on_local_description_set (GstPromise *promise, gpointer data)
         conn, "set-local-description failed: %s", error->message);
     g_error_free (error);
   } else {
-    OutgoingDescription *d = g_new0 (OutgoingDescription, 1);
-    d->payload = g_steal_pointer (&job->payload);
-    d->offer = job->offer;
-    metered_connection_invoke (
-        conn, send_description_on_context, d, outgoing_description_free);
+    metered_connection_invoke (conn,
+        job->offer ? send_offer_on_context : send_answer_on_context,
+        g_steal_pointer (&job->payload), g_free);
   }
   if (job->offer)
     metered_connection_invoke (conn, finish_offer_on_context, NULL, NULL);
