@@ -51,7 +51,6 @@ typedef struct
 {
   MeteredLocalTrack *track;
   GstElement *appsrc;
-  guint index;
 } SendBranch;
 
 /* A remote track's branch: webrtcbin src pad -> depayloader -> appsink. */
@@ -68,7 +67,6 @@ struct _MeteredConnection
 
   /* Configuration: set by metered_connection_new(), read-only after. */
   GMainContext *context;
-  char *local_peer_id;
   char *remote_peer_id;
   gboolean polite;
   char *stun_server;

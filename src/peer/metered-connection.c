@@ -404,8 +404,8 @@ count_sent (GstPad *pad, GstPadProbeInfo *info, gpointer data)
 }
 
 static gboolean
-add_send_branch (MeteredConnection *conn, MeteredLocalTrack *track, guint index,
-    GError **error)
+add_send_branch (
+    MeteredConnection *conn, MeteredLocalTrack *track, GError **error)
 {
   const char *name =
       gst_structure_get_name (gst_caps_get_structure (track->caps, 0));
@@ -471,7 +471,6 @@ add_send_branch (MeteredConnection *conn, MeteredLocalTrack *track, guint index,
   branch = g_new0 (SendBranch, 1);
   branch->track = metered_local_track_copy (track);
   branch->appsrc = gst_object_ref (appsrc);
-  branch->index = index;
   METERED_CONNECTION_LOCK (conn);
   g_ptr_array_add (conn->send, branch);
   METERED_CONNECTION_UNLOCK (conn);
@@ -540,7 +539,7 @@ metered_connection_add_send_branches (MeteredConnection *conn, GError **error)
   conn->send_added = TRUE;
   for (guint i = 0; i < conn->pending_tracks->len; i++)
     if (!add_send_branch (
-            conn, g_ptr_array_index (conn->pending_tracks, i), i, error))
+            conn, g_ptr_array_index (conn->pending_tracks, i), error))
       return FALSE;
   return TRUE;
 }
@@ -884,7 +883,6 @@ metered_connection_finalize (GObject *object)
   g_ptr_array_unref (conn->recv);
   g_ptr_array_unref (conn->pending_tracks);
   metered_negotiation_clear (conn);
-  g_free (conn->local_peer_id);
   g_free (conn->remote_peer_id);
   g_free (conn->stun_server);
   g_strfreev (conn->turn_servers);
@@ -950,7 +948,6 @@ metered_connection_new (const MeteredConnectionConfig *config)
   gst_object_ref_sink (conn);
   conn->context = config->context ? g_main_context_ref (config->context)
                                   : g_main_context_ref_thread_default ();
-  conn->local_peer_id = g_strdup (config->local_peer_id);
   conn->remote_peer_id = g_strdup (config->remote_peer_id);
   conn->polite = config->polite;
   conn->stun_server = g_strdup (config->stun_server);
