@@ -42,7 +42,6 @@
 #include <gst/sdp/sdp.h>
 #include <gst/webrtc/webrtc.h>
 #include <json-glib/json-glib.h>
-#include <string.h>
 
 #define GST_CAT_DEFAULT metered_peer_debug
 
