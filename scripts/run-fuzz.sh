@@ -24,7 +24,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 seconds=${1:-30}
 builddir=${FUZZ_BUILDDIR:-build-fuzz}
 targets=(${FUZZ_TARGETS:-fuzz-client-frame fuzz-server-frame fuzz-jwt fuzz-ice-servers
-  fuzz-json-scan fuzz-hub fuzz-sdp})
+  fuzz-json-scan fuzz-hub fuzz-sdp fuzz-peer-payload})
 t0=$SECONDS
 
 if [[ -f $builddir/meson-private/coredata.dat ]]; then
@@ -44,7 +44,7 @@ for t in "${targets[@]}"; do
   dict=tests/fuzz/frames.dict
   max_len=4096
   # Chromium's SDP seeds are up to 7 KB.
-  [[ $t == fuzz-sdp ]] && dict=tests/fuzz/sdp.dict && max_len=8192
+  [[ $t == fuzz-sdp || $t == fuzz-peer-payload ]] && dict=tests/fuzz/sdp.dict && max_len=8192
   out=$builddir/fuzz-out/$t
   rm -rf "$out"
   mkdir -p "$out/corpus"

@@ -88,8 +88,12 @@ static const MeteredCodec codecs[METERED_CODEC_N] = {
         "packetization-mode=(string)1, profile-level-id=(string)42e01f, "
         "level-asymmetry-allowed=(string)1",
     .payloader = "rtph264pay",
+    /* SPS/PPS with every key frame (a viewer may join at any one), and
+     * NAL units of one access unit sent together */
+    .payloader_props = "config-interval=-1 aggregate-mode=zero-latency",
     .depayloader = "rtph264depay",
     .parser = "h264parse",
+    .parser_props = "config-interval=-1",
     .encoders = h264_encoders,
     .decoders = h264_decoders,
   },
@@ -154,6 +158,21 @@ const char *
 metered_media_kind_to_string (MeteredMediaKind kind)
 {
   return kind == METERED_MEDIA_AUDIO ? "audio" : "video";
+}
+
+void
+metered_codec_apply_props (GstElement *element, const char *props)
+{
+  g_auto (GStrv) pairs = NULL;
+
+  if (!props)
+    return;
+  pairs = g_strsplit (props, " ", -1);
+  for (guint i = 0; pairs[i]; i++) {
+    g_auto (GStrv) kv = g_strsplit (pairs[i], "=", 2);
+    if (kv[0] && kv[1])
+      gst_util_set_object_arg (G_OBJECT (element), kv[0], kv[1]);
+  }
 }
 
 const char *

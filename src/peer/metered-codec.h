@@ -17,7 +17,7 @@
 
 #pragma once
 
-#include <glib.h>
+#include <gst/gst.h>
 
 G_BEGIN_DECLS
 
@@ -62,9 +62,13 @@ typedef struct
    * (fmtp included: H.264 needs packetization-mode and a profile). */
   const char *receive_caps;
   const char *payloader;
+  /* Properties set on every payloader / parser made from this row, as
+   * "name=value name=value" (gst_util_set_object_arg syntax); NULL: none. */
+  const char *payloader_props;
   const char *depayloader;
   /* Parser between depayloader/encoder and the rest; NULL: none needed. */
   const char *parser;
+  const char *parser_props;
   /* Element factories in preference order, NULL-terminated: the first one
    * installed is used. */
   const char *const *encoders;
@@ -83,6 +87,10 @@ const MeteredCodec *metered_codec_from_encoding_name (
 
 /* "video" or "audio": the media= of RTP caps and SDP m-lines. */
 const char *metered_media_kind_to_string (MeteredMediaKind kind);
+
+/* Applies a payloader_props / parser_props string to element (NULL:
+ * nothing to set). */
+void metered_codec_apply_props (GstElement *element, const char *props);
 
 /* The first factory of a NULL-terminated preference list that the
  * registry has, or NULL. Reads the registry: not for hot paths. */

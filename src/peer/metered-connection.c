@@ -15,20 +15,34 @@
  * License along with this library; if not, see <https://www.gnu.org/licenses/>.
  */
 
-#include "metered-connection.h"
+/*
+ * The media half of MeteredConnection: the object and its life cycle, a
+ * pipeline of its own around one webrtcbin, the send branches
+ *
+ *   appsrc -> payloader -> capsfilter (RTP caps) -> webrtcbin sink_%u
+ *
+ * the receive branches
+ *
+ *   webrtcbin src_%u -> depayloader [-> parser] -> appsink
+ *                    (unknown codec: -> fakesink)
+ *
+ * (both from the codec table, metered-codec.h), the connection state, and
+ * the owner's context. Negotiation (descriptions, candidates, promises) is
+ * in metered-negotiation.c; the fields both share, their threads and
+ * their lock are in metered-connection-private.h.
+ */
 
-#include "peer/metered-sdp.h"
-#include "protocol/metered-protocol.h"
+#include "peer/metered-connection-private.h"
+
+#include "peer/metered-codec.h"
 
 #include <gst/app/gstappsink.h>
 #include <gst/app/gstappsrc.h>
 #include <gst/sdp/sdp.h>
 #include <gst/video/video.h>
 #include <gst/webrtc/webrtc.h>
-#include <json-glib/json-glib.h>
-#include <string.h>
 
-GST_DEBUG_CATEGORY_STATIC (metered_peer_debug);
+GST_DEBUG_CATEGORY (metered_peer_debug);
 #define GST_CAT_DEFAULT metered_peer_debug
 
 enum
@@ -41,70 +55,6 @@ enum
 };
 
 static guint signals[N_SIGNALS];
-
-/* A local track's branch inside this connection. */
-typedef struct
-{
-  MeteredLocalTrack *track;
-  GstElement *appsrc;
-  guint index;
-} SendBranch;
-
-/* A remote track's branch: webrtcbin src pad -> depayloader -> appsink. */
-typedef struct
-{
-  MeteredConnection *conn; /* not owned */
-  MeteredRemoteTrack *track;
-  GstElement *appsink;
-} RecvBranch;
-
-struct _MeteredConnection
-{
-  GstObject parent;
-
-  GMainContext *context;
-  char *local_peer_id;
-  char *remote_peer_id;
-  gboolean polite;
-  char *stun_server;
-  GStrv turn_servers;
-  gboolean receive;
-  GstClock *clock;
-  GstClockTime base_time;
-
-  GstElement *pipeline;
-  GstElement *webrtc;
-  GPtrArray *send; /* SendBranch* */
-  GPtrArray *recv; /* RecvBranch*, guarded by the object lock */
-  GPtrArray *pending_tracks; /* MeteredLocalTrack*, built at start */
-  GPtrArray *promises; /* GstPromise* still pending, object lock */
-  gboolean answer_first; /* add our tracks only after answering */
-  GStrv receive_codecs; /* preference order, NULL: vp8, h264, opus */
-  gboolean tracks_negotiated; /* a remote answer covered our offer */
-  gboolean send_added;
-  gboolean started;
-
-  /* Negotiation state (context thread only). */
-  gboolean making_offer;
-  gboolean setting_remote_answer_pending;
-  gboolean negotiation_wanted;
-  guint generation; /* bumped by every remote description */
-  char *remote_sdp; /* last applied remote description */
-  gboolean remote_description_set;
-  GQueue pending_remote_candidates; /* JsonNode* */
-  guint candidates_this_generation;
-  gboolean local_description_sent;
-  GQueue pending_local_candidates; /* char* payloads */
-  gint state;
-  gboolean stopped;
-
-  MeteredSampleFunc sample_func;
-  gpointer sample_data;
-  GDestroyNotify sample_destroy;
-
-  gssize packets_received; /* atomic */
-  gssize packets_sent; /* atomic */
-};
 
 G_DEFINE_FINAL_TYPE (MeteredConnection, metered_connection, GST_TYPE_OBJECT)
 
@@ -155,7 +105,7 @@ metered_remote_track_free (MeteredRemoteTrack *track)
 typedef struct
 {
   MeteredConnection *conn;
-  void (*func) (MeteredConnection *conn, gpointer data);
+  MeteredConnectionFunc func;
   gpointer data;
   GDestroyNotify destroy;
 } Call;
@@ -181,11 +131,9 @@ call_free (gpointer data)
   g_free (call);
 }
 
-/* webrtcbin calls us from its own threads; state lives on the context. */
-static void
-on_context (MeteredConnection *conn,
-    void (*func) (MeteredConnection *conn, gpointer data), gpointer data,
-    GDestroyNotify destroy)
+void
+metered_connection_invoke (MeteredConnection *conn, MeteredConnectionFunc func,
+    gpointer data, GDestroyNotify destroy)
 {
   Call *call;
   GSource *source;
@@ -197,9 +145,9 @@ on_context (MeteredConnection *conn,
    * GST_TRACERS=leaks). Under the lock metered_connection_stop() sets
    * `stopped` with: a call posted before that is dispatched, or dropped
    * with the context. */
-  GST_OBJECT_LOCK (conn);
+  METERED_CONNECTION_LOCK (conn);
   if (conn->stopped) {
-    GST_OBJECT_UNLOCK (conn);
+    METERED_CONNECTION_UNLOCK (conn);
     if (destroy && data)
       destroy (data);
     return;
@@ -213,646 +161,13 @@ on_context (MeteredConnection *conn,
   g_source_set_callback (source, call_run, call, call_free);
   g_source_attach (source, conn->context);
   g_source_unref (source);
-  GST_OBJECT_UNLOCK (conn);
+  METERED_CONNECTION_UNLOCK (conn);
 }
 
-/* --- outgoing payloads --- */
-
-static void
-emit_outgoing (MeteredConnection *conn, const char *payload)
+void
+metered_connection_emit_outgoing (MeteredConnection *conn, const char *payload)
 {
   g_signal_emit (conn, signals[SIGNAL_OUTGOING], 0, payload);
-}
-
-static char *
-description_payload (const char *type, const char *sdp)
-{
-  GString *out =
-      g_string_new ("{\"type\":\"rtc-description\",\"description\":{\"type\":");
-
-  metered_json_append_string (out, type, -1);
-  g_string_append (out, ",\"sdp\":");
-  metered_json_append_string (out, sdp, -1);
-  g_string_append (out, "}}");
-  return g_string_free (out, FALSE);
-}
-
-#define ANSWER_PREFIX                                                          \
-  "{\"type\":\"rtc-description\",\"description\":{\"type\":\"answer\""
-
-static gboolean add_send_branches (MeteredConnection *conn, GError **error);
-
-static void
-send_description_on_context (MeteredConnection *conn, gpointer data)
-{
-  char *payload = data;
-  char *candidate;
-
-  emit_outgoing (conn, payload);
-  /* The SDK does not buffer early candidates: the description must be
-   * out before any of its candidates (protocol doc §8.2). */
-  conn->local_description_sent = TRUE;
-  while ((candidate = g_queue_pop_head (&conn->pending_local_candidates))) {
-    emit_outgoing (conn, candidate);
-    g_free (candidate);
-  }
-
-  /* Answer first, then offer our tracks on m-lines of their own: a
-   * browser names the receiver track of an m-line it offered itself at
-   * random, so metadata keyed by our track id would never match there. */
-  if (conn->answer_first && !conn->send_added &&
-      g_str_has_prefix (payload, ANSWER_PREFIX)) {
-    g_autoptr (GError) error = NULL;
-    if (!add_send_branches (conn, &error))
-      GST_ERROR_OBJECT (conn, "cannot add our tracks: %s", error->message);
-  }
-}
-
-typedef struct
-{
-  guint mline;
-  char *candidate; /* NULL: end of candidates */
-} LocalCandidate;
-
-static void
-local_candidate_free (gpointer data)
-{
-  LocalCandidate *c = data;
-
-  g_free (c->candidate);
-  g_free (c);
-}
-
-static void
-send_candidate_on_context (MeteredConnection *conn, gpointer data)
-{
-  LocalCandidate *c = data;
-  GString *out = g_string_new ("{\"type\":\"rtc-ice\",\"candidate\":");
-
-  if (c->candidate) {
-    g_string_append (out, "{\"candidate\":");
-    metered_json_append_string (out, c->candidate, -1);
-    /* Chromium accepts sdpMid null with an index (design notes). */
-    g_string_append_printf (out,
-        ",\"sdpMid\":null,\"sdpMLineIndex\":%u,"
-        "\"usernameFragment\":null}",
-        c->mline);
-  } else {
-    g_string_append (out, "null");
-  }
-  g_string_append_c (out, '}');
-
-  if (conn->local_description_sent) {
-    emit_outgoing (conn, out->str);
-    g_string_free (out, TRUE);
-  } else {
-    g_queue_push_tail (
-        &conn->pending_local_candidates, g_string_free (out, FALSE));
-  }
-}
-
-static void
-on_ice_candidate (GstElement *webrtc, guint mline, const char *candidate,
-    MeteredConnection *conn)
-{
-  LocalCandidate *c = g_new0 (LocalCandidate, 1);
-
-  c->mline = mline;
-  c->candidate = g_strdup (candidate);
-  on_context (conn, send_candidate_on_context, c, local_candidate_free);
-}
-
-static void
-on_gathering_state (
-    GstElement *webrtc, GParamSpec *pspec, MeteredConnection *conn)
-{
-  GstWebRTCICEGatheringState state;
-
-  g_object_get (webrtc, "ice-gathering-state", &state, NULL);
-  /* webrtcbin 1.22 sends no end-of-candidates of its own. */
-  if (state == GST_WEBRTC_ICE_GATHERING_STATE_COMPLETE)
-    on_context (conn, send_candidate_on_context, g_new0 (LocalCandidate, 1),
-        local_candidate_free);
-}
-
-/* --- local descriptions --- */
-
-/* Adds a=msid:<stream> <track> to every m-line that carries one of our
- * tracks, so the browser's stream-added fires with our track ids. */
-static char *
-munge_msid (MeteredConnection *conn, const char *sdp)
-{
-  g_autoptr (GArray) sending = metered_sdp_sending_mlines (sdp);
-  char *text = g_strdup (sdp);
-
-  /* Our send transceivers are the only ones that send, created in track
-   * order: the i-th sending m-line carries the i-th track. */
-  GST_OBJECT_LOCK (conn);
-  for (guint i = 0; i < conn->send->len && i < sending->len; i++) {
-    SendBranch *b = g_ptr_array_index (conn->send, i);
-    char *next = metered_sdp_set_msid (text, g_array_index (sending, guint, i),
-        b->track->stream_id, b->track->track_id);
-    if (next) {
-      g_free (text);
-      text = next;
-    }
-  }
-  GST_OBJECT_UNLOCK (conn);
-  return text;
-}
-
-typedef struct
-{
-  MeteredConnection *conn;
-  GstElement *webrtc; /* the connection may be stopped meanwhile */
-  guint generation;
-  GstWebRTCSDPType type;
-} DescriptionJob;
-
-static void
-description_job_free (DescriptionJob *job)
-{
-  gst_object_unref (job->webrtc);
-  gst_object_unref (job->conn);
-  g_free (job);
-}
-
-/* webrtcbin 1.22 holds a reference of its own on our promises and drops
- * it without a reply when it closes first. We keep ours until a promise
- * changes, or until the teardown interrupts it (a pending promise must
- * not be freed). */
-static GstPromise *
-track_promise (MeteredConnection *conn, GstPromise *promise)
-{
-  GST_OBJECT_LOCK (conn);
-  g_ptr_array_add (conn->promises, gst_promise_ref (promise));
-  GST_OBJECT_UNLOCK (conn);
-  return promise;
-}
-
-/* In a change func: FALSE if promise was interrupted rather than
- * replied. */
-static gboolean
-untrack_promise (MeteredConnection *conn, GstPromise *promise)
-{
-  gboolean tracked;
-
-  GST_OBJECT_LOCK (conn);
-  tracked = g_ptr_array_remove_fast (conn->promises, promise);
-  GST_OBJECT_UNLOCK (conn);
-  if (tracked)
-    gst_promise_unref (promise); /* the caller holds one */
-  /* not pending any more: returns at once */
-  return gst_promise_wait (promise) == GST_PROMISE_RESULT_REPLIED;
-}
-
-static void
-interrupt_promises (MeteredConnection *conn)
-{
-  GPtrArray *promises;
-
-  GST_OBJECT_LOCK (conn);
-  promises = conn->promises;
-  conn->promises = g_ptr_array_new ();
-  GST_OBJECT_UNLOCK (conn);
-  for (guint i = 0; i < promises->len; i++) {
-    gst_promise_interrupt (g_ptr_array_index (promises, i));
-    gst_promise_unref (g_ptr_array_index (promises, i));
-  }
-  g_ptr_array_unref (promises);
-}
-
-static void finish_offer_on_context (MeteredConnection *conn, gpointer data);
-
-/* A local description on its way into webrtcbin, and its payload. */
-typedef struct
-{
-  MeteredConnection *conn;
-  char *payload;
-  gboolean offer;
-} LocalJob;
-
-static void
-local_job_free (LocalJob *job)
-{
-  gst_object_unref (job->conn);
-  g_free (job->payload);
-  g_free (job);
-}
-
-/* The description leaves only once webrtcbin applied it: an answer that
- * came back before would find webrtcbin still stable and be dropped.
- * (Candidates wait for it in pending_local_candidates.) */
-static void
-on_local_description_set (GstPromise *promise, gpointer data)
-{
-  LocalJob *job = data;
-  MeteredConnection *conn = job->conn;
-  const GstStructure *reply;
-  GError *error = NULL;
-
-  if (!untrack_promise (conn, promise)) {
-    if (job->offer)
-      on_context (conn, finish_offer_on_context, NULL, NULL);
-    return;
-  }
-  reply = gst_promise_get_reply (promise);
-  if (reply && gst_structure_get (reply, "error", G_TYPE_ERROR, &error, NULL)) {
-    GST_WARNING_OBJECT (
-        conn, "set-local-description failed: %s", error->message);
-    g_error_free (error);
-  } else {
-    on_context (conn, send_description_on_context,
-        g_steal_pointer (&job->payload), g_free);
-  }
-  if (job->offer)
-    on_context (conn, finish_offer_on_context, NULL, NULL);
-}
-
-static void
-finish_offer_on_context (MeteredConnection *conn, gpointer data)
-{
-  conn->making_offer = FALSE;
-}
-
-/* Runs on webrtcbin's thread: never wait on another promise here. */
-static void
-on_description_created (GstPromise *promise, gpointer data)
-{
-  DescriptionJob *job = data;
-  MeteredConnection *conn = job->conn;
-  const GstStructure *reply;
-  const char *field =
-      job->type == GST_WEBRTC_SDP_TYPE_OFFER ? "offer" : "answer";
-  GstWebRTCSessionDescription *desc = NULL;
-  GstWebRTCSignalingState sig;
-  g_autofree char *text = NULL;
-  g_autofree char *munged = NULL;
-  GstSDPMessage *msg = NULL;
-  GstWebRTCSessionDescription *local;
-  GstPromise *set_promise;
-  LocalJob *local_job;
-  gboolean handed_over = FALSE;
-
-  if (!untrack_promise (conn, promise))
-    return;
-  reply = gst_promise_get_reply (promise);
-  if (reply)
-    gst_structure_get (
-        reply, field, GST_TYPE_WEBRTC_SESSION_DESCRIPTION, &desc, NULL);
-  if (!desc) {
-    GST_WARNING_OBJECT (conn, "create-%s failed", field);
-    goto done;
-  }
-  if (conn->stopped) {
-    /* stopped while webrtcbin was creating it: conn->webrtc is gone */
-    gst_webrtc_session_description_free (desc);
-    goto done;
-  }
-
-  g_object_get (job->webrtc, "signaling-state", &sig, NULL);
-  if (job->type == GST_WEBRTC_SDP_TYPE_OFFER &&
-      (sig != GST_WEBRTC_SIGNALING_STATE_STABLE ||
-          job->generation != conn->generation)) {
-    /* A remote description arrived meanwhile: abandon (§8.3). */
-    GST_INFO_OBJECT (conn, "abandoning a local offer (state moved)");
-    gst_webrtc_session_description_free (desc);
-    goto done;
-  }
-
-  text = gst_sdp_message_as_text (desc->sdp);
-  gst_webrtc_session_description_free (desc);
-  munged = munge_msid (conn, text);
-  if (gst_debug_category_get_threshold (metered_peer_debug) >= GST_LEVEL_LOG) {
-    g_autofree char *scrubbed = metered_scrub_text (munged);
-    GST_LOG_OBJECT (conn, "local %s:\n%s", field, scrubbed);
-  }
-  if (gst_sdp_message_new_from_text (munged, &msg) != GST_SDP_OK) {
-    GST_WARNING_OBJECT (conn, "our own %s does not parse", field);
-    goto done;
-  }
-  local = gst_webrtc_session_description_new (job->type, msg);
-
-  local_job = g_new0 (LocalJob, 1);
-  local_job->conn = gst_object_ref (conn);
-  local_job->payload = description_payload (field, munged);
-  local_job->offer = job->type == GST_WEBRTC_SDP_TYPE_OFFER;
-  set_promise = track_promise (
-      conn, gst_promise_new_with_change_func (on_local_description_set,
-                local_job, (GDestroyNotify) local_job_free));
-  g_signal_emit_by_name (
-      job->webrtc, "set-local-description", local, set_promise);
-  gst_promise_unref (set_promise);
-  gst_webrtc_session_description_free (local);
-  handed_over = TRUE;
-
-done:
-  /* an offer is being made until it left (on_local_description_set) */
-  if (job->type == GST_WEBRTC_SDP_TYPE_OFFER && !handed_over)
-    on_context (conn, finish_offer_on_context, NULL, NULL);
-}
-
-static void
-create_description (MeteredConnection *conn, GstWebRTCSDPType type)
-{
-  DescriptionJob *job = g_new0 (DescriptionJob, 1);
-  GstPromise *promise;
-
-  job->conn = gst_object_ref (conn);
-  job->webrtc = gst_object_ref (conn->webrtc);
-  job->generation = conn->generation;
-  job->type = type;
-  if (type == GST_WEBRTC_SDP_TYPE_OFFER)
-    conn->making_offer = TRUE;
-  /* The job lives as long as the promise. */
-  promise = track_promise (
-      conn, gst_promise_new_with_change_func (on_description_created, job,
-                (GDestroyNotify) description_job_free));
-  g_signal_emit_by_name (conn->webrtc,
-      type == GST_WEBRTC_SDP_TYPE_OFFER ? "create-offer" : "create-answer",
-      NULL, promise);
-  gst_promise_unref (promise);
-}
-
-static void
-negotiate_on_context (MeteredConnection *conn, gpointer data)
-{
-  GstWebRTCSignalingState sig;
-
-  /* webrtcbin 1.22 fires negotiation-needed spuriously (on PLAYING with
-   * nothing to send, after answering): offer only with media to send. */
-  if (conn->send->len == 0)
-    return;
-  g_object_get (conn->webrtc, "signaling-state", &sig, NULL);
-  if (sig != GST_WEBRTC_SIGNALING_STATE_STABLE || conn->making_offer) {
-    conn->negotiation_wanted = TRUE;
-    return;
-  }
-  conn->negotiation_wanted = FALSE;
-  GST_INFO_OBJECT (conn, "offering to %s", conn->remote_peer_id);
-  create_description (conn, GST_WEBRTC_SDP_TYPE_OFFER);
-}
-
-static void
-on_negotiation_needed (GstElement *webrtc, MeteredConnection *conn)
-{
-  on_context (conn, negotiate_on_context, NULL, NULL);
-}
-
-/* --- remote descriptions and candidates --- */
-
-static void
-add_remote_candidate (MeteredConnection *conn, JsonObject *cand)
-{
-  const char *text = NULL;
-  guint mline = 0;
-
-  switch (metered_sdp_check_candidate (cand, conn->remote_sdp, &text, &mline)) {
-    case METERED_CANDIDATE_OK:
-      break;
-    case METERED_CANDIDATE_END:
-      return; /* an empty candidate is end-of-candidates: nothing to do */
-    case METERED_CANDIDATE_TOO_LONG:
-      GST_WARNING_OBJECT (conn, "dropping a candidate over %d characters",
-          METERED_ICE_CANDIDATE_MAX_LEN);
-      return;
-    case METERED_CANDIDATE_NO_MLINE:
-      GST_WARNING_OBJECT (conn, "candidate names no m-line we know");
-      return;
-  }
-  g_signal_emit_by_name (conn->webrtc, "add-ice-candidate", mline, text);
-}
-
-static void
-remote_description_applied_on_context (MeteredConnection *conn, gpointer data)
-{
-  JsonNode *node;
-
-  conn->remote_description_set = TRUE;
-  while ((node = g_queue_pop_head (&conn->pending_remote_candidates))) {
-    add_remote_candidate (conn, json_node_get_object (node));
-    json_node_unref (node);
-  }
-}
-
-static void
-answer_on_context (MeteredConnection *conn, gpointer data)
-{
-  create_description (conn, GST_WEBRTC_SDP_TYPE_ANSWER);
-}
-
-static void
-remote_answer_applied_on_context (MeteredConnection *conn, gpointer data)
-{
-  conn->tracks_negotiated = conn->send_added;
-}
-
-static void
-renegotiate_if_wanted_on_context (MeteredConnection *conn, gpointer data)
-{
-  if (conn->negotiation_wanted)
-    negotiate_on_context (conn, NULL);
-}
-
-typedef struct
-{
-  MeteredConnection *conn;
-  GstWebRTCSDPType type;
-} RemoteJob;
-
-static void
-on_remote_description_set (GstPromise *promise, gpointer data)
-{
-  RemoteJob *job = data;
-  MeteredConnection *conn = job->conn;
-  const GstStructure *reply;
-  GError *error = NULL;
-
-  if (!untrack_promise (conn, promise))
-    return;
-  reply = gst_promise_get_reply (promise);
-  if (reply && gst_structure_get (reply, "error", G_TYPE_ERROR, &error, NULL)) {
-    GST_WARNING_OBJECT (
-        conn, "set-remote-description failed: %s", error->message);
-    g_error_free (error);
-  } else {
-    on_context (conn, remote_description_applied_on_context, NULL, NULL);
-    if (job->type == GST_WEBRTC_SDP_TYPE_OFFER) {
-      on_context (conn, answer_on_context, NULL, NULL);
-    } else {
-      on_context (conn, remote_answer_applied_on_context, NULL, NULL);
-      on_context (conn, renegotiate_if_wanted_on_context, NULL, NULL);
-    }
-  }
-}
-
-static void
-remote_job_free (RemoteJob *job)
-{
-  gst_object_unref (job->conn);
-  g_free (job);
-}
-
-static MeteredSignalVerdict
-handle_description (MeteredConnection *conn, JsonObject *desc)
-{
-  const char *type = metered_sdp_string_member (desc, "type");
-  const char *sdp = metered_sdp_string_member (desc, "sdp");
-  gboolean offer = g_strcmp0 (type, "offer") == 0;
-  GstWebRTCSignalingState sig;
-  GstSDPMessage *msg = NULL;
-  GstWebRTCSessionDescription *remote;
-  GstPromise *promise;
-  RemoteJob *job;
-  gboolean collision;
-
-  /* An empty sdp would make GstSDP critical. */
-  if (!sdp || !*sdp || !(offer || g_strcmp0 (type, "answer") == 0))
-    return METERED_SIGNAL_INVALID;
-  if (gst_sdp_message_new_from_text (sdp, &msg) != GST_SDP_OK) {
-    GST_WARNING_OBJECT (conn, "remote %s does not parse", type);
-    if (msg)
-      gst_sdp_message_free (msg);
-    return METERED_SIGNAL_INVALID;
-  }
-
-  g_object_get (conn->webrtc, "signaling-state", &sig, NULL);
-  if (offer) {
-    /* A new RTCPeerConnection on the far side (the SDK's reconcile) gets
-     * a fresh webrtcbin (§11). */
-    if (conn->remote_sdp && metered_sdp_compare (conn->remote_sdp, sdp) ==
-                                METERED_SDP_CHANGE_NEW_SESSION) {
-      gst_sdp_message_free (msg);
-      return METERED_SIGNAL_SWAP;
-    }
-    collision =
-        conn->making_offer || (sig != GST_WEBRTC_SIGNALING_STATE_STABLE &&
-                                  !conn->setting_remote_answer_pending);
-    if (collision) {
-      gst_sdp_message_free (msg);
-      if (!conn->polite) {
-        GST_INFO_OBJECT (conn, "impolite: ignoring a colliding offer");
-        return METERED_SIGNAL_IGNORED;
-      }
-      /* webrtcbin 1.22 cannot roll back: the polite side starts over on
-       * a fresh webrtcbin and answers from there. */
-      return METERED_SIGNAL_SWAP;
-    }
-    /* Our tracks must ride on m-lines we offer: answered on the remote's
-     * m-line, a browser names their receiver track at random and the
-     * track metadata (keyed by our track id) never matches. A fresh
-     * webrtcbin answers first and then offers our tracks. */
-    if (!conn->answer_first && conn->pending_tracks->len > 0 &&
-        !conn->tracks_negotiated) {
-      gst_sdp_message_free (msg);
-      /* The impolite side's own offer is coming (or out): the polite
-       * remote rolls back and answers it, as with any collision. */
-      if (!conn->polite) {
-        GST_INFO_OBJECT (conn, "impolite with tracks to offer: ignoring "
-                               "the remote offer");
-        return METERED_SIGNAL_IGNORED;
-      }
-      return METERED_SIGNAL_SWAP;
-    }
-  } else if (sig != GST_WEBRTC_SIGNALING_STATE_HAVE_LOCAL_OFFER) {
-    GST_INFO_OBJECT (conn, "ignoring an answer in state %d", sig);
-    gst_sdp_message_free (msg);
-    return METERED_SIGNAL_IGNORED;
-  }
-
-  conn->generation++;
-  conn->candidates_this_generation = 0;
-  conn->remote_description_set = FALSE;
-  g_free (conn->remote_sdp);
-  conn->remote_sdp = g_strdup (sdp);
-
-  remote = gst_webrtc_session_description_new (
-      offer ? GST_WEBRTC_SDP_TYPE_OFFER : GST_WEBRTC_SDP_TYPE_ANSWER, msg);
-  job = g_new0 (RemoteJob, 1);
-  job->conn = gst_object_ref (conn);
-  job->type = remote->type;
-  promise = track_promise (
-      conn, gst_promise_new_with_change_func (on_remote_description_set, job,
-                (GDestroyNotify) remote_job_free));
-  g_signal_emit_by_name (
-      conn->webrtc, "set-remote-description", remote, promise);
-  gst_promise_unref (promise);
-  gst_webrtc_session_description_free (remote);
-  return METERED_SIGNAL_HANDLED;
-}
-
-static MeteredSignalVerdict
-handle_candidate (MeteredConnection *conn, JsonNode *cand)
-{
-  const char *text;
-  guint mline;
-
-  if (JSON_NODE_HOLDS_NULL (cand))
-    return METERED_SIGNAL_HANDLED; /* end of candidates */
-  if (!JSON_NODE_HOLDS_OBJECT (cand))
-    return METERED_SIGNAL_INVALID;
-  /* Oversized ones are dropped on arrival: queued before the remote
-   * description, they would hold one of the 200 places (§5). */
-  if (metered_sdp_check_candidate (json_node_get_object (cand), NULL, &text,
-          &mline) == METERED_CANDIDATE_TOO_LONG) {
-    GST_WARNING_OBJECT (conn, "dropping a candidate over %d characters",
-        METERED_ICE_CANDIDATE_MAX_LEN);
-    return METERED_SIGNAL_IGNORED;
-  }
-  if (conn->candidates_this_generation >=
-      METERED_ICE_CANDIDATES_PER_GENERATION) {
-    if (conn->candidates_this_generation++ ==
-        METERED_ICE_CANDIDATES_PER_GENERATION)
-      GST_WARNING_OBJECT (conn,
-          "more than %d candidates in one "
-          "negotiation: dropping the rest",
-          METERED_ICE_CANDIDATES_PER_GENERATION);
-    return METERED_SIGNAL_IGNORED;
-  }
-  conn->candidates_this_generation++;
-  if (!conn->remote_description_set) {
-    /* Descriptions that never apply (a hostile peer's offer loop) start a
-     * generation each without draining the queue: bound it, keeping the
-     * newest. */
-    if (g_queue_get_length (&conn->pending_remote_candidates) >=
-        METERED_ICE_CANDIDATES_PER_GENERATION)
-      json_node_unref (g_queue_pop_head (&conn->pending_remote_candidates));
-    g_queue_push_tail (&conn->pending_remote_candidates, json_node_ref (cand));
-    return METERED_SIGNAL_HANDLED;
-  }
-  add_remote_candidate (conn, json_node_get_object (cand));
-  return METERED_SIGNAL_HANDLED;
-}
-
-MeteredSignalVerdict
-metered_connection_handle_signal (
-    MeteredConnection *conn, const char *payload_json)
-{
-  g_autoptr (JsonParser) parser = json_parser_new ();
-  JsonObject *obj;
-  const char *type;
-  JsonNode *root;
-
-  if (conn->stopped || !payload_json ||
-      !metered_json_validate (
-          payload_json, strlen (payload_json), METERED_JSON_MAX_DEPTH) ||
-      !json_parser_load_from_data (parser, payload_json, -1, NULL))
-    return METERED_SIGNAL_INVALID;
-  root = json_parser_get_root (parser);
-  if (!JSON_NODE_HOLDS_OBJECT (root))
-    return METERED_SIGNAL_INVALID;
-  obj = json_node_get_object (root);
-  type = metered_sdp_string_member (obj, "type");
-  if (g_strcmp0 (type, "rtc-description") == 0) {
-    JsonNode *desc = json_object_get_member (obj, "description");
-    if (!desc || !JSON_NODE_HOLDS_OBJECT (desc))
-      return METERED_SIGNAL_INVALID;
-    return handle_description (conn, json_node_get_object (desc));
-  }
-  if (g_strcmp0 (type, "rtc-ice") == 0 &&
-      json_object_has_member (obj, "candidate"))
-    return handle_candidate (conn, json_object_get_member (obj, "candidate"));
-  return METERED_SIGNAL_INVALID;
 }
 
 /* --- receiving --- */
@@ -874,11 +189,11 @@ on_new_sample (GstAppSink *sink, gpointer data)
     gst_caps_replace (&branch->track->caps, gst_sample_get_caps (sample));
   /* Under the lock, so that stop() never returns while a callback into
    * the owner is still running. */
-  GST_OBJECT_LOCK (conn);
+  METERED_CONNECTION_SAMPLE_LOCK (conn);
   if (conn->sample_func)
     conn->sample_func (
         conn, branch->track, gst_sample_get_buffer (sample), conn->sample_data);
-  GST_OBJECT_UNLOCK (conn);
+  METERED_CONNECTION_SAMPLE_UNLOCK (conn);
   gst_sample_unref (sample);
   return GST_FLOW_OK;
 }
@@ -928,7 +243,8 @@ on_pad_added (GstElement *webrtc, GstPad *pad, MeteredConnection *conn)
 {
   g_autoptr (GstCaps) caps = NULL;
   const GstStructure *s;
-  const char *encoding, *depay_name = NULL;
+  const char *encoding;
+  const MeteredCodec *codec;
   GstElement *depay = NULL, *parse = NULL, *sink;
   GstWebRTCRTPTransceiver *trans = NULL;
   RecvBranch *branch;
@@ -943,14 +259,7 @@ on_pad_added (GstElement *webrtc, GstPad *pad, MeteredConnection *conn)
   s = gst_caps_get_structure (caps, 0);
   encoding = gst_structure_get_string (s, "encoding-name");
 
-  if (g_strcmp0 (encoding, "VP8") == 0)
-    depay_name = "rtpvp8depay";
-  else if (g_strcmp0 (encoding, "VP9") == 0)
-    depay_name = "rtpvp9depay";
-  else if (g_strcmp0 (encoding, "H264") == 0)
-    depay_name = "rtph264depay";
-  else if (g_strcmp0 (encoding, "OPUS") == 0)
-    depay_name = "rtpopusdepay";
+  codec = metered_codec_from_encoding_name (encoding);
 
   branch = g_new0 (RecvBranch, 1);
   branch->conn = conn;
@@ -968,11 +277,11 @@ on_pad_added (GstElement *webrtc, GstPad *pad, MeteredConnection *conn)
   sink = gst_element_factory_make ("appsink", NULL);
   g_object_set (sink, "sync", FALSE, "async", FALSE, "max-buffers", 64, "drop",
       TRUE, NULL);
-  if (depay_name)
-    depay = gst_element_factory_make (depay_name, NULL);
-  if (depay && g_str_equal (depay_name, "rtph264depay")) {
-    parse = gst_element_factory_make ("h264parse", NULL);
-    g_object_set (parse, "config-interval", -1, NULL);
+  if (codec)
+    depay = gst_element_factory_make (codec->depayloader, NULL);
+  if (depay && codec->parser) {
+    parse = gst_element_factory_make (codec->parser, NULL);
+    metered_codec_apply_props (parse, codec->parser_props);
   }
   if (!depay) {
     /* Unknown media: still linked, to a sink that drops it. */
@@ -1009,10 +318,10 @@ on_pad_added (GstElement *webrtc, GstPad *pad, MeteredConnection *conn)
     copy->kind = g_strdup (branch->track->kind);
     copy->stream_id = g_strdup (branch->track->stream_id);
     copy->track_id = g_strdup (branch->track->track_id);
-    GST_OBJECT_LOCK (conn);
+    METERED_CONNECTION_LOCK (conn);
     g_ptr_array_add (conn->recv, branch);
-    GST_OBJECT_UNLOCK (conn);
-    on_context (conn, emit_remote_track_on_context, copy,
+    METERED_CONNECTION_UNLOCK (conn);
+    metered_connection_invoke (conn, emit_remote_track_on_context, copy,
         (GDestroyNotify) metered_remote_track_free);
   } else {
     recv_branch_free (branch);
@@ -1038,13 +347,15 @@ on_new_transceiver (
 static void
 state_changed_on_context (MeteredConnection *conn, gpointer data)
 {
-  gint state = GPOINTER_TO_INT (data);
+  GstWebRTCPeerConnectionState state = GPOINTER_TO_INT (data);
+  g_autofree char *name = NULL;
 
   if (state == conn->state)
     return;
   conn->state = state;
+  name = g_enum_to_string (GST_TYPE_WEBRTC_PEER_CONNECTION_STATE, state);
   GST_INFO_OBJECT (
-      conn, "connection to %s: state %d", conn->remote_peer_id, state);
+      conn, "connection to %s: state %s", conn->remote_peer_id, name);
   g_signal_emit (conn, signals[SIGNAL_STATE_CHANGED], 0, state);
 }
 
@@ -1055,18 +366,8 @@ on_connection_state (
   GstWebRTCPeerConnectionState state;
 
   g_object_get (webrtc, "connection-state", &state, NULL);
-  on_context (conn, state_changed_on_context, GINT_TO_POINTER (state), NULL);
-}
-
-static void
-on_signaling_state (
-    GstElement *webrtc, GParamSpec *pspec, MeteredConnection *conn)
-{
-  GstWebRTCSignalingState sig;
-
-  g_object_get (webrtc, "signaling-state", &sig, NULL);
-  if (sig == GST_WEBRTC_SIGNALING_STATE_STABLE)
-    on_context (conn, renegotiate_if_wanted_on_context, NULL, NULL);
+  metered_connection_invoke (
+      conn, state_changed_on_context, GINT_TO_POINTER (state), NULL);
 }
 
 /* --- sending --- */
@@ -1088,7 +389,7 @@ on_upstream_event (GstPad *pad, GstPadProbeInfo *info, gpointer data)
   /* A viewer asked for a key frame (PLI/FIR): the owner's shared encoder
    * must make one; the appsrc cannot. */
   if (gst_video_event_is_force_key_unit (event))
-    on_context (conn, emit_key_unit_on_context,
+    metered_connection_invoke (conn, emit_key_unit_on_context,
         g_strdup (branch->track->track_id), g_free);
   return GST_PAD_PROBE_OK;
 }
@@ -1102,24 +403,9 @@ count_sent (GstPad *pad, GstPadProbeInfo *info, gpointer data)
   return GST_PAD_PROBE_OK;
 }
 
-static const struct
-{
-  const char *caps_name;
-  const char *payloader;
-  const char *encoding;
-  const char *media;
-  gint pt;
-  gint clock_rate;
-} payloaders[] = {
-  { "video/x-vp8", "rtpvp8pay", "VP8", "video", 96, 90000 },
-  { "video/x-vp9", "rtpvp9pay", "VP9", "video", 98, 90000 },
-  { "video/x-h264", "rtph264pay", "H264", "video", 102, 90000 },
-  { "audio/x-opus", "rtpopuspay", "OPUS", "audio", 111, 48000 },
-};
-
 static gboolean
-add_send_branch (MeteredConnection *conn, MeteredLocalTrack *track, guint index,
-    GError **error)
+add_send_branch (
+    MeteredConnection *conn, MeteredLocalTrack *track, GError **error)
 {
   const char *name =
       gst_structure_get_name (gst_caps_get_structure (track->caps, 0));
@@ -1128,12 +414,9 @@ add_send_branch (MeteredConnection *conn, MeteredLocalTrack *track, guint index,
   GstPad *srcpad, *sinkpad;
   GstWebRTCRTPTransceiver *trans = NULL;
   SendBranch *branch;
-  guint i;
+  const MeteredCodec *codec = metered_codec_from_caps_name (name);
 
-  for (i = 0; i < G_N_ELEMENTS (payloaders); i++)
-    if (g_str_equal (name, payloaders[i].caps_name))
-      break;
-  if (i == G_N_ELEMENTS (payloaders)) {
+  if (!codec) {
     g_set_error (error, GST_STREAM_ERROR, GST_STREAM_ERROR_CODEC_NOT_FOUND,
         "cannot send %s (VP8, VP9, H264 and Opus can be sent)", name);
     return FALSE;
@@ -1144,22 +427,21 @@ add_send_branch (MeteredConnection *conn, MeteredLocalTrack *track, guint index,
    * buffers go. */
   g_object_set (appsrc, "caps", track->caps, "format", GST_FORMAT_TIME,
       "is-live", TRUE, "do-timestamp", FALSE, "block", FALSE, "max-buffers",
-      (guint64) 120, "leaky-type", 2 /* downstream */, NULL);
-  pay = gst_element_factory_make (payloaders[i].payloader, NULL);
+      (guint64) 120, "leaky-type", GST_APP_LEAKY_TYPE_DOWNSTREAM, NULL);
+  pay = gst_element_factory_make (codec->payloader, NULL);
   if (!pay) {
     g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_MISSING_PLUGIN,
-        "element %s is missing", payloaders[i].payloader);
+        "element %s is missing", codec->payloader);
     gst_object_unref (appsrc);
     return FALSE;
   }
-  g_object_set (pay, "pt", payloaders[i].pt, NULL);
-  if (g_str_equal (payloaders[i].payloader, "rtph264pay"))
-    g_object_set (pay, "config-interval", -1, "aggregate-mode", 1, NULL);
+  g_object_set (pay, "pt", codec->payload_type, NULL);
+  metered_codec_apply_props (pay, codec->payloader_props);
   filter = gst_element_factory_make ("capsfilter", NULL);
   rtp_caps = gst_caps_new_simple ("application/x-rtp", "media", G_TYPE_STRING,
-      payloaders[i].media, "encoding-name", G_TYPE_STRING,
-      payloaders[i].encoding, "payload", G_TYPE_INT, payloaders[i].pt,
-      "clock-rate", G_TYPE_INT, payloaders[i].clock_rate, NULL);
+      metered_media_kind_to_string (codec->kind), "encoding-name",
+      G_TYPE_STRING, codec->encoding_name, "payload", G_TYPE_INT,
+      codec->payload_type, "clock-rate", G_TYPE_INT, codec->clock_rate, NULL);
   g_object_set (filter, "caps", rtp_caps, NULL);
   gst_bin_add_many (GST_BIN (conn->pipeline), appsrc, pay, filter, NULL);
   gst_element_link_many (appsrc, pay, filter, NULL);
@@ -1189,10 +471,9 @@ add_send_branch (MeteredConnection *conn, MeteredLocalTrack *track, guint index,
   branch = g_new0 (SendBranch, 1);
   branch->track = metered_local_track_copy (track);
   branch->appsrc = gst_object_ref (appsrc);
-  branch->index = index;
-  GST_OBJECT_LOCK (conn);
+  METERED_CONNECTION_LOCK (conn);
   g_ptr_array_add (conn->send, branch);
-  GST_OBJECT_UNLOCK (conn);
+  METERED_CONNECTION_UNLOCK (conn);
   if (conn->started) {
     gst_element_sync_state_with_parent (filter);
     gst_element_sync_state_with_parent (pay);
@@ -1211,44 +492,26 @@ add_send_branch (MeteredConnection *conn, MeteredLocalTrack *track, guint index,
  * remote picks the first it can send). NULL when no codec of that kind
  * is wanted. */
 static GstCaps *
-receive_caps (MeteredConnection *conn, const char *kind)
+receive_caps (MeteredConnection *conn, MeteredMediaKind kind)
 {
-  static const struct
-  {
-    const char *name, *kind, *caps;
-  } codecs[] = {
-    { "vp8", "video",
-        "application/x-rtp,media=video,encoding-name=VP8,"
-        "payload=96,clock-rate=90000" },
-    { "vp9", "video",
-        "application/x-rtp,media=video,encoding-name=VP9,"
-        "payload=98,clock-rate=90000" },
-    { "h264", "video",
-        "application/x-rtp,media=video,encoding-name=H264,payload=102,"
-        "clock-rate=90000,packetization-mode=(string)1,"
-        "profile-level-id=(string)42e01f,level-asymmetry-allowed=(string)1" },
-    { "opus", "audio",
-        "application/x-rtp,media=audio,encoding-name=OPUS,"
-        "payload=111,clock-rate=48000,encoding-params=(string)2" },
-  };
   const char *const default_order[] = { "vp8", "h264", "opus", NULL };
   const char *const *order = conn->receive_codecs
                                  ? (const char *const *) conn->receive_codecs
                                  : default_order;
   GstCaps *caps = gst_caps_new_empty ();
 
-  for (guint i = 0; order[i]; i++)
-    for (guint c = 0; c < G_N_ELEMENTS (codecs); c++)
-      if (g_ascii_strcasecmp (order[i], codecs[c].name) == 0 &&
-          g_str_equal (codecs[c].kind, kind))
-        gst_caps_append (caps, gst_caps_from_string (codecs[c].caps));
+  for (guint i = 0; order[i]; i++) {
+    const MeteredCodec *codec = metered_codec_from_name (order[i]);
+    if (codec && codec->kind == kind)
+      gst_caps_append (caps, gst_caps_from_string (codec->receive_caps));
+  }
   if (gst_caps_is_empty (caps))
     gst_clear_caps (&caps);
   return caps;
 }
 
-static gboolean
-add_send_branches (MeteredConnection *conn, GError **error)
+gboolean
+metered_connection_add_send_branches (MeteredConnection *conn, GError **error)
 {
   /* Offering while we also receive: a receive-only video m-line comes
    * first. A browser attaches its own camera (a transceiver it made with
@@ -1259,8 +522,8 @@ add_send_branches (MeteredConnection *conn, GError **error)
    * metadata matches. */
   if (conn->receive && !conn->answer_first) {
     GstWebRTCRTPTransceiver *recv = NULL;
-    g_autoptr (GstCaps) video = receive_caps (conn, "video");
-    g_autoptr (GstCaps) audio = receive_caps (conn, "audio");
+    g_autoptr (GstCaps) video = receive_caps (conn, METERED_MEDIA_VIDEO);
+    g_autoptr (GstCaps) audio = receive_caps (conn, METERED_MEDIA_AUDIO);
 
     if (video) {
       g_signal_emit_by_name (conn->webrtc, "add-transceiver",
@@ -1276,7 +539,7 @@ add_send_branches (MeteredConnection *conn, GError **error)
   conn->send_added = TRUE;
   for (guint i = 0; i < conn->pending_tracks->len; i++)
     if (!add_send_branch (
-            conn, g_ptr_array_index (conn->pending_tracks, i), i, error))
+            conn, g_ptr_array_index (conn->pending_tracks, i), error))
       return FALSE;
   return TRUE;
 }
@@ -1293,17 +556,24 @@ void
 metered_connection_push (
     MeteredConnection *conn, const char *track_id, GstBuffer *buffer)
 {
-  GST_OBJECT_LOCK (conn);
+  GstElement *appsrc = NULL;
+
+  METERED_CONNECTION_LOCK (conn);
   /* A stopped connection takes no more buffers (its pipeline is going). */
   for (guint i = 0; !conn->stopped && i < conn->send->len; i++) {
     SendBranch *b = g_ptr_array_index (conn->send, i);
     if (g_str_equal (b->track->track_id, track_id)) {
-      gst_app_src_push_buffer (
-          GST_APP_SRC (b->appsrc), gst_buffer_ref (buffer));
+      appsrc = gst_object_ref (b->appsrc);
       break;
     }
   }
-  GST_OBJECT_UNLOCK (conn);
+  METERED_CONNECTION_UNLOCK (conn);
+  /* Outside our lock (it also guards what webrtcbin's threads read). A
+   * push racing stop() lands in a flushing appsrc, which drops it. */
+  if (appsrc) {
+    gst_app_src_push_buffer (GST_APP_SRC (appsrc), gst_buffer_ref (buffer));
+    gst_object_unref (appsrc);
+  }
 }
 
 /* --- life cycle --- */
@@ -1327,7 +597,7 @@ on_bus_message (GstBus *bus, GstMessage *msg, gpointer data)
     gst_message_parse_error (msg, &error, &debug);
     GST_WARNING_OBJECT (conn, "connection pipeline error: %s (%s)",
         error->message, debug ? debug : "");
-    on_context (conn, state_changed_on_context,
+    metered_connection_invoke (conn, state_changed_on_context,
         GINT_TO_POINTER (GST_WEBRTC_PEER_CONNECTION_STATE_FAILED), NULL);
   }
   return G_SOURCE_CONTINUE;
@@ -1378,16 +648,9 @@ metered_connection_start (MeteredConnection *conn, GError **error)
     gst_element_set_start_time (conn->pipeline, GST_CLOCK_TIME_NONE);
   }
 
-  g_signal_connect (conn->webrtc, "on-negotiation-needed",
-      G_CALLBACK (on_negotiation_needed), conn);
-  g_signal_connect (
-      conn->webrtc, "on-ice-candidate", G_CALLBACK (on_ice_candidate), conn);
-  g_signal_connect (conn->webrtc, "notify::ice-gathering-state",
-      G_CALLBACK (on_gathering_state), conn);
+  metered_negotiation_attach (conn);
   g_signal_connect (conn->webrtc, "notify::connection-state",
       G_CALLBACK (on_connection_state), conn);
-  g_signal_connect (conn->webrtc, "notify::signaling-state",
-      G_CALLBACK (on_signaling_state), conn);
   g_signal_connect (conn->webrtc, "pad-added", G_CALLBACK (on_pad_added), conn);
   g_signal_connect (conn->webrtc, "on-new-transceiver",
       G_CALLBACK (on_new_transceiver), conn);
@@ -1401,7 +664,8 @@ metered_connection_start (MeteredConnection *conn, GError **error)
   g_source_unref (watch);
   gst_object_unref (bus);
 
-  if (!conn->answer_first && !add_send_branches (conn, error))
+  if (!conn->answer_first &&
+      !metered_connection_add_send_branches (conn, error))
     return FALSE;
 
   conn->started = TRUE;
@@ -1420,10 +684,14 @@ typedef struct
   MeteredConnection *conn; /* kept alive: appsink callbacks point to it */
 } StopJob;
 
-/* Teardowns still running, so that owners can wait for them. */
+/* Teardowns still running, so that owners can wait for them.
+ * METERED_STOPS_LOCK guards stops_running (stops_cond signals its
+ * changes); a leaf: nothing else is called or locked under it. */
 static GMutex stops_lock;
 static GCond stops_cond;
 static guint stops_running;
+#define METERED_STOPS_LOCK() g_mutex_lock (&stops_lock)
+#define METERED_STOPS_UNLOCK() g_mutex_unlock (&stops_lock)
 
 /* webrtcbin 1.22 can bring a transport's receive bin up from its own
  * thread while the pipeline goes down (its nicesrc is state-locked and
@@ -1476,14 +744,14 @@ stop_thread (gpointer data)
 
   gst_element_set_state (job->pipeline, GST_STATE_NULL);
   sweep_to_null (job->pipeline);
-  interrupt_promises (job->conn);
+  metered_negotiation_interrupt_promises (job->conn);
   gst_object_unref (job->pipeline);
   gst_object_unref (job->conn);
   g_free (job);
-  g_mutex_lock (&stops_lock);
+  METERED_STOPS_LOCK ();
   stops_running--;
   g_cond_broadcast (&stops_cond);
-  g_mutex_unlock (&stops_lock);
+  METERED_STOPS_UNLOCK ();
   return NULL;
 }
 
@@ -1493,11 +761,11 @@ metered_connection_wait_stopped (guint timeout_ms)
   gint64 end = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
   gboolean done;
 
-  g_mutex_lock (&stops_lock);
+  METERED_STOPS_LOCK ();
   while (stops_running > 0 && g_cond_wait_until (&stops_cond, &stops_lock, end))
     ;
   done = stops_running == 0;
-  g_mutex_unlock (&stops_lock);
+  METERED_STOPS_UNLOCK ();
   return done;
 }
 
@@ -1509,14 +777,10 @@ metered_connection_stop (MeteredConnection *conn)
 
   if (conn->stopped)
     return;
-  GST_OBJECT_LOCK (conn);
+  METERED_CONNECTION_LOCK (conn);
   conn->stopped = TRUE;
-  if (conn->sample_destroy)
-    conn->sample_destroy (conn->sample_data);
-  conn->sample_func = NULL;
-  conn->sample_data = NULL;
-  conn->sample_destroy = NULL;
-  GST_OBJECT_UNLOCK (conn);
+  METERED_CONNECTION_UNLOCK (conn);
+  metered_connection_set_sample_func (conn, NULL, NULL, NULL);
   if (!conn->pipeline)
     return;
   g_signal_handlers_disconnect_by_data (conn->webrtc, conn);
@@ -1526,9 +790,9 @@ metered_connection_stop (MeteredConnection *conn)
   job = g_new0 (StopJob, 1);
   job->pipeline = g_steal_pointer (&conn->pipeline);
   job->conn = gst_object_ref (conn);
-  g_mutex_lock (&stops_lock);
+  METERED_STOPS_LOCK ();
   stops_running++;
-  g_mutex_unlock (&stops_lock);
+  METERED_STOPS_UNLOCK ();
   thread = g_thread_new ("metered-pc-stop", stop_thread, job);
   g_thread_unref (thread);
   conn->webrtc = NULL;
@@ -1541,14 +805,14 @@ metered_connection_request_key_unit (
   g_autoptr (GPtrArray) sinks =
       g_ptr_array_new_with_free_func (gst_object_unref);
 
-  GST_OBJECT_LOCK (conn);
+  METERED_CONNECTION_LOCK (conn);
   for (guint i = 0; i < conn->recv->len; i++) {
     RecvBranch *b = g_ptr_array_index (conn->recv, i);
     if (b->appsink &&
         (!track_id || g_strcmp0 (b->track->track_id, track_id) == 0))
       g_ptr_array_add (sinks, gst_object_ref (b->appsink));
   }
-  GST_OBJECT_UNLOCK (conn);
+  METERED_CONNECTION_UNLOCK (conn);
   /* Upstream through the depayloader to the RTP session, which sends the
    * remote a PLI. */
   for (guint i = 0; i < sinks->len; i++) {
@@ -1561,28 +825,10 @@ metered_connection_request_key_unit (
   }
 }
 
-const char *
-metered_connection_get_remote_peer_id (MeteredConnection *conn)
-{
-  return conn->remote_peer_id;
-}
-
-gboolean
-metered_connection_is_polite (MeteredConnection *conn)
-{
-  return conn->polite;
-}
-
-gint
+GstWebRTCPeerConnectionState
 metered_connection_get_state (MeteredConnection *conn)
 {
   return conn->state;
-}
-
-char *
-metered_connection_dup_remote_sdp (MeteredConnection *conn)
-{
-  return g_strdup (conn->remote_sdp);
 }
 
 guint64
@@ -1601,13 +847,20 @@ void
 metered_connection_set_sample_func (MeteredConnection *conn,
     MeteredSampleFunc func, gpointer user_data, GDestroyNotify destroy)
 {
-  GST_OBJECT_LOCK (conn);
-  if (conn->sample_destroy)
-    conn->sample_destroy (conn->sample_data);
+  gpointer old_data;
+  GDestroyNotify old_destroy;
+
+  /* Once swapped under the lock no callback runs with the old data:
+   * destroyed after, outside it. */
+  METERED_CONNECTION_SAMPLE_LOCK (conn);
+  old_data = conn->sample_data;
+  old_destroy = conn->sample_destroy;
   conn->sample_func = func;
   conn->sample_data = user_data;
   conn->sample_destroy = destroy;
-  GST_OBJECT_UNLOCK (conn);
+  METERED_CONNECTION_SAMPLE_UNLOCK (conn);
+  if (old_destroy)
+    old_destroy (old_data);
 }
 
 static void
@@ -1625,20 +878,15 @@ metered_connection_finalize (GObject *object)
   }
   if (conn->sample_destroy)
     conn->sample_destroy (conn->sample_data);
+  g_mutex_clear (&conn->sample_lock);
   g_ptr_array_unref (conn->send);
   g_ptr_array_unref (conn->recv);
   g_ptr_array_unref (conn->pending_tracks);
-  interrupt_promises (conn);
-  g_ptr_array_unref (conn->promises);
-  g_queue_clear_full (
-      &conn->pending_remote_candidates, (GDestroyNotify) json_node_unref);
-  g_queue_clear_full (&conn->pending_local_candidates, g_free);
-  g_free (conn->local_peer_id);
+  metered_negotiation_clear (conn);
   g_free (conn->remote_peer_id);
   g_free (conn->stun_server);
   g_strfreev (conn->turn_servers);
   g_strfreev (conn->receive_codecs);
-  g_free (conn->remote_sdp);
   gst_clear_object (&conn->clock);
   g_main_context_unref (conn->context);
   G_OBJECT_CLASS (metered_connection_parent_class)->finalize (object);
@@ -1660,9 +908,14 @@ metered_connection_class_init (MeteredConnectionClass *klass)
   signals[SIGNAL_OUTGOING] =
       g_signal_new ("outgoing", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
           NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_STRING);
-  signals[SIGNAL_STATE_CHANGED] =
-      g_signal_new ("state-changed", G_TYPE_FROM_CLASS (klass),
-          G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_INT);
+  /**
+   * MeteredConnection::state-changed:
+   * @conn: the connection
+   * @state: the GstWebRTCPeerConnectionState now
+   */
+  signals[SIGNAL_STATE_CHANGED] = g_signal_new ("state-changed",
+      G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+      G_TYPE_NONE, 1, GST_TYPE_WEBRTC_PEER_CONNECTION_STATE);
   /**
    * MeteredConnection::remote-track:
    * @conn: the connection
@@ -1683,9 +936,8 @@ metered_connection_init (MeteredConnection *conn)
       g_ptr_array_new_with_free_func ((GDestroyNotify) send_branch_free);
   conn->recv =
       g_ptr_array_new_with_free_func ((GDestroyNotify) recv_branch_free);
-  g_queue_init (&conn->pending_remote_candidates);
-  g_queue_init (&conn->pending_local_candidates);
-  conn->promises = g_ptr_array_new ();
+  g_mutex_init (&conn->sample_lock);
+  metered_negotiation_init (conn);
 }
 
 MeteredConnection *
@@ -1696,7 +948,6 @@ metered_connection_new (const MeteredConnectionConfig *config)
   gst_object_ref_sink (conn);
   conn->context = config->context ? g_main_context_ref (config->context)
                                   : g_main_context_ref_thread_default ();
-  conn->local_peer_id = g_strdup (config->local_peer_id);
   conn->remote_peer_id = g_strdup (config->remote_peer_id);
   conn->polite = config->polite;
   conn->stun_server = g_strdup (config->stun_server);

@@ -18,6 +18,7 @@
 #pragma once
 
 #include <gst/gst.h>
+#include <gst/webrtc/webrtc.h>
 
 G_BEGIN_DECLS
 
@@ -124,12 +125,10 @@ gboolean metered_connection_wait_stopped (guint timeout_ms);
 void metered_connection_request_key_unit (
     MeteredConnection *conn, const char *track_id);
 
-const char *metered_connection_get_remote_peer_id (MeteredConnection *conn);
-gboolean metered_connection_is_polite (MeteredConnection *conn);
-/* webrtcbin's GstWebRTCPeerConnectionState as an int. */
-gint metered_connection_get_state (MeteredConnection *conn);
-/* The remote description applied last, or NULL (caller frees). */
-char *metered_connection_dup_remote_sdp (MeteredConnection *conn);
+/* webrtcbin's connection state as the owner's context last saw it
+ * (::state-changed carries the same value). */
+GstWebRTCPeerConnectionState metered_connection_get_state (
+    MeteredConnection *conn);
 /* RTP packets received and sent so far (for dead-peer detection). */
 guint64 metered_connection_get_packets_received (MeteredConnection *conn);
 guint64 metered_connection_get_packets_sent (MeteredConnection *conn);

@@ -182,84 +182,35 @@ metered_sdp_set_msid (
   return text;
 }
 
-const char *
-metered_sdp_string_member (JsonObject *obj, const char *name)
-{
-  JsonNode *node = json_object_get_member (obj, name);
-
-  if (!node || !JSON_NODE_HOLDS_VALUE (node) ||
-      json_node_get_value_type (node) != G_TYPE_STRING)
-    return NULL;
-  return json_node_get_string (node);
-}
-
 gboolean
 metered_sdp_is_rtc_signal (JsonObject *obj)
 {
-  const char *type = metered_sdp_string_member (obj, "type");
+  MeteredPeerPayload payload;
 
-  if (g_strcmp0 (type, "rtc-description") == 0) {
-    JsonNode *d = json_object_get_member (obj, "description");
-    JsonObject *desc;
-    const char *dtype;
-    if (!d || !JSON_NODE_HOLDS_OBJECT (d))
+  switch (metered_peer_payload_parse (obj, &payload)) {
+    case METERED_PEER_PAYLOAD_DESCRIPTION:
+    case METERED_PEER_PAYLOAD_CANDIDATE:
+      return TRUE;
+    default:
       return FALSE;
-    desc = json_node_get_object (d);
-    dtype = metered_sdp_string_member (desc, "type");
-    return (g_strcmp0 (dtype, "offer") == 0 ||
-               g_strcmp0 (dtype, "answer") == 0) &&
-           metered_sdp_string_member (desc, "sdp") != NULL;
   }
-  if (g_strcmp0 (type, "rtc-ice") == 0) {
-    JsonNode *c = json_object_get_member (obj, "candidate");
-    return c && (JSON_NODE_HOLDS_NULL (c) || JSON_NODE_HOLDS_OBJECT (c));
-  }
-  return FALSE;
 }
 
 MeteredCandidateCheck
 metered_sdp_check_candidate (
     JsonObject *cand, const char *remote_sdp, const char **text, guint *mline)
 {
-  const char *candidate = metered_sdp_string_member (cand, "candidate");
-  const char *mid = metered_sdp_string_member (cand, "sdpMid");
-  JsonNode *index = json_object_get_member (cand, "sdpMLineIndex");
-  gint64 found = -1;
+  const char *mid = NULL;
+  gint found = -1;
+  MeteredCandidateCheck check =
+      metered_peer_payload_check_candidate (cand, text, &found, &mid);
 
-  if (!candidate || !*candidate)
-    return METERED_CANDIDATE_END;
-  if (strlen (candidate) > METERED_ICE_CANDIDATE_MAX_LEN)
-    return METERED_CANDIDATE_TOO_LONG;
-  /* Range-checked before any narrowing: 2^32 + 1 is not m-line 1. */
-  if (index && JSON_NODE_HOLDS_VALUE (index) &&
-      json_node_get_value_type (index) == G_TYPE_INT64)
-    found = json_node_get_int (index);
-  else if (mid)
+  if (check != METERED_CANDIDATE_OK)
+    return check;
+  if (found < 0 && mid)
     found = metered_sdp_mline_for_mid (remote_sdp, mid);
   if (found < 0 || found > METERED_SDP_MAX_MLINE)
     return METERED_CANDIDATE_NO_MLINE;
-  *text = candidate;
   *mline = (guint) found;
   return METERED_CANDIDATE_OK;
-}
-
-gboolean
-metered_sdp_parse_track_meta (
-    JsonObject *payload, const char **track_id, char **metadata)
-{
-  JsonNode *node = json_object_get_member (payload, "__meteredTrackMeta");
-  JsonObject *tm;
-  const char *id;
-  JsonNode *meta;
-
-  if (!node || !JSON_NODE_HOLDS_OBJECT (node))
-    return FALSE;
-  tm = json_node_get_object (node);
-  id = metered_sdp_string_member (tm, "trackId");
-  meta = json_object_get_member (tm, "metadata");
-  if (!id || !*id || (meta && !JSON_NODE_HOLDS_OBJECT (meta)))
-    return FALSE;
-  *track_id = id;
-  *metadata = meta ? json_to_string (meta, FALSE) : NULL;
-  return TRUE;
 }

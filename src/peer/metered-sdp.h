@@ -20,6 +20,8 @@
 #include <glib.h>
 #include <json-glib/json-glib.h>
 
+#include "protocol/metered-peer-payload.h"
+
 G_BEGIN_DECLS
 
 /* SDP facts the peer layer decides on, read from SDP text. */
@@ -65,41 +67,20 @@ GArray *metered_sdp_sending_mlines (const char *sdp);
 char *metered_sdp_set_msid (
     const char *sdp, guint mline, const char *stream_id, const char *track_id);
 
-/* --- what a remote peer sends inside direct.data (protocol doc §8) --- */
+/* --- what a remote peer sends inside direct.data (protocol doc §8) ---
+ * The payloads themselves are built and parsed in
+ * src/protocol/metered-peer-payload.h; what needs SDP is here. */
 
-/* A string member of obj, or NULL when absent or of another type. Use it
- * on anything a remote peer wrote: json-glib's
- * json_object_get_string_member_with_default() is critical on an object
- * or array member. */
-const char *metered_sdp_string_member (JsonObject *obj, const char *name);
-
-/* The SDK's classifier (§8.2): an rtc-description whose description is
- * an offer or answer with a string sdp, or an rtc-ice whose candidate is
- * null or an object. Such a payload never reaches the app. */
+/* metered_peer_payload_parse() says DESCRIPTION or CANDIDATE: such a
+ * payload never reaches the app. */
 gboolean metered_sdp_is_rtc_signal (JsonObject *payload);
 
-typedef enum
-{
-  METERED_CANDIDATE_OK,
-  METERED_CANDIDATE_END, /* empty or missing string: end of candidates */
-  METERED_CANDIDATE_TOO_LONG, /* over METERED_ICE_CANDIDATE_MAX_LEN */
-  METERED_CANDIDATE_NO_MLINE, /* neither a usable index nor a known mid */
-} MeteredCandidateCheck;
-
-/* Checks a remote candidate object {candidate, sdpMid, sdpMLineIndex}
- * against the caps of §5 and resolves its m-line: the index if it is an
- * integer in 0..METERED_SDP_MAX_MLINE, else the m-line of remote_sdp
- * whose a=mid is sdpMid. On OK sets *text (owned by cand) and *mline. */
+/* metered_peer_payload_check_candidate(), with a candidate that names
+ * its m-line by sdpMid resolved against remote_sdp (NULL: none yet). On
+ * OK sets *text (owned by cand) and *mline (0..METERED_SDP_MAX_MLINE). */
 MeteredCandidateCheck metered_sdp_check_candidate (
     JsonObject *cand, const char *remote_sdp, const char **text, guint *mline);
 
-#define METERED_SDP_MAX_MLINE 64
-
-/* A __meteredTrackMeta payload that passes the SDK's checks (§8.6):
- * sets *track_id (owned by payload) and *metadata (the metadata object's
- * text, or NULL for a clear message; caller frees). FALSE: not one, the
- * payload is app data. */
-gboolean metered_sdp_parse_track_meta (
-    JsonObject *payload, const char **track_id, char **metadata);
+#define METERED_SDP_MAX_MLINE METERED_PEER_PAYLOAD_MAX_MLINE
 
 G_END_DECLS

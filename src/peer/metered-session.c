@@ -166,15 +166,12 @@ send_track_metadata (MeteredSession *session, const char *peer_id)
     MeteredLocalTrack *t = g_ptr_array_index (session->local_tracks, i);
     const char *meta =
         g_hash_table_lookup (session->local_metadata, t->track_id);
-    GString *out;
+    g_autofree char *payload = NULL;
 
     if (!meta)
       continue;
-    out = g_string_new ("{\"__meteredTrackMeta\":{\"trackId\":");
-    metered_json_append_string (out, t->track_id, -1);
-    g_string_append_printf (out, ",\"metadata\":%s}}", meta);
-    send_to (session, peer_id, out->str);
-    g_string_free (out, TRUE);
+    payload = metered_peer_payload_build_track_meta (t->track_id, meta);
+    send_to (session, peer_id, payload);
   }
 }
 
@@ -770,12 +767,15 @@ on_presence (MeteredSignallingClient *client, const char *channel,
 static gboolean
 take_track_meta (RemotePeer *peer, JsonObject *obj)
 {
-  const char *track_id;
+  MeteredPeerPayload payload;
   g_autofree char *meta_text = NULL;
 
-  if (!metered_sdp_parse_track_meta (obj, &track_id, &meta_text))
+  if (metered_peer_payload_parse (obj, &payload) !=
+      METERED_PEER_PAYLOAD_TRACK_META)
     return FALSE;
-  store_track_meta (peer, track_id, meta_text);
+  if (payload.metadata)
+    meta_text = json_to_string (payload.metadata, FALSE);
+  store_track_meta (peer, payload.track_id, meta_text);
   return TRUE;
 }
 

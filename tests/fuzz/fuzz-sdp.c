@@ -156,8 +156,8 @@ check_payload (const char *text, size_t size)
     guint mline = 99;
 
     if (node) {
-      const char *sdp =
-          metered_sdp_string_member (json_node_get_object (node), "sdp");
+      const char *sdp = metered_peer_payload_string_member (
+          json_node_get_object (node), "sdp");
       FUZZ_CHECK (sdp != NULL);
       check_sdp (sdp);
       return;
@@ -175,11 +175,13 @@ check_payload (const char *text, size_t size)
     /* No remote description yet: only an index can name the m-line. */
     metered_sdp_check_candidate (cand, NULL, &cand_text, &mline);
   } else {
-    const char *track_id = NULL;
-    g_autofree char *meta = NULL;
+    MeteredPeerPayload payload;
 
-    if (metered_sdp_parse_track_meta (obj, &track_id, &meta)) {
-      FUZZ_CHECK (track_id && *track_id);
+    if (metered_peer_payload_parse (obj, &payload) ==
+        METERED_PEER_PAYLOAD_TRACK_META) {
+      g_autofree char *meta =
+          payload.metadata ? json_to_string (payload.metadata, FALSE) : NULL;
+      FUZZ_CHECK (payload.track_id && *payload.track_id);
       FUZZ_CHECK (meta == NULL || meta[0] == '{');
     }
   }

@@ -44,6 +44,41 @@ template_accepts (
   return ok;
 }
 
+/* Every name=value of props is a property of the factory's elements and
+ * reads back as written once applied. */
+static void
+check_props (const char *factory_name, const char *props)
+{
+  GstElement *e;
+  g_auto (GStrv) pairs = NULL;
+
+  if (!props)
+    return;
+  e = gst_element_factory_make (factory_name, NULL);
+  g_assert_nonnull (e);
+  metered_codec_apply_props (e, props);
+  pairs = g_strsplit (props, " ", -1);
+  g_assert_cmpuint (g_strv_length (pairs), >, 0);
+  for (guint i = 0; pairs[i]; i++) {
+    g_auto (GStrv) kv = g_strsplit (pairs[i], "=", 2);
+    GParamSpec *pspec;
+    GValue value = G_VALUE_INIT;
+    GValue want = G_VALUE_INIT;
+
+    g_assert_cmpuint (g_strv_length (kv), ==, 2);
+    pspec = g_object_class_find_property (G_OBJECT_GET_CLASS (e), kv[0]);
+    g_assert_nonnull (pspec);
+    g_value_init (&value, pspec->value_type);
+    g_value_init (&want, pspec->value_type);
+    g_object_get_property (G_OBJECT (e), kv[0], &value);
+    g_assert_true (gst_value_deserialize (&want, kv[1]));
+    g_assert_cmpint (gst_value_compare (&value, &want), ==, GST_VALUE_EQUAL);
+    g_value_unset (&value);
+    g_value_unset (&want);
+  }
+  gst_object_unref (e);
+}
+
 static void
 check_row (gconstpointer data)
 {
@@ -92,6 +127,10 @@ check_row (gconstpointer data)
     g_assert_true (template_accepts (c->parser, GST_PAD_SINK, encoded));
     g_assert_true (template_accepts (c->parser, GST_PAD_SRC, track));
   }
+  g_assert_true (c->parser || !c->parser_props);
+  check_props (c->payloader, c->payloader_props);
+  if (c->parser)
+    check_props (c->parser, c->parser_props);
   g_assert_nonnull (metered_codec_pick_factory (c->encoders));
   g_assert_nonnull (metered_codec_pick_factory (c->decoders));
   for (guint i = 0; c->encoders[i]; i++)
@@ -121,6 +160,18 @@ check_unique (void)
   g_assert_true (metered_codec_from_encoding_name ("opus") ==
                  metered_codec_get (METERED_CODEC_OPUS));
   g_assert_null (metered_codec_pick_factory (NULL));
+  /* what the connections set on H.264, as they set it by hand before */
+  {
+    GstElement *pay = gst_element_factory_make ("rtph264pay", NULL);
+    gint interval = 0, mode = 0;
+    metered_codec_apply_props (
+        pay, metered_codec_get (METERED_CODEC_H264)->payloader_props);
+    g_object_get (pay, "config-interval", &interval, NULL);
+    g_object_get (pay, "aggregate-mode", &mode, NULL);
+    g_assert_cmpint (interval, ==, -1);
+    g_assert_cmpint (mode, ==, 1);
+    gst_object_unref (pay);
+  }
 }
 
 int

@@ -103,9 +103,10 @@ on_remote_track (MeteredConnection *conn, MeteredRemoteTrack *track, Pair *pair)
 }
 
 static void
-on_sender_state (MeteredConnection *conn, gint state, Pair *pair)
+on_sender_state (
+    MeteredConnection *conn, GstWebRTCPeerConnectionState state, Pair *pair)
 {
-  if (state == 2 /* GST_WEBRTC_PEER_CONNECTION_STATE_CONNECTED */)
+  if (state == GST_WEBRTC_PEER_CONNECTION_STATE_CONNECTED)
     pair->sender_connected = TRUE;
 }
 

@@ -129,33 +129,6 @@ test_classifier (void)
 }
 
 static void
-test_track_meta (void)
-{
-  g_autoptr (JsonObject) set = object (
-      "{\"__meteredTrackMeta\":{\"trackId\":\"t1\",\"metadata\":{\"a\":1}}}");
-  g_autoptr (JsonObject) clear =
-      object ("{\"__meteredTrackMeta\":{\"trackId\":\"t1\"}}");
-  g_autoptr (JsonObject) bad_meta =
-      object ("{\"__meteredTrackMeta\":{\"trackId\":\"t1\",\"metadata\":[1]}}");
-  g_autoptr (JsonObject) bad_id =
-      object ("{\"__meteredTrackMeta\":{\"trackId\":{}}}");
-  g_autoptr (JsonObject) empty_id =
-      object ("{\"__meteredTrackMeta\":{\"trackId\":\"\"}}");
-  const char *id = NULL;
-  char *meta = NULL;
-
-  g_assert_true (metered_sdp_parse_track_meta (set, &id, &meta));
-  g_assert_cmpstr (id, ==, "t1");
-  g_assert_cmpstr (meta, ==, "{\"a\":1}");
-  g_free (meta);
-  g_assert_true (metered_sdp_parse_track_meta (clear, &id, &meta));
-  g_assert_null (meta);
-  g_assert_false (metered_sdp_parse_track_meta (bad_meta, &id, &meta));
-  g_assert_false (metered_sdp_parse_track_meta (bad_id, &id, &meta));
-  g_assert_false (metered_sdp_parse_track_meta (empty_id, &id, &meta));
-}
-
-static void
 test_sdp_text (void)
 {
   /* GstSDP is critical on empty text */
@@ -186,7 +159,6 @@ main (int argc, char **argv)
   g_log_set_always_fatal (G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING);
   g_test_add_func ("/sdp/candidate", test_candidate);
   g_test_add_func ("/sdp/classifier", test_classifier);
-  g_test_add_func ("/sdp/track-meta", test_track_meta);
   g_test_add_func ("/sdp/text", test_sdp_text);
   return g_test_run ();
 }
