@@ -389,63 +389,15 @@ on_conn_sample (MeteredConnection *conn, const MeteredRemoteTrack *track,
         session, peer_id, track, buffer, session->sample_data);
 }
 
-/* "stun:host:port" -> "stun://host:port" (webrtcbin's form). */
-static char *
-stun_uri (const char *url)
-{
-  const char *rest = url + strlen ("stun:");
-  const char *q = strchr (rest, '?');
-
-  return g_strdup_printf (
-      "stun://%.*s", (int) (q ? q - rest : (long) strlen (rest)), rest);
-}
-
-/* "turn(s):host:port?transport=x" + credentials ->
- * "turn(s)://user:pass@host:port?transport=x". */
-static char *
-turn_uri (const char *url, const char *username, const char *credential)
-{
-  gboolean secure = g_ascii_strncasecmp (url, "turns:", 6) == 0;
-  const char *rest = url + (secure ? 6 : 5);
-  g_autofree char *user =
-      g_uri_escape_string (username ? username : "", NULL, FALSE);
-  g_autofree char *pass =
-      g_uri_escape_string (credential ? credential : "", NULL, FALSE);
-
-  return g_strdup_printf (
-      "%s://%s:%s@%s", secure ? "turns" : "turn", user, pass, rest);
-}
-
 static void
 take_welcome_ice_servers (MeteredSession *session, GVariant *servers)
 {
-  g_autoptr (GStrvBuilder) turns = g_strv_builder_new ();
-  GVariantIter iter;
-  GVariant *entry;
-
   if (!servers)
     return;
   g_clear_pointer (&session->welcome_stun, g_free);
-  g_variant_iter_init (&iter, servers);
-  while ((entry = g_variant_iter_next_value (&iter))) {
-    g_autofree const char **urls = NULL;
-    const char *user = NULL, *cred = NULL;
-    g_variant_lookup (entry, "urls", "^a&s", &urls);
-    g_variant_lookup (entry, "username", "&s", &user);
-    g_variant_lookup (entry, "credential", "&s", &cred);
-    for (guint i = 0; urls && urls[i]; i++) {
-      if (g_ascii_strncasecmp (urls[i], "stun:", 5) == 0) {
-        if (!session->welcome_stun)
-          session->welcome_stun = stun_uri (urls[i]);
-      } else if (g_ascii_strncasecmp (urls[i], "turn", 4) == 0) {
-        g_autofree char *uri = turn_uri (urls[i], user, cred);
-        g_strv_builder_add (turns, uri);
-      }
-    }
-    g_variant_unref (entry);
-  }
   g_strfreev (session->welcome_turns);
-  session->welcome_turns = g_strv_builder_end (turns);
+  metered_ice_servers_to_uris (
+      servers, &session->welcome_stun, &session->welcome_turns);
   GST_INFO ("iceServers from the welcome: %s STUN, %u TURN",
       session->welcome_stun ? "a" : "no",
       g_strv_length (session->welcome_turns));
