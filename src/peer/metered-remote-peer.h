@@ -17,7 +17,7 @@
 
 #pragma once
 
-#include <glib-object.h>
+#include "peer/metered-connection.h"
 
 G_BEGIN_DECLS
 
@@ -60,5 +60,46 @@ guint metered_remote_peer_get_swaps (MeteredRemotePeer *peer);
  * NULL; caller frees. */
 char *metered_remote_peer_dup_track_metadata (
     MeteredRemotePeer *peer, const char *track_id);
+
+/*
+ * Internal: the peer as its MeteredSession drives it (metered-session.c;
+ * what the peer asks of the session is in metered-session.h). Context
+ * thread (the signalling client's) unless "any thread" is said.
+ */
+typedef struct _MeteredSession MeteredSession;
+
+MeteredRemotePeer *metered_remote_peer_new (MeteredSession *session,
+    GMainContext *context, const char *id, const char *metadata);
+/* The first connection: offers when the session has tracks to send. */
+void metered_remote_peer_connect (MeteredRemotePeer *peer);
+/* The peer came back into presence (or survived our reconnect): a fresh
+ * connection, as the far side builds one too. */
+void metered_remote_peer_rejoin (MeteredRemotePeer *peer, const char *metadata);
+gboolean metered_remote_peer_is_lingering (MeteredRemotePeer *peer);
+/* An rtc-description or rtc-ice payload from the peer. */
+void metered_remote_peer_handle_signal (
+    MeteredRemotePeer *peer, const char *payload);
+void metered_remote_peer_store_track_meta (
+    MeteredRemotePeer *peer, const char *track_id, const char *metadata);
+/* Presence says the peer is gone: TRUE if it is kept (lingering) because
+ * its media still flows, FALSE if the session drops it now. */
+gboolean metered_remote_peer_linger (MeteredRemotePeer *peer, gint64 now_ms);
+/* The liveness tick, once a second: stops a drained connection, starts a
+ * recovery when media stopped. FALSE when a lingering peer's media
+ * stopped: the session drops it. */
+gboolean metered_remote_peer_tick (
+    MeteredRemotePeer *peer, gint64 now_ms, guint dead_peer_timeout_ms);
+/* One encoded buffer of a local track to every connection of the peer
+ * (a draining one too). Any thread. */
+void metered_remote_peer_push (
+    MeteredRemotePeer *peer, const char *track_id, GstBuffer *buffer);
+/* Any thread. */
+void metered_remote_peer_request_key_unit (
+    MeteredRemotePeer *peer, const char *track_id);
+/* a{sv}: swaps, and connection-state, packets-sent, packets-received when
+ * connected (floating). Any thread. */
+GVariant *metered_remote_peer_get_stats (MeteredRemotePeer *peer);
+/* Stops every connection; the peer is closed for good. */
+void metered_remote_peer_close (MeteredRemotePeer *peer);
 
 G_END_DECLS
