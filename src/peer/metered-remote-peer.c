@@ -59,7 +59,6 @@ struct _MeteredRemotePeer
   MeteredSession *session; /* not owned: it stops us before it goes */
   GMainContext *context;
   char *id;
-  char *metadata;
   MeteredRemotePeerState state;
   GHashTable *track_meta; /* trackId -> metadata JSON */
   GQueue track_meta_order; /* trackIds, oldest first (FIFO cap 512) */
@@ -219,14 +218,15 @@ on_conn_remote_track (
 
   GST_INFO ("remote track from %s: %s stream=%s track=%s", peer->id,
       track->kind, track->stream_id, track->track_id);
-  metered_session_emit_remote_track (peer->session, peer->id, track, meta);
+  g_signal_emit_by_name (peer->session, "remote-track", peer->id, track->kind,
+      track->stream_id, track->track_id, meta);
 }
 
 static void
 on_conn_key_unit (
     MeteredConnection *conn, const char *track_id, MeteredRemotePeer *peer)
 {
-  metered_session_emit_key_unit_request (peer->session, track_id);
+  g_signal_emit_by_name (peer->session, "key-unit-request", track_id);
 }
 
 /* --- swaps and the recovery ladder --- */
@@ -239,7 +239,7 @@ peer_swap (MeteredRemotePeer *peer, const char *first_payload)
   peer->swaps++;
   METERED_REMOTE_PEER_UNLOCK (peer);
   peer_connect (peer, first_payload);
-  metered_session_emit_connection_swapped (peer->session, peer->id);
+  g_signal_emit_by_name (peer->session, "connection-swapped", peer->id);
 }
 
 static gboolean
@@ -276,7 +276,7 @@ peer_recover (MeteredRemotePeer *peer, const char *why)
     peer->recover_exhausted = TRUE;
     GST_WARNING ("peer %s: %s and %u recoveries spent", peer->id, why,
         peer->recover_attempts);
-    metered_session_emit_recovery_exhausted (peer->session, peer->id);
+    g_signal_emit_by_name (peer->session, "recovery-exhausted", peer->id);
     return;
   }
   delay_s = recover_ladder_s[peer->recover_attempts];
@@ -366,7 +366,8 @@ on_conn_sample (MeteredConnection *conn, const MeteredRemoteTrack *track,
   } else if (route == METERED_HANDOVER_FORWARD_SWITCH) {
     GST_INFO (
         "%s from %s: the new connection takes over", track->kind, peer->id);
-    metered_session_emit_media_switched (peer->session, peer->id, track->kind);
+    g_signal_emit_by_name (
+        peer->session, "media-switched", peer->id, track->kind);
   }
   if (metered_handover_route_forwards (route))
     metered_session_deliver_sample (peer->session, peer->id, track, buffer);
@@ -444,10 +445,8 @@ metered_remote_peer_connect (MeteredRemotePeer *peer)
 }
 
 void
-metered_remote_peer_rejoin (MeteredRemotePeer *peer, const char *metadata)
+metered_remote_peer_rejoin (MeteredRemotePeer *peer)
 {
-  g_free (peer->metadata);
-  peer->metadata = g_strdup (metadata);
   peer->lingering = FALSE;
   peer_swap (peer, NULL);
 }
@@ -492,10 +491,13 @@ metered_remote_peer_store_track_meta (
 
 /* --- media liveness --- */
 
+/* Received media this recent means the peer's media flows. */
+#define MEDIA_FLOWING_MS 2000
+
 static gboolean
 peer_media_flowing (MeteredRemotePeer *peer, gint64 now_ms)
 {
-  if (peer->ever_received && now_ms - peer->rx_progress_ms < 2000)
+  if (peer->ever_received && now_ms - peer->rx_progress_ms < MEDIA_FLOWING_MS)
     return TRUE;
   /* We only send to it: a connected media path is all we can know. */
   return metered_session_has_local_tracks (peer->session) &&
@@ -667,42 +669,12 @@ metered_remote_peer_close (MeteredRemotePeer *peer)
   peer_set_state (peer, METERED_REMOTE_PEER_STATE_CLOSED);
 }
 
-/* --- public getters --- */
+/* --- public API --- */
 
 const char *
 metered_remote_peer_get_id (MeteredRemotePeer *peer)
 {
   return peer->id;
-}
-
-char *
-metered_remote_peer_dup_metadata (MeteredRemotePeer *peer)
-{
-  return g_strdup (peer->metadata);
-}
-
-MeteredRemotePeerState
-metered_remote_peer_get_state (MeteredRemotePeer *peer)
-{
-  return peer->state;
-}
-
-guint
-metered_remote_peer_get_swaps (MeteredRemotePeer *peer)
-{
-  guint swaps;
-
-  METERED_REMOTE_PEER_LOCK (peer);
-  swaps = peer->swaps;
-  METERED_REMOTE_PEER_UNLOCK (peer);
-  return swaps;
-}
-
-char *
-metered_remote_peer_dup_track_metadata (
-    MeteredRemotePeer *peer, const char *track_id)
-{
-  return g_strdup (g_hash_table_lookup (peer->track_meta, track_id));
 }
 
 /* --- GObject --- */
@@ -736,7 +708,6 @@ metered_remote_peer_finalize (GObject *object)
   g_queue_clear_full (&peer->track_meta_order, g_free);
   g_main_context_unref (peer->context);
   g_free (peer->id);
-  g_free (peer->metadata);
   g_mutex_clear (&peer->lock);
   G_OBJECT_CLASS (metered_remote_peer_parent_class)->finalize (object);
 }
@@ -779,14 +750,13 @@ metered_remote_peer_init (MeteredRemotePeer *peer)
 }
 
 MeteredRemotePeer *
-metered_remote_peer_new (MeteredSession *session, GMainContext *context,
-    const char *id, const char *metadata)
+metered_remote_peer_new (
+    MeteredSession *session, GMainContext *context, const char *id)
 {
   MeteredRemotePeer *peer = g_object_new (METERED_TYPE_REMOTE_PEER, NULL);
 
   peer->session = session;
   peer->context = g_main_context_ref (context);
   peer->id = g_strdup (id);
-  peer->metadata = g_strdup (metadata);
   return peer;
 }

@@ -43,8 +43,8 @@ GType metered_remote_peer_state_get_type (void);
 const char *metered_remote_peer_state_to_string (MeteredRemotePeerState s);
 
 /*
- * One remote peerId of a channel. Its identity (the object, its id, its
- * metadata, the track metadata it sent) survives every connection swap;
+ * One remote peerId of a channel. Its identity (the object, its id, the
+ * track metadata it sent) survives every connection swap;
  * connection-reset fires each time the connection under it is replaced.
  */
 #define METERED_TYPE_REMOTE_PEER (metered_remote_peer_get_type ())
@@ -52,14 +52,6 @@ G_DECLARE_FINAL_TYPE (
     MeteredRemotePeer, metered_remote_peer, METERED, REMOTE_PEER, GObject)
 
 const char *metered_remote_peer_get_id (MeteredRemotePeer *peer);
-/* Presence metadata (JSON object text) or NULL; caller frees. */
-char *metered_remote_peer_dup_metadata (MeteredRemotePeer *peer);
-MeteredRemotePeerState metered_remote_peer_get_state (MeteredRemotePeer *peer);
-guint metered_remote_peer_get_swaps (MeteredRemotePeer *peer);
-/* Metadata (JSON object text) the peer sent for one of its tracks, or
- * NULL; caller frees. */
-char *metered_remote_peer_dup_track_metadata (
-    MeteredRemotePeer *peer, const char *track_id);
 
 /*
  * Internal: the peer as its MeteredSession drives it (metered-session.c;
@@ -68,13 +60,13 @@ char *metered_remote_peer_dup_track_metadata (
  */
 typedef struct _MeteredSession MeteredSession;
 
-MeteredRemotePeer *metered_remote_peer_new (MeteredSession *session,
-    GMainContext *context, const char *id, const char *metadata);
+MeteredRemotePeer *metered_remote_peer_new (
+    MeteredSession *session, GMainContext *context, const char *id);
 /* The first connection: offers when the session has tracks to send. */
 void metered_remote_peer_connect (MeteredRemotePeer *peer);
 /* The peer came back into presence (or survived our reconnect): a fresh
  * connection, as the far side builds one too. */
-void metered_remote_peer_rejoin (MeteredRemotePeer *peer, const char *metadata);
+void metered_remote_peer_rejoin (MeteredRemotePeer *peer);
 gboolean metered_remote_peer_is_lingering (MeteredRemotePeer *peer);
 /* An rtc-description or rtc-ice payload from the peer. */
 void metered_remote_peer_handle_signal (

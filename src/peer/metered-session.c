@@ -228,42 +228,6 @@ metered_session_request_local_key_units (MeteredSession *session)
 }
 
 void
-metered_session_emit_remote_track (MeteredSession *session, const char *peer_id,
-    const MeteredRemoteTrack *track, const char *meta)
-{
-  g_signal_emit (session, signals[SIGNAL_REMOTE_TRACK], 0, peer_id, track->kind,
-      track->stream_id, track->track_id, meta);
-}
-
-void
-metered_session_emit_key_unit_request (
-    MeteredSession *session, const char *track_id)
-{
-  g_signal_emit (session, signals[SIGNAL_KEY_UNIT_REQUEST], 0, track_id);
-}
-
-void
-metered_session_emit_connection_swapped (
-    MeteredSession *session, const char *peer_id)
-{
-  g_signal_emit (session, signals[SIGNAL_CONNECTION_SWAPPED], 0, peer_id);
-}
-
-void
-metered_session_emit_recovery_exhausted (
-    MeteredSession *session, const char *peer_id)
-{
-  g_signal_emit (session, signals[SIGNAL_RECOVERY_EXHAUSTED], 0, peer_id);
-}
-
-void
-metered_session_emit_media_switched (
-    MeteredSession *session, const char *peer_id, const char *kind)
-{
-  g_signal_emit (session, signals[SIGNAL_MEDIA_SWITCHED], 0, peer_id, kind);
-}
-
-void
 metered_session_deliver_sample (MeteredSession *session, const char *peer_id,
     const MeteredRemoteTrack *track, GstBuffer *buffer)
 {
@@ -341,7 +305,7 @@ peer_add (MeteredSession *session, const char *id, const char *metadata)
         "already %d remote peers: ignoring %s", METERED_MAX_REMOTE_PEERS, id);
     return;
   }
-  peer = metered_remote_peer_new (session, session->context, id, metadata);
+  peer = metered_remote_peer_new (session, session->context, id);
   METERED_SESSION_LOCK (session);
   g_hash_table_insert (
       session->peers, (gpointer) metered_remote_peer_get_id (peer), peer);
@@ -449,7 +413,7 @@ on_presence (MeteredSignallingClient *client, const char *channel,
       /* A survivor of our own reconnect, or a peer that left and came
        * back: the far side rebuilt its connection to us (the SDK does on
        * every reconcile), so we start over too (§8.9). */
-      metered_remote_peer_rejoin (peer, meta);
+      metered_remote_peer_rejoin (peer);
     }
   }
   if (!snapshot) {
@@ -704,7 +668,7 @@ metered_session_stop (MeteredSession *session)
   for (GList *l = ids; l; l = l->next)
     peer_remove (session, l->data);
   metered_signalling_client_close (
-      session->client, 1000, "client requested close");
+      session->client, METERED_CLOSE_NORMAL, "client requested close");
 }
 
 void

@@ -112,7 +112,9 @@ GVariant *metered_session_get_peer_stats (MeteredSession *session);
 
 /*
  * Internal: what a MeteredRemotePeer asks of its session
- * (metered-remote-peer.c). Context thread unless said.
+ * (metered-remote-peer.c). Context thread unless said. A peer also emits
+ * its session's signals about it by name (remote-track, key-unit-request,
+ * connection-swapped, recovery-exhausted, media-switched).
  */
 
 /* A connection to peer_id on the session's settings (context, ICE
@@ -128,18 +130,6 @@ void metered_session_send_local_track_metadata (
 gboolean metered_session_has_local_tracks (MeteredSession *session);
 /* key-unit-request for every local track (a connection just connected). */
 void metered_session_request_local_key_units (MeteredSession *session);
-/* The session's signals, for one of its peers. */
-void metered_session_emit_remote_track (MeteredSession *session,
-    const char *peer_id, const MeteredRemoteTrack *track, const char *meta);
-void metered_session_emit_key_unit_request (
-    MeteredSession *session, const char *track_id);
-void metered_session_emit_connection_swapped (
-    MeteredSession *session, const char *peer_id);
-void metered_session_emit_recovery_exhausted (
-    MeteredSession *session, const char *peer_id);
-/* Streaming thread. */
-void metered_session_emit_media_switched (
-    MeteredSession *session, const char *peer_id, const char *kind);
 /* A buffer of a remote track to the session's sample function (streaming
  * thread). */
 void metered_session_deliver_sample (MeteredSession *session,
