@@ -23,15 +23,16 @@
  * tick. The session (metered-session.c) keeps the channel: presence,
  * reconcile, routing directs here, and fanning local media out.
  *
- *            metered_remote_peer_push (any thread)
- *                     |                     \
- *                     v                      v
- *   on_conn_sample <- conn (current)      draining (old, until the new
- *   (streaming thread)                     one carries its media)
- *        |                                   |
- *        +---- metered-handover: forward or drop, per kind ----+
- *        v
- *   the session's sample function
+ *   local media (any thread)                   received media (streaming)
+ *
+ *   metered_remote_peer_push --+--> conn ---------+
+ *                               \                  +--> on_conn_sample
+ *                                +--> draining ---+     metered-handover:
+ *                                     (the old one        forward or drop,
+ *                                     until conn          per kind
+ *                                     carries media)          |
+ *                                                             v
+ *                                            the session's sample function
  */
 
 #include "peer/metered-remote-peer.h"

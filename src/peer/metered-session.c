@@ -47,8 +47,9 @@ enum
 
 static guint signals[N_SIGNALS];
 
-/* A remote peer (metered-remote-peer.c): its identity (id, track
- * metadata) outlives the connections that come and go under it. */
+/* A remote peer (metered-remote-peer.c), as the direct handlers name
+ * it: its identity (id, track metadata) outlives the connections that
+ * come and go under it. */
 typedef MeteredRemotePeer RemotePeer;
 
 struct _MeteredSession
