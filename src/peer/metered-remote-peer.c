@@ -15,9 +15,85 @@
  * License along with this library; if not, see <https://www.gnu.org/licenses/>.
  */
 
-#include "metered-remote-peer-private.h"
+/*
+ * A remote peer of a channel and everything it does on its own: its
+ * connection (and, during a swap, the old one that drains), the recovery
+ * ladder, the make-before-break routing of received media
+ * (metered-handover.c decides; this file applies), and the media liveness
+ * tick. The session (metered-session.c) keeps the channel: presence,
+ * reconcile, routing directs here, and fanning local media out.
+ *
+ *   local media (any thread)                   received media (streaming)
+ *
+ *   metered_remote_peer_push --+--> conn ---------+
+ *                               \                  +--> on_conn_sample
+ *                                +--> draining ---+     metered-handover:
+ *                                     (the old one        forward or drop,
+ *                                     until conn          per kind
+ *                                     carries media)          |
+ *                                                             v
+ *                                            the session's sample function
+ */
 
+#include "peer/metered-remote-peer.h"
+
+#include "peer/metered-handover.h"
+#include "peer/metered-session.h"
 #include "protocol/metered-limits.h"
+
+#include <gst/webrtc/webrtc.h>
+
+/* The peer's story (connects, swaps, recoveries) is the session's: one
+ * category, GST_DEBUG=metered-session:5 as the docs say. */
+GST_DEBUG_CATEGORY_EXTERN (metered_session_debug);
+#define GST_CAT_DEFAULT metered_session_debug
+
+/* The recovery ladder: a fresh connection after these many seconds, as
+ * the SDK's ICE restarts (attempts 1..9). */
+static const guint recover_ladder_s[] = { 0, 1, 2, 4, 8, 16, 30, 30, 30 };
+
+/* Fields without a lock named are the context thread's. */
+struct _MeteredRemotePeer
+{
+  GObject parent;
+
+  MeteredSession *session; /* not owned: it stops us before it goes */
+  GMainContext *context;
+  char *id;
+  MeteredRemotePeerState state;
+  GHashTable *track_meta; /* trackId -> metadata JSON */
+  GQueue track_meta_order; /* trackIds, oldest first (FIFO cap 512) */
+
+  /* METERED_REMOTE_PEER_LOCK guards the connections against push() and
+   * request_key_unit() from other threads, their routing state against
+   * the connections' streaming threads (on_conn_sample), and swaps
+   * against stats. Changed on the context thread only, so that thread
+   * reads them without it. Taken inside a connection's object lock (the
+   * sample callback runs under it): never call into a connection while
+   * holding it. */
+  GMutex lock;
+  MeteredConnection *conn; /* the newest connection */
+  /* A connected connection that a swap replaced keeps carrying media
+   * (both ways) until the new one took over (make-before-break). */
+  MeteredConnection *draining;
+  MeteredHandover handover; /* generations of conn and draining */
+  guint swaps;
+
+  /* Media liveness (webrtcbin 1.22 has no consent freshness). */
+  guint64 rx_count;
+  gint64 rx_progress_ms; /* when rx_count last grew */
+  gboolean ever_received;
+  /* Gone from presence but still carrying media: kept until its media
+   * stops for dead-peer-timeout or it comes back. */
+  gboolean lingering;
+  /* Our own recovery ladder (the SDK's ICE-restart timing). */
+  guint recover_attempts;
+  GSource *recover_source;
+  gboolean recover_exhausted;
+};
+
+#define METERED_REMOTE_PEER_LOCK(peer) g_mutex_lock (&(peer)->lock)
+#define METERED_REMOTE_PEER_UNLOCK(peer) g_mutex_unlock (&(peer)->lock)
 
 enum
 {
@@ -38,6 +114,8 @@ static GParamSpec *props[N_PROPS];
 static guint signals[N_SIGNALS];
 
 G_DEFINE_FINAL_TYPE (MeteredRemotePeer, metered_remote_peer, G_TYPE_OBJECT)
+
+static void peer_connect (MeteredRemotePeer *peer, const char *first_payload);
 
 GType
 metered_remote_peer_state_get_type (void)
@@ -71,9 +149,10 @@ metered_remote_peer_state_to_string (MeteredRemotePeerState s)
   return (guint) s < G_N_ELEMENTS (names) ? names[s] : "invalid";
 }
 
-void
-metered_remote_peer_set_state (
-    MeteredRemotePeer *peer, MeteredRemotePeerState state)
+/* --- the SDK's RemotePeer state --- */
+
+static void
+peer_set_state (MeteredRemotePeer *peer, MeteredRemotePeerState state)
 {
   MeteredRemotePeerState from = peer->state;
 
@@ -84,38 +163,311 @@ metered_remote_peer_set_state (
   g_signal_emit (peer, signals[SIGNAL_STATE_CHANGED], 0, from, state);
 }
 
-void
-metered_remote_peer_reset (MeteredRemotePeer *peer)
+/* A new connection replaces the old one: reconnecting (unless the peer
+ * never connected), then connection-reset. */
+static void
+peer_reset (MeteredRemotePeer *peer)
 {
   if (peer->state == METERED_REMOTE_PEER_STATE_CONNECTED)
-    metered_remote_peer_set_state (
-        peer, METERED_REMOTE_PEER_STATE_RECONNECTING);
+    peer_set_state (peer, METERED_REMOTE_PEER_STATE_RECONNECTING);
   g_signal_emit (peer, signals[SIGNAL_CONNECTION_RESET], 0);
 }
 
-void
-metered_remote_peer_connection_state (
-    MeteredRemotePeer *peer, gint webrtc_state)
+/* Maps a webrtcbin connection state onto the peer's state. */
+static void
+peer_connection_state (
+    MeteredRemotePeer *peer, GstWebRTCPeerConnectionState state)
 {
-  switch (webrtc_state) {
-    case 0: /* new */
-    case 1: /* connecting */
+  switch (state) {
+    case GST_WEBRTC_PEER_CONNECTION_STATE_NEW:
+    case GST_WEBRTC_PEER_CONNECTION_STATE_CONNECTING:
       /* A replacement's connecting hop stays hidden behind reconnecting. */
       if (peer->state == METERED_REMOTE_PEER_STATE_IDLE)
-        metered_remote_peer_set_state (
-            peer, METERED_REMOTE_PEER_STATE_CONNECTING);
+        peer_set_state (peer, METERED_REMOTE_PEER_STATE_CONNECTING);
       break;
-    case 2: /* connected */
-      metered_remote_peer_set_state (peer, METERED_REMOTE_PEER_STATE_CONNECTED);
+    case GST_WEBRTC_PEER_CONNECTION_STATE_CONNECTED:
+      peer_set_state (peer, METERED_REMOTE_PEER_STATE_CONNECTED);
       break;
-    case 3: /* disconnected */
-    case 4: /* failed */
+    case GST_WEBRTC_PEER_CONNECTION_STATE_DISCONNECTED:
+    case GST_WEBRTC_PEER_CONNECTION_STATE_FAILED:
       if (peer->state != METERED_REMOTE_PEER_STATE_IDLE)
-        metered_remote_peer_set_state (
-            peer, METERED_REMOTE_PEER_STATE_RECONNECTING);
+        peer_set_state (peer, METERED_REMOTE_PEER_STATE_RECONNECTING);
       break;
-    default: /* closed: only the session closes the peer itself */
+    case GST_WEBRTC_PEER_CONNECTION_STATE_CLOSED:
+    default:
+      /* Only the session closes the peer itself. */
       break;
+  }
+}
+
+/* --- the connection's events (context thread) --- */
+
+static void
+on_conn_outgoing (
+    MeteredConnection *conn, const char *payload, MeteredRemotePeer *peer)
+{
+  metered_session_send_to (peer->session, peer->id, payload);
+}
+
+static void
+on_conn_remote_track (
+    MeteredConnection *conn, MeteredRemoteTrack *track, MeteredRemotePeer *peer)
+{
+  const char *meta =
+      track->track_id ? g_hash_table_lookup (peer->track_meta, track->track_id)
+                      : NULL;
+
+  GST_INFO ("remote track from %s: %s stream=%s track=%s", peer->id,
+      track->kind, track->stream_id, track->track_id);
+  g_signal_emit_by_name (peer->session, "remote-track", peer->id, track->kind,
+      track->stream_id, track->track_id, meta);
+}
+
+static void
+on_conn_key_unit (
+    MeteredConnection *conn, const char *track_id, MeteredRemotePeer *peer)
+{
+  g_signal_emit_by_name (peer->session, "key-unit-request", track_id);
+}
+
+/* --- swaps and the recovery ladder --- */
+
+/* A fresh connection in place of the current one (connection-swapped). */
+static void
+peer_swap (MeteredRemotePeer *peer, const char *first_payload)
+{
+  METERED_REMOTE_PEER_LOCK (peer);
+  peer->swaps++;
+  METERED_REMOTE_PEER_UNLOCK (peer);
+  peer_connect (peer, first_payload);
+  g_signal_emit_by_name (peer->session, "connection-swapped", peer->id);
+}
+
+static gboolean
+recover_due (gpointer data)
+{
+  MeteredRemotePeer *peer = data;
+
+  g_clear_pointer (&peer->recover_source, g_source_unref);
+  peer_swap (peer, NULL);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+cancel_recovery (MeteredRemotePeer *peer)
+{
+  if (peer->recover_source) {
+    g_source_destroy (peer->recover_source);
+    g_clear_pointer (&peer->recover_source, g_source_unref);
+  }
+}
+
+/* A failed or silent media path gets a fresh webrtcbin and a full
+ * negotiation (webrtcbin 1.22 cannot ICE-restart itself), on the SDK's
+ * ladder. Only the side that has media offers; the other waits for that
+ * offer. */
+static void
+peer_recover (MeteredRemotePeer *peer, const char *why)
+{
+  guint delay_s;
+
+  if (peer->recover_source || peer->recover_exhausted)
+    return;
+  if (peer->recover_attempts >= G_N_ELEMENTS (recover_ladder_s)) {
+    peer->recover_exhausted = TRUE;
+    GST_WARNING ("peer %s: %s and %u recoveries spent", peer->id, why,
+        peer->recover_attempts);
+    g_signal_emit_by_name (peer->session, "recovery-exhausted", peer->id);
+    return;
+  }
+  delay_s = recover_ladder_s[peer->recover_attempts];
+  GST_INFO ("peer %s: %s, recovery %u in %u s", peer->id, why,
+      peer->recover_attempts + 1, delay_s);
+  peer->recover_source = g_timeout_source_new_seconds (delay_s);
+  peer->recover_attempts++;
+  g_source_set_callback (peer->recover_source, recover_due, peer, NULL);
+  g_source_attach (peer->recover_source, peer->context);
+}
+
+static void
+on_conn_state (MeteredConnection *conn, GstWebRTCPeerConnectionState state,
+    MeteredRemotePeer *peer)
+{
+  GST_INFO ("connection to %s: state %d", peer->id, state);
+  peer_connection_state (peer, state);
+  if (state == GST_WEBRTC_PEER_CONNECTION_STATE_CONNECTED) {
+    METERED_REMOTE_PEER_LOCK (peer);
+    metered_handover_connected (
+        &peer->handover, g_get_monotonic_time () / 1000);
+    METERED_REMOTE_PEER_UNLOCK (peer);
+    peer->recover_attempts = 0;
+    peer->recover_exhausted = FALSE;
+    /* A new or swapped viewer starts at once on a fresh key frame of the
+     * shared encoder instead of waiting for the next one (the owner rate
+     * limits these). */
+    metered_session_request_local_key_units (peer->session);
+  } else if (state == GST_WEBRTC_PEER_CONNECTION_STATE_FAILED) {
+    peer_recover (peer, "connection failed");
+  }
+}
+
+/* --- make-before-break routing (streaming threads) --- */
+
+static guint64
+buffer_hash (GstBuffer *buffer)
+{
+  GstMapInfo map;
+  guint64 h;
+
+  if (!gst_buffer_map (buffer, &map, GST_MAP_READ))
+    return 0;
+  h = metered_handover_hash (map.data, map.size);
+  gst_buffer_unmap (buffer, &map);
+  return h;
+}
+
+/* The generation of one of our connections, 0 for one no longer ours.
+ * Under the lock. */
+static guint
+conn_gen (MeteredRemotePeer *peer, MeteredConnection *conn)
+{
+  if (peer->draining && conn == peer->draining)
+    return peer->handover.draining;
+  if (conn == peer->conn)
+    return peer->handover.current;
+  return 0;
+}
+
+/* While a swapped-out connection drains, each kind of media keeps coming
+ * from it until the new one takes over (metered-handover.h); media-switched
+ * comes first when the new one starts a new stream, so that the owner
+ * starts a new source. The peer outlives its connections: it stops them
+ * all before it goes. */
+static void
+on_conn_sample (MeteredConnection *conn, const MeteredRemoteTrack *track,
+    GstBuffer *buffer, gpointer data)
+{
+  MeteredRemotePeer *peer = data;
+  MeteredHandoverKind kind = g_strcmp0 (track->kind, "video") == 0
+                                 ? METERED_HANDOVER_VIDEO
+                                 : METERED_HANDOVER_AUDIO;
+  guint64 hash = buffer_hash (buffer);
+  gint64 now_ms = g_get_monotonic_time () / 1000;
+  MeteredHandoverRoute route;
+
+  METERED_REMOTE_PEER_LOCK (peer);
+  route = metered_handover_route (&peer->handover, conn_gen (peer, conn), kind,
+      hash, GST_BUFFER_FLAG_IS_SET (buffer, GST_BUFFER_FLAG_DELTA_UNIT),
+      now_ms);
+  METERED_REMOTE_PEER_UNLOCK (peer);
+
+  if (route == METERED_HANDOVER_FORWARD_CONTINUE) {
+    GST_INFO ("%s from %s: the new connection continues the stream",
+        track->kind, peer->id);
+  } else if (route == METERED_HANDOVER_FORWARD_SWITCH) {
+    GST_INFO (
+        "%s from %s: the new connection takes over", track->kind, peer->id);
+    g_signal_emit_by_name (
+        peer->session, "media-switched", peer->id, track->kind);
+  }
+  if (metered_handover_route_forwards (route))
+    metered_session_deliver_sample (peer->session, peer->id, track, buffer);
+}
+
+/* --- connecting --- */
+
+/* Builds a fresh connection (replacing any old one) and, when
+ * first_payload is given, hands it that remote description first. */
+static void
+peer_connect (MeteredRemotePeer *peer, const char *first_payload)
+{
+  MeteredConnection *conn, *old = peer->conn, *stop;
+  MeteredHandoverSwap swap;
+  gboolean old_connected;
+  gint64 now_ms = g_get_monotonic_time () / 1000;
+  g_autoptr (GError) error = NULL;
+
+  conn = metered_session_new_connection (
+      peer->session, peer->id, first_payload != NULL);
+  g_signal_connect (conn, "outgoing", G_CALLBACK (on_conn_outgoing), peer);
+  g_signal_connect (
+      conn, "remote-track", G_CALLBACK (on_conn_remote_track), peer);
+  g_signal_connect (
+      conn, "key-unit-request", G_CALLBACK (on_conn_key_unit), peer);
+  g_signal_connect (conn, "state-changed", G_CALLBACK (on_conn_state), peer);
+  metered_connection_set_sample_func (conn, on_conn_sample, peer, NULL);
+
+  cancel_recovery (peer);
+  old_connected = old && metered_connection_get_state (old) ==
+                             GST_WEBRTC_PEER_CONNECTION_STATE_CONNECTED;
+  METERED_REMOTE_PEER_LOCK (peer);
+  swap = metered_handover_swap (&peer->handover, old_connected, now_ms);
+  peer->conn = conn;
+  stop = old;
+  if (swap == METERED_HANDOVER_SWAP_DRAIN_OLD) {
+    /* Make before break: a connection that carries media goes on until
+     * the new one does (a swap cost ~200 ms of video and a lost frame;
+     * bench/recovery.sh). */
+    stop = peer->draining;
+    peer->draining = old;
+  }
+  METERED_REMOTE_PEER_UNLOCK (peer);
+  if (swap == METERED_HANDOVER_SWAP_DRAIN_OLD)
+    GST_INFO ("connection to %s: the old one drains until the new one "
+              "carries media",
+        peer->id);
+  else if (old && peer->draining)
+    GST_DEBUG ("connection to %s: keeping the one that drains", peer->id);
+  peer->rx_count = 0;
+  peer->rx_progress_ms = now_ms;
+  if (old)
+    g_signal_handlers_disconnect_by_data (old, peer);
+  if (stop) {
+    metered_connection_stop (stop);
+    gst_object_unref (stop);
+  }
+  if (old)
+    peer_reset (peer);
+
+  if (!first_payload)
+    metered_session_send_local_track_metadata (peer->session, peer->id);
+  if (!metered_connection_start (conn, &error)) {
+    GST_ERROR ("connection to %s does not start: %s", peer->id, error->message);
+    return;
+  }
+  if (first_payload)
+    metered_connection_handle_signal (conn, first_payload);
+}
+
+void
+metered_remote_peer_connect (MeteredRemotePeer *peer)
+{
+  peer_connect (peer, NULL);
+}
+
+void
+metered_remote_peer_rejoin (MeteredRemotePeer *peer)
+{
+  peer->lingering = FALSE;
+  peer_swap (peer, NULL);
+}
+
+gboolean
+metered_remote_peer_is_lingering (MeteredRemotePeer *peer)
+{
+  return peer->lingering;
+}
+
+void
+metered_remote_peer_handle_signal (MeteredRemotePeer *peer, const char *payload)
+{
+  MeteredSignalVerdict verdict =
+      peer->conn ? metered_connection_handle_signal (peer->conn, payload)
+                 : METERED_SIGNAL_SWAP;
+
+  if (verdict == METERED_SIGNAL_SWAP) {
+    GST_INFO ("swapping the connection to %s for its new offer", peer->id);
+    peer_swap (peer, payload);
   }
 }
 
@@ -138,36 +490,195 @@ metered_remote_peer_store_track_meta (
     g_hash_table_remove (peer->track_meta, track_id);
 }
 
+/* --- media liveness --- */
+
+/* Received media this recent means the peer's media flows. */
+#define MEDIA_FLOWING_MS 2000
+
+static gboolean
+peer_media_flowing (MeteredRemotePeer *peer, gint64 now_ms)
+{
+  if (peer->ever_received && now_ms - peer->rx_progress_ms < MEDIA_FLOWING_MS)
+    return TRUE;
+  /* We only send to it: a connected media path is all we can know. */
+  return metered_session_has_local_tracks (peer->session) &&
+         !peer->ever_received && peer->conn &&
+         metered_connection_get_state (peer->conn) ==
+             GST_WEBRTC_PEER_CONNECTION_STATE_CONNECTED;
+}
+
+/* A peer whose media still flows (our own reconnect after a server
+ * restart, its socket dropping while its media path is fine) is kept
+ * until that media stops: tearing it down at once cost the probe ~2 s of
+ * video for nothing. */
+gboolean
+metered_remote_peer_linger (MeteredRemotePeer *peer, gint64 now_ms)
+{
+  if (!peer_media_flowing (peer, now_ms))
+    return FALSE;
+  GST_INFO ("peer %s left presence but its media flows: keeping it", peer->id);
+  peer->lingering = TRUE;
+  /* Gone for good if nothing arrives for dead-peer-timeout from now (a
+   * peer we only send to: dead-peer-timeout, unless it comes back). */
+  peer->rx_progress_ms = now_ms;
+  return TRUE;
+}
+
+/* The old connection of a swap stops as metered_handover_check()
+ * decides: the new one connected for a second and carrying what the old
+ * one carried, or 10 s. */
+static void
+check_draining (MeteredRemotePeer *peer, gint64 now_ms)
+{
+  MeteredConnection *stop = NULL;
+
+  METERED_REMOTE_PEER_LOCK (peer);
+  if (metered_handover_check (&peer->handover, now_ms) != METERED_HANDOVER_KEEP)
+    stop = g_steal_pointer (&peer->draining);
+  METERED_REMOTE_PEER_UNLOCK (peer);
+  if (stop) {
+    GST_INFO ("connection to %s: the old one stops", peer->id);
+    metered_connection_stop (stop);
+    gst_object_unref (stop);
+  }
+}
+
+gboolean
+metered_remote_peer_tick (
+    MeteredRemotePeer *peer, gint64 now_ms, guint dead_peer_timeout_ms)
+{
+  guint64 rx;
+
+  if (!peer->conn)
+    return TRUE;
+  check_draining (peer, now_ms);
+  rx = metered_connection_get_packets_received (peer->conn);
+  if (rx != peer->rx_count) {
+    peer->rx_count = rx;
+    peer->rx_progress_ms = now_ms;
+    peer->ever_received = TRUE;
+    return TRUE;
+  }
+  if (now_ms - peer->rx_progress_ms < dead_peer_timeout_ms)
+    return TRUE;
+  if (peer->lingering) {
+    GST_INFO ("peer %s: media stopped, it is gone", peer->id);
+    return FALSE;
+  }
+  if (peer->ever_received) {
+    /* Media stopped on a peer that is still present: the path died
+     * without ICE noticing. */
+    peer->ever_received = FALSE;
+    peer->rx_progress_ms = now_ms;
+    peer_recover (peer, "no media for dead-peer-timeout");
+  }
+  return TRUE;
+}
+
+/* --- any thread --- */
+
+/* The peer's connections, referenced: calls into them happen without our
+ * lock. */
+static void
+dup_connections (MeteredRemotePeer *peer, MeteredConnection **conn,
+    MeteredConnection **draining)
+{
+  METERED_REMOTE_PEER_LOCK (peer);
+  *conn = peer->conn ? gst_object_ref (peer->conn) : NULL;
+  if (draining)
+    *draining = peer->draining ? gst_object_ref (peer->draining) : NULL;
+  METERED_REMOTE_PEER_UNLOCK (peer);
+}
+
+void
+metered_remote_peer_push (
+    MeteredRemotePeer *peer, const char *track_id, GstBuffer *buffer)
+{
+  MeteredConnection *conn, *draining;
+
+  /* A connection swapped out or stopped meanwhile takes no more buffers:
+   * metered_connection_push() checks under its own lock. */
+  dup_connections (peer, &conn, &draining);
+  if (conn) {
+    metered_connection_push (conn, track_id, buffer);
+    gst_object_unref (conn);
+  }
+  if (draining) {
+    metered_connection_push (draining, track_id, buffer);
+    gst_object_unref (draining);
+  }
+}
+
+void
+metered_remote_peer_request_key_unit (
+    MeteredRemotePeer *peer, const char *track_id)
+{
+  MeteredConnection *conn;
+
+  dup_connections (peer, &conn, NULL);
+  if (conn) {
+    metered_connection_request_key_unit (conn, track_id);
+    gst_object_unref (conn);
+  }
+}
+
+GVariant *
+metered_remote_peer_get_stats (MeteredRemotePeer *peer)
+{
+  GVariantBuilder b;
+  MeteredConnection *conn;
+  guint swaps;
+
+  METERED_REMOTE_PEER_LOCK (peer);
+  swaps = peer->swaps;
+  conn = peer->conn ? gst_object_ref (peer->conn) : NULL;
+  METERED_REMOTE_PEER_UNLOCK (peer);
+
+  g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&b, "{sv}", "swaps", g_variant_new_uint32 (swaps));
+  if (conn) {
+    g_variant_builder_add (&b, "{sv}", "connection-state",
+        g_variant_new_int32 (metered_connection_get_state (conn)));
+    g_variant_builder_add (&b, "{sv}", "packets-sent",
+        g_variant_new_uint64 (metered_connection_get_packets_sent (conn)));
+    g_variant_builder_add (&b, "{sv}", "packets-received",
+        g_variant_new_uint64 (metered_connection_get_packets_received (conn)));
+    gst_object_unref (conn);
+  }
+  return g_variant_builder_end (&b);
+}
+
+void
+metered_remote_peer_close (MeteredRemotePeer *peer)
+{
+  MeteredConnection *conn, *draining;
+
+  cancel_recovery (peer);
+  if (peer->conn) {
+    g_signal_handlers_disconnect_by_data (peer->conn, peer);
+    metered_connection_stop (peer->conn);
+  }
+  /* Both stopped before either goes: the other's samples read them. */
+  if (peer->draining)
+    metered_connection_stop (peer->draining);
+  METERED_REMOTE_PEER_LOCK (peer);
+  conn = g_steal_pointer (&peer->conn);
+  draining = g_steal_pointer (&peer->draining);
+  METERED_REMOTE_PEER_UNLOCK (peer);
+  gst_clear_object (&conn);
+  gst_clear_object (&draining);
+  peer_set_state (peer, METERED_REMOTE_PEER_STATE_CLOSED);
+}
+
+/* --- public API --- */
+
 const char *
 metered_remote_peer_get_id (MeteredRemotePeer *peer)
 {
   return peer->id;
 }
 
-char *
-metered_remote_peer_dup_metadata (MeteredRemotePeer *peer)
-{
-  return g_strdup (peer->metadata);
-}
-
-MeteredRemotePeerState
-metered_remote_peer_get_state (MeteredRemotePeer *peer)
-{
-  return peer->state;
-}
-
-guint
-metered_remote_peer_get_swaps (MeteredRemotePeer *peer)
-{
-  return peer->swaps;
-}
-
-char *
-metered_remote_peer_dup_track_metadata (
-    MeteredRemotePeer *peer, const char *track_id)
-{
-  return g_strdup (g_hash_table_lookup (peer->track_meta, track_id));
-}
+/* --- GObject --- */
 
 static void
 metered_remote_peer_get_property (
@@ -192,10 +703,13 @@ metered_remote_peer_finalize (GObject *object)
 {
   MeteredRemotePeer *peer = METERED_REMOTE_PEER (object);
 
+  /* The session closed it (connections stopped) before letting go. */
+  cancel_recovery (peer);
   g_hash_table_unref (peer->track_meta);
   g_queue_clear_full (&peer->track_meta_order, g_free);
+  g_main_context_unref (peer->context);
   g_free (peer->id);
-  g_free (peer->metadata);
+  g_mutex_clear (&peer->lock);
   G_OBJECT_CLASS (metered_remote_peer_parent_class)->finalize (object);
 }
 
@@ -229,6 +743,8 @@ metered_remote_peer_class_init (MeteredRemotePeerClass *klass)
 static void
 metered_remote_peer_init (MeteredRemotePeer *peer)
 {
+  g_mutex_init (&peer->lock);
+  metered_handover_init (&peer->handover);
   peer->track_meta =
       g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   g_queue_init (&peer->track_meta_order);
@@ -236,12 +752,12 @@ metered_remote_peer_init (MeteredRemotePeer *peer)
 
 MeteredRemotePeer *
 metered_remote_peer_new (
-    MeteredSession *session, const char *id, const char *metadata)
+    MeteredSession *session, GMainContext *context, const char *id)
 {
   MeteredRemotePeer *peer = g_object_new (METERED_TYPE_REMOTE_PEER, NULL);
 
   peer->session = session;
+  peer->context = g_main_context_ref (context);
   peer->id = g_strdup (id);
-  peer->metadata = g_strdup (metadata);
   return peer;
 }

@@ -17,7 +17,7 @@
 
 #pragma once
 
-#include <glib-object.h>
+#include "peer/metered-connection.h"
 
 G_BEGIN_DECLS
 
@@ -43,8 +43,8 @@ GType metered_remote_peer_state_get_type (void);
 const char *metered_remote_peer_state_to_string (MeteredRemotePeerState s);
 
 /*
- * One remote peerId of a channel. Its identity (the object, its id, its
- * metadata, the track metadata it sent) survives every connection swap;
+ * One remote peerId of a channel. Its identity (the object, its id, the
+ * track metadata it sent) survives every connection swap;
  * connection-reset fires each time the connection under it is replaced.
  */
 #define METERED_TYPE_REMOTE_PEER (metered_remote_peer_get_type ())
@@ -52,13 +52,46 @@ G_DECLARE_FINAL_TYPE (
     MeteredRemotePeer, metered_remote_peer, METERED, REMOTE_PEER, GObject)
 
 const char *metered_remote_peer_get_id (MeteredRemotePeer *peer);
-/* Presence metadata (JSON object text) or NULL; caller frees. */
-char *metered_remote_peer_dup_metadata (MeteredRemotePeer *peer);
-MeteredRemotePeerState metered_remote_peer_get_state (MeteredRemotePeer *peer);
-guint metered_remote_peer_get_swaps (MeteredRemotePeer *peer);
-/* Metadata (JSON object text) the peer sent for one of its tracks, or
- * NULL; caller frees. */
-char *metered_remote_peer_dup_track_metadata (
+
+/*
+ * Internal: the peer as its MeteredSession drives it (metered-session.c;
+ * what the peer asks of the session is in metered-session.h). Context
+ * thread (the signalling client's) unless "any thread" is said.
+ */
+typedef struct _MeteredSession MeteredSession;
+
+MeteredRemotePeer *metered_remote_peer_new (
+    MeteredSession *session, GMainContext *context, const char *id);
+/* The first connection: offers when the session has tracks to send. */
+void metered_remote_peer_connect (MeteredRemotePeer *peer);
+/* The peer came back into presence (or survived our reconnect): a fresh
+ * connection, as the far side builds one too. */
+void metered_remote_peer_rejoin (MeteredRemotePeer *peer);
+gboolean metered_remote_peer_is_lingering (MeteredRemotePeer *peer);
+/* An rtc-description or rtc-ice payload from the peer. */
+void metered_remote_peer_handle_signal (
+    MeteredRemotePeer *peer, const char *payload);
+void metered_remote_peer_store_track_meta (
+    MeteredRemotePeer *peer, const char *track_id, const char *metadata);
+/* Presence says the peer is gone: TRUE if it is kept (lingering) because
+ * its media still flows, FALSE if the session drops it now. */
+gboolean metered_remote_peer_linger (MeteredRemotePeer *peer, gint64 now_ms);
+/* The liveness tick, once a second: stops a drained connection, starts a
+ * recovery when media stopped. FALSE when a lingering peer's media
+ * stopped: the session drops it. */
+gboolean metered_remote_peer_tick (
+    MeteredRemotePeer *peer, gint64 now_ms, guint dead_peer_timeout_ms);
+/* One encoded buffer of a local track to every connection of the peer
+ * (a draining one too). Any thread. */
+void metered_remote_peer_push (
+    MeteredRemotePeer *peer, const char *track_id, GstBuffer *buffer);
+/* Any thread. */
+void metered_remote_peer_request_key_unit (
     MeteredRemotePeer *peer, const char *track_id);
+/* a{sv}: swaps, and connection-state, packets-sent, packets-received when
+ * connected (floating). Any thread. */
+GVariant *metered_remote_peer_get_stats (MeteredRemotePeer *peer);
+/* Stops every connection; the peer is closed for good. */
+void metered_remote_peer_close (MeteredRemotePeer *peer);
 
 G_END_DECLS

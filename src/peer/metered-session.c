@@ -17,7 +17,6 @@
 
 #include "metered-session.h"
 
-#include "peer/metered-remote-peer-private.h"
 #include "peer/metered-sdp.h"
 
 #include "protocol/metered-protocol.h"
@@ -25,7 +24,8 @@
 #include <json-glib/json-glib.h>
 #include <string.h>
 
-GST_DEBUG_CATEGORY_STATIC (metered_session_debug);
+/* Shared with metered-remote-peer.c: a peer's story is the session's. */
+GST_DEBUG_CATEGORY (metered_session_debug);
 #define GST_CAT_DEFAULT metered_session_debug
 
 enum
@@ -47,8 +47,9 @@ enum
 
 static guint signals[N_SIGNALS];
 
-/* A remote peer: its identity (id, metadata, track metadata) outlives the
- * connections that come and go under it (metered-remote-peer.c). */
+/* A remote peer (metered-remote-peer.c), as the direct handlers name
+ * it: its identity (id, track metadata) outlives the connections that
+ * come and go under it. */
 typedef MeteredRemotePeer RemotePeer;
 
 struct _MeteredSession
@@ -72,13 +73,16 @@ struct _MeteredSession
   GStrv welcome_turns;
   GStrv receive_codecs;
 
-  GMutex lock; /* guards peers against push() from other threads */
-  /* Guards what the connections' streaming threads read and change in
-   * their peer (conn and draining are changed under both). Never held
-   * while taking a connection's lock: they call us holding it, and push()
-   * takes it under the session lock. */
-  GMutex media_lock;
-  GHashTable *peers; /* id -> RemotePeer* */
+  /* METERED_SESSION_LOCK guards peers and fanout against readers on
+   * other threads (push, dup_peer, count_peers, request_key_unit,
+   * get_peer_stats). Both change on the context thread only, which reads
+   * them without it. Nothing is called and no other lock taken under it. */
+  GMutex lock;
+  GHashTable *peers; /* id -> MeteredRemotePeer* (a reference) */
+  /* The peers again, for push(): replaced, never changed, so that a
+   * streaming thread takes a reference under the lock and pushes without
+   * it. */
+  GPtrArray *fanout;
   gboolean started;
   gboolean subscribed;
   gboolean awaiting_snapshot;
@@ -93,9 +97,10 @@ struct _MeteredSession
   GDestroyNotify sample_destroy;
 };
 
-G_DEFINE_FINAL_TYPE (MeteredSession, metered_session, G_TYPE_OBJECT)
+#define METERED_SESSION_LOCK(session) g_mutex_lock (&(session)->lock)
+#define METERED_SESSION_UNLOCK(session) g_mutex_unlock (&(session)->lock)
 
-static void peer_connect (RemotePeer *peer, const char *first_payload);
+G_DEFINE_FINAL_TYPE (MeteredSession, metered_session, G_TYPE_OBJECT)
 
 GType
 metered_session_state_get_type (void)
@@ -175,27 +180,93 @@ send_track_metadata (MeteredSession *session, const char *peer_id)
   }
 }
 
-/* --- remote peers --- */
-
 static void
-peer_free (RemotePeer *peer)
+take_welcome_ice_servers (MeteredSession *session, GVariant *servers)
 {
-  if (peer->recover_source) {
-    g_source_destroy (peer->recover_source);
-    g_clear_pointer (&peer->recover_source, g_source_unref);
-  }
-  if (peer->conn) {
-    g_signal_handlers_disconnect_by_data (peer->conn, peer);
-    metered_connection_stop (peer->conn);
-  }
-  /* Both stopped before either goes: the other's samples read them. */
-  if (peer->draining)
-    metered_connection_stop (peer->draining);
-  gst_clear_object (&peer->conn);
-  gst_clear_object (&peer->draining);
-  metered_remote_peer_set_state (peer, METERED_REMOTE_PEER_STATE_CLOSED);
-  g_object_unref (peer);
+  if (!servers)
+    return;
+  g_clear_pointer (&session->welcome_stun, g_free);
+  g_strfreev (session->welcome_turns);
+  metered_ice_servers_to_uris (
+      servers, &session->welcome_stun, &session->welcome_turns);
+  GST_INFO ("iceServers from the welcome: %s STUN, %u TURN",
+      session->welcome_stun ? "a" : "no",
+      g_strv_length (session->welcome_turns));
 }
+
+/* --- what the peers ask of us (metered-remote-peer.h) --- */
+
+void
+metered_session_send_to (
+    MeteredSession *session, const char *peer_id, const char *payload)
+{
+  send_to (session, peer_id, payload);
+}
+
+void
+metered_session_send_local_track_metadata (
+    MeteredSession *session, const char *peer_id)
+{
+  send_track_metadata (session, peer_id);
+}
+
+gboolean
+metered_session_has_local_tracks (MeteredSession *session)
+{
+  return session->local_tracks->len > 0;
+}
+
+void
+metered_session_request_local_key_units (MeteredSession *session)
+{
+  for (guint i = 0; i < session->local_tracks->len; i++) {
+    MeteredLocalTrack *t = g_ptr_array_index (session->local_tracks, i);
+    g_signal_emit (session, signals[SIGNAL_KEY_UNIT_REQUEST], 0, t->track_id);
+  }
+}
+
+void
+metered_session_deliver_sample (MeteredSession *session, const char *peer_id,
+    const MeteredRemoteTrack *track, GstBuffer *buffer)
+{
+  if (session->sample_func)
+    session->sample_func (
+        session, peer_id, track, buffer, session->sample_data);
+}
+
+MeteredConnection *
+metered_session_new_connection (
+    MeteredSession *session, const char *peer_id, gboolean answer_first)
+{
+  MeteredConnectionConfig config = { 0 };
+  g_autoptr (GStrvBuilder) b = g_strv_builder_new ();
+  g_auto (GStrv) turns = NULL;
+
+  config.context = session->context;
+  config.local_peer_id = session->local_id;
+  config.remote_peer_id = peer_id;
+  /* Politeness as the SDK computes it: JS string comparison, which is
+   * strcmp for the ASCII ids services hand out. */
+  config.polite = g_strcmp0 (session->local_id, peer_id) < 0;
+  /* Properties first, then what the service handed out in the welcome. */
+  config.stun_server =
+      session->stun_server ? session->stun_server : session->welcome_stun;
+  if (session->turn_servers)
+    g_strv_builder_addv (b, (const char **) session->turn_servers);
+  if (session->welcome_turns)
+    g_strv_builder_addv (b, (const char **) session->welcome_turns);
+  turns = g_strv_builder_end (b);
+  config.turn_servers = (const char *const *) turns;
+  config.local_tracks = session->local_tracks;
+  config.receive = session->receive;
+  config.clock = session->clock;
+  config.base_time = session->base_time;
+  config.answer_first = answer_first;
+  config.receive_codecs = (const char *const *) session->receive_codecs;
+  return metered_connection_new (&config);
+}
+
+/* --- remote peers --- */
 
 static void
 store_track_meta (RemotePeer *peer, const char *track_id, const char *meta)
@@ -203,471 +274,83 @@ store_track_meta (RemotePeer *peer, const char *track_id, const char *meta)
   metered_remote_peer_store_track_meta (peer, track_id, meta);
 }
 
-static void
-on_conn_outgoing (
-    MeteredConnection *conn, const char *payload, RemotePeer *peer)
+/* A new fan-out list for the peers as they are now; returns the old one,
+ * to be dropped once the lock is released (it may hold the last reference
+ * to a peer). Under the lock. */
+static GPtrArray *
+fanout_replace (MeteredSession *session)
 {
-  send_to (peer->session, peer->id, payload);
+  GPtrArray *old = session->fanout;
+  GHashTableIter iter;
+  gpointer value;
+
+  session->fanout =
+      g_ptr_array_new_full (g_hash_table_size (session->peers), g_object_unref);
+  g_hash_table_iter_init (&iter, session->peers);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    g_ptr_array_add (session->fanout, g_object_ref (value));
+  return old;
 }
 
 static void
-on_conn_remote_track (
-    MeteredConnection *conn, MeteredRemoteTrack *track, RemotePeer *peer)
-{
-  const char *meta =
-      track->track_id ? g_hash_table_lookup (peer->track_meta, track->track_id)
-                      : NULL;
-
-  GST_INFO ("remote track from %s: %s stream=%s track=%s", peer->id,
-      track->kind, track->stream_id, track->track_id);
-  g_signal_emit (peer->session, signals[SIGNAL_REMOTE_TRACK], 0, peer->id,
-      track->kind, track->stream_id, track->track_id, meta);
-}
-
-static void
-on_conn_key_unit (
-    MeteredConnection *conn, const char *track_id, RemotePeer *peer)
-{
-  g_signal_emit (peer->session, signals[SIGNAL_KEY_UNIT_REQUEST], 0, track_id);
-}
-
-static gboolean
-recover_due (gpointer data)
-{
-  RemotePeer *peer = data;
-
-  g_clear_pointer (&peer->recover_source, g_source_unref);
-  peer->swaps++;
-  peer_connect (peer, NULL);
-  g_signal_emit (
-      peer->session, signals[SIGNAL_CONNECTION_SWAPPED], 0, peer->id);
-  return G_SOURCE_REMOVE;
-}
-
-/* A failed or silent media path gets a fresh webrtcbin and a full
- * negotiation (webrtcbin 1.22 cannot ICE-restart itself), on the SDK's
- * ladder: attempts 1..9 after 0, 1, 2, 4, 8, 16, 30, 30, 30 s. Only the
- * side that has media offers; the other waits for that offer. */
-static void
-peer_recover (RemotePeer *peer, const char *why)
-{
-  static const guint ladder_s[] = { 0, 1, 2, 4, 8, 16, 30, 30, 30 };
-
-  if (peer->recover_source || peer->recover_exhausted)
-    return;
-  if (peer->recover_attempts >= G_N_ELEMENTS (ladder_s)) {
-    peer->recover_exhausted = TRUE;
-    GST_WARNING ("peer %s: %s and %u recoveries spent", peer->id, why,
-        peer->recover_attempts);
-    g_signal_emit (
-        peer->session, signals[SIGNAL_RECOVERY_EXHAUSTED], 0, peer->id);
-    return;
-  }
-  GST_INFO ("peer %s: %s, recovery %u in %u s", peer->id, why,
-      peer->recover_attempts + 1, ladder_s[peer->recover_attempts]);
-  peer->recover_source =
-      g_timeout_source_new_seconds (ladder_s[peer->recover_attempts]);
-  peer->recover_attempts++;
-  g_source_set_callback (peer->recover_source, recover_due, peer, NULL);
-  g_source_attach (peer->recover_source, peer->session->context);
-}
-
-static void
-on_conn_state (MeteredConnection *conn, gint state, RemotePeer *peer)
-{
-  GST_INFO ("connection to %s: state %d", peer->id, state);
-  metered_remote_peer_connection_state (peer, state);
-  if (state == 2 /* GST_WEBRTC_PEER_CONNECTION_STATE_CONNECTED */) {
-    MeteredSession *session = peer->session;
-    peer->connected_ms = g_get_monotonic_time () / 1000;
-    peer->recover_attempts = 0;
-    peer->recover_exhausted = FALSE;
-    /* A new or swapped viewer starts at once on a fresh key frame of the
-     * shared encoder instead of waiting for the next one (the owner rate
-     * limits these). */
-    for (guint i = 0; i < session->local_tracks->len; i++) {
-      MeteredLocalTrack *t = g_ptr_array_index (session->local_tracks, i);
-      g_signal_emit (session, signals[SIGNAL_KEY_UNIT_REQUEST], 0, t->track_id);
-    }
-  } else if (state == 5 /* GST_WEBRTC_PEER_CONNECTION_STATE_FAILED */) {
-    peer_recover (peer, "connection failed");
-  }
-}
-
-/* FNV-1a over the buffer's bytes, its size mixed in. */
-static guint64
-content_hash (GstBuffer *buffer)
-{
-  GstMapInfo map;
-  guint64 h = 14695981039346656037ull;
-
-  if (!gst_buffer_map (buffer, &map, GST_MAP_READ))
-    return 0;
-  for (gsize i = 0; i < map.size; i++)
-    h = (h ^ map.data[i]) * 1099511628211ull;
-  h ^= map.size;
-  gst_buffer_unmap (buffer, &map);
-  return h;
-}
-
-static gboolean
-drained_has (RemotePeer *peer, guint k, guint64 hash)
-{
-  for (guint i = 0; hash && i < G_N_ELEMENTS (peer->drained[k]); i++)
-    if (peer->drained[k][i] == hash)
-      return TRUE;
-  return FALSE;
-}
-
-/* Streaming threads of the connections. While a swapped-out connection
- * drains, each kind of media keeps coming from it until the new one takes
- * over: both carry the same encoded frames (one encoder, fanned out), so
- * the new one's copies of frames already forwarded are dropped and its
- * first frame after such a copy simply continues the stream; without an
- * overlap it takes over at a key unit (video) or at once (audio), with
- * media-switched first so that the owner starts a new source. Samples of
- * connections no longer ours are dropped. */
-static void
-on_conn_sample (MeteredConnection *conn, const MeteredRemoteTrack *track,
-    GstBuffer *buffer, gpointer data)
-{
-  RemotePeer *peer = data; /* outlives its connections: all stopped first */
-  MeteredSession *session = peer->session;
-  const char *peer_id = peer->id;
-  gboolean video = g_strcmp0 (track->kind, "video") == 0;
-  gboolean forward = FALSE, switched = FALSE, continued = FALSE;
-  guint k = video ? 0 : 1;
-  guint64 hash = content_hash (buffer);
-
-  g_mutex_lock (&session->media_lock);
-  {
-    guint *active = video ? &peer->active_video_gen : &peer->active_audio_gen;
-    if (peer->draining && conn == peer->draining) {
-      peer->draining_rx_ms = g_get_monotonic_time () / 1000;
-      forward = *active == peer->draining_gen;
-    } else if (conn == peer->conn) {
-      forward = TRUE;
-      if (*active != peer->conn_gen) {
-        gboolean old_flows = peer->draining && *active == peer->draining_gen;
-        if (old_flows && drained_has (peer, k, hash)) {
-          /* A frame the old one delivered already. */
-          peer->overlap[k] = TRUE;
-          forward = FALSE;
-        } else if (old_flows && peer->overlap[k]) {
-          /* The same stream, one frame on: it simply continues. */
-          *active = peer->conn_gen;
-          continued = TRUE;
-        } else if (old_flows && video &&
-                   GST_BUFFER_FLAG_IS_SET (
-                       buffer, GST_BUFFER_FLAG_DELTA_UNIT)) {
-          forward = FALSE; /* the old one carries on until a key unit */
-        } else {
-          switched = *active != 0;
-          *active = peer->conn_gen;
-        }
-      }
-    }
-  }
-  if (forward)
-    peer->drained[k][peer->drained_pos[k]++ % G_N_ELEMENTS (peer->drained[k])] =
-        hash;
-  g_mutex_unlock (&session->media_lock);
-  if (continued)
-    GST_INFO ("%s from %s: the new connection continues the stream",
-        track->kind, peer_id);
-  if (switched) {
-    GST_INFO (
-        "%s from %s: the new connection takes over", track->kind, peer_id);
-    g_signal_emit (
-        session, signals[SIGNAL_MEDIA_SWITCHED], 0, peer_id, track->kind);
-  }
-  if (forward && session->sample_func)
-    session->sample_func (
-        session, peer_id, track, buffer, session->sample_data);
-}
-
-/* "stun:host:port" -> "stun://host:port" (webrtcbin's form). */
-static char *
-stun_uri (const char *url)
-{
-  const char *rest = url + strlen ("stun:");
-  const char *q = strchr (rest, '?');
-
-  return g_strdup_printf (
-      "stun://%.*s", (int) (q ? q - rest : (long) strlen (rest)), rest);
-}
-
-/* "turn(s):host:port?transport=x" + credentials ->
- * "turn(s)://user:pass@host:port?transport=x". */
-static char *
-turn_uri (const char *url, const char *username, const char *credential)
-{
-  gboolean secure = g_ascii_strncasecmp (url, "turns:", 6) == 0;
-  const char *rest = url + (secure ? 6 : 5);
-  g_autofree char *user =
-      g_uri_escape_string (username ? username : "", NULL, FALSE);
-  g_autofree char *pass =
-      g_uri_escape_string (credential ? credential : "", NULL, FALSE);
-
-  return g_strdup_printf (
-      "%s://%s:%s@%s", secure ? "turns" : "turn", user, pass, rest);
-}
-
-static void
-take_welcome_ice_servers (MeteredSession *session, GVariant *servers)
-{
-  g_autoptr (GStrvBuilder) turns = g_strv_builder_new ();
-  GVariantIter iter;
-  GVariant *entry;
-
-  if (!servers)
-    return;
-  g_clear_pointer (&session->welcome_stun, g_free);
-  g_variant_iter_init (&iter, servers);
-  while ((entry = g_variant_iter_next_value (&iter))) {
-    g_autofree const char **urls = NULL;
-    const char *user = NULL, *cred = NULL;
-    g_variant_lookup (entry, "urls", "^a&s", &urls);
-    g_variant_lookup (entry, "username", "&s", &user);
-    g_variant_lookup (entry, "credential", "&s", &cred);
-    for (guint i = 0; urls && urls[i]; i++) {
-      if (g_ascii_strncasecmp (urls[i], "stun:", 5) == 0) {
-        if (!session->welcome_stun)
-          session->welcome_stun = stun_uri (urls[i]);
-      } else if (g_ascii_strncasecmp (urls[i], "turn", 4) == 0) {
-        g_autofree char *uri = turn_uri (urls[i], user, cred);
-        g_strv_builder_add (turns, uri);
-      }
-    }
-    g_variant_unref (entry);
-  }
-  g_strfreev (session->welcome_turns);
-  session->welcome_turns = g_strv_builder_end (turns);
-  GST_INFO ("iceServers from the welcome: %s STUN, %u TURN",
-      session->welcome_stun ? "a" : "no",
-      g_strv_length (session->welcome_turns));
-}
-
-/* Is the current connection worth keeping while its replacement
- * connects? Connected, and the one whose media goes out (not a
- * replacement that never took over from one still draining). */
-static gboolean
-old_conn_keeps_media (RemotePeer *peer)
-{
-  if (!peer->conn || metered_connection_get_state (peer->conn) !=
-                         2 /* GST_WEBRTC_PEER_CONNECTION_STATE_CONNECTED */)
-    return FALSE;
-  if (!peer->draining)
-    return TRUE;
-  return peer->active_video_gen == peer->conn_gen ||
-         peer->active_audio_gen == peer->conn_gen;
-}
-
-/* Builds a fresh connection for peer (replacing any old one) and, when
- * first_payload is given, hands it that remote description first. */
-static void
-peer_connect (RemotePeer *peer, const char *first_payload)
-{
-  MeteredSession *session = peer->session;
-  MeteredConnectionConfig config = { 0 };
-  MeteredConnection *conn, *old, *stop;
-  gboolean keep;
-  guint old_gen;
-  g_autoptr (GError) error = NULL;
-  g_auto (GStrv) turns = NULL;
-
-  config.context = session->context;
-  config.local_peer_id = session->local_id;
-  config.remote_peer_id = peer->id;
-  /* Politeness as the SDK computes it: JS string comparison, which is
-   * strcmp for the ASCII ids services hand out. */
-  config.polite = g_strcmp0 (session->local_id, peer->id) < 0;
-  /* Properties first, then what the service handed out in the welcome. */
-  config.stun_server =
-      session->stun_server ? session->stun_server : session->welcome_stun;
-  {
-    g_autoptr (GStrvBuilder) b = g_strv_builder_new ();
-    if (session->turn_servers)
-      g_strv_builder_addv (b, (const char **) session->turn_servers);
-    if (session->welcome_turns)
-      g_strv_builder_addv (b, (const char **) session->welcome_turns);
-    turns = g_strv_builder_end (b);
-  }
-  config.turn_servers = (const char *const *) turns;
-  config.local_tracks = session->local_tracks;
-  config.receive = session->receive;
-  config.clock = session->clock;
-  config.base_time = session->base_time;
-  config.answer_first = first_payload != NULL;
-  config.receive_codecs = (const char *const *) session->receive_codecs;
-  conn = metered_connection_new (&config);
-
-  g_signal_connect (conn, "outgoing", G_CALLBACK (on_conn_outgoing), peer);
-  g_signal_connect (
-      conn, "remote-track", G_CALLBACK (on_conn_remote_track), peer);
-  g_signal_connect (
-      conn, "key-unit-request", G_CALLBACK (on_conn_key_unit), peer);
-  g_signal_connect (conn, "state-changed", G_CALLBACK (on_conn_state), peer);
-  metered_connection_set_sample_func (conn, on_conn_sample, peer, NULL);
-
-  if (peer->recover_source) {
-    g_source_destroy (peer->recover_source);
-    g_clear_pointer (&peer->recover_source, g_source_unref);
-  }
-  g_mutex_lock (&session->lock);
-  g_mutex_lock (&session->media_lock);
-  keep = old_conn_keeps_media (peer);
-  old = peer->conn;
-  old_gen = peer->conn_gen;
-  peer->conn = conn;
-  peer->conn_gen = ++peer->next_gen;
-  peer->connected_ms = 0;
-  stop = old;
-  if (old && keep) {
-    /* Make before break: a connection that carries media goes on until
-     * the new one does (a swap cost ~200 ms of video and a lost frame;
-     * bench/recovery.sh). One drains at a time: the one whose media is
-     * forwarded. */
-    stop = peer->draining;
-    peer->draining = old;
-    peer->draining_gen = old_gen;
-    peer->draining_since_ms = peer->draining_rx_ms =
-        g_get_monotonic_time () / 1000;
-    memset (peer->overlap, 0, sizeof peer->overlap);
-    GST_INFO ("connection to %s: the old one drains until the new one "
-              "carries media",
-        peer->id);
-  } else if (old && peer->draining) {
-    GST_DEBUG ("connection to %s: keeping the one that drains", peer->id);
-  }
-  g_mutex_unlock (&session->media_lock);
-  g_mutex_unlock (&session->lock);
-  peer->rx_count = 0;
-  peer->rx_progress_ms = g_get_monotonic_time () / 1000;
-  if (old)
-    g_signal_handlers_disconnect_by_data (old, peer);
-  if (stop) {
-    metered_connection_stop (stop);
-    gst_object_unref (stop);
-  }
-  if (old)
-    metered_remote_peer_reset (peer);
-
-  if (session->local_tracks->len > 0 && !first_payload)
-    send_track_metadata (session, peer->id);
-  if (!metered_connection_start (conn, &error)) {
-    GST_ERROR ("connection to %s does not start: %s", peer->id, error->message);
-    return;
-  }
-  if (first_payload)
-    metered_connection_handle_signal (conn, first_payload);
-}
-
-static RemotePeer *
 peer_add (MeteredSession *session, const char *id, const char *metadata)
 {
-  RemotePeer *peer;
+  MeteredRemotePeer *peer;
+  GPtrArray *old;
 
   if (g_hash_table_size (session->peers) >= METERED_MAX_REMOTE_PEERS) {
     GST_WARNING (
         "already %d remote peers: ignoring %s", METERED_MAX_REMOTE_PEERS, id);
-    return NULL;
+    return;
   }
-  peer = metered_remote_peer_new (session, id, metadata);
-  g_mutex_lock (&session->lock);
-  g_hash_table_insert (session->peers, peer->id, peer);
-  g_mutex_unlock (&session->lock);
+  peer = metered_remote_peer_new (session, session->context, id);
+  METERED_SESSION_LOCK (session);
+  g_hash_table_insert (
+      session->peers, (gpointer) metered_remote_peer_get_id (peer), peer);
+  old = fanout_replace (session);
+  METERED_SESSION_UNLOCK (session);
+  g_ptr_array_unref (old);
 
   GST_INFO ("peer %s joined", id);
   g_signal_emit (session, signals[SIGNAL_PEER_JOINED], 0, id, metadata);
-  peer_connect (peer, NULL);
-  return peer;
+  metered_remote_peer_connect (peer);
 }
 
 static void
 peer_remove (MeteredSession *session, const char *id)
 {
-  RemotePeer *peer;
+  MeteredRemotePeer *peer;
+  GPtrArray *old = NULL;
 
-  g_mutex_lock (&session->lock);
+  METERED_SESSION_LOCK (session);
   peer = g_hash_table_lookup (session->peers, id);
-  if (peer)
+  if (peer) {
     g_hash_table_steal (session->peers, id);
-  g_mutex_unlock (&session->lock);
+    old = fanout_replace (session);
+  }
+  METERED_SESSION_UNLOCK (session);
   if (!peer)
     return;
+  g_ptr_array_unref (old);
   GST_INFO ("peer %s left", id);
   g_signal_emit (session, signals[SIGNAL_PEER_LEFT], 0, id);
-  peer_free (peer);
+  metered_remote_peer_close (peer);
+  g_object_unref (peer);
 }
 
-/* --- media liveness --- */
-
-static gboolean
-peer_media_flowing (RemotePeer *peer, gint64 now_ms)
-{
-  if (peer->ever_received && now_ms - peer->rx_progress_ms < 2000)
-    return TRUE;
-  /* We only send to it: a connected media path is all we can know. */
-  return peer->session->local_tracks->len > 0 && !peer->ever_received &&
-         peer->conn &&
-         metered_connection_get_state (peer->conn) ==
-             2 /* GST_WEBRTC_PEER_CONNECTION_STATE_CONNECTED */;
-}
-
-/* Presence says the peer is gone. A peer whose media still flows (our
- * own reconnect after a server restart, its socket dropping while its
- * media path is fine) is kept until that media stops: tearing it down
- * at once cost the probe ~2 s of video for nothing. */
+/* Presence says the peer is gone. One whose media still flows is kept
+ * until that media stops (metered_remote_peer_linger()). */
 static void
 peer_gone (MeteredSession *session, const char *id)
 {
-  RemotePeer *peer = g_hash_table_lookup (session->peers, id);
-  gint64 now_ms = g_get_monotonic_time () / 1000;
+  MeteredRemotePeer *peer = g_hash_table_lookup (session->peers, id);
 
-  if (!peer)
-    return;
-  if (peer_media_flowing (peer, now_ms)) {
-    GST_INFO ("peer %s left presence but its media flows: keeping it", id);
-    peer->lingering = TRUE;
-    /* Gone for good if nothing arrives for dead-peer-timeout from now
-     * (a peer we only send to: dead-peer-timeout, unless it comes back). */
-    peer->rx_progress_ms = now_ms;
-    return;
-  }
-  peer_remove (session, id);
+  if (peer &&
+      !metered_remote_peer_linger (peer, g_get_monotonic_time () / 1000))
+    peer_remove (session, id);
 }
 
-/* The old connection of a swap stops once the new one has been
- * connected for a second (the remote had time to switch to it: the key
- * unit we send on connected) and took over every kind of media the old
- * one still carried, or after 10 s whatever happens. */
-static void
-check_draining (MeteredSession *session, RemotePeer *peer, gint64 now_ms)
-{
-  MeteredConnection *stop = NULL;
-
-  g_mutex_lock (&session->lock);
-  g_mutex_lock (&session->media_lock);
-  if (peer->draining) {
-    gboolean carries = peer->active_video_gen == peer->draining_gen ||
-                       peer->active_audio_gen == peer->draining_gen;
-    gboolean idle = now_ms - peer->draining_rx_ms > 1000;
-    gboolean settled = peer->connected_ms &&
-                       now_ms - peer->connected_ms >= 1000 &&
-                       (!carries || idle);
-    if (settled || now_ms - peer->draining_since_ms > 10000)
-      stop = g_steal_pointer (&peer->draining);
-  }
-  g_mutex_unlock (&session->media_lock);
-  g_mutex_unlock (&session->lock);
-  if (stop) {
-    GST_INFO ("connection to %s: the old one stops", peer->id);
-    metered_connection_stop (stop);
-    gst_object_unref (stop);
-  }
-}
-
+/* The peers' liveness tick, once a second. */
 static gboolean
 check_liveness (gpointer data)
 {
@@ -676,31 +359,11 @@ check_liveness (gpointer data)
   g_autoptr (GList) ids = g_hash_table_get_keys (session->peers);
 
   for (GList *l = ids; l; l = l->next) {
-    RemotePeer *peer = g_hash_table_lookup (session->peers, l->data);
-    guint64 rx;
+    MeteredRemotePeer *peer = g_hash_table_lookup (session->peers, l->data);
 
-    if (!peer || !peer->conn)
-      continue;
-    check_draining (session, peer, now_ms);
-    rx = metered_connection_get_packets_received (peer->conn);
-    if (rx != peer->rx_count) {
-      peer->rx_count = rx;
-      peer->rx_progress_ms = now_ms;
-      peer->ever_received = TRUE;
-      continue;
-    }
-    if (now_ms - peer->rx_progress_ms < session->dead_peer_timeout_ms)
-      continue;
-    if (peer->lingering) {
-      GST_INFO ("peer %s: media stopped, it is gone", peer->id);
-      peer_remove (session, peer->id);
-    } else if (peer->ever_received) {
-      /* Media stopped on a peer that is still present: the path died
-       * without ICE noticing. */
-      peer->ever_received = FALSE;
-      peer->rx_progress_ms = now_ms;
-      peer_recover (peer, "no media for dead-peer-timeout");
-    }
+    if (peer &&
+        !metered_remote_peer_tick (peer, now_ms, session->dead_peer_timeout_ms))
+      peer_remove (session, l->data);
   }
   return G_SOURCE_CONTINUE;
 }
@@ -738,22 +401,17 @@ on_presence (MeteredSignallingClient *client, const char *channel,
   /* Joined before left, as the SDK applies them. */
   g_variant_iter_init (&iter, joined);
   while (g_variant_iter_next (&iter, "(&sm&s)", &id, &meta)) {
-    RemotePeer *peer;
+    MeteredRemotePeer *peer;
     if (g_strcmp0 (id, session->local_id) == 0)
       continue;
     peer = g_hash_table_lookup (session->peers, id);
     if (!peer) {
       peer_add (session, id, meta);
-    } else if (snapshot || peer->lingering) {
+    } else if (snapshot || metered_remote_peer_is_lingering (peer)) {
       /* A survivor of our own reconnect, or a peer that left and came
        * back: the far side rebuilt its connection to us (the SDK does on
        * every reconcile), so we start over too (§8.9). */
-      g_free (peer->metadata);
-      peer->metadata = g_strdup (meta);
-      peer->lingering = FALSE;
-      peer->swaps++;
-      peer_connect (peer, NULL);
-      g_signal_emit (session, signals[SIGNAL_CONNECTION_SWAPPED], 0, id);
+      metered_remote_peer_rejoin (peer);
     }
   }
   if (!snapshot) {
@@ -797,16 +455,7 @@ on_direct (MeteredSignallingClient *client, const char *from, const char *data,
       (root = json_parser_get_root (parser)) && JSON_NODE_HOLDS_OBJECT (root)) {
     JsonObject *obj = json_node_get_object (root);
     if (metered_sdp_is_rtc_signal (obj)) {
-      MeteredSignalVerdict verdict =
-          peer->conn ? metered_connection_handle_signal (peer->conn, data)
-                     : METERED_SIGNAL_SWAP;
-      if (verdict == METERED_SIGNAL_SWAP) {
-        GST_INFO ("swapping the connection to %s for its new offer", peer->id);
-        peer->swaps++;
-        peer_connect (peer, data);
-        g_signal_emit (
-            session, signals[SIGNAL_CONNECTION_SWAPPED], 0, peer->id);
-      }
+      metered_remote_peer_handle_signal (peer, data);
       return;
     }
     if (json_object_has_member (obj, "__meteredTrackMeta") &&
@@ -1020,26 +669,21 @@ metered_session_stop (MeteredSession *session)
   for (GList *l = ids; l; l = l->next)
     peer_remove (session, l->data);
   metered_signalling_client_close (
-      session->client, 1000, "client requested close");
+      session->client, METERED_CLOSE_NORMAL, "client requested close");
 }
 
 void
 metered_session_push (
     MeteredSession *session, const char *track_id, GstBuffer *buffer)
 {
-  GHashTableIter iter;
-  gpointer value;
+  GPtrArray *fanout;
 
-  g_mutex_lock (&session->lock);
-  g_hash_table_iter_init (&iter, session->peers);
-  while (g_hash_table_iter_next (&iter, NULL, &value)) {
-    RemotePeer *peer = value;
-    if (peer->conn)
-      metered_connection_push (peer->conn, track_id, buffer);
-    if (peer->draining)
-      metered_connection_push (peer->draining, track_id, buffer);
-  }
-  g_mutex_unlock (&session->lock);
+  METERED_SESSION_LOCK (session);
+  fanout = g_ptr_array_ref (session->fanout);
+  METERED_SESSION_UNLOCK (session);
+  for (guint i = 0; i < fanout->len; i++)
+    metered_remote_peer_push (g_ptr_array_index (fanout, i), track_id, buffer);
+  g_ptr_array_unref (fanout);
 }
 
 void
@@ -1142,11 +786,11 @@ metered_session_dup_peer (MeteredSession *session, const char *peer_id)
 {
   MeteredRemotePeer *peer;
 
-  g_mutex_lock (&session->lock);
+  METERED_SESSION_LOCK (session);
   peer = g_hash_table_lookup (session->peers, peer_id);
   if (peer)
     g_object_ref (peer);
-  g_mutex_unlock (&session->lock);
+  METERED_SESSION_UNLOCK (session);
   return peer;
 }
 
@@ -1160,17 +804,11 @@ void
 metered_session_request_key_unit (
     MeteredSession *session, const char *peer_id, const char *track_id)
 {
-  MeteredConnection *conn = NULL;
-  RemotePeer *peer;
+  MeteredRemotePeer *peer = metered_session_dup_peer (session, peer_id);
 
-  g_mutex_lock (&session->lock);
-  peer = g_hash_table_lookup (session->peers, peer_id);
-  if (peer && peer->conn)
-    conn = gst_object_ref (peer->conn);
-  g_mutex_unlock (&session->lock);
-  if (conn) {
-    metered_connection_request_key_unit (conn, track_id);
-    gst_object_unref (conn);
+  if (peer) {
+    metered_remote_peer_request_key_unit (peer, track_id);
+    g_object_unref (peer);
   }
 }
 
@@ -1179,9 +817,9 @@ metered_session_count_peers (MeteredSession *session)
 {
   guint n;
 
-  g_mutex_lock (&session->lock);
+  METERED_SESSION_LOCK (session);
   n = g_hash_table_size (session->peers);
-  g_mutex_unlock (&session->lock);
+  METERED_SESSION_UNLOCK (session);
   return n;
 }
 
@@ -1189,31 +827,18 @@ GVariant *
 metered_session_get_peer_stats (MeteredSession *session)
 {
   GVariantBuilder b;
-  GHashTableIter iter;
-  gpointer value;
+  GPtrArray *fanout;
 
+  METERED_SESSION_LOCK (session);
+  fanout = g_ptr_array_ref (session->fanout);
+  METERED_SESSION_UNLOCK (session);
   g_variant_builder_init (&b, G_VARIANT_TYPE ("a{sa{sv}}"));
-  g_mutex_lock (&session->lock);
-  g_hash_table_iter_init (&iter, session->peers);
-  while (g_hash_table_iter_next (&iter, NULL, &value)) {
-    RemotePeer *peer = value;
-    GVariantBuilder p;
-    g_variant_builder_init (&p, G_VARIANT_TYPE_VARDICT);
-    g_variant_builder_add (
-        &p, "{sv}", "swaps", g_variant_new_uint32 (peer->swaps));
-    if (peer->conn) {
-      g_variant_builder_add (&p, "{sv}", "connection-state",
-          g_variant_new_int32 (metered_connection_get_state (peer->conn)));
-      g_variant_builder_add (&p, "{sv}", "packets-sent",
-          g_variant_new_uint64 (
-              metered_connection_get_packets_sent (peer->conn)));
-      g_variant_builder_add (&p, "{sv}", "packets-received",
-          g_variant_new_uint64 (
-              metered_connection_get_packets_received (peer->conn)));
-    }
-    g_variant_builder_add (&b, "{sa{sv}}", peer->id, &p);
+  for (guint i = 0; i < fanout->len; i++) {
+    MeteredRemotePeer *peer = g_ptr_array_index (fanout, i);
+    g_variant_builder_add (&b, "{s@a{sv}}", metered_remote_peer_get_id (peer),
+        metered_remote_peer_get_stats (peer));
   }
-  g_mutex_unlock (&session->lock);
+  g_ptr_array_unref (fanout);
   return g_variant_builder_end (&b);
 }
 
@@ -1234,6 +859,7 @@ metered_session_finalize (GObject *object)
   if (session->sample_destroy)
     session->sample_destroy (session->sample_data);
   g_hash_table_unref (session->peers);
+  g_ptr_array_unref (session->fanout);
   g_ptr_array_unref (session->local_tracks);
   g_hash_table_unref (session->local_metadata);
   g_object_unref (session->client);
@@ -1247,7 +873,6 @@ metered_session_finalize (GObject *object)
   g_strfreev (session->welcome_turns);
   g_strfreev (session->receive_codecs);
   g_mutex_clear (&session->lock);
-  g_mutex_clear (&session->media_lock);
   G_OBJECT_CLASS (metered_session_parent_class)->finalize (object);
 }
 
@@ -1314,9 +939,10 @@ static void
 metered_session_init (MeteredSession *session)
 {
   g_mutex_init (&session->lock);
-  g_mutex_init (&session->media_lock);
-  session->peers = g_hash_table_new_full (
-      g_str_hash, g_str_equal, NULL, (GDestroyNotify) peer_free);
+  /* Keys are the peers' own ids: a peer is stolen before it goes. */
+  session->peers =
+      g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_object_unref);
+  session->fanout = g_ptr_array_new_with_free_func (g_object_unref);
   session->local_tracks = g_ptr_array_new_with_free_func (
       (GDestroyNotify) metered_local_track_free);
   session->local_metadata =

@@ -110,4 +110,29 @@ guint metered_session_count_peers (MeteredSession *session);
 /* a{sv} per remote peer: state, swaps, packets-sent/received. */
 GVariant *metered_session_get_peer_stats (MeteredSession *session);
 
+/*
+ * Internal: what a MeteredRemotePeer asks of its session
+ * (metered-remote-peer.c). Context thread unless said. A peer also emits
+ * its session's signals about it by name (remote-track, key-unit-request,
+ * connection-swapped, recovery-exhausted, media-switched).
+ */
+
+/* A connection to peer_id on the session's settings (context, ICE
+ * servers, local tracks, clock); answer_first: for a remote offer. */
+MeteredConnection *metered_session_new_connection (
+    MeteredSession *session, const char *peer_id, gboolean answer_first);
+/* A payload to peer_id over the signalling channel. */
+void metered_session_send_to (
+    MeteredSession *session, const char *peer_id, const char *payload);
+/* __meteredTrackMeta of every local track, before an offer. */
+void metered_session_send_local_track_metadata (
+    MeteredSession *session, const char *peer_id);
+gboolean metered_session_has_local_tracks (MeteredSession *session);
+/* key-unit-request for every local track (a connection just connected). */
+void metered_session_request_local_key_units (MeteredSession *session);
+/* A buffer of a remote track to the session's sample function (streaming
+ * thread). */
+void metered_session_deliver_sample (MeteredSession *session,
+    const char *peer_id, const MeteredRemoteTrack *track, GstBuffer *buffer);
+
 G_END_DECLS

@@ -198,3 +198,76 @@ metered_ice_servers_from_metadata (const char *metadata_json, GError **error)
   }
   return g_steal_pointer (&servers);
 }
+
+static gboolean
+has_scheme (const char *url, const char *scheme)
+{
+  return g_ascii_strncasecmp (url, scheme, strlen (scheme)) == 0;
+}
+
+char *
+metered_ice_url_to_stun_uri (const char *url)
+{
+  const char *rest, *q;
+
+  if (url == NULL || !has_scheme (url, "stun:"))
+    return NULL;
+  rest = url + strlen ("stun:");
+  q = strchr (rest, '?');
+  return g_strdup_printf (
+      "stun://%.*s", (int) (q ? q - rest : (long) strlen (rest)), rest);
+}
+
+char *
+metered_ice_url_to_turn_uri (
+    const char *url, const char *username, const char *credential)
+{
+  gboolean secure;
+  g_autofree char *user = NULL;
+  g_autofree char *pass = NULL;
+
+  if (url == NULL)
+    return NULL;
+  secure = has_scheme (url, "turns:");
+  if (!secure && !has_scheme (url, "turn:"))
+    return NULL;
+  /* Escaped whole, reserved characters included: a ':' or '@' in a
+   * credential must not move the host part. */
+  user = g_uri_escape_string (username ? username : "", NULL, FALSE);
+  pass = g_uri_escape_string (credential ? credential : "", NULL, FALSE);
+  return g_strdup_printf ("%s://%s:%s@%s", secure ? "turns" : "turn", user,
+      pass, url + (secure ? strlen ("turns:") : strlen ("turn:")));
+}
+
+void
+metered_ice_servers_to_uris (
+    GVariant *servers, char **stun_uri, GStrv *turn_uris)
+{
+  g_autoptr (GStrvBuilder) turns = g_strv_builder_new ();
+  GVariantIter iter;
+  GVariant *entry;
+
+  *stun_uri = NULL;
+  g_variant_iter_init (&iter, servers);
+  while ((entry = g_variant_iter_next_value (&iter))) {
+    g_autofree const char **urls = NULL;
+    const char *user = NULL, *cred = NULL;
+
+    g_variant_lookup (entry, "urls", "^a&s", &urls);
+    g_variant_lookup (entry, "username", "&s", &user);
+    g_variant_lookup (entry, "credential", "&s", &cred);
+    for (guint i = 0; urls && urls[i]; i++) {
+      g_autofree char *turn = NULL;
+
+      /* webrtcbin takes one STUN server: the first one. */
+      if (has_scheme (urls[i], "stun:")) {
+        if (!*stun_uri)
+          *stun_uri = metered_ice_url_to_stun_uri (urls[i]);
+      } else if ((turn = metered_ice_url_to_turn_uri (urls[i], user, cred))) {
+        g_strv_builder_add (turns, turn);
+      }
+    }
+    g_variant_unref (entry);
+  }
+  *turn_uris = g_strv_builder_end (turns);
+}

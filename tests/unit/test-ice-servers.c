@@ -261,6 +261,140 @@ test_error_message_has_no_secret (void)
   g_assert_null (strstr (error->message, "ALICEUSER"));
 }
 
+static void
+test_stun_uri (void)
+{
+  static const char *const cases[][2] = {
+    { "stun:stun.relay.metered.ca:80", "stun://stun.relay.metered.ca:80" },
+    { "STUN:a.example:3478", "stun://a.example:3478" },
+    /* webrtcbin takes no query: it goes */
+    { "stun:a.example:3478?transport=udp", "stun://a.example:3478" },
+    { "stun:a.example", "stun://a.example" },
+    { "stun:[2001:db8::1]:3478", "stun://[2001:db8::1]:3478" },
+    { "stun:", "stun://" },
+  };
+  static const char *const not_stun[] = {
+    "stuns:a.example:5349",
+    "turn:a.example",
+    "turns:a.example",
+    "http://a.example",
+    "stu",
+    "",
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    g_autofree char *uri = metered_ice_url_to_stun_uri (cases[i][0]);
+    g_assert_cmpstr (uri, ==, cases[i][1]);
+  }
+  for (guint i = 0; i < G_N_ELEMENTS (not_stun); i++)
+    g_assert_null (metered_ice_url_to_stun_uri (not_stun[i]));
+  g_assert_null (metered_ice_url_to_stun_uri (NULL));
+}
+
+static void
+test_turn_uri (void)
+{
+  static const struct
+  {
+    const char *url, *user, *cred, *uri;
+  } cases[] = {
+    { "turn:global.relay.metered.ca:80", "u", "c",
+        "turn://u:c@global.relay.metered.ca:80" },
+    /* the transport query is webrtcbin's too: kept */
+    { "turn:r.example:443?transport=tcp", "u", "c",
+        "turn://u:c@r.example:443?transport=tcp" },
+    { "turns:r.example:443?transport=tcp", "u", "c",
+        "turns://u:c@r.example:443?transport=tcp" },
+    { "TURNS:r.example:443", "u", "c", "turns://u:c@r.example:443" },
+    { "Turn:r.example", "u", "c", "turn://u:c@r.example" },
+    /* credentials escaped whole: ':' '@' '/' '%' '+' and non-ASCII
+     * cannot move the host part */
+    { "turn:r.example:3478", "us:er@x", "p@ss/w:rd%+ =",
+        "turn://us%3Aer%40x:p%40ss%2Fw%3Ard%25%2B%20%3D@r.example:3478" },
+    { "turn:r.example", "\xc3\xa9", "a?b#c",
+        "turn://%C3%A9:a%3Fb%23c@r.example" },
+    /* unreserved characters stay */
+    { "turn:r.example", "A-z_0.9~", "x", "turn://A-z_0.9~:x@r.example" },
+    /* missing credentials are empty, not "(null)" */
+    { "turn:r.example", NULL, NULL, "turn://:@r.example" },
+    { "turn:r.example", "u", NULL, "turn://u:@r.example" },
+  };
+  static const char *const not_turn[] = {
+    "stun:r.example",
+    "stuns:r.example",
+    "turnx:r.example",
+    "turn",
+    "tur:r.example",
+    "http://r.example",
+    "",
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    g_autofree char *uri = metered_ice_url_to_turn_uri (
+        cases[i].url, cases[i].user, cases[i].cred);
+    g_assert_cmpstr (uri, ==, cases[i].uri);
+  }
+  for (guint i = 0; i < G_N_ELEMENTS (not_turn); i++)
+    g_assert_null (metered_ice_url_to_turn_uri (not_turn[i], "u", "c"));
+  g_assert_null (metered_ice_url_to_turn_uri (NULL, "u", "c"));
+}
+
+static void
+assert_uris (
+    const char *variant_text, const char *stun, const char *const *turns)
+{
+  g_autoptr (GVariant) servers = g_variant_new_parsed (variant_text);
+  g_autofree char *stun_uri = NULL;
+  g_auto (GStrv) turn_uris = NULL;
+
+  metered_ice_servers_to_uris (servers, &stun_uri, &turn_uris);
+  g_assert_cmpstr (stun_uri, ==, stun);
+  g_assert_nonnull (turn_uris);
+  g_assert_cmpstrv (turn_uris, turns);
+}
+
+static void
+test_to_uris (void)
+{
+  static const char *const none[] = { NULL };
+  static const char *const doc[] = {
+    "turn://u:c@global.relay.metered.ca:80",
+    "turn://u:c@global.relay.metered.ca:80?transport=tcp",
+    "turns://u:c@global.relay.metered.ca:443?transport=tcp",
+    NULL,
+  };
+  static const char *const per_entry[] = {
+    "turn://a:1@one.example",
+    "turn://:@two.example",
+    "turns://b%40x:2%3A@three.example",
+    NULL,
+  };
+
+  /* The service's welcome: one STUN, three TURN sharing credentials. */
+  assert_uris ("[{'urls': <['stun:stun.relay.metered.ca:80']>},"
+               " {'urls': <['turn:global.relay.metered.ca:80',"
+               " 'turn:global.relay.metered.ca:80?transport=tcp',"
+               " 'turns:global.relay.metered.ca:443?transport=tcp']>,"
+               " 'username': <'u'>, 'credential': <'c'>}]",
+      "stun://stun.relay.metered.ca:80", doc);
+  /* Only the first STUN URL is kept; stuns: is not used; credentials
+   * are those of each URL's own entry. */
+  assert_uris ("[{'urls': <['stuns:s0.example', 'stun:s1.example?x=1',"
+               " 'stun:s2.example']>},"
+               " {'urls': <['turn:one.example']>, 'username': <'a'>,"
+               " 'credential': <'1'>},"
+               " {'urls': <['stun:s3.example', 'turn:two.example']>},"
+               " {'urls': <['turns:three.example']>, 'username': <'b@x'>,"
+               " 'credential': <'2:'>}]",
+      "stun://s1.example", per_entry);
+  /* An empty list: no STUN, an empty (not NULL) TURN list. */
+  assert_uris ("@aa{sv} []", NULL, none);
+  assert_uris ("[{'urls': <['stuns:only.example']>}]", NULL, none);
+  /* An entry without urls contributes nothing. */
+  assert_uris ("[{'username': <'u'>}, {'urls': <['stun:s.example']>}]",
+      "stun://s.example", none);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -275,6 +409,10 @@ main (int argc, char **argv)
   g_test_add_func ("/ice-servers/fail-closed", test_fail_closed);
   g_test_add_func (
       "/ice-servers/no-secret-in-error", test_error_message_has_no_secret);
+
+  g_test_add_func ("/ice-servers/stun-uri", test_stun_uri);
+  g_test_add_func ("/ice-servers/turn-uri", test_turn_uri);
+  g_test_add_func ("/ice-servers/to-uris", test_to_uris);
 
   return g_test_run ();
 }
