@@ -19,7 +19,9 @@
  * metered_ice_servers_from_metadata on arbitrary text.
  *
  * Invariants: a list is returned only when every rule of protocol doc §5
- * holds for it; a NULL result with no error means "no iceServers key".
+ * holds for it; a NULL result with no error means "no iceServers key";
+ * every URL of a valid list converts to a webrtcbin URI of its scheme,
+ * with the credentials escaped (no raw '@' or ':' past the scheme's).
  */
 
 #include "fuzz-common.h"
@@ -45,6 +47,34 @@ has_ice_scheme (const char *url)
          g_ascii_strncasecmp (url, "turns:", 6) == 0;
 }
 
+/* The webrtcbin form of a URL the validator accepted. */
+static void
+check_uri (const MeteredIceServer *s, const char *url)
+{
+  g_autofree char *stun = metered_ice_url_to_stun_uri (url);
+  g_autofree char *turn =
+      metered_ice_url_to_turn_uri (url, s->username, s->credential);
+
+  if (g_ascii_strncasecmp (url, "stun:", 5) == 0) {
+    FUZZ_CHECK (stun != NULL && turn == NULL);
+    FUZZ_CHECK (g_str_has_prefix (stun, "stun://"));
+  } else if (g_ascii_strncasecmp (url, "turn", 4) == 0) {
+    const char *userinfo;
+    FUZZ_CHECK (turn != NULL && stun == NULL);
+    FUZZ_CHECK (g_str_has_prefix (turn, "turn://") ||
+                g_str_has_prefix (turn, "turns://"));
+    /* the credentials are escaped: the first '@' ends them, and one ':'
+     * separates user from password */
+    userinfo = strstr (turn, "://") + 3;
+    FUZZ_CHECK (strchr (userinfo, '@') != NULL);
+    {
+      g_autofree char *ui =
+          g_strndup (userinfo, strchr (userinfo, '@') - userinfo);
+      FUZZ_CHECK (strchr (ui, ':') == strrchr (ui, ':'));
+    }
+  }
+}
+
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
@@ -68,6 +98,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
       FUZZ_CHECK (
           metered_utf16_length (s->urls[j], -1) <= METERED_ICE_URL_MAX_LEN);
       FUZZ_CHECK (has_ice_scheme (s->urls[j]));
+      check_uri (s, s->urls[j]);
     }
     if (s->username)
       FUZZ_CHECK (metered_utf16_length (s->username, -1) <=
