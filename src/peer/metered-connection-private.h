@@ -126,8 +126,9 @@ struct _MeteredConnection
  * few pointer operations only; the one call out made under it is
  * g_source_attach() in metered_connection_invoke() (the owner's
  * GMainContext lock, which calls nothing back), kept there so that no
- * call is posted after stop() set stopped. Taken under the owner's locks
- * (MeteredSession's lock, in metered_session_push), never the other way.
+ * call is posted after stop() set stopped. The owners hold none of their
+ * locks when they call in (a remote peer references its connections
+ * under its lock and pushes after releasing it).
  */
 #define METERED_CONNECTION_LOCK(conn) GST_OBJECT_LOCK (conn)
 #define METERED_CONNECTION_UNLOCK(conn) GST_OBJECT_UNLOCK (conn)
@@ -139,8 +140,9 @@ struct _MeteredConnection
  * with no callback running. This is the one call into another object
  * under a lock of ours, by design; so the callback must not call back
  * into this connection's stop() or set_sample_func(), and the owner must
- * never take a lock it holds in the callback (MeteredSession's media
- * lock) around those two. Order: SAMPLE_LOCK -> owner's media lock.
+ * never take a lock it holds in the callback (the remote peer's
+ * METERED_REMOTE_PEER_LOCK) around those two. Order: SAMPLE_LOCK ->
+ * METERED_REMOTE_PEER_LOCK.
  * Never taken together with METERED_CONNECTION_LOCK.
  */
 #define METERED_CONNECTION_SAMPLE_LOCK(conn) g_mutex_lock (&(conn)->sample_lock)

@@ -68,9 +68,9 @@ struct _MeteredRemotePeer
    * request_key_unit() from other threads, their routing state against
    * the connections' streaming threads (on_conn_sample), and swaps
    * against stats. Changed on the context thread only, so that thread
-   * reads them without it. Taken inside a connection's object lock (the
-   * sample callback runs under it): never call into a connection while
-   * holding it. */
+   * reads them without it. Taken inside a connection's
+   * METERED_CONNECTION_SAMPLE_LOCK (the sample callback runs under it):
+   * never call into a connection while holding it. */
   GMutex lock;
   MeteredConnection *conn; /* the newest connection */
   /* A connected connection that a swap replaced keeps carrying media
