@@ -73,11 +73,12 @@
 #include "gstmeteredsink.h"
 
 #include "gstmeteredelements.h"
-#include "gstmeteredruntime.h"
 #include "protocol/metered-protocol.h"
 
 #include <gst/app/gstappsink.h>
 #include <gst/video/video.h>
+#include <json-glib/json-glib.h>
+#include <math.h>
 #include <string.h>
 
 GST_DEBUG_CATEGORY_STATIC (gst_metered_sink_debug);
@@ -101,18 +102,7 @@ enum
   PROP_AUDIO_CODEC,
   PROP_BITRATE,
   PROP_STREAM_METADATA,
-  PROP_FIRST_COMMON,
 };
-
-enum
-{
-  SIGNAL_PEER_JOINED,
-  SIGNAL_PEER_LEFT,
-  SIGNAL_SEND_DATA,
-  N_SIGNALS
-};
-
-static guint signals[N_SIGNALS];
 
 /* What a track carries once encoded. */
 typedef enum
@@ -193,9 +183,7 @@ typedef struct
 
 struct _GstMeteredSink
 {
-  GstBin parent;
-
-  MeteredRuntime rt;
+  GstMeteredBaseBin parent;
 
   GMutex lock;
   GstMeteredSinkVideoCodec video_codec;
@@ -206,7 +194,6 @@ struct _GstMeteredSink
   guint next_video;
   guint next_audio;
   gboolean started; /* tracks handed to the session */
-  MeteredSession *session; /* rt.session while started, not owned */
   guint key_unit_count;
 };
 
@@ -249,7 +236,7 @@ gst_metered_sink_audio_codec_get_type (void)
 }
 
 #define gst_metered_sink_parent_class parent_class
-G_DEFINE_TYPE (GstMeteredSink, gst_metered_sink, GST_TYPE_BIN);
+G_DEFINE_TYPE (GstMeteredSink, gst_metered_sink, GST_TYPE_METERED_BASE_BIN);
 GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (meteredsink, "meteredsink",
     GST_RANK_NONE, GST_TYPE_METERED_SINK, metered_element_init (plugin));
 
@@ -289,6 +276,21 @@ caps_are_raw (const GstCaps *caps)
          gst_structure_has_name (s, "audio/x-raw");
 }
 
+/* Under the lock: the codec the properties ask raw media of that kind to
+ * be encoded to. */
+static TrackCodec
+wanted_codec (GstMeteredSink *self, gboolean video)
+{
+  if (video)
+    return self->video_codec == GST_METERED_SINK_VIDEO_CODEC_H264 ? TRACK_H264
+                                                                  : TRACK_VP8;
+  switch (self->audio_codec) {
+    case GST_METERED_SINK_AUDIO_CODEC_OPUS:
+    default:
+      return TRACK_OPUS;
+  }
+}
+
 /* The codec a pad's track is announced with, fixed before the session
  * starts (a connection is negotiated before media flows): what upstream
  * can deliver encoded when it cannot deliver raw media, else the codec
@@ -303,11 +305,7 @@ track_decide_codec (GstMeteredSink *self, SinkTrack *t)
   GstCaps *peer = NULL;
 
   g_mutex_lock (&self->lock);
-  if (t->video)
-    chosen = self->video_codec == GST_METERED_SINK_VIDEO_CODEC_H264 ? TRACK_H264
-                                                                    : TRACK_VP8;
-  else
-    chosen = TRACK_OPUS;
+  chosen = wanted_codec (self, t->video);
   g_mutex_unlock (&self->lock);
 
   if (gst_pad_peer_query (t->pad, query)) {
@@ -680,8 +678,8 @@ on_new_sample (GstAppSink *appsink, gpointer data)
       gst_sample_get_buffer (sample), gst_sample_get_segment (sample));
   now = g_get_monotonic_time ();
 
+  session = gst_metered_base_bin_dup_session (GST_METERED_BASE_BIN (self));
   g_mutex_lock (&self->lock);
-  session = self->session ? g_object_ref (self->session) : NULL;
   if (session)
     t->buffers_sent++;
   if (t->key_unit_pending &&
@@ -727,23 +725,111 @@ request_key_units (GstMeteredSink *self, const char *track_id)
   g_mutex_unlock (&self->lock);
 }
 
-/* --- session events (on the runtime's thread) --- */
+/* --- metadata: a GstStructure as the SDK's JSON metadata bag --- */
+
+static void add_structure (JsonBuilder *b, const GstStructure *s);
 
 static void
-on_peer_joined (MeteredSession *session, const char *peer_id,
-    const char *metadata, GstMeteredSink *self)
+add_value (JsonBuilder *b, const GValue *v)
 {
-  GST_INFO_OBJECT (self, "peer %s joined", peer_id);
-  request_key_units (self, NULL);
-  g_signal_emit (self, signals[SIGNAL_PEER_JOINED], 0, peer_id, metadata);
+  GType type = G_VALUE_TYPE (v);
+
+  if (type == G_TYPE_STRING) {
+    const char *s = g_value_get_string (v);
+    if (s)
+      json_builder_add_string_value (b, s);
+    else
+      json_builder_add_null_value (b);
+  } else if (type == G_TYPE_BOOLEAN) {
+    json_builder_add_boolean_value (b, g_value_get_boolean (v));
+  } else if (type == G_TYPE_INT) {
+    json_builder_add_int_value (b, g_value_get_int (v));
+  } else if (type == G_TYPE_UINT) {
+    json_builder_add_int_value (b, g_value_get_uint (v));
+  } else if (type == G_TYPE_INT64) {
+    json_builder_add_int_value (b, g_value_get_int64 (v));
+  } else if (type == G_TYPE_UINT64) {
+    guint64 u = g_value_get_uint64 (v);
+    if (u <= G_MAXINT64)
+      json_builder_add_int_value (b, (gint64) u);
+    else
+      json_builder_add_double_value (b, (double) u);
+  } else if (type == G_TYPE_DOUBLE || type == G_TYPE_FLOAT) {
+    double d =
+        type == G_TYPE_DOUBLE ? g_value_get_double (v) : g_value_get_float (v);
+    if (isfinite (d))
+      json_builder_add_double_value (b, d);
+    else
+      json_builder_add_null_value (b);
+  } else if (type == GST_TYPE_STRUCTURE) {
+    const GstStructure *s = gst_value_get_structure (v);
+    if (s)
+      add_structure (b, s);
+    else
+      json_builder_add_null_value (b);
+  } else if (GST_VALUE_HOLDS_LIST (v) || GST_VALUE_HOLDS_ARRAY (v)) {
+    gboolean list = GST_VALUE_HOLDS_LIST (v);
+    guint n = list ? gst_value_list_get_size (v) : gst_value_array_get_size (v);
+    json_builder_begin_array (b);
+    for (guint i = 0; i < n; i++)
+      add_value (b, list ? gst_value_list_get_value (v, i)
+                         : gst_value_array_get_value (v, i));
+    json_builder_end_array (b);
+  } else {
+    /* Anything else (fractions, enums, ...) as GStreamer writes it. */
+    g_autofree char *text = gst_value_serialize (v);
+    if (text)
+      json_builder_add_string_value (b, text);
+    else
+      json_builder_add_null_value (b);
+  }
+}
+
+static gboolean
+add_field (GQuark field, const GValue *value, gpointer data)
+{
+  JsonBuilder *b = data;
+
+  json_builder_set_member_name (b, g_quark_to_string (field));
+  add_value (b, value);
+  return TRUE;
 }
 
 static void
-on_peer_left (
-    MeteredSession *session, const char *peer_id, GstMeteredSink *self)
+add_structure (JsonBuilder *b, const GstStructure *s)
 {
-  GST_INFO_OBJECT (self, "peer %s left", peer_id);
-  g_signal_emit (self, signals[SIGNAL_PEER_LEFT], 0, peer_id);
+  json_builder_begin_object (b);
+  gst_structure_foreach (s, add_field, b);
+  json_builder_end_object (b);
+}
+
+/* The fields of s as a JSON object, the metadata bag the SDK carries with
+ * a track (the structure's name is not part of it; nested structures
+ * become objects, lists and arrays become arrays, other types their
+ * serialized text); NULL for NULL. */
+static char *
+structure_to_json (const GstStructure *s)
+{
+  g_autoptr (JsonBuilder) b = NULL;
+  g_autoptr (JsonGenerator) gen = NULL;
+  g_autoptr (JsonNode) root = NULL;
+
+  if (!s)
+    return NULL;
+  b = json_builder_new ();
+  add_structure (b, s);
+  root = json_builder_get_root (b);
+  gen = json_generator_new ();
+  json_generator_set_root (gen, root);
+  return json_generator_to_data (gen, NULL);
+}
+
+/* --- session events (on the signalling thread) --- */
+
+static void
+gst_metered_sink_peer_joined (GstMeteredBaseBin *base, const char *peer_id)
+{
+  request_key_units (GST_METERED_SINK (base), NULL);
 }
 
 static void
@@ -762,156 +848,20 @@ on_connection_swapped (
   request_key_units (self, NULL);
 }
 
-/* --- application data --- */
-
-typedef struct
-{
-  MeteredSignallingClient *client;
-  char *target; /* channel (broadcast) or peer id */
-  gboolean direct;
-  char *data;
-} DataJob;
-
-static void
-data_job_free (gpointer data)
-{
-  DataJob *job = data;
-
-  g_object_unref (job->client);
-  g_free (job->target);
-  g_free (job->data);
-  g_free (job);
-}
-
-static void
-on_data_sent (GObject *source, GAsyncResult *result, gpointer data)
-{
-  MeteredSignallingClient *client = METERED_SIGNALLING_CLIENT (source);
-  gboolean direct = GPOINTER_TO_INT (data);
-  g_autoptr (GError) error = NULL;
-
-  if (!(direct ? metered_signalling_client_send_finish (client, result, &error)
-               : metered_signalling_client_publish_finish (
-                     client, result, &error)))
-    GST_WARNING ("send-data (%s) failed: %s", direct ? "direct" : "broadcast",
-        error->message);
-}
-
-static gboolean
-send_data_on_thread (gpointer data)
-{
-  DataJob *job = data;
-
-  /* On the runtime's thread, so the completion comes back there too. */
-  if (job->direct)
-    metered_signalling_client_send_async (job->client, job->target, job->data,
-        NULL, on_data_sent, GINT_TO_POINTER (TRUE));
-  else
-    metered_signalling_client_publish_async (job->client, job->target,
-        job->data, NULL, on_data_sent, GINT_TO_POINTER (FALSE));
-  return G_SOURCE_REMOVE;
-}
-
-static gboolean
-gst_metered_sink_send_data (
-    GstMeteredSink *self, const char *peer_id, const char *data)
-{
-  MeteredRuntime *rt = &self->rt;
-  DataJob *job;
-  GMainContext *context = NULL;
-
-  if (!data ||
-      !metered_json_validate (data, strlen (data), METERED_JSON_MAX_DEPTH)) {
-    GST_WARNING_OBJECT (self, "send-data: data is not valid JSON");
-    return FALSE;
-  }
-  if (peer_id && !metered_peer_id_is_valid (peer_id)) {
-    GST_WARNING_OBJECT (self, "send-data: invalid peer id");
-    return FALSE;
-  }
-
-  job = g_new0 (DataJob, 1);
-  g_mutex_lock (&rt->lock);
-  if (rt->client && rt->context) {
-    job->client = g_object_ref (rt->client);
-    context = g_main_context_ref (rt->context);
-    job->target = g_strdup (peer_id ? peer_id : rt->channel);
-  }
-  g_mutex_unlock (&rt->lock);
-  if (!context) {
-    g_free (job);
-    GST_WARNING_OBJECT (self, "send-data: not running (state < PAUSED)");
-    return FALSE;
-  }
-  job->direct = peer_id != NULL;
-  job->data = g_strdup (data);
-  g_main_context_invoke_full (
-      context, G_PRIORITY_DEFAULT, send_data_on_thread, job, data_job_free);
-  g_main_context_unref (context);
-  return TRUE;
-}
-
 /* --- life cycle --- */
 
-typedef struct
-{
-  GstMeteredSink *self;
-  GstClock *clock;
-  GstClockTime base_time;
-} ClockJob;
-
-static void
-clock_job_free (gpointer data)
-{
-  ClockJob *job = data;
-
-  gst_clear_object (&job->clock);
-  g_free (job);
-}
-
+/* READY -> PAUSED: the tracks, announced to every peer. */
 static gboolean
-set_clock_on_thread (gpointer data)
+gst_metered_sink_prepare (GstMeteredBaseBin *base, MeteredSession *session)
 {
-  ClockJob *job = data;
-
-  /* The session reads its clock on this thread when it builds a
-   * connection: setting it here needs no lock. */
-  if (job->self->rt.session)
-    metered_session_set_clock (
-        job->self->rt.session, job->clock, job->base_time);
-  return G_SOURCE_REMOVE;
-}
-
-/* Connections built from now on run on our clock and base time, so the
- * running times of the buffers they get mean the same there. */
-static void
-gst_metered_sink_share_clock (GstMeteredSink *self)
-{
-  ClockJob *job;
-
-  if (!self->rt.session)
-    return;
-  job = g_new0 (ClockJob, 1);
-  job->self = self;
-  job->clock = gst_element_get_clock (GST_ELEMENT (self));
-  job->base_time = gst_element_get_base_time (GST_ELEMENT (self));
-  GST_DEBUG_OBJECT (self,
-      "sharing clock %" GST_PTR_FORMAT " base time %" GST_TIME_FORMAT,
-      job->clock, GST_TIME_ARGS (job->base_time));
-  metered_runtime_invoke (&self->rt, set_clock_on_thread, job, clock_job_free);
-}
-
-static gboolean
-gst_metered_sink_start (GstMeteredSink *self)
-{
-  MeteredRuntime *rt = &self->rt;
+  GstMeteredSink *self = GST_METERED_SINK (base);
   g_autofree char *stream_id = gst_element_get_name (self);
   g_autofree char *metadata = NULL;
   GList *tracks;
 
   g_mutex_lock (&self->lock);
   tracks = g_list_copy (self->tracks);
-  metadata = metered_runtime_structure_to_json (self->stream_metadata);
+  metadata = structure_to_json (self->stream_metadata);
   g_mutex_unlock (&self->lock);
 
   /* Our pads are inactive until we chain up: chains of an earlier run go
@@ -922,13 +872,8 @@ gst_metered_sink_start (GstMeteredSink *self)
   }
   g_list_free (tracks);
 
-  if (!metered_runtime_prepare (rt)) {
-    metered_runtime_stop (rt);
-    return FALSE;
-  }
-
   /* A sink only sends. */
-  metered_session_set_receive (rt->session, FALSE);
+  metered_session_set_receive (session, FALSE);
   g_mutex_lock (&self->lock);
   if (!self->tracks)
     GST_WARNING_OBJECT (self, "no pad requested: joining without media");
@@ -944,84 +889,29 @@ gst_metered_sink_start (GstMeteredSink *self)
     t->key_unit_pending = FALSE;
     t->buffers_sent = t->key_units_requested = t->key_units_sent = 0;
     track = metered_local_track_new (t->track_id, stream_id, caps);
-    metered_session_add_local_track (rt->session, track, metadata);
+    metered_session_add_local_track (session, track, metadata);
     metered_local_track_free (track);
     GST_INFO_OBJECT (self, "track %s: %s, metadata %s", t->track_id,
         codecs[t->codec].name, metadata ? metadata : "none");
   }
-  self->session = rt->session;
   self->started = TRUE;
   g_mutex_unlock (&self->lock);
 
-  g_signal_connect_object (
-      rt->session, "peer-joined", G_CALLBACK (on_peer_joined), self, 0);
-  g_signal_connect_object (
-      rt->session, "peer-left", G_CALLBACK (on_peer_left), self, 0);
-  g_signal_connect_object (rt->session, "key-unit-request",
-      G_CALLBACK (on_key_unit_request), self, 0);
-  g_signal_connect_object (rt->session, "connection-swapped",
-      G_CALLBACK (on_connection_swapped), self, 0);
-  metered_runtime_start (rt);
+  g_signal_connect (
+      session, "key-unit-request", G_CALLBACK (on_key_unit_request), self);
+  g_signal_connect (
+      session, "connection-swapped", G_CALLBACK (on_connection_swapped), self);
   return TRUE;
 }
 
 static void
-gst_metered_sink_stop (GstMeteredSink *self)
+gst_metered_sink_stopping (GstMeteredBaseBin *base)
 {
+  GstMeteredSink *self = GST_METERED_SINK (base);
+
   g_mutex_lock (&self->lock);
-  self->session = NULL;
   self->started = FALSE;
   g_mutex_unlock (&self->lock);
-  metered_runtime_stop (&self->rt);
-}
-
-static GstStateChangeReturn
-gst_metered_sink_change_state (GstElement *element, GstStateChange transition)
-{
-  GstMeteredSink *self = GST_METERED_SINK (element);
-  GstStateChangeReturn ret;
-
-  switch (transition) {
-    case GST_STATE_CHANGE_READY_TO_PAUSED:
-      /* Never waits for the network: the runtime's thread connects. */
-      if (!gst_metered_sink_start (self))
-        return GST_STATE_CHANGE_FAILURE;
-      break;
-    case GST_STATE_CHANGE_PAUSED_TO_PLAYING:
-      gst_metered_sink_share_clock (self);
-      break;
-    default:
-      break;
-  }
-
-  ret = GST_ELEMENT_CLASS (parent_class)->change_state (element, transition);
-  if (ret == GST_STATE_CHANGE_FAILURE) {
-    if (transition == GST_STATE_CHANGE_READY_TO_PAUSED)
-      gst_metered_sink_stop (self);
-    return ret;
-  }
-
-  switch (transition) {
-    case GST_STATE_CHANGE_READY_TO_PAUSED:
-    case GST_STATE_CHANGE_PLAYING_TO_PAUSED:
-      /* Live: nothing to preroll. */
-      ret = GST_STATE_CHANGE_NO_PREROLL;
-      break;
-    case GST_STATE_CHANGE_PAUSED_TO_READY:
-      /* Streaming has stopped (our pads are inactive): leave. */
-      gst_metered_sink_stop (self);
-      break;
-    case GST_STATE_CHANGE_READY_TO_NULL:
-      /* Connections are torn down on threads of their own (webrtcbin can
-       * take a while); in NULL they are gone, so that an application may
-       * exit right away. Bounded: a stuck webrtcbin is only logged. */
-      if (!metered_connection_wait_stopped (5000))
-        GST_WARNING_OBJECT (self, "connection teardowns still running");
-      break;
-    default:
-      break;
-  }
-  return ret;
 }
 
 /* --- pads --- */
@@ -1089,10 +979,7 @@ gst_metered_sink_request_new_pad (GstElement *element, GstPadTemplate *templ,
   t = g_new0 (SinkTrack, 1);
   t->sink = self;
   t->video = video;
-  t->codec = video ? (self->video_codec == GST_METERED_SINK_VIDEO_CODEC_H264
-                             ? TRACK_H264
-                             : TRACK_VP8)
-                   : TRACK_OPUS;
+  t->codec = wanted_codec (self, video);
   t->chain = g_ptr_array_new ();
   t->pad = gst_ghost_pad_new_no_target_from_template (pad_name, templ);
   self->tracks = g_list_append (self->tracks, t);
@@ -1164,12 +1051,6 @@ gst_metered_sink_set_property (
 {
   GstMeteredSink *self = GST_METERED_SINK (object);
 
-  if (prop_id >= PROP_FIRST_COMMON) {
-    if (!metered_runtime_set_property (
-            &self->rt, prop_id - PROP_FIRST_COMMON, value))
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-    return;
-  }
   switch (prop_id) {
     case PROP_VIDEO_CODEC:
       g_mutex_lock (&self->lock);
@@ -1205,19 +1086,13 @@ chain_name (ChainKind kind)
                               : (kind == CHAIN_PASS ? "pass-through" : "none");
 }
 
-/* The runtime's stats plus one metered/track structure per pad. */
-static GstStructure *
-gst_metered_sink_stats (GstMeteredSink *self)
+/* One metered/track structure per pad, and the key unit totals. */
+static void
+gst_metered_sink_add_stats (GstMeteredBaseBin *base, GstStructure *s)
 {
-  GValue v = G_VALUE_INIT;
+  GstMeteredSink *self = GST_METERED_SINK (base);
   GValue list = G_VALUE_INIT;
-  GstStructure *s;
   guint64 requested = 0, sent = 0;
-
-  g_value_init (&v, GST_TYPE_STRUCTURE);
-  metered_runtime_get_property (&self->rt, METERED_RUNTIME_PROP_STATS, &v);
-  s = g_value_dup_boxed (&v);
-  g_value_unset (&v);
 
   g_value_init (&list, GST_TYPE_LIST);
   g_mutex_lock (&self->lock);
@@ -1242,7 +1117,6 @@ gst_metered_sink_stats (GstMeteredSink *self)
   gst_structure_set (s, "key-units-requested", G_TYPE_UINT64, requested,
       "key-units-sent", G_TYPE_UINT64, sent, NULL);
   gst_structure_take_value (s, "track-stats", &list);
-  return s;
 }
 
 static void
@@ -1251,16 +1125,6 @@ gst_metered_sink_get_property (
 {
   GstMeteredSink *self = GST_METERED_SINK (object);
 
-  if (prop_id == PROP_FIRST_COMMON + METERED_RUNTIME_PROP_STATS) {
-    g_value_take_boxed (value, gst_metered_sink_stats (self));
-    return;
-  }
-  if (prop_id >= PROP_FIRST_COMMON) {
-    if (!metered_runtime_get_property (
-            &self->rt, prop_id - PROP_FIRST_COMMON, value))
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-    return;
-  }
   g_mutex_lock (&self->lock);
   switch (prop_id) {
     case PROP_VIDEO_CODEC:
@@ -1290,7 +1154,6 @@ gst_metered_sink_dispose (GObject *object)
   GstMeteredSink *self = GST_METERED_SINK (object);
   GList *tracks;
 
-  metered_runtime_stop (&self->rt);
   /* Pads still there go with the element; their chains with the bin. */
   g_mutex_lock (&self->lock);
   tracks = g_steal_pointer (&self->tracks);
@@ -1309,7 +1172,6 @@ gst_metered_sink_finalize (GObject *object)
 {
   GstMeteredSink *self = GST_METERED_SINK (object);
 
-  metered_runtime_clear (&self->rt);
   g_clear_pointer (&self->stream_metadata, gst_structure_free);
   g_mutex_clear (&self->lock);
   G_OBJECT_CLASS (parent_class)->finalize (object);
@@ -1319,7 +1181,6 @@ static void
 gst_metered_sink_init (GstMeteredSink *self)
 {
   g_mutex_init (&self->lock);
-  metered_runtime_init (&self->rt, GST_ELEMENT (self));
   self->video_codec = DEFAULT_VIDEO_CODEC;
   self->audio_codec = DEFAULT_AUDIO_CODEC;
   self->bitrate = DEFAULT_BITRATE;
@@ -1331,6 +1192,7 @@ gst_metered_sink_class_init (GstMeteredSinkClass *klass)
 {
   GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
   GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
+  GstMeteredBaseBinClass *base_class = GST_METERED_BASE_BIN_CLASS (klass);
 
   GST_DEBUG_CATEGORY_INIT (gst_metered_sink_debug, "meteredsink", 0,
       "Metered Realtime Messaging sink");
@@ -1357,7 +1219,10 @@ gst_metered_sink_class_init (GstMeteredSinkClass *klass)
   /**
    * GstMeteredSink:audio-codec:
    *
-   * What raw audio is encoded to. Opus input is passed through.
+   * What raw audio is encoded to: it picks the row of the codec table
+   * (src/peer/metered-codec.h) that an audio pad's track is announced
+   * with and encoded by. Opus, the only value, is what every WebRTC peer
+   * decodes. Opus input is passed through.
    */
   g_object_class_install_property (gobject_class, PROP_AUDIO_CODEC,
       g_param_spec_enum ("audio-codec", "Audio codec",
@@ -1398,145 +1263,10 @@ gst_metered_sink_class_init (GstMeteredSinkClass *klass)
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
               GST_PARAM_MUTABLE_READY));
 
-  /**
-   * GstMeteredSink:url:
-   *
-   * The signalling service, `wss://host[:port]` (the hosted service by
-   * default) or `ws://` on a loopback address (`metered-server --dev`).
-   */
-  /**
-   * GstMeteredSink:channel:
-   *
-   * The channel to join (required). Every member of the channel that
-   * wants media gets it.
-   */
-  /**
-   * GstMeteredSink:api-key:
-   *
-   * A publishable key (`pk_...`). Give exactly one credential: api-key,
-   * token, token-url or a #GstMeteredSink::request-token handler. Reads
-   * back as `***`.
-   */
-  /**
-   * GstMeteredSink:token:
-   *
-   * A static JWT. Reads back as `***`. Tokens expire: prefer token-url or
-   * #GstMeteredSink::request-token on a box that runs for long.
-   */
-  /**
-   * GstMeteredSink:token-url:
-   *
-   * An HTTP(S) URL answering a fresh JWT (as text or as JSON `{"token":
-   * ...}`), fetched before every connection attempt.
-   */
-  /**
-   * GstMeteredSink:stun-server:
-   *
-   * STUN server for ICE, as `stun://host:port`.
-   */
-  /**
-   * GstMeteredSink:turn-servers:
-   *
-   * Comma-separated TURN servers, `turn(s)://user:password@host:port`.
-   * Never logged; reads back as `***`.
-   */
-  /**
-   * GstMeteredSink:reconnect-max-attempts:
-   *
-   * Signalling reconnect attempts before the element posts an error.
-   * -1, the default, retries forever, which is what an ingest box that
-   * runs for months wants: media to connected peers keeps flowing while
-   * the signalling socket is away, and newcomers are served once it is
-   * back.
-   */
-  /**
-   * GstMeteredSink:reconnect-initial-delay:
-   *
-   * First reconnect delay in ms; it doubles up to reconnect-max-delay,
-   * with +/-20 % jitter.
-   */
-  /**
-   * GstMeteredSink:reconnect-max-delay:
-   *
-   * Cap of the reconnect delay in ms.
-   */
-  /**
-   * GstMeteredSink:inactivity-timeout:
-   *
-   * Reconnect after this many ms without a signalling frame; a ping goes
-   * out every third of it. 0 disables both.
-   */
-  /**
-   * GstMeteredSink:stuck-timeout:
-   *
-   * Post `metered/stuck` (and a warning) after this many ms of
-   * reconnecting. 0: never.
-   */
-  /**
-   * GstMeteredSink:dead-peer-timeout:
-   *
-   * A connected peer whose media path stays silent this many ms gets a
-   * fresh connection (webrtcbin has no consent freshness).
-   */
-  /**
-   * GstMeteredSink:stats:
-   *
-   * A `metered/stats` structure: signalling `state`, `reconnects`,
-   * `last-close-code`, queue depth, `peers` and `peer-stats` (one
-   * `metered/peer` per remote peer: connection state, swaps, packets
-   * sent), `key-units-requested`/`key-units-sent`, and `track-stats` (one
-   * `metered/track` per pad: codec, chain, buffers sent, key units).
-   */
-  metered_runtime_install_properties (gobject_class, PROP_FIRST_COMMON);
-
-  /**
-   * GstMeteredSink::peer-joined:
-   * @sink: the element
-   * @peer_id: the remote peer's id
-   * @metadata: (nullable): its peer metadata as JSON, if the service gave
-   *   any
-   *
-   * A peer joined the channel; a connection to it is being set up. Emitted
-   * from the element's signalling thread.
-   */
-  signals[SIGNAL_PEER_JOINED] =
-      g_signal_new ("peer-joined", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
-          0, NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_STRING);
-
-  /**
-   * GstMeteredSink::peer-left:
-   * @sink: the element
-   * @peer_id: the remote peer's id
-   *
-   * A peer left the channel (or the element is stopping); its connection
-   * is gone. Emitted from the element's signalling thread.
-   */
-  signals[SIGNAL_PEER_LEFT] =
-      g_signal_new ("peer-left", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
-          0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_STRING);
-
-  /**
-   * GstMeteredSink::send-data:
-   * @sink: the element
-   * @peer_id: (nullable): the peer to send to, or %NULL for everybody in
-   *   the channel
-   * @data: a JSON value, as text
-   *
-   * Sends application data through the signalling channel: a broadcast to
-   * the channel (publish) when @peer_id is %NULL, else a direct message.
-   * While the signalling socket reconnects it is queued, as the client
-   * queues everything. Only works between PAUSED and PLAYING.
-   *
-   * Returns: %TRUE if it was queued, %FALSE if @data is not JSON, @peer_id
-   *   is not a valid peer id or the element is not running
-   */
-  signals[SIGNAL_SEND_DATA] = g_signal_new_class_handler ("send-data",
-      G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION,
-      G_CALLBACK (gst_metered_sink_send_data), NULL, NULL, NULL, G_TYPE_BOOLEAN,
-      2, G_TYPE_STRING, G_TYPE_STRING);
-
-  element_class->change_state =
-      GST_DEBUG_FUNCPTR (gst_metered_sink_change_state);
+  base_class->prepare = GST_DEBUG_FUNCPTR (gst_metered_sink_prepare);
+  base_class->peer_joined = GST_DEBUG_FUNCPTR (gst_metered_sink_peer_joined);
+  base_class->stopping = GST_DEBUG_FUNCPTR (gst_metered_sink_stopping);
+  base_class->add_stats = GST_DEBUG_FUNCPTR (gst_metered_sink_add_stats);
   element_class->request_new_pad =
       GST_DEBUG_FUNCPTR (gst_metered_sink_request_new_pad);
   element_class->release_pad = GST_DEBUG_FUNCPTR (gst_metered_sink_release_pad);

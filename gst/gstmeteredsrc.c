@@ -88,7 +88,6 @@
 
 #include "gstmeteredelements.h"
 #include "gstmeteredpadbridge.h"
-#include "gstmeteredruntime.h"
 #include "protocol/metered-protocol.h"
 
 #include <json-glib/json-glib.h>
@@ -105,23 +104,11 @@ enum
   PROP_STREAM_ROLE,
   PROP_KEEP_PADS_ON_LEAVE,
   PROP_GAP_TIMEOUT,
-  PROP_FIRST_COMMON,
 };
 
 #define DEFAULT_OUTPUT GST_METERED_SRC_OUTPUT_DECODED
 #define DEFAULT_KEEP_PADS_ON_LEAVE FALSE
 #define DEFAULT_GAP_TIMEOUT 1000
-
-enum
-{
-  SIGNAL_PEER_JOINED,
-  SIGNAL_PEER_LEFT,
-  SIGNAL_DATA,
-  SIGNAL_SEND_DATA,
-  N_SIGNALS
-};
-
-static guint signals[N_SIGNALS];
 
 /* One remote track: its pad, its bridge and (decoded output) decoder. */
 typedef struct
@@ -170,9 +157,7 @@ early_free (Early *e)
 
 struct _GstMeteredSrc
 {
-  GstBin parent;
-
-  MeteredRuntime rt;
+  GstMeteredBaseBin parent;
 
   /* settings (object lock) */
   GstMeteredSrcOutput output;
@@ -182,8 +167,6 @@ struct _GstMeteredSrc
   guint gap_timeout;
 
   GMutex lock; /* everything below */
-  gboolean running; /* the runtime runs: callbacks and jobs allowed */
-  gboolean started; /* metered_runtime_start () called */
   gboolean eos; /* EOS was sent to us: no new pads */
   GHashTable *streams; /* key -> Stream* (live streams) */
   GPtrArray *all; /* Stream*: every stream whose pad/elements exist */
@@ -192,7 +175,7 @@ struct _GstMeteredSrc
   guint bridge_serial;
 };
 
-G_DEFINE_TYPE (GstMeteredSrc, gst_metered_src, GST_TYPE_BIN);
+G_DEFINE_TYPE (GstMeteredSrc, gst_metered_src, GST_TYPE_METERED_BASE_BIN);
 
 GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (meteredsrc, "meteredsrc", GST_RANK_NONE,
     GST_TYPE_METERED_SRC, metered_element_init (plugin));
@@ -269,32 +252,13 @@ stream_key (const char *peer_id, const char *kind, const char *stream_id,
       track_id ? track_id : "", stream_id ? stream_id : "");
 }
 
-typedef struct
-{
-  GstMeteredSrc *src;
-  char *peer_id;
-  char *track_id;
-} KeyUnitJob;
-
 static void
-key_unit_job_free (gpointer data)
+key_unit_on_thread (
+    GstMeteredBaseBin *base, MeteredSession *session, gpointer data)
 {
-  KeyUnitJob *job = data;
+  char **ids = data; /* peer id, track id (may be NULL) */
 
-  g_free (job->peer_id);
-  g_free (job->track_id);
-  g_free (job);
-}
-
-static gboolean
-key_unit_on_thread (gpointer data)
-{
-  KeyUnitJob *job = data;
-
-  if (job->src->rt.session)
-    metered_session_request_key_unit (
-        job->src->rt.session, job->peer_id, job->track_id);
-  return G_SOURCE_REMOVE;
+  metered_session_request_key_unit (session, ids[0], ids[1]);
 }
 
 /* The bridge waits for a key unit (a swap, a start, a muxer splitting a
@@ -304,47 +268,26 @@ on_bridge_key_unit (GstMeteredPadBridge *bridge, gpointer data)
 {
   Stream *st = data;
   GstMeteredSrc *src = g_object_get_data (G_OBJECT (bridge), "metered-src");
-  KeyUnitJob *job;
+  char **ids;
 
   if (!src)
     return;
   g_mutex_lock (&src->lock);
-  if (src->running) {
-    GST_DEBUG_OBJECT (src, "key unit request for %s", st->key);
-    job = g_new0 (KeyUnitJob, 1);
-    job->src = src;
-    job->peer_id = g_strdup (st->peer_id);
-    job->track_id = g_strdup (st->track_id);
-    metered_runtime_invoke (
-        &src->rt, key_unit_on_thread, job, key_unit_job_free);
-  }
+  ids = g_new0 (char *, 3);
+  ids[0] = g_strdup (st->peer_id);
+  ids[1] = g_strdup (st->track_id);
   g_mutex_unlock (&src->lock);
+  if (gst_metered_base_bin_invoke (GST_METERED_BASE_BIN (src),
+          key_unit_on_thread, ids, (GDestroyNotify) g_strfreev))
+    GST_DEBUG_OBJECT (src, "key unit request for %s", st->key);
 }
 
 static void stream_remove (GstMeteredSrc *src, Stream *st);
 
-typedef struct
-{
-  GstMeteredSrc *src;
-  Stream *st;
-} StreamJob;
-
 static void
-stream_job_free (gpointer data)
+remove_on_thread (GstMeteredBaseBin *base, MeteredSession *session, gpointer st)
 {
-  StreamJob *job = data;
-
-  stream_unref (job->st);
-  g_free (job);
-}
-
-static gboolean
-remove_on_thread (gpointer data)
-{
-  StreamJob *job = data;
-
-  stream_remove (job->src, job->st);
-  return G_SOURCE_REMOVE;
+  stream_remove (GST_METERED_SRC (base), st);
 }
 
 /* EOS went out on an ended stream's pad: remove it (signalling thread;
@@ -354,18 +297,11 @@ on_bridge_eos (GstMeteredPadBridge *bridge, gpointer data)
 {
   Stream *st = data;
   GstMeteredSrc *src = g_object_get_data (G_OBJECT (bridge), "metered-src");
-  StreamJob *job;
 
   if (!src || !st->ended)
     return;
-  g_mutex_lock (&src->lock);
-  if (src->running) {
-    job = g_new0 (StreamJob, 1);
-    job->src = src;
-    job->st = stream_ref (st);
-    metered_runtime_invoke (&src->rt, remove_on_thread, job, stream_job_free);
-  }
-  g_mutex_unlock (&src->lock);
+  gst_metered_base_bin_invoke (GST_METERED_BASE_BIN (src), remove_on_thread,
+      stream_ref (st), (GDestroyNotify) stream_unref);
 }
 
 /* Under the lock. */
@@ -552,7 +488,8 @@ stream_expose (GstMeteredSrc *src, Stream *st)
   char *name;
 
   g_mutex_lock (&src->lock);
-  if (st->ended || st->exposed || !src->running || src->eos) {
+  if (st->ended || st->exposed || src->eos ||
+      !gst_metered_base_bin_is_running (GST_METERED_BASE_BIN (src))) {
     st->exposing = FALSE;
     g_mutex_unlock (&src->lock);
     return;
@@ -624,13 +561,10 @@ stream_expose (GstMeteredSrc *src, Stream *st)
     gst_element_sync_state_with_parent (g_ptr_array_index (st->chain, i - 1));
 }
 
-static gboolean
-expose_on_thread (gpointer data)
+static void
+expose_on_thread (GstMeteredBaseBin *base, MeteredSession *session, gpointer st)
 {
-  StreamJob *job = data;
-
-  stream_expose (job->src, job->st);
-  return G_SOURCE_REMOVE;
+  stream_expose (GST_METERED_SRC (base), st);
 }
 
 /* Under the lock: st has caps and metadata: expose it on the signalling
@@ -638,15 +572,10 @@ expose_on_thread (gpointer data)
 static void
 stream_schedule_expose (GstMeteredSrc *src, Stream *st)
 {
-  StreamJob *job;
-
-  if (st->exposing || st->exposed || st->filtered || !src->running)
+  if (st->exposing || st->exposed || st->filtered)
     return;
-  st->exposing = TRUE;
-  job = g_new0 (StreamJob, 1);
-  job->src = src;
-  job->st = stream_ref (st);
-  metered_runtime_invoke (&src->rt, expose_on_thread, job, stream_job_free);
+  st->exposing = gst_metered_base_bin_invoke (GST_METERED_BASE_BIN (src),
+      expose_on_thread, stream_ref (st), (GDestroyNotify) stream_unref);
 }
 
 /* Signalling thread, or the state change once the runtime stopped. */
@@ -721,7 +650,8 @@ on_sample (MeteredSession *session, const char *peer_id,
   Stream *st, *old = NULL;
 
   g_mutex_lock (&src->lock);
-  if (!src->running || src->eos) {
+  if (src->eos ||
+      !gst_metered_base_bin_is_running (GST_METERED_BASE_BIN (src))) {
     g_mutex_unlock (&src->lock);
     return;
   }
@@ -807,7 +737,8 @@ on_remote_track (MeteredSession *session, const char *peer_id, const char *kind,
   Stream *st, *orphan, *dropped = NULL;
 
   g_mutex_lock (&src->lock);
-  if (!src->running || src->eos) {
+  if (src->eos ||
+      !gst_metered_base_bin_is_running (GST_METERED_BASE_BIN (src))) {
     g_mutex_unlock (&src->lock);
     return;
   }
@@ -919,16 +850,15 @@ on_media_switched (MeteredSession *session, const char *peer_id,
 }
 
 static void
-on_peer_joined (MeteredSession *session, const char *peer_id,
-    const char *metadata, GstMeteredSrc *src)
+gst_metered_src_peer_joined (GstMeteredBaseBin *base, const char *peer_id)
 {
-  new_source_for_peer (src, peer_id);
-  g_signal_emit (src, signals[SIGNAL_PEER_JOINED], 0, peer_id, metadata);
+  new_source_for_peer (GST_METERED_SRC (base), peer_id);
 }
 
 static void
-on_peer_left (MeteredSession *session, const char *peer_id, GstMeteredSrc *src)
+gst_metered_src_peer_left (GstMeteredBaseBin *base, const char *peer_id)
 {
+  GstMeteredSrc *src = GST_METERED_SRC (base);
   g_autoptr (GPtrArray) streams = NULL;
   gboolean keep;
 
@@ -956,88 +886,19 @@ on_peer_left (MeteredSession *session, const char *peer_id, GstMeteredSrc *src)
     }
     stream_unref (st);
   }
-  g_signal_emit (src, signals[SIGNAL_PEER_LEFT], 0, peer_id);
-}
-
-static void
-on_data (MeteredSession *session, const char *from, const char *json,
-    const char *kind, GstMeteredSrc *src)
-{
-  g_signal_emit (src, signals[SIGNAL_DATA], 0, from, json, kind);
-}
-
-/* --- send-data --- */
-
-typedef struct
-{
-  GstMeteredSrc *src;
-  char *peer_id;
-  char *data;
-} DataJob;
-
-static void
-data_job_free (gpointer data)
-{
-  DataJob *job = data;
-
-  g_free (job->peer_id);
-  g_free (job->data);
-  g_free (job);
-}
-
-static gboolean
-send_data_on_thread (gpointer data)
-{
-  DataJob *job = data;
-  g_autoptr (GError) error = NULL;
-
-  if (job->src->rt.session && !metered_session_send_data (job->src->rt.session,
-                                  job->peer_id, job->data, &error))
-    GST_WARNING_OBJECT (job->src, "send-data: %s", error->message);
-  return G_SOURCE_REMOVE;
-}
-
-static gboolean
-gst_metered_src_send_data (
-    GstMeteredSrc *src, const char *peer_id, const char *data)
-{
-  DataJob *job;
-  gboolean queued = FALSE;
-
-  if (!data ||
-      !metered_json_validate (data, strlen (data), METERED_JSON_MAX_DEPTH)) {
-    GST_WARNING_OBJECT (src, "send-data: data is not valid JSON");
-    return FALSE;
-  }
-  if (peer_id && !metered_peer_id_is_valid (peer_id)) {
-    GST_WARNING_OBJECT (src, "send-data: invalid peer id");
-    return FALSE;
-  }
-  g_mutex_lock (&src->lock);
-  if (src->running) {
-    job = g_new0 (DataJob, 1);
-    job->src = src;
-    job->peer_id = g_strdup (peer_id);
-    job->data = g_strdup (data);
-    metered_runtime_invoke (&src->rt, send_data_on_thread, job, data_job_free);
-    queued = TRUE;
-  }
-  g_mutex_unlock (&src->lock);
-  if (!queued)
-    GST_WARNING_OBJECT (src, "send-data: not running (state < PLAYING)");
-  return queued;
 }
 
 /* --- life cycle --- */
 
+/* READY -> PAUSED: what the session receives goes to the stream table. */
 static gboolean
-prepare (GstMeteredSrc *src)
+gst_metered_src_prepare (GstMeteredBaseBin *base, MeteredSession *session)
 {
-  MeteredSession *session;
+  GstMeteredSrc *src = GST_METERED_SRC (base);
 
-  if (!metered_runtime_prepare (&src->rt))
-    return FALSE;
-  session = src->rt.session;
+  g_mutex_lock (&src->lock);
+  src->eos = FALSE;
+  g_mutex_unlock (&src->lock);
   metered_session_set_receive (session, TRUE);
   metered_session_set_sample_func (session, on_sample, src, NULL);
   g_signal_connect (session, "remote-track", G_CALLBACK (on_remote_track), src);
@@ -1045,52 +906,15 @@ prepare (GstMeteredSrc *src)
       session, "connection-swapped", G_CALLBACK (on_swapped), src);
   g_signal_connect (
       session, "media-switched", G_CALLBACK (on_media_switched), src);
-  g_signal_connect (session, "peer-joined", G_CALLBACK (on_peer_joined), src);
-  g_signal_connect (session, "peer-left", G_CALLBACK (on_peer_left), src);
-  g_signal_connect (session, "data", G_CALLBACK (on_data), src);
   return TRUE;
 }
 
+/* PAUSED -> READY, after the session left and the children went to
+ * READY. */
 static void
-start (GstMeteredSrc *src)
+gst_metered_src_stopped (GstMeteredBaseBin *base)
 {
-  GstClock *clock = gst_element_get_clock (GST_ELEMENT (src));
-
-  g_mutex_lock (&src->lock);
-  if (src->started || !src->rt.session) {
-    g_mutex_unlock (&src->lock);
-    gst_clear_object (&clock);
-    return;
-  }
-  /* Connections share our clock and base time: their buffers carry our
-   * running time. */
-  metered_session_set_clock (
-      src->rt.session, clock, gst_element_get_base_time (GST_ELEMENT (src)));
-  src->started = TRUE;
-  src->running = TRUE;
-  src->eos = FALSE;
-  g_mutex_unlock (&src->lock);
-  GST_INFO_OBJECT (src, "joining (base time %" GST_TIME_FORMAT ")",
-      GST_TIME_ARGS (gst_element_get_base_time (GST_ELEMENT (src))));
-  metered_runtime_start (&src->rt);
-  gst_clear_object (&clock);
-}
-
-static void
-stop (GstMeteredSrc *src)
-{
-  g_mutex_lock (&src->lock);
-  src->running = FALSE;
-  src->started = FALSE;
-  g_mutex_unlock (&src->lock);
-  /* Samples still in flight see running == FALSE. */
-  metered_runtime_stop (&src->rt);
-}
-
-/* After the runtime stopped and the children went to READY. */
-static void
-remove_all_streams (GstMeteredSrc *src)
-{
+  GstMeteredSrc *src = GST_METERED_SRC (base);
   g_autoptr (GPtrArray) all = NULL;
 
   g_mutex_lock (&src->lock);
@@ -1103,57 +927,6 @@ remove_all_streams (GstMeteredSrc *src)
     stream_remove (src, st);
     stream_unref (st);
   }
-}
-
-static GstStateChangeReturn
-gst_metered_src_change_state (GstElement *element, GstStateChange transition)
-{
-  GstMeteredSrc *src = GST_METERED_SRC (element);
-  GstStateChangeReturn ret;
-
-  switch (transition) {
-    case GST_STATE_CHANGE_READY_TO_PAUSED:
-      if (!prepare (src)) {
-        metered_runtime_stop (&src->rt);
-        return GST_STATE_CHANGE_FAILURE;
-      }
-      break;
-    case GST_STATE_CHANGE_PAUSED_TO_READY:
-      stop (src);
-      break;
-    default:
-      break;
-  }
-
-  ret = GST_ELEMENT_CLASS (gst_metered_src_parent_class)
-            ->change_state (element, transition);
-  if (ret == GST_STATE_CHANGE_FAILURE)
-    return ret;
-
-  switch (transition) {
-    case GST_STATE_CHANGE_READY_TO_PAUSED:
-    case GST_STATE_CHANGE_PLAYING_TO_PAUSED:
-      ret = GST_STATE_CHANGE_NO_PREROLL;
-      break;
-    case GST_STATE_CHANGE_PAUSED_TO_PLAYING:
-      start (src);
-      break;
-    case GST_STATE_CHANGE_PAUSED_TO_READY:
-      remove_all_streams (src);
-      break;
-    case GST_STATE_CHANGE_READY_TO_NULL:
-      /* As meteredsink: connections are torn down on threads of their own;
-       * in NULL they are gone, so that an application may exit right away
-       * (one that did during a teardown read freed memory in OpenSSL's
-       * exit handler, ASan, tests/soak). Bounded: a stuck webrtcbin is
-       * only logged. */
-      if (!metered_connection_wait_stopped (5000))
-        GST_WARNING_OBJECT (src, "connection teardowns still running");
-      break;
-    default:
-      break;
-  }
-  return ret;
 }
 
 /* EOS sent to us (gst-launch -e, an application stopping a recording):
@@ -1184,12 +957,11 @@ gst_metered_src_send_event (GstElement *element, GstEvent *event)
 
 /* --- properties --- */
 
-static GstStructure *
-stats_with_pads (GstMeteredSrc *src, const GValue *runtime_stats)
+/* One metered/pad structure per pad. */
+static void
+gst_metered_src_add_stats (GstMeteredBaseBin *base, GstStructure *s)
 {
-  const GstStructure *base = gst_value_get_structure (runtime_stats);
-  GstStructure *s = base ? gst_structure_copy (base)
-                         : gst_structure_new_empty ("metered/stats");
+  GstMeteredSrc *src = GST_METERED_SRC (base);
   g_autoptr (GPtrArray) all = NULL;
   GValue list = G_VALUE_INIT;
 
@@ -1213,7 +985,6 @@ stats_with_pads (GstMeteredSrc *src, const GValue *runtime_stats)
   for (guint i = 0; i < all->len; i++)
     stream_unref (g_ptr_array_index (all, i));
   gst_structure_take_value (s, "pad-stats", &list);
-  return s;
 }
 
 static void
@@ -1221,10 +992,6 @@ gst_metered_src_set_property (
     GObject *object, guint prop_id, const GValue *value, GParamSpec *pspec)
 {
   GstMeteredSrc *src = GST_METERED_SRC (object);
-
-  if (prop_id >= PROP_FIRST_COMMON && metered_runtime_set_property (&src->rt,
-                                          prop_id - PROP_FIRST_COMMON, value))
-    return;
 
   GST_OBJECT_LOCK (src);
   switch (prop_id) {
@@ -1261,19 +1028,6 @@ gst_metered_src_get_property (
 {
   GstMeteredSrc *src = GST_METERED_SRC (object);
 
-  if (prop_id == PROP_FIRST_COMMON + METERED_RUNTIME_PROP_STATS) {
-    GValue base = G_VALUE_INIT;
-
-    g_value_init (&base, GST_TYPE_STRUCTURE);
-    metered_runtime_get_property (&src->rt, METERED_RUNTIME_PROP_STATS, &base);
-    g_value_take_boxed (value, stats_with_pads (src, &base));
-    g_value_unset (&base);
-    return;
-  }
-  if (prop_id >= PROP_FIRST_COMMON && metered_runtime_get_property (&src->rt,
-                                          prop_id - PROP_FIRST_COMMON, value))
-    return;
-
   GST_OBJECT_LOCK (src);
   switch (prop_id) {
     case PROP_OUTPUT:
@@ -1302,7 +1056,6 @@ gst_metered_src_finalize (GObject *object)
 {
   GstMeteredSrc *src = GST_METERED_SRC (object);
 
-  metered_runtime_clear (&src->rt);
   g_hash_table_unref (src->streams);
   g_ptr_array_unref (src->all);
   g_hash_table_unref (src->pad_names);
@@ -1318,6 +1071,7 @@ gst_metered_src_class_init (GstMeteredSrcClass *klass)
 {
   GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
   GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
+  GstMeteredBaseBinClass *base_class = GST_METERED_BASE_BIN_CLASS (klass);
   GParamFlags rw =
       G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY;
 
@@ -1387,147 +1141,12 @@ gst_metered_src_class_init (GstMeteredSrcClass *klass)
           "every gap-timeout); 0 never",
           0, G_MAXINT, DEFAULT_GAP_TIMEOUT, rw));
 
-  /**
-   * GstMeteredSrc:url:
-   *
-   * Signalling service base URL: wss://host[:port], or ws:// on loopback
-   * (metered-server --dev).
-   */
-  /**
-   * GstMeteredSrc:channel:
-   *
-   * The channel to join (required).
-   */
-  /**
-   * GstMeteredSrc:api-key:
-   *
-   * A publishable key (pk_...). Exactly one credential is needed: api-key,
-   * token, token-url or a #GstMeteredSrc::request-token handler.
-   */
-  /**
-   * GstMeteredSrc:token:
-   *
-   * A static JWT; its `sub` becomes our peer id.
-   */
-  /**
-   * GstMeteredSrc:token-url:
-   *
-   * An HTTP(S) URL answering a fresh JWT, fetched before every connection
-   * attempt (tokens that expire are refreshed this way).
-   */
-  /**
-   * GstMeteredSrc:stun-server:
-   *
-   * STUN server as stun://host:port.
-   */
-  /**
-   * GstMeteredSrc:turn-servers:
-   *
-   * Comma-separated TURN servers as turn(s)://user:password@host:port.
-   */
-  /**
-   * GstMeteredSrc:reconnect-max-attempts:
-   *
-   * Signalling reconnect attempts before the element errors out; -1
-   * retries forever.
-   */
-  /**
-   * GstMeteredSrc:reconnect-initial-delay:
-   *
-   * The first reconnect delay in ms (doubles up to reconnect-max-delay,
-   * with +/-20 % jitter).
-   */
-  /**
-   * GstMeteredSrc:reconnect-max-delay:
-   *
-   * The cap of the reconnect delay in ms.
-   */
-  /**
-   * GstMeteredSrc:inactivity-timeout:
-   *
-   * Reconnect after this many ms without a signalling frame; 0 disables.
-   */
-  /**
-   * GstMeteredSrc:stuck-timeout:
-   *
-   * Post metered/stuck after this many ms of reconnecting (0: never).
-   */
-  /**
-   * GstMeteredSrc:dead-peer-timeout:
-   *
-   * A peer whose media stops for this many ms gets a fresh connection
-   * (and a peer kept after leaving presence is dropped).
-   */
-  /**
-   * GstMeteredSrc:stats:
-   *
-   * metered/stats: signalling state, reconnects, last close code, one
-   * metered/peer per remote peer, and `pad-stats`: one metered/pad per
-   * pad (pad name, peer id, kind, role, buffers in/out, delta units
-   * dropped while waiting for a key unit, GAP events, DISCONT buffers,
-   * sources, key unit requests, clamped timestamps, caps changes).
-   */
-  metered_runtime_install_properties (gobject_class, PROP_FIRST_COMMON);
-
-  /**
-   * GstMeteredSrc::peer-joined:
-   * @src: the element
-   * @peer_id: the remote peer's id
-   * @metadata: (nullable): its peer metadata as JSON, if any
-   *
-   * A peer joined the channel (or came back). Emitted from the element's
-   * signalling thread.
-   */
-  signals[SIGNAL_PEER_JOINED] =
-      g_signal_new ("peer-joined", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
-          0, NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_STRING);
-  /**
-   * GstMeteredSrc::peer-left:
-   * @src: the element
-   * @peer_id: the remote peer's id
-   *
-   * A peer left the channel for good (not a signalling blip: a peer
-   * whose media still flows is kept). Its pads end unless
-   * #GstMeteredSrc:keep-pads-on-leave is set. Emitted from the element's
-   * signalling thread.
-   */
-  signals[SIGNAL_PEER_LEFT] =
-      g_signal_new ("peer-left", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
-          0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_STRING);
-  /**
-   * GstMeteredSrc::data:
-   * @src: the element
-   * @from: the sender's peer id
-   * @data: the application data, a JSON value as text
-   * @kind: "broadcast" (published to the channel) or "direct"
-   *
-   * Application data from a peer (the SDK's peer.send / sendTo). Emitted
-   * from the element's signalling thread.
-   */
-  signals[SIGNAL_DATA] = g_signal_new ("data", G_TYPE_FROM_CLASS (klass),
-      G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 3, G_TYPE_STRING,
-      G_TYPE_STRING, G_TYPE_STRING);
-  /**
-   * GstMeteredSrc::send-data:
-   * @src: the element
-   * @peer_id: (nullable): the peer to send to, or %NULL for everybody in
-   *   the channel
-   * @data: a JSON value, as text
-   *
-   * Sends application data through the signalling channel: a broadcast
-   * (publish) when @peer_id is %NULL, else a direct message. Queued while
-   * the signalling socket reconnects. Any thread; works in PLAYING.
-   *
-   * Returns: %TRUE if it was queued, %FALSE if @data is not JSON, @peer_id
-   *   is not a valid peer id or the element is not running
-   */
-  signals[SIGNAL_SEND_DATA] = g_signal_new_class_handler ("send-data",
-      G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION,
-      G_CALLBACK (gst_metered_src_send_data), NULL, NULL, NULL, G_TYPE_BOOLEAN,
-      2, G_TYPE_STRING, G_TYPE_STRING);
-
-  element_class->change_state =
-      GST_DEBUG_FUNCPTR (gst_metered_src_change_state);
+  base_class->join_in_playing = TRUE;
+  base_class->prepare = GST_DEBUG_FUNCPTR (gst_metered_src_prepare);
+  base_class->peer_joined = GST_DEBUG_FUNCPTR (gst_metered_src_peer_joined);
+  base_class->peer_left = GST_DEBUG_FUNCPTR (gst_metered_src_peer_left);
+  base_class->stopped = GST_DEBUG_FUNCPTR (gst_metered_src_stopped);
+  base_class->add_stats = GST_DEBUG_FUNCPTR (gst_metered_src_add_stats);
   element_class->send_event = GST_DEBUG_FUNCPTR (gst_metered_src_send_event);
 
   gst_element_class_add_static_pad_template (element_class, &video_template);
@@ -1547,7 +1166,6 @@ gst_metered_src_class_init (GstMeteredSrcClass *klass)
 static void
 gst_metered_src_init (GstMeteredSrc *src)
 {
-  metered_runtime_init (&src->rt, GST_ELEMENT (src));
   g_mutex_init (&src->lock);
   src->output = DEFAULT_OUTPUT;
   src->keep_pads = DEFAULT_KEEP_PADS_ON_LEAVE;
