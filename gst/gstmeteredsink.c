@@ -73,6 +73,7 @@
 #include "gstmeteredsink.h"
 
 #include "gstmeteredelements.h"
+#include "peer/metered-codec.h"
 #include "protocol/metered-protocol.h"
 
 #include <gst/app/gstappsink.h>
@@ -104,34 +105,18 @@ enum
   PROP_STREAM_METADATA,
 };
 
-/* What a track carries once encoded. */
-typedef enum
+/* What a track carries once encoded: a row of the codec table. */
+static gboolean
+codec_is_video (MeteredCodecId id)
 {
-  TRACK_VP8,
-  TRACK_VP9,
-  TRACK_H264,
-  TRACK_OPUS,
-} TrackCodec;
+  return metered_codec_get (id)->kind == METERED_MEDIA_VIDEO;
+}
 
-static const struct
+static const char *
+codec_caps_name (MeteredCodecId id)
 {
-  const char *name; /* caps structure name */
-  const char *track_caps; /* what the connections' payloaders get */
-  const char *accept_caps; /* encoded input the pad takes for it */
-  gboolean video;
-} codecs[] = {
-  [TRACK_VP8] = { "video/x-vp8", "video/x-vp8", "video/x-vp8", TRUE },
-  [TRACK_VP9] = { "video/x-vp9", "video/x-vp9", "video/x-vp9", TRUE },
-  [TRACK_H264] = { "video/x-h264",
-      "video/x-h264, stream-format=(string)byte-stream, "
-      "alignment=(string)au",
-      "video/x-h264, stream-format=(string){ avc, avc3, byte-stream }", TRUE },
-  [TRACK_OPUS] = { "audio/x-opus",
-      /* rtpopuspay wants channels; Opus decoders take mono in stereo */
-      "audio/x-opus, channel-mapping-family=(int)0, channels=(int)2, "
-      "rate=(int)48000",
-      "audio/x-opus", FALSE },
-};
+  return metered_codec_get (id)->caps_name;
+}
 
 /* Raw input, the encoders' favourite format first (so that a source that
  * can produce several picks the one needing no conversion). */
@@ -165,7 +150,7 @@ typedef struct
   char *track_id; /* set at start */
 
   /* Guarded by the element's lock. */
-  TrackCodec codec;
+  MeteredCodecId codec;
   gboolean codec_decided;
   GstElement *encoder; /* inside chain, for bitrate changes */
   gboolean key_unit_pending;
@@ -247,7 +232,7 @@ track_allowed_caps (GstMeteredSink *self, SinkTrack *t)
 {
   GstCaps *caps = gst_caps_new_empty ();
   gboolean decided;
-  TrackCodec codec;
+  MeteredCodecId codec;
 
   g_mutex_lock (&self->lock);
   decided = t->codec_decided;
@@ -256,9 +241,10 @@ track_allowed_caps (GstMeteredSink *self, SinkTrack *t)
 
   /* Encoded first: a source that offers the track's codec is passed
    * through rather than decoded and encoded again. */
-  for (guint i = 0; i < G_N_ELEMENTS (codecs); i++)
-    if (codecs[i].video == t->video && (!decided || i == codec))
-      gst_caps_append (caps, gst_caps_from_string (codecs[i].accept_caps));
+  for (MeteredCodecId i = 0; i < METERED_CODEC_N; i++)
+    if (codec_is_video (i) == t->video && (!decided || i == codec))
+      gst_caps_append (
+          caps, gst_caps_from_string (metered_codec_get (i)->accept_caps));
   gst_caps_append (
       caps, gst_caps_from_string (t->video ? RAW_VIDEO_CAPS : RAW_AUDIO_CAPS));
   return caps;
@@ -278,16 +264,17 @@ caps_are_raw (const GstCaps *caps)
 
 /* Under the lock: the codec the properties ask raw media of that kind to
  * be encoded to. */
-static TrackCodec
+static MeteredCodecId
 wanted_codec (GstMeteredSink *self, gboolean video)
 {
   if (video)
-    return self->video_codec == GST_METERED_SINK_VIDEO_CODEC_H264 ? TRACK_H264
-                                                                  : TRACK_VP8;
+    return self->video_codec == GST_METERED_SINK_VIDEO_CODEC_H264
+               ? METERED_CODEC_H264
+               : METERED_CODEC_VP8;
   switch (self->audio_codec) {
     case GST_METERED_SINK_AUDIO_CODEC_OPUS:
     default:
-      return TRACK_OPUS;
+      return METERED_CODEC_OPUS;
   }
 }
 
@@ -301,7 +288,7 @@ track_decide_codec (GstMeteredSink *self, SinkTrack *t)
   g_autoptr (GstCaps) raw =
       gst_caps_from_string (t->video ? "video/x-raw(ANY)" : "audio/x-raw(ANY)");
   GstQuery *query = gst_query_new_caps (NULL);
-  TrackCodec chosen;
+  MeteredCodecId chosen;
   GstCaps *peer = NULL;
 
   g_mutex_lock (&self->lock);
@@ -314,17 +301,14 @@ track_decide_codec (GstMeteredSink *self, SinkTrack *t)
         !gst_caps_can_intersect (peer, raw)) {
       for (guint i = 0; i < gst_caps_get_size (peer); i++) {
         const GstStructure *s = gst_caps_get_structure (peer, i);
-        guint c;
-        for (c = 0; c < G_N_ELEMENTS (codecs); c++)
-          if (codecs[c].video == t->video &&
-              gst_structure_has_name (s, codecs[c].name))
-            break;
-        if (c < G_N_ELEMENTS (codecs)) {
-          if (c != chosen)
+        const MeteredCodec *row =
+            metered_codec_from_caps_name (gst_structure_get_name (s));
+        if (row && (row->kind == METERED_MEDIA_VIDEO) == t->video) {
+          if (row->id != chosen)
             GST_INFO_OBJECT (t->pad,
                 "upstream delivers %s only: passing it through",
-                codecs[c].name);
-          chosen = c;
+                row->caps_name);
+          chosen = row->id;
           break;
         }
       }
@@ -336,7 +320,7 @@ track_decide_codec (GstMeteredSink *self, SinkTrack *t)
   t->codec = chosen;
   t->codec_decided = TRUE;
   g_mutex_unlock (&self->lock);
-  GST_DEBUG_OBJECT (t->pad, "track codec %s", codecs[chosen].name);
+  GST_DEBUG_OBJECT (t->pad, "track codec %s", codec_caps_name (chosen));
 }
 
 /* --- the chain behind a pad --- */
@@ -368,69 +352,77 @@ configure_encoder (GstElement *encoder, guint bitrate)
     g_object_set (encoder, "bitrate", MAX (bitrate / 1000, 1u), NULL);
 }
 
+/* The first installed encoder of the codec's row (a missing one is a
+ * CORE/MISSING_PLUGIN error naming it). */
+static GstElement *
+make_encoder (GstMeteredSink *self, const MeteredCodec *row)
+{
+  const char *factory = metered_codec_pick_factory (row->encoders);
+
+  if (!factory && row->id == METERED_CODEC_H264) {
+    GST_ELEMENT_ERROR (self, CORE, MISSING_PLUGIN,
+        ("No H.264 encoder: install openh264enc (gst-plugins-bad) or "
+         "x264enc (gst-plugins-ugly), or set video-codec=vp8"),
+        (NULL));
+    return NULL;
+  }
+  return make_element (self, factory ? factory : row->encoders[0]);
+}
+
 /* Real-time settings of a WebRTC sender: no lookahead, constant bit rate
  * with a short buffer, a key frame now and then as insurance. */
 static GstElement *
 make_video_encoder (
-    GstMeteredSink *self, TrackCodec codec, guint bitrate, GPtrArray *els)
+    GstMeteredSink *self, MeteredCodecId codec, guint bitrate, GPtrArray *els)
 {
-  GstElement *enc = NULL;
+  const MeteredCodec *row = metered_codec_get (codec);
+  GstElement *enc = make_encoder (self, row);
+  const char *factory;
   guint threads = CLAMP (g_get_num_processors (), 1, 4);
 
-  if (codec == TRACK_VP8 || codec == TRACK_VP9) {
+  if (!enc)
+    return NULL;
+  g_ptr_array_add (els, enc);
+  factory = GST_OBJECT_NAME (gst_element_get_factory (enc));
+  if (g_str_equal (factory, "vp8enc") || g_str_equal (factory, "vp9enc")) {
     /* One thread: libvpx's encoder threads spin-wait on each other, and
      * on a loaded 2-core machine a 320x240 frame took ~50 ms (720p: 14x
      * slower than one thread), so the leaky queue before the encoder
      * dropped half the frames (bench/recovery.sh, steady). */
     threads = 1;
-    enc = make_element (self, codec == TRACK_VP8 ? "vp8enc" : "vp9enc");
-    if (!enc)
-      return NULL;
     g_object_set (enc, "deadline", (gint64) 1, "cpu-used",
-        codec == TRACK_VP8 ? 4 : 7, "lag-in-frames", 0, "keyframe-max-dist",
-        KEYFRAME_MAX_DIST, "threads", threads, "buffer-size", 1000,
-        "buffer-initial-size", 500, "buffer-optimal-size", 600, "undershoot",
-        95, "max-quantizer", 56, NULL);
+        codec == METERED_CODEC_VP8 ? 4 : 7, "lag-in-frames", 0,
+        "keyframe-max-dist", KEYFRAME_MAX_DIST, "threads", threads,
+        "buffer-size", 1000, "buffer-initial-size", 500, "buffer-optimal-size",
+        600, "undershoot", 95, "max-quantizer", 56, NULL);
     gst_util_set_object_arg (G_OBJECT (enc), "end-usage", "cbr");
     gst_util_set_object_arg (G_OBJECT (enc), "error-resilient", "default");
-    if (codec == TRACK_VP8 && threads > 1)
+    if (codec == METERED_CODEC_VP8 && threads > 1)
       gst_util_set_object_arg (G_OBJECT (enc), "token-partitions", "4");
-    g_ptr_array_add (els, enc);
-  } else {
-    GstElement *filter, *parse;
+  } else if (g_str_equal (factory, "openh264enc")) {
+    g_object_set (
+        enc, "gop-size", KEYFRAME_MAX_DIST, "multi-thread", threads, NULL);
+    gst_util_set_object_arg (G_OBJECT (enc), "usage-type", "camera");
+    gst_util_set_object_arg (G_OBJECT (enc), "rate-control", "bitrate");
+    gst_util_set_object_arg (G_OBJECT (enc), "complexity", "low");
+  } else if (g_str_equal (factory, "x264enc")) {
+    g_object_set (enc, "key-int-max", KEYFRAME_MAX_DIST, "b-adapt", FALSE,
+        "bframes", 0, NULL);
+    gst_util_set_object_arg (G_OBJECT (enc), "tune", "zerolatency");
+    gst_util_set_object_arg (G_OBJECT (enc), "speed-preset", "ultrafast");
+  }
+  if (row->parser) {
     g_autoptr (GstCaps) profile = gst_caps_from_string (
         "video/x-h264, profile=(string)constrained-baseline");
+    GstElement *filter = gst_element_factory_make ("capsfilter", NULL);
+    GstElement *parse;
 
-    enc = gst_element_factory_make ("openh264enc", NULL);
-    if (enc) {
-      g_object_set (
-          enc, "gop-size", KEYFRAME_MAX_DIST, "multi-thread", threads, NULL);
-      gst_util_set_object_arg (G_OBJECT (enc), "usage-type", "camera");
-      gst_util_set_object_arg (G_OBJECT (enc), "rate-control", "bitrate");
-      gst_util_set_object_arg (G_OBJECT (enc), "complexity", "low");
-    } else if ((enc = gst_element_factory_make ("x264enc", NULL))) {
-      g_object_set (enc, "key-int-max", KEYFRAME_MAX_DIST, "b-adapt", FALSE,
-          "bframes", 0, NULL);
-      gst_util_set_object_arg (G_OBJECT (enc), "tune", "zerolatency");
-      gst_util_set_object_arg (G_OBJECT (enc), "speed-preset", "ultrafast");
-    } else {
-      GST_ELEMENT_ERROR (self, CORE, MISSING_PLUGIN,
-          ("No H.264 encoder: install openh264enc (gst-plugins-bad) or "
-           "x264enc (gst-plugins-ugly), or set video-codec=vp8"),
-          (NULL));
-      return NULL;
-    }
-    filter = gst_element_factory_make ("capsfilter", NULL);
     g_object_set (filter, "caps", profile, NULL);
-    parse = make_element (self, "h264parse");
-    if (!parse) {
-      gst_object_unref (enc);
-      gst_object_unref (filter);
-      return NULL;
-    }
-    g_object_set (parse, "config-interval", -1, NULL);
-    g_ptr_array_add (els, enc);
     g_ptr_array_add (els, filter);
+    parse = make_element (self, row->parser);
+    if (!parse)
+      return NULL;
+    g_object_set (parse, "config-interval", -1, NULL);
     g_ptr_array_add (els, parse);
   }
   configure_encoder (enc, bitrate);
@@ -465,7 +457,7 @@ track_build_chain (GstMeteredSink *self, SinkTrack *t, const GstCaps *caps)
   g_autoptr (GPtrArray) els = g_ptr_array_new ();
   GstElement *encoder = NULL, *last = NULL;
   g_autoptr (GstPad) target = NULL;
-  TrackCodec codec;
+  MeteredCodecId codec;
   guint bitrate;
 
   if (kind == t->kind)
@@ -512,16 +504,17 @@ track_build_chain (GstMeteredSink *self, SinkTrack *t, const GstCaps *caps)
       filter = gst_element_factory_make ("capsfilter", NULL);
       g_object_set (filter, "caps", stereo, NULL);
       g_ptr_array_add (els, filter);
-      encoder = make_element (self, "opusenc");
+      encoder = make_encoder (self, metered_codec_get (codec));
       if (!encoder)
         goto failed;
       g_ptr_array_add (els, encoder);
     }
-  } else if (codec == TRACK_H264) {
-    GstElement *parse = make_element (self, "h264parse");
+  } else if (metered_codec_get (codec)->parser) {
+    /* whole access units in the track's stream format */
+    GstElement *parse = make_element (self, metered_codec_get (codec)->parser);
     GstElement *filter;
     g_autoptr (GstCaps) out =
-        gst_caps_from_string (codecs[TRACK_H264].track_caps);
+        gst_caps_from_string (metered_codec_get (codec)->track_caps);
     if (!parse)
       goto failed;
     g_object_set (parse, "config-interval", -1, NULL);
@@ -561,12 +554,12 @@ track_build_chain (GstMeteredSink *self, SinkTrack *t, const GstCaps *caps)
   }
   GST_INFO_OBJECT (t->pad, "%s %" GST_PTR_FORMAT " to %s",
       kind == CHAIN_ENCODE ? "encoding" : "passing through", caps,
-      codecs[codec].name);
+      codec_caps_name (codec));
   return TRUE;
 
 link_failed:
   GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, (NULL),
-      ("cannot link the %s chain of %s", codecs[codec].name,
+      ("cannot link the %s chain of %s", codec_caps_name (codec),
           GST_PAD_NAME (t->pad)));
   /* The elements are the bin's now: the pad keeps them to drop later. */
   for (guint i = 0; i < els->len; i++) {
@@ -880,7 +873,7 @@ gst_metered_sink_prepare (GstMeteredBaseBin *base, MeteredSession *session)
   for (GList *l = self->tracks; l; l = l->next) {
     SinkTrack *t = l->data;
     g_autoptr (GstCaps) caps =
-        gst_caps_from_string (codecs[t->codec].track_caps);
+        gst_caps_from_string (metered_codec_get (t->codec)->track_caps);
     MeteredLocalTrack *track;
 
     g_free (t->track_id);
@@ -892,7 +885,7 @@ gst_metered_sink_prepare (GstMeteredBaseBin *base, MeteredSession *session)
     metered_session_add_local_track (session, track, metadata);
     metered_local_track_free (track);
     GST_INFO_OBJECT (self, "track %s: %s, metadata %s", t->track_id,
-        codecs[t->codec].name, metadata ? metadata : "none");
+        codec_caps_name (t->codec), metadata ? metadata : "none");
   }
   self->started = TRUE;
   g_mutex_unlock (&self->lock);
@@ -1104,11 +1097,11 @@ gst_metered_sink_add_stats (GstMeteredBaseBin *base, GstStructure *s)
         &tv, gst_structure_new ("metered/track", "pad", G_TYPE_STRING,
                  GST_PAD_NAME (t->pad), "track-id", G_TYPE_STRING, t->track_id,
                  "kind", G_TYPE_STRING, t->video ? "video" : "audio", "codec",
-                 G_TYPE_STRING, codecs[t->codec].name, "chain", G_TYPE_STRING,
-                 chain_name (t->kind), "buffers-sent", G_TYPE_UINT64,
-                 t->buffers_sent, "key-units-requested", G_TYPE_UINT64,
-                 t->key_units_requested, "key-units-sent", G_TYPE_UINT64,
-                 t->key_units_sent, NULL));
+                 G_TYPE_STRING, codec_caps_name (t->codec), "chain",
+                 G_TYPE_STRING, chain_name (t->kind), "buffers-sent",
+                 G_TYPE_UINT64, t->buffers_sent, "key-units-requested",
+                 G_TYPE_UINT64, t->key_units_requested, "key-units-sent",
+                 G_TYPE_UINT64, t->key_units_sent, NULL));
     gst_value_list_append_and_take_value (&list, &tv);
     requested += t->key_units_requested;
     sent += t->key_units_sent;

@@ -88,6 +88,7 @@
 
 #include "gstmeteredelements.h"
 #include "gstmeteredpadbridge.h"
+#include "peer/metered-codec.h"
 #include "protocol/metered-protocol.h"
 
 #include <json-glib/json-glib.h>
@@ -448,33 +449,27 @@ filter_accepts (GstMeteredSrc *src, Stream *st)
   return ok;
 }
 
-/* The decoder for caps, or NULL for output=encoded. */
-static const char *const *
-decoder_chain (const GstCaps *caps)
+/* The elements that decode caps, from the codec table: its parser, if
+ * any, then the first installed decoder (the last one when none is, so
+ * that the warning names one). FALSE for caps of no codec. */
+static gboolean
+decoder_chain (const GstCaps *caps, const char *names[3])
 {
-  static const char *const vp8[] = { "vp8dec", NULL };
-  static const char *const vp9[] = { "vp9dec", NULL };
-  static const char *const h264_av[] = { "h264parse", "avdec_h264", NULL };
-  static const char *const h264_oh[] = { "h264parse", "openh264dec", NULL };
-  static const char *const opus[] = { "opusdec", NULL };
-  const GstStructure *s = gst_caps_get_structure (caps, 0);
-  GstElementFactory *f;
+  const MeteredCodec *row = metered_codec_from_caps_name (
+      gst_structure_get_name (gst_caps_get_structure (caps, 0)));
+  const char *decoder;
+  guint n = 0;
 
-  if (gst_structure_has_name (s, "video/x-vp8"))
-    return vp8;
-  if (gst_structure_has_name (s, "video/x-vp9"))
-    return vp9;
-  if (gst_structure_has_name (s, "audio/x-opus"))
-    return opus;
-  if (gst_structure_has_name (s, "video/x-h264")) {
-    f = gst_element_factory_find ("avdec_h264");
-    if (f) {
-      gst_object_unref (f);
-      return h264_av;
-    }
-    return h264_oh;
-  }
-  return NULL;
+  if (!row)
+    return FALSE;
+  decoder = metered_codec_pick_factory (row->decoders);
+  if (!decoder)
+    decoder = row->decoders[g_strv_length ((char **) row->decoders) - 1];
+  if (row->parser)
+    names[n++] = row->parser;
+  names[n++] = decoder;
+  names[n] = NULL;
+  return TRUE;
 }
 
 /* Signalling thread: builds the stream's branch and adds its pad. */
@@ -506,9 +501,10 @@ stream_expose (GstMeteredSrc *src, Stream *st)
   g_ptr_array_add (st->chain, gst_object_ref (st->bridge));
   last = GST_ELEMENT (st->bridge);
   if (output == GST_METERED_SRC_OUTPUT_DECODED) {
-    const char *const *names = decoder_chain (st->caps);
+    const char *names[3] = { NULL };
     g_autoptr (GPtrArray) made = g_ptr_array_new ();
-    gboolean ok = names != NULL;
+    gboolean known = decoder_chain (st->caps, names);
+    gboolean ok = known;
 
     for (guint i = 0; ok && names[i]; i++) {
       GstElement *e = gst_element_factory_make (names[i], NULL);
@@ -522,7 +518,7 @@ stream_expose (GstMeteredSrc *src, Stream *st)
       }
       g_ptr_array_add (made, e);
     }
-    if (!ok && names == NULL)
+    if (!known)
       GST_ELEMENT_WARNING (src, STREAM, CODEC_NOT_FOUND,
           ("No decoder for %" GST_PTR_FORMAT ": pad %s carries encoded data",
               st->caps, name),
