@@ -73,6 +73,7 @@
 #include "gstmeteredsink.h"
 
 #include "gstmeteredelements.h"
+#include "gstmeteredsinkchain.h"
 #include "peer/metered-codec.h"
 #include "protocol/metered-protocol.h"
 
@@ -89,10 +90,7 @@ GST_DEBUG_CATEGORY_STATIC (gst_metered_sink_debug);
 #define DEFAULT_AUDIO_CODEC GST_METERED_SINK_AUDIO_CODEC_OPUS
 #define DEFAULT_BITRATE 1000000
 #define MIN_BITRATE 50000
-#define MAX_BITRATE 50000000
-/* A key frame at least this often anyway (frames): insurance for a lost
- * PLI; viewers normally ask for one themselves. */
-#define KEYFRAME_MAX_DIST 150
+#define MAX_BITRATE GST_METERED_SINK_CHAIN_MAX_BITRATE
 /* At most one key-unit request upstream per track in this time. */
 #define KEY_UNIT_MIN_INTERVAL_US (500 * G_TIME_SPAN_MILLISECOND)
 
@@ -133,13 +131,6 @@ static GstStaticPadTemplate audio_template =
     GST_STATIC_PAD_TEMPLATE ("audio_%u", GST_PAD_SINK, GST_PAD_REQUEST,
         GST_STATIC_CAPS ("audio/x-raw; audio/x-opus"));
 
-typedef enum
-{
-  CHAIN_NONE,
-  CHAIN_ENCODE, /* raw in: queue ! convert ! encoder [! parse] */
-  CHAIN_PASS, /* encoded in: [parse] */
-} ChainKind;
-
 /* One request pad: its input chain, the appsink whose samples go to every
  * connection, and its key-unit bookkeeping. */
 typedef struct
@@ -152,7 +143,7 @@ typedef struct
   /* Guarded by the element's lock. */
   MeteredCodecId codec;
   gboolean codec_decided;
-  GstElement *encoder; /* inside chain, for bitrate changes */
+  GstElement *encoder; /* in chain, for bitrate changes (a reference) */
   gboolean key_unit_pending;
   gint64 last_key_unit_us;
   guint64 key_units_requested;
@@ -160,8 +151,7 @@ typedef struct
   guint64 buffers_sent;
 
   /* Streaming thread (caps) and release only. */
-  ChainKind kind;
-  GPtrArray *chain; /* GstElement*, upstream first, children of the bin */
+  GstMeteredSinkChain chain;
   GstElement *appsink; /* child of the bin, for the pad's lifetime */
   GstPad *appsink_pad;
 } SinkTrack;
@@ -250,18 +240,6 @@ track_allowed_caps (GstMeteredSink *self, SinkTrack *t)
   return caps;
 }
 
-static gboolean
-caps_are_raw (const GstCaps *caps)
-{
-  const GstStructure *s;
-
-  if (gst_caps_get_size (caps) == 0)
-    return FALSE;
-  s = gst_caps_get_structure (caps, 0);
-  return gst_structure_has_name (s, "video/x-raw") ||
-         gst_structure_has_name (s, "audio/x-raw");
-}
-
 /* Under the lock: the codec the properties ask raw media of that kind to
  * be encoded to. */
 static MeteredCodecId
@@ -323,144 +301,31 @@ track_decide_codec (GstMeteredSink *self, SinkTrack *t)
   GST_DEBUG_OBJECT (t->pad, "track codec %s", codec_caps_name (chosen));
 }
 
-/* --- the chain behind a pad --- */
-
-static GstElement *
-make_element (GstMeteredSink *self, const char *factory)
-{
-  GstElement *e = gst_element_factory_make (factory, NULL);
-
-  if (!e)
-    GST_ELEMENT_ERROR (self, CORE, MISSING_PLUGIN,
-        ("Element %s is missing: install the GStreamer plugin that has it",
-            factory),
-        (NULL));
-  return e;
-}
-
-static void
-configure_encoder (GstElement *encoder, guint bitrate)
-{
-  const char *factory = GST_OBJECT_NAME (gst_element_get_factory (encoder));
-
-  if (g_str_equal (factory, "vp8enc") || g_str_equal (factory, "vp9enc"))
-    g_object_set (encoder, "target-bitrate", (gint) bitrate, NULL);
-  else if (g_str_equal (factory, "openh264enc"))
-    g_object_set (encoder, "bitrate", bitrate, "max-bitrate",
-        MIN (bitrate * 2, (guint) MAX_BITRATE), NULL);
-  else if (g_str_equal (factory, "x264enc"))
-    g_object_set (encoder, "bitrate", MAX (bitrate / 1000, 1u), NULL);
-}
-
-/* The first installed encoder of the codec's row (a missing one is a
- * CORE/MISSING_PLUGIN error naming it). */
-static GstElement *
-make_encoder (GstMeteredSink *self, const MeteredCodec *row)
-{
-  const char *factory = metered_codec_pick_factory (row->encoders);
-
-  if (!factory && row->id == METERED_CODEC_H264) {
-    GST_ELEMENT_ERROR (self, CORE, MISSING_PLUGIN,
-        ("No H.264 encoder: install openh264enc (gst-plugins-bad) or "
-         "x264enc (gst-plugins-ugly), or set video-codec=vp8"),
-        (NULL));
-    return NULL;
-  }
-  return make_element (self, factory ? factory : row->encoders[0]);
-}
-
-/* Real-time settings of a WebRTC sender: no lookahead, constant bit rate
- * with a short buffer, a key frame now and then as insurance. */
-static GstElement *
-make_video_encoder (
-    GstMeteredSink *self, MeteredCodecId codec, guint bitrate, GPtrArray *els)
-{
-  const MeteredCodec *row = metered_codec_get (codec);
-  GstElement *enc = make_encoder (self, row);
-  const char *factory;
-  guint threads = CLAMP (g_get_num_processors (), 1, 4);
-
-  if (!enc)
-    return NULL;
-  g_ptr_array_add (els, enc);
-  factory = GST_OBJECT_NAME (gst_element_get_factory (enc));
-  if (g_str_equal (factory, "vp8enc") || g_str_equal (factory, "vp9enc")) {
-    /* One thread: libvpx's encoder threads spin-wait on each other, and
-     * on a loaded 2-core machine a 320x240 frame took ~50 ms (720p: 14x
-     * slower than one thread), so the leaky queue before the encoder
-     * dropped half the frames (bench/recovery.sh, steady). */
-    threads = 1;
-    g_object_set (enc, "deadline", (gint64) 1, "cpu-used",
-        codec == METERED_CODEC_VP8 ? 4 : 7, "lag-in-frames", 0,
-        "keyframe-max-dist", KEYFRAME_MAX_DIST, "threads", threads,
-        "buffer-size", 1000, "buffer-initial-size", 500, "buffer-optimal-size",
-        600, "undershoot", 95, "max-quantizer", 56, NULL);
-    gst_util_set_object_arg (G_OBJECT (enc), "end-usage", "cbr");
-    gst_util_set_object_arg (G_OBJECT (enc), "error-resilient", "default");
-    if (codec == METERED_CODEC_VP8 && threads > 1)
-      gst_util_set_object_arg (G_OBJECT (enc), "token-partitions", "4");
-  } else if (g_str_equal (factory, "openh264enc")) {
-    g_object_set (
-        enc, "gop-size", KEYFRAME_MAX_DIST, "multi-thread", threads, NULL);
-    gst_util_set_object_arg (G_OBJECT (enc), "usage-type", "camera");
-    gst_util_set_object_arg (G_OBJECT (enc), "rate-control", "bitrate");
-    gst_util_set_object_arg (G_OBJECT (enc), "complexity", "low");
-  } else if (g_str_equal (factory, "x264enc")) {
-    g_object_set (enc, "key-int-max", KEYFRAME_MAX_DIST, "b-adapt", FALSE,
-        "bframes", 0, NULL);
-    gst_util_set_object_arg (G_OBJECT (enc), "tune", "zerolatency");
-    gst_util_set_object_arg (G_OBJECT (enc), "speed-preset", "ultrafast");
-  }
-  if (row->parser) {
-    g_autoptr (GstCaps) profile = gst_caps_from_string (
-        "video/x-h264, profile=(string)constrained-baseline");
-    GstElement *filter = gst_element_factory_make ("capsfilter", NULL);
-    GstElement *parse;
-
-    g_object_set (filter, "caps", profile, NULL);
-    g_ptr_array_add (els, filter);
-    parse = make_element (self, row->parser);
-    if (!parse)
-      return NULL;
-    g_object_set (parse, "config-interval", -1, NULL);
-    g_ptr_array_add (els, parse);
-  }
-  configure_encoder (enc, bitrate);
-  return enc;
-}
+/* --- the chain behind a pad (gstmeteredsinkchain.c) --- */
 
 static void
 track_clear_chain (GstMeteredSink *self, SinkTrack *t)
 {
-  if (t->kind == CHAIN_NONE)
+  if (t->chain.kind == GST_METERED_SINK_CHAIN_NONE)
     return;
   gst_ghost_pad_set_target (GST_GHOST_PAD (t->pad), NULL);
   g_mutex_lock (&self->lock);
-  t->encoder = NULL;
+  gst_clear_object (&t->encoder);
   g_mutex_unlock (&self->lock);
-  for (guint i = 0; i < t->chain->len; i++)
-    gst_element_set_state (g_ptr_array_index (t->chain, i), GST_STATE_NULL);
-  for (guint i = 0; i < t->chain->len; i++)
-    gst_bin_remove (GST_BIN (self), g_ptr_array_index (t->chain, i));
-  g_ptr_array_set_size (t->chain, 0);
-  t->kind = CHAIN_NONE;
+  gst_metered_sink_chain_clear (&t->chain);
 }
 
-/* Builds what sits between the pad and its appsink for caps: an encoder
- * behind a leaky queue for raw media (upstream never waits for it), a
- * parser or nothing for encoded media. Runs on the streaming thread, in
- * the caps event, before the event goes further. */
+/* Builds what sits between the pad and its appsink for caps. Runs on the
+ * streaming thread, in the caps event, before the event goes further. */
 static gboolean
 track_build_chain (GstMeteredSink *self, SinkTrack *t, const GstCaps *caps)
 {
-  ChainKind kind = caps_are_raw (caps) ? CHAIN_ENCODE : CHAIN_PASS;
-  g_autoptr (GPtrArray) els = g_ptr_array_new ();
-  GstElement *encoder = NULL, *last = NULL;
   g_autoptr (GstPad) target = NULL;
+  GstElement *encoder = NULL;
   MeteredCodecId codec;
   guint bitrate;
 
-  if (kind == t->kind)
+  if (gst_metered_sink_chain_kind_for_caps (caps) == t->chain.kind)
     return TRUE;
   track_clear_chain (self, t);
 
@@ -469,114 +334,19 @@ track_build_chain (GstMeteredSink *self, SinkTrack *t, const GstCaps *caps)
   bitrate = self->bitrate;
   g_mutex_unlock (&self->lock);
 
-  if (kind == CHAIN_ENCODE) {
-    GstElement *queue = gst_element_factory_make ("queue", NULL);
-    g_ptr_array_add (els, queue);
-    if (t->video) {
-      GstElement *convert = make_element (self, "videoconvert");
-      /* Five frames: on a loaded machine the encoding thread misses its
-       * turn for 100-150 ms now and then, and with two a frame or more
-       * was dropped each time (bench/recovery.sh, stages). */
-      g_object_set (queue, "leaky", 2, "max-size-buffers", 5, "max-size-bytes",
-          0, "max-size-time", (guint64) 0, "silent", TRUE, NULL);
-      if (!convert)
-        goto failed;
-      g_ptr_array_add (els, convert);
-      encoder = make_video_encoder (self, codec, bitrate, els);
-      if (!encoder)
-        goto failed;
-    } else {
-      g_autoptr (GstCaps) stereo = gst_caps_from_string (
-          "audio/x-raw, channels=(int)[ 1, 2 ], rate=(int)48000");
-      GstElement *filter;
-      GstElement *convert = make_element (self, "audioconvert");
-      GstElement *resample =
-          convert ? make_element (self, "audioresample") : NULL;
-      g_object_set (queue, "leaky", 2, "max-size-buffers", 0, "max-size-bytes",
-          0, "max-size-time", 200 * GST_MSECOND, "silent", TRUE, NULL);
-      if (!resample) {
-        gst_clear_object (&convert);
-        goto failed;
-      }
-      g_ptr_array_add (els, convert);
-      g_ptr_array_add (els, resample);
-      /* Opus as WebRTC sends it: one or two channels (mapping family 0) */
-      filter = gst_element_factory_make ("capsfilter", NULL);
-      g_object_set (filter, "caps", stereo, NULL);
-      g_ptr_array_add (els, filter);
-      encoder = make_encoder (self, metered_codec_get (codec));
-      if (!encoder)
-        goto failed;
-      g_ptr_array_add (els, encoder);
-    }
-  } else if (metered_codec_get (codec)->parser) {
-    /* whole access units in the track's stream format */
-    GstElement *parse = make_element (self, metered_codec_get (codec)->parser);
-    GstElement *filter;
-    g_autoptr (GstCaps) out =
-        gst_caps_from_string (metered_codec_get (codec)->track_caps);
-    if (!parse)
-      goto failed;
-    g_object_set (parse, "config-interval", -1, NULL);
-    filter = gst_element_factory_make ("capsfilter", NULL);
-    g_object_set (filter, "caps", out, NULL);
-    g_ptr_array_add (els, parse);
-    g_ptr_array_add (els, filter);
-  }
-
-  for (guint i = 0; i < els->len; i++) {
-    GstElement *e = g_ptr_array_index (els, i);
-    gst_bin_add (GST_BIN (self), e);
-    if (last && !gst_element_link (last, e))
-      goto link_failed;
-    last = e;
-  }
-  if (last && !gst_element_link (last, t->appsink))
-    goto link_failed;
-  for (guint i = els->len; i > 0; i--)
-    gst_element_sync_state_with_parent (g_ptr_array_index (els, i - 1));
-
-  for (guint i = 0; i < els->len; i++)
-    g_ptr_array_add (t->chain, g_ptr_array_index (els, i));
-  g_ptr_array_set_size (els, 0);
-  t->kind = kind;
+  target =
+      gst_metered_sink_chain_build (&t->chain, caps, codec, bitrate, &encoder);
+  if (!target)
+    return FALSE;
   g_mutex_lock (&self->lock);
-  t->encoder = encoder;
+  t->encoder = encoder ? gst_object_ref (encoder) : NULL;
   g_mutex_unlock (&self->lock);
-
-  target = t->chain->len > 0 ? gst_element_get_static_pad (
-                                   g_ptr_array_index (t->chain, 0), "sink")
-                             : gst_object_ref (t->appsink_pad);
   if (!gst_ghost_pad_set_target (GST_GHOST_PAD (t->pad), target)) {
     GST_ELEMENT_ERROR (self, CORE, PAD, (NULL),
         ("cannot target %s at its chain", GST_PAD_NAME (t->pad)));
     return FALSE;
   }
-  GST_INFO_OBJECT (t->pad, "%s %" GST_PTR_FORMAT " to %s",
-      kind == CHAIN_ENCODE ? "encoding" : "passing through", caps,
-      codec_caps_name (codec));
   return TRUE;
-
-link_failed:
-  GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, (NULL),
-      ("cannot link the %s chain of %s", codec_caps_name (codec),
-          GST_PAD_NAME (t->pad)));
-  /* The elements are the bin's now: the pad keeps them to drop later. */
-  for (guint i = 0; i < els->len; i++) {
-    GstElement *e = g_ptr_array_index (els, i);
-    if (GST_OBJECT_PARENT (e) == GST_OBJECT (self))
-      g_ptr_array_add (t->chain, e);
-    else
-      gst_object_unref (e);
-  }
-  t->kind = kind;
-  track_clear_chain (self, t);
-  return FALSE;
-
-failed:
-  for (guint i = 0; i < els->len; i++)
-    gst_object_unref (g_ptr_array_index (els, i));
-  return FALSE;
 }
 
 static gboolean
@@ -912,7 +682,8 @@ gst_metered_sink_stopping (GstMeteredBaseBin *base)
 static void
 track_free (SinkTrack *t)
 {
-  g_clear_pointer (&t->chain, g_ptr_array_unref);
+  gst_metered_sink_chain_free (&t->chain);
+  gst_clear_object (&t->encoder);
   gst_clear_object (&t->appsink_pad);
   g_free (t->track_id);
   g_free (t);
@@ -973,7 +744,6 @@ gst_metered_sink_request_new_pad (GstElement *element, GstPadTemplate *templ,
   t->sink = self;
   t->video = video;
   t->codec = wanted_codec (self, video);
-  t->chain = g_ptr_array_new ();
   t->pad = gst_ghost_pad_new_no_target_from_template (pad_name, templ);
   self->tracks = g_list_append (self->tracks, t);
   g_mutex_unlock (&self->lock);
@@ -989,6 +759,8 @@ gst_metered_sink_request_new_pad (GstElement *element, GstPadTemplate *templ,
   t->appsink_pad = gst_element_get_static_pad (t->appsink, "sink");
   gst_bin_add (GST_BIN (self), t->appsink);
   gst_element_sync_state_with_parent (t->appsink);
+  gst_metered_sink_chain_init (
+      &t->chain, GST_ELEMENT (self), t->pad, t->appsink, video);
 
   gst_pad_set_element_private (t->pad, t);
   gst_pad_set_event_function (t->pad, sink_pad_event);
@@ -1028,14 +800,22 @@ gst_metered_sink_release_pad (GstElement *element, GstPad *pad)
 static void
 gst_metered_sink_set_bitrate (GstMeteredSink *self, guint bitrate)
 {
+  g_autoptr (GPtrArray) encoders =
+      g_ptr_array_new_with_free_func (gst_object_unref);
+
+  /* The encoders are set without our lock: setting a property takes
+   * theirs, which their streaming thread holds while it encodes. */
   g_mutex_lock (&self->lock);
   self->bitrate = bitrate;
   for (GList *l = self->tracks; l; l = l->next) {
     SinkTrack *t = l->data;
     if (t->video && t->encoder)
-      configure_encoder (t->encoder, bitrate);
+      g_ptr_array_add (encoders, gst_object_ref (t->encoder));
   }
   g_mutex_unlock (&self->lock);
+  for (guint i = 0; i < encoders->len; i++)
+    gst_metered_sink_chain_set_bitrate (
+        g_ptr_array_index (encoders, i), bitrate);
 }
 
 static void
@@ -1072,13 +852,6 @@ gst_metered_sink_set_property (
   }
 }
 
-static const char *
-chain_name (ChainKind kind)
-{
-  return kind == CHAIN_ENCODE ? "encode"
-                              : (kind == CHAIN_PASS ? "pass-through" : "none");
-}
-
 /* One metered/track structure per pad, and the key unit totals. */
 static void
 gst_metered_sink_add_stats (GstMeteredBaseBin *base, GstStructure *s)
@@ -1093,15 +866,15 @@ gst_metered_sink_add_stats (GstMeteredBaseBin *base, GstStructure *s)
     SinkTrack *t = l->data;
     GValue tv = G_VALUE_INIT;
     g_value_init (&tv, GST_TYPE_STRUCTURE);
-    g_value_take_boxed (
-        &tv, gst_structure_new ("metered/track", "pad", G_TYPE_STRING,
-                 GST_PAD_NAME (t->pad), "track-id", G_TYPE_STRING, t->track_id,
-                 "kind", G_TYPE_STRING, t->video ? "video" : "audio", "codec",
-                 G_TYPE_STRING, codec_caps_name (t->codec), "chain",
-                 G_TYPE_STRING, chain_name (t->kind), "buffers-sent",
-                 G_TYPE_UINT64, t->buffers_sent, "key-units-requested",
-                 G_TYPE_UINT64, t->key_units_requested, "key-units-sent",
-                 G_TYPE_UINT64, t->key_units_sent, NULL));
+    g_value_take_boxed (&tv,
+        gst_structure_new ("metered/track", "pad", G_TYPE_STRING,
+            GST_PAD_NAME (t->pad), "track-id", G_TYPE_STRING, t->track_id,
+            "kind", G_TYPE_STRING, t->video ? "video" : "audio", "codec",
+            G_TYPE_STRING, codec_caps_name (t->codec), "chain", G_TYPE_STRING,
+            gst_metered_sink_chain_kind_name (t->chain.kind), "buffers-sent",
+            G_TYPE_UINT64, t->buffers_sent, "key-units-requested",
+            G_TYPE_UINT64, t->key_units_requested, "key-units-sent",
+            G_TYPE_UINT64, t->key_units_sent, NULL));
     gst_value_list_append_and_take_value (&list, &tv);
     requested += t->key_units_requested;
     sent += t->key_units_sent;

@@ -88,10 +88,10 @@
 
 #include "gstmeteredelements.h"
 #include "gstmeteredpadbridge.h"
+#include "gstmeteredsrcstreams.h"
 #include "peer/metered-codec.h"
 #include "protocol/metered-protocol.h"
 
-#include <json-glib/json-glib.h>
 #include <string.h>
 
 GST_DEBUG_CATEGORY_STATIC (gst_metered_src_debug);
@@ -111,34 +111,6 @@ enum
 #define DEFAULT_KEEP_PADS_ON_LEAVE FALSE
 #define DEFAULT_GAP_TIMEOUT 1000
 
-/* One remote track: its pad, its bridge and (decoded output) decoder. */
-typedef struct
-{
-  gint refcount;
-  char *key;
-  char *peer_id;
-  char *kind; /* "video" or "audio" */
-  char *track_id; /* of the source feeding it now */
-  char *metadata; /* JSON or NULL */
-  char *role;
-  char *pad_name;
-  GstMeteredPadBridge *bridge;
-  GPtrArray *chain; /* GstElement*: bridge, then parser/decoder */
-  GstPad *ghost;
-  GstCaps *caps; /* the first caps: the codec the pad was made for */
-  gboolean meta_known; /* remote-track said who it is */
-  gboolean filtered; /* peer-id / stream-role say no */
-  gboolean exposing;
-  gboolean exposed;
-  gboolean decoded; /* a decoder follows the bridge */
-  gboolean fed; /* got data from its current source */
-  gboolean ended; /* out of the table, EOS on its way */
-  gboolean removed;
-  /* Buffers that came before remote-track said what the track is (the
-   * track may continue an existing pad): Early*, bounded. */
-  GQueue early;
-} Stream;
-
 typedef struct
 {
   GstCaps *caps;
@@ -156,6 +128,36 @@ early_free (Early *e)
   g_free (e);
 }
 
+/* What a stream of the table (gstmeteredsrcstreams.h) has here: its pad,
+ * its bridge and (decoded output) decoder. */
+typedef struct
+{
+  GstMeteredPadBridge *bridge;
+  GPtrArray *chain; /* GstElement*: bridge, then parser/decoder */
+  GstPad *ghost;
+  /* Buffers that came before remote-track said what the track is (the
+   * track may continue an existing pad): Early*, bounded. */
+  GQueue early;
+} StreamMedia;
+
+static void
+stream_media_free (gpointer data)
+{
+  StreamMedia *m = data;
+
+  g_ptr_array_unref (m->chain);
+  gst_clear_object (&m->ghost);
+  gst_clear_object (&m->bridge);
+  g_queue_clear_full (&m->early, (GDestroyNotify) early_free);
+  g_free (m);
+}
+
+static inline StreamMedia *
+stream_media (GstMeteredSrcStream *st)
+{
+  return st->media;
+}
+
 struct _GstMeteredSrc
 {
   GstMeteredBaseBin parent;
@@ -169,10 +171,7 @@ struct _GstMeteredSrc
 
   GMutex lock; /* everything below */
   gboolean eos; /* EOS was sent to us: no new pads */
-  GHashTable *streams; /* key -> Stream* (live streams) */
-  GPtrArray *all; /* Stream*: every stream whose pad/elements exist */
-  GHashTable *pad_names; /* names in use */
-  GHashTable *counters; /* "peer\nkind" -> next index */
+  GstMeteredSrcStreams streams; /* and every stream's fields */
   guint bridge_serial;
 };
 
@@ -210,49 +209,6 @@ gst_metered_src_output_get_type (void)
 
 /* --- streams --- */
 
-static Stream *
-stream_ref (Stream *st)
-{
-  g_atomic_int_inc (&st->refcount);
-  return st;
-}
-
-static void
-stream_unref (Stream *st)
-{
-  if (!g_atomic_int_dec_and_test (&st->refcount))
-    return;
-  g_free (st->key);
-  g_free (st->peer_id);
-  g_free (st->kind);
-  g_free (st->track_id);
-  g_free (st->metadata);
-  g_free (st->role);
-  g_free (st->pad_name);
-  g_ptr_array_unref (st->chain);
-  gst_clear_object (&st->ghost);
-  gst_clear_object (&st->bridge);
-  gst_clear_caps (&st->caps);
-  g_queue_clear_full (&st->early, (GDestroyNotify) early_free);
-  g_free (st);
-}
-
-static gpointer
-stream_copy (gconstpointer st, gpointer data)
-{
-  return stream_ref ((Stream *) st);
-}
-
-static char *
-stream_key (const char *peer_id, const char *kind, const char *stream_id,
-    const char *track_id)
-{
-  /* The SDK keeps its MediaStreamTracks (and so the a=msid ids) across
-   * its reconciles: the same key on every connection. */
-  return g_strdup_printf ("%s\n%s\n%s\n%s", peer_id, kind ? kind : "",
-      track_id ? track_id : "", stream_id ? stream_id : "");
-}
-
 static void
 key_unit_on_thread (
     GstMeteredBaseBin *base, MeteredSession *session, gpointer data)
@@ -267,7 +223,7 @@ key_unit_on_thread (
 static void
 on_bridge_key_unit (GstMeteredPadBridge *bridge, gpointer data)
 {
-  Stream *st = data;
+  GstMeteredSrcStream *st = data;
   GstMeteredSrc *src = g_object_get_data (G_OBJECT (bridge), "metered-src");
   char **ids;
 
@@ -283,7 +239,7 @@ on_bridge_key_unit (GstMeteredPadBridge *bridge, gpointer data)
     GST_DEBUG_OBJECT (src, "key unit request for %s", st->key);
 }
 
-static void stream_remove (GstMeteredSrc *src, Stream *st);
+static void stream_remove (GstMeteredSrc *src, GstMeteredSrcStream *st);
 
 static void
 remove_on_thread (GstMeteredBaseBin *base, MeteredSession *session, gpointer st)
@@ -296,155 +252,64 @@ remove_on_thread (GstMeteredBaseBin *base, MeteredSession *session, gpointer st)
 static void
 on_bridge_eos (GstMeteredPadBridge *bridge, gpointer data)
 {
-  Stream *st = data;
+  GstMeteredSrcStream *st = data;
   GstMeteredSrc *src = g_object_get_data (G_OBJECT (bridge), "metered-src");
 
   if (!src || !st->ended)
     return;
   gst_metered_base_bin_invoke (GST_METERED_BASE_BIN (src), remove_on_thread,
-      stream_ref (st), (GDestroyNotify) stream_unref);
+      gst_metered_src_stream_ref (st),
+      (GDestroyNotify) gst_metered_src_stream_unref);
 }
 
-/* Under the lock. */
-static Stream *
+/* Under the lock: a new live stream, with its bridge. */
+static GstMeteredSrcStream *
 stream_new (GstMeteredSrc *src, const char *key, const char *peer_id,
     const char *kind, const char *track_id)
 {
-  Stream *st = g_new0 (Stream, 1);
+  GstMeteredSrcStream *st =
+      gst_metered_src_streams_add (&src->streams, key, peer_id, kind, track_id);
+  StreamMedia *m = g_new0 (StreamMedia, 1);
   g_autofree char *name = g_strdup_printf ("bridge%u", src->bridge_serial++);
   guint gap_timeout;
 
-  st->refcount = 1;
-  st->key = g_strdup (key);
-  st->peer_id = g_strdup (peer_id);
-  st->kind = g_strdup (kind);
-  st->track_id = g_strdup (track_id);
-  st->chain = g_ptr_array_new_with_free_func (gst_object_unref);
-  st->bridge = gst_object_ref_sink (gst_metered_pad_bridge_new (name));
+  st->media = m;
+  st->media_free = stream_media_free;
+  m->chain = g_ptr_array_new_with_free_func (gst_object_unref);
+  m->bridge = gst_object_ref_sink (gst_metered_pad_bridge_new (name));
   GST_OBJECT_LOCK (src);
   gap_timeout = src->gap_timeout;
   GST_OBJECT_UNLOCK (src);
   g_object_set (
-      st->bridge, "gap-timeout", (guint64) gap_timeout * GST_MSECOND, NULL);
-  g_object_set_data (G_OBJECT (st->bridge), "metered-src", src);
-  gst_metered_pad_bridge_set_key_unit_func (st->bridge, on_bridge_key_unit,
-      stream_ref (st), (GDestroyNotify) stream_unref);
-  gst_metered_pad_bridge_set_eos_func (st->bridge, on_bridge_eos,
-      stream_ref (st), (GDestroyNotify) stream_unref);
-  gst_metered_pad_bridge_new_source (st->bridge);
-  g_hash_table_insert (src->streams, g_strdup (key), st);
-  g_ptr_array_add (src->all, stream_ref (st));
+      m->bridge, "gap-timeout", (guint64) gap_timeout * GST_MSECOND, NULL);
+  g_object_set_data (G_OBJECT (m->bridge), "metered-src", src);
+  gst_metered_pad_bridge_set_key_unit_func (m->bridge, on_bridge_key_unit,
+      gst_metered_src_stream_ref (st),
+      (GDestroyNotify) gst_metered_src_stream_unref);
+  gst_metered_pad_bridge_set_eos_func (m->bridge, on_bridge_eos,
+      gst_metered_src_stream_ref (st),
+      (GDestroyNotify) gst_metered_src_stream_unref);
+  gst_metered_pad_bridge_new_source (m->bridge);
   GST_INFO_OBJECT (src, "new remote %s track of %s (track id %s)", kind,
       peer_id, track_id ? track_id : "(none)");
   return st;
 }
 
-static gboolean
-is_stream (gpointer key, gpointer value, gpointer st)
+/* Under the lock: takes st out of the table (a reference for the
+ * caller). */
+static GstMeteredSrcStream *
+stream_take (GstMeteredSrc *src, GstMeteredSrcStream *st)
 {
-  return value == st;
-}
-
-/* Under the lock: takes st out of the table, under all its keys (returns
- * a reference for the caller). */
-static Stream *
-stream_take (GstMeteredSrc *src, Stream *st)
-{
-  st->ended = TRUE;
-  stream_ref (st);
-  g_hash_table_foreach_remove (src->streams, is_stream, st);
-  return st;
-}
-
-/* Under the lock: a pad of this peer, kind and role waiting for a source
- * (its track came back under new ids: a reloaded page, a re-added
- * track), the oldest first. */
-static Stream *
-find_orphan (GstMeteredSrc *src, Stream *st, const char *role)
-{
-  for (guint i = 0; i < src->all->len; i++) {
-    Stream *o = g_ptr_array_index (src->all, i);
-    if (o != st && !o->ended && !o->filtered && !o->fed && o->meta_known &&
-        (o->exposed || o->exposing) && g_str_equal (o->peer_id, st->peer_id) &&
-        g_strcmp0 (o->kind, st->kind) == 0 && g_strcmp0 (o->role, role) == 0)
-      return o;
-  }
-  return NULL;
-}
-
-static char *
-role_from_metadata (const char *metadata)
-{
-  g_autoptr (JsonParser) parser = NULL;
-  JsonNode *root;
-  const char *role;
-
-  if (!metadata)
-    return NULL;
-  parser = json_parser_new ();
-  if (!json_parser_load_from_data (parser, metadata, -1, NULL))
-    return NULL;
-  root = json_parser_get_root (parser);
-  if (!root || !JSON_NODE_HOLDS_OBJECT (root))
-    return NULL;
-  role = json_object_get_string_member_with_default (
-      json_node_get_object (root), "role", NULL);
-  return role && *role ? g_strdup (role) : NULL;
-}
-
-static char *
-sanitize (const char *text)
-{
-  char *out = g_strdup (text && *text ? text : "-");
-
-  for (char *p = out; *p; p++)
-    if (!g_ascii_isalnum (*p) && *p != '-' && *p != '_')
-      *p = '-';
-  return out;
-}
-
-/* Under the lock: the pad name rule of the element documentation. */
-static char *
-pad_name_for (GstMeteredSrc *src, Stream *st)
-{
-  g_autofree char *peer = sanitize (st->peer_id);
-  char *name;
-
-  if (st->role) {
-    g_autofree char *role = sanitize (st->role);
-    g_autofree char *base = g_strdup_printf ("%s_%s_%s", st->kind, peer, role);
-    name = g_strdup (base);
-    for (guint i = 1; g_hash_table_contains (src->pad_names, name); i++) {
-      g_free (name);
-      name = g_strdup_printf ("%s_%u", base, i);
-    }
-  } else {
-    g_autofree char *counter =
-        g_strdup_printf ("%s\n%s", st->peer_id, st->kind);
-    guint n = GPOINTER_TO_UINT (g_hash_table_lookup (src->counters, counter));
-
-    name = NULL;
-    do {
-      g_free (name);
-      name = g_strdup_printf ("%s_%s_%u", st->kind, peer, n++);
-    } while (g_hash_table_contains (src->pad_names, name));
-    g_hash_table_insert (
-        src->counters, g_steal_pointer (&counter), GUINT_TO_POINTER (n));
-  }
-  g_hash_table_add (src->pad_names, g_strdup (name));
-  return name;
+  return gst_metered_src_streams_take (&src->streams, st);
 }
 
 static gboolean
-filter_accepts (GstMeteredSrc *src, Stream *st)
+filter_accepts (GstMeteredSrc *src, GstMeteredSrcStream *st)
 {
-  gboolean ok = TRUE;
+  gboolean ok;
 
   GST_OBJECT_LOCK (src);
-  if (src->peer_filter && g_strcmp0 (src->peer_filter, st->peer_id) != 0)
-    ok = FALSE;
-  if (src->role_filter && g_strcmp0 (src->role_filter, st->role) != 0)
-    ok = FALSE;
+  ok = gst_metered_src_stream_accepted (st, src->peer_filter, src->role_filter);
   GST_OBJECT_UNLOCK (src);
   return ok;
 }
@@ -474,7 +339,7 @@ decoder_chain (const GstCaps *caps, const char *names[3])
 
 /* Signalling thread: builds the stream's branch and adds its pad. */
 static void
-stream_expose (GstMeteredSrc *src, Stream *st)
+stream_expose (GstMeteredSrc *src, GstMeteredSrcStream *st)
 {
   GstMeteredSrcOutput output;
   GstPadTemplate *templ;
@@ -489,17 +354,17 @@ stream_expose (GstMeteredSrc *src, Stream *st)
     g_mutex_unlock (&src->lock);
     return;
   }
-  name = pad_name_for (src, st);
-  st->pad_name = name;
+  name = (char *) gst_metered_src_streams_name_pad (&src->streams, st);
   g_mutex_unlock (&src->lock);
 
   GST_OBJECT_LOCK (src);
   output = src->output;
   GST_OBJECT_UNLOCK (src);
 
-  gst_bin_add (GST_BIN (src), GST_ELEMENT (st->bridge));
-  g_ptr_array_add (st->chain, gst_object_ref (st->bridge));
-  last = GST_ELEMENT (st->bridge);
+  gst_bin_add (GST_BIN (src), GST_ELEMENT (stream_media (st)->bridge));
+  g_ptr_array_add (
+      stream_media (st)->chain, gst_object_ref (stream_media (st)->bridge));
+  last = GST_ELEMENT (stream_media (st)->bridge);
   if (output == GST_METERED_SRC_OUTPUT_DECODED) {
     const char *names[3] = { NULL };
     g_autoptr (GPtrArray) made = g_ptr_array_new ();
@@ -531,7 +396,7 @@ stream_expose (GstMeteredSrc *src, Stream *st)
       }
       gst_bin_add (GST_BIN (src), e);
       gst_element_link (last, e);
-      g_ptr_array_add (st->chain, gst_object_ref (e));
+      g_ptr_array_add (stream_media (st)->chain, gst_object_ref (e));
       last = e;
     }
   }
@@ -543,8 +408,8 @@ stream_expose (GstMeteredSrc *src, Stream *st)
   gst_object_unref (target);
   gst_pad_set_active (ghost, TRUE);
   g_mutex_lock (&src->lock);
-  st->ghost = gst_object_ref (ghost);
-  st->decoded = st->chain->len > 1;
+  stream_media (st)->ghost = gst_object_ref (ghost);
+  st->decoded = stream_media (st)->chain->len > 1;
   st->exposed = TRUE;
   st->exposing = FALSE;
   g_mutex_unlock (&src->lock);
@@ -553,8 +418,9 @@ stream_expose (GstMeteredSrc *src, Stream *st)
       src, "pad %s for %s (%" GST_PTR_FORMAT ")", name, st->key, st->caps);
   /* Linked in pad-added before any data flows: start downstream first. */
   gst_element_add_pad (GST_ELEMENT (src), ghost);
-  for (guint i = st->chain->len; i > 0; i--)
-    gst_element_sync_state_with_parent (g_ptr_array_index (st->chain, i - 1));
+  for (guint i = stream_media (st)->chain->len; i > 0; i--)
+    gst_element_sync_state_with_parent (
+        g_ptr_array_index (stream_media (st)->chain, i - 1));
 }
 
 static void
@@ -566,29 +432,27 @@ expose_on_thread (GstMeteredBaseBin *base, MeteredSession *session, gpointer st)
 /* Under the lock: st has caps and metadata: expose it on the signalling
  * thread (now if we are on it). */
 static void
-stream_schedule_expose (GstMeteredSrc *src, Stream *st)
+stream_schedule_expose (GstMeteredSrc *src, GstMeteredSrcStream *st)
 {
   if (st->exposing || st->exposed || st->filtered)
     return;
   st->exposing = gst_metered_base_bin_invoke (GST_METERED_BASE_BIN (src),
-      expose_on_thread, stream_ref (st), (GDestroyNotify) stream_unref);
+      expose_on_thread, gst_metered_src_stream_ref (st),
+      (GDestroyNotify) gst_metered_src_stream_unref);
 }
 
 /* Signalling thread, or the state change once the runtime stopped. */
 static void
-stream_remove (GstMeteredSrc *src, Stream *st)
+stream_remove (GstMeteredSrc *src, GstMeteredSrcStream *st)
 {
   GstPad *ghost;
 
   g_mutex_lock (&src->lock);
-  if (st->removed) {
+  if (!gst_metered_src_streams_mark_removed (&src->streams, st)) {
     g_mutex_unlock (&src->lock);
     return;
   }
-  st->removed = TRUE;
-  ghost = g_steal_pointer (&st->ghost);
-  if (st->pad_name)
-    g_hash_table_remove (src->pad_names, st->pad_name);
+  ghost = g_steal_pointer (&stream_media (st)->ghost);
   g_mutex_unlock (&src->lock);
 
   if (ghost) {
@@ -597,26 +461,27 @@ stream_remove (GstMeteredSrc *src, Stream *st)
     gst_element_remove_pad (GST_ELEMENT (src), ghost);
     gst_object_unref (ghost);
   }
-  for (guint i = 0; i < st->chain->len; i++) {
-    GstElement *e = g_ptr_array_index (st->chain, i);
+  for (guint i = 0; i < stream_media (st)->chain->len; i++) {
+    GstElement *e = g_ptr_array_index (stream_media (st)->chain, i);
     gst_element_set_locked_state (e, TRUE);
     gst_element_set_state (e, GST_STATE_NULL);
     gst_bin_remove (GST_BIN (src), e);
   }
-  g_ptr_array_set_size (st->chain, 0);
-  gst_metered_pad_bridge_set_key_unit_func (st->bridge, NULL, NULL, NULL);
-  gst_metered_pad_bridge_set_eos_func (st->bridge, NULL, NULL, NULL);
+  g_ptr_array_set_size (stream_media (st)->chain, 0);
+  gst_metered_pad_bridge_set_key_unit_func (
+      stream_media (st)->bridge, NULL, NULL, NULL);
+  gst_metered_pad_bridge_set_eos_func (
+      stream_media (st)->bridge, NULL, NULL, NULL);
 
   g_mutex_lock (&src->lock);
-  if (g_ptr_array_remove (src->all, st))
-    stream_unref (st);
+  gst_metered_src_streams_forget (&src->streams, st);
   g_mutex_unlock (&src->lock);
 }
 
 /* Ends a stream taken out of the table: EOS then removal, or removal now
  * if it never got a pad (consumes the reference). */
 static void
-stream_end (GstMeteredSrc *src, Stream *st)
+stream_end (GstMeteredSrc *src, GstMeteredSrcStream *st)
 {
   gboolean exposed;
 
@@ -625,11 +490,11 @@ stream_end (GstMeteredSrc *src, Stream *st)
   g_mutex_unlock (&src->lock);
   if (exposed) {
     GST_INFO_OBJECT (src, "ending pad %s", st->pad_name);
-    gst_metered_pad_bridge_end (st->bridge);
+    gst_metered_pad_bridge_end (stream_media (st)->bridge);
   } else {
     stream_remove (src, st);
   }
-  stream_unref (st);
+  gst_metered_src_stream_unref (st);
 }
 
 /* --- session callbacks --- */
@@ -640,10 +505,10 @@ on_sample (MeteredSession *session, const char *peer_id,
     const MeteredRemoteTrack *track, GstBuffer *buffer, gpointer data)
 {
   GstMeteredSrc *src = data;
-  g_autofree char *key =
-      stream_key (peer_id, track->kind, track->stream_id, track->track_id);
+  g_autofree char *key = gst_metered_src_stream_key (
+      peer_id, track->kind, track->stream_id, track->track_id);
   GstMeteredPadBridge *bridge;
-  Stream *st, *old = NULL;
+  GstMeteredSrcStream *st, *old = NULL;
 
   g_mutex_lock (&src->lock);
   if (src->eos ||
@@ -651,7 +516,7 @@ on_sample (MeteredSession *session, const char *peer_id,
     g_mutex_unlock (&src->lock);
     return;
   }
-  st = g_hash_table_lookup (src->streams, key);
+  st = gst_metered_src_streams_lookup (&src->streams, key);
   if (!st)
     st = stream_new (src, key, peer_id, track->kind, track->track_id);
   if (st->filtered) {
@@ -663,7 +528,7 @@ on_sample (MeteredSession *session, const char *peer_id,
       st->decoded) {
     /* Decoded output and another codec: its decoder cannot follow. This
      * pad ends, a new one takes over. */
-    Stream *next;
+    GstMeteredSrcStream *next;
 
     GST_INFO_OBJECT (src, "codec of %s changed: new pad", st->key);
     old = stream_take (src, st);
@@ -688,15 +553,15 @@ on_sample (MeteredSession *session, const char *peer_id,
     Early *e = g_new0 (Early, 1);
     e->caps = track->caps ? gst_caps_ref (track->caps) : NULL;
     e->buffer = gst_buffer_ref (buffer);
-    g_queue_push_tail (&st->early, e);
-    if (g_queue_get_length (&st->early) > MAX_EARLY)
-      early_free (g_queue_pop_head (&st->early));
+    g_queue_push_tail (&stream_media (st)->early, e);
+    if (g_queue_get_length (&stream_media (st)->early) > MAX_EARLY)
+      early_free (g_queue_pop_head (&stream_media (st)->early));
     g_mutex_unlock (&src->lock);
     if (old)
       stream_end (src, old);
     return;
   }
-  bridge = gst_object_ref (st->bridge);
+  bridge = gst_object_ref (stream_media (st)->bridge);
   g_mutex_unlock (&src->lock);
 
   if (old)
@@ -708,15 +573,15 @@ on_sample (MeteredSession *session, const char *peer_id,
 /* Under the lock (the order of buffers stays): from's early buffers go to
  * to's bridge. */
 static void
-flush_early (Stream *from, Stream *to)
+flush_early (GstMeteredSrcStream *from, GstMeteredSrcStream *to)
 {
   Early *e;
 
-  while ((e = g_queue_pop_head (&from->early))) {
+  while ((e = g_queue_pop_head (&stream_media (from)->early))) {
     if (!to->caps && e->caps)
       to->caps = gst_caps_ref (e->caps);
     to->fed = TRUE;
-    gst_metered_pad_bridge_push (to->bridge, e->caps, e->buffer);
+    gst_metered_pad_bridge_push (stream_media (to)->bridge, e->caps, e->buffer);
     early_free (e);
   }
 }
@@ -728,9 +593,10 @@ on_remote_track (MeteredSession *session, const char *peer_id, const char *kind,
     const char *stream_id, const char *track_id, const char *metadata,
     GstMeteredSrc *src)
 {
-  g_autofree char *key = stream_key (peer_id, kind, stream_id, track_id);
-  g_autofree char *role = role_from_metadata (metadata);
-  Stream *st, *orphan, *dropped = NULL;
+  g_autofree char *key =
+      gst_metered_src_stream_key (peer_id, kind, stream_id, track_id);
+  g_autofree char *role = gst_metered_src_role_from_metadata (metadata);
+  GstMeteredSrcStream *st, *orphan, *dropped = NULL;
 
   g_mutex_lock (&src->lock);
   if (src->eos ||
@@ -738,16 +604,17 @@ on_remote_track (MeteredSession *session, const char *peer_id, const char *kind,
     g_mutex_unlock (&src->lock);
     return;
   }
-  st = g_hash_table_lookup (src->streams, key);
+  st = gst_metered_src_streams_lookup (&src->streams, key);
   if (!st)
     st = stream_new (src, key, peer_id, kind, track_id);
-  if (!st->meta_known && (orphan = find_orphan (src, st, role))) {
+  if (!st->meta_known && (orphan = gst_metered_src_streams_find_orphan (
+                              &src->streams, st, role))) {
     /* The same remote stream under new track ids: it continues on its
      * pad, with what arrived under the new key so far. */
     GST_INFO_OBJECT (src, "%s track of %s continues on pad %s", kind, peer_id,
         orphan->pad_name);
     dropped = stream_take (src, st);
-    g_hash_table_insert (src->streams, g_strdup (key), stream_ref (orphan));
+    gst_metered_src_streams_alias (&src->streams, key, orphan);
     g_free (orphan->track_id);
     orphan->track_id = g_strdup (track_id);
     flush_early (dropped, orphan);
@@ -763,7 +630,7 @@ on_remote_track (MeteredSession *session, const char *peer_id, const char *kind,
       GST_INFO_OBJECT (src, "%s track of %s (role %s) filtered out", kind,
           peer_id, st->role ? st->role : "none");
       st->filtered = TRUE;
-      gst_metered_pad_bridge_end (st->bridge);
+      gst_metered_pad_bridge_end (stream_media (st)->bridge);
     } else {
       flush_early (st, st);
       if (st->caps)
@@ -771,20 +638,6 @@ on_remote_track (MeteredSession *session, const char *peer_id, const char *kind,
     }
   }
   g_mutex_unlock (&src->lock);
-}
-
-/* Under the lock: the live streams of a peer, referenced. */
-static GPtrArray *
-streams_of_peer (GstMeteredSrc *src, const char *peer_id)
-{
-  GPtrArray *out = g_ptr_array_new ();
-
-  for (guint i = 0; i < src->all->len; i++) {
-    Stream *st = g_ptr_array_index (src->all, i);
-    if (!st->ended && g_str_equal (st->peer_id, peer_id))
-      g_ptr_array_add (out, stream_ref (st));
-  }
-  return out;
 }
 
 /* A new connection to the peer (swap, or a kept peer back): its tracks
@@ -795,15 +648,15 @@ new_source_for_peer (GstMeteredSrc *src, const char *peer_id)
   g_autoptr (GPtrArray) streams = NULL;
 
   g_mutex_lock (&src->lock);
-  streams = streams_of_peer (src, peer_id);
+  streams = gst_metered_src_streams_of_peer (&src->streams, peer_id);
   g_mutex_unlock (&src->lock);
   for (guint i = 0; i < streams->len; i++) {
-    Stream *st = g_ptr_array_index (streams, i);
+    GstMeteredSrcStream *st = g_ptr_array_index (streams, i);
     g_mutex_lock (&src->lock);
     st->fed = FALSE;
     g_mutex_unlock (&src->lock);
-    gst_metered_pad_bridge_new_source (st->bridge);
-    stream_unref (st);
+    gst_metered_pad_bridge_new_source (stream_media (st)->bridge);
+    gst_metered_src_stream_unref (st);
   }
 }
 
@@ -817,12 +670,12 @@ on_swapped (MeteredSession *session, const char *peer_id, GstMeteredSrc *src)
 
   GST_INFO_OBJECT (src, "connection to %s swapped", peer_id);
   g_mutex_lock (&src->lock);
-  streams = streams_of_peer (src, peer_id);
+  streams = gst_metered_src_streams_of_peer (&src->streams, peer_id);
   for (guint i = 0; i < streams->len; i++)
-    ((Stream *) g_ptr_array_index (streams, i))->fed = FALSE;
+    ((GstMeteredSrcStream *) g_ptr_array_index (streams, i))->fed = FALSE;
   g_mutex_unlock (&src->lock);
   for (guint i = 0; i < streams->len; i++)
-    stream_unref (g_ptr_array_index (streams, i));
+    gst_metered_src_stream_unref (g_ptr_array_index (streams, i));
 }
 
 /* Streaming thread, before the first buffer of the new connection: that
@@ -835,13 +688,13 @@ on_media_switched (MeteredSession *session, const char *peer_id,
 
   GST_INFO_OBJECT (src, "%s of %s: new source", kind, peer_id);
   g_mutex_lock (&src->lock);
-  streams = streams_of_peer (src, peer_id);
+  streams = gst_metered_src_streams_of_peer (&src->streams, peer_id);
   g_mutex_unlock (&src->lock);
   for (guint i = 0; i < streams->len; i++) {
-    Stream *st = g_ptr_array_index (streams, i);
+    GstMeteredSrcStream *st = g_ptr_array_index (streams, i);
     if (g_strcmp0 (st->kind, kind) == 0)
-      gst_metered_pad_bridge_new_source (st->bridge);
-    stream_unref (st);
+      gst_metered_pad_bridge_new_source (stream_media (st)->bridge);
+    gst_metered_src_stream_unref (st);
   }
 }
 
@@ -863,7 +716,7 @@ gst_metered_src_peer_left (GstMeteredBaseBin *base, const char *peer_id)
   GST_OBJECT_UNLOCK (src);
 
   g_mutex_lock (&src->lock);
-  streams = streams_of_peer (src, peer_id);
+  streams = gst_metered_src_streams_of_peer (&src->streams, peer_id);
   for (guint i = 0; !keep && i < streams->len; i++)
     stream_take (src, g_ptr_array_index (streams, i));
   g_mutex_unlock (&src->lock);
@@ -871,16 +724,16 @@ gst_metered_src_peer_left (GstMeteredBaseBin *base, const char *peer_id)
   GST_INFO_OBJECT (src, "peer %s left: %s its %u pads", peer_id,
       keep ? "keeping" : "ending", streams->len);
   for (guint i = 0; i < streams->len; i++) {
-    Stream *st = g_ptr_array_index (streams, i);
+    GstMeteredSrcStream *st = g_ptr_array_index (streams, i);
     if (keep) {
       g_mutex_lock (&src->lock);
       st->fed = FALSE;
       g_mutex_unlock (&src->lock);
-      gst_metered_pad_bridge_source_lost (st->bridge);
+      gst_metered_pad_bridge_source_lost (stream_media (st)->bridge);
     } else {
       stream_end (src, st); /* stream_take ()'s reference */
     }
-    stream_unref (st);
+    gst_metered_src_stream_unref (st);
   }
 }
 
@@ -914,14 +767,13 @@ gst_metered_src_stopped (GstMeteredBaseBin *base)
   g_autoptr (GPtrArray) all = NULL;
 
   g_mutex_lock (&src->lock);
-  all = g_ptr_array_copy (src->all, stream_copy, NULL);
-  g_hash_table_remove_all (src->streams);
-  g_hash_table_remove_all (src->counters);
+  all = gst_metered_src_streams_dup_all (&src->streams);
+  gst_metered_src_streams_reset (&src->streams);
   g_mutex_unlock (&src->lock);
   for (guint i = 0; i < all->len; i++) {
-    Stream *st = g_ptr_array_index (all, i);
+    GstMeteredSrcStream *st = g_ptr_array_index (all, i);
     stream_remove (src, st);
-    stream_unref (st);
+    gst_metered_src_stream_unref (st);
   }
 }
 
@@ -939,13 +791,13 @@ gst_metered_src_send_event (GstElement *element, GstEvent *event)
 
   g_mutex_lock (&src->lock);
   src->eos = TRUE;
-  all = g_ptr_array_copy (src->all, stream_copy, NULL);
+  all = gst_metered_src_streams_dup_all (&src->streams);
   g_mutex_unlock (&src->lock);
   GST_INFO_OBJECT (src, "EOS: ending %u pads", all->len);
   for (guint i = 0; i < all->len; i++) {
-    Stream *st = g_ptr_array_index (all, i);
-    gst_metered_pad_bridge_end (st->bridge);
-    stream_unref (st);
+    GstMeteredSrcStream *st = g_ptr_array_index (all, i);
+    gst_metered_pad_bridge_end (stream_media (st)->bridge);
+    gst_metered_src_stream_unref (st);
   }
   gst_event_unref (event);
   return TRUE;
@@ -963,10 +815,11 @@ gst_metered_src_add_stats (GstMeteredBaseBin *base, GstStructure *s)
 
   g_value_init (&list, GST_TYPE_LIST);
   g_mutex_lock (&src->lock);
-  all = g_ptr_array_copy (src->all, stream_copy, NULL);
+  all = gst_metered_src_streams_dup_all (&src->streams);
   for (guint i = 0; i < all->len; i++) {
-    Stream *st = g_ptr_array_index (all, i);
-    GstStructure *p = gst_metered_pad_bridge_get_stats (st->bridge);
+    GstMeteredSrcStream *st = g_ptr_array_index (all, i);
+    GstStructure *p =
+        gst_metered_pad_bridge_get_stats (stream_media (st)->bridge);
     GValue v = G_VALUE_INIT;
 
     gst_structure_set_name (p, "metered/pad");
@@ -979,7 +832,7 @@ gst_metered_src_add_stats (GstMeteredBaseBin *base, GstStructure *s)
   }
   g_mutex_unlock (&src->lock);
   for (guint i = 0; i < all->len; i++)
-    stream_unref (g_ptr_array_index (all, i));
+    gst_metered_src_stream_unref (g_ptr_array_index (all, i));
   gst_structure_take_value (s, "pad-stats", &list);
 }
 
@@ -1052,10 +905,7 @@ gst_metered_src_finalize (GObject *object)
 {
   GstMeteredSrc *src = GST_METERED_SRC (object);
 
-  g_hash_table_unref (src->streams);
-  g_ptr_array_unref (src->all);
-  g_hash_table_unref (src->pad_names);
-  g_hash_table_unref (src->counters);
+  gst_metered_src_streams_clear (&src->streams);
   g_free (src->peer_filter);
   g_free (src->role_filter);
   g_mutex_clear (&src->lock);
@@ -1166,11 +1016,6 @@ gst_metered_src_init (GstMeteredSrc *src)
   src->output = DEFAULT_OUTPUT;
   src->keep_pads = DEFAULT_KEEP_PADS_ON_LEAVE;
   src->gap_timeout = DEFAULT_GAP_TIMEOUT;
-  src->streams = g_hash_table_new_full (
-      g_str_hash, g_str_equal, g_free, (GDestroyNotify) stream_unref);
-  src->all = g_ptr_array_new ();
-  src->pad_names =
-      g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  src->counters = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  gst_metered_src_streams_init (&src->streams);
   GST_OBJECT_FLAG_SET (src, GST_ELEMENT_FLAG_SOURCE);
 }
