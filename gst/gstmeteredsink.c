@@ -140,7 +140,7 @@ typedef struct
   gboolean video;
   char *track_id; /* set at start */
 
-  /* Guarded by the element's lock. */
+  /* Guarded by GST_METERED_SINK_LOCK. */
   MeteredCodecId codec;
   gboolean codec_decided;
   GstElement *encoder; /* in chain, for bitrate changes (a reference) */
@@ -160,6 +160,11 @@ struct _GstMeteredSink
 {
   GstMeteredBaseBin parent;
 
+  /* GST_METERED_SINK_LOCK guards everything below and the fields of each
+   * track it marks. Nothing is called with it held but new objects of our
+   * own (a track's pad, the session before it starts): the encoders are
+   * set, the session pushed to and key units sent upstream after dropping
+   * it. Not taken together with GST_METERED_BASE_BIN_LOCK. */
   GMutex lock;
   GstMeteredSinkVideoCodec video_codec;
   GstMeteredSinkAudioCodec audio_codec;
@@ -210,6 +215,9 @@ gst_metered_sink_audio_codec_get_type (void)
   return type;
 }
 
+#define GST_METERED_SINK_LOCK(sink) g_mutex_lock (&(sink)->lock)
+#define GST_METERED_SINK_UNLOCK(sink) g_mutex_unlock (&(sink)->lock)
+
 #define gst_metered_sink_parent_class parent_class
 G_DEFINE_TYPE (GstMeteredSink, gst_metered_sink, GST_TYPE_METERED_BASE_BIN);
 GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (meteredsink, "meteredsink",
@@ -224,10 +232,10 @@ track_allowed_caps (GstMeteredSink *self, SinkTrack *t)
   gboolean decided;
   MeteredCodecId codec;
 
-  g_mutex_lock (&self->lock);
+  GST_METERED_SINK_LOCK (self);
   decided = t->codec_decided;
   codec = t->codec;
-  g_mutex_unlock (&self->lock);
+  GST_METERED_SINK_UNLOCK (self);
 
   /* Encoded first: a source that offers the track's codec is passed
    * through rather than decoded and encoded again. */
@@ -269,9 +277,9 @@ track_decide_codec (GstMeteredSink *self, SinkTrack *t)
   MeteredCodecId chosen;
   GstCaps *peer = NULL;
 
-  g_mutex_lock (&self->lock);
+  GST_METERED_SINK_LOCK (self);
   chosen = wanted_codec (self, t->video);
-  g_mutex_unlock (&self->lock);
+  GST_METERED_SINK_UNLOCK (self);
 
   if (gst_pad_peer_query (t->pad, query)) {
     gst_query_parse_caps_result (query, &peer);
@@ -294,10 +302,10 @@ track_decide_codec (GstMeteredSink *self, SinkTrack *t)
   }
   gst_query_unref (query);
 
-  g_mutex_lock (&self->lock);
+  GST_METERED_SINK_LOCK (self);
   t->codec = chosen;
   t->codec_decided = TRUE;
-  g_mutex_unlock (&self->lock);
+  GST_METERED_SINK_UNLOCK (self);
   GST_DEBUG_OBJECT (t->pad, "track codec %s", codec_caps_name (chosen));
 }
 
@@ -309,9 +317,9 @@ track_clear_chain (GstMeteredSink *self, SinkTrack *t)
   if (t->chain.kind == GST_METERED_SINK_CHAIN_NONE)
     return;
   gst_ghost_pad_set_target (GST_GHOST_PAD (t->pad), NULL);
-  g_mutex_lock (&self->lock);
+  GST_METERED_SINK_LOCK (self);
   gst_clear_object (&t->encoder);
-  g_mutex_unlock (&self->lock);
+  GST_METERED_SINK_UNLOCK (self);
   gst_metered_sink_chain_clear (&t->chain);
 }
 
@@ -329,18 +337,18 @@ track_build_chain (GstMeteredSink *self, SinkTrack *t, const GstCaps *caps)
     return TRUE;
   track_clear_chain (self, t);
 
-  g_mutex_lock (&self->lock);
+  GST_METERED_SINK_LOCK (self);
   codec = t->codec;
   bitrate = self->bitrate;
-  g_mutex_unlock (&self->lock);
+  GST_METERED_SINK_UNLOCK (self);
 
   target =
       gst_metered_sink_chain_build (&t->chain, caps, codec, bitrate, &encoder);
   if (!target)
     return FALSE;
-  g_mutex_lock (&self->lock);
+  GST_METERED_SINK_LOCK (self);
   t->encoder = encoder ? gst_object_ref (encoder) : NULL;
-  g_mutex_unlock (&self->lock);
+  GST_METERED_SINK_UNLOCK (self);
   if (!gst_ghost_pad_set_target (GST_GHOST_PAD (t->pad), target)) {
     GST_ELEMENT_ERROR (self, CORE, PAD, (NULL),
         ("cannot target %s at its chain", GST_PAD_NAME (t->pad)));
@@ -442,7 +450,7 @@ on_new_sample (GstAppSink *appsink, gpointer data)
   now = g_get_monotonic_time ();
 
   session = gst_metered_base_bin_dup_session (GST_METERED_BASE_BIN (self));
-  g_mutex_lock (&self->lock);
+  GST_METERED_SINK_LOCK (self);
   if (session)
     t->buffers_sent++;
   if (t->key_unit_pending &&
@@ -453,7 +461,7 @@ on_new_sample (GstAppSink *appsink, gpointer data)
     count = ++self->key_unit_count;
     key_unit = TRUE;
   }
-  g_mutex_unlock (&self->lock);
+  GST_METERED_SINK_UNLOCK (self);
 
   if (session) {
     metered_session_push (session, t->track_id, buffer);
@@ -477,7 +485,7 @@ on_new_sample (GstAppSink *appsink, gpointer data)
 static void
 request_key_units (GstMeteredSink *self, const char *track_id)
 {
-  g_mutex_lock (&self->lock);
+  GST_METERED_SINK_LOCK (self);
   for (GList *l = self->tracks; l; l = l->next) {
     SinkTrack *t = l->data;
     if (!t->video || (track_id && g_strcmp0 (t->track_id, track_id) != 0))
@@ -485,7 +493,7 @@ request_key_units (GstMeteredSink *self, const char *track_id)
     t->key_units_requested++;
     t->key_unit_pending = TRUE;
   }
-  g_mutex_unlock (&self->lock);
+  GST_METERED_SINK_UNLOCK (self);
 }
 
 /* --- metadata: a GstStructure as the SDK's JSON metadata bag --- */
@@ -622,10 +630,10 @@ gst_metered_sink_prepare (GstMeteredBaseBin *base, MeteredSession *session)
   g_autofree char *metadata = NULL;
   GList *tracks;
 
-  g_mutex_lock (&self->lock);
+  GST_METERED_SINK_LOCK (self);
   tracks = g_list_copy (self->tracks);
   metadata = structure_to_json (self->stream_metadata);
-  g_mutex_unlock (&self->lock);
+  GST_METERED_SINK_UNLOCK (self);
 
   /* Our pads are inactive until we chain up: chains of an earlier run go
    * (the codec may have changed), the caps event builds them again. */
@@ -637,7 +645,7 @@ gst_metered_sink_prepare (GstMeteredBaseBin *base, MeteredSession *session)
 
   /* A sink only sends. */
   metered_session_set_receive (session, FALSE);
-  g_mutex_lock (&self->lock);
+  GST_METERED_SINK_LOCK (self);
   if (!self->tracks)
     GST_WARNING_OBJECT (self, "no pad requested: joining without media");
   for (GList *l = self->tracks; l; l = l->next) {
@@ -658,7 +666,7 @@ gst_metered_sink_prepare (GstMeteredBaseBin *base, MeteredSession *session)
         codec_caps_name (t->codec), metadata ? metadata : "none");
   }
   self->started = TRUE;
-  g_mutex_unlock (&self->lock);
+  GST_METERED_SINK_UNLOCK (self);
 
   g_signal_connect (
       session, "key-unit-request", G_CALLBACK (on_key_unit_request), self);
@@ -672,9 +680,9 @@ gst_metered_sink_stopping (GstMeteredBaseBin *base)
 {
   GstMeteredSink *self = GST_METERED_SINK (base);
 
-  g_mutex_lock (&self->lock);
+  GST_METERED_SINK_LOCK (self);
   self->started = FALSE;
-  g_mutex_unlock (&self->lock);
+  GST_METERED_SINK_UNLOCK (self);
 }
 
 /* --- pads --- */
@@ -702,9 +710,9 @@ gst_metered_sink_request_new_pad (GstElement *element, GstPadTemplate *templ,
   SinkTrack *t;
   guint index;
 
-  g_mutex_lock (&self->lock);
+  GST_METERED_SINK_LOCK (self);
   if (self->started) {
-    g_mutex_unlock (&self->lock);
+    GST_METERED_SINK_UNLOCK (self);
     GST_ELEMENT_WARNING (self, CORE, PAD, (NULL),
         ("Pads must be requested before the element leaves READY: the "
          "tracks are announced to every peer when it starts"));
@@ -714,13 +722,13 @@ gst_metered_sink_request_new_pad (GstElement *element, GstPadTemplate *templ,
     char *end;
     guint64 n = g_ascii_strtoull (name + strlen (prefix), &end, 10);
     if (*end || end == name + strlen (prefix) || n > G_MAXUINT) {
-      g_mutex_unlock (&self->lock);
+      GST_METERED_SINK_UNLOCK (self);
       GST_WARNING_OBJECT (self, "bad pad name %s", name);
       return NULL;
     }
     index = (guint) n;
   } else if (name) {
-    g_mutex_unlock (&self->lock);
+    GST_METERED_SINK_UNLOCK (self);
     GST_WARNING_OBJECT (self, "bad pad name %s", name);
     return NULL;
   } else {
@@ -730,7 +738,7 @@ gst_metered_sink_request_new_pad (GstElement *element, GstPadTemplate *templ,
   for (GList *l = self->tracks; l; l = l->next) {
     SinkTrack *other = l->data;
     if (g_str_equal (GST_PAD_NAME (other->pad), pad_name)) {
-      g_mutex_unlock (&self->lock);
+      GST_METERED_SINK_UNLOCK (self);
       GST_WARNING_OBJECT (self, "pad %s exists already", pad_name);
       return NULL;
     }
@@ -746,7 +754,7 @@ gst_metered_sink_request_new_pad (GstElement *element, GstPadTemplate *templ,
   t->codec = wanted_codec (self, video);
   t->pad = gst_ghost_pad_new_no_target_from_template (pad_name, templ);
   self->tracks = g_list_append (self->tracks, t);
-  g_mutex_unlock (&self->lock);
+  GST_METERED_SINK_UNLOCK (self);
 
   /* The appsink gives each encoded buffer to every connection and never
    * holds one back: it neither syncs nor queues. */
@@ -781,9 +789,9 @@ gst_metered_sink_release_pad (GstElement *element, GstPad *pad)
   if (!t)
     return;
   GST_DEBUG_OBJECT (self, "releasing %s", GST_PAD_NAME (pad));
-  g_mutex_lock (&self->lock);
+  GST_METERED_SINK_LOCK (self);
   self->tracks = g_list_remove (self->tracks, t);
-  g_mutex_unlock (&self->lock);
+  GST_METERED_SINK_UNLOCK (self);
 
   /* Waits for the streaming thread to leave the pad. */
   gst_pad_set_active (pad, FALSE);
@@ -805,14 +813,14 @@ gst_metered_sink_set_bitrate (GstMeteredSink *self, guint bitrate)
 
   /* The encoders are set without our lock: setting a property takes
    * theirs, which their streaming thread holds while it encodes. */
-  g_mutex_lock (&self->lock);
+  GST_METERED_SINK_LOCK (self);
   self->bitrate = bitrate;
   for (GList *l = self->tracks; l; l = l->next) {
     SinkTrack *t = l->data;
     if (t->video && t->encoder)
       g_ptr_array_add (encoders, gst_object_ref (t->encoder));
   }
-  g_mutex_unlock (&self->lock);
+  GST_METERED_SINK_UNLOCK (self);
   for (guint i = 0; i < encoders->len; i++)
     gst_metered_sink_chain_set_bitrate (
         g_ptr_array_index (encoders, i), bitrate);
@@ -826,24 +834,24 @@ gst_metered_sink_set_property (
 
   switch (prop_id) {
     case PROP_VIDEO_CODEC:
-      g_mutex_lock (&self->lock);
+      GST_METERED_SINK_LOCK (self);
       self->video_codec = g_value_get_enum (value);
-      g_mutex_unlock (&self->lock);
+      GST_METERED_SINK_UNLOCK (self);
       break;
     case PROP_AUDIO_CODEC:
-      g_mutex_lock (&self->lock);
+      GST_METERED_SINK_LOCK (self);
       self->audio_codec = g_value_get_enum (value);
-      g_mutex_unlock (&self->lock);
+      GST_METERED_SINK_UNLOCK (self);
       break;
     case PROP_BITRATE:
       gst_metered_sink_set_bitrate (self, g_value_get_uint (value));
       break;
     case PROP_STREAM_METADATA: {
       const GstStructure *s = gst_value_get_structure (value);
-      g_mutex_lock (&self->lock);
+      GST_METERED_SINK_LOCK (self);
       g_clear_pointer (&self->stream_metadata, gst_structure_free);
       self->stream_metadata = s ? gst_structure_copy (s) : NULL;
-      g_mutex_unlock (&self->lock);
+      GST_METERED_SINK_UNLOCK (self);
       break;
     }
     default:
@@ -861,7 +869,7 @@ gst_metered_sink_add_stats (GstMeteredBaseBin *base, GstStructure *s)
   guint64 requested = 0, sent = 0;
 
   g_value_init (&list, GST_TYPE_LIST);
-  g_mutex_lock (&self->lock);
+  GST_METERED_SINK_LOCK (self);
   for (GList *l = self->tracks; l; l = l->next) {
     SinkTrack *t = l->data;
     GValue tv = G_VALUE_INIT;
@@ -879,7 +887,7 @@ gst_metered_sink_add_stats (GstMeteredBaseBin *base, GstStructure *s)
     requested += t->key_units_requested;
     sent += t->key_units_sent;
   }
-  g_mutex_unlock (&self->lock);
+  GST_METERED_SINK_UNLOCK (self);
   gst_structure_set (s, "key-units-requested", G_TYPE_UINT64, requested,
       "key-units-sent", G_TYPE_UINT64, sent, NULL);
   gst_structure_take_value (s, "track-stats", &list);
@@ -891,7 +899,7 @@ gst_metered_sink_get_property (
 {
   GstMeteredSink *self = GST_METERED_SINK (object);
 
-  g_mutex_lock (&self->lock);
+  GST_METERED_SINK_LOCK (self);
   switch (prop_id) {
     case PROP_VIDEO_CODEC:
       g_value_set_enum (value, self->video_codec);
@@ -909,7 +917,7 @@ gst_metered_sink_get_property (
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
   }
-  g_mutex_unlock (&self->lock);
+  GST_METERED_SINK_UNLOCK (self);
 }
 
 /* --- GObject --- */
@@ -921,9 +929,9 @@ gst_metered_sink_dispose (GObject *object)
   GList *tracks;
 
   /* Pads still there go with the element; their chains with the bin. */
-  g_mutex_lock (&self->lock);
+  GST_METERED_SINK_LOCK (self);
   tracks = g_steal_pointer (&self->tracks);
-  g_mutex_unlock (&self->lock);
+  GST_METERED_SINK_UNLOCK (self);
   for (GList *l = tracks; l; l = l->next) {
     SinkTrack *t = l->data;
     gst_pad_set_element_private (t->pad, NULL);

@@ -233,8 +233,9 @@ make_encode_chain (GstMeteredSinkChain *chain, MeteredCodecId codec,
     /* Five frames: on a loaded machine the encoding thread misses its
      * turn for 100-150 ms now and then, and with two a frame or more
      * was dropped each time (bench/recovery.sh, stages). */
-    g_object_set (queue, "leaky", 2, "max-size-buffers", 5, "max-size-bytes", 0,
+    g_object_set (queue, "max-size-buffers", 5, "max-size-bytes", 0,
         "max-size-time", (guint64) 0, "silent", TRUE, NULL);
+    gst_util_set_object_arg (G_OBJECT (queue), "leaky", "downstream");
     if (!convert)
       return NULL;
     g_ptr_array_add (els, convert);
@@ -247,8 +248,9 @@ make_encode_chain (GstMeteredSinkChain *chain, MeteredCodecId codec,
     GstElement *resample =
         convert ? make_element (chain, "audioresample") : NULL;
 
-    g_object_set (queue, "leaky", 2, "max-size-buffers", 0, "max-size-bytes", 0,
+    g_object_set (queue, "max-size-buffers", 0, "max-size-bytes", 0,
         "max-size-time", 200 * GST_MSECOND, "silent", TRUE, NULL);
+    gst_util_set_object_arg (G_OBJECT (queue), "leaky", "downstream");
     if (!resample) {
       gst_clear_object (&convert);
       return NULL;

@@ -169,11 +169,19 @@ struct _GstMeteredSrc
   gboolean keep_pads;
   guint gap_timeout;
 
-  GMutex lock; /* everything below */
+  /* GST_METERED_SRC_LOCK guards eos, the stream table, every stream's
+   * fields and bridge_serial. Order: it may be held while taking the
+   * object lock (the settings above), a bridge's locks (flush_early
+   * pushes the early buffers under it, to keep their order) and
+   * GST_METERED_BASE_BIN_LOCK; no callback of a bridge takes it. */
+  GMutex lock;
   gboolean eos; /* EOS was sent to us: no new pads */
-  GstMeteredSrcStreams streams; /* and every stream's fields */
+  GstMeteredSrcStreams streams;
   guint bridge_serial;
 };
+
+#define GST_METERED_SRC_LOCK(src) g_mutex_lock (&(src)->lock)
+#define GST_METERED_SRC_UNLOCK(src) g_mutex_unlock (&(src)->lock)
 
 G_DEFINE_TYPE (GstMeteredSrc, gst_metered_src, GST_TYPE_METERED_BASE_BIN);
 
@@ -213,30 +221,31 @@ static void
 key_unit_on_thread (
     GstMeteredBaseBin *base, MeteredSession *session, gpointer data)
 {
-  char **ids = data; /* peer id, track id (may be NULL) */
+  GstMeteredSrc *src = GST_METERED_SRC (base);
+  GstMeteredSrcStream *st = data;
+  g_autofree char *peer_id = NULL, *track_id = NULL;
 
-  metered_session_request_key_unit (session, ids[0], ids[1]);
+  GST_METERED_SRC_LOCK (src);
+  peer_id = g_strdup (st->peer_id);
+  track_id = g_strdup (st->track_id);
+  GST_METERED_SRC_UNLOCK (src);
+  GST_DEBUG_OBJECT (src, "key unit request for %s", st->key);
+  metered_session_request_key_unit (session, peer_id, track_id);
 }
 
 /* The bridge waits for a key unit (a swap, a start, a muxer splitting a
- * file): ask the sender, from the signalling thread. */
+ * file): ask the sender, from the signalling thread. The bridge may call
+ * this with our lock held (flush_early): it must not take it. */
 static void
 on_bridge_key_unit (GstMeteredPadBridge *bridge, gpointer data)
 {
   GstMeteredSrcStream *st = data;
   GstMeteredSrc *src = g_object_get_data (G_OBJECT (bridge), "metered-src");
-  char **ids;
 
-  if (!src)
-    return;
-  g_mutex_lock (&src->lock);
-  ids = g_new0 (char *, 3);
-  ids[0] = g_strdup (st->peer_id);
-  ids[1] = g_strdup (st->track_id);
-  g_mutex_unlock (&src->lock);
-  if (gst_metered_base_bin_invoke (GST_METERED_BASE_BIN (src),
-          key_unit_on_thread, ids, (GDestroyNotify) g_strfreev))
-    GST_DEBUG_OBJECT (src, "key unit request for %s", st->key);
+  if (src)
+    gst_metered_base_bin_invoke (GST_METERED_BASE_BIN (src), key_unit_on_thread,
+        gst_metered_src_stream_ref (st),
+        (GDestroyNotify) gst_metered_src_stream_unref);
 }
 
 static void stream_remove (GstMeteredSrc *src, GstMeteredSrcStream *st);
@@ -347,15 +356,15 @@ stream_expose (GstMeteredSrc *src, GstMeteredSrcStream *st)
   GstPad *target, *ghost;
   char *name;
 
-  g_mutex_lock (&src->lock);
+  GST_METERED_SRC_LOCK (src);
   if (st->ended || st->exposed || src->eos ||
       !gst_metered_base_bin_is_running (GST_METERED_BASE_BIN (src))) {
     st->exposing = FALSE;
-    g_mutex_unlock (&src->lock);
+    GST_METERED_SRC_UNLOCK (src);
     return;
   }
   name = (char *) gst_metered_src_streams_name_pad (&src->streams, st);
-  g_mutex_unlock (&src->lock);
+  GST_METERED_SRC_UNLOCK (src);
 
   GST_OBJECT_LOCK (src);
   output = src->output;
@@ -407,12 +416,12 @@ stream_expose (GstMeteredSrc *src, GstMeteredSrcStream *st)
   ghost = gst_ghost_pad_new_from_template (name, target, templ);
   gst_object_unref (target);
   gst_pad_set_active (ghost, TRUE);
-  g_mutex_lock (&src->lock);
+  GST_METERED_SRC_LOCK (src);
   stream_media (st)->ghost = gst_object_ref (ghost);
   st->decoded = stream_media (st)->chain->len > 1;
   st->exposed = TRUE;
   st->exposing = FALSE;
-  g_mutex_unlock (&src->lock);
+  GST_METERED_SRC_UNLOCK (src);
 
   GST_INFO_OBJECT (
       src, "pad %s for %s (%" GST_PTR_FORMAT ")", name, st->key, st->caps);
@@ -447,13 +456,13 @@ stream_remove (GstMeteredSrc *src, GstMeteredSrcStream *st)
 {
   GstPad *ghost;
 
-  g_mutex_lock (&src->lock);
+  GST_METERED_SRC_LOCK (src);
   if (!gst_metered_src_streams_mark_removed (&src->streams, st)) {
-    g_mutex_unlock (&src->lock);
+    GST_METERED_SRC_UNLOCK (src);
     return;
   }
   ghost = g_steal_pointer (&stream_media (st)->ghost);
-  g_mutex_unlock (&src->lock);
+  GST_METERED_SRC_UNLOCK (src);
 
   if (ghost) {
     GST_INFO_OBJECT (src, "removing pad %s", GST_PAD_NAME (ghost));
@@ -473,9 +482,9 @@ stream_remove (GstMeteredSrc *src, GstMeteredSrcStream *st)
   gst_metered_pad_bridge_set_eos_func (
       stream_media (st)->bridge, NULL, NULL, NULL);
 
-  g_mutex_lock (&src->lock);
+  GST_METERED_SRC_LOCK (src);
   gst_metered_src_streams_forget (&src->streams, st);
-  g_mutex_unlock (&src->lock);
+  GST_METERED_SRC_UNLOCK (src);
 }
 
 /* Ends a stream taken out of the table: EOS then removal, or removal now
@@ -485,9 +494,9 @@ stream_end (GstMeteredSrc *src, GstMeteredSrcStream *st)
 {
   gboolean exposed;
 
-  g_mutex_lock (&src->lock);
+  GST_METERED_SRC_LOCK (src);
   exposed = st->exposed;
-  g_mutex_unlock (&src->lock);
+  GST_METERED_SRC_UNLOCK (src);
   if (exposed) {
     GST_INFO_OBJECT (src, "ending pad %s", st->pad_name);
     gst_metered_pad_bridge_end (stream_media (st)->bridge);
@@ -510,17 +519,17 @@ on_sample (MeteredSession *session, const char *peer_id,
   GstMeteredPadBridge *bridge;
   GstMeteredSrcStream *st, *old = NULL;
 
-  g_mutex_lock (&src->lock);
+  GST_METERED_SRC_LOCK (src);
   if (src->eos ||
       !gst_metered_base_bin_is_running (GST_METERED_BASE_BIN (src))) {
-    g_mutex_unlock (&src->lock);
+    GST_METERED_SRC_UNLOCK (src);
     return;
   }
   st = gst_metered_src_streams_lookup (&src->streams, key);
   if (!st)
     st = stream_new (src, key, peer_id, track->kind, track->track_id);
   if (st->filtered) {
-    g_mutex_unlock (&src->lock);
+    GST_METERED_SRC_UNLOCK (src);
     return;
   }
   if (track->caps && st->caps &&
@@ -556,13 +565,13 @@ on_sample (MeteredSession *session, const char *peer_id,
     g_queue_push_tail (&stream_media (st)->early, e);
     if (g_queue_get_length (&stream_media (st)->early) > MAX_EARLY)
       early_free (g_queue_pop_head (&stream_media (st)->early));
-    g_mutex_unlock (&src->lock);
+    GST_METERED_SRC_UNLOCK (src);
     if (old)
       stream_end (src, old);
     return;
   }
   bridge = gst_object_ref (stream_media (st)->bridge);
-  g_mutex_unlock (&src->lock);
+  GST_METERED_SRC_UNLOCK (src);
 
   if (old)
     stream_end (src, old);
@@ -597,11 +606,12 @@ on_remote_track (MeteredSession *session, const char *peer_id, const char *kind,
       gst_metered_src_stream_key (peer_id, kind, stream_id, track_id);
   g_autofree char *role = gst_metered_src_role_from_metadata (metadata);
   GstMeteredSrcStream *st, *orphan, *dropped = NULL;
+  GstMeteredPadBridge *ended = NULL;
 
-  g_mutex_lock (&src->lock);
+  GST_METERED_SRC_LOCK (src);
   if (src->eos ||
       !gst_metered_base_bin_is_running (GST_METERED_BASE_BIN (src))) {
-    g_mutex_unlock (&src->lock);
+    GST_METERED_SRC_UNLOCK (src);
     return;
   }
   st = gst_metered_src_streams_lookup (&src->streams, key);
@@ -618,7 +628,7 @@ on_remote_track (MeteredSession *session, const char *peer_id, const char *kind,
     g_free (orphan->track_id);
     orphan->track_id = g_strdup (track_id);
     flush_early (dropped, orphan);
-    g_mutex_unlock (&src->lock);
+    GST_METERED_SRC_UNLOCK (src);
     stream_end (src, dropped);
     return;
   }
@@ -630,14 +640,18 @@ on_remote_track (MeteredSession *session, const char *peer_id, const char *kind,
       GST_INFO_OBJECT (src, "%s track of %s (role %s) filtered out", kind,
           peer_id, st->role ? st->role : "none");
       st->filtered = TRUE;
-      gst_metered_pad_bridge_end (stream_media (st)->bridge);
+      ended = gst_object_ref (stream_media (st)->bridge);
     } else {
       flush_early (st, st);
       if (st->caps)
         stream_schedule_expose (src, st);
     }
   }
-  g_mutex_unlock (&src->lock);
+  GST_METERED_SRC_UNLOCK (src);
+  if (ended) {
+    gst_metered_pad_bridge_end (ended);
+    gst_object_unref (ended);
+  }
 }
 
 /* A new connection to the peer (swap, or a kept peer back): its tracks
@@ -647,14 +661,14 @@ new_source_for_peer (GstMeteredSrc *src, const char *peer_id)
 {
   g_autoptr (GPtrArray) streams = NULL;
 
-  g_mutex_lock (&src->lock);
+  GST_METERED_SRC_LOCK (src);
   streams = gst_metered_src_streams_of_peer (&src->streams, peer_id);
-  g_mutex_unlock (&src->lock);
+  GST_METERED_SRC_UNLOCK (src);
   for (guint i = 0; i < streams->len; i++) {
     GstMeteredSrcStream *st = g_ptr_array_index (streams, i);
-    g_mutex_lock (&src->lock);
+    GST_METERED_SRC_LOCK (src);
     st->fed = FALSE;
-    g_mutex_unlock (&src->lock);
+    GST_METERED_SRC_UNLOCK (src);
     gst_metered_pad_bridge_new_source (stream_media (st)->bridge);
     gst_metered_src_stream_unref (st);
   }
@@ -669,11 +683,11 @@ on_swapped (MeteredSession *session, const char *peer_id, GstMeteredSrc *src)
   g_autoptr (GPtrArray) streams = NULL;
 
   GST_INFO_OBJECT (src, "connection to %s swapped", peer_id);
-  g_mutex_lock (&src->lock);
+  GST_METERED_SRC_LOCK (src);
   streams = gst_metered_src_streams_of_peer (&src->streams, peer_id);
   for (guint i = 0; i < streams->len; i++)
     ((GstMeteredSrcStream *) g_ptr_array_index (streams, i))->fed = FALSE;
-  g_mutex_unlock (&src->lock);
+  GST_METERED_SRC_UNLOCK (src);
   for (guint i = 0; i < streams->len; i++)
     gst_metered_src_stream_unref (g_ptr_array_index (streams, i));
 }
@@ -687,9 +701,9 @@ on_media_switched (MeteredSession *session, const char *peer_id,
   g_autoptr (GPtrArray) streams = NULL;
 
   GST_INFO_OBJECT (src, "%s of %s: new source", kind, peer_id);
-  g_mutex_lock (&src->lock);
+  GST_METERED_SRC_LOCK (src);
   streams = gst_metered_src_streams_of_peer (&src->streams, peer_id);
-  g_mutex_unlock (&src->lock);
+  GST_METERED_SRC_UNLOCK (src);
   for (guint i = 0; i < streams->len; i++) {
     GstMeteredSrcStream *st = g_ptr_array_index (streams, i);
     if (g_strcmp0 (st->kind, kind) == 0)
@@ -715,20 +729,20 @@ gst_metered_src_peer_left (GstMeteredBaseBin *base, const char *peer_id)
   keep = src->keep_pads;
   GST_OBJECT_UNLOCK (src);
 
-  g_mutex_lock (&src->lock);
+  GST_METERED_SRC_LOCK (src);
   streams = gst_metered_src_streams_of_peer (&src->streams, peer_id);
   for (guint i = 0; !keep && i < streams->len; i++)
     stream_take (src, g_ptr_array_index (streams, i));
-  g_mutex_unlock (&src->lock);
+  GST_METERED_SRC_UNLOCK (src);
 
   GST_INFO_OBJECT (src, "peer %s left: %s its %u pads", peer_id,
       keep ? "keeping" : "ending", streams->len);
   for (guint i = 0; i < streams->len; i++) {
     GstMeteredSrcStream *st = g_ptr_array_index (streams, i);
     if (keep) {
-      g_mutex_lock (&src->lock);
+      GST_METERED_SRC_LOCK (src);
       st->fed = FALSE;
-      g_mutex_unlock (&src->lock);
+      GST_METERED_SRC_UNLOCK (src);
       gst_metered_pad_bridge_source_lost (stream_media (st)->bridge);
     } else {
       stream_end (src, st); /* stream_take ()'s reference */
@@ -745,9 +759,9 @@ gst_metered_src_prepare (GstMeteredBaseBin *base, MeteredSession *session)
 {
   GstMeteredSrc *src = GST_METERED_SRC (base);
 
-  g_mutex_lock (&src->lock);
+  GST_METERED_SRC_LOCK (src);
   src->eos = FALSE;
-  g_mutex_unlock (&src->lock);
+  GST_METERED_SRC_UNLOCK (src);
   metered_session_set_receive (session, TRUE);
   metered_session_set_sample_func (session, on_sample, src, NULL);
   g_signal_connect (session, "remote-track", G_CALLBACK (on_remote_track), src);
@@ -766,10 +780,10 @@ gst_metered_src_stopped (GstMeteredBaseBin *base)
   GstMeteredSrc *src = GST_METERED_SRC (base);
   g_autoptr (GPtrArray) all = NULL;
 
-  g_mutex_lock (&src->lock);
+  GST_METERED_SRC_LOCK (src);
   all = gst_metered_src_streams_dup_all (&src->streams);
   gst_metered_src_streams_reset (&src->streams);
-  g_mutex_unlock (&src->lock);
+  GST_METERED_SRC_UNLOCK (src);
   for (guint i = 0; i < all->len; i++) {
     GstMeteredSrcStream *st = g_ptr_array_index (all, i);
     stream_remove (src, st);
@@ -789,10 +803,10 @@ gst_metered_src_send_event (GstElement *element, GstEvent *event)
     return GST_ELEMENT_CLASS (gst_metered_src_parent_class)
         ->send_event (element, event);
 
-  g_mutex_lock (&src->lock);
+  GST_METERED_SRC_LOCK (src);
   src->eos = TRUE;
   all = gst_metered_src_streams_dup_all (&src->streams);
-  g_mutex_unlock (&src->lock);
+  GST_METERED_SRC_UNLOCK (src);
   GST_INFO_OBJECT (src, "EOS: ending %u pads", all->len);
   for (guint i = 0; i < all->len; i++) {
     GstMeteredSrcStream *st = g_ptr_array_index (all, i);
@@ -805,6 +819,13 @@ gst_metered_src_send_event (GstElement *element, GstEvent *event)
 
 /* --- properties --- */
 
+static gboolean
+copy_field (GQuark field, const GValue *value, gpointer to)
+{
+  gst_structure_id_set_value (to, field, value);
+  return TRUE;
+}
+
 /* One metered/pad structure per pad. */
 static void
 gst_metered_src_add_stats (GstMeteredBaseBin *base, GstStructure *s)
@@ -813,9 +834,23 @@ gst_metered_src_add_stats (GstMeteredBaseBin *base, GstStructure *s)
   g_autoptr (GPtrArray) all = NULL;
   GValue list = G_VALUE_INIT;
 
+  g_autoptr (GPtrArray) ids =
+      g_ptr_array_new_with_free_func ((GDestroyNotify) gst_structure_free);
+
+  /* Who each pad is, under our lock; what its bridge counted, without. */
   g_value_init (&list, GST_TYPE_LIST);
-  g_mutex_lock (&src->lock);
+  GST_METERED_SRC_LOCK (src);
   all = gst_metered_src_streams_dup_all (&src->streams);
+  g_ptr_array_set_free_func (
+      all, (GDestroyNotify) gst_metered_src_stream_unref);
+  for (guint i = 0; i < all->len; i++) {
+    GstMeteredSrcStream *st = g_ptr_array_index (all, i);
+    g_ptr_array_add (ids,
+        gst_structure_new ("id", "pad", G_TYPE_STRING, st->pad_name, "peer-id",
+            G_TYPE_STRING, st->peer_id, "kind", G_TYPE_STRING, st->kind, "role",
+            G_TYPE_STRING, st->role, "ended", G_TYPE_BOOLEAN, st->ended, NULL));
+  }
+  GST_METERED_SRC_UNLOCK (src);
   for (guint i = 0; i < all->len; i++) {
     GstMeteredSrcStream *st = g_ptr_array_index (all, i);
     GstStructure *p =
@@ -823,16 +858,11 @@ gst_metered_src_add_stats (GstMeteredBaseBin *base, GstStructure *s)
     GValue v = G_VALUE_INIT;
 
     gst_structure_set_name (p, "metered/pad");
-    gst_structure_set (p, "pad", G_TYPE_STRING, st->pad_name, "peer-id",
-        G_TYPE_STRING, st->peer_id, "kind", G_TYPE_STRING, st->kind, "role",
-        G_TYPE_STRING, st->role, "ended", G_TYPE_BOOLEAN, st->ended, NULL);
+    gst_structure_foreach (g_ptr_array_index (ids, i), copy_field, p);
     g_value_init (&v, GST_TYPE_STRUCTURE);
     g_value_take_boxed (&v, p);
     gst_value_list_append_and_take_value (&list, &v);
   }
-  g_mutex_unlock (&src->lock);
-  for (guint i = 0; i < all->len; i++)
-    gst_metered_src_stream_unref (g_ptr_array_index (all, i));
   gst_structure_take_value (s, "pad-stats", &list);
 }
 
