@@ -155,6 +155,29 @@ take_string (char **field, const GValue *value)
   *field = s && *s ? g_strdup (s) : NULL;
 }
 
+/* Where a string property is kept. */
+static char **
+string_setting (Settings *s, guint prop_id)
+{
+  switch (prop_id) {
+    case PROP_URL:
+      return &s->url;
+    case PROP_CHANNEL:
+      return &s->channel;
+    case PROP_API_KEY:
+      return &s->api_key;
+    case PROP_TOKEN:
+      return &s->token;
+    case PROP_TOKEN_URL:
+      return &s->token_url;
+    case PROP_STUN_SERVER:
+      return &s->stun_server;
+    case PROP_TURN_SERVERS:
+    default:
+      return &s->turn_servers;
+  }
+}
+
 static void
 gst_metered_base_bin_set_property (
     GObject *object, guint prop_id, const GValue *value, GParamSpec *pspec)
@@ -165,27 +188,15 @@ gst_metered_base_bin_set_property (
   GST_METERED_BASE_BIN_LOCK (object);
   switch (prop_id) {
     case PROP_URL:
-      take_string (&s->url, value);
+    case PROP_CHANNEL:
+    case PROP_API_KEY:
+    case PROP_TOKEN:
+    case PROP_TOKEN_URL:
+    case PROP_STUN_SERVER:
+    case PROP_TURN_SERVERS:
+      take_string (string_setting (s, prop_id), value);
       if (!s->url)
         s->url = g_strdup (DEFAULT_URL);
-      break;
-    case PROP_CHANNEL:
-      take_string (&s->channel, value);
-      break;
-    case PROP_API_KEY:
-      take_string (&s->api_key, value);
-      break;
-    case PROP_TOKEN:
-      take_string (&s->token, value);
-      break;
-    case PROP_TOKEN_URL:
-      take_string (&s->token_url, value);
-      break;
-    case PROP_STUN_SERVER:
-      take_string (&s->stun_server, value);
-      break;
-    case PROP_TURN_SERVERS:
-      take_string (&s->turn_servers, value);
       break;
     case PROP_RECONNECT_MAX_ATTEMPTS:
       s->reconnect_max_attempts = g_value_get_int64 (value);

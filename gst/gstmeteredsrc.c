@@ -346,6 +346,15 @@ decoder_chain (const GstCaps *caps, const char *names[3])
   return TRUE;
 }
 
+/* Under the lock: media and tracks still make streams (not stopping, no
+ * EOS sent to us). */
+static gboolean
+accepting (GstMeteredSrc *src)
+{
+  return !src->eos &&
+         gst_metered_base_bin_is_running (GST_METERED_BASE_BIN (src));
+}
+
 /* Signalling thread: builds the stream's branch and adds its pad. */
 static void
 stream_expose (GstMeteredSrc *src, GstMeteredSrcStream *st)
@@ -357,8 +366,7 @@ stream_expose (GstMeteredSrc *src, GstMeteredSrcStream *st)
   char *name;
 
   GST_METERED_SRC_LOCK (src);
-  if (st->ended || st->exposed || src->eos ||
-      !gst_metered_base_bin_is_running (GST_METERED_BASE_BIN (src))) {
+  if (st->ended || st->exposed || !accepting (src)) {
     st->exposing = FALSE;
     GST_METERED_SRC_UNLOCK (src);
     return;
@@ -520,8 +528,7 @@ on_sample (MeteredSession *session, const char *peer_id,
   GstMeteredSrcStream *st, *old = NULL;
 
   GST_METERED_SRC_LOCK (src);
-  if (src->eos ||
-      !gst_metered_base_bin_is_running (GST_METERED_BASE_BIN (src))) {
+  if (!accepting (src)) {
     GST_METERED_SRC_UNLOCK (src);
     return;
   }
@@ -609,8 +616,7 @@ on_remote_track (MeteredSession *session, const char *peer_id, const char *kind,
   GstMeteredPadBridge *ended = NULL;
 
   GST_METERED_SRC_LOCK (src);
-  if (src->eos ||
-      !gst_metered_base_bin_is_running (GST_METERED_BASE_BIN (src))) {
+  if (!accepting (src)) {
     GST_METERED_SRC_UNLOCK (src);
     return;
   }
