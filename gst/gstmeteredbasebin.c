@@ -951,6 +951,21 @@ share_clock (GstMeteredBaseBin *self)
 
 /* --- GstElement --- */
 
+/* The running flag down (invoked work is dropped from now on), the
+ * subclass told, then the session leaves and the thread stops. */
+static void
+leave (GstMeteredBaseBin *self)
+{
+  GstMeteredBaseBinClass *klass = GST_METERED_BASE_BIN_GET_CLASS (self);
+
+  GST_METERED_BASE_BIN_LOCK (self);
+  GET_PRIV (self)->running = FALSE;
+  GST_METERED_BASE_BIN_UNLOCK (self);
+  if (klass->stopping)
+    klass->stopping (self);
+  stop (self);
+}
+
 static GstStateChangeReturn
 gst_metered_base_bin_change_state (
     GstElement *element, GstStateChange transition)
@@ -963,7 +978,7 @@ gst_metered_base_bin_change_state (
     case GST_STATE_CHANGE_READY_TO_PAUSED:
       /* Never waits for the network: the signalling thread connects. */
       if (!prepare (self)) {
-        stop (self);
+        leave (self);
         return GST_STATE_CHANGE_FAILURE;
       }
       if (!klass->join_in_playing)
@@ -974,14 +989,9 @@ gst_metered_base_bin_change_state (
       join (self);
       break;
     case GST_STATE_CHANGE_PAUSED_TO_READY:
-      GST_METERED_BASE_BIN_LOCK (self);
-      GET_PRIV (self)->running = FALSE;
-      GST_METERED_BASE_BIN_UNLOCK (self);
-      if (klass->stopping)
-        klass->stopping (self);
       /* Leaves before the children stop: callbacks still in flight see
        * the element stopped. */
-      stop (self);
+      leave (self);
       break;
     default:
       break;
@@ -990,7 +1000,7 @@ gst_metered_base_bin_change_state (
   ret = GST_ELEMENT_CLASS (parent_class)->change_state (element, transition);
   if (ret == GST_STATE_CHANGE_FAILURE) {
     if (transition == GST_STATE_CHANGE_READY_TO_PAUSED)
-      stop (self);
+      leave (self);
     return ret;
   }
 

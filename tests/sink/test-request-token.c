@@ -20,7 +20,8 @@
  * element connects with what the handler returns (the server makes the
  * token's sub our peer id), joins (a member of the channel is announced
  * with peer-joined) and, with a token the server refuses, posts
- * RESOURCE/NOT_AUTHORIZED carrying the close code. Run inside
+ * RESOURCE/NOT_AUTHORIZED carrying the close code. What a member
+ * publishes comes out of both elements as the data signal. Run inside
  * netns-run.sh: a peer in the channel makes the session build a webrtcbin
  * connection. */
 
@@ -35,6 +36,7 @@ typedef struct
   char *token; /* what the handler answers */
   guint asked;
   char *joined; /* the latest peer-joined id */
+  char *data; /* the latest data: "FROM KIND DATA" */
 } TokenProvider;
 
 static char *
@@ -57,6 +59,27 @@ on_peer_joined (GstElement *element, const char *peer_id, const char *meta,
   g_free (tp->joined);
   tp->joined = g_strdup (peer_id);
   g_mutex_unlock (&tp->lock);
+}
+
+static void
+on_data (GstElement *element, const char *from, const char *data,
+    const char *kind, TokenProvider *tp)
+{
+  g_mutex_lock (&tp->lock);
+  g_free (tp->data);
+  tp->data = g_strdup_printf ("%s %s %s", from, kind, data);
+  g_mutex_unlock (&tp->lock);
+}
+
+static gboolean
+data_is (TokenProvider *tp, const char *expected)
+{
+  gboolean same;
+
+  g_mutex_lock (&tp->lock);
+  same = g_strcmp0 (tp->data, expected) == 0;
+  g_mutex_unlock (&tp->lock);
+  return same;
 }
 
 static gboolean
@@ -85,6 +108,7 @@ start_element (TestServer *srv, const char *factory, const char *channel,
       e, "url", url, "channel", channel, "reconnect-initial-delay", 200, NULL);
   g_signal_connect (e, "request-token", G_CALLBACK (on_request_token), tp);
   g_signal_connect (e, "peer-joined", G_CALLBACK (on_peer_joined), tp);
+  g_signal_connect (e, "data", G_CALLBACK (on_data), tp);
   gst_bin_add (GST_BIN (p), e);
   *log = sink_bus_log_new (p);
   *element = e;
@@ -99,7 +123,8 @@ check_token_is_used (const char *factory)
   TestServer *srv = test_server_start (0, NULL);
   g_autofree char *sub = g_strdup_printf ("token-%s", factory);
   TokenProvider tp = { 0 };
-  g_autofree char *id = NULL;
+  g_autofree char *id = NULL, *expected = NULL;
+  g_autoptr (GError) error = NULL;
   SinkFakePeer *member;
   SinkBusLog *log;
   GstElement *p, *e;
@@ -126,6 +151,13 @@ check_token_is_used (const char *factory)
                    member->peer_id, 0) >= 1);
   fail_if (sink_bus_log_has_error (log));
 
+  /* And in the channel: what a member publishes comes out as data (both
+   * elements have the signal). */
+  expected = g_strdup_printf ("%s broadcast {\"hi\":1}", member->peer_id);
+  fail_unless (test_client_publish (
+      member->client, "tokens", "{\"hi\":1}", 5000, &error));
+  test_assert_wait (data_is (&tp, expected), 10000);
+
   gst_element_set_state (p, GST_STATE_NULL);
   sink_fake_peer_leave (member);
   gst_object_unref (p);
@@ -133,6 +165,7 @@ check_token_is_used (const char *factory)
   test_server_free (srv);
   g_free (tp.token);
   g_free (tp.joined);
+  g_free (tp.data);
   g_mutex_clear (&tp.lock);
 }
 
