@@ -989,9 +989,8 @@ gst_metered_base_bin_change_state (
       join (self);
       break;
     case GST_STATE_CHANGE_PAUSED_TO_READY:
-      /* Leaves before the children stop: callbacks still in flight see
-       * the element stopped. */
-      leave (self);
+      if (!klass->leave_after_children)
+        leave (self);
       break;
     default:
       break;
@@ -1011,6 +1010,8 @@ gst_metered_base_bin_change_state (
       ret = GST_STATE_CHANGE_NO_PREROLL;
       break;
     case GST_STATE_CHANGE_PAUSED_TO_READY:
+      if (klass->leave_after_children)
+        leave (self);
       if (klass->stopped)
         klass->stopped (self);
       break;

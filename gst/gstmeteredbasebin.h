@@ -49,6 +49,11 @@ struct _GstMeteredBaseBinClass
    * PAUSED -> PLAYING, once the pipeline's clock and base time are known,
    * so that the first connection already runs on them (meteredsrc). */
   gboolean join_in_playing;
+  /* At PAUSED -> READY, FALSE: leave the channel before the children stop
+   * (meteredsrc: the session's threads feed them; callbacks in flight see
+   * the element stopped); TRUE: once they stopped (meteredsink: its
+   * streaming threads push into the session until then). */
+  gboolean leave_after_children;
 
   /* READY -> PAUSED, the session made but not started, the signalling
    * thread not running yet: add tracks, callbacks and signal handlers

@@ -1037,6 +1037,7 @@ gst_metered_sink_class_init (GstMeteredSinkClass *klass)
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
               GST_PARAM_MUTABLE_READY));
 
+  base_class->leave_after_children = TRUE;
   base_class->prepare = GST_DEBUG_FUNCPTR (gst_metered_sink_prepare);
   base_class->peer_joined = GST_DEBUG_FUNCPTR (gst_metered_sink_peer_joined);
   base_class->stopping = GST_DEBUG_FUNCPTR (gst_metered_sink_stopping);

@@ -872,6 +872,16 @@ gst_metered_src_add_stats (GstMeteredBaseBin *base, GstStructure *s)
   gst_structure_take_value (s, "pad-stats", &list);
 }
 
+/* A filter property: NULL and "" both mean no filter. */
+static void
+set_filter (char **filter, const GValue *value)
+{
+  const char *text = g_value_get_string (value);
+
+  g_free (*filter);
+  *filter = text && *text ? g_strdup (text) : NULL;
+}
+
 static void
 gst_metered_src_set_property (
     GObject *object, guint prop_id, const GValue *value, GParamSpec *pspec)
@@ -884,16 +894,10 @@ gst_metered_src_set_property (
       src->output = g_value_get_enum (value);
       break;
     case PROP_PEER_ID:
-      g_free (src->peer_filter);
-      src->peer_filter = g_value_dup_string (value);
-      if (src->peer_filter && !*src->peer_filter)
-        g_clear_pointer (&src->peer_filter, g_free);
+      set_filter (&src->peer_filter, value);
       break;
     case PROP_STREAM_ROLE:
-      g_free (src->role_filter);
-      src->role_filter = g_value_dup_string (value);
-      if (src->role_filter && !*src->role_filter)
-        g_clear_pointer (&src->role_filter, g_free);
+      set_filter (&src->role_filter, value);
       break;
     case PROP_KEEP_PADS_ON_LEAVE:
       src->keep_pads = g_value_get_boolean (value);
