@@ -66,6 +66,11 @@ struct _GstMeteredPadBridge
 
   GstPad *srcpad;
 
+  /* GST_METERED_PAD_BRIDGE_LOCK guards the queue, the flags and the
+   * input side below and the statistics; cond wakes the streaming thread
+   * (new input, flushing, end). Nothing is pushed, no callback called and
+   * no clock waited on while it is held. The object lock guards the
+   * settings and the callbacks. */
   GMutex lock;
   GCond cond;
   GQueue queue; /* Item* */
@@ -107,6 +112,9 @@ struct _GstMeteredPadBridge
   gpointer eos_data;
   GDestroyNotify eos_destroy;
 };
+
+#define GST_METERED_PAD_BRIDGE_LOCK(b) g_mutex_lock (&(b)->lock)
+#define GST_METERED_PAD_BRIDGE_UNLOCK(b) g_mutex_unlock (&(b)->lock)
 
 G_DEFINE_FINAL_TYPE (
     GstMeteredPadBridge, gst_metered_pad_bridge, GST_TYPE_ELEMENT)
@@ -221,7 +229,7 @@ gst_metered_pad_bridge_push (
   g_return_val_if_fail (GST_IS_METERED_PAD_BRIDGE (bridge), FALSE);
   g_return_val_if_fail (GST_IS_BUFFER (buffer), FALSE);
 
-  g_mutex_lock (&bridge->lock);
+  GST_METERED_PAD_BRIDGE_LOCK (bridge);
   bridge->stats.buffers_in++;
   if (bridge->ending)
     goto drop;
@@ -266,11 +274,11 @@ gst_metered_pad_bridge_push (
   bridge->pending_discont = FALSE;
   g_queue_push_tail (&bridge->queue, item);
   wake_locked (bridge);
-  g_mutex_unlock (&bridge->lock);
+  GST_METERED_PAD_BRIDGE_UNLOCK (bridge);
   return TRUE;
 
 drop:
-  g_mutex_unlock (&bridge->lock);
+  GST_METERED_PAD_BRIDGE_UNLOCK (bridge);
   if (ask)
     request_key_unit (bridge);
   return FALSE;
@@ -281,7 +289,7 @@ gst_metered_pad_bridge_new_source (GstMeteredPadBridge *bridge)
 {
   g_return_if_fail (GST_IS_METERED_PAD_BRIDGE (bridge));
 
-  g_mutex_lock (&bridge->lock);
+  GST_METERED_PAD_BRIDGE_LOCK (bridge);
   GST_DEBUG_OBJECT (bridge, "new source");
   bridge->pending_new_source = TRUE;
   bridge->pending_discont = TRUE;
@@ -289,7 +297,7 @@ gst_metered_pad_bridge_new_source (GstMeteredPadBridge *bridge)
   bridge->last_key_request_us = 0;
   bridge->has_source = TRUE;
   bridge->stats.sources++;
-  g_mutex_unlock (&bridge->lock);
+  GST_METERED_PAD_BRIDGE_UNLOCK (bridge);
 }
 
 void
@@ -297,12 +305,12 @@ gst_metered_pad_bridge_source_lost (GstMeteredPadBridge *bridge)
 {
   g_return_if_fail (GST_IS_METERED_PAD_BRIDGE (bridge));
 
-  g_mutex_lock (&bridge->lock);
+  GST_METERED_PAD_BRIDGE_LOCK (bridge);
   GST_DEBUG_OBJECT (bridge, "source lost: GAP events until a new one");
   bridge->has_source = FALSE;
   bridge->pending_discont = TRUE;
   bridge->need_key_unit = TRUE;
-  g_mutex_unlock (&bridge->lock);
+  GST_METERED_PAD_BRIDGE_UNLOCK (bridge);
 }
 
 void
@@ -310,11 +318,11 @@ gst_metered_pad_bridge_end (GstMeteredPadBridge *bridge)
 {
   g_return_if_fail (GST_IS_METERED_PAD_BRIDGE (bridge));
 
-  g_mutex_lock (&bridge->lock);
+  GST_METERED_PAD_BRIDGE_LOCK (bridge);
   GST_DEBUG_OBJECT (bridge, "ending");
   bridge->ending = TRUE;
   wake_locked (bridge);
-  g_mutex_unlock (&bridge->lock);
+  GST_METERED_PAD_BRIDGE_UNLOCK (bridge);
 }
 
 /* --- output side (the pad's task) --- */
@@ -361,9 +369,9 @@ push_sticky_start (GstMeteredPadBridge *bridge, GstCaps *caps)
     GST_INFO_OBJECT (bridge, "caps %" GST_PTR_FORMAT, caps);
     gst_caps_replace (&bridge->out_caps, caps);
     gst_pad_push_event (bridge->srcpad, gst_event_new_caps (caps));
-    g_mutex_lock (&bridge->lock);
+    GST_METERED_PAD_BRIDGE_LOCK (bridge);
     bridge->stats.caps_changes++;
-    g_mutex_unlock (&bridge->lock);
+    GST_METERED_PAD_BRIDGE_UNLOCK (bridge);
   }
   if (!bridge->segment_sent) {
     GstSegment segment;
@@ -441,11 +449,11 @@ push_item (GstMeteredPadBridge *bridge, Item *item)
   clock_running_time (bridge, &bridge->last_activity);
   GST_LOG_OBJECT (bridge, "pushing %" GST_PTR_FORMAT, buf);
 
-  g_mutex_lock (&bridge->lock);
+  GST_METERED_PAD_BRIDGE_LOCK (bridge);
   bridge->stats.buffers_out++;
   bridge->stats.clamped += clamped;
   bridge->stats.discont += discont;
-  g_mutex_unlock (&bridge->lock);
+  GST_METERED_PAD_BRIDGE_UNLOCK (bridge);
 
   ret = gst_pad_push (bridge->srcpad, buf);
   switch (ret) {
@@ -459,10 +467,10 @@ push_item (GstMeteredPadBridge *bridge, Item *item)
       /* Downstream wants no more (a sink's num-buffers, a muxer's max
        * size): as a base source does, send EOS and stop. */
       GST_INFO_OBJECT (bridge, "downstream is EOS: ending");
-      g_mutex_lock (&bridge->lock);
+      GST_METERED_PAD_BRIDGE_LOCK (bridge);
       bridge->ending = TRUE;
       g_queue_clear_full (&bridge->queue, (GDestroyNotify) item_free);
-      g_mutex_unlock (&bridge->lock);
+      GST_METERED_PAD_BRIDGE_UNLOCK (bridge);
       push_eos (bridge);
       break;
     case GST_FLOW_FLUSHING:
@@ -530,7 +538,7 @@ bridge_loop (gpointer user_data)
   GstEvent *gap = NULL;
   Item *item = NULL;
 
-  g_mutex_lock (&bridge->lock);
+  GST_METERED_PAD_BRIDGE_LOCK (bridge);
   for (;;) {
     GstClock *clock;
     GstClockID id;
@@ -542,7 +550,7 @@ bridge_loop (gpointer user_data)
     if ((item = g_queue_pop_head (&bridge->queue)))
       break;
     if (bridge->ending) {
-      g_mutex_unlock (&bridge->lock);
+      GST_METERED_PAD_BRIDGE_UNLOCK (bridge);
       push_eos (bridge);
       return;
     }
@@ -559,9 +567,9 @@ bridge_loop (gpointer user_data)
     target = bridge->last_activity + bridge->gap_timeout;
     id = gst_clock_new_single_shot_id (clock, target);
     bridge->clock_id = id;
-    g_mutex_unlock (&bridge->lock);
+    GST_METERED_PAD_BRIDGE_UNLOCK (bridge);
     res = gst_clock_id_wait (id, NULL);
-    g_mutex_lock (&bridge->lock);
+    GST_METERED_PAD_BRIDGE_LOCK (bridge);
     bridge->clock_id = NULL;
     gst_clock_id_unref (id);
     if (res == GST_CLOCK_UNSCHEDULED || bridge->flushing || bridge->ending ||
@@ -577,7 +585,7 @@ bridge_loop (gpointer user_data)
     if (gap)
       break;
   }
-  g_mutex_unlock (&bridge->lock);
+  GST_METERED_PAD_BRIDGE_UNLOCK (bridge);
 
   if (gap) {
     gst_pad_push_event (bridge->srcpad, gap);
@@ -588,7 +596,7 @@ bridge_loop (gpointer user_data)
   return;
 
 flushing:
-  g_mutex_unlock (&bridge->lock);
+  GST_METERED_PAD_BRIDGE_UNLOCK (bridge);
   gst_pad_pause_task (bridge->srcpad);
 }
 
@@ -600,10 +608,10 @@ src_activate_mode (
 
   if (mode != GST_PAD_MODE_PUSH)
     return FALSE;
-  g_mutex_lock (&bridge->lock);
+  GST_METERED_PAD_BRIDGE_LOCK (bridge);
   bridge->flushing = !active;
   wake_locked (bridge);
-  g_mutex_unlock (&bridge->lock);
+  GST_METERED_PAD_BRIDGE_UNLOCK (bridge);
   if (active)
     return gst_pad_start_task (pad, bridge_loop, bridge, NULL);
   return gst_pad_stop_task (pad);
@@ -618,9 +626,9 @@ src_event (GstPad *pad, GstObject *parent, GstEvent *event)
   switch (GST_EVENT_TYPE (event)) {
     case GST_EVENT_CUSTOM_UPSTREAM:
       if (s && gst_structure_has_name (s, "GstForceKeyUnit")) {
-        g_mutex_lock (&bridge->lock);
+        GST_METERED_PAD_BRIDGE_LOCK (bridge);
         bridge->stats.key_unit_requests++;
-        g_mutex_unlock (&bridge->lock);
+        GST_METERED_PAD_BRIDGE_UNLOCK (bridge);
         request_key_unit (bridge);
       }
       gst_event_unref (event);
@@ -673,7 +681,7 @@ src_query (GstPad *pad, GstObject *parent, GstQuery *query)
 static void
 reset_output (GstMeteredPadBridge *bridge)
 {
-  g_mutex_lock (&bridge->lock);
+  GST_METERED_PAD_BRIDGE_LOCK (bridge);
   g_queue_clear_full (&bridge->queue, (GDestroyNotify) item_free);
   bridge->ending = FALSE;
   bridge->need_key_unit = TRUE;
@@ -681,7 +689,7 @@ reset_output (GstMeteredPadBridge *bridge)
   bridge->pending_discont = FALSE;
   bridge->gap_sent = FALSE;
   bridge->last_key_request_us = 0;
-  g_mutex_unlock (&bridge->lock);
+  GST_METERED_PAD_BRIDGE_UNLOCK (bridge);
   bridge->stream_started = FALSE;
   bridge->segment_sent = FALSE;
   gst_clear_caps (&bridge->out_caps);
@@ -702,16 +710,16 @@ change_state (GstElement *element, GstStateChange transition)
 
   switch (transition) {
     case GST_STATE_CHANGE_PAUSED_TO_PLAYING:
-      g_mutex_lock (&bridge->lock);
+      GST_METERED_PAD_BRIDGE_LOCK (bridge);
       bridge->playing = TRUE;
       wake_locked (bridge);
-      g_mutex_unlock (&bridge->lock);
+      GST_METERED_PAD_BRIDGE_UNLOCK (bridge);
       break;
     case GST_STATE_CHANGE_PLAYING_TO_PAUSED:
-      g_mutex_lock (&bridge->lock);
+      GST_METERED_PAD_BRIDGE_LOCK (bridge);
       bridge->playing = FALSE;
       wake_locked (bridge);
-      g_mutex_unlock (&bridge->lock);
+      GST_METERED_PAD_BRIDGE_UNLOCK (bridge);
       break;
     default:
       break;
@@ -756,7 +764,7 @@ set_property (
 {
   GstMeteredPadBridge *bridge = GST_METERED_PAD_BRIDGE (object);
 
-  g_mutex_lock (&bridge->lock);
+  GST_METERED_PAD_BRIDGE_LOCK (bridge);
   switch (prop_id) {
     case PROP_GAP_TIMEOUT:
       bridge->gap_timeout = g_value_get_uint64 (value);
@@ -771,7 +779,7 @@ set_property (
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
   }
-  g_mutex_unlock (&bridge->lock);
+  GST_METERED_PAD_BRIDGE_UNLOCK (bridge);
 }
 
 static void
@@ -779,7 +787,7 @@ get_property (GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
 {
   GstMeteredPadBridge *bridge = GST_METERED_PAD_BRIDGE (object);
 
-  g_mutex_lock (&bridge->lock);
+  GST_METERED_PAD_BRIDGE_LOCK (bridge);
   switch (prop_id) {
     case PROP_GAP_TIMEOUT:
       g_value_set_uint64 (value, bridge->gap_timeout);
@@ -793,7 +801,7 @@ get_property (GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
   }
-  g_mutex_unlock (&bridge->lock);
+  GST_METERED_PAD_BRIDGE_UNLOCK (bridge);
 }
 
 static void
@@ -917,10 +925,10 @@ gst_metered_pad_bridge_get_stats (GstMeteredPadBridge *bridge)
   Stats s;
   gboolean has_source;
 
-  g_mutex_lock (&bridge->lock);
+  GST_METERED_PAD_BRIDGE_LOCK (bridge);
   s = bridge->stats;
   has_source = bridge->has_source;
-  g_mutex_unlock (&bridge->lock);
+  GST_METERED_PAD_BRIDGE_UNLOCK (bridge);
   return gst_structure_new ("metered/pad-bridge", "buffers-in", G_TYPE_UINT64,
       s.buffers_in, "buffers-out", G_TYPE_UINT64, s.buffers_out,
       "dropped-delta", G_TYPE_UINT64, s.dropped_delta, "dropped-overflow",

@@ -73,11 +73,14 @@
 #include "gstmeteredsink.h"
 
 #include "gstmeteredelements.h"
-#include "gstmeteredruntime.h"
+#include "gstmeteredsinkchain.h"
+#include "peer/metered-codec.h"
 #include "protocol/metered-protocol.h"
 
 #include <gst/app/gstappsink.h>
 #include <gst/video/video.h>
+#include <json-glib/json-glib.h>
+#include <math.h>
 #include <string.h>
 
 GST_DEBUG_CATEGORY_STATIC (gst_metered_sink_debug);
@@ -87,10 +90,7 @@ GST_DEBUG_CATEGORY_STATIC (gst_metered_sink_debug);
 #define DEFAULT_AUDIO_CODEC GST_METERED_SINK_AUDIO_CODEC_OPUS
 #define DEFAULT_BITRATE 1000000
 #define MIN_BITRATE 50000
-#define MAX_BITRATE 50000000
-/* A key frame at least this often anyway (frames): insurance for a lost
- * PLI; viewers normally ask for one themselves. */
-#define KEYFRAME_MAX_DIST 150
+#define MAX_BITRATE GST_METERED_SINK_CHAIN_MAX_BITRATE
 /* At most one key-unit request upstream per track in this time. */
 #define KEY_UNIT_MIN_INTERVAL_US (500 * G_TIME_SPAN_MILLISECOND)
 
@@ -101,47 +101,20 @@ enum
   PROP_AUDIO_CODEC,
   PROP_BITRATE,
   PROP_STREAM_METADATA,
-  PROP_FIRST_COMMON,
 };
 
-enum
+/* What a track carries once encoded: a row of the codec table. */
+static gboolean
+codec_is_video (MeteredCodecId id)
 {
-  SIGNAL_PEER_JOINED,
-  SIGNAL_PEER_LEFT,
-  SIGNAL_SEND_DATA,
-  N_SIGNALS
-};
+  return metered_codec_get (id)->kind == METERED_MEDIA_VIDEO;
+}
 
-static guint signals[N_SIGNALS];
-
-/* What a track carries once encoded. */
-typedef enum
+static const char *
+codec_caps_name (MeteredCodecId id)
 {
-  TRACK_VP8,
-  TRACK_VP9,
-  TRACK_H264,
-  TRACK_OPUS,
-} TrackCodec;
-
-static const struct
-{
-  const char *name; /* caps structure name */
-  const char *track_caps; /* what the connections' payloaders get */
-  const char *accept_caps; /* encoded input the pad takes for it */
-  gboolean video;
-} codecs[] = {
-  [TRACK_VP8] = { "video/x-vp8", "video/x-vp8", "video/x-vp8", TRUE },
-  [TRACK_VP9] = { "video/x-vp9", "video/x-vp9", "video/x-vp9", TRUE },
-  [TRACK_H264] = { "video/x-h264",
-      "video/x-h264, stream-format=(string)byte-stream, "
-      "alignment=(string)au",
-      "video/x-h264, stream-format=(string){ avc, avc3, byte-stream }", TRUE },
-  [TRACK_OPUS] = { "audio/x-opus",
-      /* rtpopuspay wants channels; Opus decoders take mono in stereo */
-      "audio/x-opus, channel-mapping-family=(int)0, channels=(int)2, "
-      "rate=(int)48000",
-      "audio/x-opus", FALSE },
-};
+  return metered_codec_get (id)->caps_name;
+}
 
 /* Raw input, the encoders' favourite format first (so that a source that
  * can produce several picks the one needing no conversion). */
@@ -158,13 +131,6 @@ static GstStaticPadTemplate audio_template =
     GST_STATIC_PAD_TEMPLATE ("audio_%u", GST_PAD_SINK, GST_PAD_REQUEST,
         GST_STATIC_CAPS ("audio/x-raw; audio/x-opus"));
 
-typedef enum
-{
-  CHAIN_NONE,
-  CHAIN_ENCODE, /* raw in: queue ! convert ! encoder [! parse] */
-  CHAIN_PASS, /* encoded in: [parse] */
-} ChainKind;
-
 /* One request pad: its input chain, the appsink whose samples go to every
  * connection, and its key-unit bookkeeping. */
 typedef struct
@@ -174,10 +140,10 @@ typedef struct
   gboolean video;
   char *track_id; /* set at start */
 
-  /* Guarded by the element's lock. */
-  TrackCodec codec;
+  /* Guarded by GST_METERED_SINK_LOCK. */
+  MeteredCodecId codec;
   gboolean codec_decided;
-  GstElement *encoder; /* inside chain, for bitrate changes */
+  GstElement *encoder; /* in chain, for bitrate changes (a reference) */
   gboolean key_unit_pending;
   gint64 last_key_unit_us;
   guint64 key_units_requested;
@@ -185,18 +151,20 @@ typedef struct
   guint64 buffers_sent;
 
   /* Streaming thread (caps) and release only. */
-  ChainKind kind;
-  GPtrArray *chain; /* GstElement*, upstream first, children of the bin */
+  GstMeteredSinkChain chain;
   GstElement *appsink; /* child of the bin, for the pad's lifetime */
   GstPad *appsink_pad;
 } SinkTrack;
 
 struct _GstMeteredSink
 {
-  GstBin parent;
+  GstMeteredBaseBin parent;
 
-  MeteredRuntime rt;
-
+  /* GST_METERED_SINK_LOCK guards everything below and the fields of each
+   * track it marks. Nothing is called with it held but new objects of our
+   * own (a track's pad, the session before it starts): the encoders are
+   * set, the session pushed to and key units sent upstream after dropping
+   * it. Not taken together with GST_METERED_BASE_BIN_LOCK. */
   GMutex lock;
   GstMeteredSinkVideoCodec video_codec;
   GstMeteredSinkAudioCodec audio_codec;
@@ -206,7 +174,6 @@ struct _GstMeteredSink
   guint next_video;
   guint next_audio;
   gboolean started; /* tracks handed to the session */
-  MeteredSession *session; /* rt.session while started, not owned */
   guint key_unit_count;
 };
 
@@ -248,8 +215,11 @@ gst_metered_sink_audio_codec_get_type (void)
   return type;
 }
 
+#define GST_METERED_SINK_LOCK(sink) g_mutex_lock (&(sink)->lock)
+#define GST_METERED_SINK_UNLOCK(sink) g_mutex_unlock (&(sink)->lock)
+
 #define gst_metered_sink_parent_class parent_class
-G_DEFINE_TYPE (GstMeteredSink, gst_metered_sink, GST_TYPE_BIN);
+G_DEFINE_TYPE (GstMeteredSink, gst_metered_sink, GST_TYPE_METERED_BASE_BIN);
 GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (meteredsink, "meteredsink",
     GST_RANK_NONE, GST_TYPE_METERED_SINK, metered_element_init (plugin));
 
@@ -260,33 +230,38 @@ track_allowed_caps (GstMeteredSink *self, SinkTrack *t)
 {
   GstCaps *caps = gst_caps_new_empty ();
   gboolean decided;
-  TrackCodec codec;
+  MeteredCodecId codec;
 
-  g_mutex_lock (&self->lock);
+  GST_METERED_SINK_LOCK (self);
   decided = t->codec_decided;
   codec = t->codec;
-  g_mutex_unlock (&self->lock);
+  GST_METERED_SINK_UNLOCK (self);
 
   /* Encoded first: a source that offers the track's codec is passed
    * through rather than decoded and encoded again. */
-  for (guint i = 0; i < G_N_ELEMENTS (codecs); i++)
-    if (codecs[i].video == t->video && (!decided || i == codec))
-      gst_caps_append (caps, gst_caps_from_string (codecs[i].accept_caps));
+  for (MeteredCodecId i = 0; i < METERED_CODEC_N; i++)
+    if (codec_is_video (i) == t->video && (!decided || i == codec))
+      gst_caps_append (
+          caps, gst_caps_from_string (metered_codec_get (i)->accept_caps));
   gst_caps_append (
       caps, gst_caps_from_string (t->video ? RAW_VIDEO_CAPS : RAW_AUDIO_CAPS));
   return caps;
 }
 
-static gboolean
-caps_are_raw (const GstCaps *caps)
+/* Under the lock: the codec the properties ask raw media of that kind to
+ * be encoded to. */
+static MeteredCodecId
+wanted_codec (GstMeteredSink *self, gboolean video)
 {
-  const GstStructure *s;
-
-  if (gst_caps_get_size (caps) == 0)
-    return FALSE;
-  s = gst_caps_get_structure (caps, 0);
-  return gst_structure_has_name (s, "video/x-raw") ||
-         gst_structure_has_name (s, "audio/x-raw");
+  if (video)
+    return self->video_codec == GST_METERED_SINK_VIDEO_CODEC_H264
+               ? METERED_CODEC_H264
+               : METERED_CODEC_VP8;
+  switch (self->audio_codec) {
+    case GST_METERED_SINK_AUDIO_CODEC_OPUS:
+    default:
+      return METERED_CODEC_OPUS;
+  }
 }
 
 /* The codec a pad's track is announced with, fixed before the session
@@ -299,16 +274,12 @@ track_decide_codec (GstMeteredSink *self, SinkTrack *t)
   g_autoptr (GstCaps) raw =
       gst_caps_from_string (t->video ? "video/x-raw(ANY)" : "audio/x-raw(ANY)");
   GstQuery *query = gst_query_new_caps (NULL);
-  TrackCodec chosen;
+  MeteredCodecId chosen;
   GstCaps *peer = NULL;
 
-  g_mutex_lock (&self->lock);
-  if (t->video)
-    chosen = self->video_codec == GST_METERED_SINK_VIDEO_CODEC_H264 ? TRACK_H264
-                                                                    : TRACK_VP8;
-  else
-    chosen = TRACK_OPUS;
-  g_mutex_unlock (&self->lock);
+  GST_METERED_SINK_LOCK (self);
+  chosen = wanted_codec (self, t->video);
+  GST_METERED_SINK_UNLOCK (self);
 
   if (gst_pad_peer_query (t->pad, query)) {
     gst_query_parse_caps_result (query, &peer);
@@ -316,17 +287,14 @@ track_decide_codec (GstMeteredSink *self, SinkTrack *t)
         !gst_caps_can_intersect (peer, raw)) {
       for (guint i = 0; i < gst_caps_get_size (peer); i++) {
         const GstStructure *s = gst_caps_get_structure (peer, i);
-        guint c;
-        for (c = 0; c < G_N_ELEMENTS (codecs); c++)
-          if (codecs[c].video == t->video &&
-              gst_structure_has_name (s, codecs[c].name))
-            break;
-        if (c < G_N_ELEMENTS (codecs)) {
-          if (c != chosen)
+        const MeteredCodec *row =
+            metered_codec_from_caps_name (gst_structure_get_name (s));
+        if (row && (row->kind == METERED_MEDIA_VIDEO) == t->video) {
+          if (row->id != chosen)
             GST_INFO_OBJECT (t->pad,
                 "upstream delivers %s only: passing it through",
-                codecs[c].name);
-          chosen = c;
+                row->caps_name);
+          chosen = row->id;
           break;
         }
       }
@@ -334,258 +302,59 @@ track_decide_codec (GstMeteredSink *self, SinkTrack *t)
   }
   gst_query_unref (query);
 
-  g_mutex_lock (&self->lock);
+  GST_METERED_SINK_LOCK (self);
   t->codec = chosen;
   t->codec_decided = TRUE;
-  g_mutex_unlock (&self->lock);
-  GST_DEBUG_OBJECT (t->pad, "track codec %s", codecs[chosen].name);
+  GST_METERED_SINK_UNLOCK (self);
+  GST_DEBUG_OBJECT (t->pad, "track codec %s", codec_caps_name (chosen));
 }
 
-/* --- the chain behind a pad --- */
-
-static GstElement *
-make_element (GstMeteredSink *self, const char *factory)
-{
-  GstElement *e = gst_element_factory_make (factory, NULL);
-
-  if (!e)
-    GST_ELEMENT_ERROR (self, CORE, MISSING_PLUGIN,
-        ("Element %s is missing: install the GStreamer plugin that has it",
-            factory),
-        (NULL));
-  return e;
-}
-
-static void
-configure_encoder (GstElement *encoder, guint bitrate)
-{
-  const char *factory = GST_OBJECT_NAME (gst_element_get_factory (encoder));
-
-  if (g_str_equal (factory, "vp8enc") || g_str_equal (factory, "vp9enc"))
-    g_object_set (encoder, "target-bitrate", (gint) bitrate, NULL);
-  else if (g_str_equal (factory, "openh264enc"))
-    g_object_set (encoder, "bitrate", bitrate, "max-bitrate",
-        MIN (bitrate * 2, (guint) MAX_BITRATE), NULL);
-  else if (g_str_equal (factory, "x264enc"))
-    g_object_set (encoder, "bitrate", MAX (bitrate / 1000, 1u), NULL);
-}
-
-/* Real-time settings of a WebRTC sender: no lookahead, constant bit rate
- * with a short buffer, a key frame now and then as insurance. */
-static GstElement *
-make_video_encoder (
-    GstMeteredSink *self, TrackCodec codec, guint bitrate, GPtrArray *els)
-{
-  GstElement *enc = NULL;
-  guint threads = CLAMP (g_get_num_processors (), 1, 4);
-
-  if (codec == TRACK_VP8 || codec == TRACK_VP9) {
-    /* One thread: libvpx's encoder threads spin-wait on each other, and
-     * on a loaded 2-core machine a 320x240 frame took ~50 ms (720p: 14x
-     * slower than one thread), so the leaky queue before the encoder
-     * dropped half the frames (bench/recovery.sh, steady). */
-    threads = 1;
-    enc = make_element (self, codec == TRACK_VP8 ? "vp8enc" : "vp9enc");
-    if (!enc)
-      return NULL;
-    g_object_set (enc, "deadline", (gint64) 1, "cpu-used",
-        codec == TRACK_VP8 ? 4 : 7, "lag-in-frames", 0, "keyframe-max-dist",
-        KEYFRAME_MAX_DIST, "threads", threads, "buffer-size", 1000,
-        "buffer-initial-size", 500, "buffer-optimal-size", 600, "undershoot",
-        95, "max-quantizer", 56, NULL);
-    gst_util_set_object_arg (G_OBJECT (enc), "end-usage", "cbr");
-    gst_util_set_object_arg (G_OBJECT (enc), "error-resilient", "default");
-    if (codec == TRACK_VP8 && threads > 1)
-      gst_util_set_object_arg (G_OBJECT (enc), "token-partitions", "4");
-    g_ptr_array_add (els, enc);
-  } else {
-    GstElement *filter, *parse;
-    g_autoptr (GstCaps) profile = gst_caps_from_string (
-        "video/x-h264, profile=(string)constrained-baseline");
-
-    enc = gst_element_factory_make ("openh264enc", NULL);
-    if (enc) {
-      g_object_set (
-          enc, "gop-size", KEYFRAME_MAX_DIST, "multi-thread", threads, NULL);
-      gst_util_set_object_arg (G_OBJECT (enc), "usage-type", "camera");
-      gst_util_set_object_arg (G_OBJECT (enc), "rate-control", "bitrate");
-      gst_util_set_object_arg (G_OBJECT (enc), "complexity", "low");
-    } else if ((enc = gst_element_factory_make ("x264enc", NULL))) {
-      g_object_set (enc, "key-int-max", KEYFRAME_MAX_DIST, "b-adapt", FALSE,
-          "bframes", 0, NULL);
-      gst_util_set_object_arg (G_OBJECT (enc), "tune", "zerolatency");
-      gst_util_set_object_arg (G_OBJECT (enc), "speed-preset", "ultrafast");
-    } else {
-      GST_ELEMENT_ERROR (self, CORE, MISSING_PLUGIN,
-          ("No H.264 encoder: install openh264enc (gst-plugins-bad) or "
-           "x264enc (gst-plugins-ugly), or set video-codec=vp8"),
-          (NULL));
-      return NULL;
-    }
-    filter = gst_element_factory_make ("capsfilter", NULL);
-    g_object_set (filter, "caps", profile, NULL);
-    parse = make_element (self, "h264parse");
-    if (!parse) {
-      gst_object_unref (enc);
-      gst_object_unref (filter);
-      return NULL;
-    }
-    g_object_set (parse, "config-interval", -1, NULL);
-    g_ptr_array_add (els, enc);
-    g_ptr_array_add (els, filter);
-    g_ptr_array_add (els, parse);
-  }
-  configure_encoder (enc, bitrate);
-  return enc;
-}
+/* --- the chain behind a pad (gstmeteredsinkchain.c) --- */
 
 static void
 track_clear_chain (GstMeteredSink *self, SinkTrack *t)
 {
-  if (t->kind == CHAIN_NONE)
+  if (t->chain.kind == GST_METERED_SINK_CHAIN_NONE)
     return;
   gst_ghost_pad_set_target (GST_GHOST_PAD (t->pad), NULL);
-  g_mutex_lock (&self->lock);
-  t->encoder = NULL;
-  g_mutex_unlock (&self->lock);
-  for (guint i = 0; i < t->chain->len; i++)
-    gst_element_set_state (g_ptr_array_index (t->chain, i), GST_STATE_NULL);
-  for (guint i = 0; i < t->chain->len; i++)
-    gst_bin_remove (GST_BIN (self), g_ptr_array_index (t->chain, i));
-  g_ptr_array_set_size (t->chain, 0);
-  t->kind = CHAIN_NONE;
+  GST_METERED_SINK_LOCK (self);
+  gst_clear_object (&t->encoder);
+  GST_METERED_SINK_UNLOCK (self);
+  gst_metered_sink_chain_clear (&t->chain);
 }
 
-/* Builds what sits between the pad and its appsink for caps: an encoder
- * behind a leaky queue for raw media (upstream never waits for it), a
- * parser or nothing for encoded media. Runs on the streaming thread, in
- * the caps event, before the event goes further. */
+/* Builds what sits between the pad and its appsink for caps. Runs on the
+ * streaming thread, in the caps event, before the event goes further. */
 static gboolean
 track_build_chain (GstMeteredSink *self, SinkTrack *t, const GstCaps *caps)
 {
-  ChainKind kind = caps_are_raw (caps) ? CHAIN_ENCODE : CHAIN_PASS;
-  g_autoptr (GPtrArray) els = g_ptr_array_new ();
-  GstElement *encoder = NULL, *last = NULL;
   g_autoptr (GstPad) target = NULL;
-  TrackCodec codec;
+  GstElement *encoder = NULL;
+  MeteredCodecId codec;
   guint bitrate;
 
-  if (kind == t->kind)
+  if (gst_metered_sink_chain_kind_for_caps (caps) == t->chain.kind)
     return TRUE;
   track_clear_chain (self, t);
 
-  g_mutex_lock (&self->lock);
+  GST_METERED_SINK_LOCK (self);
   codec = t->codec;
   bitrate = self->bitrate;
-  g_mutex_unlock (&self->lock);
+  GST_METERED_SINK_UNLOCK (self);
 
-  if (kind == CHAIN_ENCODE) {
-    GstElement *queue = gst_element_factory_make ("queue", NULL);
-    g_ptr_array_add (els, queue);
-    if (t->video) {
-      GstElement *convert = make_element (self, "videoconvert");
-      /* Five frames: on a loaded machine the encoding thread misses its
-       * turn for 100-150 ms now and then, and with two a frame or more
-       * was dropped each time (bench/recovery.sh, stages). */
-      g_object_set (queue, "leaky", 2, "max-size-buffers", 5, "max-size-bytes",
-          0, "max-size-time", (guint64) 0, "silent", TRUE, NULL);
-      if (!convert)
-        goto failed;
-      g_ptr_array_add (els, convert);
-      encoder = make_video_encoder (self, codec, bitrate, els);
-      if (!encoder)
-        goto failed;
-    } else {
-      g_autoptr (GstCaps) stereo = gst_caps_from_string (
-          "audio/x-raw, channels=(int)[ 1, 2 ], rate=(int)48000");
-      GstElement *filter;
-      GstElement *convert = make_element (self, "audioconvert");
-      GstElement *resample =
-          convert ? make_element (self, "audioresample") : NULL;
-      g_object_set (queue, "leaky", 2, "max-size-buffers", 0, "max-size-bytes",
-          0, "max-size-time", 200 * GST_MSECOND, "silent", TRUE, NULL);
-      if (!resample) {
-        gst_clear_object (&convert);
-        goto failed;
-      }
-      g_ptr_array_add (els, convert);
-      g_ptr_array_add (els, resample);
-      /* Opus as WebRTC sends it: one or two channels (mapping family 0) */
-      filter = gst_element_factory_make ("capsfilter", NULL);
-      g_object_set (filter, "caps", stereo, NULL);
-      g_ptr_array_add (els, filter);
-      encoder = make_element (self, "opusenc");
-      if (!encoder)
-        goto failed;
-      g_ptr_array_add (els, encoder);
-    }
-  } else if (codec == TRACK_H264) {
-    GstElement *parse = make_element (self, "h264parse");
-    GstElement *filter;
-    g_autoptr (GstCaps) out =
-        gst_caps_from_string (codecs[TRACK_H264].track_caps);
-    if (!parse)
-      goto failed;
-    g_object_set (parse, "config-interval", -1, NULL);
-    filter = gst_element_factory_make ("capsfilter", NULL);
-    g_object_set (filter, "caps", out, NULL);
-    g_ptr_array_add (els, parse);
-    g_ptr_array_add (els, filter);
-  }
-
-  for (guint i = 0; i < els->len; i++) {
-    GstElement *e = g_ptr_array_index (els, i);
-    gst_bin_add (GST_BIN (self), e);
-    if (last && !gst_element_link (last, e))
-      goto link_failed;
-    last = e;
-  }
-  if (last && !gst_element_link (last, t->appsink))
-    goto link_failed;
-  for (guint i = els->len; i > 0; i--)
-    gst_element_sync_state_with_parent (g_ptr_array_index (els, i - 1));
-
-  for (guint i = 0; i < els->len; i++)
-    g_ptr_array_add (t->chain, g_ptr_array_index (els, i));
-  g_ptr_array_set_size (els, 0);
-  t->kind = kind;
-  g_mutex_lock (&self->lock);
-  t->encoder = encoder;
-  g_mutex_unlock (&self->lock);
-
-  target = t->chain->len > 0 ? gst_element_get_static_pad (
-                                   g_ptr_array_index (t->chain, 0), "sink")
-                             : gst_object_ref (t->appsink_pad);
+  target =
+      gst_metered_sink_chain_build (&t->chain, caps, codec, bitrate, &encoder);
+  if (!target)
+    return FALSE;
+  GST_METERED_SINK_LOCK (self);
+  t->encoder = encoder ? gst_object_ref (encoder) : NULL;
+  GST_METERED_SINK_UNLOCK (self);
   if (!gst_ghost_pad_set_target (GST_GHOST_PAD (t->pad), target)) {
     GST_ELEMENT_ERROR (self, CORE, PAD, (NULL),
         ("cannot target %s at its chain", GST_PAD_NAME (t->pad)));
     return FALSE;
   }
-  GST_INFO_OBJECT (t->pad, "%s %" GST_PTR_FORMAT " to %s",
-      kind == CHAIN_ENCODE ? "encoding" : "passing through", caps,
-      codecs[codec].name);
   return TRUE;
-
-link_failed:
-  GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, (NULL),
-      ("cannot link the %s chain of %s", codecs[codec].name,
-          GST_PAD_NAME (t->pad)));
-  /* The elements are the bin's now: the pad keeps them to drop later. */
-  for (guint i = 0; i < els->len; i++) {
-    GstElement *e = g_ptr_array_index (els, i);
-    if (GST_OBJECT_PARENT (e) == GST_OBJECT (self))
-      g_ptr_array_add (t->chain, e);
-    else
-      gst_object_unref (e);
-  }
-  t->kind = kind;
-  track_clear_chain (self, t);
-  return FALSE;
-
-failed:
-  for (guint i = 0; i < els->len; i++)
-    gst_object_unref (g_ptr_array_index (els, i));
-  return FALSE;
 }
 
 static gboolean
@@ -680,8 +449,8 @@ on_new_sample (GstAppSink *appsink, gpointer data)
       gst_sample_get_buffer (sample), gst_sample_get_segment (sample));
   now = g_get_monotonic_time ();
 
-  g_mutex_lock (&self->lock);
-  session = self->session ? g_object_ref (self->session) : NULL;
+  session = gst_metered_base_bin_dup_session (GST_METERED_BASE_BIN (self));
+  GST_METERED_SINK_LOCK (self);
   if (session)
     t->buffers_sent++;
   if (t->key_unit_pending &&
@@ -692,7 +461,7 @@ on_new_sample (GstAppSink *appsink, gpointer data)
     count = ++self->key_unit_count;
     key_unit = TRUE;
   }
-  g_mutex_unlock (&self->lock);
+  GST_METERED_SINK_UNLOCK (self);
 
   if (session) {
     metered_session_push (session, t->track_id, buffer);
@@ -716,7 +485,7 @@ on_new_sample (GstAppSink *appsink, gpointer data)
 static void
 request_key_units (GstMeteredSink *self, const char *track_id)
 {
-  g_mutex_lock (&self->lock);
+  GST_METERED_SINK_LOCK (self);
   for (GList *l = self->tracks; l; l = l->next) {
     SinkTrack *t = l->data;
     if (!t->video || (track_id && g_strcmp0 (t->track_id, track_id) != 0))
@@ -724,26 +493,114 @@ request_key_units (GstMeteredSink *self, const char *track_id)
     t->key_units_requested++;
     t->key_unit_pending = TRUE;
   }
-  g_mutex_unlock (&self->lock);
+  GST_METERED_SINK_UNLOCK (self);
 }
 
-/* --- session events (on the runtime's thread) --- */
+/* --- metadata: a GstStructure as the SDK's JSON metadata bag --- */
+
+static void add_structure (JsonBuilder *b, const GstStructure *s);
 
 static void
-on_peer_joined (MeteredSession *session, const char *peer_id,
-    const char *metadata, GstMeteredSink *self)
+add_value (JsonBuilder *b, const GValue *v)
 {
-  GST_INFO_OBJECT (self, "peer %s joined", peer_id);
-  request_key_units (self, NULL);
-  g_signal_emit (self, signals[SIGNAL_PEER_JOINED], 0, peer_id, metadata);
+  GType type = G_VALUE_TYPE (v);
+
+  if (type == G_TYPE_STRING) {
+    const char *s = g_value_get_string (v);
+    if (s)
+      json_builder_add_string_value (b, s);
+    else
+      json_builder_add_null_value (b);
+  } else if (type == G_TYPE_BOOLEAN) {
+    json_builder_add_boolean_value (b, g_value_get_boolean (v));
+  } else if (type == G_TYPE_INT) {
+    json_builder_add_int_value (b, g_value_get_int (v));
+  } else if (type == G_TYPE_UINT) {
+    json_builder_add_int_value (b, g_value_get_uint (v));
+  } else if (type == G_TYPE_INT64) {
+    json_builder_add_int_value (b, g_value_get_int64 (v));
+  } else if (type == G_TYPE_UINT64) {
+    guint64 u = g_value_get_uint64 (v);
+    if (u <= G_MAXINT64)
+      json_builder_add_int_value (b, (gint64) u);
+    else
+      json_builder_add_double_value (b, (double) u);
+  } else if (type == G_TYPE_DOUBLE || type == G_TYPE_FLOAT) {
+    double d =
+        type == G_TYPE_DOUBLE ? g_value_get_double (v) : g_value_get_float (v);
+    if (isfinite (d))
+      json_builder_add_double_value (b, d);
+    else
+      json_builder_add_null_value (b);
+  } else if (type == GST_TYPE_STRUCTURE) {
+    const GstStructure *s = gst_value_get_structure (v);
+    if (s)
+      add_structure (b, s);
+    else
+      json_builder_add_null_value (b);
+  } else if (GST_VALUE_HOLDS_LIST (v) || GST_VALUE_HOLDS_ARRAY (v)) {
+    gboolean list = GST_VALUE_HOLDS_LIST (v);
+    guint n = list ? gst_value_list_get_size (v) : gst_value_array_get_size (v);
+    json_builder_begin_array (b);
+    for (guint i = 0; i < n; i++)
+      add_value (b, list ? gst_value_list_get_value (v, i)
+                         : gst_value_array_get_value (v, i));
+    json_builder_end_array (b);
+  } else {
+    /* Anything else (fractions, enums, ...) as GStreamer writes it. */
+    g_autofree char *text = gst_value_serialize (v);
+    if (text)
+      json_builder_add_string_value (b, text);
+    else
+      json_builder_add_null_value (b);
+  }
+}
+
+static gboolean
+add_field (GQuark field, const GValue *value, gpointer data)
+{
+  JsonBuilder *b = data;
+
+  json_builder_set_member_name (b, g_quark_to_string (field));
+  add_value (b, value);
+  return TRUE;
 }
 
 static void
-on_peer_left (
-    MeteredSession *session, const char *peer_id, GstMeteredSink *self)
+add_structure (JsonBuilder *b, const GstStructure *s)
 {
-  GST_INFO_OBJECT (self, "peer %s left", peer_id);
-  g_signal_emit (self, signals[SIGNAL_PEER_LEFT], 0, peer_id);
+  json_builder_begin_object (b);
+  gst_structure_foreach (s, add_field, b);
+  json_builder_end_object (b);
+}
+
+/* The fields of s as a JSON object, the metadata bag the SDK carries with
+ * a track (the structure's name is not part of it; nested structures
+ * become objects, lists and arrays become arrays, other types their
+ * serialized text); NULL for NULL. */
+static char *
+structure_to_json (const GstStructure *s)
+{
+  g_autoptr (JsonBuilder) b = NULL;
+  g_autoptr (JsonGenerator) gen = NULL;
+  g_autoptr (JsonNode) root = NULL;
+
+  if (!s)
+    return NULL;
+  b = json_builder_new ();
+  add_structure (b, s);
+  root = json_builder_get_root (b);
+  gen = json_generator_new ();
+  json_generator_set_root (gen, root);
+  return json_generator_to_data (gen, NULL);
+}
+
+/* --- session events (on the signalling thread) --- */
+
+static void
+gst_metered_sink_peer_joined (GstMeteredBaseBin *base, const char *peer_id)
+{
+  request_key_units (GST_METERED_SINK (base), NULL);
 }
 
 static void
@@ -762,157 +619,21 @@ on_connection_swapped (
   request_key_units (self, NULL);
 }
 
-/* --- application data --- */
-
-typedef struct
-{
-  MeteredSignallingClient *client;
-  char *target; /* channel (broadcast) or peer id */
-  gboolean direct;
-  char *data;
-} DataJob;
-
-static void
-data_job_free (gpointer data)
-{
-  DataJob *job = data;
-
-  g_object_unref (job->client);
-  g_free (job->target);
-  g_free (job->data);
-  g_free (job);
-}
-
-static void
-on_data_sent (GObject *source, GAsyncResult *result, gpointer data)
-{
-  MeteredSignallingClient *client = METERED_SIGNALLING_CLIENT (source);
-  gboolean direct = GPOINTER_TO_INT (data);
-  g_autoptr (GError) error = NULL;
-
-  if (!(direct ? metered_signalling_client_send_finish (client, result, &error)
-               : metered_signalling_client_publish_finish (
-                     client, result, &error)))
-    GST_WARNING ("send-data (%s) failed: %s", direct ? "direct" : "broadcast",
-        error->message);
-}
-
-static gboolean
-send_data_on_thread (gpointer data)
-{
-  DataJob *job = data;
-
-  /* On the runtime's thread, so the completion comes back there too. */
-  if (job->direct)
-    metered_signalling_client_send_async (job->client, job->target, job->data,
-        NULL, on_data_sent, GINT_TO_POINTER (TRUE));
-  else
-    metered_signalling_client_publish_async (job->client, job->target,
-        job->data, NULL, on_data_sent, GINT_TO_POINTER (FALSE));
-  return G_SOURCE_REMOVE;
-}
-
-static gboolean
-gst_metered_sink_send_data (
-    GstMeteredSink *self, const char *peer_id, const char *data)
-{
-  MeteredRuntime *rt = &self->rt;
-  DataJob *job;
-  GMainContext *context = NULL;
-
-  if (!data ||
-      !metered_json_validate (data, strlen (data), METERED_JSON_MAX_DEPTH)) {
-    GST_WARNING_OBJECT (self, "send-data: data is not valid JSON");
-    return FALSE;
-  }
-  if (peer_id && !metered_peer_id_is_valid (peer_id)) {
-    GST_WARNING_OBJECT (self, "send-data: invalid peer id");
-    return FALSE;
-  }
-
-  job = g_new0 (DataJob, 1);
-  g_mutex_lock (&rt->lock);
-  if (rt->client && rt->context) {
-    job->client = g_object_ref (rt->client);
-    context = g_main_context_ref (rt->context);
-    job->target = g_strdup (peer_id ? peer_id : rt->channel);
-  }
-  g_mutex_unlock (&rt->lock);
-  if (!context) {
-    g_free (job);
-    GST_WARNING_OBJECT (self, "send-data: not running (state < PAUSED)");
-    return FALSE;
-  }
-  job->direct = peer_id != NULL;
-  job->data = g_strdup (data);
-  g_main_context_invoke_full (
-      context, G_PRIORITY_DEFAULT, send_data_on_thread, job, data_job_free);
-  g_main_context_unref (context);
-  return TRUE;
-}
-
 /* --- life cycle --- */
 
-typedef struct
-{
-  GstMeteredSink *self;
-  GstClock *clock;
-  GstClockTime base_time;
-} ClockJob;
-
-static void
-clock_job_free (gpointer data)
-{
-  ClockJob *job = data;
-
-  gst_clear_object (&job->clock);
-  g_free (job);
-}
-
+/* READY -> PAUSED: the tracks, announced to every peer. */
 static gboolean
-set_clock_on_thread (gpointer data)
+gst_metered_sink_prepare (GstMeteredBaseBin *base, MeteredSession *session)
 {
-  ClockJob *job = data;
-
-  /* The session reads its clock on this thread when it builds a
-   * connection: setting it here needs no lock. */
-  if (job->self->rt.session)
-    metered_session_set_clock (
-        job->self->rt.session, job->clock, job->base_time);
-  return G_SOURCE_REMOVE;
-}
-
-/* Connections built from now on run on our clock and base time, so the
- * running times of the buffers they get mean the same there. */
-static void
-gst_metered_sink_share_clock (GstMeteredSink *self)
-{
-  ClockJob *job;
-
-  if (!self->rt.session)
-    return;
-  job = g_new0 (ClockJob, 1);
-  job->self = self;
-  job->clock = gst_element_get_clock (GST_ELEMENT (self));
-  job->base_time = gst_element_get_base_time (GST_ELEMENT (self));
-  GST_DEBUG_OBJECT (self,
-      "sharing clock %" GST_PTR_FORMAT " base time %" GST_TIME_FORMAT,
-      job->clock, GST_TIME_ARGS (job->base_time));
-  metered_runtime_invoke (&self->rt, set_clock_on_thread, job, clock_job_free);
-}
-
-static gboolean
-gst_metered_sink_start (GstMeteredSink *self)
-{
-  MeteredRuntime *rt = &self->rt;
+  GstMeteredSink *self = GST_METERED_SINK (base);
   g_autofree char *stream_id = gst_element_get_name (self);
   g_autofree char *metadata = NULL;
   GList *tracks;
 
-  g_mutex_lock (&self->lock);
+  GST_METERED_SINK_LOCK (self);
   tracks = g_list_copy (self->tracks);
-  metadata = metered_runtime_structure_to_json (self->stream_metadata);
-  g_mutex_unlock (&self->lock);
+  metadata = structure_to_json (self->stream_metadata);
+  GST_METERED_SINK_UNLOCK (self);
 
   /* Our pads are inactive until we chain up: chains of an earlier run go
    * (the codec may have changed), the caps event builds them again. */
@@ -922,20 +643,15 @@ gst_metered_sink_start (GstMeteredSink *self)
   }
   g_list_free (tracks);
 
-  if (!metered_runtime_prepare (rt)) {
-    metered_runtime_stop (rt);
-    return FALSE;
-  }
-
   /* A sink only sends. */
-  metered_session_set_receive (rt->session, FALSE);
-  g_mutex_lock (&self->lock);
+  metered_session_set_receive (session, FALSE);
+  GST_METERED_SINK_LOCK (self);
   if (!self->tracks)
     GST_WARNING_OBJECT (self, "no pad requested: joining without media");
   for (GList *l = self->tracks; l; l = l->next) {
     SinkTrack *t = l->data;
     g_autoptr (GstCaps) caps =
-        gst_caps_from_string (codecs[t->codec].track_caps);
+        gst_caps_from_string (metered_codec_get (t->codec)->track_caps);
     MeteredLocalTrack *track;
 
     g_free (t->track_id);
@@ -944,84 +660,29 @@ gst_metered_sink_start (GstMeteredSink *self)
     t->key_unit_pending = FALSE;
     t->buffers_sent = t->key_units_requested = t->key_units_sent = 0;
     track = metered_local_track_new (t->track_id, stream_id, caps);
-    metered_session_add_local_track (rt->session, track, metadata);
+    metered_session_add_local_track (session, track, metadata);
     metered_local_track_free (track);
     GST_INFO_OBJECT (self, "track %s: %s, metadata %s", t->track_id,
-        codecs[t->codec].name, metadata ? metadata : "none");
+        codec_caps_name (t->codec), metadata ? metadata : "none");
   }
-  self->session = rt->session;
   self->started = TRUE;
-  g_mutex_unlock (&self->lock);
+  GST_METERED_SINK_UNLOCK (self);
 
-  g_signal_connect_object (
-      rt->session, "peer-joined", G_CALLBACK (on_peer_joined), self, 0);
-  g_signal_connect_object (
-      rt->session, "peer-left", G_CALLBACK (on_peer_left), self, 0);
-  g_signal_connect_object (rt->session, "key-unit-request",
-      G_CALLBACK (on_key_unit_request), self, 0);
-  g_signal_connect_object (rt->session, "connection-swapped",
-      G_CALLBACK (on_connection_swapped), self, 0);
-  metered_runtime_start (rt);
+  g_signal_connect (
+      session, "key-unit-request", G_CALLBACK (on_key_unit_request), self);
+  g_signal_connect (
+      session, "connection-swapped", G_CALLBACK (on_connection_swapped), self);
   return TRUE;
 }
 
 static void
-gst_metered_sink_stop (GstMeteredSink *self)
+gst_metered_sink_stopping (GstMeteredBaseBin *base)
 {
-  g_mutex_lock (&self->lock);
-  self->session = NULL;
+  GstMeteredSink *self = GST_METERED_SINK (base);
+
+  GST_METERED_SINK_LOCK (self);
   self->started = FALSE;
-  g_mutex_unlock (&self->lock);
-  metered_runtime_stop (&self->rt);
-}
-
-static GstStateChangeReturn
-gst_metered_sink_change_state (GstElement *element, GstStateChange transition)
-{
-  GstMeteredSink *self = GST_METERED_SINK (element);
-  GstStateChangeReturn ret;
-
-  switch (transition) {
-    case GST_STATE_CHANGE_READY_TO_PAUSED:
-      /* Never waits for the network: the runtime's thread connects. */
-      if (!gst_metered_sink_start (self))
-        return GST_STATE_CHANGE_FAILURE;
-      break;
-    case GST_STATE_CHANGE_PAUSED_TO_PLAYING:
-      gst_metered_sink_share_clock (self);
-      break;
-    default:
-      break;
-  }
-
-  ret = GST_ELEMENT_CLASS (parent_class)->change_state (element, transition);
-  if (ret == GST_STATE_CHANGE_FAILURE) {
-    if (transition == GST_STATE_CHANGE_READY_TO_PAUSED)
-      gst_metered_sink_stop (self);
-    return ret;
-  }
-
-  switch (transition) {
-    case GST_STATE_CHANGE_READY_TO_PAUSED:
-    case GST_STATE_CHANGE_PLAYING_TO_PAUSED:
-      /* Live: nothing to preroll. */
-      ret = GST_STATE_CHANGE_NO_PREROLL;
-      break;
-    case GST_STATE_CHANGE_PAUSED_TO_READY:
-      /* Streaming has stopped (our pads are inactive): leave. */
-      gst_metered_sink_stop (self);
-      break;
-    case GST_STATE_CHANGE_READY_TO_NULL:
-      /* Connections are torn down on threads of their own (webrtcbin can
-       * take a while); in NULL they are gone, so that an application may
-       * exit right away. Bounded: a stuck webrtcbin is only logged. */
-      if (!metered_connection_wait_stopped (5000))
-        GST_WARNING_OBJECT (self, "connection teardowns still running");
-      break;
-    default:
-      break;
-  }
-  return ret;
+  GST_METERED_SINK_UNLOCK (self);
 }
 
 /* --- pads --- */
@@ -1029,7 +690,8 @@ gst_metered_sink_change_state (GstElement *element, GstStateChange transition)
 static void
 track_free (SinkTrack *t)
 {
-  g_clear_pointer (&t->chain, g_ptr_array_unref);
+  gst_metered_sink_chain_free (&t->chain);
+  gst_clear_object (&t->encoder);
   gst_clear_object (&t->appsink_pad);
   g_free (t->track_id);
   g_free (t);
@@ -1048,9 +710,9 @@ gst_metered_sink_request_new_pad (GstElement *element, GstPadTemplate *templ,
   SinkTrack *t;
   guint index;
 
-  g_mutex_lock (&self->lock);
+  GST_METERED_SINK_LOCK (self);
   if (self->started) {
-    g_mutex_unlock (&self->lock);
+    GST_METERED_SINK_UNLOCK (self);
     GST_ELEMENT_WARNING (self, CORE, PAD, (NULL),
         ("Pads must be requested before the element leaves READY: the "
          "tracks are announced to every peer when it starts"));
@@ -1060,13 +722,13 @@ gst_metered_sink_request_new_pad (GstElement *element, GstPadTemplate *templ,
     char *end;
     guint64 n = g_ascii_strtoull (name + strlen (prefix), &end, 10);
     if (*end || end == name + strlen (prefix) || n > G_MAXUINT) {
-      g_mutex_unlock (&self->lock);
+      GST_METERED_SINK_UNLOCK (self);
       GST_WARNING_OBJECT (self, "bad pad name %s", name);
       return NULL;
     }
     index = (guint) n;
   } else if (name) {
-    g_mutex_unlock (&self->lock);
+    GST_METERED_SINK_UNLOCK (self);
     GST_WARNING_OBJECT (self, "bad pad name %s", name);
     return NULL;
   } else {
@@ -1076,7 +738,7 @@ gst_metered_sink_request_new_pad (GstElement *element, GstPadTemplate *templ,
   for (GList *l = self->tracks; l; l = l->next) {
     SinkTrack *other = l->data;
     if (g_str_equal (GST_PAD_NAME (other->pad), pad_name)) {
-      g_mutex_unlock (&self->lock);
+      GST_METERED_SINK_UNLOCK (self);
       GST_WARNING_OBJECT (self, "pad %s exists already", pad_name);
       return NULL;
     }
@@ -1089,14 +751,10 @@ gst_metered_sink_request_new_pad (GstElement *element, GstPadTemplate *templ,
   t = g_new0 (SinkTrack, 1);
   t->sink = self;
   t->video = video;
-  t->codec = video ? (self->video_codec == GST_METERED_SINK_VIDEO_CODEC_H264
-                             ? TRACK_H264
-                             : TRACK_VP8)
-                   : TRACK_OPUS;
-  t->chain = g_ptr_array_new ();
+  t->codec = wanted_codec (self, video);
   t->pad = gst_ghost_pad_new_no_target_from_template (pad_name, templ);
   self->tracks = g_list_append (self->tracks, t);
-  g_mutex_unlock (&self->lock);
+  GST_METERED_SINK_UNLOCK (self);
 
   /* The appsink gives each encoded buffer to every connection and never
    * holds one back: it neither syncs nor queues. */
@@ -1109,6 +767,8 @@ gst_metered_sink_request_new_pad (GstElement *element, GstPadTemplate *templ,
   t->appsink_pad = gst_element_get_static_pad (t->appsink, "sink");
   gst_bin_add (GST_BIN (self), t->appsink);
   gst_element_sync_state_with_parent (t->appsink);
+  gst_metered_sink_chain_init (
+      &t->chain, GST_ELEMENT (self), t->pad, t->appsink, video);
 
   gst_pad_set_element_private (t->pad, t);
   gst_pad_set_event_function (t->pad, sink_pad_event);
@@ -1129,9 +789,9 @@ gst_metered_sink_release_pad (GstElement *element, GstPad *pad)
   if (!t)
     return;
   GST_DEBUG_OBJECT (self, "releasing %s", GST_PAD_NAME (pad));
-  g_mutex_lock (&self->lock);
+  GST_METERED_SINK_LOCK (self);
   self->tracks = g_list_remove (self->tracks, t);
-  g_mutex_unlock (&self->lock);
+  GST_METERED_SINK_UNLOCK (self);
 
   /* Waits for the streaming thread to leave the pad. */
   gst_pad_set_active (pad, FALSE);
@@ -1148,14 +808,22 @@ gst_metered_sink_release_pad (GstElement *element, GstPad *pad)
 static void
 gst_metered_sink_set_bitrate (GstMeteredSink *self, guint bitrate)
 {
-  g_mutex_lock (&self->lock);
+  g_autoptr (GPtrArray) encoders =
+      g_ptr_array_new_with_free_func (gst_object_unref);
+
+  /* The encoders are set without our lock: setting a property takes
+   * theirs, which their streaming thread holds while it encodes. */
+  GST_METERED_SINK_LOCK (self);
   self->bitrate = bitrate;
   for (GList *l = self->tracks; l; l = l->next) {
     SinkTrack *t = l->data;
     if (t->video && t->encoder)
-      configure_encoder (t->encoder, bitrate);
+      g_ptr_array_add (encoders, gst_object_ref (t->encoder));
   }
-  g_mutex_unlock (&self->lock);
+  GST_METERED_SINK_UNLOCK (self);
+  for (guint i = 0; i < encoders->len; i++)
+    gst_metered_sink_chain_set_bitrate (
+        g_ptr_array_index (encoders, i), bitrate);
 }
 
 static void
@@ -1164,32 +832,26 @@ gst_metered_sink_set_property (
 {
   GstMeteredSink *self = GST_METERED_SINK (object);
 
-  if (prop_id >= PROP_FIRST_COMMON) {
-    if (!metered_runtime_set_property (
-            &self->rt, prop_id - PROP_FIRST_COMMON, value))
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-    return;
-  }
   switch (prop_id) {
     case PROP_VIDEO_CODEC:
-      g_mutex_lock (&self->lock);
+      GST_METERED_SINK_LOCK (self);
       self->video_codec = g_value_get_enum (value);
-      g_mutex_unlock (&self->lock);
+      GST_METERED_SINK_UNLOCK (self);
       break;
     case PROP_AUDIO_CODEC:
-      g_mutex_lock (&self->lock);
+      GST_METERED_SINK_LOCK (self);
       self->audio_codec = g_value_get_enum (value);
-      g_mutex_unlock (&self->lock);
+      GST_METERED_SINK_UNLOCK (self);
       break;
     case PROP_BITRATE:
       gst_metered_sink_set_bitrate (self, g_value_get_uint (value));
       break;
     case PROP_STREAM_METADATA: {
       const GstStructure *s = gst_value_get_structure (value);
-      g_mutex_lock (&self->lock);
+      GST_METERED_SINK_LOCK (self);
       g_clear_pointer (&self->stream_metadata, gst_structure_free);
       self->stream_metadata = s ? gst_structure_copy (s) : NULL;
-      g_mutex_unlock (&self->lock);
+      GST_METERED_SINK_UNLOCK (self);
       break;
     }
     default:
@@ -1198,51 +860,37 @@ gst_metered_sink_set_property (
   }
 }
 
-static const char *
-chain_name (ChainKind kind)
+/* One metered/track structure per pad, and the key unit totals. */
+static void
+gst_metered_sink_add_stats (GstMeteredBaseBin *base, GstStructure *s)
 {
-  return kind == CHAIN_ENCODE ? "encode"
-                              : (kind == CHAIN_PASS ? "pass-through" : "none");
-}
-
-/* The runtime's stats plus one metered/track structure per pad. */
-static GstStructure *
-gst_metered_sink_stats (GstMeteredSink *self)
-{
-  GValue v = G_VALUE_INIT;
+  GstMeteredSink *self = GST_METERED_SINK (base);
   GValue list = G_VALUE_INIT;
-  GstStructure *s;
   guint64 requested = 0, sent = 0;
 
-  g_value_init (&v, GST_TYPE_STRUCTURE);
-  metered_runtime_get_property (&self->rt, METERED_RUNTIME_PROP_STATS, &v);
-  s = g_value_dup_boxed (&v);
-  g_value_unset (&v);
-
   g_value_init (&list, GST_TYPE_LIST);
-  g_mutex_lock (&self->lock);
+  GST_METERED_SINK_LOCK (self);
   for (GList *l = self->tracks; l; l = l->next) {
     SinkTrack *t = l->data;
     GValue tv = G_VALUE_INIT;
     g_value_init (&tv, GST_TYPE_STRUCTURE);
-    g_value_take_boxed (
-        &tv, gst_structure_new ("metered/track", "pad", G_TYPE_STRING,
-                 GST_PAD_NAME (t->pad), "track-id", G_TYPE_STRING, t->track_id,
-                 "kind", G_TYPE_STRING, t->video ? "video" : "audio", "codec",
-                 G_TYPE_STRING, codecs[t->codec].name, "chain", G_TYPE_STRING,
-                 chain_name (t->kind), "buffers-sent", G_TYPE_UINT64,
-                 t->buffers_sent, "key-units-requested", G_TYPE_UINT64,
-                 t->key_units_requested, "key-units-sent", G_TYPE_UINT64,
-                 t->key_units_sent, NULL));
+    g_value_take_boxed (&tv,
+        gst_structure_new ("metered/track", "pad", G_TYPE_STRING,
+            GST_PAD_NAME (t->pad), "track-id", G_TYPE_STRING, t->track_id,
+            "kind", G_TYPE_STRING, t->video ? "video" : "audio", "codec",
+            G_TYPE_STRING, codec_caps_name (t->codec), "chain", G_TYPE_STRING,
+            gst_metered_sink_chain_kind_name (t->chain.kind), "buffers-sent",
+            G_TYPE_UINT64, t->buffers_sent, "key-units-requested",
+            G_TYPE_UINT64, t->key_units_requested, "key-units-sent",
+            G_TYPE_UINT64, t->key_units_sent, NULL));
     gst_value_list_append_and_take_value (&list, &tv);
     requested += t->key_units_requested;
     sent += t->key_units_sent;
   }
-  g_mutex_unlock (&self->lock);
+  GST_METERED_SINK_UNLOCK (self);
   gst_structure_set (s, "key-units-requested", G_TYPE_UINT64, requested,
       "key-units-sent", G_TYPE_UINT64, sent, NULL);
   gst_structure_take_value (s, "track-stats", &list);
-  return s;
 }
 
 static void
@@ -1251,17 +899,7 @@ gst_metered_sink_get_property (
 {
   GstMeteredSink *self = GST_METERED_SINK (object);
 
-  if (prop_id == PROP_FIRST_COMMON + METERED_RUNTIME_PROP_STATS) {
-    g_value_take_boxed (value, gst_metered_sink_stats (self));
-    return;
-  }
-  if (prop_id >= PROP_FIRST_COMMON) {
-    if (!metered_runtime_get_property (
-            &self->rt, prop_id - PROP_FIRST_COMMON, value))
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-    return;
-  }
-  g_mutex_lock (&self->lock);
+  GST_METERED_SINK_LOCK (self);
   switch (prop_id) {
     case PROP_VIDEO_CODEC:
       g_value_set_enum (value, self->video_codec);
@@ -1279,7 +917,7 @@ gst_metered_sink_get_property (
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
   }
-  g_mutex_unlock (&self->lock);
+  GST_METERED_SINK_UNLOCK (self);
 }
 
 /* --- GObject --- */
@@ -1290,11 +928,10 @@ gst_metered_sink_dispose (GObject *object)
   GstMeteredSink *self = GST_METERED_SINK (object);
   GList *tracks;
 
-  metered_runtime_stop (&self->rt);
   /* Pads still there go with the element; their chains with the bin. */
-  g_mutex_lock (&self->lock);
+  GST_METERED_SINK_LOCK (self);
   tracks = g_steal_pointer (&self->tracks);
-  g_mutex_unlock (&self->lock);
+  GST_METERED_SINK_UNLOCK (self);
   for (GList *l = tracks; l; l = l->next) {
     SinkTrack *t = l->data;
     gst_pad_set_element_private (t->pad, NULL);
@@ -1309,7 +946,6 @@ gst_metered_sink_finalize (GObject *object)
 {
   GstMeteredSink *self = GST_METERED_SINK (object);
 
-  metered_runtime_clear (&self->rt);
   g_clear_pointer (&self->stream_metadata, gst_structure_free);
   g_mutex_clear (&self->lock);
   G_OBJECT_CLASS (parent_class)->finalize (object);
@@ -1319,7 +955,6 @@ static void
 gst_metered_sink_init (GstMeteredSink *self)
 {
   g_mutex_init (&self->lock);
-  metered_runtime_init (&self->rt, GST_ELEMENT (self));
   self->video_codec = DEFAULT_VIDEO_CODEC;
   self->audio_codec = DEFAULT_AUDIO_CODEC;
   self->bitrate = DEFAULT_BITRATE;
@@ -1331,6 +966,7 @@ gst_metered_sink_class_init (GstMeteredSinkClass *klass)
 {
   GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
   GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
+  GstMeteredBaseBinClass *base_class = GST_METERED_BASE_BIN_CLASS (klass);
 
   GST_DEBUG_CATEGORY_INIT (gst_metered_sink_debug, "meteredsink", 0,
       "Metered Realtime Messaging sink");
@@ -1357,7 +993,10 @@ gst_metered_sink_class_init (GstMeteredSinkClass *klass)
   /**
    * GstMeteredSink:audio-codec:
    *
-   * What raw audio is encoded to. Opus input is passed through.
+   * What raw audio is encoded to: it picks the row of the codec table
+   * (src/peer/metered-codec.h) that an audio pad's track is announced
+   * with and encoded by. Opus, the only value, is what every WebRTC peer
+   * decodes. Opus input is passed through.
    */
   g_object_class_install_property (gobject_class, PROP_AUDIO_CODEC,
       g_param_spec_enum ("audio-codec", "Audio codec",
@@ -1398,145 +1037,11 @@ gst_metered_sink_class_init (GstMeteredSinkClass *klass)
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
               GST_PARAM_MUTABLE_READY));
 
-  /**
-   * GstMeteredSink:url:
-   *
-   * The signalling service, `wss://host[:port]` (the hosted service by
-   * default) or `ws://` on a loopback address (`metered-server --dev`).
-   */
-  /**
-   * GstMeteredSink:channel:
-   *
-   * The channel to join (required). Every member of the channel that
-   * wants media gets it.
-   */
-  /**
-   * GstMeteredSink:api-key:
-   *
-   * A publishable key (`pk_...`). Give exactly one credential: api-key,
-   * token, token-url or a #GstMeteredSink::request-token handler. Reads
-   * back as `***`.
-   */
-  /**
-   * GstMeteredSink:token:
-   *
-   * A static JWT. Reads back as `***`. Tokens expire: prefer token-url or
-   * #GstMeteredSink::request-token on a box that runs for long.
-   */
-  /**
-   * GstMeteredSink:token-url:
-   *
-   * An HTTP(S) URL answering a fresh JWT (as text or as JSON `{"token":
-   * ...}`), fetched before every connection attempt.
-   */
-  /**
-   * GstMeteredSink:stun-server:
-   *
-   * STUN server for ICE, as `stun://host:port`.
-   */
-  /**
-   * GstMeteredSink:turn-servers:
-   *
-   * Comma-separated TURN servers, `turn(s)://user:password@host:port`.
-   * Never logged; reads back as `***`.
-   */
-  /**
-   * GstMeteredSink:reconnect-max-attempts:
-   *
-   * Signalling reconnect attempts before the element posts an error.
-   * -1, the default, retries forever, which is what an ingest box that
-   * runs for months wants: media to connected peers keeps flowing while
-   * the signalling socket is away, and newcomers are served once it is
-   * back.
-   */
-  /**
-   * GstMeteredSink:reconnect-initial-delay:
-   *
-   * First reconnect delay in ms; it doubles up to reconnect-max-delay,
-   * with +/-20 % jitter.
-   */
-  /**
-   * GstMeteredSink:reconnect-max-delay:
-   *
-   * Cap of the reconnect delay in ms.
-   */
-  /**
-   * GstMeteredSink:inactivity-timeout:
-   *
-   * Reconnect after this many ms without a signalling frame; a ping goes
-   * out every third of it. 0 disables both.
-   */
-  /**
-   * GstMeteredSink:stuck-timeout:
-   *
-   * Post `metered/stuck` (and a warning) after this many ms of
-   * reconnecting. 0: never.
-   */
-  /**
-   * GstMeteredSink:dead-peer-timeout:
-   *
-   * A connected peer whose media path stays silent this many ms gets a
-   * fresh connection (webrtcbin has no consent freshness).
-   */
-  /**
-   * GstMeteredSink:stats:
-   *
-   * A `metered/stats` structure: signalling `state`, `reconnects`,
-   * `last-close-code`, queue depth, `peers` and `peer-stats` (one
-   * `metered/peer` per remote peer: connection state, swaps, packets
-   * sent), `key-units-requested`/`key-units-sent`, and `track-stats` (one
-   * `metered/track` per pad: codec, chain, buffers sent, key units).
-   */
-  metered_runtime_install_properties (gobject_class, PROP_FIRST_COMMON);
-
-  /**
-   * GstMeteredSink::peer-joined:
-   * @sink: the element
-   * @peer_id: the remote peer's id
-   * @metadata: (nullable): its peer metadata as JSON, if the service gave
-   *   any
-   *
-   * A peer joined the channel; a connection to it is being set up. Emitted
-   * from the element's signalling thread.
-   */
-  signals[SIGNAL_PEER_JOINED] =
-      g_signal_new ("peer-joined", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
-          0, NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_STRING);
-
-  /**
-   * GstMeteredSink::peer-left:
-   * @sink: the element
-   * @peer_id: the remote peer's id
-   *
-   * A peer left the channel (or the element is stopping); its connection
-   * is gone. Emitted from the element's signalling thread.
-   */
-  signals[SIGNAL_PEER_LEFT] =
-      g_signal_new ("peer-left", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
-          0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_STRING);
-
-  /**
-   * GstMeteredSink::send-data:
-   * @sink: the element
-   * @peer_id: (nullable): the peer to send to, or %NULL for everybody in
-   *   the channel
-   * @data: a JSON value, as text
-   *
-   * Sends application data through the signalling channel: a broadcast to
-   * the channel (publish) when @peer_id is %NULL, else a direct message.
-   * While the signalling socket reconnects it is queued, as the client
-   * queues everything. Only works between PAUSED and PLAYING.
-   *
-   * Returns: %TRUE if it was queued, %FALSE if @data is not JSON, @peer_id
-   *   is not a valid peer id or the element is not running
-   */
-  signals[SIGNAL_SEND_DATA] = g_signal_new_class_handler ("send-data",
-      G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION,
-      G_CALLBACK (gst_metered_sink_send_data), NULL, NULL, NULL, G_TYPE_BOOLEAN,
-      2, G_TYPE_STRING, G_TYPE_STRING);
-
-  element_class->change_state =
-      GST_DEBUG_FUNCPTR (gst_metered_sink_change_state);
+  base_class->leave_after_children = TRUE;
+  base_class->prepare = GST_DEBUG_FUNCPTR (gst_metered_sink_prepare);
+  base_class->peer_joined = GST_DEBUG_FUNCPTR (gst_metered_sink_peer_joined);
+  base_class->stopping = GST_DEBUG_FUNCPTR (gst_metered_sink_stopping);
+  base_class->add_stats = GST_DEBUG_FUNCPTR (gst_metered_sink_add_stats);
   element_class->request_new_pad =
       GST_DEBUG_FUNCPTR (gst_metered_sink_request_new_pad);
   element_class->release_pad = GST_DEBUG_FUNCPTR (gst_metered_sink_release_pad);

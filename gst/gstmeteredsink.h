@@ -17,13 +17,13 @@
 
 #pragma once
 
-#include <gst/gst.h>
+#include "gstmeteredbasebin.h"
 
 G_BEGIN_DECLS
 
 #define GST_TYPE_METERED_SINK (gst_metered_sink_get_type ())
 G_DECLARE_FINAL_TYPE (
-    GstMeteredSink, gst_metered_sink, GST, METERED_SINK, GstBin)
+    GstMeteredSink, gst_metered_sink, GST, METERED_SINK, GstMeteredBaseBin)
 
 /**
  * GstMeteredSinkVideoCodec:

@@ -88,10 +88,10 @@
 
 #include "gstmeteredelements.h"
 #include "gstmeteredpadbridge.h"
-#include "gstmeteredruntime.h"
+#include "gstmeteredsrcstreams.h"
+#include "peer/metered-codec.h"
 #include "protocol/metered-protocol.h"
 
-#include <json-glib/json-glib.h>
 #include <string.h>
 
 GST_DEBUG_CATEGORY_STATIC (gst_metered_src_debug);
@@ -105,51 +105,11 @@ enum
   PROP_STREAM_ROLE,
   PROP_KEEP_PADS_ON_LEAVE,
   PROP_GAP_TIMEOUT,
-  PROP_FIRST_COMMON,
 };
 
 #define DEFAULT_OUTPUT GST_METERED_SRC_OUTPUT_DECODED
 #define DEFAULT_KEEP_PADS_ON_LEAVE FALSE
 #define DEFAULT_GAP_TIMEOUT 1000
-
-enum
-{
-  SIGNAL_PEER_JOINED,
-  SIGNAL_PEER_LEFT,
-  SIGNAL_DATA,
-  SIGNAL_SEND_DATA,
-  N_SIGNALS
-};
-
-static guint signals[N_SIGNALS];
-
-/* One remote track: its pad, its bridge and (decoded output) decoder. */
-typedef struct
-{
-  gint refcount;
-  char *key;
-  char *peer_id;
-  char *kind; /* "video" or "audio" */
-  char *track_id; /* of the source feeding it now */
-  char *metadata; /* JSON or NULL */
-  char *role;
-  char *pad_name;
-  GstMeteredPadBridge *bridge;
-  GPtrArray *chain; /* GstElement*: bridge, then parser/decoder */
-  GstPad *ghost;
-  GstCaps *caps; /* the first caps: the codec the pad was made for */
-  gboolean meta_known; /* remote-track said who it is */
-  gboolean filtered; /* peer-id / stream-role say no */
-  gboolean exposing;
-  gboolean exposed;
-  gboolean decoded; /* a decoder follows the bridge */
-  gboolean fed; /* got data from its current source */
-  gboolean ended; /* out of the table, EOS on its way */
-  gboolean removed;
-  /* Buffers that came before remote-track said what the track is (the
-   * track may continue an existing pad): Early*, bounded. */
-  GQueue early;
-} Stream;
 
 typedef struct
 {
@@ -168,11 +128,39 @@ early_free (Early *e)
   g_free (e);
 }
 
+/* What a stream of the table (gstmeteredsrcstreams.h) has here: its pad,
+ * its bridge and (decoded output) decoder. */
+typedef struct
+{
+  GstMeteredPadBridge *bridge;
+  GPtrArray *chain; /* GstElement*: bridge, then parser/decoder */
+  GstPad *ghost;
+  /* Buffers that came before remote-track said what the track is (the
+   * track may continue an existing pad): Early*, bounded. */
+  GQueue early;
+} StreamMedia;
+
+static void
+stream_media_free (gpointer data)
+{
+  StreamMedia *m = data;
+
+  g_ptr_array_unref (m->chain);
+  gst_clear_object (&m->ghost);
+  gst_clear_object (&m->bridge);
+  g_queue_clear_full (&m->early, (GDestroyNotify) early_free);
+  g_free (m);
+}
+
+static inline StreamMedia *
+stream_media (GstMeteredSrcStream *st)
+{
+  return st->media;
+}
+
 struct _GstMeteredSrc
 {
-  GstBin parent;
-
-  MeteredRuntime rt;
+  GstMeteredBaseBin parent;
 
   /* settings (object lock) */
   GstMeteredSrcOutput output;
@@ -181,18 +169,21 @@ struct _GstMeteredSrc
   gboolean keep_pads;
   guint gap_timeout;
 
-  GMutex lock; /* everything below */
-  gboolean running; /* the runtime runs: callbacks and jobs allowed */
-  gboolean started; /* metered_runtime_start () called */
+  /* GST_METERED_SRC_LOCK guards eos, the stream table, every stream's
+   * fields and bridge_serial. Order: it may be held while taking the
+   * object lock (the settings above), a bridge's locks (flush_early
+   * pushes the early buffers under it, to keep their order) and
+   * GST_METERED_BASE_BIN_LOCK; no callback of a bridge takes it. */
+  GMutex lock;
   gboolean eos; /* EOS was sent to us: no new pads */
-  GHashTable *streams; /* key -> Stream* (live streams) */
-  GPtrArray *all; /* Stream*: every stream whose pad/elements exist */
-  GHashTable *pad_names; /* names in use */
-  GHashTable *counters; /* "peer\nkind" -> next index */
+  GstMeteredSrcStreams streams;
   guint bridge_serial;
 };
 
-G_DEFINE_TYPE (GstMeteredSrc, gst_metered_src, GST_TYPE_BIN);
+#define GST_METERED_SRC_LOCK(src) g_mutex_lock (&(src)->lock)
+#define GST_METERED_SRC_UNLOCK(src) g_mutex_unlock (&(src)->lock)
+
+G_DEFINE_TYPE (GstMeteredSrc, gst_metered_src, GST_TYPE_METERED_BASE_BIN);
 
 GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (meteredsrc, "meteredsrc", GST_RANK_NONE,
     GST_TYPE_METERED_SRC, metered_element_init (plugin));
@@ -226,125 +217,43 @@ gst_metered_src_output_get_type (void)
 
 /* --- streams --- */
 
-static Stream *
-stream_ref (Stream *st)
-{
-  g_atomic_int_inc (&st->refcount);
-  return st;
-}
-
 static void
-stream_unref (Stream *st)
+key_unit_on_thread (
+    GstMeteredBaseBin *base, MeteredSession *session, gpointer data)
 {
-  if (!g_atomic_int_dec_and_test (&st->refcount))
-    return;
-  g_free (st->key);
-  g_free (st->peer_id);
-  g_free (st->kind);
-  g_free (st->track_id);
-  g_free (st->metadata);
-  g_free (st->role);
-  g_free (st->pad_name);
-  g_ptr_array_unref (st->chain);
-  gst_clear_object (&st->ghost);
-  gst_clear_object (&st->bridge);
-  gst_clear_caps (&st->caps);
-  g_queue_clear_full (&st->early, (GDestroyNotify) early_free);
-  g_free (st);
-}
+  GstMeteredSrc *src = GST_METERED_SRC (base);
+  GstMeteredSrcStream *st = data;
+  g_autofree char *peer_id = NULL, *track_id = NULL;
 
-static gpointer
-stream_copy (gconstpointer st, gpointer data)
-{
-  return stream_ref ((Stream *) st);
-}
-
-static char *
-stream_key (const char *peer_id, const char *kind, const char *stream_id,
-    const char *track_id)
-{
-  /* The SDK keeps its MediaStreamTracks (and so the a=msid ids) across
-   * its reconciles: the same key on every connection. */
-  return g_strdup_printf ("%s\n%s\n%s\n%s", peer_id, kind ? kind : "",
-      track_id ? track_id : "", stream_id ? stream_id : "");
-}
-
-typedef struct
-{
-  GstMeteredSrc *src;
-  char *peer_id;
-  char *track_id;
-} KeyUnitJob;
-
-static void
-key_unit_job_free (gpointer data)
-{
-  KeyUnitJob *job = data;
-
-  g_free (job->peer_id);
-  g_free (job->track_id);
-  g_free (job);
-}
-
-static gboolean
-key_unit_on_thread (gpointer data)
-{
-  KeyUnitJob *job = data;
-
-  if (job->src->rt.session)
-    metered_session_request_key_unit (
-        job->src->rt.session, job->peer_id, job->track_id);
-  return G_SOURCE_REMOVE;
+  GST_METERED_SRC_LOCK (src);
+  peer_id = g_strdup (st->peer_id);
+  track_id = g_strdup (st->track_id);
+  GST_METERED_SRC_UNLOCK (src);
+  GST_DEBUG_OBJECT (src, "key unit request for %s", st->key);
+  metered_session_request_key_unit (session, peer_id, track_id);
 }
 
 /* The bridge waits for a key unit (a swap, a start, a muxer splitting a
- * file): ask the sender, from the signalling thread. */
+ * file): ask the sender, from the signalling thread. The bridge may call
+ * this with our lock held (flush_early): it must not take it. */
 static void
 on_bridge_key_unit (GstMeteredPadBridge *bridge, gpointer data)
 {
-  Stream *st = data;
+  GstMeteredSrcStream *st = data;
   GstMeteredSrc *src = g_object_get_data (G_OBJECT (bridge), "metered-src");
-  KeyUnitJob *job;
 
-  if (!src)
-    return;
-  g_mutex_lock (&src->lock);
-  if (src->running) {
-    GST_DEBUG_OBJECT (src, "key unit request for %s", st->key);
-    job = g_new0 (KeyUnitJob, 1);
-    job->src = src;
-    job->peer_id = g_strdup (st->peer_id);
-    job->track_id = g_strdup (st->track_id);
-    metered_runtime_invoke (
-        &src->rt, key_unit_on_thread, job, key_unit_job_free);
-  }
-  g_mutex_unlock (&src->lock);
+  if (src)
+    gst_metered_base_bin_invoke (GST_METERED_BASE_BIN (src), key_unit_on_thread,
+        gst_metered_src_stream_ref (st),
+        (GDestroyNotify) gst_metered_src_stream_unref);
 }
 
-static void stream_remove (GstMeteredSrc *src, Stream *st);
-
-typedef struct
-{
-  GstMeteredSrc *src;
-  Stream *st;
-} StreamJob;
+static void stream_remove (GstMeteredSrc *src, GstMeteredSrcStream *st);
 
 static void
-stream_job_free (gpointer data)
+remove_on_thread (GstMeteredBaseBin *base, MeteredSession *session, gpointer st)
 {
-  StreamJob *job = data;
-
-  stream_unref (job->st);
-  g_free (job);
-}
-
-static gboolean
-remove_on_thread (gpointer data)
-{
-  StreamJob *job = data;
-
-  stream_remove (job->src, job->st);
-  return G_SOURCE_REMOVE;
+  stream_remove (GST_METERED_SRC (base), st);
 }
 
 /* EOS went out on an ended stream's pad: remove it (signalling thread;
@@ -352,198 +261,103 @@ remove_on_thread (gpointer data)
 static void
 on_bridge_eos (GstMeteredPadBridge *bridge, gpointer data)
 {
-  Stream *st = data;
+  GstMeteredSrcStream *st = data;
   GstMeteredSrc *src = g_object_get_data (G_OBJECT (bridge), "metered-src");
-  StreamJob *job;
 
   if (!src || !st->ended)
     return;
-  g_mutex_lock (&src->lock);
-  if (src->running) {
-    job = g_new0 (StreamJob, 1);
-    job->src = src;
-    job->st = stream_ref (st);
-    metered_runtime_invoke (&src->rt, remove_on_thread, job, stream_job_free);
-  }
-  g_mutex_unlock (&src->lock);
+  gst_metered_base_bin_invoke (GST_METERED_BASE_BIN (src), remove_on_thread,
+      gst_metered_src_stream_ref (st),
+      (GDestroyNotify) gst_metered_src_stream_unref);
 }
 
-/* Under the lock. */
-static Stream *
+/* Under the lock: a new live stream, with its bridge. */
+static GstMeteredSrcStream *
 stream_new (GstMeteredSrc *src, const char *key, const char *peer_id,
     const char *kind, const char *track_id)
 {
-  Stream *st = g_new0 (Stream, 1);
+  GstMeteredSrcStream *st =
+      gst_metered_src_streams_add (&src->streams, key, peer_id, kind, track_id);
+  StreamMedia *m = g_new0 (StreamMedia, 1);
   g_autofree char *name = g_strdup_printf ("bridge%u", src->bridge_serial++);
   guint gap_timeout;
 
-  st->refcount = 1;
-  st->key = g_strdup (key);
-  st->peer_id = g_strdup (peer_id);
-  st->kind = g_strdup (kind);
-  st->track_id = g_strdup (track_id);
-  st->chain = g_ptr_array_new_with_free_func (gst_object_unref);
-  st->bridge = gst_object_ref_sink (gst_metered_pad_bridge_new (name));
+  st->media = m;
+  st->media_free = stream_media_free;
+  m->chain = g_ptr_array_new_with_free_func (gst_object_unref);
+  m->bridge = gst_object_ref_sink (gst_metered_pad_bridge_new (name));
   GST_OBJECT_LOCK (src);
   gap_timeout = src->gap_timeout;
   GST_OBJECT_UNLOCK (src);
   g_object_set (
-      st->bridge, "gap-timeout", (guint64) gap_timeout * GST_MSECOND, NULL);
-  g_object_set_data (G_OBJECT (st->bridge), "metered-src", src);
-  gst_metered_pad_bridge_set_key_unit_func (st->bridge, on_bridge_key_unit,
-      stream_ref (st), (GDestroyNotify) stream_unref);
-  gst_metered_pad_bridge_set_eos_func (st->bridge, on_bridge_eos,
-      stream_ref (st), (GDestroyNotify) stream_unref);
-  gst_metered_pad_bridge_new_source (st->bridge);
-  g_hash_table_insert (src->streams, g_strdup (key), st);
-  g_ptr_array_add (src->all, stream_ref (st));
+      m->bridge, "gap-timeout", (guint64) gap_timeout * GST_MSECOND, NULL);
+  g_object_set_data (G_OBJECT (m->bridge), "metered-src", src);
+  gst_metered_pad_bridge_set_key_unit_func (m->bridge, on_bridge_key_unit,
+      gst_metered_src_stream_ref (st),
+      (GDestroyNotify) gst_metered_src_stream_unref);
+  gst_metered_pad_bridge_set_eos_func (m->bridge, on_bridge_eos,
+      gst_metered_src_stream_ref (st),
+      (GDestroyNotify) gst_metered_src_stream_unref);
+  gst_metered_pad_bridge_new_source (m->bridge);
   GST_INFO_OBJECT (src, "new remote %s track of %s (track id %s)", kind,
       peer_id, track_id ? track_id : "(none)");
   return st;
 }
 
-static gboolean
-is_stream (gpointer key, gpointer value, gpointer st)
+/* Under the lock: takes st out of the table (a reference for the
+ * caller). */
+static GstMeteredSrcStream *
+stream_take (GstMeteredSrc *src, GstMeteredSrcStream *st)
 {
-  return value == st;
-}
-
-/* Under the lock: takes st out of the table, under all its keys (returns
- * a reference for the caller). */
-static Stream *
-stream_take (GstMeteredSrc *src, Stream *st)
-{
-  st->ended = TRUE;
-  stream_ref (st);
-  g_hash_table_foreach_remove (src->streams, is_stream, st);
-  return st;
-}
-
-/* Under the lock: a pad of this peer, kind and role waiting for a source
- * (its track came back under new ids: a reloaded page, a re-added
- * track), the oldest first. */
-static Stream *
-find_orphan (GstMeteredSrc *src, Stream *st, const char *role)
-{
-  for (guint i = 0; i < src->all->len; i++) {
-    Stream *o = g_ptr_array_index (src->all, i);
-    if (o != st && !o->ended && !o->filtered && !o->fed && o->meta_known &&
-        (o->exposed || o->exposing) && g_str_equal (o->peer_id, st->peer_id) &&
-        g_strcmp0 (o->kind, st->kind) == 0 && g_strcmp0 (o->role, role) == 0)
-      return o;
-  }
-  return NULL;
-}
-
-static char *
-role_from_metadata (const char *metadata)
-{
-  g_autoptr (JsonParser) parser = NULL;
-  JsonNode *root;
-  const char *role;
-
-  if (!metadata)
-    return NULL;
-  parser = json_parser_new ();
-  if (!json_parser_load_from_data (parser, metadata, -1, NULL))
-    return NULL;
-  root = json_parser_get_root (parser);
-  if (!root || !JSON_NODE_HOLDS_OBJECT (root))
-    return NULL;
-  role = json_object_get_string_member_with_default (
-      json_node_get_object (root), "role", NULL);
-  return role && *role ? g_strdup (role) : NULL;
-}
-
-static char *
-sanitize (const char *text)
-{
-  char *out = g_strdup (text && *text ? text : "-");
-
-  for (char *p = out; *p; p++)
-    if (!g_ascii_isalnum (*p) && *p != '-' && *p != '_')
-      *p = '-';
-  return out;
-}
-
-/* Under the lock: the pad name rule of the element documentation. */
-static char *
-pad_name_for (GstMeteredSrc *src, Stream *st)
-{
-  g_autofree char *peer = sanitize (st->peer_id);
-  char *name;
-
-  if (st->role) {
-    g_autofree char *role = sanitize (st->role);
-    g_autofree char *base = g_strdup_printf ("%s_%s_%s", st->kind, peer, role);
-    name = g_strdup (base);
-    for (guint i = 1; g_hash_table_contains (src->pad_names, name); i++) {
-      g_free (name);
-      name = g_strdup_printf ("%s_%u", base, i);
-    }
-  } else {
-    g_autofree char *counter =
-        g_strdup_printf ("%s\n%s", st->peer_id, st->kind);
-    guint n = GPOINTER_TO_UINT (g_hash_table_lookup (src->counters, counter));
-
-    name = NULL;
-    do {
-      g_free (name);
-      name = g_strdup_printf ("%s_%s_%u", st->kind, peer, n++);
-    } while (g_hash_table_contains (src->pad_names, name));
-    g_hash_table_insert (
-        src->counters, g_steal_pointer (&counter), GUINT_TO_POINTER (n));
-  }
-  g_hash_table_add (src->pad_names, g_strdup (name));
-  return name;
+  return gst_metered_src_streams_take (&src->streams, st);
 }
 
 static gboolean
-filter_accepts (GstMeteredSrc *src, Stream *st)
+filter_accepts (GstMeteredSrc *src, GstMeteredSrcStream *st)
 {
-  gboolean ok = TRUE;
+  gboolean ok;
 
   GST_OBJECT_LOCK (src);
-  if (src->peer_filter && g_strcmp0 (src->peer_filter, st->peer_id) != 0)
-    ok = FALSE;
-  if (src->role_filter && g_strcmp0 (src->role_filter, st->role) != 0)
-    ok = FALSE;
+  ok = gst_metered_src_stream_accepted (st, src->peer_filter, src->role_filter);
   GST_OBJECT_UNLOCK (src);
   return ok;
 }
 
-/* The decoder for caps, or NULL for output=encoded. */
-static const char *const *
-decoder_chain (const GstCaps *caps)
+/* The elements that decode caps, from the codec table: its parser, if
+ * any, then the first installed decoder (the last one when none is, so
+ * that the warning names one). FALSE for caps of no codec. */
+static gboolean
+decoder_chain (const GstCaps *caps, const char *names[3])
 {
-  static const char *const vp8[] = { "vp8dec", NULL };
-  static const char *const vp9[] = { "vp9dec", NULL };
-  static const char *const h264_av[] = { "h264parse", "avdec_h264", NULL };
-  static const char *const h264_oh[] = { "h264parse", "openh264dec", NULL };
-  static const char *const opus[] = { "opusdec", NULL };
-  const GstStructure *s = gst_caps_get_structure (caps, 0);
-  GstElementFactory *f;
+  const MeteredCodec *row = metered_codec_from_caps_name (
+      gst_structure_get_name (gst_caps_get_structure (caps, 0)));
+  const char *decoder;
+  guint n = 0;
 
-  if (gst_structure_has_name (s, "video/x-vp8"))
-    return vp8;
-  if (gst_structure_has_name (s, "video/x-vp9"))
-    return vp9;
-  if (gst_structure_has_name (s, "audio/x-opus"))
-    return opus;
-  if (gst_structure_has_name (s, "video/x-h264")) {
-    f = gst_element_factory_find ("avdec_h264");
-    if (f) {
-      gst_object_unref (f);
-      return h264_av;
-    }
-    return h264_oh;
-  }
-  return NULL;
+  if (!row)
+    return FALSE;
+  decoder = metered_codec_pick_factory (row->decoders);
+  if (!decoder)
+    decoder = row->decoders[g_strv_length ((char **) row->decoders) - 1];
+  if (row->parser)
+    names[n++] = row->parser;
+  names[n++] = decoder;
+  names[n] = NULL;
+  return TRUE;
+}
+
+/* Under the lock: media and tracks still make streams (not stopping, no
+ * EOS sent to us). */
+static gboolean
+accepting (GstMeteredSrc *src)
+{
+  return !src->eos &&
+         gst_metered_base_bin_is_running (GST_METERED_BASE_BIN (src));
 }
 
 /* Signalling thread: builds the stream's branch and adds its pad. */
 static void
-stream_expose (GstMeteredSrc *src, Stream *st)
+stream_expose (GstMeteredSrc *src, GstMeteredSrcStream *st)
 {
   GstMeteredSrcOutput output;
   GstPadTemplate *templ;
@@ -551,27 +365,28 @@ stream_expose (GstMeteredSrc *src, Stream *st)
   GstPad *target, *ghost;
   char *name;
 
-  g_mutex_lock (&src->lock);
-  if (st->ended || st->exposed || !src->running || src->eos) {
+  GST_METERED_SRC_LOCK (src);
+  if (st->ended || st->exposed || !accepting (src)) {
     st->exposing = FALSE;
-    g_mutex_unlock (&src->lock);
+    GST_METERED_SRC_UNLOCK (src);
     return;
   }
-  name = pad_name_for (src, st);
-  st->pad_name = name;
-  g_mutex_unlock (&src->lock);
+  name = (char *) gst_metered_src_streams_name_pad (&src->streams, st);
+  GST_METERED_SRC_UNLOCK (src);
 
   GST_OBJECT_LOCK (src);
   output = src->output;
   GST_OBJECT_UNLOCK (src);
 
-  gst_bin_add (GST_BIN (src), GST_ELEMENT (st->bridge));
-  g_ptr_array_add (st->chain, gst_object_ref (st->bridge));
-  last = GST_ELEMENT (st->bridge);
+  gst_bin_add (GST_BIN (src), GST_ELEMENT (stream_media (st)->bridge));
+  g_ptr_array_add (
+      stream_media (st)->chain, gst_object_ref (stream_media (st)->bridge));
+  last = GST_ELEMENT (stream_media (st)->bridge);
   if (output == GST_METERED_SRC_OUTPUT_DECODED) {
-    const char *const *names = decoder_chain (st->caps);
+    const char *names[3] = { NULL };
     g_autoptr (GPtrArray) made = g_ptr_array_new ();
-    gboolean ok = names != NULL;
+    gboolean known = decoder_chain (st->caps, names);
+    gboolean ok = known;
 
     for (guint i = 0; ok && names[i]; i++) {
       GstElement *e = gst_element_factory_make (names[i], NULL);
@@ -585,7 +400,7 @@ stream_expose (GstMeteredSrc *src, Stream *st)
       }
       g_ptr_array_add (made, e);
     }
-    if (!ok && names == NULL)
+    if (!known)
       GST_ELEMENT_WARNING (src, STREAM, CODEC_NOT_FOUND,
           ("No decoder for %" GST_PTR_FORMAT ": pad %s carries encoded data",
               st->caps, name),
@@ -598,7 +413,7 @@ stream_expose (GstMeteredSrc *src, Stream *st)
       }
       gst_bin_add (GST_BIN (src), e);
       gst_element_link (last, e);
-      g_ptr_array_add (st->chain, gst_object_ref (e));
+      g_ptr_array_add (stream_media (st)->chain, gst_object_ref (e));
       last = e;
     }
   }
@@ -609,62 +424,53 @@ stream_expose (GstMeteredSrc *src, Stream *st)
   ghost = gst_ghost_pad_new_from_template (name, target, templ);
   gst_object_unref (target);
   gst_pad_set_active (ghost, TRUE);
-  g_mutex_lock (&src->lock);
-  st->ghost = gst_object_ref (ghost);
-  st->decoded = st->chain->len > 1;
+  GST_METERED_SRC_LOCK (src);
+  stream_media (st)->ghost = gst_object_ref (ghost);
+  st->decoded = stream_media (st)->chain->len > 1;
   st->exposed = TRUE;
   st->exposing = FALSE;
-  g_mutex_unlock (&src->lock);
+  GST_METERED_SRC_UNLOCK (src);
 
   GST_INFO_OBJECT (
       src, "pad %s for %s (%" GST_PTR_FORMAT ")", name, st->key, st->caps);
   /* Linked in pad-added before any data flows: start downstream first. */
   gst_element_add_pad (GST_ELEMENT (src), ghost);
-  for (guint i = st->chain->len; i > 0; i--)
-    gst_element_sync_state_with_parent (g_ptr_array_index (st->chain, i - 1));
+  for (guint i = stream_media (st)->chain->len; i > 0; i--)
+    gst_element_sync_state_with_parent (
+        g_ptr_array_index (stream_media (st)->chain, i - 1));
 }
 
-static gboolean
-expose_on_thread (gpointer data)
+static void
+expose_on_thread (GstMeteredBaseBin *base, MeteredSession *session, gpointer st)
 {
-  StreamJob *job = data;
-
-  stream_expose (job->src, job->st);
-  return G_SOURCE_REMOVE;
+  stream_expose (GST_METERED_SRC (base), st);
 }
 
 /* Under the lock: st has caps and metadata: expose it on the signalling
  * thread (now if we are on it). */
 static void
-stream_schedule_expose (GstMeteredSrc *src, Stream *st)
+stream_schedule_expose (GstMeteredSrc *src, GstMeteredSrcStream *st)
 {
-  StreamJob *job;
-
-  if (st->exposing || st->exposed || st->filtered || !src->running)
+  if (st->exposing || st->exposed || st->filtered)
     return;
-  st->exposing = TRUE;
-  job = g_new0 (StreamJob, 1);
-  job->src = src;
-  job->st = stream_ref (st);
-  metered_runtime_invoke (&src->rt, expose_on_thread, job, stream_job_free);
+  st->exposing = gst_metered_base_bin_invoke (GST_METERED_BASE_BIN (src),
+      expose_on_thread, gst_metered_src_stream_ref (st),
+      (GDestroyNotify) gst_metered_src_stream_unref);
 }
 
 /* Signalling thread, or the state change once the runtime stopped. */
 static void
-stream_remove (GstMeteredSrc *src, Stream *st)
+stream_remove (GstMeteredSrc *src, GstMeteredSrcStream *st)
 {
   GstPad *ghost;
 
-  g_mutex_lock (&src->lock);
-  if (st->removed) {
-    g_mutex_unlock (&src->lock);
+  GST_METERED_SRC_LOCK (src);
+  if (!gst_metered_src_streams_mark_removed (&src->streams, st)) {
+    GST_METERED_SRC_UNLOCK (src);
     return;
   }
-  st->removed = TRUE;
-  ghost = g_steal_pointer (&st->ghost);
-  if (st->pad_name)
-    g_hash_table_remove (src->pad_names, st->pad_name);
-  g_mutex_unlock (&src->lock);
+  ghost = g_steal_pointer (&stream_media (st)->ghost);
+  GST_METERED_SRC_UNLOCK (src);
 
   if (ghost) {
     GST_INFO_OBJECT (src, "removing pad %s", GST_PAD_NAME (ghost));
@@ -672,39 +478,40 @@ stream_remove (GstMeteredSrc *src, Stream *st)
     gst_element_remove_pad (GST_ELEMENT (src), ghost);
     gst_object_unref (ghost);
   }
-  for (guint i = 0; i < st->chain->len; i++) {
-    GstElement *e = g_ptr_array_index (st->chain, i);
+  for (guint i = 0; i < stream_media (st)->chain->len; i++) {
+    GstElement *e = g_ptr_array_index (stream_media (st)->chain, i);
     gst_element_set_locked_state (e, TRUE);
     gst_element_set_state (e, GST_STATE_NULL);
     gst_bin_remove (GST_BIN (src), e);
   }
-  g_ptr_array_set_size (st->chain, 0);
-  gst_metered_pad_bridge_set_key_unit_func (st->bridge, NULL, NULL, NULL);
-  gst_metered_pad_bridge_set_eos_func (st->bridge, NULL, NULL, NULL);
+  g_ptr_array_set_size (stream_media (st)->chain, 0);
+  gst_metered_pad_bridge_set_key_unit_func (
+      stream_media (st)->bridge, NULL, NULL, NULL);
+  gst_metered_pad_bridge_set_eos_func (
+      stream_media (st)->bridge, NULL, NULL, NULL);
 
-  g_mutex_lock (&src->lock);
-  if (g_ptr_array_remove (src->all, st))
-    stream_unref (st);
-  g_mutex_unlock (&src->lock);
+  GST_METERED_SRC_LOCK (src);
+  gst_metered_src_streams_forget (&src->streams, st);
+  GST_METERED_SRC_UNLOCK (src);
 }
 
 /* Ends a stream taken out of the table: EOS then removal, or removal now
  * if it never got a pad (consumes the reference). */
 static void
-stream_end (GstMeteredSrc *src, Stream *st)
+stream_end (GstMeteredSrc *src, GstMeteredSrcStream *st)
 {
   gboolean exposed;
 
-  g_mutex_lock (&src->lock);
+  GST_METERED_SRC_LOCK (src);
   exposed = st->exposed;
-  g_mutex_unlock (&src->lock);
+  GST_METERED_SRC_UNLOCK (src);
   if (exposed) {
     GST_INFO_OBJECT (src, "ending pad %s", st->pad_name);
-    gst_metered_pad_bridge_end (st->bridge);
+    gst_metered_pad_bridge_end (stream_media (st)->bridge);
   } else {
     stream_remove (src, st);
   }
-  stream_unref (st);
+  gst_metered_src_stream_unref (st);
 }
 
 /* --- session callbacks --- */
@@ -715,21 +522,21 @@ on_sample (MeteredSession *session, const char *peer_id,
     const MeteredRemoteTrack *track, GstBuffer *buffer, gpointer data)
 {
   GstMeteredSrc *src = data;
-  g_autofree char *key =
-      stream_key (peer_id, track->kind, track->stream_id, track->track_id);
+  g_autofree char *key = gst_metered_src_stream_key (
+      peer_id, track->kind, track->stream_id, track->track_id);
   GstMeteredPadBridge *bridge;
-  Stream *st, *old = NULL;
+  GstMeteredSrcStream *st, *old = NULL;
 
-  g_mutex_lock (&src->lock);
-  if (!src->running || src->eos) {
-    g_mutex_unlock (&src->lock);
+  GST_METERED_SRC_LOCK (src);
+  if (!accepting (src)) {
+    GST_METERED_SRC_UNLOCK (src);
     return;
   }
-  st = g_hash_table_lookup (src->streams, key);
+  st = gst_metered_src_streams_lookup (&src->streams, key);
   if (!st)
     st = stream_new (src, key, peer_id, track->kind, track->track_id);
   if (st->filtered) {
-    g_mutex_unlock (&src->lock);
+    GST_METERED_SRC_UNLOCK (src);
     return;
   }
   if (track->caps && st->caps &&
@@ -737,7 +544,7 @@ on_sample (MeteredSession *session, const char *peer_id,
       st->decoded) {
     /* Decoded output and another codec: its decoder cannot follow. This
      * pad ends, a new one takes over. */
-    Stream *next;
+    GstMeteredSrcStream *next;
 
     GST_INFO_OBJECT (src, "codec of %s changed: new pad", st->key);
     old = stream_take (src, st);
@@ -762,16 +569,16 @@ on_sample (MeteredSession *session, const char *peer_id,
     Early *e = g_new0 (Early, 1);
     e->caps = track->caps ? gst_caps_ref (track->caps) : NULL;
     e->buffer = gst_buffer_ref (buffer);
-    g_queue_push_tail (&st->early, e);
-    if (g_queue_get_length (&st->early) > MAX_EARLY)
-      early_free (g_queue_pop_head (&st->early));
-    g_mutex_unlock (&src->lock);
+    g_queue_push_tail (&stream_media (st)->early, e);
+    if (g_queue_get_length (&stream_media (st)->early) > MAX_EARLY)
+      early_free (g_queue_pop_head (&stream_media (st)->early));
+    GST_METERED_SRC_UNLOCK (src);
     if (old)
       stream_end (src, old);
     return;
   }
-  bridge = gst_object_ref (st->bridge);
-  g_mutex_unlock (&src->lock);
+  bridge = gst_object_ref (stream_media (st)->bridge);
+  GST_METERED_SRC_UNLOCK (src);
 
   if (old)
     stream_end (src, old);
@@ -782,15 +589,15 @@ on_sample (MeteredSession *session, const char *peer_id,
 /* Under the lock (the order of buffers stays): from's early buffers go to
  * to's bridge. */
 static void
-flush_early (Stream *from, Stream *to)
+flush_early (GstMeteredSrcStream *from, GstMeteredSrcStream *to)
 {
   Early *e;
 
-  while ((e = g_queue_pop_head (&from->early))) {
+  while ((e = g_queue_pop_head (&stream_media (from)->early))) {
     if (!to->caps && e->caps)
       to->caps = gst_caps_ref (e->caps);
     to->fed = TRUE;
-    gst_metered_pad_bridge_push (to->bridge, e->caps, e->buffer);
+    gst_metered_pad_bridge_push (stream_media (to)->bridge, e->caps, e->buffer);
     early_free (e);
   }
 }
@@ -802,29 +609,32 @@ on_remote_track (MeteredSession *session, const char *peer_id, const char *kind,
     const char *stream_id, const char *track_id, const char *metadata,
     GstMeteredSrc *src)
 {
-  g_autofree char *key = stream_key (peer_id, kind, stream_id, track_id);
-  g_autofree char *role = role_from_metadata (metadata);
-  Stream *st, *orphan, *dropped = NULL;
+  g_autofree char *key =
+      gst_metered_src_stream_key (peer_id, kind, stream_id, track_id);
+  g_autofree char *role = gst_metered_src_role_from_metadata (metadata);
+  GstMeteredSrcStream *st, *orphan, *dropped = NULL;
+  GstMeteredPadBridge *ended = NULL;
 
-  g_mutex_lock (&src->lock);
-  if (!src->running || src->eos) {
-    g_mutex_unlock (&src->lock);
+  GST_METERED_SRC_LOCK (src);
+  if (!accepting (src)) {
+    GST_METERED_SRC_UNLOCK (src);
     return;
   }
-  st = g_hash_table_lookup (src->streams, key);
+  st = gst_metered_src_streams_lookup (&src->streams, key);
   if (!st)
     st = stream_new (src, key, peer_id, kind, track_id);
-  if (!st->meta_known && (orphan = find_orphan (src, st, role))) {
+  if (!st->meta_known && (orphan = gst_metered_src_streams_find_orphan (
+                              &src->streams, st, role))) {
     /* The same remote stream under new track ids: it continues on its
      * pad, with what arrived under the new key so far. */
     GST_INFO_OBJECT (src, "%s track of %s continues on pad %s", kind, peer_id,
         orphan->pad_name);
     dropped = stream_take (src, st);
-    g_hash_table_insert (src->streams, g_strdup (key), stream_ref (orphan));
+    gst_metered_src_streams_alias (&src->streams, key, orphan);
     g_free (orphan->track_id);
     orphan->track_id = g_strdup (track_id);
     flush_early (dropped, orphan);
-    g_mutex_unlock (&src->lock);
+    GST_METERED_SRC_UNLOCK (src);
     stream_end (src, dropped);
     return;
   }
@@ -836,28 +646,18 @@ on_remote_track (MeteredSession *session, const char *peer_id, const char *kind,
       GST_INFO_OBJECT (src, "%s track of %s (role %s) filtered out", kind,
           peer_id, st->role ? st->role : "none");
       st->filtered = TRUE;
-      gst_metered_pad_bridge_end (st->bridge);
+      ended = gst_object_ref (stream_media (st)->bridge);
     } else {
       flush_early (st, st);
       if (st->caps)
         stream_schedule_expose (src, st);
     }
   }
-  g_mutex_unlock (&src->lock);
-}
-
-/* Under the lock: the live streams of a peer, referenced. */
-static GPtrArray *
-streams_of_peer (GstMeteredSrc *src, const char *peer_id)
-{
-  GPtrArray *out = g_ptr_array_new ();
-
-  for (guint i = 0; i < src->all->len; i++) {
-    Stream *st = g_ptr_array_index (src->all, i);
-    if (!st->ended && g_str_equal (st->peer_id, peer_id))
-      g_ptr_array_add (out, stream_ref (st));
+  GST_METERED_SRC_UNLOCK (src);
+  if (ended) {
+    gst_metered_pad_bridge_end (ended);
+    gst_object_unref (ended);
   }
-  return out;
 }
 
 /* A new connection to the peer (swap, or a kept peer back): its tracks
@@ -867,16 +667,16 @@ new_source_for_peer (GstMeteredSrc *src, const char *peer_id)
 {
   g_autoptr (GPtrArray) streams = NULL;
 
-  g_mutex_lock (&src->lock);
-  streams = streams_of_peer (src, peer_id);
-  g_mutex_unlock (&src->lock);
+  GST_METERED_SRC_LOCK (src);
+  streams = gst_metered_src_streams_of_peer (&src->streams, peer_id);
+  GST_METERED_SRC_UNLOCK (src);
   for (guint i = 0; i < streams->len; i++) {
-    Stream *st = g_ptr_array_index (streams, i);
-    g_mutex_lock (&src->lock);
+    GstMeteredSrcStream *st = g_ptr_array_index (streams, i);
+    GST_METERED_SRC_LOCK (src);
     st->fed = FALSE;
-    g_mutex_unlock (&src->lock);
-    gst_metered_pad_bridge_new_source (st->bridge);
-    stream_unref (st);
+    GST_METERED_SRC_UNLOCK (src);
+    gst_metered_pad_bridge_new_source (stream_media (st)->bridge);
+    gst_metered_src_stream_unref (st);
   }
 }
 
@@ -889,13 +689,13 @@ on_swapped (MeteredSession *session, const char *peer_id, GstMeteredSrc *src)
   g_autoptr (GPtrArray) streams = NULL;
 
   GST_INFO_OBJECT (src, "connection to %s swapped", peer_id);
-  g_mutex_lock (&src->lock);
-  streams = streams_of_peer (src, peer_id);
+  GST_METERED_SRC_LOCK (src);
+  streams = gst_metered_src_streams_of_peer (&src->streams, peer_id);
   for (guint i = 0; i < streams->len; i++)
-    ((Stream *) g_ptr_array_index (streams, i))->fed = FALSE;
-  g_mutex_unlock (&src->lock);
+    ((GstMeteredSrcStream *) g_ptr_array_index (streams, i))->fed = FALSE;
+  GST_METERED_SRC_UNLOCK (src);
   for (guint i = 0; i < streams->len; i++)
-    stream_unref (g_ptr_array_index (streams, i));
+    gst_metered_src_stream_unref (g_ptr_array_index (streams, i));
 }
 
 /* Streaming thread, before the first buffer of the new connection: that
@@ -907,28 +707,27 @@ on_media_switched (MeteredSession *session, const char *peer_id,
   g_autoptr (GPtrArray) streams = NULL;
 
   GST_INFO_OBJECT (src, "%s of %s: new source", kind, peer_id);
-  g_mutex_lock (&src->lock);
-  streams = streams_of_peer (src, peer_id);
-  g_mutex_unlock (&src->lock);
+  GST_METERED_SRC_LOCK (src);
+  streams = gst_metered_src_streams_of_peer (&src->streams, peer_id);
+  GST_METERED_SRC_UNLOCK (src);
   for (guint i = 0; i < streams->len; i++) {
-    Stream *st = g_ptr_array_index (streams, i);
+    GstMeteredSrcStream *st = g_ptr_array_index (streams, i);
     if (g_strcmp0 (st->kind, kind) == 0)
-      gst_metered_pad_bridge_new_source (st->bridge);
-    stream_unref (st);
+      gst_metered_pad_bridge_new_source (stream_media (st)->bridge);
+    gst_metered_src_stream_unref (st);
   }
 }
 
 static void
-on_peer_joined (MeteredSession *session, const char *peer_id,
-    const char *metadata, GstMeteredSrc *src)
+gst_metered_src_peer_joined (GstMeteredBaseBin *base, const char *peer_id)
 {
-  new_source_for_peer (src, peer_id);
-  g_signal_emit (src, signals[SIGNAL_PEER_JOINED], 0, peer_id, metadata);
+  new_source_for_peer (GST_METERED_SRC (base), peer_id);
 }
 
 static void
-on_peer_left (MeteredSession *session, const char *peer_id, GstMeteredSrc *src)
+gst_metered_src_peer_left (GstMeteredBaseBin *base, const char *peer_id)
 {
+  GstMeteredSrc *src = GST_METERED_SRC (base);
   g_autoptr (GPtrArray) streams = NULL;
   gboolean keep;
 
@@ -936,108 +735,39 @@ on_peer_left (MeteredSession *session, const char *peer_id, GstMeteredSrc *src)
   keep = src->keep_pads;
   GST_OBJECT_UNLOCK (src);
 
-  g_mutex_lock (&src->lock);
-  streams = streams_of_peer (src, peer_id);
+  GST_METERED_SRC_LOCK (src);
+  streams = gst_metered_src_streams_of_peer (&src->streams, peer_id);
   for (guint i = 0; !keep && i < streams->len; i++)
     stream_take (src, g_ptr_array_index (streams, i));
-  g_mutex_unlock (&src->lock);
+  GST_METERED_SRC_UNLOCK (src);
 
   GST_INFO_OBJECT (src, "peer %s left: %s its %u pads", peer_id,
       keep ? "keeping" : "ending", streams->len);
   for (guint i = 0; i < streams->len; i++) {
-    Stream *st = g_ptr_array_index (streams, i);
+    GstMeteredSrcStream *st = g_ptr_array_index (streams, i);
     if (keep) {
-      g_mutex_lock (&src->lock);
+      GST_METERED_SRC_LOCK (src);
       st->fed = FALSE;
-      g_mutex_unlock (&src->lock);
-      gst_metered_pad_bridge_source_lost (st->bridge);
+      GST_METERED_SRC_UNLOCK (src);
+      gst_metered_pad_bridge_source_lost (stream_media (st)->bridge);
     } else {
       stream_end (src, st); /* stream_take ()'s reference */
     }
-    stream_unref (st);
+    gst_metered_src_stream_unref (st);
   }
-  g_signal_emit (src, signals[SIGNAL_PEER_LEFT], 0, peer_id);
-}
-
-static void
-on_data (MeteredSession *session, const char *from, const char *json,
-    const char *kind, GstMeteredSrc *src)
-{
-  g_signal_emit (src, signals[SIGNAL_DATA], 0, from, json, kind);
-}
-
-/* --- send-data --- */
-
-typedef struct
-{
-  GstMeteredSrc *src;
-  char *peer_id;
-  char *data;
-} DataJob;
-
-static void
-data_job_free (gpointer data)
-{
-  DataJob *job = data;
-
-  g_free (job->peer_id);
-  g_free (job->data);
-  g_free (job);
-}
-
-static gboolean
-send_data_on_thread (gpointer data)
-{
-  DataJob *job = data;
-  g_autoptr (GError) error = NULL;
-
-  if (job->src->rt.session && !metered_session_send_data (job->src->rt.session,
-                                  job->peer_id, job->data, &error))
-    GST_WARNING_OBJECT (job->src, "send-data: %s", error->message);
-  return G_SOURCE_REMOVE;
-}
-
-static gboolean
-gst_metered_src_send_data (
-    GstMeteredSrc *src, const char *peer_id, const char *data)
-{
-  DataJob *job;
-  gboolean queued = FALSE;
-
-  if (!data ||
-      !metered_json_validate (data, strlen (data), METERED_JSON_MAX_DEPTH)) {
-    GST_WARNING_OBJECT (src, "send-data: data is not valid JSON");
-    return FALSE;
-  }
-  if (peer_id && !metered_peer_id_is_valid (peer_id)) {
-    GST_WARNING_OBJECT (src, "send-data: invalid peer id");
-    return FALSE;
-  }
-  g_mutex_lock (&src->lock);
-  if (src->running) {
-    job = g_new0 (DataJob, 1);
-    job->src = src;
-    job->peer_id = g_strdup (peer_id);
-    job->data = g_strdup (data);
-    metered_runtime_invoke (&src->rt, send_data_on_thread, job, data_job_free);
-    queued = TRUE;
-  }
-  g_mutex_unlock (&src->lock);
-  if (!queued)
-    GST_WARNING_OBJECT (src, "send-data: not running (state < PLAYING)");
-  return queued;
 }
 
 /* --- life cycle --- */
 
+/* READY -> PAUSED: what the session receives goes to the stream table. */
 static gboolean
-prepare (GstMeteredSrc *src)
+gst_metered_src_prepare (GstMeteredBaseBin *base, MeteredSession *session)
 {
-  MeteredSession *session;
+  GstMeteredSrc *src = GST_METERED_SRC (base);
 
-  if (!metered_runtime_prepare (&src->rt))
-    return FALSE;
-  session = src->rt.session;
+  GST_METERED_SRC_LOCK (src);
+  src->eos = FALSE;
+  GST_METERED_SRC_UNLOCK (src);
   metered_session_set_receive (session, TRUE);
   metered_session_set_sample_func (session, on_sample, src, NULL);
   g_signal_connect (session, "remote-track", G_CALLBACK (on_remote_track), src);
@@ -1045,115 +775,26 @@ prepare (GstMeteredSrc *src)
       session, "connection-swapped", G_CALLBACK (on_swapped), src);
   g_signal_connect (
       session, "media-switched", G_CALLBACK (on_media_switched), src);
-  g_signal_connect (session, "peer-joined", G_CALLBACK (on_peer_joined), src);
-  g_signal_connect (session, "peer-left", G_CALLBACK (on_peer_left), src);
-  g_signal_connect (session, "data", G_CALLBACK (on_data), src);
   return TRUE;
 }
 
+/* PAUSED -> READY, after the session left and the children went to
+ * READY. */
 static void
-start (GstMeteredSrc *src)
+gst_metered_src_stopped (GstMeteredBaseBin *base)
 {
-  GstClock *clock = gst_element_get_clock (GST_ELEMENT (src));
-
-  g_mutex_lock (&src->lock);
-  if (src->started || !src->rt.session) {
-    g_mutex_unlock (&src->lock);
-    gst_clear_object (&clock);
-    return;
-  }
-  /* Connections share our clock and base time: their buffers carry our
-   * running time. */
-  metered_session_set_clock (
-      src->rt.session, clock, gst_element_get_base_time (GST_ELEMENT (src)));
-  src->started = TRUE;
-  src->running = TRUE;
-  src->eos = FALSE;
-  g_mutex_unlock (&src->lock);
-  GST_INFO_OBJECT (src, "joining (base time %" GST_TIME_FORMAT ")",
-      GST_TIME_ARGS (gst_element_get_base_time (GST_ELEMENT (src))));
-  metered_runtime_start (&src->rt);
-  gst_clear_object (&clock);
-}
-
-static void
-stop (GstMeteredSrc *src)
-{
-  g_mutex_lock (&src->lock);
-  src->running = FALSE;
-  src->started = FALSE;
-  g_mutex_unlock (&src->lock);
-  /* Samples still in flight see running == FALSE. */
-  metered_runtime_stop (&src->rt);
-}
-
-/* After the runtime stopped and the children went to READY. */
-static void
-remove_all_streams (GstMeteredSrc *src)
-{
+  GstMeteredSrc *src = GST_METERED_SRC (base);
   g_autoptr (GPtrArray) all = NULL;
 
-  g_mutex_lock (&src->lock);
-  all = g_ptr_array_copy (src->all, stream_copy, NULL);
-  g_hash_table_remove_all (src->streams);
-  g_hash_table_remove_all (src->counters);
-  g_mutex_unlock (&src->lock);
+  GST_METERED_SRC_LOCK (src);
+  all = gst_metered_src_streams_dup_all (&src->streams);
+  gst_metered_src_streams_reset (&src->streams);
+  GST_METERED_SRC_UNLOCK (src);
   for (guint i = 0; i < all->len; i++) {
-    Stream *st = g_ptr_array_index (all, i);
+    GstMeteredSrcStream *st = g_ptr_array_index (all, i);
     stream_remove (src, st);
-    stream_unref (st);
+    gst_metered_src_stream_unref (st);
   }
-}
-
-static GstStateChangeReturn
-gst_metered_src_change_state (GstElement *element, GstStateChange transition)
-{
-  GstMeteredSrc *src = GST_METERED_SRC (element);
-  GstStateChangeReturn ret;
-
-  switch (transition) {
-    case GST_STATE_CHANGE_READY_TO_PAUSED:
-      if (!prepare (src)) {
-        metered_runtime_stop (&src->rt);
-        return GST_STATE_CHANGE_FAILURE;
-      }
-      break;
-    case GST_STATE_CHANGE_PAUSED_TO_READY:
-      stop (src);
-      break;
-    default:
-      break;
-  }
-
-  ret = GST_ELEMENT_CLASS (gst_metered_src_parent_class)
-            ->change_state (element, transition);
-  if (ret == GST_STATE_CHANGE_FAILURE)
-    return ret;
-
-  switch (transition) {
-    case GST_STATE_CHANGE_READY_TO_PAUSED:
-    case GST_STATE_CHANGE_PLAYING_TO_PAUSED:
-      ret = GST_STATE_CHANGE_NO_PREROLL;
-      break;
-    case GST_STATE_CHANGE_PAUSED_TO_PLAYING:
-      start (src);
-      break;
-    case GST_STATE_CHANGE_PAUSED_TO_READY:
-      remove_all_streams (src);
-      break;
-    case GST_STATE_CHANGE_READY_TO_NULL:
-      /* As meteredsink: connections are torn down on threads of their own;
-       * in NULL they are gone, so that an application may exit right away
-       * (one that did during a teardown read freed memory in OpenSSL's
-       * exit handler, ASan, tests/soak). Bounded: a stuck webrtcbin is
-       * only logged. */
-      if (!metered_connection_wait_stopped (5000))
-        GST_WARNING_OBJECT (src, "connection teardowns still running");
-      break;
-    default:
-      break;
-  }
-  return ret;
 }
 
 /* EOS sent to us (gst-launch -e, an application stopping a recording):
@@ -1168,15 +809,15 @@ gst_metered_src_send_event (GstElement *element, GstEvent *event)
     return GST_ELEMENT_CLASS (gst_metered_src_parent_class)
         ->send_event (element, event);
 
-  g_mutex_lock (&src->lock);
+  GST_METERED_SRC_LOCK (src);
   src->eos = TRUE;
-  all = g_ptr_array_copy (src->all, stream_copy, NULL);
-  g_mutex_unlock (&src->lock);
+  all = gst_metered_src_streams_dup_all (&src->streams);
+  GST_METERED_SRC_UNLOCK (src);
   GST_INFO_OBJECT (src, "EOS: ending %u pads", all->len);
   for (guint i = 0; i < all->len; i++) {
-    Stream *st = g_ptr_array_index (all, i);
-    gst_metered_pad_bridge_end (st->bridge);
-    stream_unref (st);
+    GstMeteredSrcStream *st = g_ptr_array_index (all, i);
+    gst_metered_pad_bridge_end (stream_media (st)->bridge);
+    gst_metered_src_stream_unref (st);
   }
   gst_event_unref (event);
   return TRUE;
@@ -1184,36 +825,61 @@ gst_metered_src_send_event (GstElement *element, GstEvent *event)
 
 /* --- properties --- */
 
-static GstStructure *
-stats_with_pads (GstMeteredSrc *src, const GValue *runtime_stats)
+static gboolean
+copy_field (GQuark field, const GValue *value, gpointer to)
 {
-  const GstStructure *base = gst_value_get_structure (runtime_stats);
-  GstStructure *s = base ? gst_structure_copy (base)
-                         : gst_structure_new_empty ("metered/stats");
+  gst_structure_id_set_value (to, field, value);
+  return TRUE;
+}
+
+/* One metered/pad structure per pad. */
+static void
+gst_metered_src_add_stats (GstMeteredBaseBin *base, GstStructure *s)
+{
+  GstMeteredSrc *src = GST_METERED_SRC (base);
   g_autoptr (GPtrArray) all = NULL;
   GValue list = G_VALUE_INIT;
 
+  g_autoptr (GPtrArray) ids =
+      g_ptr_array_new_with_free_func ((GDestroyNotify) gst_structure_free);
+
+  /* Who each pad is, under our lock; what its bridge counted, without. */
   g_value_init (&list, GST_TYPE_LIST);
-  g_mutex_lock (&src->lock);
-  all = g_ptr_array_copy (src->all, stream_copy, NULL);
+  GST_METERED_SRC_LOCK (src);
+  all = gst_metered_src_streams_dup_all (&src->streams);
+  g_ptr_array_set_free_func (
+      all, (GDestroyNotify) gst_metered_src_stream_unref);
   for (guint i = 0; i < all->len; i++) {
-    Stream *st = g_ptr_array_index (all, i);
-    GstStructure *p = gst_metered_pad_bridge_get_stats (st->bridge);
+    GstMeteredSrcStream *st = g_ptr_array_index (all, i);
+    g_ptr_array_add (ids,
+        gst_structure_new ("id", "pad", G_TYPE_STRING, st->pad_name, "peer-id",
+            G_TYPE_STRING, st->peer_id, "kind", G_TYPE_STRING, st->kind, "role",
+            G_TYPE_STRING, st->role, "ended", G_TYPE_BOOLEAN, st->ended, NULL));
+  }
+  GST_METERED_SRC_UNLOCK (src);
+  for (guint i = 0; i < all->len; i++) {
+    GstMeteredSrcStream *st = g_ptr_array_index (all, i);
+    GstStructure *p =
+        gst_metered_pad_bridge_get_stats (stream_media (st)->bridge);
     GValue v = G_VALUE_INIT;
 
     gst_structure_set_name (p, "metered/pad");
-    gst_structure_set (p, "pad", G_TYPE_STRING, st->pad_name, "peer-id",
-        G_TYPE_STRING, st->peer_id, "kind", G_TYPE_STRING, st->kind, "role",
-        G_TYPE_STRING, st->role, "ended", G_TYPE_BOOLEAN, st->ended, NULL);
+    gst_structure_foreach (g_ptr_array_index (ids, i), copy_field, p);
     g_value_init (&v, GST_TYPE_STRUCTURE);
     g_value_take_boxed (&v, p);
     gst_value_list_append_and_take_value (&list, &v);
   }
-  g_mutex_unlock (&src->lock);
-  for (guint i = 0; i < all->len; i++)
-    stream_unref (g_ptr_array_index (all, i));
   gst_structure_take_value (s, "pad-stats", &list);
-  return s;
+}
+
+/* A filter property: NULL and "" both mean no filter. */
+static void
+set_filter (char **filter, const GValue *value)
+{
+  const char *text = g_value_get_string (value);
+
+  g_free (*filter);
+  *filter = text && *text ? g_strdup (text) : NULL;
 }
 
 static void
@@ -1222,26 +888,16 @@ gst_metered_src_set_property (
 {
   GstMeteredSrc *src = GST_METERED_SRC (object);
 
-  if (prop_id >= PROP_FIRST_COMMON && metered_runtime_set_property (&src->rt,
-                                          prop_id - PROP_FIRST_COMMON, value))
-    return;
-
   GST_OBJECT_LOCK (src);
   switch (prop_id) {
     case PROP_OUTPUT:
       src->output = g_value_get_enum (value);
       break;
     case PROP_PEER_ID:
-      g_free (src->peer_filter);
-      src->peer_filter = g_value_dup_string (value);
-      if (src->peer_filter && !*src->peer_filter)
-        g_clear_pointer (&src->peer_filter, g_free);
+      set_filter (&src->peer_filter, value);
       break;
     case PROP_STREAM_ROLE:
-      g_free (src->role_filter);
-      src->role_filter = g_value_dup_string (value);
-      if (src->role_filter && !*src->role_filter)
-        g_clear_pointer (&src->role_filter, g_free);
+      set_filter (&src->role_filter, value);
       break;
     case PROP_KEEP_PADS_ON_LEAVE:
       src->keep_pads = g_value_get_boolean (value);
@@ -1260,19 +916,6 @@ gst_metered_src_get_property (
     GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
 {
   GstMeteredSrc *src = GST_METERED_SRC (object);
-
-  if (prop_id == PROP_FIRST_COMMON + METERED_RUNTIME_PROP_STATS) {
-    GValue base = G_VALUE_INIT;
-
-    g_value_init (&base, GST_TYPE_STRUCTURE);
-    metered_runtime_get_property (&src->rt, METERED_RUNTIME_PROP_STATS, &base);
-    g_value_take_boxed (value, stats_with_pads (src, &base));
-    g_value_unset (&base);
-    return;
-  }
-  if (prop_id >= PROP_FIRST_COMMON && metered_runtime_get_property (&src->rt,
-                                          prop_id - PROP_FIRST_COMMON, value))
-    return;
 
   GST_OBJECT_LOCK (src);
   switch (prop_id) {
@@ -1302,11 +945,7 @@ gst_metered_src_finalize (GObject *object)
 {
   GstMeteredSrc *src = GST_METERED_SRC (object);
 
-  metered_runtime_clear (&src->rt);
-  g_hash_table_unref (src->streams);
-  g_ptr_array_unref (src->all);
-  g_hash_table_unref (src->pad_names);
-  g_hash_table_unref (src->counters);
+  gst_metered_src_streams_clear (&src->streams);
   g_free (src->peer_filter);
   g_free (src->role_filter);
   g_mutex_clear (&src->lock);
@@ -1318,6 +957,7 @@ gst_metered_src_class_init (GstMeteredSrcClass *klass)
 {
   GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
   GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
+  GstMeteredBaseBinClass *base_class = GST_METERED_BASE_BIN_CLASS (klass);
   GParamFlags rw =
       G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY;
 
@@ -1387,147 +1027,12 @@ gst_metered_src_class_init (GstMeteredSrcClass *klass)
           "every gap-timeout); 0 never",
           0, G_MAXINT, DEFAULT_GAP_TIMEOUT, rw));
 
-  /**
-   * GstMeteredSrc:url:
-   *
-   * Signalling service base URL: wss://host[:port], or ws:// on loopback
-   * (metered-server --dev).
-   */
-  /**
-   * GstMeteredSrc:channel:
-   *
-   * The channel to join (required).
-   */
-  /**
-   * GstMeteredSrc:api-key:
-   *
-   * A publishable key (pk_...). Exactly one credential is needed: api-key,
-   * token, token-url or a #GstMeteredSrc::request-token handler.
-   */
-  /**
-   * GstMeteredSrc:token:
-   *
-   * A static JWT; its `sub` becomes our peer id.
-   */
-  /**
-   * GstMeteredSrc:token-url:
-   *
-   * An HTTP(S) URL answering a fresh JWT, fetched before every connection
-   * attempt (tokens that expire are refreshed this way).
-   */
-  /**
-   * GstMeteredSrc:stun-server:
-   *
-   * STUN server as stun://host:port.
-   */
-  /**
-   * GstMeteredSrc:turn-servers:
-   *
-   * Comma-separated TURN servers as turn(s)://user:password@host:port.
-   */
-  /**
-   * GstMeteredSrc:reconnect-max-attempts:
-   *
-   * Signalling reconnect attempts before the element errors out; -1
-   * retries forever.
-   */
-  /**
-   * GstMeteredSrc:reconnect-initial-delay:
-   *
-   * The first reconnect delay in ms (doubles up to reconnect-max-delay,
-   * with +/-20 % jitter).
-   */
-  /**
-   * GstMeteredSrc:reconnect-max-delay:
-   *
-   * The cap of the reconnect delay in ms.
-   */
-  /**
-   * GstMeteredSrc:inactivity-timeout:
-   *
-   * Reconnect after this many ms without a signalling frame; 0 disables.
-   */
-  /**
-   * GstMeteredSrc:stuck-timeout:
-   *
-   * Post metered/stuck after this many ms of reconnecting (0: never).
-   */
-  /**
-   * GstMeteredSrc:dead-peer-timeout:
-   *
-   * A peer whose media stops for this many ms gets a fresh connection
-   * (and a peer kept after leaving presence is dropped).
-   */
-  /**
-   * GstMeteredSrc:stats:
-   *
-   * metered/stats: signalling state, reconnects, last close code, one
-   * metered/peer per remote peer, and `pad-stats`: one metered/pad per
-   * pad (pad name, peer id, kind, role, buffers in/out, delta units
-   * dropped while waiting for a key unit, GAP events, DISCONT buffers,
-   * sources, key unit requests, clamped timestamps, caps changes).
-   */
-  metered_runtime_install_properties (gobject_class, PROP_FIRST_COMMON);
-
-  /**
-   * GstMeteredSrc::peer-joined:
-   * @src: the element
-   * @peer_id: the remote peer's id
-   * @metadata: (nullable): its peer metadata as JSON, if any
-   *
-   * A peer joined the channel (or came back). Emitted from the element's
-   * signalling thread.
-   */
-  signals[SIGNAL_PEER_JOINED] =
-      g_signal_new ("peer-joined", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
-          0, NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_STRING);
-  /**
-   * GstMeteredSrc::peer-left:
-   * @src: the element
-   * @peer_id: the remote peer's id
-   *
-   * A peer left the channel for good (not a signalling blip: a peer
-   * whose media still flows is kept). Its pads end unless
-   * #GstMeteredSrc:keep-pads-on-leave is set. Emitted from the element's
-   * signalling thread.
-   */
-  signals[SIGNAL_PEER_LEFT] =
-      g_signal_new ("peer-left", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
-          0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_STRING);
-  /**
-   * GstMeteredSrc::data:
-   * @src: the element
-   * @from: the sender's peer id
-   * @data: the application data, a JSON value as text
-   * @kind: "broadcast" (published to the channel) or "direct"
-   *
-   * Application data from a peer (the SDK's peer.send / sendTo). Emitted
-   * from the element's signalling thread.
-   */
-  signals[SIGNAL_DATA] = g_signal_new ("data", G_TYPE_FROM_CLASS (klass),
-      G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 3, G_TYPE_STRING,
-      G_TYPE_STRING, G_TYPE_STRING);
-  /**
-   * GstMeteredSrc::send-data:
-   * @src: the element
-   * @peer_id: (nullable): the peer to send to, or %NULL for everybody in
-   *   the channel
-   * @data: a JSON value, as text
-   *
-   * Sends application data through the signalling channel: a broadcast
-   * (publish) when @peer_id is %NULL, else a direct message. Queued while
-   * the signalling socket reconnects. Any thread; works in PLAYING.
-   *
-   * Returns: %TRUE if it was queued, %FALSE if @data is not JSON, @peer_id
-   *   is not a valid peer id or the element is not running
-   */
-  signals[SIGNAL_SEND_DATA] = g_signal_new_class_handler ("send-data",
-      G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION,
-      G_CALLBACK (gst_metered_src_send_data), NULL, NULL, NULL, G_TYPE_BOOLEAN,
-      2, G_TYPE_STRING, G_TYPE_STRING);
-
-  element_class->change_state =
-      GST_DEBUG_FUNCPTR (gst_metered_src_change_state);
+  base_class->join_in_playing = TRUE;
+  base_class->prepare = GST_DEBUG_FUNCPTR (gst_metered_src_prepare);
+  base_class->peer_joined = GST_DEBUG_FUNCPTR (gst_metered_src_peer_joined);
+  base_class->peer_left = GST_DEBUG_FUNCPTR (gst_metered_src_peer_left);
+  base_class->stopped = GST_DEBUG_FUNCPTR (gst_metered_src_stopped);
+  base_class->add_stats = GST_DEBUG_FUNCPTR (gst_metered_src_add_stats);
   element_class->send_event = GST_DEBUG_FUNCPTR (gst_metered_src_send_event);
 
   gst_element_class_add_static_pad_template (element_class, &video_template);
@@ -1547,16 +1052,10 @@ gst_metered_src_class_init (GstMeteredSrcClass *klass)
 static void
 gst_metered_src_init (GstMeteredSrc *src)
 {
-  metered_runtime_init (&src->rt, GST_ELEMENT (src));
   g_mutex_init (&src->lock);
   src->output = DEFAULT_OUTPUT;
   src->keep_pads = DEFAULT_KEEP_PADS_ON_LEAVE;
   src->gap_timeout = DEFAULT_GAP_TIMEOUT;
-  src->streams = g_hash_table_new_full (
-      g_str_hash, g_str_equal, g_free, (GDestroyNotify) stream_unref);
-  src->all = g_ptr_array_new ();
-  src->pad_names =
-      g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  src->counters = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  gst_metered_src_streams_init (&src->streams);
   GST_OBJECT_FLAG_SET (src, GST_ELEMENT_FLAG_SOURCE);
 }

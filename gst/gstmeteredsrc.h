@@ -17,7 +17,7 @@
 
 #pragma once
 
-#include <gst/gst.h>
+#include "gstmeteredbasebin.h"
 
 G_BEGIN_DECLS
 
@@ -37,6 +37,7 @@ typedef enum
 GType gst_metered_src_output_get_type (void);
 
 #define GST_TYPE_METERED_SRC (gst_metered_src_get_type ())
-G_DECLARE_FINAL_TYPE (GstMeteredSrc, gst_metered_src, GST, METERED_SRC, GstBin)
+G_DECLARE_FINAL_TYPE (
+    GstMeteredSrc, gst_metered_src, GST, METERED_SRC, GstMeteredBaseBin)
 
 G_END_DECLS
