@@ -1,37 +1,69 @@
 #!/usr/bin/env bash
 # gst-metered — LGPL-2.1-or-later
 #
-# bench/sink-fanout.sh [--seconds N] [--warmup N] [--repeat N] [--builddir DIR]
+# bench/sink-fanout.sh [--seconds N] [--warmup N] [--repeat N]
+#                      [--profile N] [--builddir DIR]
 #
-# What one meteredsink costs, and what more viewers add: a live 720p30 test
-# pattern (videotestsrc is-live=true pattern=ball) into meteredsink, with 1
-# and then 8 receivers (metered-peer-tool --recv: depayload, no decode) on
-# loopback, and the same pipeline through a hand-written webrtcbin sender
-# (bench/webrtcbin-baseline.c, same VP8 settings, one receiver) as the
-# baseline. For each it prints the sender's CPU seconds per minute (user +
-# system of the sending process only, over --seconds after --warmup), the
-# ratio 8 receivers / 1 receiver (goal <= 1.3: the encode is shared) and the
-# overhead ratio meteredsink / webrtcbin with one receiver (goal <= 1.05).
-# With --repeat N the three runs are repeated N times, interleaved, and the
-# median of each is used (a shared machine is noisy).
+# What one meteredsink costs, and what more viewers add. The sender sends a
+# live 720p30 test pattern (videotestsrc is-live=true pattern=ball) as VP8
+# at 1 Mbit/s, in three configurations:
+#   webrtcbin x1    a hand-written webrtcbin sender (bench/fanout-sender.c
+#                   without --metered: meteredsink's raw-video chain and
+#                   encoder settings) and one receiver (its child)
+#   meteredsink x1  meteredsink, 1 receiver (metered-peer-tool --recv:
+#                   depayload, no decode) through metered-server on loopback
+#   meteredsink x8  the same with 8 receivers (the encode is shared)
+# Both senders run in bench/fanout-sender.c, the same program with the
+# same measuring code: once every receiver receives and --warmup seconds
+# have passed, it measures its own process (every thread; the receivers,
+# the server and the baseline's receiver child are other processes) over
+# a window of --seconds x 30 encoded frames, counted at vp8enc's output:
+#   - instructions per frame (perf_event_open, inherited by every thread),
+#     where the machine has hardware counters: the steady measure, almost
+#     blind to what other processes do;
+#   - otherwise CPU ms per frame (CLOCK_PROCESS_CPUTIME_ID, ns), which
+#     load on the machine (cache, preemption) still moves a little.
+# The output says which one it used. Per frame, not per second, so that
+# frames the leaky queue drops on a busy machine do not count as savings.
+#
+# --repeat N rounds, interleaved (odd rounds baseline, x1, x8; even rounds
+# x8, x1, baseline, so a drift in load weighs on all three alike). For each
+# configuration it prints the median and min-max over the rounds, and CPU
+# s/min at 30 fps (the older figure of this bench). The ratios are taken
+# within each round, then their median and min-max are printed:
+#   overhead = meteredsink x1 / webrtcbin x1   (goal <= 1.05)
+#   fan-out  = meteredsink x8 / meteredsink x1 (goal <= 1.30)
+# A goal "holds" when the ratio's max is at or under it, not just its
+# median. nivcsw (involuntary context switches of the sender in its
+# window) tells how contended a round was.
+#
+# --profile N: afterwards, perf record -g (cycles, or cpu-clock without
+# hardware counters) on the baseline and the meteredsink x1 sender for N
+# seconds each, and print the top entries (self time) by library and by
+# function. Needs perf: installs Debian's linux-perf if missing (skips the
+# profile, with a note, if it cannot).
 #
 # Runs inside the network namespace tests/browser/netns-run.sh makes (it
 # re-executes itself there), with metered-server --dev on a free port.
 # Needs a built tree (default build/: metered-server, the plugin,
-# metered-peer-tool) and a C compiler for the baseline. Not a test: figures.
+# metered-peer-tool) and a C compiler. Not a test: figures. Takes about
+# (25 + 2 x --seconds + --warmup) x 3 seconds a round.
 set -euo pipefail
 
-seconds=30
+seconds=10
 warmup=5
-repeat=1
+repeat=5
+profile=0
 builddir=build
+args=("$@")
 while [[ $# -gt 0 ]]; do
   case "$1" in
   --seconds) seconds=$2; shift ;;
   --warmup) warmup=$2; shift ;;
   --repeat) repeat=$2; shift ;;
+  --profile) profile=$2; shift ;;
   --builddir) builddir=$2; shift ;;
-  -h | --help) sed -n '4,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h | --help) sed -n '4,49p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "sink-fanout.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -40,10 +72,11 @@ done
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 if [[ $builddir == /* ]]; then build=$builddir; else build=$root/$builddir; fi
 if [[ -z "${METERED_NETNS:-}" ]]; then
-  exec "$root/tests/browser/netns-run.sh" bash "$0" --seconds "$seconds" \
-    --warmup "$warmup" --repeat "$repeat" --builddir "$build"
+  exec "$root/tests/browser/netns-run.sh" bash "$0" "${args[@]}" --builddir "$build"
 fi
 
+fps=30
+frames=$((seconds * fps))
 server=$build/src/server/metered-server
 peertool=$build/tests/peer/metered-peer-tool
 for f in "$server" "$peertool" "$build/gst/libgstmetered.so"; do
@@ -60,7 +93,8 @@ cleanup() {
 trap cleanup EXIT
 export GST_REGISTRY=$tmp/registry.bin
 
-cc -O2 -o "$tmp/webrtcbin-baseline" "$root/bench/webrtcbin-baseline.c" -DGST_USE_UNSTABLE_API \
+sender_bin=$tmp/fanout-sender
+cc -O2 -o "$sender_bin" "$root/bench/fanout-sender.c" -DGST_USE_UNSTABLE_API \
   $(pkg-config --cflags --libs gstreamer-1.0 gstreamer-webrtc-1.0 gstreamer-sdp-1.0 gio-unix-2.0)
 
 "$server" --dev --port 0 --port-file "$tmp/port" --ip-connect-limit 0 > "$tmp/server.log" 2>&1 &
@@ -68,13 +102,11 @@ pids+=($!)
 for _ in $(seq 100); do [[ -s $tmp/port ]] && break; sleep 0.1; done
 port=$(cat "$tmp/port")
 url=ws://127.0.0.1:$port
-hz=$(getconf CLK_TCK)
-nproc_=$(nproc)
-
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 # last framesReceived of a metered-peer-tool log
 received() { grep -o '"framesReceived":[0-9]*' "$1" | tail -n 1 | cut -d: -f2; }
+# last "frames N" of the baseline's receiver
+baseline_received() { grep -o 'frames [0-9]*' "$1" | tail -n 1 | cut -d' ' -f2; }
 
 # wait_for SECONDS COMMAND...: polls until COMMAND succeeds
 wait_for() {
@@ -92,72 +124,188 @@ all_receiving() {
   done
 }
 
-# measure PID: prints CPU seconds per minute of PID over $seconds
-measure() {
-  local t0 t1
-  t0=$(ticks "$1")
-  sleep "$seconds"
-  t1=$(ticks "$1")
-  awk -v d=$((t1 - t0)) -v hz="$hz" -v s="$seconds" 'BEGIN { printf "%.2f", d / hz * 60 / s }'
+# total_received CONFIG: frames received so far, summed over its receivers
+total_received() {
+  local f t=0
+  if [[ $1 == baseline ]]; then
+    baseline_received "$tmp/baseline.err"
+    return
+  fi
+  for f in "$tmp"/recv-"$1"-*.log; do t=$((t + $(received "$f"))); done
+  echo "$t"
 }
 
-declare -A cpu fps runs
-sink_run() {
-  local n=$1 ch=bench-$1-$$ i sender before after
-  for i in $(seq "$n"); do
+# start CONFIG: starts the sender (and receivers) of CONFIG (baseline, 1 or
+# 8) with a window of $2 frames, waits until every receiver receives;
+# sets sender and rx_pids
+start() {
+  local config=$1 window=$2 ch i
+  rx_pids=()
+  rm -f "$tmp"/recv-"$config"-*.log "$tmp/sender.out"
+  if [[ $config == baseline ]]; then
+    "$sender_bin" --width 1280 --height 720 --fps $fps --frames "$window" \
+      > "$tmp/sender.out" 2> "$tmp/baseline.err" &
+    sender=$!
+    pids+=("$sender")
+    wait_for 40 grep -q 'frames [1-9]' "$tmp/baseline.err" || { echo "baseline does not flow" >&2; exit 1; }
+    return
+  fi
+  ch=bench-$config-$$-$RANDOM
+  for i in $(seq "$config"); do
     "$peertool" --url "$url" --key pk_dev_local --channel "$ch" --recv \
-      --duration $((seconds + warmup + 60)) --status-ms 1000 > "$tmp/recv-$n-$i.log" 2>&1 &
+      --duration 600 --status-ms 500 > "$tmp/recv-$config-$i.log" 2>&1 &
+    rx_pids+=($!)
     pids+=($!)
   done
-  gst-launch-1.0 -q videotestsrc is-live=true pattern=ball ! \
-    video/x-raw,width=1280,height=720,framerate=30/1 ! \
-    meteredsink url="$url" api-key=pk_dev_local channel="$ch" > "$tmp/sender-$n.log" 2>&1 &
+  "$sender_bin" --metered "$url" --channel "$ch" --api-key pk_dev_local \
+    --width 1280 --height 720 --fps $fps --frames "$window" \
+    > "$tmp/sender.out" 2> "$tmp/sender.err" &
   sender=$!
   pids+=("$sender")
-  wait_for 40 all_receiving "$n" || { echo "receivers do not receive:" >&2; tail -n 3 "$tmp"/recv-"$n"-*.log >&2; exit 1; }
-  sleep "$warmup"
-  before=0
-  for i in $(seq "$n"); do before=$((before + $(received "$tmp/recv-$n-$i.log"))); done
-  cpu[$n]=$(measure "$sender")
-  runs[$n]+=" ${cpu[$n]}"
-  after=0
-  for i in $(seq "$n"); do after=$((after + $(received "$tmp/recv-$n-$i.log"))); done
-  fps[$n]=$(awk -v d=$((after - before)) -v n="$n" -v s="$seconds" 'BEGIN { printf "%.1f", d / n / s }')
-  kill "$sender"
+  wait_for 40 all_receiving "$config" || { echo "receivers do not receive:" >&2; tail -n 3 "$tmp"/recv-"$config"-*.log >&2; exit 1; }
+}
+
+stop() {
+  local p
+  kill "$sender" 2> /dev/null || true
   wait "$sender" 2> /dev/null || true
-  pkill -f "channel $ch" 2> /dev/null || true
+  for p in "${rx_pids[@]}"; do kill "$p" 2> /dev/null || true; done
+  for p in "${rx_pids[@]}"; do wait "$p" 2> /dev/null || true; done
 }
 
-baseline_run() {
-  local b before after
-  "$tmp/webrtcbin-baseline" --width 1280 --height 720 --fps 30 2> "$tmp/baseline.log" &
-  b=$!
-  pids+=("$b")
-  wait_for 40 grep -q 'frames [1-9]' "$tmp/baseline.log" || { echo "baseline does not flow" >&2; exit 1; }
+# value KEY LINE: KEY=value out of the sender's "measured ..." line
+value() { tr ' ' '\n' <<< "$2" | sed -n "s/^$1=//p"; }
+
+declare -A per_frame s_min nivcsw rx_fps
+# run CONFIG: one measured window; sets per_frame, s_min, nivcsw, rx_fps
+run() {
+  local config=$1 before after line n wall
+  start "$config" "$frames"
   sleep "$warmup"
-  before=$(grep -o 'frames [0-9]*' "$tmp/baseline.log" | tail -n 1 | cut -d' ' -f2)
-  cpu[baseline]=$(measure "$b")
-  runs[baseline]+=" ${cpu[baseline]}"
-  after=$(grep -o 'frames [0-9]*' "$tmp/baseline.log" | tail -n 1 | cut -d' ' -f2)
-  fps[baseline]=$(awk -v d=$((after - before)) -v s="$seconds" 'BEGIN { printf "%.1f", d / s }')
-  kill "$b"
-  wait "$b" 2> /dev/null || true
+  before=$(total_received "$config")
+  kill -USR1 "$sender"
+  wait_for $((seconds * 4 + 30)) grep -q '^measured' "$tmp/sender.out" || { echo "sender does not measure ($config)" >&2; exit 1; }
+  after=$(total_received "$config")
+  line=$(grep '^measured' "$tmp/sender.out")
+  stop
+  n=$(value frames "$line")
+  wall=$(value wall_ns "$line")
+  if [[ $measure == instructions ]]; then
+    per_frame[$config]=$(awk -v i="$(value instructions "$line")" -v n="$n" 'BEGIN { printf "%.3f", i / n / 1e6 }')
+  else
+    per_frame[$config]=$(awk -v c="$(value cpu_ns "$line")" -v n="$n" 'BEGIN { printf "%.3f", c / n / 1e6 }')
+  fi
+  s_min[$config]=$(awk -v c="$(value cpu_ns "$line")" -v n="$n" -v f=$fps 'BEGIN { printf "%.2f", c / n / 1e9 * f * 60 }')
+  nivcsw[$config]=$(value nivcsw "$line")
+  local rx=1
+  [[ $config == 8 ]] && rx=8
+  rx_fps[$config]=$(awk -v d=$((after - before)) -v rx=$rx -v w="$wall" 'BEGIN { printf "%.1f", d / rx / (w / 1e9) }')
 }
 
-median() { tr ' ' '\n' <<< "$1" | grep . | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# Which measure: a short window of the baseline tells whether the
+# instruction counter opens here.
+start baseline 15
+kill -USR1 "$sender"
+wait_for 30 grep -q '^measured' "$tmp/sender.out" || { echo "sender does not measure" >&2; exit 1; }
+probe=$(grep '^measured' "$tmp/sender.out")
+stop
+if [[ $(value instructions "$probe") != -1 ]]; then
+  measure=instructions
+  unit="M instructions/frame"
+  measure_text="instructions retired by the sending process per encoded frame (hardware counter, perf_event_open, every thread)"
+else
+  measure=cpu
+  unit="CPU ms/frame"
+  measure_text="CPU time of the sending process per encoded frame (CLOCK_PROCESS_CPUTIME_ID, every thread): this machine has no hardware counters (perf_event_open instructions fails), so load from other processes still moves it a little"
+fi
 
-echo "sink-fanout: 720p30 VP8 (1 Mbit/s), $seconds s measured after $warmup s, $repeat round(s), $nproc_ CPUs, $(gst-launch-1.0 --gst-version | head -n 1)"
+echo "sink-fanout: 720p30 VP8 1 Mbit/s, window $frames encoded frames (${seconds} s) after ${warmup} s warm-up, $repeat round(s) interleaved, $(nproc) CPUs, $(gst-launch-1.0 --gst-version | head -n 1)"
+echo "measure: $measure_text"
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+declare -A series
 for r in $(seq "$repeat"); do
-  sink_run 1
-  sink_run 8
-  baseline_run
-  echo "round $r: meteredsink x1 ${cpu[1]}, meteredsink x8 ${cpu[8]}, webrtcbin x1 ${cpu[baseline]} CPU s/min"
+  if ((r % 2)); then order="baseline 1 8"; else order="8 1 baseline"; fi
+  for c in $order; do
+    run "$c"
+    series[$c]+=" ${per_frame[$c]}"
+    series[s_$c]+=" ${s_min[$c]}"
+    series[fps_$c]+=" ${rx_fps[$c]}"
+  done
+  series[overhead]+=" $(awk -v a="${per_frame[1]}" -v b="${per_frame[baseline]}" 'BEGIN { printf "%.3f", a / b }')"
+  series[fanout]+=" $(awk -v a="${per_frame[8]}" -v b="${per_frame[1]}" 'BEGIN { printf "%.3f", a / b }')"
+  printf 'round %d: webrtcbin x1 %s, meteredsink x1 %s, meteredsink x8 %s %s (nivcsw %s/%s/%s, load %s)\n' \
+    "$r" "${per_frame[baseline]}" "${per_frame[1]}" "${per_frame[8]}" "$unit" \
+    "${nivcsw[baseline]}" "${nivcsw[1]}" "${nivcsw[8]}" "$(cut -d' ' -f1 /proc/loadavg)"
 done
-for k in 1 8 baseline; do cpu[$k]=$(median "${runs[$k]}"); done
-printf '%-34s %10s %16s\n' "sender (median of $repeat)" "receivers" "CPU s/min"
-printf '%-34s %10s %16s   (%s fps per receiver)\n' "meteredsink" 1 "${cpu[1]}" "${fps[1]}"
-printf '%-34s %10s %16s   (%s fps per receiver)\n' "meteredsink" 8 "${cpu[8]}" "${fps[8]}"
-printf '%-34s %10s %16s   (%s fps)\n' "webrtcbin baseline (hand-written)" 1 "${cpu[baseline]}" "${fps[baseline]}"
-awk -v a="${cpu[8]}" -v b="${cpu[1]}" -v c="${cpu[baseline]}" 'BEGIN {
-  printf "ratio 8 receivers / 1 receiver:        %.2f (goal <= 1.30)\n", a / b
-  printf "overhead meteredsink / webrtcbin (1):  %.2f (goal <= 1.05)\n", b / c }'
+
+# stats VALUES: "median min max"
+stats() {
+  tr ' ' '\n' <<< "$1" | grep . | sort -g | awk '{ v[NR] = $1 } END {
+    m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+    printf "%s %s %s\n", m, v[1], v[NR] }'
+}
+
+echo
+printf '%-20s %9s %22s %12s %15s %13s\n' "sender" receivers "$unit" "min-max" "CPU s/min@30" "fps/receiver"
+for c in baseline 1 8; do
+  read -r m lo hi <<< "$(stats "${series[$c]}")"
+  read -r sm _ _ <<< "$(stats "${series[s_$c]}")"
+  read -r f _ _ <<< "$(stats "${series[fps_$c]}")"
+  if [[ $c == baseline ]]; then name="webrtcbin (by hand)" rx=1; else name=meteredsink rx=$c; fi
+  printf '%-20s %9s %22.3f %12s %15.2f %13.1f\n' "$name" "$rx" "$m" "$lo-$hi" "$sm" "$f"
+done
+echo
+echo "ratios, taken within each round (median, min-max over $repeat rounds):"
+for k in overhead fanout; do
+  read -r m lo hi <<< "$(stats "${series[$k]}")"
+  if [[ $k == overhead ]]; then
+    goal=1.05 text="overhead meteredsink x1 / webrtcbin x1"
+  else
+    goal=1.30 text="fan-out  meteredsink x8 / meteredsink x1"
+  fi
+  awk -v m="$m" -v lo="$lo" -v hi="$hi" -v g="$goal" -v t="$text" 'BEGIN {
+    v = (hi <= g) ? "holds" : (m <= g) ? "median meets it, spread crosses it" : "does not hold"
+    printf "%s: %.3f (%.3f-%.3f), goal <= %.2f: %s\n", t, m, lo, hi, g, v }'
+done
+
+((profile > 0)) || exit 0
+
+echo
+if ! command -v perf > /dev/null; then
+  echo "profile: perf missing, installing Debian's linux-perf"
+  apt-get install -y -q linux-perf > "$tmp/apt.log" 2>&1 ||
+    { apt-get update -q > /dev/null 2>&1 && apt-get install -y -q linux-perf > "$tmp/apt.log" 2>&1; } || true
+fi
+if ! command -v perf > /dev/null || ! perf stat -e cpu-clock true > /dev/null 2>&1; then
+  echo "profile: skipped, perf is not usable here (install linux-perf)"
+  exit 0
+fi
+# by_function: perf report --sort dso,sym lines, with the addresses of a
+# library without symbols summed into one line
+by_function() {
+  awk '{
+    for (i = 3; i <= NF && $i !~ /^\[.\]$/; i++) ;
+    dso = $2; for (j = 3; j < i; j++) dso = dso " " $j
+    sym = $(i + 1); for (j = i + 2; j <= NF; j++) sym = sym " " $j
+    if (sym ~ /^0x/) sym = "(no symbols)"
+    key = sprintf("%-30s %s %s", dso, $i, sym)
+    sub(/%/, "", $1); pct[key] += $1
+  } END { for (k in pct) printf "%8.2f%%  %s\n", pct[k], k }' | sort -rn
+}
+event=cycles
+perf stat -x, -e cycles true 2>&1 | grep -q '<not supported>' && event=cpu-clock
+echo "profile: perf record -e $event -g, $profile s of each sender after ${warmup} s warm-up; self time, top entries"
+for c in baseline 1; do
+  start "$c" 1000000
+  sleep "$warmup"
+  perf record -q -e "$event" -g -p "$sender" -o "$tmp/perf-$c.data" -- sleep "$profile" > /dev/null 2>&1
+  stop
+  if [[ $c == baseline ]]; then name="webrtcbin x1 (baseline)"; else name="meteredsink x1"; fi
+  echo
+  echo "== $name: by library"
+  perf report -i "$tmp/perf-$c.data" --stdio --no-children --sort dso -g none 2> /dev/null | grep -v '^#' | grep . | head -n 15
+  echo "== $name: by function (stripped libraries: one line for all their functions)"
+  perf report -i "$tmp/perf-$c.data" --stdio --no-children --sort dso,sym -g none 2> /dev/null |
+    grep -v '^#' | grep . | by_function | head -n 40
+done
