@@ -43,6 +43,12 @@
  * exits:
  *
  *   measured frames=N cpu_ns=T instructions=I|-1 wall_ns=W nivcsw=C
+ *       source_ns=S encode_ns=E
+ *
+ * S is the CPU time of videotestsrc's streaming thread, E the CPU time
+ * the encoder's thread spends from videoconvert's input to vp8enc's
+ * output: the work both senders share, so that T - S - E, what they do
+ * differently, can be seen apart from it.
  *
  * Counting per encoded frame, not per second of wall time, keeps frames
  * the leaky queue drops on a loaded machine out of the figure; the
@@ -59,6 +65,7 @@
 #include <gst/webrtc/webrtc.h>
 #include <glib-unix.h>
 #include <linux/perf_event.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -90,12 +97,19 @@ enum
 
 typedef struct
 {
-  gint64 cpu_ns, instructions, wall_ns;
+  gint64 cpu_ns, instructions, wall_ns, source_ns;
   glong nivcsw;
 } Sample;
 
 static gint window_state; /* atomic */
 static gint window_count;
+/* The parts both senders share, so that what differs can be told apart
+ * from them: the CPU clock of videotestsrc's streaming thread (set once,
+ * from that thread), and the thread CPU time from videoconvert's input to
+ * vp8enc's output summed over the window (on the encoder's thread). */
+static clockid_t source_clock;
+static gint source_clock_set; /* atomic */
+static gint64 encode_in_ns, encode_ns;
 static Sample window_start, window_end;
 static int instructions_fd = -1;
 static GMainLoop *loop;
@@ -122,15 +136,24 @@ open_instructions_counter (void)
   }
 }
 
+static gint64
+clock_ns (clockid_t clock)
+{
+  struct timespec ts;
+
+  clock_gettime (clock, &ts);
+  return ts.tv_sec * G_GINT64_CONSTANT (1000000000) + ts.tv_nsec;
+}
+
 static void
 sample (Sample *s)
 {
-  struct timespec ts;
   struct rusage ru;
   guint64 value;
 
-  clock_gettime (CLOCK_PROCESS_CPUTIME_ID, &ts);
-  s->cpu_ns = ts.tv_sec * G_GINT64_CONSTANT (1000000000) + ts.tv_nsec;
+  s->cpu_ns = clock_ns (CLOCK_PROCESS_CPUTIME_ID);
+  s->source_ns =
+      g_atomic_int_get (&source_clock_set) ? clock_ns (source_clock) : 0;
   s->wall_ns = g_get_monotonic_time () * 1000;
   getrusage (RUSAGE_SELF, &ru);
   s->nivcsw = ru.ru_nivcsw;
@@ -145,13 +168,15 @@ print_window (gpointer data)
 {
   g_print ("measured frames=%d cpu_ns=%" G_GINT64_FORMAT
            " instructions=%" G_GINT64_FORMAT " wall_ns=%" G_GINT64_FORMAT
-           " nivcsw=%ld\n",
+           " nivcsw=%ld source_ns=%" G_GINT64_FORMAT
+           " encode_ns=%" G_GINT64_FORMAT "\n",
       window_count, window_end.cpu_ns - window_start.cpu_ns,
       window_start.instructions < 0
           ? -1
           : window_end.instructions - window_start.instructions,
       window_end.wall_ns - window_start.wall_ns,
-      window_end.nivcsw - window_start.nivcsw);
+      window_end.nivcsw - window_start.nivcsw,
+      window_end.source_ns - window_start.source_ns, encode_ns);
   fflush (stdout);
   g_main_loop_quit (loop);
   return G_SOURCE_REMOVE;
@@ -166,9 +191,11 @@ on_encoded (GstPad *pad, GstPadProbeInfo *info, gpointer data)
     case WINDOW_ARMED:
       sample (&window_start);
       window_count = 0;
+      encode_ns = 0;
       g_atomic_int_set (&window_state, WINDOW_OPEN);
       break;
     case WINDOW_OPEN:
+      encode_ns += clock_ns (CLOCK_THREAD_CPUTIME_ID) - encode_in_ns;
       if (++window_count < window_frames)
         break;
       sample (&window_end);
@@ -181,13 +208,39 @@ on_encoded (GstPad *pad, GstPadProbeInfo *info, gpointer data)
   return GST_PAD_PROBE_OK;
 }
 
-static void
-watch_encoder (GstElement *encoder)
+static GstPadProbeReturn
+on_convert_input (GstPad *pad, GstPadProbeInfo *info, gpointer data)
 {
-  GstPad *pad = gst_element_get_static_pad (encoder, "src");
+  encode_in_ns = clock_ns (CLOCK_THREAD_CPUTIME_ID);
+  return GST_PAD_PROBE_OK;
+}
 
-  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, on_encoded, NULL, NULL);
+static GstPadProbeReturn
+on_source_output (GstPad *pad, GstPadProbeInfo *info, gpointer data)
+{
+  if (!g_atomic_int_get (&source_clock_set) &&
+      pthread_getcpuclockid (pthread_self (), &source_clock) == 0)
+    g_atomic_int_set (&source_clock_set, 1);
+  return GST_PAD_PROBE_OK;
+}
+
+static void
+probe (GstElement *element, const char *pad_name, GstPadProbeCallback callback)
+{
+  GstPad *pad = gst_element_get_static_pad (element, pad_name);
+
+  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, callback, NULL, NULL);
   gst_object_unref (pad);
+}
+
+static void
+probe_by_name (GstElement *pipeline, const char *name, const char *pad_name,
+    GstPadProbeCallback callback)
+{
+  GstElement *element = gst_bin_get_by_name (GST_BIN (pipeline), name);
+
+  probe (element, pad_name, callback);
+  gst_object_unref (element);
 }
 
 /* meteredsink makes its encoder when the caps arrive */
@@ -197,8 +250,12 @@ on_deep_element_added (
 {
   GstElementFactory *factory = gst_element_get_factory (element);
 
-  if (factory && g_str_equal (GST_OBJECT_NAME (factory), "vp8enc"))
-    watch_encoder (element);
+  if (!factory)
+    return;
+  if (g_str_equal (GST_OBJECT_NAME (factory), "vp8enc"))
+    probe (element, "src", on_encoded);
+  else if (g_str_equal (GST_OBJECT_NAME (factory), "videoconvert"))
+    probe (element, "sink", on_convert_input);
 }
 
 static gboolean
@@ -372,7 +429,6 @@ main (int argc, char **argv)
   g_autoptr (GSubprocess) child = NULL;
   g_autofree char *desc = NULL;
   GstElement *pipeline;
-  GstElement *encoder;
 
   gst_init (&argc, &argv);
   g_option_context_add_main_entries (ctx, entries, NULL);
@@ -393,16 +449,18 @@ main (int argc, char **argv)
   } else if (metered_url) {
     /* meteredsink builds the encoding chain itself */
     desc = g_strdup_printf (
-        "videotestsrc is-live=true pattern=ball ! "
+        "videotestsrc name=src is-live=true pattern=ball ! "
         "video/x-raw,width=%d,height=%d,framerate=%d/1 ! "
         "meteredsink url=\"%s\" api-key=\"%s\" channel=\"%s\" bitrate=%d",
         width, height, fps, metered_url, api_key, channel ? channel : "bench",
         bitrate);
     open_instructions_counter ();
     pipeline = gst_parse_launch (desc, &error);
-    if (pipeline)
+    if (pipeline) {
       g_signal_connect (pipeline, "deep-element-added",
           G_CALLBACK (on_deep_element_added), NULL);
+      probe_by_name (pipeline, "src", "src", on_source_output);
+    }
   } else {
     /* One encoder thread, as meteredsink (libvpx threads spin-wait). */
     guint threads = 1;
@@ -417,10 +475,10 @@ main (int argc, char **argv)
     out = g_object_ref (g_subprocess_get_stdin_pipe (child));
     /* The chain meteredsink builds for raw video, with its settings. */
     desc = g_strdup_printf (
-        "videotestsrc is-live=true pattern=ball ! "
+        "videotestsrc name=src is-live=true pattern=ball ! "
         "video/x-raw,width=%d,height=%d,framerate=%d/1 ! "
         "queue leaky=downstream max-size-buffers=5 max-size-bytes=0 "
-        "max-size-time=0 silent=true ! videoconvert ! "
+        "max-size-time=0 silent=true ! videoconvert name=convert ! "
         "vp8enc name=enc deadline=1 cpu-used=4 lag-in-frames=0 "
         "keyframe-max-dist=150 threads=%u buffer-size=1000 "
         "buffer-initial-size=500 buffer-optimal-size=600 undershoot=95 "
@@ -435,9 +493,9 @@ main (int argc, char **argv)
     open_instructions_counter ();
     pipeline = gst_parse_launch (desc, &error);
     if (pipeline) {
-      encoder = gst_bin_get_by_name (GST_BIN (pipeline), "enc");
-      watch_encoder (encoder);
-      gst_object_unref (encoder);
+      probe_by_name (pipeline, "src", "src", on_source_output);
+      probe_by_name (pipeline, "convert", "sink", on_convert_input);
+      probe_by_name (pipeline, "enc", "src", on_encoded);
     }
   }
   if (!pipeline) {
