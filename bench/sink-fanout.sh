@@ -310,31 +310,56 @@ if ! command -v perf > /dev/null || ! perf stat -e cpu-clock true > /dev/null 2>
   echo "profile: skipped, perf is not usable here (install linux-perf)"
   exit 0
 fi
-# by_function: perf report --sort dso,sym lines, with the addresses of a
-# library without symbols summed into one line
+# by_function FRAMES: perf report -F period,dso,sym lines in, "dso [x] sym
+# per-frame" lines out, the addresses of a library without symbols summed
+# into one line (Debian's libraries are stripped)
 by_function() {
-  awk '{
+  awk -v frames="$1" '{
     for (i = 3; i <= NF && $i !~ /^\[.\]$/; i++) ;
     dso = $2; for (j = 3; j < i; j++) dso = dso " " $j
     sym = $(i + 1); for (j = i + 2; j <= NF; j++) sym = sym " " $j
-    if (sym ~ /^0x/) sym = "(no symbols)"
-    key = sprintf("%-30s %s %s", dso, $i, sym)
-    sub(/%/, "", $1); pct[key] += $1
-  } END { for (k in pct) printf "%8.2f%%  %s\n", pct[k], k }' | sort -rn
+    if (sym ~ /^0x/ || sym == "0000000000000000") sym = "(no symbols)"
+    if (dso ~ /^orcexec/) dso = "orcexec (ORC code, JIT)"
+    n[sprintf("%s %s %s", dso, $i, sym)] += $1
+  } END { for (k in n) printf "%s\t%.4f\n", k, n[k] / frames / scale }' scale="$scale"
 }
-event=cycles
-perf stat -x, -e cycles true 2>&1 | grep -q '<not supported>' && event=cpu-clock
-echo "profile: perf record -e $event -g, $profile s of each sender after ${warmup} s warm-up; self time, top entries"
+
+# compare A B TOP TOP_DIFF: per-frame figures of A and B joined by key,
+# sorted by B; then the keys where B spends the most over A, leaving out
+# the libraries of the work both share (source, convert, encode: there
+# the difference is load, as the source and encode columns of the rounds
+# show)
+compare() {
+  awk -F '\t' 'NR == FNR { a[$1] = $2; next } { b[$1] = $2; if (!($1 in a)) a[$1] = 0 }
+    END { for (k in a) printf "%10.4f %10.4f %+10.4f   %s\n", a[k], b[k] + 0, b[k] - a[k], k }' "$1" "$2" > "$tmp/compare"
+  printf '%10s %10s %10s   %s\n' baseline metered difference "$unit_p per frame, top by meteredsink"
+  sort -k2 -gr "$tmp/compare" | head -n "$3"
+  echo "-- where meteredsink spends more than the baseline (top by difference; not libvpx, videotestsrc, libgstvideo, orc):"
+  grep -v -e libvpx -e libgstvideotestsrc -e libgstvideo- -e orcexec "$tmp/compare" | sort -k3 -gr | head -n "$4"
+  echo "-- and less:"
+  grep -v -e libvpx -e libgstvideotestsrc -e libgstvideo- -e orcexec "$tmp/compare" | sort -k3 -g | head -n 5
+}
+
+event=cycles scale=1e6 unit_p="M cycles"
+if perf stat -x, -e cycles true 2>&1 | grep -q '<not supported>'; then
+  event=cpu-clock scale=1e6 unit_p="CPU ms"
+fi
+frames_p=$((profile * fps))
+echo "profile: perf record -e $event -g, $profile s (~$frames_p frames) of each sender after ${warmup} s warm-up;"
+echo "self time ($unit_p per frame, frames taken as $fps a second) of the baseline and of meteredsink x1"
 for c in baseline 1; do
   start "$c" 1000000
   sleep "$warmup"
   perf record -q -e "$event" -g -p "$sender" -o "$tmp/perf-$c.data" -- sleep "$profile" > /dev/null 2>&1
   stop
-  if [[ $c == baseline ]]; then name="webrtcbin x1 (baseline)"; else name="meteredsink x1"; fi
-  echo
-  echo "== $name: by library"
-  perf report -i "$tmp/perf-$c.data" --stdio --no-children --sort dso -g none 2> /dev/null | grep -v '^#' | grep . | head -n 15
-  echo "== $name: by function (stripped libraries: one line for all their functions)"
-  perf report -i "$tmp/perf-$c.data" --stdio --no-children --sort dso,sym -g none 2> /dev/null |
-    grep -v '^#' | grep . | by_function | head -n 40
+  perf report -i "$tmp/perf-$c.data" --stdio --no-children -g none -F period,dso,sym 2> /dev/null |
+    grep -v '^#' | grep . | by_function "$frames_p" > "$tmp/fn-$c"
+  awk -F '\t' '{ split($1, k, " \\[") ; n[k[1]] += $2 } END { for (d in n) printf "%s\t%.4f\n", d, n[d] }' \
+    "$tmp/fn-$c" > "$tmp/dso-$c"
 done
+echo
+echo "== by library"
+compare "$tmp/dso-baseline" "$tmp/dso-1" 15 10
+echo
+echo "== by function (a stripped library: one line, \"(no symbols)\")"
+compare "$tmp/fn-baseline" "$tmp/fn-1" 30 20
