@@ -49,8 +49,12 @@
 #
 # --profile N: afterwards (with --repeat 0, only), perf record -g (cycles,
 # or cpu-clock without hardware counters) on the baseline and the
-# meteredsink x1 sender for N seconds each, and print the top entries (self time) by library and by
-# function. Needs perf: installs Debian's linux-perf if missing (skips the
+# meteredsink x1 sender for N seconds each, and print their self time per
+# frame side by side: by thread, by library and by function, with where
+# meteredsink spends more, and the functions on meteredsink's own threads
+# (the baseline hands its frames to webrtcbin on the encoder's thread,
+# meteredsink through an appsink/appsrc to a thread of each peer's).
+# Needs perf: installs Debian's linux-perf if missing (skips the
 # profile, with a note, if it cannot).
 #
 # Runs inside the network namespace tests/browser/netns-run.sh makes (it
@@ -73,7 +77,7 @@ while [[ $# -gt 0 ]]; do
   --repeat) repeat=$2; shift ;;
   --profile) profile=$2; shift ;;
   --builddir) builddir=$2; shift ;;
-  -h | --help) sed -n '4,61p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h | --help) sed -n '4,64p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "sink-fanout.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -356,7 +360,25 @@ for c in baseline 1; do
     grep -v '^#' | grep . | by_function "$frames_p" > "$tmp/fn-$c"
   awk -F '\t' '{ split($1, k, " \\[") ; n[k[1]] += $2 } END { for (d in n) printf "%s\t%.4f\n", d, n[d] }' \
     "$tmp/fn-$c" > "$tmp/dso-$c"
+  # by thread: names differ between the two (meteredsink names its own)
+  perf report -i "$tmp/perf-$c.data" --stdio --no-children -g none -F period,comm 2> /dev/null |
+    grep -v '^#' | grep . | awk -v f="$frames_p" -v s="$scale" '{ c = $2; for (i = 3; i <= NF; i++) c = c " " $i
+      printf "%10.4f   %s\n", $1 / f / s, c }' | head -n 12 > "$tmp/comm-$c"
 done
+echo
+echo "== by thread ($unit_p per frame), webrtcbin x1 (baseline):"
+cat "$tmp/comm-baseline"
+echo "== by thread ($unit_p per frame), meteredsink x1:"
+cat "$tmp/comm-1"
+# meteredsink's own threads: what it does apart from source and encode
+# (the baseline does the like on its encoder's thread, queue0:src)
+comms=$(awk '$2 != "queue0:src" && $2 != "src:src" { print $2 }' "$tmp/comm-1" | paste -sd, -)
+if [[ -n $comms ]]; then
+  echo "== meteredsink x1, its threads but source and encoder ($comms), by function:"
+  perf report -i "$tmp/perf-1.data" --stdio --no-children -g none --comms "$comms" -F period,dso,sym 2> /dev/null |
+    grep -v '^#' | grep . | by_function "$frames_p" | sort -t "$(printf '\t')" -k2 -gr | head -n 20 |
+    awk -F '\t' '{ printf "%10s   %s\n", $2, $1 }'
+fi
 echo
 echo "== by library"
 compare "$tmp/dso-baseline" "$tmp/dso-1" 15 10
