@@ -61,7 +61,7 @@
 # re-executes itself there), with metered-server --dev on a free port.
 # Needs a built tree (default build/: metered-server, the plugin,
 # metered-peer-tool) and a C compiler. Not a test: figures. Takes about
-# (25 + 2 x --seconds + --warmup) x 3 seconds a round.
+# 3 x (5 + --seconds + --warmup) seconds a round (a minute by default).
 set -euo pipefail
 
 seconds=10
