@@ -190,10 +190,10 @@ stop() {
 # value KEY LINE: KEY=value out of the sender's "measured ..." line
 value() { tr ' ' '\n' <<< "$2" | sed -n "s/^$1=//p"; }
 
-declare -A per_frame cpu_ms src_ms enc_ms dlv_ms s_min nivcsw rx_fps
+declare -A per_frame cpu_ms src_ms enc_ms dlv_ms s_min nivcsw rx_fps enc_fps
 # run CONFIG: one measured window; sets per_frame (the measure), cpu_ms,
 # src_ms, enc_ms, dlv_ms (CPU ms per frame: whole process, source thread,
-# convert+encode, the rest), s_min, nivcsw, rx_fps
+# convert+encode, the rest), s_min, nivcsw, rx_fps, enc_fps
 run() {
   local config=$1 before after line n wall
   start "$config" "$frames"
@@ -217,6 +217,7 @@ run() {
     -v e="$(value encode_ns "$line")" -v n="$n" \
     'BEGIN { printf "%.3f %.3f %.3f %.3f", c / n / 1e6, s / n / 1e6, e / n / 1e6, (c - s - e) / n / 1e6 }')"
   nivcsw[$config]=$(value nivcsw "$line")
+  enc_fps[$config]=$(awk -v n="$n" -v w="$wall" 'BEGIN { printf "%.1f", n / (w / 1e9) }')
   local rx=1
   [[ $config == 8 ]] && rx=8
   rx_fps[$config]=$(awk -v d=$((after - before)) -v rx=$rx -v w="$wall" 'BEGIN { printf "%.1f", d / rx / (w / 1e9) }')
@@ -252,6 +253,7 @@ rounds() {
       series[$c]+=" ${per_frame[$c]}"
       series[s_$c]+=" ${s_min[$c]}"
       series[fps_$c]+=" ${rx_fps[$c]}"
+      series[efps_$c]+=" ${enc_fps[$c]}"
       series[src_$c]+=" ${src_ms[$c]}"
       series[enc_$c]+=" ${enc_ms[$c]}"
       series[dlv_$c]+=" ${dlv_ms[$c]}"
@@ -275,19 +277,21 @@ rounds() {
   }
 
   echo
-  printf '%-20s %3s %22s %13s | %-31s | %7s %5s\n' "" "" "" "" "CPU ms/frame, median" "CPU s/" "fps/"
-  printf '%-20s %3s %22s %13s | %9s %9s %11s | %7s %5s\n' sender rx "$unit" "min-max" source encode delivery "min@30" rx
+  printf '%-20s %3s %22s %13s | %-31s | %7s %5s %5s\n' "" "" "" "" "CPU ms/frame, median" "CPU s/" "fps" "fps/"
+  printf '%-20s %3s %22s %13s | %9s %9s %11s | %7s %5s %5s\n' sender rx "$unit" "min-max" source encode delivery "min@30" enc rx
   for c in baseline 1 8; do
     read -r m lo hi <<< "$(stats "${series[$c]}")"
     read -r sm _ _ <<< "$(stats "${series[s_$c]}")"
     read -r f _ _ <<< "$(stats "${series[fps_$c]}")"
+    read -r ef _ _ <<< "$(stats "${series[efps_$c]}")"
     read -r sr _ _ <<< "$(stats "${series[src_$c]}")"
     read -r en _ _ <<< "$(stats "${series[enc_$c]}")"
     read -r dl _ _ <<< "$(stats "${series[dlv_$c]}")"
     if [[ $c == baseline ]]; then name="webrtcbin (by hand)" rx=1; else name=meteredsink rx=$c; fi
-    printf '%-20s %3s %22.3f %13s | %9.3f %9.3f %11.3f | %7.2f %5.1f\n' "$name" "$rx" "$m" "$lo-$hi" "$sr" "$en" "$dl" "$sm" "$f"
+    printf '%-20s %3s %22.3f %13s | %9.3f %9.3f %11.3f | %7.2f %5.1f %5.1f\n' "$name" "$rx" "$m" "$lo-$hi" "$sr" "$en" "$dl" "$sm" "$ef" "$f"
   done
-  echo "(source: videotestsrc's thread; encode: videoconvert + vp8enc; delivery: the rest of the process)"
+  echo "(source: videotestsrc's thread; encode: videoconvert + vp8enc; delivery: the rest of the process;"
+  echo " fps enc: frames out of the encoder in the window, fps rx: received, per receiver)"
   echo
   echo "ratios, taken within each round (median, min-max over $repeat rounds):"
   verdict() {
