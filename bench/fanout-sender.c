@@ -43,12 +43,13 @@
  * exits:
  *
  *   measured frames=N cpu_ns=T instructions=I|-1 wall_ns=W nivcsw=C
- *       source_ns=S encode_ns=E
+ *       source_ns=S encode_ns=E encoded_bytes=B
  *
  * S is the CPU time of videotestsrc's streaming thread, E the CPU time
  * the encoder's thread spends from videoconvert's input to vp8enc's
  * output: the work both senders share, so that T - S - E, what they do
- * differently, can be seen apart from it.
+ * differently, can be seen apart from it. B, the bytes out of vp8enc,
+ * shows that the encoder did the same work in both.
  *
  * Counting per encoded frame, not per second of wall time, keeps frames
  * the leaky queue drops on a loaded machine out of the figure; the
@@ -109,7 +110,7 @@ static gint window_count;
  * vp8enc's output summed over the window (on the encoder's thread). */
 static clockid_t source_clock;
 static gint source_clock_set; /* atomic */
-static gint64 encode_in_ns, encode_ns;
+static gint64 encode_in_ns, encode_ns, encoded_bytes;
 static Sample window_start, window_end;
 static int instructions_fd = -1;
 static GMainLoop *loop;
@@ -169,14 +170,15 @@ print_window (gpointer data)
   g_print ("measured frames=%d cpu_ns=%" G_GINT64_FORMAT
            " instructions=%" G_GINT64_FORMAT " wall_ns=%" G_GINT64_FORMAT
            " nivcsw=%ld source_ns=%" G_GINT64_FORMAT
-           " encode_ns=%" G_GINT64_FORMAT "\n",
+           " encode_ns=%" G_GINT64_FORMAT " encoded_bytes=%" G_GINT64_FORMAT
+           "\n",
       window_count, window_end.cpu_ns - window_start.cpu_ns,
       window_start.instructions < 0
           ? -1
           : window_end.instructions - window_start.instructions,
       window_end.wall_ns - window_start.wall_ns,
       window_end.nivcsw - window_start.nivcsw,
-      window_end.source_ns - window_start.source_ns, encode_ns);
+      window_end.source_ns - window_start.source_ns, encode_ns, encoded_bytes);
   fflush (stdout);
   g_main_loop_quit (loop);
   return G_SOURCE_REMOVE;
@@ -192,10 +194,12 @@ on_encoded (GstPad *pad, GstPadProbeInfo *info, gpointer data)
       sample (&window_start);
       window_count = 0;
       encode_ns = 0;
+      encoded_bytes = 0;
       g_atomic_int_set (&window_state, WINDOW_OPEN);
       break;
     case WINDOW_OPEN:
       encode_ns += clock_ns (CLOCK_THREAD_CPUTIME_ID) - encode_in_ns;
+      encoded_bytes += gst_buffer_get_size (GST_PAD_PROBE_INFO_BUFFER (info));
       if (++window_count < window_frames)
         break;
       sample (&window_end);

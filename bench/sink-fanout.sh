@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # gst-metered — LGPL-2.1-or-later
 #
-# bench/sink-fanout.sh [--seconds N] [--warmup N] [--repeat N]
+# bench/sink-fanout.sh [--seconds N] [--warmup N] [--repeat N] [--paired]
 #                      [--profile N] [--builddir DIR]
 #
 # What one meteredsink costs, and what more viewers add. The sender sends a
@@ -33,7 +33,11 @@
 # on a loaded machine its noise hides the few % that differ.
 #
 # --repeat N rounds, interleaved (odd rounds baseline, x1, x8; even rounds
-# x8, x1, baseline, so a drift in load weighs on all three alike). For each
+# x8, x1, baseline, so a drift in load weighs on all three alike). With
+# --paired, the baseline and meteredsink x1 run at the same time, windows
+# opened together, so that both see the same load from other processes
+# (and each other's): on a busy machine that steadies the overhead ratio,
+# at the price of higher absolute figures. For each
 # configuration it prints the median and min-max over the rounds, and CPU
 # s/min at 30 fps (the older figure of this bench). The ratios are taken
 # within each round, then their median and min-max are printed:
@@ -67,6 +71,7 @@ set -euo pipefail
 seconds=10
 warmup=5
 repeat=5
+paired=0
 profile=0
 builddir=build
 args=("$@")
@@ -76,8 +81,9 @@ while [[ $# -gt 0 ]]; do
   --warmup) warmup=$2; shift ;;
   --repeat) repeat=$2; shift ;;
   --profile) profile=$2; shift ;;
+  --paired) paired=1 ;;
   --builddir) builddir=$2; shift ;;
-  -h | --help) sed -n '4,64p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h | --help) sed -n '4,68p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "sink-fanout.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -149,18 +155,19 @@ total_received() {
   echo "$t"
 }
 
-# start CONFIG: starts the sender (and receivers) of CONFIG (baseline, 1 or
-# 8) with a window of $2 frames, waits until every receiver receives;
-# sets sender and rx_pids
+# start CONFIG WINDOW: starts the sender (and receivers) of CONFIG
+# (baseline, 1 or 8) with a window of WINDOW frames, waits until every
+# receiver receives; sets sender_of[CONFIG], rx_of[CONFIG]
+declare -A sender_of rx_of
 start() {
   local config=$1 window=$2 ch i
-  rx_pids=()
-  rm -f "$tmp"/recv-"$config"-*.log "$tmp/sender.out"
+  rx_of[$config]=
+  rm -f "$tmp"/recv-"$config"-*.log "$tmp/sender-$config.out"
   if [[ $config == baseline ]]; then
     "$sender_bin" --width 1280 --height 720 --fps $fps --frames "$window" \
-      > "$tmp/sender.out" 2> "$tmp/baseline.err" &
-    sender=$!
-    pids+=("$sender")
+      > "$tmp/sender-$config.out" 2> "$tmp/baseline.err" &
+    sender_of[$config]=$!
+    pids+=($!)
     wait_for 40 grep -q 'frames [1-9]' "$tmp/baseline.err" || { echo "baseline does not flow" >&2; exit 1; }
     return
   fi
@@ -168,68 +175,78 @@ start() {
   for i in $(seq "$config"); do
     "$peertool" --url "$url" --key pk_dev_local --channel "$ch" --recv \
       --duration 600 --status-ms 500 > "$tmp/recv-$config-$i.log" 2>&1 &
-    rx_pids+=($!)
+    rx_of[$config]+=" $!"
     pids+=($!)
   done
   "$sender_bin" --metered "$url" --channel "$ch" --api-key pk_dev_local \
     --width 1280 --height 720 --fps $fps --frames "$window" \
-    > "$tmp/sender.out" 2> "$tmp/sender.err" &
-  sender=$!
-  pids+=("$sender")
+    > "$tmp/sender-$config.out" 2> "$tmp/sender-$config.err" &
+  sender_of[$config]=$!
+  pids+=($!)
   wait_for 40 all_receiving "$config" || { echo "receivers do not receive:" >&2; tail -n 3 "$tmp"/recv-"$config"-*.log >&2; exit 1; }
 }
 
+# stop CONFIG
 stop() {
   local p
-  kill "$sender" 2> /dev/null || true
-  wait "$sender" 2> /dev/null || true
-  for p in "${rx_pids[@]}"; do kill "$p" 2> /dev/null || true; done
-  for p in "${rx_pids[@]}"; do wait "$p" 2> /dev/null || true; done
+  kill "${sender_of[$1]}" 2> /dev/null || true
+  wait "${sender_of[$1]}" 2> /dev/null || true
+  for p in ${rx_of[$1]}; do kill "$p" 2> /dev/null || true; done
+  for p in ${rx_of[$1]}; do wait "$p" 2> /dev/null || true; done
 }
 
 # value KEY LINE: KEY=value out of the sender's "measured ..." line
 value() { tr ' ' '\n' <<< "$2" | sed -n "s/^$1=//p"; }
 
-declare -A per_frame cpu_ms src_ms enc_ms dlv_ms s_min nivcsw rx_fps enc_fps
-# run CONFIG: one measured window; sets per_frame (the measure), cpu_ms,
-# src_ms, enc_ms, dlv_ms (CPU ms per frame: whole process, source thread,
-# convert+encode, the rest), s_min, nivcsw, rx_fps, enc_fps
+measured() { grep -q '^measured' "$tmp/sender-$1.out"; }
+
+declare -A per_frame cpu_ms src_ms enc_ms dlv_ms s_min nivcsw rx_fps enc_fps kbps
+# run CONFIG...: one measured window of each CONFIG, all at the same time;
+# sets per_frame (the measure), cpu_ms, src_ms, enc_ms, dlv_ms (CPU ms per
+# frame: whole process, source thread, convert+encode, the rest), s_min,
+# nivcsw, rx_fps, enc_fps, kbps of each
 run() {
-  local config=$1 before after line n wall
-  start "$config" "$frames"
+  local c line n wall rx
+  local -A before after
+  for c in "$@"; do start "$c" "$frames"; done
   sleep "$warmup"
-  before=$(total_received "$config")
-  kill -USR1 "$sender"
-  wait_for $((seconds * 4 + 30)) grep -q '^measured' "$tmp/sender.out" || { echo "sender does not measure ($config)" >&2; exit 1; }
-  after=$(total_received "$config")
-  line=$(grep '^measured' "$tmp/sender.out")
-  stop
-  n=$(value frames "$line")
-  wall=$(value wall_ns "$line")
-  if [[ $measure == instructions ]]; then
-    per_frame[$config]=$(awk -v i="$(value instructions "$line")" -v n="$n" 'BEGIN { printf "%.3f", i / n / 1e6 }')
-  else
-    per_frame[$config]=$(awk -v c="$(value cpu_ns "$line")" -v n="$n" 'BEGIN { printf "%.3f", c / n / 1e6 }')
-  fi
-  s_min[$config]=$(awk -v c="$(value cpu_ns "$line")" -v n="$n" -v f=$fps 'BEGIN { printf "%.2f", c / n / 1e9 * f * 60 }')
-  read -r cpu_ms[$config] src_ms[$config] enc_ms[$config] dlv_ms[$config] <<< "$(awk \
-    -v c="$(value cpu_ns "$line")" -v s="$(value source_ns "$line")" \
-    -v e="$(value encode_ns "$line")" -v n="$n" \
-    'BEGIN { printf "%.3f %.3f %.3f %.3f", c / n / 1e6, s / n / 1e6, e / n / 1e6, (c - s - e) / n / 1e6 }')"
-  nivcsw[$config]=$(value nivcsw "$line")
-  enc_fps[$config]=$(awk -v n="$n" -v w="$wall" 'BEGIN { printf "%.1f", n / (w / 1e9) }')
-  local rx=1
-  [[ $config == 8 ]] && rx=8
-  rx_fps[$config]=$(awk -v d=$((after - before)) -v rx=$rx -v w="$wall" 'BEGIN { printf "%.1f", d / rx / (w / 1e9) }')
+  for c in "$@"; do before[$c]=$(total_received "$c"); done
+  for c in "$@"; do kill -USR1 "${sender_of[$c]}"; done
+  for c in "$@"; do
+    wait_for $((seconds * 4 + 30)) measured "$c" || { echo "sender does not measure ($c)" >&2; exit 1; }
+    after[$c]=$(total_received "$c")
+  done
+  for c in "$@"; do stop "$c"; done
+  for c in "$@"; do
+    line=$(grep '^measured' "$tmp/sender-$c.out")
+    n=$(value frames "$line")
+    wall=$(value wall_ns "$line")
+    if [[ $measure == instructions ]]; then
+      per_frame[$c]=$(awk -v i="$(value instructions "$line")" -v n="$n" 'BEGIN { printf "%.3f", i / n / 1e6 }')
+    else
+      per_frame[$c]=$(awk -v c="$(value cpu_ns "$line")" -v n="$n" 'BEGIN { printf "%.3f", c / n / 1e6 }')
+    fi
+    s_min[$c]=$(awk -v c="$(value cpu_ns "$line")" -v n="$n" -v f=$fps 'BEGIN { printf "%.2f", c / n / 1e9 * f * 60 }')
+    read -r cpu_ms[$c] src_ms[$c] enc_ms[$c] dlv_ms[$c] <<< "$(awk \
+      -v c="$(value cpu_ns "$line")" -v s="$(value source_ns "$line")" \
+      -v e="$(value encode_ns "$line")" -v n="$n" \
+      'BEGIN { printf "%.3f %.3f %.3f %.3f", c / n / 1e6, s / n / 1e6, e / n / 1e6, (c - s - e) / n / 1e6 }')"
+    nivcsw[$c]=$(value nivcsw "$line")
+    enc_fps[$c]=$(awk -v n="$n" -v w="$wall" 'BEGIN { printf "%.1f", n / (w / 1e9) }')
+    kbps[$c]=$(awk -v b="$(value encoded_bytes "$line")" -v n="$n" -v f=$fps 'BEGIN { printf "%.0f", b * 8 / n * f / 1000 }')
+    rx=1
+    [[ $c == 8 ]] && rx=8
+    rx_fps[$c]=$(awk -v d=$((after[$c] - before[$c])) -v rx=$rx -v w="$wall" 'BEGIN { printf "%.1f", d / rx / (w / 1e9) }')
+  done
 }
 
 # Which measure: a short window of the baseline tells whether the
 # instruction counter opens here.
 start baseline 15
-kill -USR1 "$sender"
-wait_for 30 grep -q '^measured' "$tmp/sender.out" || { echo "sender does not measure" >&2; exit 1; }
-probe=$(grep '^measured' "$tmp/sender.out")
-stop
+kill -USR1 "${sender_of[baseline]}"
+wait_for 30 measured baseline || { echo "sender does not measure" >&2; exit 1; }
+probe=$(grep '^measured' "$tmp/sender-baseline.out")
+stop baseline
 if [[ $(value instructions "$probe") != -1 ]]; then
   measure=instructions
   unit="M instructions/frame"
@@ -240,20 +257,28 @@ else
   measure_text="CPU time of the sending process per encoded frame (CLOCK_PROCESS_CPUTIME_ID, every thread): this machine has no hardware counters (perf_event_open instructions fails), so load from other processes still moves it a little"
 fi
 
-echo "sink-fanout: 720p30 VP8 1 Mbit/s, window $frames encoded frames (${seconds} s) after ${warmup} s warm-up, $repeat round(s) interleaved, $(nproc) CPUs, $(gst-launch-1.0 --gst-version | head -n 1)"
+echo "sink-fanout: 720p30 VP8 (1 Mbit/s target), window $frames encoded frames (${seconds} s) after ${warmup} s warm-up, $repeat round(s) interleaved$( ((paired)) && echo ", webrtcbin x1 and meteredsink x1 at the same time (--paired)"), $(nproc) CPUs, $(gst-launch-1.0 --gst-version | head -n 1)"
 echo "measure: $measure_text"
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 rounds() {
   declare -A series
   for r in $(seq "$repeat"); do
-    if ((r % 2)); then order="baseline 1 8"; else order="8 1 baseline"; fi
-    for c in $order; do
-      run "$c"
+    if ((paired)); then
+      if ((r % 2)); then runs=("baseline 1" 8); else runs=(8 "baseline 1"); fi
+    else
+      if ((r % 2)); then runs=(baseline 1 8); else runs=(8 1 baseline); fi
+    fi
+    for configs in "${runs[@]}"; do
+      # shellcheck disable=SC2086 # a list of configurations
+      run $configs
+    done
+    for c in baseline 1 8; do
       series[$c]+=" ${per_frame[$c]}"
       series[s_$c]+=" ${s_min[$c]}"
       series[fps_$c]+=" ${rx_fps[$c]}"
       series[efps_$c]+=" ${enc_fps[$c]}"
+      series[kbps_$c]+=" ${kbps[$c]}"
       series[src_$c]+=" ${src_ms[$c]}"
       series[enc_$c]+=" ${enc_ms[$c]}"
       series[dlv_$c]+=" ${dlv_ms[$c]}"
@@ -277,21 +302,22 @@ rounds() {
   }
 
   echo
-  printf '%-20s %3s %22s %13s | %-31s | %7s %5s %5s\n' "" "" "" "" "CPU ms/frame, median" "CPU s/" "fps" "fps/"
-  printf '%-20s %3s %22s %13s | %9s %9s %11s | %7s %5s %5s\n' sender rx "$unit" "min-max" source encode delivery "min@30" enc rx
+  printf '%-20s %3s %22s %13s | %-31s | %7s %5s %5s %6s\n' "" "" "" "" "CPU ms/frame, median" "CPU s/" "fps" "fps/" "kbit/"
+  printf '%-20s %3s %22s %13s | %9s %9s %11s | %7s %5s %5s %6s\n' sender rx "$unit" "min-max" source encode delivery "min@30" enc rx s
   for c in baseline 1 8; do
     read -r m lo hi <<< "$(stats "${series[$c]}")"
     read -r sm _ _ <<< "$(stats "${series[s_$c]}")"
     read -r f _ _ <<< "$(stats "${series[fps_$c]}")"
     read -r ef _ _ <<< "$(stats "${series[efps_$c]}")"
+    read -r kb _ _ <<< "$(stats "${series[kbps_$c]}")"
     read -r sr _ _ <<< "$(stats "${series[src_$c]}")"
     read -r en _ _ <<< "$(stats "${series[enc_$c]}")"
     read -r dl _ _ <<< "$(stats "${series[dlv_$c]}")"
     if [[ $c == baseline ]]; then name="webrtcbin (by hand)" rx=1; else name=meteredsink rx=$c; fi
-    printf '%-20s %3s %22.3f %13s | %9.3f %9.3f %11.3f | %7.2f %5.1f %5.1f\n' "$name" "$rx" "$m" "$lo-$hi" "$sr" "$en" "$dl" "$sm" "$ef" "$f"
+    printf '%-20s %3s %22.3f %13s | %9.3f %9.3f %11.3f | %7.2f %5.1f %5.1f %6.0f\n' "$name" "$rx" "$m" "$lo-$hi" "$sr" "$en" "$dl" "$sm" "$ef" "$f" "$kb"
   done
   echo "(source: videotestsrc's thread; encode: videoconvert + vp8enc; delivery: the rest of the process;"
-  echo " fps enc: frames out of the encoder in the window, fps rx: received, per receiver)"
+  echo " fps enc: frames out of the encoder in the window, fps rx: received, per receiver; kbit/s out of vp8enc)"
   echo
   echo "ratios, taken within each round (median, min-max over $repeat rounds):"
   verdict() {
@@ -358,8 +384,8 @@ echo "self time ($unit_p per frame, frames taken as $fps a second) of the baseli
 for c in baseline 1; do
   start "$c" 1000000
   sleep "$warmup"
-  perf record -q -e "$event" -g -p "$sender" -o "$tmp/perf-$c.data" -- sleep "$profile" > /dev/null 2>&1
-  stop
+  perf record -q -e "$event" -g -p "${sender_of[$c]}" -o "$tmp/perf-$c.data" -- sleep "$profile" > /dev/null 2>&1
+  stop "$c"
   perf report -i "$tmp/perf-$c.data" --stdio --no-children -g none -F period,dso,sym 2> /dev/null |
     grep -v '^#' | grep . | by_function "$frames_p" > "$tmp/fn-$c"
   awk -F '\t' '{ split($1, k, " \\[") ; n[k[1]] += $2 } END { for (d in n) printf "%s\t%.4f\n", d, n[d] }' \
