@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # gst-metered — LGPL-2.1-or-later
 #
-# bench/sink-fanout.sh [--seconds N] [--warmup N] [--repeat N] [--paired]
-#                      [--profile N] [--builddir DIR]
+# bench/sink-fanout.sh [--seconds N] [--warmup N] [--repeat N]
+#                      [--sequential] [--profile N] [--builddir DIR]
 #
 # What one meteredsink costs, and what more viewers add. The sender sends a
 # live 720p30 test pattern (videotestsrc is-live=true pattern=ball) as VP8
@@ -32,12 +32,15 @@
 # peer and the signalling): ~95 % of the process is the shared part, and
 # on a loaded machine its noise hides the few % that differ.
 #
-# --repeat N rounds, interleaved (odd rounds baseline, x1, x8; even rounds
-# x8, x1, baseline, so a drift in load weighs on all three alike). With
-# --paired, the baseline and meteredsink x1 run at the same time, windows
-# opened together, so that both see the same load from other processes
-# (and each other's): on a busy machine that steadies the overhead ratio,
-# at the price of higher absolute figures. For each
+# --repeat N rounds (default 5). In a round the baseline and meteredsink
+# x1 run at the same time, their windows opened together, so that both see
+# the same load from other processes (and each other's), and x8 runs
+# before or after them, alternately. On a busy 2-core machine this halved
+# the spread of the overhead ratio (two runs: 0.99-1.04, 0.97-1.04; one
+# at a time, three runs: 0.90-1.04, 0.91-1.04, 0.98-1.12), at the price
+# of somewhat higher absolute figures.
+# --sequential runs the three one at a time instead, interleaved (odd
+# rounds baseline, x1, x8; even rounds x8, x1, baseline). For each
 # configuration it prints the median and min-max over the rounds, and CPU
 # s/min at 30 fps (the older figure of this bench). The ratios are taken
 # within each round, then their median and min-max are printed:
@@ -65,13 +68,13 @@
 # re-executes itself there), with metered-server --dev on a free port.
 # Needs a built tree (default build/: metered-server, the plugin,
 # metered-peer-tool) and a C compiler. Not a test: figures. Takes about
-# 3 x (5 + --seconds + --warmup) seconds a round (a minute by default).
+# 2 x (5 + --seconds + --warmup) seconds a round (3 x with --sequential).
 set -euo pipefail
 
 seconds=10
 warmup=5
 repeat=5
-paired=0
+paired=1
 profile=0
 builddir=build
 args=("$@")
@@ -82,8 +85,9 @@ while [[ $# -gt 0 ]]; do
   --repeat) repeat=$2; shift ;;
   --profile) profile=$2; shift ;;
   --paired) paired=1 ;;
+  --sequential) paired=0 ;;
   --builddir) builddir=$2; shift ;;
-  -h | --help) sed -n '4,68p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h | --help) sed -n '4,71p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "sink-fanout.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -257,7 +261,7 @@ else
   measure_text="CPU time of the sending process per encoded frame (CLOCK_PROCESS_CPUTIME_ID, every thread): this machine has no hardware counters (perf_event_open instructions fails), so load from other processes still moves it a little"
 fi
 
-echo "sink-fanout: 720p30 VP8 (1 Mbit/s target), window $frames encoded frames (${seconds} s) after ${warmup} s warm-up, $repeat round(s) interleaved$( ((paired)) && echo ", webrtcbin x1 and meteredsink x1 at the same time (--paired)"), $(nproc) CPUs, $(gst-launch-1.0 --gst-version | head -n 1)"
+echo "sink-fanout: 720p30 VP8 (1 Mbit/s target), window $frames encoded frames (${seconds} s) after ${warmup} s warm-up, $repeat round(s) interleaved$( ((paired)) && echo ", webrtcbin x1 and meteredsink x1 at the same time" || echo ", one at a time (--sequential)"), $(nproc) CPUs, $(gst-launch-1.0 --gst-version | head -n 1)"
 echo "measure: $measure_text"
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 
