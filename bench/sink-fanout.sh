@@ -118,6 +118,7 @@ trap cleanup EXIT
 export GST_REGISTRY=$tmp/registry.bin
 
 sender_bin=$tmp/fanout-sender
+# shellcheck disable=SC2046 # pkg-config prints a list of flags
 cc -O2 -o "$sender_bin" "$root/bench/fanout-sender.c" -DGST_USE_UNSTABLE_API \
   $(pkg-config --cflags --libs gstreamer-1.0 gstreamer-webrtc-1.0 gstreamer-sdp-1.0 gio-unix-2.0)
 
@@ -231,7 +232,7 @@ run() {
       per_frame[$c]=$(awk -v c="$(value cpu_ns "$line")" -v n="$n" 'BEGIN { printf "%.3f", c / n / 1e6 }')
     fi
     s_min[$c]=$(awk -v c="$(value cpu_ns "$line")" -v n="$n" -v f=$fps 'BEGIN { printf "%.2f", c / n / 1e9 * f * 60 }')
-    read -r cpu_ms[$c] src_ms[$c] enc_ms[$c] dlv_ms[$c] <<< "$(awk \
+    read -r "cpu_ms[$c]" "src_ms[$c]" "enc_ms[$c]" "dlv_ms[$c]" <<< "$(awk \
       -v c="$(value cpu_ns "$line")" -v s="$(value source_ns "$line")" \
       -v e="$(value encode_ns "$line")" -v n="$n" \
       'BEGIN { printf "%.3f %.3f %.3f %.3f", c / n / 1e6, s / n / 1e6, e / n / 1e6, (c - s - e) / n / 1e6 }')"
@@ -324,15 +325,18 @@ rounds() {
   echo " fps enc: frames out of the encoder in the window, fps rx: received, per receiver; kbit/s out of vp8enc)"
   echo
   echo "ratios, taken within each round (median, min-max over $repeat rounds):"
+  # verdict TEXT SERIES GOAL
   verdict() {
-    awk -v m="$2" -v lo="$3" -v hi="$4" -v g="$5" -v t="$1" 'BEGIN {
+    local m lo hi
+    read -r m lo hi <<< "$(stats "${series[$2]}")"
+    awk -v m="$m" -v lo="$lo" -v hi="$hi" -v g="$3" -v t="$1" 'BEGIN {
       v = (hi <= g) ? "holds" : (m <= g) ? "median meets it, spread crosses it" : "does not hold"
       printf "%-58s %.3f (%.3f-%.3f), goal <= %.2f: %s\n", t ":", m, lo, hi, g, v }'
   }
-  verdict "overhead meteredsink x1 / webrtcbin x1" $(stats "${series[overhead]}") 1.05
-  verdict "  the same, source+encode of webrtcbin's run for both" $(stats "${series[overhead_d]}") 1.05
-  verdict "fan-out  meteredsink x8 / meteredsink x1" $(stats "${series[fanout]}") 1.30
-  verdict "  the same, source+encode of the x1 run for both" $(stats "${series[fanout_d]}") 1.30
+  verdict "overhead meteredsink x1 / webrtcbin x1" overhead 1.05
+  verdict "  the same, source+encode of webrtcbin's run for both" overhead_d 1.05
+  verdict "fan-out  meteredsink x8 / meteredsink x1" fanout 1.30
+  verdict "  the same, source+encode of the x1 run for both" fanout_d 1.30
 }
 ((repeat > 0)) && rounds
 
