@@ -27,6 +27,14 @@ G_BEGIN_DECLS
 
 G_GNUC_INTERNAL extern const char *metered_server_log_domain;
 
+/* Close code for a subscriber whose outgoing queue overflowed because it
+ * does not read fast enough (docs/metered-server.md). Not one of the
+ * hosted service's codes: the SDK retries it with its normal backoff. */
+#define METERED_SERVER_CLOSE_SLOW_CONSUMER 4013
+/* Default bound of a connection's queue of frames not yet handed to the
+ * socket (--max-queued-kb). */
+#define METERED_SERVER_MAX_QUEUED_KB 1024
+
 struct _MeteredServer
 {
   MeteredServerConfig *config;
@@ -44,6 +52,14 @@ struct _MeteredServer
   GHashTable *ip_windows; /* remote host -> MeteredRateWindow* */
   guint sweep_id;
   guint port;
+
+  /* Output batching: sockets with frames queued during this main-loop
+   * iteration (MeteredServerSocket*), written out by flush_source at the
+   * next one, several frames per syscall burst. Main thread only. */
+  GPtrArray *dirty;
+  GPtrArray *flushing; /* the batch flush_source is walking, or NULL */
+  GSource *flush_source;
+  gsize max_queued_bytes;
   gboolean tls;
 
   /* shutdown */

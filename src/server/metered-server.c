@@ -19,7 +19,10 @@
 
 #include "protocol/metered-protocol.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
+#include <sys/socket.h>
 
 /* The handshake's verdict, carried from the HTTP handler (which runs
  * before the upgrade) to the WebSocket callback. */
@@ -47,7 +50,24 @@ typedef struct
   guint expiry_id;
   gint64 last_rx_us;
   int close_code_sent;
+
+  /* The TCP socket under ws (NULL if libsoup did not say), corked while
+   * a batch of frames is handed to libsoup so that they leave in few
+   * segments instead of one segment and one wakeup of the reader each. */
+  GSocket *socket;
+  /* Frames (GBytes*, JSON text) not yet handed to libsoup, oldest first,
+   * and their size; bounded by server->max_queued_bytes. */
+  GQueue out;
+  gsize out_bytes;
+  gboolean dirty; /* in server->dirty */
+  gboolean overflowed; /* to be closed as a slow consumer at the flush */
+  /* Set while the kernel's send buffer is full: frames wait in out. */
+  GSource *room_source;
 } MeteredServerSocket;
+
+/* At most this much is handed to libsoup per socket per flush; the rest
+ * waits until the socket has room again. */
+#define FLUSH_BUDGET_BYTES (64 * 1024)
 
 #define HANDSHAKE_KEY "metered-handshake"
 
@@ -325,13 +345,119 @@ v1_handler (SoupServer *soup, SoupServerMessage *msg, const char *path,
 }
 
 static void
+out_clear (MeteredServerSocket *sock)
+{
+  g_queue_clear_full (&sock->out, (GDestroyNotify) g_bytes_unref);
+  sock->out_bytes = 0;
+}
+
+static void
+set_cork (MeteredServerSocket *sock, gboolean on)
+{
+  if (sock->socket)
+    g_socket_set_option (sock->socket, IPPROTO_TCP, TCP_CORK, on, NULL);
+}
+
+static gboolean on_room (GSocket *socket, GIOCondition cond, gpointer data);
+
+/* Hands queued frames to libsoup: all of them when all is TRUE (before a
+ * close), else up to FLUSH_BUDGET_BYTES, then waits for room. */
+static void
+socket_flush (MeteredServerSocket *sock, gboolean all)
+{
+  gsize budget = all ? G_MAXSIZE : FLUSH_BUDGET_BYTES;
+  gboolean cork = sock->out.length > 1;
+  GBytes *frame;
+
+  if (soup_websocket_connection_get_state (sock->ws) !=
+      SOUP_WEBSOCKET_STATE_OPEN) {
+    out_clear (sock);
+    return;
+  }
+  if (cork)
+    set_cork (sock, TRUE);
+  while (budget > 0 && (frame = g_queue_pop_head (&sock->out))) {
+    gsize len = g_bytes_get_size (frame);
+    soup_websocket_connection_send_message (
+        sock->ws, SOUP_WEBSOCKET_DATA_TEXT, frame);
+    sock->out_bytes -= len;
+    budget -= MIN (budget, len);
+    g_bytes_unref (frame);
+  }
+  if (cork)
+    set_cork (sock, FALSE);
+
+  if (!g_queue_is_empty (&sock->out) && !sock->room_source && sock->socket) {
+    sock->room_source = g_socket_create_source (sock->socket, G_IO_OUT, NULL);
+    g_source_set_callback (
+        sock->room_source, G_SOURCE_FUNC (on_room), sock, NULL);
+    g_source_attach (sock->room_source, g_main_context_get_thread_default ());
+  }
+}
+
+static void
+room_source_clear (MeteredServerSocket *sock)
+{
+  if (sock->room_source) {
+    g_source_destroy (sock->room_source);
+    g_clear_pointer (&sock->room_source, g_source_unref);
+  }
+}
+
+static gboolean
+on_room (GSocket *socket, GIOCondition cond, gpointer data)
+{
+  MeteredServerSocket *sock = data;
+
+  room_source_clear (sock);
+  socket_flush (sock, FALSE);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+mark_dirty (MeteredServerSocket *sock)
+{
+  if (!sock->dirty) {
+    sock->dirty = TRUE;
+    g_ptr_array_add (sock->server->dirty, sock);
+  }
+}
+
+/* Queues one frame; the flush source writes it at the next main-loop
+ * iteration together with everything else queued meanwhile. */
+static void
+socket_queue (MeteredServerSocket *sock, GBytes *frame)
+{
+  gsize len = g_bytes_get_size (frame);
+
+  if (sock->overflowed || soup_websocket_connection_get_state (sock->ws) !=
+                              SOUP_WEBSOCKET_STATE_OPEN)
+    return;
+  if (sock->conn && sock->out_bytes + len > sock->server->max_queued_bytes) {
+    /* Closed at the flush, not here: the hub may be iterating the
+     * channel this connection is a member of. */
+    sock->overflowed = TRUE;
+    out_clear (sock);
+    mark_dirty (sock);
+    return;
+  }
+  g_queue_push_tail (&sock->out, g_bytes_ref (frame));
+  sock->out_bytes += len;
+  mark_dirty (sock);
+}
+
+static void
 socket_io_send (gpointer io_data, const char *text)
 {
-  MeteredServerSocket *sock = io_data;
+  g_autoptr (GBytes) frame = g_bytes_new (text, strlen (text));
 
-  if (soup_websocket_connection_get_state (sock->ws) ==
-      SOUP_WEBSOCKET_STATE_OPEN)
-    soup_websocket_connection_send_text (sock->ws, text);
+  socket_queue (io_data, frame);
+}
+
+static void
+socket_io_send_bytes (gpointer io_data, GBytes *text)
+{
+  socket_queue (io_data, text);
 }
 
 static void
@@ -342,6 +468,9 @@ socket_io_close (gpointer io_data, int code, const char *reason)
   g_clear_handle_id (&sock->expiry_id, g_source_remove);
   if (soup_websocket_connection_get_state (sock->ws) ==
       SOUP_WEBSOCKET_STATE_OPEN) {
+    /* What was queued before the close goes first. */
+    room_source_clear (sock);
+    socket_flush (sock, TRUE);
     sock->close_code_sent = code;
     soup_websocket_connection_close (sock->ws, code, reason);
   }
@@ -350,6 +479,66 @@ socket_io_close (gpointer io_data, int code, const char *reason)
 static const MeteredHubIo socket_io = {
   socket_io_send,
   socket_io_close,
+  socket_io_send_bytes,
+};
+
+static gboolean
+flush_prepare (GSource *source, gint *timeout)
+{
+  MeteredServer *server = *(MeteredServer **) (source + 1);
+
+  *timeout = -1;
+  return server->dirty->len > 0;
+}
+
+static gboolean
+flush_check (GSource *source)
+{
+  MeteredServer *server = *(MeteredServer **) (source + 1);
+
+  return server->dirty->len > 0;
+}
+
+static gboolean
+flush_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
+{
+  MeteredServer *server = *(MeteredServer **) (source + 1);
+  g_autoptr (GPtrArray) dirty = server->dirty;
+
+  server->dirty = g_ptr_array_new ();
+  server->flushing = dirty;
+  for (guint i = 0; i < dirty->len; i++) {
+    MeteredServerSocket *sock = g_ptr_array_index (dirty, i);
+    if (sock)
+      sock->dirty = FALSE;
+  }
+  for (guint i = 0; i < dirty->len; i++) {
+    MeteredServerSocket *sock = g_ptr_array_index (dirty, i);
+    /* A close earlier in this loop may have freed a later entry: it then
+     * took itself out of this array (see socket_forget). */
+    if (!sock)
+      continue;
+    if (sock->overflowed) {
+      if (sock->conn && !metered_hub_conn_is_closing (sock->conn)) {
+        if (server->options.verbose)
+          g_info ("connection %s: send queue overflow, closing",
+              metered_hub_conn_get_peer_id (sock->conn));
+        metered_hub_conn_close (sock->conn, METERED_SERVER_CLOSE_SLOW_CONSUMER,
+            "send queue overflow");
+      }
+    } else if (!sock->room_source) {
+      socket_flush (sock, FALSE);
+    }
+  }
+  server->flushing = NULL;
+  return G_SOURCE_CONTINUE;
+}
+
+static GSourceFuncs flush_funcs = {
+  flush_prepare,
+  flush_check,
+  flush_dispatch,
+  NULL,
 };
 
 static void
@@ -393,6 +582,24 @@ maybe_finish_shutdown (MeteredServer *server)
   done (server->shutdown_data);
 }
 
+/* Frees what socket_new made; the caller has unhooked it from the hub. */
+static void
+socket_free (MeteredServerSocket *sock)
+{
+  GPtrArray *lists[] = { sock->server->dirty, sock->server->flushing };
+
+  /* Left in place as NULL: flush_dispatch may be walking the array. */
+  for (guint l = 0; l < G_N_ELEMENTS (lists); l++)
+    for (guint i = 0; lists[l] && i < lists[l]->len; i++)
+      if (g_ptr_array_index (lists[l], i) == sock)
+        lists[l]->pdata[i] = NULL;
+  room_source_clear (sock);
+  out_clear (sock);
+  g_clear_object (&sock->socket);
+  g_object_unref (sock->ws);
+  g_free (sock);
+}
+
 static void
 on_ws_closed (SoupWebsocketConnection *ws, gpointer user_data)
 {
@@ -417,8 +624,7 @@ on_ws_closed (SoupWebsocketConnection *ws, gpointer user_data)
     metered_hub_conn_remove (sock->conn);
   g_signal_handlers_disconnect_by_data (ws, sock);
   g_hash_table_remove (server->sockets, sock);
-  g_object_unref (sock->ws);
-  g_free (sock);
+  socket_free (sock);
 
   maybe_finish_shutdown (server);
 }
@@ -449,6 +655,14 @@ ws_handler (SoupServer *soup, SoupServerMessage *msg, const char *path,
   sock->server = server;
   sock->ws = g_object_ref (ws);
   sock->last_rx_us = g_get_monotonic_time ();
+  g_queue_init (&sock->out);
+  sock->socket = soup_server_message_get_socket (msg);
+  if (sock->socket) {
+    g_object_ref (sock->socket);
+    /* Frames are batched by the flush source (and corked when there are
+     * several); one alone must not wait for the previous one's ACK. */
+    g_socket_set_option (sock->socket, IPPROTO_TCP, TCP_NODELAY, 1, NULL);
+  }
   g_hash_table_add (server->sockets, sock);
   g_signal_connect (ws, "message", G_CALLBACK (on_ws_message), sock);
   g_signal_connect (ws, "pong", G_CALLBACK (on_ws_pong), sock);
@@ -554,6 +768,11 @@ metered_server_new (
   server->metrics = metered_metrics_new ();
   server->hub = metered_hub_new (server->metrics, options->presence_gap_ms);
   server->sockets = g_hash_table_new (NULL, NULL);
+  server->dirty = g_ptr_array_new ();
+  server->max_queued_bytes =
+      (gsize) (options->max_queued_kb ? options->max_queued_kb
+                                      : METERED_SERVER_MAX_QUEUED_KB) *
+      1024;
   server->ip_windows = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
       (GDestroyNotify) metered_rate_window_free);
   return server;
@@ -569,6 +788,10 @@ metered_server_free (MeteredServer *server)
     return;
   g_clear_handle_id (&server->sweep_id, g_source_remove);
   g_clear_handle_id (&server->shutdown_timeout_id, g_source_remove);
+  if (server->flush_source) {
+    g_source_destroy (server->flush_source);
+    g_clear_pointer (&server->flush_source, g_source_unref);
+  }
   if (server->soup)
     soup_server_disconnect (server->soup);
 
@@ -579,11 +802,11 @@ metered_server_free (MeteredServer *server)
     g_signal_handlers_disconnect_by_data (s->ws, s);
     if (s->conn)
       metered_hub_conn_remove (s->conn);
-    g_object_unref (s->ws);
-    g_free (s);
+    socket_free (s);
     g_hash_table_iter_remove (&iter);
   }
   g_hash_table_unref (server->sockets);
+  g_ptr_array_unref (server->dirty);
   metered_hub_free (server->hub);
   metered_metrics_free (server->metrics);
   g_hash_table_unref (server->ip_windows);
@@ -639,6 +862,12 @@ metered_server_listen (MeteredServer *server, GError **error)
     listen_options |= SOUP_SERVER_LISTEN_HTTPS;
     server->tls = TRUE;
   }
+
+  server->flush_source =
+      g_source_new (&flush_funcs, sizeof (GSource) + sizeof (MeteredServer *));
+  *(MeteredServer **) (server->flush_source + 1) = server;
+  g_source_set_name (server->flush_source, "metered-server output flush");
+  g_source_attach (server->flush_source, g_main_context_get_thread_default ());
 
   soup_server_add_handler (server->soup, "/v1", v1_handler, server, NULL);
   soup_server_add_websocket_handler (

@@ -35,6 +35,7 @@ typedef struct
   guint ws_ping_interval_s;
   guint presence_gap_ms;
   gboolean verbose;
+  guint max_queued_kb; /* per-connection outgoing queue; 0 = default */
 } MeteredServerOptions;
 
 typedef struct _MeteredServer MeteredServer;
