@@ -34,6 +34,8 @@ G_GNUC_INTERNAL extern const char *metered_server_log_domain;
 /* Default bound of a connection's queue of frames not yet handed to the
  * socket (--max-queued-kb). */
 #define METERED_SERVER_MAX_QUEUED_KB 1024
+/* listen(2) backlog; the kernel caps it at net.core.somaxconn. */
+#define METERED_SERVER_LISTEN_BACKLOG 4096
 
 struct _MeteredServer
 {

@@ -842,6 +842,7 @@ gboolean
 metered_server_listen (MeteredServer *server, GError **error)
 {
   g_autoptr (GSocketAddress) address = NULL;
+  g_autoptr (GSocket) listener = NULL;
   SoupServerListenOptions listen_options = 0;
   GSList *uris;
 
@@ -877,7 +878,18 @@ metered_server_listen (MeteredServer *server, GError **error)
   address = bind_address (server->host, server->options.port, error);
   if (!address)
     return FALSE;
-  if (!soup_server_listen (server->soup, address, listen_options, error))
+  /* Our own socket for its backlog: soup_server_listen() leaves GLib's
+   * default of 10, and a burst of reconnects overflows it; every dropped
+   * SYN then costs its client a 1 s retransmission. */
+  listener = g_socket_new (g_socket_address_get_family (address),
+      G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, error);
+  if (!listener)
+    return FALSE;
+  g_socket_set_listen_backlog (listener, METERED_SERVER_LISTEN_BACKLOG);
+  if (!g_socket_bind (listener, address, TRUE, error) ||
+      !g_socket_listen (listener, error) ||
+      !soup_server_listen_socket (
+          server->soup, listener, listen_options, error))
     return FALSE;
 
   uris = soup_server_get_uris (server->soup);
