@@ -27,13 +27,6 @@ G_BEGIN_DECLS
 
 G_GNUC_INTERNAL extern const char *metered_server_log_domain;
 
-/* Close code for a subscriber whose outgoing queue overflowed because it
- * does not read fast enough (docs/metered-server.md). Not one of the
- * hosted service's codes: the SDK retries it with its normal backoff. */
-#define METERED_SERVER_CLOSE_SLOW_CONSUMER 4013
-/* Default bound of a connection's queue of frames not yet handed to the
- * socket (--max-queued-kb). */
-#define METERED_SERVER_MAX_QUEUED_KB 1024
 /* listen(2) backlog; the kernel caps it at net.core.somaxconn. */
 #define METERED_SERVER_LISTEN_BACKLOG 4096
 

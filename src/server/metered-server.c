@@ -366,7 +366,7 @@ static void
 socket_flush (MeteredServerSocket *sock, gboolean all)
 {
   gsize budget = all ? G_MAXSIZE : FLUSH_BUDGET_BYTES;
-  gboolean cork = sock->out.length > 1;
+  gboolean cork;
   GBytes *frame;
 
   if (soup_websocket_connection_get_state (sock->ws) !=
@@ -374,6 +374,13 @@ socket_flush (MeteredServerSocket *sock, gboolean all)
     out_clear (sock);
     return;
   }
+  /* libsoup's own queue is unbounded and not observable: frames go to
+   * it only while the kernel has room, else they wait in ours, which is
+   * bounded. */
+  if (!all && sock->socket &&
+      !(g_socket_condition_check (sock->socket, G_IO_OUT) & G_IO_OUT))
+    budget = 0;
+  cork = budget > 0 && sock->out.length > 1;
   if (cork)
     set_cork (sock, TRUE);
   while (budget > 0 && (frame = g_queue_pop_head (&sock->out))) {
@@ -662,6 +669,10 @@ ws_handler (SoupServer *soup, SoupServerMessage *msg, const char *path,
     /* Frames are batched by the flush source (and corked when there are
      * several); one alone must not wait for the previous one's ACK. */
     g_socket_set_option (sock->socket, IPPROTO_TCP, TCP_NODELAY, 1, NULL);
+    /* The kernel's buffer is bounded like our queue, instead of growing
+     * to tcp_wmem's 4 MB for a client that stopped reading. */
+    g_socket_set_option (sock->socket, SOL_SOCKET, SO_SNDBUF,
+        MIN (server->max_queued_bytes, 256 * 1024), NULL);
   }
   g_hash_table_add (server->sockets, sock);
   g_signal_connect (ws, "message", G_CALLBACK (on_ws_message), sock);
