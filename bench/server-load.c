@@ -794,16 +794,19 @@ main (int argc, char **argv)
 
   cpu0 = proc_cpu_s (opt.server_pid);
   if (idle) {
+    int open_clients = 0;
     double end = now_s () + opt.duration;
     while (now_s () < end)
       pump (50);
     rss1 = proc_field (opt.server_pid, "status", "VmRSS:");
     cpu1 = proc_cpu_s (opt.server_pid);
-    printf ("RESULT label=%s scenario=idle clients=%d connect_s=%.2f "
+    for (int i = 0; i < n_clients; i++)
+      open_clients += clients[i].state == ST_OPEN && clients[i].snapshot;
+    printf ("RESULT label=%s scenario=idle clients=%d open=%d connect_s=%.2f "
             "rss_kb=%ld rss0_kb=%ld kb_per_conn=%.1f closed=%" PRIu64
             " errors=%" PRIu64 " cpu_s=%.2f\n",
-        opt.label, n_clients, t_conn, rss1, rss0,
-        n_clients ? (double) (rss1 - rss0) / n_clients : 0, n_closed,
+        opt.label, n_clients, open_clients, t_conn, rss1, rss0,
+        open_clients ? (double) (rss1 - rss0) / open_clients : 0, n_closed,
         n_errors + n_handshake_failed, cpu1 - cpu0);
     return failed && opt.check ? 1 : 0;
   }

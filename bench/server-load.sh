@@ -133,7 +133,7 @@ printf '\n%-11s %-18s %14s %14s %8s\n' scenario metric metered reference ratio
 for s in "${scenarios[@]}"; do
   [[ -n ${res[$s/metered]:-} || -n ${res[$s/reference]:-} ]] || continue
   if [[ $s = idle ]]; then
-    keys="clients connect_s rss_kb kb_per_conn errors"
+    keys="clients open connect_s rss_kb kb_per_conn errors"
   else
     keys="offered_per_s delivered_per_s delivered_pct p50_ms p99_ms p999_ms errors cpu_us_per_msg rss_kb"
   fi
