@@ -48,6 +48,7 @@
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -846,8 +847,13 @@ main (int argc, char **argv)
     /* A stalled client never read its close frame: its socket shows the
      * server's side closing as EOF once it reads again. */
     Client *c = &clients[i];
-    for (int k = 0; k < 200 && c->state != ST_CLOSED; k++)
-      on_readable (c);
+    double until = now_s () + 3;
+    /* The server can only write its close frame as this reads. */
+    while (c->state != ST_CLOSED && now_s () < until) {
+      struct pollfd pfd = { c->fd, POLLIN, 0 };
+      if (poll (&pfd, 1, 50) > 0)
+        on_readable (c);
+    }
     if (c->state == ST_CLOSED)
       stalled_closed++;
     snprintf (stall_codes + strlen (stall_codes),

@@ -522,7 +522,7 @@ flush_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
   for (guint i = 0; i < dirty->len; i++) {
     MeteredServerSocket *sock = g_ptr_array_index (dirty, i);
     /* A close earlier in this loop may have freed a later entry: it then
-     * took itself out of this array (see socket_forget). */
+     * took itself out of this array (see socket_free). */
     if (!sock)
       continue;
     if (sock->overflowed) {

@@ -12,7 +12,8 @@
 #      delivered, 0 errors;
 #   3. slow consumer: one of 10 subscribers stops reading; the server
 #      (--max-queued-kb 16) closes it with 4013 while the 9 others still
-#      get every message, and /metrics counts the close.
+#      get every message, and /metrics counts the close;
+#   and after each part the server exits 0 on SIGTERM.
 # TAP output.
 set -euo pipefail
 
@@ -38,10 +39,21 @@ start() {
   port=$(cat "$tmp/port")
 }
 
+# SIGTERM; the server must shut down cleanly (exit 0: under ASan, no leak
+# and no error report either).
 stop() {
+  local rc=0
   kill "$srv_pid" 2> /dev/null || true
-  wait "$srv_pid" 2> /dev/null || true
+  wait "$srv_pid" 2> /dev/null || rc=$?
   srv_pid=
+  n=$((n + 1))
+  if [[ $rc -eq 0 ]]; then
+    echo "ok $n - server exits 0 after SIGTERM"
+  else
+    fails=$((fails + 1))
+    echo "not ok $n - server exits 0 after SIGTERM (status $rc)"
+    sed 's/^/# /' "$tmp/server.log"
+  fi
 }
 
 n=0
@@ -60,7 +72,7 @@ check() { # description command...
   grep '^RESULT' <<< "$out" | sed 's/^/# /' || true
 }
 
-echo "1..4"
+echo "1..6"
 start
 check "fan-out: every message to every subscriber exactly once" \
   "$load_bin" --port "$port" --server-pid "$srv_pid" --scenario fanout \
