@@ -55,6 +55,10 @@ struct _MeteredServer
   GPtrArray *flushing; /* the batch flush_source is walking, or NULL */
   GSource *flush_source;
   gsize max_queued_bytes;
+  /* The last text framed for a plain connection and its frame (see
+   * text_frame()). Main thread only. */
+  GBytes *frame_cache_payload;
+  GBytes *frame_cache_frame;
   gboolean tls;
 
   /* shutdown */

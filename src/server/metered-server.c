@@ -63,11 +63,26 @@ typedef struct
   gboolean overflowed; /* to be closed as a slow consumer at the flush */
   /* Set while the kernel's send buffer is full: frames wait in out. */
   GSource *room_source;
+
+  /* Plain (not TLS) connections: the socket's output stream. The frames
+   * in out are then whole RFC 6455 frames that we write ourselves, many
+   * per writev(); libsoup still reads, answers pings and closes. NULL:
+   * out holds JSON texts handed to libsoup one by one. */
+  GPollableOutputStream *output;
+  gsize head_sent; /* bytes of out's head frame already written */
+  /* A close waits for the frames queued before it (going_away), at most
+   * CLOSE_DRAIN_MS. */
+  guint close_drain_id;
+  int drain_close_code;
+  char *drain_close_reason;
 } MeteredServerSocket;
 
 /* At most this much is handed to libsoup per socket per flush; the rest
  * waits until the socket has room again. */
 #define FLUSH_BUDGET_BYTES (64 * 1024)
+#define CLOSE_DRAIN_MS 1000
+/* Frames per writev(). */
+#define WRITE_VECTORS 64
 
 #define HANDSHAKE_KEY "metered-handshake"
 
@@ -349,6 +364,65 @@ out_clear (MeteredServerSocket *sock)
 {
   g_queue_clear_full (&sock->out, (GDestroyNotify) g_bytes_unref);
   sock->out_bytes = 0;
+  sock->head_sent = 0;
+}
+
+/* Drops what is queued except a frame already partly written: its rest
+ * must still go out or the stream is no longer WebSocket. */
+static void
+out_drop_unsent (MeteredServerSocket *sock)
+{
+  GBytes *head = NULL;
+
+  if (sock->head_sent > 0)
+    head = g_queue_pop_head (&sock->out);
+  g_queue_clear_full (&sock->out, (GDestroyNotify) g_bytes_unref);
+  sock->out_bytes = 0;
+  if (head) {
+    g_queue_push_tail (&sock->out, head);
+    sock->out_bytes = g_bytes_get_size (head);
+  }
+}
+
+/* An unmasked server frame (RFC 6455 §5.2) of one opcode around payload. */
+static GBytes *
+ws_frame_new (guint8 opcode, const guint8 *payload, gsize len)
+{
+  guint8 *buf = g_malloc (len + 10);
+  gsize h = 0;
+
+  buf[h++] = 0x80 | opcode;
+  if (len < 126) {
+    buf[h++] = len;
+  } else if (len <= G_MAXUINT16) {
+    buf[h++] = 126;
+    buf[h++] = len >> 8;
+    buf[h++] = len & 0xff;
+  } else {
+    buf[h++] = 127;
+    for (int i = 7; i >= 0; i--)
+      buf[h++] = ((guint64) len >> (8 * i)) & 0xff;
+  }
+  memcpy (buf + h, payload, len);
+  return g_bytes_new_take (buf, h + len);
+}
+
+/* The text frame of payload. A fan-out hands the same payload to every
+ * recipient in a row, so the last one is remembered (with a reference,
+ * so its address cannot be reused meanwhile) and framed once. */
+static GBytes *
+text_frame (MeteredServer *server, GBytes *payload)
+{
+  if (server->frame_cache_payload != payload) {
+    gsize len;
+    const guint8 *data = g_bytes_get_data (payload, &len);
+
+    g_clear_pointer (&server->frame_cache_payload, g_bytes_unref);
+    g_clear_pointer (&server->frame_cache_frame, g_bytes_unref);
+    server->frame_cache_payload = g_bytes_ref (payload);
+    server->frame_cache_frame = ws_frame_new (0x1, data, len);
+  }
+  return g_bytes_ref (server->frame_cache_frame);
 }
 
 static void
@@ -359,6 +433,70 @@ set_cork (MeteredServerSocket *sock, gboolean on)
 }
 
 static gboolean on_room (GSocket *socket, GIOCondition cond, gpointer data);
+static gboolean on_output_room (GObject *stream, gpointer data);
+static void socket_close_now (MeteredServerSocket *sock);
+
+/* Writes queued frames, WRITE_VECTORS per writev(), until the kernel
+ * takes no more; then waits for room. */
+static void
+socket_write (MeteredServerSocket *sock)
+{
+  while (!g_queue_is_empty (&sock->out)) {
+    GOutputVector v[WRITE_VECTORS];
+    guint n = 0;
+    gsize total = 0, written = 0, left;
+    GPollableReturn ret;
+    g_autoptr (GError) error = NULL;
+
+    for (GList *l = sock->out.head; l && n < WRITE_VECTORS; l = l->next) {
+      gsize len;
+      const guint8 *data = g_bytes_get_data (l->data, &len);
+      gsize skip = n == 0 ? sock->head_sent : 0;
+
+      v[n].buffer = data + skip;
+      v[n].size = len - skip;
+      total += len - skip;
+      n++;
+    }
+    ret = g_pollable_output_stream_writev_nonblocking (
+        sock->output, v, n, &written, NULL, &error);
+    if (ret == G_POLLABLE_RETURN_FAILED) {
+      /* The peer is gone; libsoup's reader sees it and closes. */
+      out_clear (sock);
+      break;
+    }
+    if (ret == G_POLLABLE_RETURN_WOULD_BLOCK)
+      written = 0;
+    for (left = written; left > 0;) {
+      GBytes *head = g_queue_peek_head (&sock->out);
+      gsize len = g_bytes_get_size (head);
+      gsize rest = len - sock->head_sent;
+
+      if (left < rest) {
+        sock->head_sent += left;
+        break;
+      }
+      left -= rest;
+      sock->head_sent = 0;
+      sock->out_bytes -= len;
+      g_bytes_unref (g_queue_pop_head (&sock->out));
+    }
+    if (written < total)
+      break;
+  }
+
+  if (!g_queue_is_empty (&sock->out)) {
+    if (!sock->room_source) {
+      sock->room_source =
+          g_pollable_output_stream_create_source (sock->output, NULL);
+      g_source_set_callback (
+          sock->room_source, G_SOURCE_FUNC (on_output_room), sock, NULL);
+      g_source_attach (sock->room_source, g_main_context_get_thread_default ());
+    }
+  } else if (sock->close_drain_id) {
+    socket_close_now (sock);
+  }
+}
 
 /* Hands queued frames to libsoup: all of them when all is TRUE (before a
  * close), else up to FLUSH_BUDGET_BYTES, then waits for room. */
@@ -372,6 +510,10 @@ socket_flush (MeteredServerSocket *sock, gboolean all)
   if (soup_websocket_connection_get_state (sock->ws) !=
       SOUP_WEBSOCKET_STATE_OPEN) {
     out_clear (sock);
+    return;
+  }
+  if (sock->output) {
+    socket_write (sock);
     return;
   }
   /* libsoup's own queue is unbounded and not observable: frames go to
@@ -412,6 +554,16 @@ room_source_clear (MeteredServerSocket *sock)
 }
 
 static gboolean
+on_output_room (GObject *stream, gpointer data)
+{
+  MeteredServerSocket *sock = data;
+
+  g_clear_pointer (&sock->room_source, g_source_unref);
+  socket_flush (sock, FALSE);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
 on_room (GSocket *socket, GIOCondition cond, gpointer data)
 {
   MeteredServerSocket *sock = data;
@@ -432,25 +584,45 @@ mark_dirty (MeteredServerSocket *sock)
 
 /* Queues one frame; the flush source writes it at the next main-loop
  * iteration together with everything else queued meanwhile. */
+static gboolean
+socket_accepts (MeteredServerSocket *sock)
+{
+  return !sock->overflowed && !sock->close_drain_id &&
+         soup_websocket_connection_get_state (sock->ws) ==
+             SOUP_WEBSOCKET_STATE_OPEN;
+}
+
+/* Queues one item of out: a whole frame (sock->output set) or a JSON
+ * text for libsoup. */
 static void
-socket_queue (MeteredServerSocket *sock, GBytes *frame)
+socket_queue_frame (MeteredServerSocket *sock, GBytes *frame)
 {
   gsize len = g_bytes_get_size (frame);
 
-  if (sock->overflowed || soup_websocket_connection_get_state (sock->ws) !=
-                              SOUP_WEBSOCKET_STATE_OPEN)
+  if (!socket_accepts (sock))
     return;
   if (sock->conn && sock->out_bytes + len > sock->server->max_queued_bytes) {
     /* Closed at the flush, not here: the hub may be iterating the
      * channel this connection is a member of. */
     sock->overflowed = TRUE;
-    out_clear (sock);
+    out_drop_unsent (sock);
     mark_dirty (sock);
     return;
   }
   g_queue_push_tail (&sock->out, g_bytes_ref (frame));
   sock->out_bytes += len;
   mark_dirty (sock);
+}
+
+static void
+socket_queue (MeteredServerSocket *sock, GBytes *text)
+{
+  g_autoptr (GBytes) frame = NULL;
+
+  if (!socket_accepts (sock))
+    return;
+  frame = sock->output ? text_frame (sock->server, text) : g_bytes_ref (text);
+  socket_queue_frame (sock, frame);
 }
 
 static void
@@ -467,20 +639,63 @@ socket_io_send_bytes (gpointer io_data, GBytes *text)
   socket_queue (io_data, text);
 }
 
+/* The close of a plain connection, once its queue is written (or the
+ * drain timed out: the peer does not read, its queue is dropped). */
+static void
+socket_close_now (MeteredServerSocket *sock)
+{
+  g_autofree char *reason = g_steal_pointer (&sock->drain_close_reason);
+
+  g_clear_handle_id (&sock->close_drain_id, g_source_remove);
+  room_source_clear (sock);
+  /* Half a frame is out and the peer does not read the rest: a close
+   * frame now would land inside it. End the byte stream instead (the
+   * peer reads what is buffered, then EOF); libsoup's close then fails
+   * to write and finishes. */
+  if (sock->head_sent > 0 && sock->socket)
+    g_socket_shutdown (sock->socket, FALSE, TRUE, NULL);
+  out_clear (sock);
+  if (soup_websocket_connection_get_state (sock->ws) ==
+      SOUP_WEBSOCKET_STATE_OPEN)
+    soup_websocket_connection_close (sock->ws, sock->drain_close_code, reason);
+}
+
+static gboolean
+on_close_drain_timeout (gpointer data)
+{
+  MeteredServerSocket *sock = data;
+
+  sock->close_drain_id = 0;
+  socket_close_now (sock);
+  return G_SOURCE_REMOVE;
+}
+
 static void
 socket_io_close (gpointer io_data, int code, const char *reason)
 {
   MeteredServerSocket *sock = io_data;
 
   g_clear_handle_id (&sock->expiry_id, g_source_remove);
-  if (soup_websocket_connection_get_state (sock->ws) ==
-      SOUP_WEBSOCKET_STATE_OPEN) {
-    /* What was queued before the close goes first. */
-    room_source_clear (sock);
-    socket_flush (sock, TRUE);
-    sock->close_code_sent = code;
-    soup_websocket_connection_close (sock->ws, code, reason);
+  if (soup_websocket_connection_get_state (sock->ws) !=
+          SOUP_WEBSOCKET_STATE_OPEN ||
+      sock->close_drain_id)
+    return;
+  sock->close_code_sent = code;
+  if (sock->output) {
+    /* What was queued before the close goes first; libsoup writes the
+     * close frame, which must not land inside one of our frames. */
+    sock->drain_close_code = code;
+    sock->drain_close_reason = g_strdup (reason);
+    sock->close_drain_id =
+        g_timeout_add (CLOSE_DRAIN_MS, on_close_drain_timeout, sock);
+    if (!sock->room_source)
+      socket_write (sock);
+    return;
   }
+  /* What was queued before the close goes first. */
+  room_source_clear (sock);
+  socket_flush (sock, TRUE);
+  soup_websocket_connection_close (sock->ws, code, reason);
 }
 
 static const MeteredHubIo socket_io = {
@@ -602,6 +817,9 @@ socket_free (MeteredServerSocket *sock)
         lists[l]->pdata[i] = NULL;
   room_source_clear (sock);
   out_clear (sock);
+  g_clear_handle_id (&sock->close_drain_id, g_source_remove);
+  g_free (sock->drain_close_reason);
+  g_clear_object (&sock->output);
   g_clear_object (&sock->socket);
   g_object_unref (sock->ws);
   g_free (sock);
@@ -681,8 +899,18 @@ ws_handler (SoupServer *soup, SoupServerMessage *msg, const char *path,
   /* Frames over 64 KB make libsoup close with 1009 itself. */
   soup_websocket_connection_set_max_incoming_payload_size (
       ws, METERED_SERVER_MAX_FRAME);
+  if (!server->tls) {
+    GOutputStream *os = g_io_stream_get_output_stream (
+        soup_websocket_connection_get_io_stream (ws));
+    if (G_IS_POLLABLE_OUTPUT_STREAM (os) &&
+        g_pollable_output_stream_can_poll (G_POLLABLE_OUTPUT_STREAM (os)))
+      sock->output = g_object_ref (G_POLLABLE_OUTPUT_STREAM (os));
+  }
+  /* Our frames and libsoup's must not interleave: on a connection we
+   * write to ourselves, the sweep queues the pings (and one timer serves
+   * every connection instead of one each). */
   soup_websocket_connection_set_keepalive_interval (
-      ws, server->options.ws_ping_interval_s);
+      ws, sock->output ? 0 : server->options.ws_ping_interval_s);
 
   /* Plan checks happen here, not in the HTTP handler, so that two
    * handshakes racing for the last slot cannot both win. */
@@ -737,6 +965,11 @@ sweep (gpointer user_data)
 
   for (GList *l = socks; l; l = l->next) {
     MeteredServerSocket *sock = l->data;
+    if (sock->output) {
+      static const guint8 ping[] = { 0x89, 0x00 };
+      g_autoptr (GBytes) frame = g_bytes_new_static (ping, sizeof ping);
+      socket_queue_frame (sock, frame);
+    }
     if (sock->conn && !metered_hub_conn_is_closing (sock->conn) &&
         now_us - sock->last_rx_us > limit_us) {
       if (server->options.verbose)
@@ -818,6 +1051,8 @@ metered_server_free (MeteredServer *server)
   }
   g_hash_table_unref (server->sockets);
   g_ptr_array_unref (server->dirty);
+  g_clear_pointer (&server->frame_cache_payload, g_bytes_unref);
+  g_clear_pointer (&server->frame_cache_frame, g_bytes_unref);
   metered_hub_free (server->hub);
   metered_metrics_free (server->metrics);
   g_hash_table_unref (server->ip_windows);
