@@ -802,7 +802,7 @@ main (int argc, char **argv)
     rss1 = proc_field (opt.server_pid, "status", "VmRSS:");
     cpu1 = proc_cpu_s (opt.server_pid);
     for (int i = 0; i < n_clients; i++)
-      open_clients += clients[i].state == ST_OPEN && clients[i].snapshot;
+      open_clients += clients[i].state == ST_OPEN && clients[i].welcomed;
     printf ("RESULT label=%s scenario=idle clients=%d open=%d connect_s=%.2f "
             "rss_kb=%ld rss0_kb=%ld kb_per_conn=%.1f closed=%" PRIu64
             " errors=%" PRIu64 " cpu_s=%.2f\n",

@@ -11,7 +11,7 @@
 #
 #   fanout-10k   100 subscribers on one channel, 2 publishers x 50 msg/s:
 #                10,000 deliveries/s offered; latency at that load
-#   fanout-sat   100 subscribers, 25 publishers x 80 msg/s: 200,000
+#   fanout-sat   100 subscribers, 50 publishers x 80 msg/s: 400,000
 #                deliveries/s offered, far past what either holds on 2 cores;
 #                delivered msg/s is the saturation throughput
 #   direct       200 clients in pairs, each sending 50 msg/s to its partner
@@ -121,7 +121,7 @@ for s in "${scenarios[@]}"; do
   for kind in metered reference; do
     case $s in
       fanout-10k) run "$s" "$kind" --scenario fanout --subs 100 --pubs 2 --rate 50 --duration "$duration" ;;
-      fanout-sat) run "$s" "$kind" --scenario fanout --subs 100 --pubs 25 --rate 80 --duration "$duration" ;;
+      fanout-sat) run "$s" "$kind" --scenario fanout --subs 100 --pubs 50 --rate 80 --duration "$duration" ;;
       direct) run "$s" "$kind" --scenario direct --clients 200 --rate 50 --duration "$duration" ;;
       idle) run "$s" "$kind" --scenario idle --clients "$idle" --duration 2 --batch 200 ;;
     esac
