@@ -100,6 +100,10 @@ typedef struct
   uint64_t delivered;
   uint64_t out_of_order;
   double next_due; /* seconds since the run start */
+  /* storm: when to reconnect (0: not scheduled), going_away's delay */
+  double reconnect_at;
+  int retry_ms;
+  int reconnects;
 } Client;
 
 static struct
@@ -132,6 +136,10 @@ static uint64_t hist_over, hist_n;
 static uint64_t n_errors, n_closed, n_handshake_failed, n_acks, n_published;
 static uint64_t n_delivered_in_window;
 static double t0;
+/* storm: set once the server is being restarted */
+static int storm_phase;
+static double storm_first_close, storm_last_back;
+static uint64_t n_429, n_refused;
 
 static double
 now_s (void)
@@ -227,6 +235,13 @@ client_close (Client *c, int code)
   c->state = ST_CLOSED;
   c->close_code = code;
   n_closed++;
+  if (storm_phase) {
+    /* As the SDK after going_away: its retryAfterMs, jittered +0..20 %. */
+    double now = now_s ();
+    if (storm_first_close == 0)
+      storm_first_close = now;
+    c->reconnect_at = now + c->retry_ms / 1000.0 * (1 + 0.2 * drand48 ());
+  }
 }
 
 static const char *
@@ -308,6 +323,19 @@ on_text (Client *c, const char *p, size_t len)
   } else if (!memcmp (p, "{\"type\":\"welcome\"", 17)) {
     c->welcomed = 1;
     json_str (p, end, "\"peerId\":\"", c->peer_id, sizeof c->peer_id);
+    if (storm_phase) {
+      /* Back: resubscribe, as the SDK replays its subscriptions. */
+      char buf[128];
+      snprintf (buf, sizeof buf,
+          "{\"type\":\"subscribe\",\"channel\":\"idle-%d\","
+          "\"requestId\":\"r%d\"}",
+          c->idx / 10, c->idx);
+      ws_send_text (c, buf);
+    }
+  } else if (!memcmp (p, "{\"type\":\"going_away\"", 20)) {
+    int found;
+    int64_t ms = json_int (p, end, "\"retryAfterMs\":", &found);
+    c->retry_ms = found && ms > 0 ? ms : 1000;
   } else if (!memcmp (p, "{\"type\":\"error\"", 15)) {
     if (n_errors < 5)
       fprintf (stderr, "server-load: client %d: %.*s\n", c->idx, (int) len, p);
@@ -380,7 +408,10 @@ on_readable (Client *c)
       if (!e)
         continue;
       if (c->in_len < 12 || memcmp (c->in + 9, "101", 3)) {
-        n_handshake_failed++;
+        if (c->in_len >= 12 && !memcmp (c->in + 9, "429", 3))
+          n_429++;
+        else
+          n_handshake_failed++;
         client_close (c, -3);
         return;
       }
@@ -431,13 +462,32 @@ client_connect (Client *c)
     int rcvbuf = 4096;
     setsockopt (c->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
   }
+  if (!strcmp (opt.scenario, "storm")) {
+    /* One loopback source address per client, as a storm comes from
+     * many hosts: the server's per-IP connect limit then applies to
+     * each client alone, and any 429 is a false one. */
+    struct sockaddr_in src = { 0 };
+    char addr[32];
+    snprintf (addr, sizeof addr, "127.1.%d.%d", c->idx / 250, c->idx % 250 + 1);
+    src.sin_family = AF_INET;
+    inet_pton (AF_INET, addr, &src.sin_addr);
+    bind (c->fd, (struct sockaddr *) &src, sizeof src);
+  }
   sa.sin_family = AF_INET;
   sa.sin_port = htons (opt.port);
   inet_pton (AF_INET, opt.host, &sa.sin_addr);
+  c->welcomed = c->acked = c->snapshot = 0;
+  c->in_len = 0;
   if (connect (c->fd, (struct sockaddr *) &sa, sizeof sa) < 0) {
-    n_handshake_failed++;
     close (c->fd);
     c->state = ST_CLOSED;
+    if (storm_phase) {
+      /* The server is not back yet. */
+      n_refused++;
+      c->reconnect_at = now_s () + 0.5;
+    } else {
+      n_handshake_failed++;
+    }
     return;
   }
   setsockopt (c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -453,7 +503,8 @@ client_connect (Client *c)
     return;
   }
   fcntl (c->fd, F_SETFL, O_NONBLOCK);
-  c->in = malloc (IN_CAP);
+  if (!c->in)
+    c->in = malloc (IN_CAP);
   ev.events = EPOLLIN;
   ev.data.u32 = c - clients;
   epoll_ctl (ep, EPOLL_CTL_ADD, c->fd, &ev);
@@ -586,7 +637,8 @@ usage (void)
 {
   fprintf (stderr,
       "usage: server-load --port N [--host 127.0.0.1] [--key pk_dev_local]\n"
-      "  [--scenario fanout|direct|idle] [--subs S] [--pubs P] [--clients N]\n"
+      "  [--scenario fanout|direct|idle|storm] [--subs S] [--pubs P] "
+      "[--clients N]\n"
       "  [--rate R msg/s per sender] [--duration D s] [--drain D s]\n"
       "  [--payload BYTES] [--stall K] [--server-pid PID] [--batch B]\n"
       "  [--label NAME] [--check]\n");
@@ -737,7 +789,7 @@ main (int argc, char **argv)
   parse_args (argc, argv);
   fanout = !strcmp (opt.scenario, "fanout");
   direct = !strcmp (opt.scenario, "direct");
-  idle = !strcmp (opt.scenario, "idle");
+  idle = !strcmp (opt.scenario, "idle") || !strcmp (opt.scenario, "storm");
   if (!fanout && !direct && !idle)
     usage ();
 
@@ -794,6 +846,43 @@ main (int argc, char **argv)
   }
 
   cpu0 = proc_cpu_s (opt.server_pid);
+  if (!strcmp (opt.scenario, "storm")) {
+    /* The driver now restarts the server (SIGTERM, start again on the
+     * same port); every client reconnects and resubscribes. */
+    double end;
+    int back = 0;
+    for (int i = 0; i < n_clients; i++)
+      clients[i].retry_ms = 1000;
+    storm_phase = 1;
+    printf ("READY\n");
+    fflush (stdout);
+    end = now_s () + opt.duration;
+    while (now_s () < end) {
+      double now = now_s ();
+      back = 0;
+      for (int i = 0; i < n_clients; i++) {
+        Client *c = &clients[i];
+        if (c->state == ST_CLOSED && c->reconnect_at &&
+            now >= c->reconnect_at) {
+          c->reconnect_at = 0;
+          c->reconnects++;
+          client_connect (c);
+        }
+        if (c->reconnects && c->state == ST_OPEN && c->snapshot)
+          back++;
+      }
+      if (back == n_clients)
+        break;
+      pump (5);
+    }
+    storm_last_back = now_s ();
+    printf ("RESULT label=%s scenario=storm clients=%d back=%d storm_s=%.2f "
+            "http_429=%" PRIu64 " refused=%" PRIu64 " errors=%" PRIu64 "\n",
+        opt.label, n_clients, back,
+        storm_first_close ? storm_last_back - storm_first_close : -1, n_429,
+        n_refused, n_errors + n_handshake_failed);
+    return back < n_clients && opt.check ? 1 : 0;
+  }
   if (idle) {
     int open_clients = 0;
     double end = now_s () + opt.duration;

@@ -18,6 +18,12 @@
 #   idle         N clients (default 2000; --idle 10000 for the issue's
 #                figure), each subscribed and pinged once; server RSS per
 #                connection
+#   storm        N clients (--storm N, default 1000; the issue's figure is
+#                5000), each from its own 127.1.x.y address, subscribed;
+#                then SIGTERM to the server and a restart on the same port:
+#                time until every client is back (welcomed and subscribed
+#                again), HTTP 429s seen (the per-IP limit stays at its
+#                default, so any 429 is a false one), the new server's CPU
 #
 # Every run is at most --duration seconds (default 5) plus a 2 s drain.
 # Publishers stay within the server's 100 msg/s per-connection budget by
@@ -34,11 +40,13 @@ build=$root/build
 if [[ $# -gt 0 && $1 != --* ]]; then build=$1; shift; fi
 [[ $build = /* ]] || build=$root/$build
 idle=2000
+storm=1000
 only=
 duration=5
 while [[ $# -gt 0 ]]; do
   case $1 in
     --idle) idle=$2; shift 2 ;;
+    --storm) storm=$2; shift 2 ;;
     --only) only=$2; shift 2 ;;
     --duration) duration=$2; shift 2 ;;
     *) echo "usage: $0 [BUILDDIR] [--idle N] [--only SCENARIO] [--duration S]" >&2; exit 2 ;;
@@ -67,18 +75,20 @@ fi
 
 # The dev credentials, with room for the idle scenario's connections.
 cat > "$tmp/keys.json" << EOF
-{"apps":[{"id":"dev","maxConnections":$((idle + 1000)),
+{"apps":[{"id":"dev","maxConnections":$((idle + storm + 1000)),
   "publishableKeys":[{"key":"pk_dev_local","channels":["**"]}],
   "secrets":[{"kid":"dev","secret":"sk_dev_local"}]}]}
 EOF
 
 pick_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 
-start_server() { # kind -> sets srv_pid srv_port
-  srv_port=$(pick_port)
+start_server() { # kind [port [metered options]] -> sets srv_pid srv_port
+  srv_port=${2:-$(pick_port)}
+  local opts=("${@:3}")
+  [[ $# -ge 3 ]] || opts=(--ip-connect-limit 0)
   : > "$tmp/server.log"
   if [[ $1 = metered ]]; then
-    "$server_bin" --keys "$tmp/keys.json" --port "$srv_port" --ip-connect-limit 0 \
+    "$server_bin" --keys "$tmp/keys.json" --port "$srv_port" "${opts[@]}" \
       > "$tmp/server.log" 2>&1 &
   else
     node "$root/bench/reference/ws-server.mjs" "$srv_port" > "$tmp/server.log" 2>&1 &
@@ -110,12 +120,36 @@ run() { # scenario kind args...
   res[$scenario/$kind]=$line
 }
 
+# The restart: SIGTERM with every client connected, then the same port
+# again at once; the per-IP connect limit stays at its default (60/60 s).
+run_storm() { # kind
+  local kind=$1 lp cpu port
+  start_server "$kind" "" --ip-connect-limit 60
+  port=$srv_port
+  "$tmp/server-load" --port "$port" --server-pid "$srv_pid" --label "$kind" \
+    --scenario storm --clients "$storm" --batch 200 --duration 30 \
+    > "$tmp/storm.out" 2> "$tmp/storm.err" &
+  lp=$!
+  for _ in $(seq 600); do
+    grep -q READY "$tmp/storm.out" && break
+    sleep 0.1
+  done
+  stop_server
+  start_server "$kind" "$port" --ip-connect-limit 60
+  wait "$lp" || true
+  cpu=$(awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$srv_pid/stat" 2> /dev/null || echo -)
+  stop_server
+  line="$(grep '^RESULT' "$tmp/storm.out") new_server_cpu_s=$cpu"
+  echo "storm $line" >> "$tmp/results"
+  res[storm/$kind]=$line
+}
+
 get() { # scenario kind key
   local line=${res[$1/$2]:-}
   sed -n "s/.* $3=\([^ ]*\).*/\1/p" <<< " $line"
 }
 
-scenarios=(fanout-10k fanout-sat direct idle)
+scenarios=(fanout-10k fanout-sat direct idle storm)
 for s in "${scenarios[@]}"; do
   [[ -z $only || $only = "$s" ]] || continue
   for kind in metered reference; do
@@ -124,6 +158,7 @@ for s in "${scenarios[@]}"; do
       fanout-sat) run "$s" "$kind" --scenario fanout --subs 100 --pubs 50 --rate 80 --duration "$duration" ;;
       direct) run "$s" "$kind" --scenario direct --clients 200 --rate 50 --duration "$duration" ;;
       idle) run "$s" "$kind" --scenario idle --clients "$idle" --duration 2 --batch 200 ;;
+      storm) run_storm "$kind" ;;
     esac
   done
 done
@@ -134,6 +169,8 @@ for s in "${scenarios[@]}"; do
   [[ -n ${res[$s/metered]:-} || -n ${res[$s/reference]:-} ]] || continue
   if [[ $s = idle ]]; then
     keys="clients open connect_s rss_kb kb_per_conn errors"
+  elif [[ $s = storm ]]; then
+    keys="clients back storm_s http_429 refused errors new_server_cpu_s"
   else
     keys="offered_per_s delivered_per_s delivered_pct p50_ms p99_ms p999_ms errors cpu_us_per_msg rss_kb"
   fi
