@@ -55,9 +55,12 @@ typedef struct
    * a batch of frames is handed to libsoup so that they leave in few
    * segments instead of one segment and one wakeup of the reader each. */
   GSocket *socket;
-  /* Frames (GBytes*, JSON text) not yet handed to libsoup, oldest first,
-   * and their size; bounded by server->max_queued_bytes. */
-  GQueue out;
+  /* Frames (GBytes*) not yet written or handed to libsoup: out->pdata
+   * [out_head, out->len), oldest first (an array, not a list: no
+   * allocation per frame), and their size; bounded by
+   * server->max_queued_bytes. */
+  GPtrArray *out;
+  guint out_head;
   gsize out_bytes;
   gboolean dirty; /* in server->dirty */
   gboolean overflowed; /* to be closed as a slow consumer at the flush */
@@ -359,11 +362,52 @@ v1_handler (SoupServer *soup, SoupServerMessage *msg, const char *path,
     handshake_with_key (server, msg, key);
 }
 
+static guint
+out_length (MeteredServerSocket *sock)
+{
+  return sock->out->len - sock->out_head;
+}
+
+static GBytes *
+out_peek (MeteredServerSocket *sock)
+{
+  return out_length (sock) ? g_ptr_array_index (sock->out, sock->out_head)
+                           : NULL;
+}
+
+/* Takes the oldest frame out (the caller owns it), or NULL. */
+static GBytes *
+out_pop (MeteredServerSocket *sock)
+{
+  GBytes *frame = out_peek (sock);
+
+  if (!frame)
+    return NULL;
+  sock->out_bytes -= g_bytes_get_size (frame);
+  if (++sock->out_head == sock->out->len) {
+    g_ptr_array_set_size (sock->out, 0);
+    sock->out_head = 0;
+  } else if (sock->out_head >= 64 && sock->out_head * 2 >= sock->out->len) {
+    g_ptr_array_remove_range (sock->out, 0, sock->out_head);
+    sock->out_head = 0;
+  }
+  return frame;
+}
+
+static void
+out_push (MeteredServerSocket *sock, GBytes *frame)
+{
+  g_ptr_array_add (sock->out, frame);
+  sock->out_bytes += g_bytes_get_size (frame);
+}
+
 static void
 out_clear (MeteredServerSocket *sock)
 {
-  g_queue_clear_full (&sock->out, (GDestroyNotify) g_bytes_unref);
-  sock->out_bytes = 0;
+  GBytes *frame;
+
+  while ((frame = out_pop (sock)))
+    g_bytes_unref (frame);
   sock->head_sent = 0;
 }
 
@@ -374,13 +418,14 @@ out_drop_unsent (MeteredServerSocket *sock)
 {
   GBytes *head = NULL;
 
-  if (sock->head_sent > 0)
-    head = g_queue_pop_head (&sock->out);
-  g_queue_clear_full (&sock->out, (GDestroyNotify) g_bytes_unref);
-  sock->out_bytes = 0;
+  gsize head_sent = sock->head_sent;
+
+  if (head_sent > 0)
+    head = out_pop (sock);
+  out_clear (sock);
   if (head) {
-    g_queue_push_tail (&sock->out, head);
-    sock->out_bytes = g_bytes_get_size (head);
+    out_push (sock, head);
+    sock->head_sent = head_sent;
   }
 }
 
@@ -441,16 +486,18 @@ static void socket_close_now (MeteredServerSocket *sock);
 static void
 socket_write (MeteredServerSocket *sock)
 {
-  while (!g_queue_is_empty (&sock->out)) {
+  while (out_length (sock)) {
     GOutputVector v[WRITE_VECTORS];
     guint n = 0;
     gsize total = 0, written = 0, left;
     GPollableReturn ret;
     g_autoptr (GError) error = NULL;
 
-    for (GList *l = sock->out.head; l && n < WRITE_VECTORS; l = l->next) {
+    for (guint i = sock->out_head; i < sock->out->len && n < WRITE_VECTORS;
+         i++) {
       gsize len;
-      const guint8 *data = g_bytes_get_data (l->data, &len);
+      const guint8 *data =
+          g_bytes_get_data (g_ptr_array_index (sock->out, i), &len);
       gsize skip = n == 0 ? sock->head_sent : 0;
 
       v[n].buffer = data + skip;
@@ -468,7 +515,7 @@ socket_write (MeteredServerSocket *sock)
     if (ret == G_POLLABLE_RETURN_WOULD_BLOCK)
       written = 0;
     for (left = written; left > 0;) {
-      GBytes *head = g_queue_peek_head (&sock->out);
+      GBytes *head = out_peek (sock);
       gsize len = g_bytes_get_size (head);
       gsize rest = len - sock->head_sent;
 
@@ -478,14 +525,13 @@ socket_write (MeteredServerSocket *sock)
       }
       left -= rest;
       sock->head_sent = 0;
-      sock->out_bytes -= len;
-      g_bytes_unref (g_queue_pop_head (&sock->out));
+      g_bytes_unref (out_pop (sock));
     }
     if (written < total)
       break;
   }
 
-  if (!g_queue_is_empty (&sock->out)) {
+  if (out_length (sock)) {
     if (!sock->room_source) {
       sock->room_source =
           g_pollable_output_stream_create_source (sock->output, NULL);
@@ -522,21 +568,20 @@ socket_flush (MeteredServerSocket *sock, gboolean all)
   if (!all && sock->socket &&
       !(g_socket_condition_check (sock->socket, G_IO_OUT) & G_IO_OUT))
     budget = 0;
-  cork = budget > 0 && sock->out.length > 1;
+  cork = budget > 0 && out_length (sock) > 1;
   if (cork)
     set_cork (sock, TRUE);
-  while (budget > 0 && (frame = g_queue_pop_head (&sock->out))) {
+  while (budget > 0 && (frame = out_pop (sock))) {
     gsize len = g_bytes_get_size (frame);
     soup_websocket_connection_send_message (
         sock->ws, SOUP_WEBSOCKET_DATA_TEXT, frame);
-    sock->out_bytes -= len;
     budget -= MIN (budget, len);
     g_bytes_unref (frame);
   }
   if (cork)
     set_cork (sock, FALSE);
 
-  if (!g_queue_is_empty (&sock->out) && !sock->room_source && sock->socket) {
+  if (out_length (sock) && !sock->room_source && sock->socket) {
     sock->room_source = g_socket_create_source (sock->socket, G_IO_OUT, NULL);
     g_source_set_callback (
         sock->room_source, G_SOURCE_FUNC (on_room), sock, NULL);
@@ -609,8 +654,7 @@ socket_queue_frame (MeteredServerSocket *sock, GBytes *frame)
     mark_dirty (sock);
     return;
   }
-  g_queue_push_tail (&sock->out, g_bytes_ref (frame));
-  sock->out_bytes += len;
+  out_push (sock, g_bytes_ref (frame));
   mark_dirty (sock);
 }
 
@@ -817,6 +861,7 @@ socket_free (MeteredServerSocket *sock)
         lists[l]->pdata[i] = NULL;
   room_source_clear (sock);
   out_clear (sock);
+  g_ptr_array_unref (sock->out);
   g_clear_handle_id (&sock->close_drain_id, g_source_remove);
   g_free (sock->drain_close_reason);
   g_clear_object (&sock->output);
@@ -880,7 +925,7 @@ ws_handler (SoupServer *soup, SoupServerMessage *msg, const char *path,
   sock->server = server;
   sock->ws = g_object_ref (ws);
   sock->last_rx_us = g_get_monotonic_time ();
-  g_queue_init (&sock->out);
+  sock->out = g_ptr_array_new ();
   sock->socket = soup_server_message_get_socket (msg);
   if (sock->socket) {
     g_object_ref (sock->socket);
