@@ -19,6 +19,8 @@
 
 #include "protocol/metered-protocol.h"
 
+#include <string.h>
+
 /* One subscription of one connection. "visible" turns on when the
  * subscriber's presence snapshot has been written: only from then on do
  * the others learn about it (protocol doc §0 rule 2). */
@@ -127,15 +129,41 @@ metered_hub_free (MeteredHub *hub)
   g_free (hub);
 }
 
+/* text is one frame's JSON, without a NUL, shared between recipients. */
+static void
+conn_send_bytes (MeteredHubConn *conn, GBytes *text)
+{
+  if (conn->detached)
+    return;
+  if (conn->io->send_bytes) {
+    conn->io->send_bytes (conn->io_data, text);
+  } else {
+    gsize len;
+    const char *data = g_bytes_get_data (text, &len);
+    g_autofree char *copy = g_strndup (data, len);
+    conn->io->send (conn->io_data, copy);
+  }
+}
+
+/* Takes text (a NUL-terminated frame) and counts it. */
+static GBytes *
+frame_bytes (char *text)
+{
+  gsize len = strlen (text);
+
+  return g_bytes_new_take (text, len);
+}
+
 static void
 conn_send (MeteredHubConn *conn, MeteredFrameType type, char *text)
 {
-  if (!conn->detached) {
-    conn->io->send (conn->io_data, text);
-    metered_metrics_inc (conn->hub->metrics, METERED_METRIC_FRAMES_OUT,
-        metered_frame_type_name (type));
-  }
-  g_free (text);
+  g_autoptr (GBytes) bytes = frame_bytes (text);
+
+  if (conn->detached)
+    return;
+  conn_send_bytes (conn, bytes);
+  metered_metrics_inc (conn->hub->metrics, METERED_METRIC_FRAMES_OUT,
+      metered_frame_type_name (type));
 }
 
 static void
@@ -160,22 +188,27 @@ broadcast_presence (MeteredHubConn *conn, MeteredHubSub *sub, gboolean joined)
 {
   GPtrArray *subs = g_hash_table_lookup (conn->hub->channels, sub->channel_key);
   MeteredPresenceEntry entry = { conn->peer_id, conn->peer_metadata };
-  g_autofree char *text = NULL;
+  g_autoptr (GBytes) text = NULL;
+  guint n = 0;
 
   if (!subs)
     return;
-  text = joined
-             ? metered_frame_build_presence (sub->channel, &entry, 1, NULL, 0)
-             : metered_frame_build_presence (sub->channel, NULL, 0, &entry, 1);
+  text = frame_bytes (
+      joined ? metered_frame_build_presence (sub->channel, &entry, 1, NULL, 0)
+             : metered_frame_build_presence (sub->channel, NULL, 0, &entry, 1));
   /* Only to members whose own snapshot is out: one still waiting for it
    * learns the state from that snapshot. Told earlier, it would know a
    * peer that does not know it yet, and its directs to that peer would
    * be dropped as coming from a stranger (protocol doc §10 rule 10). */
   for (guint i = 0; i < subs->len; i++) {
     MeteredHubSub *other = g_ptr_array_index (subs, i);
-    if (other->conn != conn && other->visible)
-      conn_send (other->conn, METERED_FRAME_PRESENCE, g_strdup (text));
+    if (other->conn != conn && other->visible && !other->conn->detached) {
+      conn_send_bytes (other->conn, text);
+      n++;
+    }
   }
+  metered_metrics_add (conn->hub->metrics, METERED_METRIC_FRAMES_OUT,
+      metered_frame_type_name (METERED_FRAME_PRESENCE), n);
 }
 
 static void
@@ -469,9 +502,10 @@ handle_publish (MeteredHubConn *conn, MeteredFrame *frame, gint64 now_ms)
   const char *code =
       check_channel (conn, frame->channel, METERED_ACTION_PUBLISH);
   g_autofree char *channel_key = NULL;
-  g_autofree char *plain = NULL;
-  g_autofree char *stamped = NULL;
+  g_autoptr (GBytes) plain = NULL;
+  g_autoptr (GBytes) stamped = NULL;
   GPtrArray *subs;
+  guint n = 0;
 
   if (code) {
     send_channel_error (conn, code, frame);
@@ -484,25 +518,30 @@ handle_publish (MeteredHubConn *conn, MeteredFrame *frame, gint64 now_ms)
 
   channel_key = scoped_key (conn->app, frame->channel);
   subs = g_hash_table_lookup (conn->hub->channels, channel_key);
+  /* Each variant of the frame is built once and the same bytes go to
+   * every recipient. */
   for (guint i = 0; subs && i < subs->len; i++) {
     MeteredHubSub *other = g_ptr_array_index (subs, i);
-    const char *text;
+    GBytes *text;
 
-    if (other->conn == conn)
+    if (other->conn == conn || other->conn->detached)
       continue; /* never echoed */
     if (other->include_sender_metadata && conn->peer_metadata) {
       if (!stamped)
-        stamped = metered_frame_build_message (
-            frame->channel, conn->peer_id, frame->data, conn->peer_metadata);
+        stamped = frame_bytes (metered_frame_build_message (
+            frame->channel, conn->peer_id, frame->data, conn->peer_metadata));
       text = stamped;
     } else {
       if (!plain)
-        plain = metered_frame_build_message (
-            frame->channel, conn->peer_id, frame->data, NULL);
+        plain = frame_bytes (metered_frame_build_message (
+            frame->channel, conn->peer_id, frame->data, NULL));
       text = plain;
     }
-    conn_send (other->conn, METERED_FRAME_MESSAGE, g_strdup (text));
+    conn_send_bytes (other->conn, text);
+    n++;
   }
+  metered_metrics_add (conn->hub->metrics, METERED_METRIC_FRAMES_OUT,
+      metered_frame_type_name (METERED_FRAME_MESSAGE), n);
   send_ack (conn, frame->request_id);
 }
 

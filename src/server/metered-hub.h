@@ -41,6 +41,11 @@ typedef struct
   void (*send) (gpointer io_data, const char *text);
   /* Start closing the socket with code and reason. */
   void (*close) (gpointer io_data, int code, const char *reason);
+  /* Optional; when set it is used instead of send. The same frame (the
+   * JSON text, without a NUL) goes to every recipient of a fan-out, so
+   * an I/O layer can keep a reference instead of copying it per
+   * recipient. */
+  void (*send_bytes) (gpointer io_data, GBytes *text);
 } MeteredHubIo;
 
 /* Who a new connection is, as the handshake established it. */

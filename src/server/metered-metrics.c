@@ -60,16 +60,23 @@ void
 metered_metrics_inc (
     MeteredMetrics *metrics, MeteredMetricFamily family, const char *label)
 {
+  metered_metrics_add (metrics, family, label, 1);
+}
+
+void
+metered_metrics_add (MeteredMetrics *metrics, MeteredMetricFamily family,
+    const char *label, guint64 n)
+{
   guint64 *value;
 
-  if (!metrics)
+  if (!metrics || n == 0)
     return;
   value = g_hash_table_lookup (metrics->families[family], label);
   if (!value) {
     value = g_new0 (guint64, 1);
     g_hash_table_insert (metrics->families[family], g_strdup (label), value);
   }
-  (*value)++;
+  *value += n;
 }
 
 guint64

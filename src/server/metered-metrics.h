@@ -38,6 +38,9 @@ MeteredMetrics *metered_metrics_new (void);
 void metered_metrics_free (MeteredMetrics *metrics);
 void metered_metrics_inc (
     MeteredMetrics *metrics, MeteredMetricFamily family, const char *label);
+/* Adds n at once (a fan-out counts its frames in one call). */
+void metered_metrics_add (MeteredMetrics *metrics, MeteredMetricFamily family,
+    const char *label, guint64 n);
 guint64 metered_metrics_get (
     MeteredMetrics *metrics, MeteredMetricFamily family, const char *label);
 /* Renders every counter plus the two gauges. */

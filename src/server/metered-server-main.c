@@ -42,6 +42,7 @@ typedef struct
   int ip_connect_limit;
   int ws_ping_interval;
   int presence_gap_ms;
+  int max_queued_kb;
   gboolean verbose;
   /* --mint-token */
   gboolean mint;
@@ -229,6 +230,7 @@ main (int argc, char **argv)
     .ip_connect_limit = METERED_SERVER_IP_CONNECTS,
     .ws_ping_interval = METERED_SERVER_WS_PING_S,
     .presence_gap_ms = 20,
+    .max_queued_kb = METERED_SERVER_MAX_QUEUED_KB,
     .ttl = 3600 };
   GOptionEntry entries[] = { { "host", 0, 0, G_OPTION_ARG_STRING, &o.host,
                                  "Address to bind (default 127.0.0.1)",
@@ -255,6 +257,10 @@ main (int argc, char **argv)
         "RFC 6455 ping interval in seconds (default 30)", "S" },
     { "presence-gap-ms", 0, 0, G_OPTION_ARG_INT, &o.presence_gap_ms,
         "Gap between a subscribe ack and its presence snapshot (>= 5)", "MS" },
+    { "max-queued-kb", 0, 0, G_OPTION_ARG_INT, &o.max_queued_kb,
+        "Outgoing queue of one connection before it is closed 4013 as a "
+        "slow consumer (default 1024)",
+        "KB" },
     { "verbose", 'v', 0, G_OPTION_ARG_NONE, &o.verbose,
         "Log connection events (credentials are never logged)", NULL },
     { "mint-token", 0, 0, G_OPTION_ARG_NONE, &o.mint,
@@ -309,6 +315,10 @@ main (int argc, char **argv)
                 "--ws-ping-interval >= 1, --presence-gap-ms >= 5\n");
     return 2;
   }
+  if (o.max_queued_kb < 16 || o.max_queued_kb > 1024 * 1024) {
+    g_printerr ("metered-server: --max-queued-kb 16..1048576\n");
+    return 2;
+  }
   if (!o.admin_token && o.dev)
     o.admin_token = g_strdup (METERED_DEV_ADMIN_TOKEN);
   log_writer_init (o.verbose);
@@ -323,6 +333,7 @@ main (int argc, char **argv)
   options.ws_ping_interval_s = o.ws_ping_interval;
   options.presence_gap_ms = o.presence_gap_ms;
   options.verbose = o.verbose;
+  options.max_queued_kb = o.max_queued_kb;
 
   server = metered_server_new (g_steal_pointer (&config), &options);
   if (!metered_server_listen (server, &error)) {

@@ -27,6 +27,9 @@ G_BEGIN_DECLS
 
 G_GNUC_INTERNAL extern const char *metered_server_log_domain;
 
+/* listen(2) backlog; the kernel caps it at net.core.somaxconn. */
+#define METERED_SERVER_LISTEN_BACKLOG 4096
+
 struct _MeteredServer
 {
   MeteredServerConfig *config;
@@ -44,6 +47,18 @@ struct _MeteredServer
   GHashTable *ip_windows; /* remote host -> MeteredRateWindow* */
   guint sweep_id;
   guint port;
+
+  /* Output batching: sockets with frames queued during this main-loop
+   * iteration (MeteredServerSocket*), written out by flush_source at the
+   * next one, several frames per syscall burst. Main thread only. */
+  GPtrArray *dirty;
+  GPtrArray *flushing; /* the batch flush_source is walking, or NULL */
+  GSource *flush_source;
+  gsize max_queued_bytes;
+  /* The last text framed for a plain connection and its frame (see
+   * text_frame()). Main thread only. */
+  GBytes *frame_cache_payload;
+  GBytes *frame_cache_frame;
   gboolean tls;
 
   /* shutdown */

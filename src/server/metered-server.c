@@ -19,7 +19,10 @@
 
 #include "protocol/metered-protocol.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
+#include <sys/socket.h>
 
 /* The handshake's verdict, carried from the HTTP handler (which runs
  * before the upgrade) to the WebSocket callback. */
@@ -47,7 +50,42 @@ typedef struct
   guint expiry_id;
   gint64 last_rx_us;
   int close_code_sent;
+
+  /* The TCP socket under ws (NULL if libsoup did not say), corked while
+   * a batch of frames is handed to libsoup so that they leave in few
+   * segments instead of one segment and one wakeup of the reader each. */
+  GSocket *socket;
+  /* Frames (GBytes*) not yet written or handed to libsoup: out->pdata
+   * [out_head, out->len), oldest first (an array, not a list: no
+   * allocation per frame), and their size; bounded by
+   * server->max_queued_bytes. */
+  GPtrArray *out;
+  guint out_head;
+  gsize out_bytes;
+  gboolean dirty; /* in server->dirty */
+  gboolean overflowed; /* to be closed as a slow consumer at the flush */
+  /* Set while the kernel's send buffer is full: frames wait in out. */
+  GSource *room_source;
+
+  /* Plain (not TLS) connections: the socket's output stream. The frames
+   * in out are then whole RFC 6455 frames that we write ourselves, many
+   * per writev(); libsoup still reads, answers pings and closes. NULL:
+   * out holds JSON texts handed to libsoup one by one. */
+  GPollableOutputStream *output;
+  gsize head_sent; /* bytes of out's head frame already written */
+  /* A close waits for the frames queued before it (going_away), at most
+   * CLOSE_DRAIN_MS. */
+  guint close_drain_id;
+  int drain_close_code;
+  char *drain_close_reason;
 } MeteredServerSocket;
+
+/* At most this much is handed to libsoup per socket per flush; the rest
+ * waits until the socket has room again. */
+#define FLUSH_BUDGET_BYTES (64 * 1024)
+#define CLOSE_DRAIN_MS 1000
+/* Frames per writev(). */
+#define WRITE_VECTORS 64
 
 #define HANDSHAKE_KEY "metered-handshake"
 
@@ -324,14 +362,356 @@ v1_handler (SoupServer *soup, SoupServerMessage *msg, const char *path,
     handshake_with_key (server, msg, key);
 }
 
+static guint
+out_length (MeteredServerSocket *sock)
+{
+  return sock->out->len - sock->out_head;
+}
+
+static GBytes *
+out_peek (MeteredServerSocket *sock)
+{
+  return out_length (sock) ? g_ptr_array_index (sock->out, sock->out_head)
+                           : NULL;
+}
+
+/* Takes the oldest frame out (the caller owns it), or NULL. */
+static GBytes *
+out_pop (MeteredServerSocket *sock)
+{
+  GBytes *frame = out_peek (sock);
+
+  if (!frame)
+    return NULL;
+  sock->out_bytes -= g_bytes_get_size (frame);
+  if (++sock->out_head == sock->out->len) {
+    g_ptr_array_set_size (sock->out, 0);
+    sock->out_head = 0;
+  } else if (sock->out_head >= 64 && sock->out_head * 2 >= sock->out->len) {
+    g_ptr_array_remove_range (sock->out, 0, sock->out_head);
+    sock->out_head = 0;
+  }
+  return frame;
+}
+
+static void
+out_push (MeteredServerSocket *sock, GBytes *frame)
+{
+  g_ptr_array_add (sock->out, frame);
+  sock->out_bytes += g_bytes_get_size (frame);
+}
+
+static void
+out_clear (MeteredServerSocket *sock)
+{
+  GBytes *frame;
+
+  while ((frame = out_pop (sock)))
+    g_bytes_unref (frame);
+  sock->head_sent = 0;
+}
+
+/* Drops what is queued except a frame already partly written: its rest
+ * must still go out or the stream is no longer WebSocket. */
+static void
+out_drop_unsent (MeteredServerSocket *sock)
+{
+  GBytes *head = NULL;
+
+  gsize head_sent = sock->head_sent;
+
+  if (head_sent > 0)
+    head = out_pop (sock);
+  out_clear (sock);
+  if (head) {
+    out_push (sock, head);
+    sock->head_sent = head_sent;
+  }
+}
+
+/* An unmasked server frame (RFC 6455 §5.2) of one opcode around payload. */
+static GBytes *
+ws_frame_new (guint8 opcode, const guint8 *payload, gsize len)
+{
+  guint8 *buf = g_malloc (len + 10);
+  gsize h = 0;
+
+  buf[h++] = 0x80 | opcode;
+  if (len < 126) {
+    buf[h++] = len;
+  } else if (len <= G_MAXUINT16) {
+    buf[h++] = 126;
+    buf[h++] = len >> 8;
+    buf[h++] = len & 0xff;
+  } else {
+    buf[h++] = 127;
+    for (int i = 7; i >= 0; i--)
+      buf[h++] = ((guint64) len >> (8 * i)) & 0xff;
+  }
+  memcpy (buf + h, payload, len);
+  return g_bytes_new_take (buf, h + len);
+}
+
+/* The text frame of payload. A fan-out hands the same payload to every
+ * recipient in a row, so the last one is remembered (with a reference,
+ * so its address cannot be reused meanwhile) and framed once. */
+static GBytes *
+text_frame (MeteredServer *server, GBytes *payload)
+{
+  if (server->frame_cache_payload != payload) {
+    gsize len;
+    const guint8 *data = g_bytes_get_data (payload, &len);
+
+    g_clear_pointer (&server->frame_cache_payload, g_bytes_unref);
+    g_clear_pointer (&server->frame_cache_frame, g_bytes_unref);
+    server->frame_cache_payload = g_bytes_ref (payload);
+    server->frame_cache_frame = ws_frame_new (0x1, data, len);
+  }
+  return g_bytes_ref (server->frame_cache_frame);
+}
+
+static void
+set_cork (MeteredServerSocket *sock, gboolean on)
+{
+  if (sock->socket)
+    g_socket_set_option (sock->socket, IPPROTO_TCP, TCP_CORK, on, NULL);
+}
+
+static gboolean on_room (GSocket *socket, GIOCondition cond, gpointer data);
+static gboolean on_output_room (GObject *stream, gpointer data);
+static void socket_close_now (MeteredServerSocket *sock);
+
+/* Writes queued frames, WRITE_VECTORS per writev(), until the kernel
+ * takes no more; then waits for room. */
+static void
+socket_write (MeteredServerSocket *sock)
+{
+  while (out_length (sock)) {
+    GOutputVector v[WRITE_VECTORS];
+    guint n = 0;
+    gsize total = 0, written = 0, left;
+    GPollableReturn ret;
+    g_autoptr (GError) error = NULL;
+
+    for (guint i = sock->out_head; i < sock->out->len && n < WRITE_VECTORS;
+         i++) {
+      gsize len;
+      const guint8 *data =
+          g_bytes_get_data (g_ptr_array_index (sock->out, i), &len);
+      gsize skip = n == 0 ? sock->head_sent : 0;
+
+      v[n].buffer = data + skip;
+      v[n].size = len - skip;
+      total += len - skip;
+      n++;
+    }
+    ret = g_pollable_output_stream_writev_nonblocking (
+        sock->output, v, n, &written, NULL, &error);
+    if (ret == G_POLLABLE_RETURN_FAILED) {
+      /* The peer is gone; libsoup's reader sees it and closes. */
+      out_clear (sock);
+      break;
+    }
+    if (ret == G_POLLABLE_RETURN_WOULD_BLOCK)
+      written = 0;
+    for (left = written; left > 0;) {
+      GBytes *head = out_peek (sock);
+      gsize len = g_bytes_get_size (head);
+      gsize rest = len - sock->head_sent;
+
+      if (left < rest) {
+        sock->head_sent += left;
+        break;
+      }
+      left -= rest;
+      sock->head_sent = 0;
+      g_bytes_unref (out_pop (sock));
+    }
+    if (written < total)
+      break;
+  }
+
+  if (out_length (sock)) {
+    if (!sock->room_source) {
+      sock->room_source =
+          g_pollable_output_stream_create_source (sock->output, NULL);
+      g_source_set_callback (
+          sock->room_source, G_SOURCE_FUNC (on_output_room), sock, NULL);
+      g_source_attach (sock->room_source, g_main_context_get_thread_default ());
+    }
+  } else if (sock->close_drain_id) {
+    socket_close_now (sock);
+  }
+}
+
+/* Hands queued frames to libsoup: all of them when all is TRUE (before a
+ * close), else up to FLUSH_BUDGET_BYTES, then waits for room. */
+static void
+socket_flush (MeteredServerSocket *sock, gboolean all)
+{
+  gsize budget = all ? G_MAXSIZE : FLUSH_BUDGET_BYTES;
+  gboolean cork;
+  GBytes *frame;
+
+  if (soup_websocket_connection_get_state (sock->ws) !=
+      SOUP_WEBSOCKET_STATE_OPEN) {
+    out_clear (sock);
+    return;
+  }
+  if (sock->output) {
+    socket_write (sock);
+    return;
+  }
+  /* libsoup's own queue is unbounded and not observable: frames go to
+   * it only while the kernel has room, else they wait in ours, which is
+   * bounded. */
+  if (!all && sock->socket &&
+      !(g_socket_condition_check (sock->socket, G_IO_OUT) & G_IO_OUT))
+    budget = 0;
+  cork = budget > 0 && out_length (sock) > 1;
+  if (cork)
+    set_cork (sock, TRUE);
+  while (budget > 0 && (frame = out_pop (sock))) {
+    gsize len = g_bytes_get_size (frame);
+    soup_websocket_connection_send_message (
+        sock->ws, SOUP_WEBSOCKET_DATA_TEXT, frame);
+    budget -= MIN (budget, len);
+    g_bytes_unref (frame);
+  }
+  if (cork)
+    set_cork (sock, FALSE);
+
+  if (out_length (sock) && !sock->room_source && sock->socket) {
+    sock->room_source = g_socket_create_source (sock->socket, G_IO_OUT, NULL);
+    g_source_set_callback (
+        sock->room_source, G_SOURCE_FUNC (on_room), sock, NULL);
+    g_source_attach (sock->room_source, g_main_context_get_thread_default ());
+  }
+}
+
+static void
+room_source_clear (MeteredServerSocket *sock)
+{
+  if (sock->room_source) {
+    g_source_destroy (sock->room_source);
+    g_clear_pointer (&sock->room_source, g_source_unref);
+  }
+}
+
+static gboolean
+on_output_room (GObject *stream, gpointer data)
+{
+  MeteredServerSocket *sock = data;
+
+  g_clear_pointer (&sock->room_source, g_source_unref);
+  socket_flush (sock, FALSE);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+on_room (GSocket *socket, GIOCondition cond, gpointer data)
+{
+  MeteredServerSocket *sock = data;
+
+  room_source_clear (sock);
+  socket_flush (sock, FALSE);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+mark_dirty (MeteredServerSocket *sock)
+{
+  if (!sock->dirty) {
+    sock->dirty = TRUE;
+    g_ptr_array_add (sock->server->dirty, sock);
+  }
+}
+
+/* Queues one frame; the flush source writes it at the next main-loop
+ * iteration together with everything else queued meanwhile. */
+static gboolean
+socket_accepts (MeteredServerSocket *sock)
+{
+  return !sock->overflowed && !sock->close_drain_id &&
+         soup_websocket_connection_get_state (sock->ws) ==
+             SOUP_WEBSOCKET_STATE_OPEN;
+}
+
+/* Queues one item of out: a whole frame (sock->output set) or a JSON
+ * text for libsoup. */
+static void
+socket_queue_frame (MeteredServerSocket *sock, GBytes *frame)
+{
+  gsize len = g_bytes_get_size (frame);
+
+  if (!socket_accepts (sock))
+    return;
+  if (sock->conn && sock->out_bytes + len > sock->server->max_queued_bytes) {
+    /* Closed at the flush, not here: the hub may be iterating the
+     * channel this connection is a member of. */
+    sock->overflowed = TRUE;
+    out_drop_unsent (sock);
+    mark_dirty (sock);
+    return;
+  }
+  out_push (sock, g_bytes_ref (frame));
+  mark_dirty (sock);
+}
+
+static void
+socket_queue (MeteredServerSocket *sock, GBytes *text)
+{
+  g_autoptr (GBytes) frame = NULL;
+
+  if (!socket_accepts (sock))
+    return;
+  frame = sock->output ? text_frame (sock->server, text) : g_bytes_ref (text);
+  socket_queue_frame (sock, frame);
+}
+
 static void
 socket_io_send (gpointer io_data, const char *text)
 {
-  MeteredServerSocket *sock = io_data;
+  g_autoptr (GBytes) frame = g_bytes_new (text, strlen (text));
 
+  socket_queue (io_data, frame);
+}
+
+static void
+socket_io_send_bytes (gpointer io_data, GBytes *text)
+{
+  socket_queue (io_data, text);
+}
+
+/* The close of a plain connection, once its queue is written (or the
+ * drain timed out: the peer does not read, its queue is dropped). */
+static void
+socket_close_now (MeteredServerSocket *sock)
+{
+  g_autofree char *reason = g_steal_pointer (&sock->drain_close_reason);
+
+  g_clear_handle_id (&sock->close_drain_id, g_source_remove);
+  room_source_clear (sock);
+  /* Half a frame is out and the peer does not read the rest: a close
+   * frame now would land inside it. End the byte stream instead (the
+   * peer reads what is buffered, then EOF); libsoup's close then fails
+   * to write and finishes. */
+  if (sock->head_sent > 0 && sock->socket)
+    g_socket_shutdown (sock->socket, FALSE, TRUE, NULL);
+  out_clear (sock);
   if (soup_websocket_connection_get_state (sock->ws) ==
       SOUP_WEBSOCKET_STATE_OPEN)
-    soup_websocket_connection_send_text (sock->ws, text);
+    soup_websocket_connection_close (sock->ws, sock->drain_close_code, reason);
+}
+
+static gboolean
+on_close_drain_timeout (gpointer data)
+{
+  MeteredServerSocket *sock = data;
+
+  sock->close_drain_id = 0;
+  socket_close_now (sock);
+  return G_SOURCE_REMOVE;
 }
 
 static void
@@ -340,16 +720,91 @@ socket_io_close (gpointer io_data, int code, const char *reason)
   MeteredServerSocket *sock = io_data;
 
   g_clear_handle_id (&sock->expiry_id, g_source_remove);
-  if (soup_websocket_connection_get_state (sock->ws) ==
-      SOUP_WEBSOCKET_STATE_OPEN) {
-    sock->close_code_sent = code;
-    soup_websocket_connection_close (sock->ws, code, reason);
+  if (soup_websocket_connection_get_state (sock->ws) !=
+          SOUP_WEBSOCKET_STATE_OPEN ||
+      sock->close_drain_id)
+    return;
+  sock->close_code_sent = code;
+  if (sock->output) {
+    /* What was queued before the close goes first; libsoup writes the
+     * close frame, which must not land inside one of our frames. */
+    sock->drain_close_code = code;
+    sock->drain_close_reason = g_strdup (reason);
+    sock->close_drain_id =
+        g_timeout_add (CLOSE_DRAIN_MS, on_close_drain_timeout, sock);
+    if (!sock->room_source)
+      socket_write (sock);
+    return;
   }
+  /* What was queued before the close goes first. */
+  room_source_clear (sock);
+  socket_flush (sock, TRUE);
+  soup_websocket_connection_close (sock->ws, code, reason);
 }
 
 static const MeteredHubIo socket_io = {
   socket_io_send,
   socket_io_close,
+  socket_io_send_bytes,
+};
+
+static gboolean
+flush_prepare (GSource *source, gint *timeout)
+{
+  MeteredServer *server = *(MeteredServer **) (source + 1);
+
+  *timeout = -1;
+  return server->dirty->len > 0;
+}
+
+static gboolean
+flush_check (GSource *source)
+{
+  MeteredServer *server = *(MeteredServer **) (source + 1);
+
+  return server->dirty->len > 0;
+}
+
+static gboolean
+flush_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
+{
+  MeteredServer *server = *(MeteredServer **) (source + 1);
+  g_autoptr (GPtrArray) dirty = server->dirty;
+
+  server->dirty = g_ptr_array_new ();
+  server->flushing = dirty;
+  for (guint i = 0; i < dirty->len; i++) {
+    MeteredServerSocket *sock = g_ptr_array_index (dirty, i);
+    if (sock)
+      sock->dirty = FALSE;
+  }
+  for (guint i = 0; i < dirty->len; i++) {
+    MeteredServerSocket *sock = g_ptr_array_index (dirty, i);
+    /* A close earlier in this loop may have freed a later entry: it then
+     * took itself out of this array (see socket_free). */
+    if (!sock)
+      continue;
+    if (sock->overflowed) {
+      if (sock->conn && !metered_hub_conn_is_closing (sock->conn)) {
+        if (server->options.verbose)
+          g_info ("connection %s: send queue overflow, closing",
+              metered_hub_conn_get_peer_id (sock->conn));
+        metered_hub_conn_close (sock->conn, METERED_SERVER_CLOSE_SLOW_CONSUMER,
+            "send queue overflow");
+      }
+    } else if (!sock->room_source) {
+      socket_flush (sock, FALSE);
+    }
+  }
+  server->flushing = NULL;
+  return G_SOURCE_CONTINUE;
+}
+
+static GSourceFuncs flush_funcs = {
+  flush_prepare,
+  flush_check,
+  flush_dispatch,
+  NULL,
 };
 
 static void
@@ -393,6 +848,28 @@ maybe_finish_shutdown (MeteredServer *server)
   done (server->shutdown_data);
 }
 
+/* Frees what socket_new made; the caller has unhooked it from the hub. */
+static void
+socket_free (MeteredServerSocket *sock)
+{
+  GPtrArray *lists[] = { sock->server->dirty, sock->server->flushing };
+
+  /* Left in place as NULL: flush_dispatch may be walking the array. */
+  for (guint l = 0; l < G_N_ELEMENTS (lists); l++)
+    for (guint i = 0; lists[l] && i < lists[l]->len; i++)
+      if (g_ptr_array_index (lists[l], i) == sock)
+        lists[l]->pdata[i] = NULL;
+  room_source_clear (sock);
+  out_clear (sock);
+  g_ptr_array_unref (sock->out);
+  g_clear_handle_id (&sock->close_drain_id, g_source_remove);
+  g_free (sock->drain_close_reason);
+  g_clear_object (&sock->output);
+  g_clear_object (&sock->socket);
+  g_object_unref (sock->ws);
+  g_free (sock);
+}
+
 static void
 on_ws_closed (SoupWebsocketConnection *ws, gpointer user_data)
 {
@@ -417,8 +894,7 @@ on_ws_closed (SoupWebsocketConnection *ws, gpointer user_data)
     metered_hub_conn_remove (sock->conn);
   g_signal_handlers_disconnect_by_data (ws, sock);
   g_hash_table_remove (server->sockets, sock);
-  g_object_unref (sock->ws);
-  g_free (sock);
+  socket_free (sock);
 
   maybe_finish_shutdown (server);
 }
@@ -449,6 +925,18 @@ ws_handler (SoupServer *soup, SoupServerMessage *msg, const char *path,
   sock->server = server;
   sock->ws = g_object_ref (ws);
   sock->last_rx_us = g_get_monotonic_time ();
+  sock->out = g_ptr_array_new ();
+  sock->socket = soup_server_message_get_socket (msg);
+  if (sock->socket) {
+    g_object_ref (sock->socket);
+    /* Frames are batched by the flush source (and corked when there are
+     * several); one alone must not wait for the previous one's ACK. */
+    g_socket_set_option (sock->socket, IPPROTO_TCP, TCP_NODELAY, 1, NULL);
+    /* The kernel's buffer is bounded like our queue, instead of growing
+     * to tcp_wmem's 4 MB for a client that stopped reading. */
+    g_socket_set_option (sock->socket, SOL_SOCKET, SO_SNDBUF,
+        MIN (server->max_queued_bytes, 256 * 1024), NULL);
+  }
   g_hash_table_add (server->sockets, sock);
   g_signal_connect (ws, "message", G_CALLBACK (on_ws_message), sock);
   g_signal_connect (ws, "pong", G_CALLBACK (on_ws_pong), sock);
@@ -456,8 +944,18 @@ ws_handler (SoupServer *soup, SoupServerMessage *msg, const char *path,
   /* Frames over 64 KB make libsoup close with 1009 itself. */
   soup_websocket_connection_set_max_incoming_payload_size (
       ws, METERED_SERVER_MAX_FRAME);
+  if (!server->tls) {
+    GOutputStream *os = g_io_stream_get_output_stream (
+        soup_websocket_connection_get_io_stream (ws));
+    if (G_IS_POLLABLE_OUTPUT_STREAM (os) &&
+        g_pollable_output_stream_can_poll (G_POLLABLE_OUTPUT_STREAM (os)))
+      sock->output = g_object_ref (G_POLLABLE_OUTPUT_STREAM (os));
+  }
+  /* Our frames and libsoup's must not interleave: on a connection we
+   * write to ourselves, the sweep queues the pings (and one timer serves
+   * every connection instead of one each). */
   soup_websocket_connection_set_keepalive_interval (
-      ws, server->options.ws_ping_interval_s);
+      ws, sock->output ? 0 : server->options.ws_ping_interval_s);
 
   /* Plan checks happen here, not in the HTTP handler, so that two
    * handshakes racing for the last slot cannot both win. */
@@ -512,6 +1010,11 @@ sweep (gpointer user_data)
 
   for (GList *l = socks; l; l = l->next) {
     MeteredServerSocket *sock = l->data;
+    if (sock->output) {
+      static const guint8 ping[] = { 0x89, 0x00 };
+      g_autoptr (GBytes) frame = g_bytes_new_static (ping, sizeof ping);
+      socket_queue_frame (sock, frame);
+    }
     if (sock->conn && !metered_hub_conn_is_closing (sock->conn) &&
         now_us - sock->last_rx_us > limit_us) {
       if (server->options.verbose)
@@ -554,6 +1057,11 @@ metered_server_new (
   server->metrics = metered_metrics_new ();
   server->hub = metered_hub_new (server->metrics, options->presence_gap_ms);
   server->sockets = g_hash_table_new (NULL, NULL);
+  server->dirty = g_ptr_array_new ();
+  server->max_queued_bytes =
+      (gsize) (options->max_queued_kb ? options->max_queued_kb
+                                      : METERED_SERVER_MAX_QUEUED_KB) *
+      1024;
   server->ip_windows = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
       (GDestroyNotify) metered_rate_window_free);
   return server;
@@ -569,6 +1077,10 @@ metered_server_free (MeteredServer *server)
     return;
   g_clear_handle_id (&server->sweep_id, g_source_remove);
   g_clear_handle_id (&server->shutdown_timeout_id, g_source_remove);
+  if (server->flush_source) {
+    g_source_destroy (server->flush_source);
+    g_clear_pointer (&server->flush_source, g_source_unref);
+  }
   if (server->soup)
     soup_server_disconnect (server->soup);
 
@@ -579,11 +1091,13 @@ metered_server_free (MeteredServer *server)
     g_signal_handlers_disconnect_by_data (s->ws, s);
     if (s->conn)
       metered_hub_conn_remove (s->conn);
-    g_object_unref (s->ws);
-    g_free (s);
+    socket_free (s);
     g_hash_table_iter_remove (&iter);
   }
   g_hash_table_unref (server->sockets);
+  g_ptr_array_unref (server->dirty);
+  g_clear_pointer (&server->frame_cache_payload, g_bytes_unref);
+  g_clear_pointer (&server->frame_cache_frame, g_bytes_unref);
   metered_hub_free (server->hub);
   metered_metrics_free (server->metrics);
   g_hash_table_unref (server->ip_windows);
@@ -619,6 +1133,7 @@ gboolean
 metered_server_listen (MeteredServer *server, GError **error)
 {
   g_autoptr (GSocketAddress) address = NULL;
+  g_autoptr (GSocket) listener = NULL;
   SoupServerListenOptions listen_options = 0;
   GSList *uris;
 
@@ -640,6 +1155,12 @@ metered_server_listen (MeteredServer *server, GError **error)
     server->tls = TRUE;
   }
 
+  server->flush_source =
+      g_source_new (&flush_funcs, sizeof (GSource) + sizeof (MeteredServer *));
+  *(MeteredServer **) (server->flush_source + 1) = server;
+  g_source_set_name (server->flush_source, "metered-server output flush");
+  g_source_attach (server->flush_source, g_main_context_get_thread_default ());
+
   soup_server_add_handler (server->soup, "/v1", v1_handler, server, NULL);
   soup_server_add_websocket_handler (
       server->soup, "/v1", NULL, NULL, ws_handler, server, NULL);
@@ -648,7 +1169,18 @@ metered_server_listen (MeteredServer *server, GError **error)
   address = bind_address (server->host, server->options.port, error);
   if (!address)
     return FALSE;
-  if (!soup_server_listen (server->soup, address, listen_options, error))
+  /* Our own socket for its backlog: soup_server_listen() leaves GLib's
+   * default of 10, and a burst of reconnects overflows it; every dropped
+   * SYN then costs its client a 1 s retransmission. */
+  listener = g_socket_new (g_socket_address_get_family (address),
+      G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, error);
+  if (!listener)
+    return FALSE;
+  g_socket_set_listen_backlog (listener, METERED_SERVER_LISTEN_BACKLOG);
+  if (!g_socket_bind (listener, address, TRUE, error) ||
+      !g_socket_listen (listener, error) ||
+      !soup_server_listen_socket (
+          server->soup, listener, listen_options, error))
     return FALSE;
 
   uris = soup_server_get_uris (server->soup);

@@ -23,6 +23,14 @@
 
 G_BEGIN_DECLS
 
+/* Close code for a subscriber whose outgoing queue overflowed because it
+ * does not read fast enough (docs/metered-server.md). Not one of the
+ * hosted service's codes: the SDK retries it with its normal backoff. */
+#define METERED_SERVER_CLOSE_SLOW_CONSUMER 4013
+/* Default bound of a connection's queue of frames not yet handed to the
+ * socket (--max-queued-kb). */
+#define METERED_SERVER_MAX_QUEUED_KB 1024
+
 typedef struct
 {
   const char *host; /* bind address, default 127.0.0.1 */
@@ -35,6 +43,7 @@ typedef struct
   guint ws_ping_interval_s;
   guint presence_gap_ms;
   gboolean verbose;
+  guint max_queued_kb; /* per-connection outgoing queue; 0 = default */
 } MeteredServerOptions;
 
 typedef struct _MeteredServer MeteredServer;
