@@ -24,6 +24,18 @@
 /* Plain HTTP: the admin API (bearer token), health, metrics and the
  * optional static web root. */
 
+/* libsoup 3.2 removes Content-Length from a 204 as it writes the headers,
+ * which makes the response read as ended by EOF: it then closes the
+ * connection after every 204 without saying so, and a keep-alive
+ * client's next request on it gets a reset. A 204 has no body by
+ * definition; saying so once the headers are out keeps the connection. */
+static void
+on_no_content_headers_written (SoupServerMessage *msg, gpointer user_data)
+{
+  soup_message_headers_set_encoding (
+      soup_server_message_get_response_headers (msg), SOUP_ENCODING_NONE);
+}
+
 static void
 reply_text (SoupServerMessage *msg, guint status, const char *text)
 {
@@ -31,6 +43,9 @@ reply_text (SoupServerMessage *msg, guint status, const char *text)
   if (text)
     soup_server_message_set_response (msg, "text/plain; charset=utf-8",
         SOUP_MEMORY_COPY, text, strlen (text));
+  if (status == SOUP_STATUS_NO_CONTENT)
+    g_signal_connect (
+        msg, "wrote-headers", G_CALLBACK (on_no_content_headers_written), NULL);
 }
 
 static gboolean
