@@ -91,6 +91,11 @@ struct _MeteredSession
   guint dead_peer_timeout_ms;
   GSource *liveness_source;
   GSource *retry_source;
+  /* Directs from senders not (yet) known as peers, oldest first
+   * (EarlyDirect*): the server may deliver a sender's offer before the
+   * presence that makes it known. Bounded by the EARLY_DIRECTS_* limits;
+   * context thread only. */
+  GQueue early_directs;
 
   MeteredSessionSampleFunc sample_func;
   gpointer sample_data;
@@ -292,6 +297,111 @@ fanout_replace (MeteredSession *session)
   return old;
 }
 
+/* How many directs from unknown senders are kept, and for how long: a
+ * few negotiations' worth (offer and its candidates), for the time
+ * presence can lag behind them; older ones their sender has given up on. */
+#define EARLY_DIRECTS_PER_SENDER 32
+#define EARLY_DIRECTS_TOTAL 64
+#define EARLY_DIRECTS_MAX_AGE_MS 5000
+
+typedef struct
+{
+  char *from;
+  char *data;
+  gint64 at_ms;
+} EarlyDirect;
+
+static void
+early_direct_free (EarlyDirect *early)
+{
+  g_free (early->from);
+  g_free (early->data);
+  g_free (early);
+}
+
+/* Drops the kept directs older than the age limit. */
+static void
+early_directs_expire (MeteredSession *session, gint64 now_ms)
+{
+  EarlyDirect *early;
+
+  while ((early = g_queue_peek_head (&session->early_directs)) &&
+         now_ms - early->at_ms > EARLY_DIRECTS_MAX_AGE_MS) {
+    GST_DEBUG ("direct from unknown peer %s dropped after %" G_GINT64_FORMAT
+               " ms",
+        early->from, now_ms - early->at_ms);
+    early_direct_free (g_queue_pop_head (&session->early_directs));
+  }
+}
+
+static void
+early_directs_keep (MeteredSession *session, const char *from, const char *data)
+{
+  gint64 now_ms = g_get_monotonic_time () / 1000;
+  EarlyDirect *early;
+  guint from_sender = 0;
+
+  early_directs_expire (session, now_ms);
+  for (GList *l = session->early_directs.head; l; l = l->next)
+    from_sender += g_str_equal (((EarlyDirect *) l->data)->from, from);
+  if (from_sender >= EARLY_DIRECTS_PER_SENDER) {
+    GST_DEBUG ("direct from unknown peer %s dropped: %u kept already", from,
+        from_sender);
+    return;
+  }
+  if (g_queue_get_length (&session->early_directs) >= EARLY_DIRECTS_TOTAL) {
+    early = g_queue_pop_head (&session->early_directs);
+    GST_DEBUG (
+        "direct from unknown peer %s dropped for a newer one", early->from);
+    early_direct_free (early);
+  }
+  early = g_new0 (EarlyDirect, 1);
+  early->from = g_strdup (from);
+  early->data = g_strdup (data);
+  early->at_ms = now_ms;
+  g_queue_push_tail (&session->early_directs, early);
+  GST_DEBUG ("direct from unknown peer %s kept until its presence", from);
+}
+
+static void handle_direct (MeteredSession *session, RemotePeer *peer,
+    const char *from, const char *data);
+
+/* The sender id is now a peer: what it sent before goes to it, in order. */
+static void
+early_directs_replay (MeteredSession *session, const char *id)
+{
+  g_autoptr (GPtrArray) replay =
+      g_ptr_array_new_with_free_func ((GDestroyNotify) early_direct_free);
+  GList *l, *next;
+
+  early_directs_expire (session, g_get_monotonic_time () / 1000);
+  for (l = session->early_directs.head; l; l = next) {
+    next = l->next;
+    if (g_str_equal (((EarlyDirect *) l->data)->from, id)) {
+      g_ptr_array_add (replay, l->data);
+      g_queue_delete_link (&session->early_directs, l);
+    }
+  }
+  /* Looked up for each: a replayed direct may end the peer. */
+  for (guint i = 0; i < replay->len; i++) {
+    EarlyDirect *early = g_ptr_array_index (replay, i);
+    RemotePeer *peer = g_hash_table_lookup (session->peers, id);
+
+    if (!peer)
+      break;
+    GST_DEBUG ("replaying a direct from %s kept for %" G_GINT64_FORMAT " ms",
+        id, g_get_monotonic_time () / 1000 - early->at_ms);
+    handle_direct (session, peer, id, early->data);
+  }
+}
+
+static void
+early_directs_clear (MeteredSession *session)
+{
+  g_queue_clear_full (
+      &session->early_directs, (GDestroyNotify) early_direct_free);
+}
+
 static void
 peer_add (MeteredSession *session, const char *id, const char *metadata)
 {
@@ -314,6 +424,7 @@ peer_add (MeteredSession *session, const char *id, const char *metadata)
   GST_INFO ("peer %s joined", id);
   g_signal_emit (session, signals[SIGNAL_PEER_JOINED], 0, id, metadata);
   metered_remote_peer_connect (peer);
+  early_directs_replay (session, id);
 }
 
 static void
@@ -438,19 +549,12 @@ take_track_meta (RemotePeer *peer, JsonObject *obj)
 }
 
 static void
-on_direct (MeteredSignallingClient *client, const char *from, const char *data,
-    const char *from_metadata, MeteredSession *session)
+handle_direct (MeteredSession *session, RemotePeer *peer, const char *from,
+    const char *data)
 {
-  RemotePeer *peer = g_hash_table_lookup (session->peers, from);
-  g_autoptr (JsonParser) parser = NULL;
+  g_autoptr (JsonParser) parser = json_parser_new ();
   JsonNode *root;
 
-  /* Directs from peers we do not know are dropped, as the SDK does. */
-  if (!peer) {
-    GST_DEBUG ("direct from unknown peer %s dropped", from);
-    return;
-  }
-  parser = json_parser_new ();
   if (json_parser_load_from_data (parser, data, -1, NULL) &&
       (root = json_parser_get_root (parser)) && JSON_NODE_HOLDS_OBJECT (root)) {
     JsonObject *obj = json_node_get_object (root);
@@ -463,6 +567,22 @@ on_direct (MeteredSignallingClient *client, const char *from, const char *data,
       return;
   }
   g_signal_emit (session, signals[SIGNAL_DATA], 0, from, data, "direct");
+}
+
+static void
+on_direct (MeteredSignallingClient *client, const char *from, const char *data,
+    const char *from_metadata, MeteredSession *session)
+{
+  RemotePeer *peer = g_hash_table_lookup (session->peers, from);
+
+  /* The SDK drops directs from peers it does not know; an offer that
+   * overtakes its sender's presence would then go unanswered until the
+   * sender gives up on it. Kept a little while instead. */
+  if (!peer) {
+    early_directs_keep (session, from, data);
+    return;
+  }
+  handle_direct (session, peer, from, data);
 }
 
 static void
@@ -665,6 +785,7 @@ metered_session_stop (MeteredSession *session)
     g_clear_pointer (&session->liveness_source, g_source_unref);
   }
   g_signal_handlers_disconnect_by_data (session->client, session);
+  early_directs_clear (session);
   ids = g_hash_table_get_keys (session->peers);
   for (GList *l = ids; l; l = l->next)
     peer_remove (session, l->data);
@@ -858,6 +979,7 @@ metered_session_finalize (GObject *object)
 
   if (session->sample_destroy)
     session->sample_destroy (session->sample_data);
+  early_directs_clear (session);
   g_hash_table_unref (session->peers);
   g_ptr_array_unref (session->fanout);
   g_ptr_array_unref (session->local_tracks);
