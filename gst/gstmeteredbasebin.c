@@ -125,6 +125,10 @@ typedef struct
   guint stuck_timeout;
   int last_close_code;
   gboolean errored;
+  /* after a terminal error: when the thread ends even if the client's
+   * close has not completed (monotonic, us) */
+  gint64 terminal_close_deadline;
+  GSource *terminal_wait; /* quit_when_closed's */
   /* stuck-timeout armed at start, until the first welcome (the client arms
    * its own only after one) */
   GSource *first_connect_stuck;
@@ -375,6 +379,12 @@ post (GstMeteredBaseBin *self, GstStructure *s)
       GST_ELEMENT (self), gst_message_new_element (GST_OBJECT (self), s));
 }
 
+static void attach_idle (GMainContext *context, GSourceFunc func, gpointer data,
+    GDestroyNotify destroy);
+static gboolean on_terminal_error (gpointer data);
+
+/* Posts the element's error; the element then lets go of the service
+ * (on_terminal_error). */
 static void
 post_terminal_error (GstMeteredBaseBin *self, int code, const char *what)
 {
@@ -385,6 +395,8 @@ post_terminal_error (GstMeteredBaseBin *self, int code, const char *what)
   if (priv->errored)
     return;
   priv->errored = TRUE;
+  /* Not from inside the client's or the session's signal emission. */
+  attach_idle (priv->context, on_terminal_error, self, NULL);
   if (auth)
     GST_ELEMENT_ERROR_WITH_DETAILS (self, RESOURCE, NOT_AUTHORIZED,
         ("Not authorized by the signalling service (close code %d, %s)", code,
@@ -720,29 +732,69 @@ join (GstMeteredBaseBin *self)
   attach_idle (priv->context, start_on_thread, self, NULL);
 }
 
-typedef struct
+/* Leaves the channel (closing the client) and stops reporting: the
+ * signalling thread's part of stopping. A second call finds nothing to do. */
+static void
+leave_on_thread (GstMeteredBaseBin *self)
 {
-  GstMeteredBaseBin *self;
-  GMutex lock;
-  GCond cond;
-  gboolean done;
-} StopCall;
+  GstMeteredBaseBinPrivate *priv = GET_PRIV (self);
+
+  cancel_first_connect_stuck (priv);
+  metered_session_stop (priv->session);
+  g_signal_handlers_disconnect_by_data (priv->client, self);
+  g_signal_handlers_disconnect_by_data (priv->session, self);
+}
 
 static gboolean
 stop_on_thread (gpointer data)
 {
-  StopCall *call = data;
-  GstMeteredBaseBinPrivate *priv = GET_PRIV (call->self);
+  GstMeteredBaseBin *self = data;
 
-  cancel_first_connect_stuck (priv);
-  metered_session_stop (priv->session);
-  g_signal_handlers_disconnect_by_data (priv->client, call->self);
-  g_signal_handlers_disconnect_by_data (priv->session, call->self);
+  leave_on_thread (self);
+  g_main_loop_quit (GET_PRIV (self)->loop);
+  return G_SOURCE_REMOVE;
+}
+
+/* After a terminal error the client waits for its close to complete (at
+ * most this long) before the signalling thread ends. */
+#define TERMINAL_CLOSE_WAIT_US (2 * G_USEC_PER_SEC)
+
+static gboolean
+quit_when_closed (gpointer data)
+{
+  GstMeteredBaseBin *self = data;
+  GstMeteredBaseBinPrivate *priv = GET_PRIV (self);
+
+  if (metered_signalling_client_get_state (priv->client) !=
+          METERED_CLIENT_STATE_CLOSED &&
+      g_get_monotonic_time () < priv->terminal_close_deadline)
+    return G_SOURCE_CONTINUE;
+  GST_INFO_OBJECT (self, "signalling thread ends after the terminal error");
   g_main_loop_quit (priv->loop);
-  g_mutex_lock (&call->lock);
-  call->done = TRUE;
-  g_cond_signal (&call->cond);
-  g_mutex_unlock (&call->lock);
+  g_clear_pointer (&priv->terminal_wait, g_source_unref);
+  return G_SOURCE_REMOVE;
+}
+
+/* A terminal error was posted: nothing will bring the element back
+ * until it is restarted, so it leaves the channel, closes its client
+ * and ends its signalling thread now rather than staying connected
+ * outside the channel until the application stops it. stop() joins the
+ * thread as usual. */
+static gboolean
+on_terminal_error (gpointer data)
+{
+  GstMeteredBaseBin *self = data;
+  GstMeteredBaseBinPrivate *priv = GET_PRIV (self);
+
+  /* stop() is under way: it does all this itself. */
+  if (!gst_metered_base_bin_is_running (self) || priv->terminal_wait)
+    return G_SOURCE_REMOVE;
+  leave_on_thread (self);
+  priv->terminal_close_deadline =
+      g_get_monotonic_time () + TERMINAL_CLOSE_WAIT_US;
+  priv->terminal_wait = g_timeout_source_new (20);
+  g_source_set_callback (priv->terminal_wait, quit_when_closed, self, NULL);
+  g_source_attach (priv->terminal_wait, priv->context);
   return G_SOURCE_REMOVE;
 }
 
@@ -761,18 +813,21 @@ stop (GstMeteredBaseBin *self)
   GST_METERED_BASE_BIN_UNLOCK (self);
 
   if (priv->thread) {
-    StopCall call = { self };
-    g_mutex_init (&call.lock);
-    g_cond_init (&call.cond);
-    attach_idle (priv->context, stop_on_thread, &call, NULL);
-    g_mutex_lock (&call.lock);
-    while (!call.done)
-      g_cond_wait (&call.cond, &call.lock);
-    g_mutex_unlock (&call.lock);
+    GSource *source = g_idle_source_new ();
+
+    g_source_set_callback (source, stop_on_thread, self, NULL);
+    g_source_attach (source, priv->context);
+    /* The thread ends when its loop quits: by stop_on_thread, or already
+     * after a terminal error (the source then never runs). */
     g_thread_join (priv->thread);
     priv->thread = NULL;
-    g_mutex_clear (&call.lock);
-    g_cond_clear (&call.cond);
+    g_source_destroy (source);
+    g_source_unref (source);
+    /* Still waiting for the client's close when stop_on_thread came. */
+    if (priv->terminal_wait) {
+      g_source_destroy (priv->terminal_wait);
+      g_clear_pointer (&priv->terminal_wait, g_source_unref);
+    }
   }
   GST_METERED_BASE_BIN_LOCK (self);
   session = g_steal_pointer (&priv->session);
