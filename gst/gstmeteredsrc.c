@@ -138,6 +138,9 @@ typedef struct
   /* Buffers that came before remote-track said what the track is (the
    * track may continue an existing pad): Early*, bounded. */
   GQueue early;
+  /* Its peer left: ends the stream after dead-peer-timeout unless a
+   * newcomer claimed its track (on the signalling thread's context). */
+  GSource *left_timer;
 } StreamMedia;
 
 static void
@@ -145,6 +148,10 @@ stream_media_free (gpointer data)
 {
   StreamMedia *m = data;
 
+  if (m->left_timer) {
+    g_source_destroy (m->left_timer);
+    g_source_unref (m->left_timer);
+  }
   g_ptr_array_unref (m->chain);
   gst_clear_object (&m->ghost);
   gst_clear_object (&m->bridge);
@@ -310,6 +317,34 @@ static GstMeteredSrcStream *
 stream_take (GstMeteredSrc *src, GstMeteredSrcStream *st)
 {
   return gst_metered_src_streams_take (&src->streams, st);
+}
+
+/* Under the lock: the stream of a remote track, made if new (see
+ * gst_metered_src_streams_match()). FALSE: stale media of a peer whose
+ * track a newcomer took over, to drop. */
+static gboolean
+stream_match (GstMeteredSrc *src, const char *key, const char *peer_id,
+    const char *kind, const char *stream_id, const char *track_id,
+    GstMeteredSrcStream **st)
+{
+  switch (gst_metered_src_streams_match (
+      &src->streams, key, peer_id, kind, track_id, st)) {
+    case GST_METERED_SRC_TRACK_NEW:
+      *st = stream_new (src, key, peer_id, kind, track_id);
+      return TRUE;
+    case GST_METERED_SRC_TRACK_CLAIMED:
+      /* The sender came back under a new peer id (a publishable key's
+       * reconnect, a server restart): same track, same pad. */
+      GST_INFO_OBJECT (src, "%s track %s of %s continues on pad %s", kind,
+          track_id, peer_id, (*st)->pad_name ? (*st)->pad_name : "(none yet)");
+      gst_metered_pad_bridge_new_source (stream_media (*st)->bridge);
+      return TRUE;
+    case GST_METERED_SRC_TRACK_STALE:
+      return FALSE;
+    case GST_METERED_SRC_TRACK_KNOWN:
+    default:
+      return TRUE;
+  }
 }
 
 static gboolean
@@ -532,10 +567,9 @@ on_sample (MeteredSession *session, const char *peer_id,
     GST_METERED_SRC_UNLOCK (src);
     return;
   }
-  st = gst_metered_src_streams_lookup (&src->streams, key);
-  if (!st)
-    st = stream_new (src, key, peer_id, track->kind, track->track_id);
-  if (st->filtered) {
+  if (!stream_match (src, key, peer_id, track->kind, track->stream_id,
+          track->track_id, &st) ||
+      st->filtered) {
     GST_METERED_SRC_UNLOCK (src);
     return;
   }
@@ -620,9 +654,10 @@ on_remote_track (MeteredSession *session, const char *peer_id, const char *kind,
     GST_METERED_SRC_UNLOCK (src);
     return;
   }
-  st = gst_metered_src_streams_lookup (&src->streams, key);
-  if (!st)
-    st = stream_new (src, key, peer_id, kind, track_id);
+  if (!stream_match (src, key, peer_id, kind, stream_id, track_id, &st)) {
+    GST_METERED_SRC_UNLOCK (src);
+    return;
+  }
   if (!st->meta_known && (orphan = gst_metered_src_streams_find_orphan (
                               &src->streams, st, role))) {
     /* The same remote stream under new track ids: it continues on its
@@ -724,37 +759,106 @@ gst_metered_src_peer_joined (GstMeteredBaseBin *base, const char *peer_id)
   new_source_for_peer (GST_METERED_SRC (base), peer_id);
 }
 
+typedef struct
+{
+  GstMeteredSrc *src;
+  GstMeteredSrcStream *st;
+  guint serial;
+} LeftWait;
+
+static void
+left_wait_free (LeftWait *w)
+{
+  gst_metered_src_stream_unref (w->st);
+  g_free (w);
+}
+
+/* Signalling thread: dead-peer-timeout after the peer left, nobody
+ * claimed its track: the pad ends as it did when its peer left. */
+static gboolean
+left_timer_fired (gpointer data)
+{
+  LeftWait *w = data;
+  GstMeteredSrc *src = w->src;
+  GstMeteredSrcStream *st = NULL;
+
+  GST_METERED_SRC_LOCK (src);
+  if (gst_metered_src_streams_left_expired (&src->streams, w->st, w->serial))
+    st = stream_take (src, w->st);
+  GST_METERED_SRC_UNLOCK (src);
+  if (st) {
+    GST_INFO_OBJECT (src, "track of pad %s not claimed: ending it",
+        st->pad_name ? st->pad_name : "(none)");
+    stream_end (src, st);
+  }
+  return G_SOURCE_REMOVE;
+}
+
+/* Under the lock: st waits ms for a newcomer to claim its track. FALSE
+ * if there is no signalling context to wait on. */
+static gboolean
+stream_wait_claim (GstMeteredSrc *src, GstMeteredSrcStream *st, guint ms)
+{
+  GMainContext *context = g_main_context_get_thread_default ();
+  StreamMedia *m = stream_media (st);
+  LeftWait *w;
+
+  if (!context)
+    return FALSE;
+  w = g_new0 (LeftWait, 1);
+  w->src = src;
+  w->st = gst_metered_src_stream_ref (st);
+  w->serial = gst_metered_src_streams_peer_left (&src->streams, st);
+  if (m->left_timer) {
+    g_source_destroy (m->left_timer);
+    g_source_unref (m->left_timer);
+  }
+  m->left_timer = g_timeout_source_new (ms);
+  g_source_set_callback (
+      m->left_timer, left_timer_fired, w, (GDestroyNotify) left_wait_free);
+  g_source_attach (m->left_timer, context);
+  return TRUE;
+}
+
+/* A peer left for good. Its pads are kept (keep-pads-on-leave), or wait
+ * dead-peer-timeout for a newcomer sending the same tracks (a
+ * publishable-key sender back under a new peer id) before they end. */
 static void
 gst_metered_src_peer_left (GstMeteredBaseBin *base, const char *peer_id)
 {
   GstMeteredSrc *src = GST_METERED_SRC (base);
   g_autoptr (GPtrArray) streams = NULL;
+  g_autoptr (GPtrArray) ending = g_ptr_array_new ();
   gboolean keep;
+  guint wait_ms = 0;
 
   GST_OBJECT_LOCK (src);
   keep = src->keep_pads;
   GST_OBJECT_UNLOCK (src);
+  if (!keep)
+    g_object_get (src, "dead-peer-timeout", &wait_ms, NULL);
 
   GST_METERED_SRC_LOCK (src);
   streams = gst_metered_src_streams_of_peer (&src->streams, peer_id);
-  for (guint i = 0; !keep && i < streams->len; i++)
-    stream_take (src, g_ptr_array_index (streams, i));
-  GST_METERED_SRC_UNLOCK (src);
-
-  GST_INFO_OBJECT (src, "peer %s left: %s its %u pads", peer_id,
-      keep ? "keeping" : "ending", streams->len);
   for (guint i = 0; i < streams->len; i++) {
     GstMeteredSrcStream *st = g_ptr_array_index (streams, i);
-    if (keep) {
-      GST_METERED_SRC_LOCK (src);
-      st->fed = FALSE;
-      GST_METERED_SRC_UNLOCK (src);
+    st->fed = FALSE;
+    if (!keep && !(accepting (src) && stream_wait_claim (src, st, wait_ms)))
+      g_ptr_array_add (ending, stream_take (src, st));
+  }
+  GST_METERED_SRC_UNLOCK (src);
+
+  GST_INFO_OBJECT (src, "peer %s left: %s %u of its %u pads", peer_id,
+      keep ? "keeping" : "ending", keep ? streams->len : ending->len,
+      streams->len);
+  for (guint i = 0; i < streams->len; i++) {
+    GstMeteredSrcStream *st = g_ptr_array_index (streams, i);
+    if (!g_ptr_array_find (ending, st, NULL))
       gst_metered_pad_bridge_source_lost (stream_media (st)->bridge);
-    } else {
-      stream_end (src, st); /* stream_take ()'s reference */
-    }
     gst_metered_src_stream_unref (st);
   }
+  for (guint i = 0; i < ending->len; i++)
+    stream_end (src, g_ptr_array_index (ending, i)); /* stream_take ()'s */
 }
 
 /* --- life cycle --- */
@@ -789,6 +893,13 @@ gst_metered_src_stopped (GstMeteredBaseBin *base)
   GST_METERED_SRC_LOCK (src);
   all = gst_metered_src_streams_dup_all (&src->streams);
   gst_metered_src_streams_reset (&src->streams);
+  for (guint i = 0; i < all->len; i++) {
+    StreamMedia *m = stream_media (g_ptr_array_index (all, i));
+    if (m->left_timer) {
+      g_source_destroy (m->left_timer);
+      g_clear_pointer (&m->left_timer, g_source_unref);
+    }
+  }
   GST_METERED_SRC_UNLOCK (src);
   for (guint i = 0; i < all->len; i++) {
     GstMeteredSrcStream *st = g_ptr_array_index (all, i);

@@ -45,6 +45,7 @@ gst_metered_src_stream_unref (GstMeteredSrcStream *st)
   g_free (st->role);
   g_free (st->pad_name);
   gst_clear_caps (&st->caps);
+  g_clear_pointer (&st->former_peers, g_ptr_array_unref);
   g_free (st);
 }
 
@@ -152,6 +153,82 @@ static gboolean
 is_stream (gpointer key, gpointer value, gpointer st)
 {
   return value == st;
+}
+
+static gboolean
+is_former_peer (const GstMeteredSrcStream *st, const char *peer_id)
+{
+  return st->former_peers && g_ptr_array_find_with_equal_func (
+                                 st->former_peers, peer_id, g_str_equal, NULL);
+}
+
+/* Under its track id, another peer's stream: the oldest live one. */
+static GstMeteredSrcStream *
+find_track (GstMeteredSrcStreams *streams, const char *peer_id,
+    const char *kind, const char *track_id)
+{
+  for (guint i = 0; i < streams->all->len; i++) {
+    GstMeteredSrcStream *o = g_ptr_array_index (streams->all, i);
+    if (!o->ended && !o->removed && !o->filtered &&
+        g_strcmp0 (o->kind, kind) == 0 &&
+        g_strcmp0 (o->track_id, track_id) == 0 &&
+        (!g_str_equal (o->peer_id, peer_id) || is_former_peer (o, peer_id)))
+      return o;
+  }
+  return NULL;
+}
+
+GstMeteredSrcTrackMatch
+gst_metered_src_streams_match (GstMeteredSrcStreams *streams, const char *key,
+    const char *peer_id, const char *kind, const char *track_id,
+    GstMeteredSrcStream **st)
+{
+  GstMeteredSrcStream *o;
+
+  *st = g_hash_table_lookup (streams->live, key);
+  if (*st) {
+    /* Its peer is back (a stable peer id): no end pending. */
+    if ((*st)->left) {
+      (*st)->left = FALSE;
+      (*st)->left_serial++;
+    }
+    return GST_METERED_SRC_TRACK_KNOWN;
+  }
+  if (!track_id || !*track_id ||
+      !(o = find_track (streams, peer_id, kind, track_id)))
+    return GST_METERED_SRC_TRACK_NEW;
+  *st = o;
+  if (is_former_peer (o, peer_id))
+    return GST_METERED_SRC_TRACK_STALE;
+
+  /* The newcomer takes over: the old peer's keys no longer lead here. */
+  gst_metered_src_stream_ref (o);
+  g_hash_table_foreach_remove (streams->live, is_stream, o);
+  g_hash_table_insert (streams->live, g_strdup (key), o);
+  if (!o->former_peers)
+    o->former_peers = g_ptr_array_new_with_free_func (g_free);
+  g_ptr_array_add (o->former_peers, g_steal_pointer (&o->peer_id));
+  o->peer_id = g_strdup (peer_id);
+  o->fed = FALSE;
+  o->left = FALSE;
+  o->left_serial++;
+  return GST_METERED_SRC_TRACK_CLAIMED;
+}
+
+guint
+gst_metered_src_streams_peer_left (
+    GstMeteredSrcStreams *streams, GstMeteredSrcStream *st)
+{
+  st->left = TRUE;
+  st->fed = FALSE;
+  return ++st->left_serial;
+}
+
+gboolean
+gst_metered_src_streams_left_expired (
+    GstMeteredSrcStreams *streams, GstMeteredSrcStream *st, guint serial)
+{
+  return st->left && !st->ended && st->left_serial == serial;
 }
 
 GstMeteredSrcStream *
