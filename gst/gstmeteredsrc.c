@@ -54,10 +54,19 @@
  * frame (one is requested from the sender at once). While a pad gets no
  * media it sends GAP events every #GstMeteredSrc:gap-timeout.
  *
- * When a peer leaves the channel for good, its pads get EOS and are
- * removed, unless #GstMeteredSrc:keep-pads-on-leave is set: then they
- * stay, sending GAP events, until the same peer id returns (and its media
- * continues on them) or the pipeline stops.
+ * A pad's identity is the sender's track (its a=msid track id and kind),
+ * not the peer id: a sender that comes back under a new peer id (a
+ * publishable key's reconnect, a server restart) with the same track ids
+ * continues on the same pads, under their names, as above; the old peer's
+ * late media for those tracks is dropped. Browsers keep a track id for
+ * the life of the MediaStreamTrack, meteredsink for the element's.
+ *
+ * When a peer leaves the channel for good, its pads wait
+ * #GstMeteredBaseBin:dead-peer-timeout for a newcomer sending their
+ * tracks, then get EOS and are removed, unless
+ * #GstMeteredSrc:keep-pads-on-leave is set: then they stay, sending GAP
+ * events, until the same peer id (or a newcomer with its tracks) returns
+ * or the pipeline stops.
  *
  * ## Timestamps
  *
@@ -1115,7 +1124,8 @@ gst_metered_src_class_init (GstMeteredSrcClass *klass)
    * GstMeteredSrc:keep-pads-on-leave:
    *
    * When a peer leaves the channel for good: FALSE ends its pads (EOS,
-   * then pad-removed); TRUE keeps them, sending GAP events, until the
+   * then pad-removed) unless a newcomer sends their tracks within
+   * dead-peer-timeout; TRUE keeps them, sending GAP events, until the
    * same peer id comes back (its media continues on the same pads) or the
    * pipeline stops: for recorders that must not end.
    */
