@@ -61,6 +61,12 @@
  * late media for those tracks is dropped. Browsers keep a track id for
  * the life of the MediaStreamTrack, meteredsink for the element's.
  *
+ * With #GstMeteredSrc:pads-by-role a pad stands for a kind and a metadata
+ * role instead, named `video_<role>` / `audio_<role>`: the newest peer
+ * sending a track of that kind and role feeds it (a reloaded page, whose
+ * tracks have new ids, included), and a `metered/pad-takeover` element
+ * message names it and the previous sender.
+ *
  * When a peer leaves the channel for good, its pads wait
  * #GstMeteredBaseBin:dead-peer-timeout for a newcomer sending their
  * tracks, then get EOS and are removed, unless
@@ -114,11 +120,13 @@ enum
   PROP_STREAM_ROLE,
   PROP_KEEP_PADS_ON_LEAVE,
   PROP_GAP_TIMEOUT,
+  PROP_PADS_BY_ROLE,
 };
 
 #define DEFAULT_OUTPUT GST_METERED_SRC_OUTPUT_DECODED
 #define DEFAULT_KEEP_PADS_ON_LEAVE FALSE
 #define DEFAULT_GAP_TIMEOUT 1000
+#define DEFAULT_PADS_BY_ROLE FALSE
 
 typedef struct
 {
@@ -184,6 +192,7 @@ struct _GstMeteredSrc
   char *role_filter;
   gboolean keep_pads;
   guint gap_timeout;
+  gboolean pads_by_role;
 
   /* GST_METERED_SRC_LOCK guards eos, the stream table, every stream's
    * fields and bridge_serial. Order: it may be held while taking the
@@ -655,7 +664,7 @@ on_remote_track (MeteredSession *session, const char *peer_id, const char *kind,
   g_autofree char *key =
       gst_metered_src_stream_key (peer_id, kind, stream_id, track_id);
   g_autofree char *role = gst_metered_src_role_from_metadata (metadata);
-  GstMeteredSrcStream *st, *orphan, *dropped = NULL;
+  GstMeteredSrcStream *st, *orphan, *holder, *dropped = NULL;
   GstMeteredPadBridge *ended = NULL;
 
   GST_METERED_SRC_LOCK (src);
@@ -665,6 +674,30 @@ on_remote_track (MeteredSession *session, const char *peer_id, const char *kind,
   }
   if (!stream_match (src, key, peer_id, kind, stream_id, track_id, &st)) {
     GST_METERED_SRC_UNLOCK (src);
+    return;
+  }
+  if (!st->meta_known && (dropped = gst_metered_src_streams_claim_role (
+                              &src->streams, st, role, &holder))) {
+    /* Role mode: the newest sender of this kind and role feeds its pad. */
+    GstMeteredSrcStream *to = holder;
+    g_autofree char *previous = g_strdup (
+        g_ptr_array_index (to->former_peers, to->former_peers->len - 1));
+    g_autofree char *pad = g_strdup (to->pad_name);
+
+    GST_INFO_OBJECT (src, "%s track of %s takes over pad %s from %s", kind,
+        peer_id, pad ? pad : "(none yet)", previous);
+    g_free (to->metadata);
+    to->metadata = g_strdup (metadata);
+    gst_metered_pad_bridge_new_source (stream_media (to)->bridge);
+    flush_early (dropped, to);
+    GST_METERED_SRC_UNLOCK (src);
+    gst_element_post_message (GST_ELEMENT (src),
+        gst_message_new_element (GST_OBJECT (src),
+            gst_structure_new ("metered/pad-takeover", "pad", G_TYPE_STRING,
+                pad, "kind", G_TYPE_STRING, kind, "role", G_TYPE_STRING, role,
+                "peer-id", G_TYPE_STRING, peer_id, "previous-peer-id",
+                G_TYPE_STRING, previous, NULL)));
+    stream_end (src, dropped);
     return;
   }
   if (!st->meta_known && (orphan = gst_metered_src_streams_find_orphan (
@@ -877,9 +910,14 @@ static gboolean
 gst_metered_src_prepare (GstMeteredBaseBin *base, MeteredSession *session)
 {
   GstMeteredSrc *src = GST_METERED_SRC (base);
+  gboolean by_role;
 
+  GST_OBJECT_LOCK (src);
+  by_role = src->pads_by_role;
+  GST_OBJECT_UNLOCK (src);
   GST_METERED_SRC_LOCK (src);
   src->eos = FALSE;
+  src->streams.by_role = by_role;
   GST_METERED_SRC_UNLOCK (src);
   metered_session_set_receive (session, TRUE);
   metered_session_set_sample_func (session, on_sample, src, NULL);
@@ -1025,6 +1063,9 @@ gst_metered_src_set_property (
     case PROP_GAP_TIMEOUT:
       src->gap_timeout = g_value_get_uint (value);
       break;
+    case PROP_PADS_BY_ROLE:
+      src->pads_by_role = g_value_get_boolean (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
   }
@@ -1053,6 +1094,9 @@ gst_metered_src_get_property (
       break;
     case PROP_GAP_TIMEOUT:
       g_value_set_uint (value, src->gap_timeout);
+      break;
+    case PROP_PADS_BY_ROLE:
+      g_value_set_boolean (value, src->pads_by_role);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -1147,6 +1191,20 @@ gst_metered_src_class_init (GstMeteredSrcClass *klass)
           "A pad without media for this many ms sends GAP events (again "
           "every gap-timeout); 0 never",
           0, G_MAXINT, DEFAULT_GAP_TIMEOUT, rw));
+  /**
+   * GstMeteredSrc:pads-by-role:
+   *
+   * Names pads by role, for recorders that follow "the camera" whoever
+   * sends it (a reloaded page has new track ids): one pad per kind and
+   * metadata role, `video_<role>` / `audio_<role>`, fed by the newest peer
+   * sending that role; a `metered/pad-takeover` element message says who
+   * took over. Tracks without a role are named as usual.
+   */
+  g_object_class_install_property (gobject_class, PROP_PADS_BY_ROLE,
+      g_param_spec_boolean ("pads-by-role", "Pads by role",
+          "One pad per kind and metadata role (video_<role>, audio_<role>), "
+          "fed by the newest peer sending that role",
+          DEFAULT_PADS_BY_ROLE, rw));
 
   base_class->join_in_playing = TRUE;
   base_class->prepare = GST_DEBUG_FUNCPTR (gst_metered_src_prepare);
@@ -1177,6 +1235,7 @@ gst_metered_src_init (GstMeteredSrc *src)
   src->output = DEFAULT_OUTPUT;
   src->keep_pads = DEFAULT_KEEP_PADS_ON_LEAVE;
   src->gap_timeout = DEFAULT_GAP_TIMEOUT;
+  src->pads_by_role = DEFAULT_PADS_BY_ROLE;
   gst_metered_src_streams_init (&src->streams);
   GST_OBJECT_FLAG_SET (src, GST_ELEMENT_FLAG_SOURCE);
 }

@@ -56,6 +56,7 @@ typedef struct
   /* Peer ids that fed it before a newcomer claimed it: their media for
    * this track is stale (an old connection still draining). */
   GPtrArray *former_peers;
+  GPtrArray *former_keys; /* their table keys (char*) */
 
   /* The element's (pad, bridge, elements), freed with the stream. */
   gpointer media;
@@ -68,6 +69,9 @@ typedef struct
   GPtrArray *all; /* every stream whose pad or elements may exist */
   GHashTable *pad_names; /* names in use */
   GHashTable *counters; /* "peer\nkind" -> next index */
+  /* Role mode: one pad per kind and role (video_<role>), fed by the newest
+   * peer sending that role. */
+  gboolean by_role;
 } GstMeteredSrcStreams;
 
 GstMeteredSrcStream *gst_metered_src_stream_ref (GstMeteredSrcStream *st);
@@ -115,6 +119,14 @@ typedef enum
 GstMeteredSrcTrackMatch gst_metered_src_streams_match (
     GstMeteredSrcStreams *streams, const char *key, const char *peer_id,
     const char *kind, const char *track_id, GstMeteredSrcStream **st);
+/* Role mode: st (a new stream whose metadata just named role) is dropped
+ * (transfer full: a reference for the caller, to end it) and the live
+ * stream of its kind and role, if any, continues under st's key, peer and
+ * track id: returned in *holder (borrowed), NULL if none (st stays). */
+GstMeteredSrcStream *gst_metered_src_streams_claim_role (
+    GstMeteredSrcStreams *streams, GstMeteredSrcStream *st, const char *role,
+    GstMeteredSrcStream **holder);
+
 /* st's peer left: st waits for a claim (returns the serial its timer
  * must present to gst_metered_src_streams_left_expired()). */
 guint gst_metered_src_streams_peer_left (

@@ -410,6 +410,66 @@ test_claim_after_leave (void)
   gst_metered_src_streams_clear (&t);
 }
 
+/* Role mode: one stream per kind and role, the newest sender feeds it. */
+static void
+test_role_mode (void)
+{
+  GstMeteredSrcStreams t;
+  GstMeteredSrcStream *cam, *st, *holder = NULL, *taken;
+  g_autofree char *old_key =
+      gst_metered_src_stream_key ("p1", "video", "s1", "t1");
+  g_autofree char *new_key =
+      gst_metered_src_stream_key ("p2", "video", "s2", "t2");
+
+  gst_metered_src_streams_init (&t);
+  t.by_role = TRUE;
+  cam = add (&t, "p1", "video", "s1", "t1");
+  cam->role = g_strdup ("camera");
+  cam->meta_known = TRUE;
+  g_assert_cmpstr (
+      gst_metered_src_streams_name_pad (&t, cam), ==, "video_camera");
+
+  /* No holder for another role, or without a role: nothing taken. */
+  st = add (&t, "p2", "video", "s2", "t2");
+  g_assert_null (
+      gst_metered_src_streams_claim_role (&t, st, "screen", &holder));
+  g_assert_null (holder);
+  g_assert_null (gst_metered_src_streams_claim_role (&t, st, NULL, &holder));
+  /* Not in role mode: nothing either. */
+  t.by_role = FALSE;
+  g_assert_null (
+      gst_metered_src_streams_claim_role (&t, st, "camera", &holder));
+  t.by_role = TRUE;
+
+  /* A reloaded page (new peer, new track ids) takes the camera pad. */
+  taken = gst_metered_src_streams_claim_role (&t, st, "camera", &holder);
+  g_assert_true (taken == st);
+  g_assert_true (holder == cam);
+  g_assert_true (st->ended);
+  g_assert_cmpstr (cam->peer_id, ==, "p2");
+  g_assert_cmpstr (cam->track_id, ==, "t2");
+  g_assert_cmpstr (cam->pad_name, ==, "video_camera");
+  g_assert_cmpstr (g_ptr_array_index (cam->former_peers, 0), ==, "p1");
+  g_assert_true (gst_metered_src_streams_lookup (&t, new_key) == cam);
+  g_assert_null (gst_metered_src_streams_lookup (&t, old_key));
+  /* The old sender's media is stale from now on. */
+  g_assert_cmpint (match (&t, "p1", "video", "s1", "t1", &st), ==,
+      GST_METERED_SRC_TRACK_STALE);
+  g_assert_true (st == cam);
+  g_assert_cmpint (match (&t, "p2", "video", "s2", "t2", &st), ==,
+      GST_METERED_SRC_TRACK_KNOWN);
+  gst_metered_src_stream_unref (taken);
+
+  /* Audio of that role is a pad of its own. */
+  st = add (&t, "p2", "audio", "s2", "a2");
+  g_assert_null (
+      gst_metered_src_streams_claim_role (&t, st, "camera", &holder));
+  st->role = g_strdup ("camera");
+  g_assert_cmpstr (
+      gst_metered_src_streams_name_pad (&t, st), ==, "audio_camera");
+  gst_metered_src_streams_clear (&t);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -424,5 +484,6 @@ main (int argc, char **argv)
       "/src-streams/new-peer-claims-track", test_new_peer_claims_track);
   g_test_add_func ("/src-streams/other-track-is-new", test_other_track_is_new);
   g_test_add_func ("/src-streams/claim-after-leave", test_claim_after_leave);
+  g_test_add_func ("/src-streams/role-mode", test_role_mode);
   return g_test_run ();
 }
