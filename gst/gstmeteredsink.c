@@ -138,7 +138,9 @@ typedef struct
   GstMeteredSink *sink; /* not owned */
   GstPad *pad; /* the ghost pad, owned by the element */
   gboolean video;
-  char *track_id; /* set at start */
+  /* Made at the first start, kept for the pad's lifetime (see
+   * stream_id). */
+  char *track_id;
 
   /* Guarded by GST_METERED_SINK_LOCK. */
   MeteredCodecId codec;
@@ -175,6 +177,12 @@ struct _GstMeteredSink
   guint next_audio;
   gboolean started; /* tracks handed to the session */
   guint key_unit_count;
+  /* The a=msid stream id, made at the first start and kept for the
+   * element's lifetime, like a browser's MediaStream id: receivers follow a
+   * track by its ids across our reconnects (a new peer id on an api-key)
+   * and state cycles (the same sender, restarted). The name makes it
+   * readable, a random part unique among senders of the same name. */
+  char *stream_id;
 };
 
 #define GST_TYPE_METERED_SINK_VIDEO_CODEC                                      \
@@ -626,11 +634,13 @@ static gboolean
 gst_metered_sink_prepare (GstMeteredBaseBin *base, MeteredSession *session)
 {
   GstMeteredSink *self = GST_METERED_SINK (base);
-  g_autofree char *stream_id = gst_element_get_name (self);
+  g_autofree char *name = gst_element_get_name (self);
   g_autofree char *metadata = NULL;
   GList *tracks;
 
   GST_METERED_SINK_LOCK (self);
+  if (!self->stream_id)
+    self->stream_id = g_strdup_printf ("%s-%08x", name, g_random_int ());
   tracks = g_list_copy (self->tracks);
   metadata = structure_to_json (self->stream_metadata);
   GST_METERED_SINK_UNLOCK (self);
@@ -654,12 +664,13 @@ gst_metered_sink_prepare (GstMeteredBaseBin *base, MeteredSession *session)
         gst_caps_from_string (metered_codec_get (t->codec)->track_caps);
     MeteredLocalTrack *track;
 
-    g_free (t->track_id);
-    t->track_id = g_strdup_printf ("%s-%s", stream_id, GST_PAD_NAME (t->pad));
+    if (!t->track_id)
+      t->track_id =
+          g_strdup_printf ("%s-%s", self->stream_id, GST_PAD_NAME (t->pad));
     /* counters are per run, as the session's are */
     t->key_unit_pending = FALSE;
     t->buffers_sent = t->key_units_requested = t->key_units_sent = 0;
-    track = metered_local_track_new (t->track_id, stream_id, caps);
+    track = metered_local_track_new (t->track_id, self->stream_id, caps);
     metered_session_add_local_track (session, track, metadata);
     metered_local_track_free (track);
     GST_INFO_OBJECT (self, "track %s: %s, metadata %s", t->track_id,
@@ -850,6 +861,7 @@ gst_metered_sink_set_property (
       const GstStructure *s = gst_value_get_structure (value);
       GST_METERED_SINK_LOCK (self);
       g_clear_pointer (&self->stream_metadata, gst_structure_free);
+      g_free (self->stream_id);
       self->stream_metadata = s ? gst_structure_copy (s) : NULL;
       GST_METERED_SINK_UNLOCK (self);
       break;

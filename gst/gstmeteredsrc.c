@@ -54,10 +54,25 @@
  * frame (one is requested from the sender at once). While a pad gets no
  * media it sends GAP events every #GstMeteredSrc:gap-timeout.
  *
- * When a peer leaves the channel for good, its pads get EOS and are
- * removed, unless #GstMeteredSrc:keep-pads-on-leave is set: then they
- * stay, sending GAP events, until the same peer id returns (and its media
- * continues on them) or the pipeline stops.
+ * A pad's identity is the sender's track (its a=msid track id and kind),
+ * not the peer id: a sender that comes back under a new peer id (a
+ * publishable key's reconnect, a server restart) with the same track ids
+ * continues on the same pads, under their names, as above; the old peer's
+ * late media for those tracks is dropped. Browsers keep a track id for
+ * the life of the MediaStreamTrack, meteredsink for the element's.
+ *
+ * With #GstMeteredSrc:pads-by-role a pad stands for a kind and a metadata
+ * role instead, named `video_<role>` / `audio_<role>`: the newest peer
+ * sending a track of that kind and role feeds it (a reloaded page, whose
+ * tracks have new ids, included), and a `metered/pad-takeover` element
+ * message names it and the previous sender.
+ *
+ * When a peer leaves the channel for good, its pads wait
+ * #GstMeteredBaseBin:dead-peer-timeout for a newcomer sending their
+ * tracks, then get EOS and are removed, unless
+ * #GstMeteredSrc:keep-pads-on-leave is set: then they stay, sending GAP
+ * events, until the same peer id (or a newcomer with its tracks) returns
+ * or the pipeline stops.
  *
  * ## Timestamps
  *
@@ -105,11 +120,13 @@ enum
   PROP_STREAM_ROLE,
   PROP_KEEP_PADS_ON_LEAVE,
   PROP_GAP_TIMEOUT,
+  PROP_PADS_BY_ROLE,
 };
 
 #define DEFAULT_OUTPUT GST_METERED_SRC_OUTPUT_DECODED
 #define DEFAULT_KEEP_PADS_ON_LEAVE FALSE
 #define DEFAULT_GAP_TIMEOUT 1000
+#define DEFAULT_PADS_BY_ROLE FALSE
 
 typedef struct
 {
@@ -138,6 +155,9 @@ typedef struct
   /* Buffers that came before remote-track said what the track is (the
    * track may continue an existing pad): Early*, bounded. */
   GQueue early;
+  /* Its peer left: ends the stream after dead-peer-timeout unless a
+   * newcomer claimed its track (on the signalling thread's context). */
+  GSource *left_timer;
 } StreamMedia;
 
 static void
@@ -145,6 +165,10 @@ stream_media_free (gpointer data)
 {
   StreamMedia *m = data;
 
+  if (m->left_timer) {
+    g_source_destroy (m->left_timer);
+    g_source_unref (m->left_timer);
+  }
   g_ptr_array_unref (m->chain);
   gst_clear_object (&m->ghost);
   gst_clear_object (&m->bridge);
@@ -168,6 +192,7 @@ struct _GstMeteredSrc
   char *role_filter;
   gboolean keep_pads;
   guint gap_timeout;
+  gboolean pads_by_role;
 
   /* GST_METERED_SRC_LOCK guards eos, the stream table, every stream's
    * fields and bridge_serial. Order: it may be held while taking the
@@ -310,6 +335,34 @@ static GstMeteredSrcStream *
 stream_take (GstMeteredSrc *src, GstMeteredSrcStream *st)
 {
   return gst_metered_src_streams_take (&src->streams, st);
+}
+
+/* Under the lock: the stream of a remote track, made if new (see
+ * gst_metered_src_streams_match()). FALSE: stale media of a peer whose
+ * track a newcomer took over, to drop. */
+static gboolean
+stream_match (GstMeteredSrc *src, const char *key, const char *peer_id,
+    const char *kind, const char *stream_id, const char *track_id,
+    GstMeteredSrcStream **st)
+{
+  switch (gst_metered_src_streams_match (
+      &src->streams, key, peer_id, kind, track_id, st)) {
+    case GST_METERED_SRC_TRACK_NEW:
+      *st = stream_new (src, key, peer_id, kind, track_id);
+      return TRUE;
+    case GST_METERED_SRC_TRACK_CLAIMED:
+      /* The sender came back under a new peer id (a publishable key's
+       * reconnect, a server restart): same track, same pad. */
+      GST_INFO_OBJECT (src, "%s track %s of %s continues on pad %s", kind,
+          track_id, peer_id, (*st)->pad_name ? (*st)->pad_name : "(none yet)");
+      gst_metered_pad_bridge_new_source (stream_media (*st)->bridge);
+      return TRUE;
+    case GST_METERED_SRC_TRACK_STALE:
+      return FALSE;
+    case GST_METERED_SRC_TRACK_KNOWN:
+    default:
+      return TRUE;
+  }
 }
 
 static gboolean
@@ -532,10 +585,9 @@ on_sample (MeteredSession *session, const char *peer_id,
     GST_METERED_SRC_UNLOCK (src);
     return;
   }
-  st = gst_metered_src_streams_lookup (&src->streams, key);
-  if (!st)
-    st = stream_new (src, key, peer_id, track->kind, track->track_id);
-  if (st->filtered) {
+  if (!stream_match (src, key, peer_id, track->kind, track->stream_id,
+          track->track_id, &st) ||
+      st->filtered) {
     GST_METERED_SRC_UNLOCK (src);
     return;
   }
@@ -612,7 +664,7 @@ on_remote_track (MeteredSession *session, const char *peer_id, const char *kind,
   g_autofree char *key =
       gst_metered_src_stream_key (peer_id, kind, stream_id, track_id);
   g_autofree char *role = gst_metered_src_role_from_metadata (metadata);
-  GstMeteredSrcStream *st, *orphan, *dropped = NULL;
+  GstMeteredSrcStream *st, *orphan, *holder, *dropped = NULL;
   GstMeteredPadBridge *ended = NULL;
 
   GST_METERED_SRC_LOCK (src);
@@ -620,9 +672,34 @@ on_remote_track (MeteredSession *session, const char *peer_id, const char *kind,
     GST_METERED_SRC_UNLOCK (src);
     return;
   }
-  st = gst_metered_src_streams_lookup (&src->streams, key);
-  if (!st)
-    st = stream_new (src, key, peer_id, kind, track_id);
+  if (!stream_match (src, key, peer_id, kind, stream_id, track_id, &st)) {
+    GST_METERED_SRC_UNLOCK (src);
+    return;
+  }
+  if (!st->meta_known && (dropped = gst_metered_src_streams_claim_role (
+                              &src->streams, st, role, &holder))) {
+    /* Role mode: the newest sender of this kind and role feeds its pad. */
+    GstMeteredSrcStream *to = holder;
+    g_autofree char *previous = g_strdup (
+        g_ptr_array_index (to->former_peers, to->former_peers->len - 1));
+    g_autofree char *pad = g_strdup (to->pad_name);
+
+    GST_INFO_OBJECT (src, "%s track of %s takes over pad %s from %s", kind,
+        peer_id, pad ? pad : "(none yet)", previous);
+    g_free (to->metadata);
+    to->metadata = g_strdup (metadata);
+    gst_metered_pad_bridge_new_source (stream_media (to)->bridge);
+    flush_early (dropped, to);
+    GST_METERED_SRC_UNLOCK (src);
+    gst_element_post_message (GST_ELEMENT (src),
+        gst_message_new_element (GST_OBJECT (src),
+            gst_structure_new ("metered/pad-takeover", "pad", G_TYPE_STRING,
+                pad, "kind", G_TYPE_STRING, kind, "role", G_TYPE_STRING, role,
+                "peer-id", G_TYPE_STRING, peer_id, "previous-peer-id",
+                G_TYPE_STRING, previous, NULL)));
+    stream_end (src, dropped);
+    return;
+  }
   if (!st->meta_known && (orphan = gst_metered_src_streams_find_orphan (
                               &src->streams, st, role))) {
     /* The same remote stream under new track ids: it continues on its
@@ -724,37 +801,106 @@ gst_metered_src_peer_joined (GstMeteredBaseBin *base, const char *peer_id)
   new_source_for_peer (GST_METERED_SRC (base), peer_id);
 }
 
+typedef struct
+{
+  GstMeteredSrc *src;
+  GstMeteredSrcStream *st;
+  guint serial;
+} LeftWait;
+
+static void
+left_wait_free (LeftWait *w)
+{
+  gst_metered_src_stream_unref (w->st);
+  g_free (w);
+}
+
+/* Signalling thread: dead-peer-timeout after the peer left, nobody
+ * claimed its track: the pad ends as it did when its peer left. */
+static gboolean
+left_timer_fired (gpointer data)
+{
+  LeftWait *w = data;
+  GstMeteredSrc *src = w->src;
+  GstMeteredSrcStream *st = NULL;
+
+  GST_METERED_SRC_LOCK (src);
+  if (gst_metered_src_streams_left_expired (&src->streams, w->st, w->serial))
+    st = stream_take (src, w->st);
+  GST_METERED_SRC_UNLOCK (src);
+  if (st) {
+    GST_INFO_OBJECT (src, "track of pad %s not claimed: ending it",
+        st->pad_name ? st->pad_name : "(none)");
+    stream_end (src, st);
+  }
+  return G_SOURCE_REMOVE;
+}
+
+/* Under the lock: st waits ms for a newcomer to claim its track. FALSE
+ * if there is no signalling context to wait on. */
+static gboolean
+stream_wait_claim (GstMeteredSrc *src, GstMeteredSrcStream *st, guint ms)
+{
+  GMainContext *context = g_main_context_get_thread_default ();
+  StreamMedia *m = stream_media (st);
+  LeftWait *w;
+
+  if (!context)
+    return FALSE;
+  w = g_new0 (LeftWait, 1);
+  w->src = src;
+  w->st = gst_metered_src_stream_ref (st);
+  w->serial = gst_metered_src_streams_peer_left (&src->streams, st);
+  if (m->left_timer) {
+    g_source_destroy (m->left_timer);
+    g_source_unref (m->left_timer);
+  }
+  m->left_timer = g_timeout_source_new (ms);
+  g_source_set_callback (
+      m->left_timer, left_timer_fired, w, (GDestroyNotify) left_wait_free);
+  g_source_attach (m->left_timer, context);
+  return TRUE;
+}
+
+/* A peer left for good. Its pads are kept (keep-pads-on-leave), or wait
+ * dead-peer-timeout for a newcomer sending the same tracks (a
+ * publishable-key sender back under a new peer id) before they end. */
 static void
 gst_metered_src_peer_left (GstMeteredBaseBin *base, const char *peer_id)
 {
   GstMeteredSrc *src = GST_METERED_SRC (base);
   g_autoptr (GPtrArray) streams = NULL;
+  g_autoptr (GPtrArray) ending = g_ptr_array_new ();
   gboolean keep;
+  guint wait_ms = 0;
 
   GST_OBJECT_LOCK (src);
   keep = src->keep_pads;
   GST_OBJECT_UNLOCK (src);
+  if (!keep)
+    g_object_get (src, "dead-peer-timeout", &wait_ms, NULL);
 
   GST_METERED_SRC_LOCK (src);
   streams = gst_metered_src_streams_of_peer (&src->streams, peer_id);
-  for (guint i = 0; !keep && i < streams->len; i++)
-    stream_take (src, g_ptr_array_index (streams, i));
-  GST_METERED_SRC_UNLOCK (src);
-
-  GST_INFO_OBJECT (src, "peer %s left: %s its %u pads", peer_id,
-      keep ? "keeping" : "ending", streams->len);
   for (guint i = 0; i < streams->len; i++) {
     GstMeteredSrcStream *st = g_ptr_array_index (streams, i);
-    if (keep) {
-      GST_METERED_SRC_LOCK (src);
-      st->fed = FALSE;
-      GST_METERED_SRC_UNLOCK (src);
+    st->fed = FALSE;
+    if (!keep && !(accepting (src) && stream_wait_claim (src, st, wait_ms)))
+      g_ptr_array_add (ending, stream_take (src, st));
+  }
+  GST_METERED_SRC_UNLOCK (src);
+
+  GST_INFO_OBJECT (src, "peer %s left: %s %u of its %u pads", peer_id,
+      keep ? "keeping" : "ending", keep ? streams->len : ending->len,
+      streams->len);
+  for (guint i = 0; i < streams->len; i++) {
+    GstMeteredSrcStream *st = g_ptr_array_index (streams, i);
+    if (!g_ptr_array_find (ending, st, NULL))
       gst_metered_pad_bridge_source_lost (stream_media (st)->bridge);
-    } else {
-      stream_end (src, st); /* stream_take ()'s reference */
-    }
     gst_metered_src_stream_unref (st);
   }
+  for (guint i = 0; i < ending->len; i++)
+    stream_end (src, g_ptr_array_index (ending, i)); /* stream_take ()'s */
 }
 
 /* --- life cycle --- */
@@ -764,9 +910,14 @@ static gboolean
 gst_metered_src_prepare (GstMeteredBaseBin *base, MeteredSession *session)
 {
   GstMeteredSrc *src = GST_METERED_SRC (base);
+  gboolean by_role;
 
+  GST_OBJECT_LOCK (src);
+  by_role = src->pads_by_role;
+  GST_OBJECT_UNLOCK (src);
   GST_METERED_SRC_LOCK (src);
   src->eos = FALSE;
+  src->streams.by_role = by_role;
   GST_METERED_SRC_UNLOCK (src);
   metered_session_set_receive (session, TRUE);
   metered_session_set_sample_func (session, on_sample, src, NULL);
@@ -789,6 +940,13 @@ gst_metered_src_stopped (GstMeteredBaseBin *base)
   GST_METERED_SRC_LOCK (src);
   all = gst_metered_src_streams_dup_all (&src->streams);
   gst_metered_src_streams_reset (&src->streams);
+  for (guint i = 0; i < all->len; i++) {
+    StreamMedia *m = stream_media (g_ptr_array_index (all, i));
+    if (m->left_timer) {
+      g_source_destroy (m->left_timer);
+      g_clear_pointer (&m->left_timer, g_source_unref);
+    }
+  }
   GST_METERED_SRC_UNLOCK (src);
   for (guint i = 0; i < all->len; i++) {
     GstMeteredSrcStream *st = g_ptr_array_index (all, i);
@@ -905,6 +1063,9 @@ gst_metered_src_set_property (
     case PROP_GAP_TIMEOUT:
       src->gap_timeout = g_value_get_uint (value);
       break;
+    case PROP_PADS_BY_ROLE:
+      src->pads_by_role = g_value_get_boolean (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
   }
@@ -933,6 +1094,9 @@ gst_metered_src_get_property (
       break;
     case PROP_GAP_TIMEOUT:
       g_value_set_uint (value, src->gap_timeout);
+      break;
+    case PROP_PADS_BY_ROLE:
+      g_value_set_boolean (value, src->pads_by_role);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -1004,7 +1168,8 @@ gst_metered_src_class_init (GstMeteredSrcClass *klass)
    * GstMeteredSrc:keep-pads-on-leave:
    *
    * When a peer leaves the channel for good: FALSE ends its pads (EOS,
-   * then pad-removed); TRUE keeps them, sending GAP events, until the
+   * then pad-removed) unless a newcomer sends their tracks within
+   * dead-peer-timeout; TRUE keeps them, sending GAP events, until the
    * same peer id comes back (its media continues on the same pads) or the
    * pipeline stops: for recorders that must not end.
    */
@@ -1026,6 +1191,20 @@ gst_metered_src_class_init (GstMeteredSrcClass *klass)
           "A pad without media for this many ms sends GAP events (again "
           "every gap-timeout); 0 never",
           0, G_MAXINT, DEFAULT_GAP_TIMEOUT, rw));
+  /**
+   * GstMeteredSrc:pads-by-role:
+   *
+   * Names pads by role, for recorders that follow "the camera" whoever
+   * sends it (a reloaded page has new track ids): one pad per kind and
+   * metadata role, `video_<role>` / `audio_<role>`, fed by the newest peer
+   * sending that role; a `metered/pad-takeover` element message says who
+   * took over. Tracks without a role are named as usual.
+   */
+  g_object_class_install_property (gobject_class, PROP_PADS_BY_ROLE,
+      g_param_spec_boolean ("pads-by-role", "Pads by role",
+          "One pad per kind and metadata role (video_<role>, audio_<role>), "
+          "fed by the newest peer sending that role",
+          DEFAULT_PADS_BY_ROLE, rw));
 
   base_class->join_in_playing = TRUE;
   base_class->prepare = GST_DEBUG_FUNCPTR (gst_metered_src_prepare);
@@ -1056,6 +1235,7 @@ gst_metered_src_init (GstMeteredSrc *src)
   src->output = DEFAULT_OUTPUT;
   src->keep_pads = DEFAULT_KEEP_PADS_ON_LEAVE;
   src->gap_timeout = DEFAULT_GAP_TIMEOUT;
+  src->pads_by_role = DEFAULT_PADS_BY_ROLE;
   gst_metered_src_streams_init (&src->streams);
   GST_OBJECT_FLAG_SET (src, GST_ELEMENT_FLAG_SOURCE);
 }

@@ -45,6 +45,8 @@ gst_metered_src_stream_unref (GstMeteredSrcStream *st)
   g_free (st->role);
   g_free (st->pad_name);
   gst_clear_caps (&st->caps);
+  g_clear_pointer (&st->former_peers, g_ptr_array_unref);
+  g_clear_pointer (&st->former_keys, g_ptr_array_unref);
   g_free (st);
 }
 
@@ -154,6 +156,146 @@ is_stream (gpointer key, gpointer value, gpointer st)
   return value == st;
 }
 
+static gboolean
+is_former_peer (const GstMeteredSrcStream *st, const char *peer_id)
+{
+  return st->former_peers && g_ptr_array_find_with_equal_func (
+                                 st->former_peers, peer_id, g_str_equal, NULL);
+}
+
+/* Under its track id, another peer's stream: the oldest live one. */
+static GstMeteredSrcStream *
+find_track (GstMeteredSrcStreams *streams, const char *peer_id,
+    const char *kind, const char *track_id)
+{
+  for (guint i = 0; i < streams->all->len; i++) {
+    GstMeteredSrcStream *o = g_ptr_array_index (streams->all, i);
+    if (!o->ended && !o->removed && !o->filtered &&
+        g_strcmp0 (o->kind, kind) == 0 &&
+        g_strcmp0 (o->track_id, track_id) == 0 &&
+        (!g_str_equal (o->peer_id, peer_id) || is_former_peer (o, peer_id)))
+      return o;
+  }
+  return NULL;
+}
+
+/* A key that fed a live stream before a takeover. */
+static GstMeteredSrcStream *
+find_former_key (GstMeteredSrcStreams *streams, const char *key)
+{
+  for (guint i = 0; i < streams->all->len; i++) {
+    GstMeteredSrcStream *o = g_ptr_array_index (streams->all, i);
+    if (!o->ended && o->former_keys &&
+        g_ptr_array_find_with_equal_func (
+            o->former_keys, key, g_str_equal, NULL))
+      return o;
+  }
+  return NULL;
+}
+
+static gboolean
+collect_key (gpointer key, gpointer value, gpointer st)
+{
+  GstMeteredSrcStream *o = st;
+
+  if (value != st)
+    return FALSE;
+  g_ptr_array_add (o->former_keys, g_strdup (key));
+  return TRUE;
+}
+
+/* o continues under key, for peer_id: the keys and peer that fed it so
+ * far are stale. */
+static void
+take_over (GstMeteredSrcStreams *streams, GstMeteredSrcStream *o,
+    const char *key, const char *peer_id)
+{
+  gst_metered_src_stream_ref (o);
+  if (!o->former_keys)
+    o->former_keys = g_ptr_array_new_with_free_func (g_free);
+  g_hash_table_foreach_remove (streams->live, collect_key, o);
+  g_hash_table_insert (streams->live, g_strdup (key), o);
+  if (!o->former_peers)
+    o->former_peers = g_ptr_array_new_with_free_func (g_free);
+  g_ptr_array_add (o->former_peers, g_steal_pointer (&o->peer_id));
+  o->peer_id = g_strdup (peer_id);
+  o->fed = FALSE;
+  o->left = FALSE;
+  o->left_serial++;
+}
+
+GstMeteredSrcTrackMatch
+gst_metered_src_streams_match (GstMeteredSrcStreams *streams, const char *key,
+    const char *peer_id, const char *kind, const char *track_id,
+    GstMeteredSrcStream **st)
+{
+  GstMeteredSrcStream *o;
+
+  *st = g_hash_table_lookup (streams->live, key);
+  if (*st) {
+    /* Its peer is back (a stable peer id): no end pending. */
+    if ((*st)->left) {
+      (*st)->left = FALSE;
+      (*st)->left_serial++;
+    }
+    return GST_METERED_SRC_TRACK_KNOWN;
+  }
+  if ((o = find_former_key (streams, key))) {
+    *st = o;
+    return GST_METERED_SRC_TRACK_STALE;
+  }
+  if (!track_id || !*track_id ||
+      !(o = find_track (streams, peer_id, kind, track_id)))
+    return GST_METERED_SRC_TRACK_NEW;
+  *st = o;
+  if (is_former_peer (o, peer_id))
+    return GST_METERED_SRC_TRACK_STALE;
+
+  /* The newcomer takes over: the old peer's keys no longer lead here. */
+  take_over (streams, o, key, peer_id);
+  return GST_METERED_SRC_TRACK_CLAIMED;
+}
+
+GstMeteredSrcStream *
+gst_metered_src_streams_claim_role (GstMeteredSrcStreams *streams,
+    GstMeteredSrcStream *st, const char *role, GstMeteredSrcStream **holder)
+{
+  GstMeteredSrcStream *taken;
+
+  *holder = NULL;
+  if (!streams->by_role || !role)
+    return NULL;
+  for (guint i = 0; i < streams->all->len && !*holder; i++) {
+    GstMeteredSrcStream *o = g_ptr_array_index (streams->all, i);
+    if (o != st && !o->ended && !o->removed && !o->filtered && o->meta_known &&
+        g_strcmp0 (o->kind, st->kind) == 0 && g_strcmp0 (o->role, role) == 0)
+      *holder = o;
+  }
+  if (!*holder)
+    return NULL;
+  taken = gst_metered_src_streams_take (streams, st);
+  take_over (streams, *holder, st->key, st->peer_id);
+  g_free ((*holder)->track_id);
+  (*holder)->track_id = g_strdup (st->track_id);
+  return taken;
+}
+
+guint
+gst_metered_src_streams_peer_left (
+    GstMeteredSrcStreams *streams, GstMeteredSrcStream *st)
+{
+  st->left = TRUE;
+  st->fed = FALSE;
+  return ++st->left_serial;
+}
+
+gboolean
+gst_metered_src_streams_left_expired (
+    GstMeteredSrcStreams *streams, GstMeteredSrcStream *st, guint serial)
+{
+  return st->left && !st->ended && st->left_serial == serial;
+}
+
 GstMeteredSrcStream *
 gst_metered_src_streams_take (
     GstMeteredSrcStreams *streams, GstMeteredSrcStream *st)
@@ -216,7 +358,15 @@ gst_metered_src_streams_name_pad (
   g_autofree char *peer = sanitize (st->peer_id);
   char *name;
 
-  if (st->role) {
+  if (st->role && streams->by_role) {
+    g_autofree char *role = sanitize (st->role);
+    g_autofree char *base = g_strdup_printf ("%s_%s", st->kind, role);
+    name = g_strdup (base);
+    for (guint i = 1; g_hash_table_contains (streams->pad_names, name); i++) {
+      g_free (name);
+      name = g_strdup_printf ("%s_%u", base, i);
+    }
+  } else if (st->role) {
     g_autofree char *role = sanitize (st->role);
     g_autofree char *base = g_strdup_printf ("%s_%s_%s", st->kind, peer, role);
     name = g_strdup (base);

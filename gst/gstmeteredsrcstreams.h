@@ -48,6 +48,15 @@ typedef struct
   gboolean fed; /* got data from its current source */
   gboolean ended; /* out of the table, EOS on its way */
   gboolean removed;
+  /* Its peer left: it ends unless a newcomer claims its track within
+   * dead-peer-timeout. left_serial tells a stale timer from the current
+   * one. */
+  gboolean left;
+  guint left_serial;
+  /* Peer ids that fed it before a newcomer claimed it: their media for
+   * this track is stale (an old connection still draining). */
+  GPtrArray *former_peers;
+  GPtrArray *former_keys; /* their table keys (char*) */
 
   /* The element's (pad, bridge, elements), freed with the stream. */
   gpointer media;
@@ -60,6 +69,9 @@ typedef struct
   GPtrArray *all; /* every stream whose pad or elements may exist */
   GHashTable *pad_names; /* names in use */
   GHashTable *counters; /* "peer\nkind" -> next index */
+  /* Role mode: one pad per kind and role (video_<role>), fed by the newest
+   * peer sending that role. */
+  gboolean by_role;
 } GstMeteredSrcStreams;
 
 GstMeteredSrcStream *gst_metered_src_stream_ref (GstMeteredSrcStream *st);
@@ -85,6 +97,44 @@ GstMeteredSrcStream *gst_metered_src_streams_lookup (
 GstMeteredSrcStream *gst_metered_src_streams_add (GstMeteredSrcStreams *streams,
     const char *key, const char *peer_id, const char *kind,
     const char *track_id);
+/* How a remote track (peer_id, kind, track_id; key its table key) maps to
+ * the table. A src pad stands for the sender's track: its a=msid track id
+ * and kind, not the peer id, which a publishable-key sender changes on
+ * every reconnect. */
+typedef enum
+{
+  /* No stream carries it: the caller adds one. */
+  GST_METERED_SRC_TRACK_NEW,
+  /* The stream of key. */
+  GST_METERED_SRC_TRACK_KNOWN,
+  /* Another peer's live stream with that kind and track id, now
+   * continued by peer_id under key; its former peer's media is stale. */
+  GST_METERED_SRC_TRACK_CLAIMED,
+  /* peer_id fed that stream before a newcomer claimed it: drop. */
+  GST_METERED_SRC_TRACK_STALE,
+} GstMeteredSrcTrackMatch;
+
+/* Finds (and claims, see above) the stream of a remote track; *st is set
+ * (borrowed) unless NEW. */
+GstMeteredSrcTrackMatch gst_metered_src_streams_match (
+    GstMeteredSrcStreams *streams, const char *key, const char *peer_id,
+    const char *kind, const char *track_id, GstMeteredSrcStream **st);
+/* Role mode: st (a new stream whose metadata just named role) is dropped
+ * (transfer full: a reference for the caller, to end it) and the live
+ * stream of its kind and role, if any, continues under st's key, peer and
+ * track id: returned in *holder (borrowed), NULL if none (st stays). */
+GstMeteredSrcStream *gst_metered_src_streams_claim_role (
+    GstMeteredSrcStreams *streams, GstMeteredSrcStream *st, const char *role,
+    GstMeteredSrcStream **holder);
+
+/* st's peer left: st waits for a claim (returns the serial its timer
+ * must present to gst_metered_src_streams_left_expired()). */
+guint gst_metered_src_streams_peer_left (
+    GstMeteredSrcStreams *streams, GstMeteredSrcStream *st);
+/* The timer of serial ran out: TRUE if st is still unclaimed (end it). */
+gboolean gst_metered_src_streams_left_expired (
+    GstMeteredSrcStreams *streams, GstMeteredSrcStream *st, guint serial);
+
 /* st continues under key too (an orphan adopted by a track's new ids). */
 void gst_metered_src_streams_alias (
     GstMeteredSrcStreams *streams, const char *key, GstMeteredSrcStream *st);

@@ -361,7 +361,9 @@ check_peer_sees_tracks_and_metadata (gboolean audio_flows)
   PeerEvents pe = { 0 };
   SinkFakePeer *peer;
   g_autofree char *id = NULL, *pid = NULL;
-  const char *video_meta, *audio_meta, *offer;
+  const char *video_meta, *audio_meta, *offer, *track_id;
+  g_autofree char *stream_id = NULL, *video_msid = NULL, *audio_msid = NULL;
+  g_autofree char *audio_track_id = NULL;
   JsonNode *root = NULL;
   JsonObject *tm, *meta;
   JsonArray *arr;
@@ -392,21 +394,31 @@ check_peer_sees_tracks_and_metadata (gboolean audio_flows)
 
   peer = sink_fake_peer_join (srv, "metadata");
   test_assert_wait (has_event (&pe, "joined", peer->peer_id), 10000);
-  test_assert_wait (sink_fake_peer_find_direct (peer, id, "cam-video_0") &&
-                        sink_fake_peer_find_direct (peer, id, "cam-audio_0"),
+  test_assert_wait (sink_fake_peer_find_direct (peer, id, "-video_0\"") &&
+                        sink_fake_peer_find_direct (peer, id, "-audio_0\""),
       10000);
   test_assert_wait (sink_fake_peer_find_direct (peer, id, "\"offer\""), 10000);
   fail_unless_equals_int (sink_bus_log_count_with (log, "metered/peer-joined",
                               "peer-id", peer->peer_id, 0),
       1);
 
-  /* {"__meteredTrackMeta":{"trackId":"cam-video_0","metadata":{...}}} */
-  video_meta = sink_fake_peer_find_direct (peer, id, "\"cam-video_0\"");
+  /* {"__meteredTrackMeta":{"trackId":"cam-<8 hex>-video_0","metadata":...}}:
+   * the stream id is the element name and a random part (unique among
+   * senders of one name), the track id the stream id and the pad name. */
+  video_meta = sink_fake_peer_find_direct (peer, id, "-video_0\"");
   tm = json_object_get_object_member (
       parse_object (video_meta, &root), "__meteredTrackMeta");
   fail_unless (tm != NULL, "%s", video_meta);
-  fail_unless_equals_string (
-      json_object_get_string_member (tm, "trackId"), "cam-video_0");
+  track_id = json_object_get_string_member (tm, "trackId");
+  fail_unless (g_str_has_prefix (track_id, "cam-"), "%s", track_id);
+  fail_unless (g_str_has_suffix (track_id, "-video_0"), "%s", track_id);
+  fail_unless_equals_int (strlen (track_id), strlen ("cam-12345678-video_0"));
+  stream_id = g_strndup (track_id, strlen ("cam-12345678"));
+  fail_unless (
+      strspn (stream_id + 4, "0123456789abcdef") == 8, "%s", stream_id);
+  video_msid = g_strdup_printf ("a=msid:%s %s", stream_id, track_id);
+  audio_track_id = g_strdup_printf ("\"%s-audio_0\"", stream_id);
+  audio_msid = g_strdup_printf ("a=msid:%s %s-audio_0", stream_id, stream_id);
   meta = json_object_get_object_member (tm, "metadata");
   fail_unless_equals_string (
       json_object_get_string_member (meta, "role"), "camera");
@@ -421,13 +433,13 @@ check_peer_sees_tracks_and_metadata (gboolean audio_flows)
   fail_unless_equals_int (json_array_get_length (arr), 2);
   fail_unless_equals_string (json_array_get_string_element (arr, 1), "b");
   json_node_unref (root);
-  audio_meta = sink_fake_peer_find_direct (peer, id, "\"cam-audio_0\"");
+  audio_meta = sink_fake_peer_find_direct (peer, id, audio_track_id);
   fail_unless (strstr (audio_meta, "\"role\":\"camera\"") != NULL);
 
-  /* the offer carries both tracks under stream id "cam", VP8 and Opus */
+  /* the offer carries both tracks under that stream id, VP8 and Opus */
   offer = sink_fake_peer_find_direct (peer, id, "\"offer\"");
-  fail_unless (strstr (offer, "a=msid:cam cam-video_0") != NULL, "%s", offer);
-  fail_unless (strstr (offer, "a=msid:cam cam-audio_0") != NULL, "%s", offer);
+  fail_unless (strstr (offer, video_msid) != NULL, "%s", offer);
+  fail_unless (strstr (offer, audio_msid) != NULL, "%s", offer);
   fail_unless (strstr (offer, "VP8/90000") != NULL);
   fail_unless (strstr (offer, "OPUS/48000") != NULL ||
                strstr (offer, "opus/48000") != NULL);

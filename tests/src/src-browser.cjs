@@ -22,6 +22,13 @@
 //        stays (no EOS) and sends GAP events; she comes back (same sub, a
 //        new page, new track ids) -> the same pad carries her camera again,
 //        DISCONT after the gap, timestamps never backwards, no second pad.
+//  anon: issue 13. A page on a publishable key (a new peer id on every
+//        connection) recorded by meteredsrc (api-key, output=encoded) into
+//        matroskamux; metered-server SIGKILLed and restarted, then the
+//        browser's own socket dropped (admin API): the SDK comes back under
+//        new peer ids with the same MediaStreamTrack, which continues on the
+//        ONE video pad (no EOS, flush or PTS going back); the file holds
+//        the frames after both, in PTS order, over the wall time.
 //
 // Env as tests/meson.build js_env, plus GST_PLUGIN_PATH.
 'use strict';
@@ -29,11 +36,11 @@
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
-const { spawn } = require('child_process');
+const { spawn, execFileSync } = require('child_process');
 const {
   ts, log, live, requireEnv, checkNamespace, prepareWebRoot, stopServer, launchChromium, openPage,
 } = require('../js/lib/interop.cjs');
-const { mint, startTool, waitFor, padSummary, startServerOn, gstLaunchEnv } = require('./src-lib.cjs');
+const { mint, startTool, waitFor, padSummary, startServerOn, gstLaunchEnv, admin } = require('./src-lib.cjs');
 
 const FRAMES = 30;
 
@@ -230,6 +237,67 @@ async function scenarioKeep(ctx, exe, tool, port) {
   await alice.close();
 }
 
+async function scenarioAnon(ctx, exe, tool, port, env) {
+  const channel = `src-anon-${process.pid}`;
+  const base = `http://127.0.0.1:${port}/page.html?channel=${encodeURIComponent(channel)}&send=1`;
+  const problems = [];
+  const file = path.join(env.tmp, 'anon.mkv');
+  const t = startTool(tool, ['--record', file, '--mux', 'matroskamux', '--', `url=ws://127.0.0.1:${port}`,
+    'api-key=pk_dev_local', `channel=${channel}`, 'output=encoded', 'reconnect-initial-delay=250',
+    'reconnect-max-delay=2000'], 'anon');
+  let page = null;
+  await withTool(t, async () => {
+    await waitFor(() => t.has('bus', (e) => e.name === 'metered/connected'), 20000, 'meteredsrc to connect');
+    page = await openPage(ctx, base, 'anon', '');
+    const videoPads = () => t.events.filter((e) => e.event === 'pad-added' && /^video_/.test(e.pad)).map((e) => e.pad);
+    await waitFor(() => videoPads().length && t.pad(videoPads()[0]) && t.pad(videoPads()[0]).buffers >= FRAMES,
+      40000, `${FRAMES} frames`, () => padSummary(t));
+    const pad = videoPads()[0];
+    const wall0 = Date.now();
+    const joined = () => t.events.filter((e) => e.event === 'peer-joined').map((e) => e.peer);
+    const after = async (what) => {
+      const n = joined().length;
+      await waitFor(() => joined().length > n, 40000, `the browser back under a new peer id after ${what}`);
+      const at = t.pad(pad).buffers;
+      await waitFor(() => t.pad(pad).buffers >= at + 2 * FRAMES, 40000, `frames on ${pad} after ${what}`,
+        () => padSummary(t));
+      log(`after ${what}: ${t.pad(pad).buffers - at} frames on ${pad} since the rejoin; ${padSummary(t)}`);
+    };
+    log('--- metered-server SIGKILL + restart');
+    await env.restart();
+    await after('the server restart');
+    log('--- the browser\'s socket dropped');
+    const id = joined().slice(-1)[0];
+    const st = await admin(port, 'POST', `/v1/peers/${id}/drop`);
+    if (st !== 204) problems.push(`drop ${id}: HTTP ${st}`);
+    await after('the socket drop');
+    if (videoPads().length !== 1) problems.push(`video pads: ${JSON.stringify(videoPads())}`);
+    const p = t.pad(pad);
+    if (p.eos || p.removed) problems.push(`${pad} ended: ${JSON.stringify(p)}`);
+    checkClean(t, problems);
+    t.send('eos');
+    await waitFor(() => t.has('eos-message') || t.has('eos-timeout'), 25000, 'EOS through the muxer');
+    await t.exited;
+    const wall = (Date.now() - wall0) / 1000;
+    if (!t.has('eos-message')) problems.push('EOS never reached the end of the recording pipeline');
+    const verify = JSON.parse(execFileSync(tool, ['--verify', file], { timeout: 60000 }).toString().trim()
+      .split('\n').pop());
+    log(`file: ${JSON.stringify(verify.tracks)}; ${wall.toFixed(1)} s of wall time since the first ${FRAMES} frames`);
+    if (verify.error || verify.tracks.length !== 1) {
+      problems.push(`demux ${JSON.stringify(verify)}`);
+    } else {
+      const tr = verify.tracks[0];
+      const went = t.pad(pad).buffers;
+      if (tr.backwards) problems.push(`${tr.backwards} PTS out of order in the file`);
+      if (Math.abs(tr.frames - went) > went * 0.02 + 2) problems.push(`${tr.frames} frames in the file, ${went} went in`);
+      // The file starts about FRAMES frames before wall0.
+      if (tr.lastPts - tr.firstPts < wall - 1.5) problems.push(`file spans ${tr.lastPts - tr.firstPts} s, ${wall} s of wall time`);
+    }
+  });
+  if (problems.length) throw new Error(problems.join('\n') + '\n' + t.output.slice(-8000));
+  await page.close();
+}
+
 // Runs fn; an exception carries the tail of the tool's output.
 async function withTool(t, fn) {
   try {
@@ -246,8 +314,8 @@ async function main() {
   const exe = requireEnv('METERED_SERVER');
   requireEnv('GST_PLUGIN_PATH');
   const [tool, scenario] = process.argv.slice(2);
-  if (!tool || !fs.existsSync(tool) || !['pads', 'keep'].includes(scenario)) {
-    throw new Error('usage: src-browser.cjs PATH/TO/meteredsrc-tool pads|keep');
+  if (!tool || !fs.existsSync(tool) || !['pads', 'keep', 'anon'].includes(scenario)) {
+    throw new Error('usage: src-browser.cjs PATH/TO/meteredsrc-tool pads|keep|anon');
   }
   checkNamespace();
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'metered-src-browser-'));
@@ -255,12 +323,22 @@ async function main() {
   let ctx = null;
   let ok = false;
   try {
-    srv = startServerOn(exe, prepareWebRoot(tmp), tmp, 0);
+    const webRoot = prepareWebRoot(tmp);
+    srv = startServerOn(exe, webRoot, tmp, 0);
     live.server = srv;
     const port = await srv.port;
     ctx = await launchChromium(tmp);
+    const restart = async () => {
+      srv.child.kill('SIGKILL');
+      await srv.exited;
+      await new Promise((r) => setTimeout(r, 2000));
+      srv = startServerOn(exe, webRoot, tmp, port);
+      live.server = srv;
+      await srv.port;
+    };
     if (scenario === 'pads') await scenarioPads(ctx, exe, tool, port);
-    else await scenarioKeep(ctx, exe, tool, port);
+    else if (scenario === 'keep') await scenarioKeep(ctx, exe, tool, port);
+    else await scenarioAnon(ctx, exe, tool, port, { tmp, restart });
     ok = true;
   } catch (e) {
     console.error(`${ts()} FAIL: ${e && e.stack || e}`);

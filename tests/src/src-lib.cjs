@@ -7,10 +7,11 @@
 'use strict';
 
 const fs = require('fs');
+const os = require('os');
 const path = require('path');
 const http = require('http');
 const { spawn, execFileSync } = require('child_process');
-const { log } = require('../js/lib/interop.cjs');
+const { ts, log, live, requireEnv, checkNamespace, stopServer } = require('../js/lib/interop.cjs');
 
 function mint(exe, sub) {
   return execFileSync(exe, ['--mint-token', '--dev', '--sub', sub, '--ttl', '900'])
@@ -103,10 +104,13 @@ function gstLaunchEnv() {
 
 // meteredsink in gst-launch-1.0: a live 30 fps ball (320x240) and ticks,
 // encoded to videoCodec (vp8, h264) and Opus, metadata role=camera.
+// token: a JWT, or { apiKey } for a publishable key (a new peer id on
+// every connection).
 function startSink(port, token, channel, videoCodec = 'vp8') {
+  const auth = typeof token === 'object' ? `api-key=${token.apiKey}` : `token=${token}`;
   const args = ['-q', 'videotestsrc', 'is-live=true', 'pattern=ball', '!',
     'video/x-raw,width=320,height=240,framerate=30/1', '!',
-    'meteredsink', 'name=s', `url=ws://127.0.0.1:${port}`, `token=${token}`, `channel=${channel}`,
+    'meteredsink', 'name=s', `url=ws://127.0.0.1:${port}`, auth, `channel=${channel}`,
     `video-codec=${videoCodec}`, 'stream-metadata=meta,role=camera', 'reconnect-initial-delay=250',
     'reconnect-max-delay=2000', 'audiotestsrc', 'is-live=true', 'wave=ticks', '!', 's.'];
   const child = spawn('gst-launch-1.0', args, { stdio: ['ignore', 'pipe', 'pipe'], env: gstLaunchEnv() });
@@ -167,6 +171,63 @@ function admin(port, method, urlPath) {
   });
 }
 
+// The main of a test against metered-server --dev with scenarios
+// (argv: PATH/TO/meteredsrc-tool SCENARIO): a scenario gets
+// { exe, tool, tmp, webRoot, port, problems, restart () } (restart:
+// SIGKILL, 2 s, the server again on the same port) and fails by throwing or
+// adding to problems; the process exits 0 on a pass, within 115 s.
+function runServerTest(name, scenarios) {
+  const main = async () => {
+    const exe = requireEnv('METERED_SERVER');
+    requireEnv('GST_PLUGIN_PATH');
+    const [tool, scenario] = process.argv.slice(2);
+    if (!tool || !fs.existsSync(tool) || !scenarios[scenario]) {
+      throw new Error(`usage: ${name}.cjs PATH/TO/meteredsrc-tool ${Object.keys(scenarios).join('|')}`);
+    }
+    checkNamespace();
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), `metered-${name}-`));
+    const webRoot = path.join(tmp, 'www');
+    fs.mkdirSync(webRoot);
+    const c = { exe, tool, tmp, webRoot, port: 0, problems: [], srv: null };
+    c.restart = async () => {
+      c.srv.child.kill('SIGKILL');
+      await c.srv.exited;
+      await new Promise((r) => setTimeout(r, 2000));
+      c.srv = startServerOn(exe, webRoot, tmp, c.port);
+      live.server = c.srv;
+      await c.srv.port;
+    };
+    let ok = false;
+    try {
+      c.srv = startServerOn(exe, webRoot, tmp, 0);
+      live.server = c.srv;
+      c.port = await c.srv.port;
+      await scenarios[scenario](c);
+      if (c.problems.length) throw new Error(c.problems.join('\n'));
+      ok = true;
+    } catch (e) {
+      console.error(`${ts()} FAIL: ${e && e.stack || e}`);
+    } finally {
+      if (c.srv) {
+        const exit = await stopServer(c.srv);
+        if (!exit || exit.code !== 0) ok = false;
+        if (!ok) console.error('---- metered-server output (tail) ----\n' + c.srv.output.slice(-3000).trimEnd());
+      }
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+    log(`${ok ? 'PASS' : 'FAIL'} ${name} ${scenario}`);
+    return ok ? 0 : 1;
+  };
+  const guard = setTimeout(() => {
+    console.error(`${ts()} FAIL: overall time limit (115 s) reached`);
+    if (live.server && !live.server.exit) live.server.child.kill('SIGKILL');
+    process.exit(1);
+  }, 115000);
+  main().then((rc) => { clearTimeout(guard); process.exit(rc); },
+    (e) => { console.error(`${ts()} FAIL: ${e && e.stack || e}`); process.exit(1); });
+}
+
 module.exports = {
+  runServerTest,
   mint, startTool, waitFor, padSummary, startServerOn, admin, gstLaunchEnv, startSink,
 };

@@ -264,6 +264,212 @@ test_orphan_and_alias (void)
   g_assert_cmpuint (freed, ==, 1);
 }
 
+static GstMeteredSrcTrackMatch
+match (GstMeteredSrcStreams *t, const char *peer, const char *kind,
+    const char *stream_id, const char *track_id, GstMeteredSrcStream **st)
+{
+  g_autofree char *key =
+      gst_metered_src_stream_key (peer, kind, stream_id, track_id);
+
+  return gst_metered_src_streams_match (t, key, peer, kind, track_id, st);
+}
+
+/* A publishable-key sender comes back under a new peer id (server
+ * restart, socket drop): its track continues on the same stream. */
+static void
+test_new_peer_claims_track (void)
+{
+  GstMeteredSrcStreams t;
+  GstMeteredSrcStream *old, *st = NULL;
+  g_autofree char *old_key =
+      gst_metered_src_stream_key ("p1", "video", "s", "cam");
+  g_autofree char *new_key =
+      gst_metered_src_stream_key ("p2", "video", "s", "cam");
+
+  gst_metered_src_streams_init (&t);
+  g_assert_cmpint (match (&t, "p1", "video", "s", "cam", &st), ==,
+      GST_METERED_SRC_TRACK_NEW);
+  old = add (&t, "p1", "video", "s", "cam");
+  old->fed = TRUE;
+  g_assert_cmpstr (
+      gst_metered_src_streams_name_pad (&t, old), ==, "video_p1_0");
+  g_assert_cmpint (match (&t, "p1", "video", "s", "cam", &st), ==,
+      GST_METERED_SRC_TRACK_KNOWN);
+  g_assert_true (st == old);
+
+  /* p2 sends the same track (p1 may still be draining): p2 takes it. */
+  st = NULL;
+  g_assert_cmpint (match (&t, "p2", "video", "s", "cam", &st), ==,
+      GST_METERED_SRC_TRACK_CLAIMED);
+  g_assert_true (st == old);
+  g_assert_cmpstr (old->peer_id, ==, "p2");
+  g_assert_cmpstr (old->pad_name, ==, "video_p1_0");
+  g_assert_false (old->fed);
+  g_assert_true (gst_metered_src_streams_lookup (&t, new_key) == old);
+  g_assert_null (gst_metered_src_streams_lookup (&t, old_key));
+  /* From now on it is p2's. */
+  g_assert_cmpint (match (&t, "p2", "video", "s", "cam", &st), ==,
+      GST_METERED_SRC_TRACK_KNOWN);
+  {
+    g_autoptr (GPtrArray) of_p1 = gst_metered_src_streams_of_peer (&t, "p1");
+    g_autoptr (GPtrArray) of_p2 = gst_metered_src_streams_of_peer (&t, "p2");
+    g_assert_cmpuint (of_p1->len, ==, 0);
+    g_assert_cmpuint (of_p2->len, ==, 1);
+    gst_metered_src_stream_unref (g_ptr_array_index (of_p2, 0));
+  }
+  /* p1's late media is stale, and p1 never takes it back. */
+  st = NULL;
+  g_assert_cmpint (match (&t, "p1", "video", "s", "cam", &st), ==,
+      GST_METERED_SRC_TRACK_STALE);
+  g_assert_true (st == old);
+  g_assert_cmpstr (old->peer_id, ==, "p2");
+  /* A third id (another restart) claims it again. */
+  g_assert_cmpint (match (&t, "p3", "video", "s2", "cam", &st), ==,
+      GST_METERED_SRC_TRACK_CLAIMED);
+  g_assert_true (st == old);
+  g_assert_cmpint (match (&t, "p2", "video", "s", "cam", &st), ==,
+      GST_METERED_SRC_TRACK_STALE);
+  gst_metered_src_streams_clear (&t);
+}
+
+/* Another track id, or another kind under the same id: a new stream. */
+static void
+test_other_track_is_new (void)
+{
+  GstMeteredSrcStreams t;
+  GstMeteredSrcStream *video, *audio, *st = NULL;
+
+  gst_metered_src_streams_init (&t);
+  video = add (&t, "p1", "video", "s", "t1");
+  audio = add (&t, "p1", "audio", "s", "t1");
+  g_assert_cmpint (
+      match (&t, "p2", "video", "s", "t2", &st), ==, GST_METERED_SRC_TRACK_NEW);
+  g_assert_null (st);
+  g_assert_cmpint (
+      match (&t, "p2", NULL, "s", NULL, &st), ==, GST_METERED_SRC_TRACK_NEW);
+
+  /* Two kinds: each claims its own. */
+  g_assert_cmpint (match (&t, "p2", "audio", "s", "t1", &st), ==,
+      GST_METERED_SRC_TRACK_CLAIMED);
+  g_assert_true (st == audio);
+  g_assert_cmpstr (video->peer_id, ==, "p1");
+  g_assert_cmpint (match (&t, "p2", "video", "s", "t1", &st), ==,
+      GST_METERED_SRC_TRACK_CLAIMED);
+  g_assert_true (st == video);
+  g_assert_cmpstr (video->peer_id, ==, "p2");
+
+  /* A filtered stream is never continued (the newcomer is judged anew). */
+  st = add (&t, "p4", "video", "s", "t9");
+  st->filtered = TRUE;
+  g_assert_cmpint (
+      match (&t, "p5", "video", "s", "t9", &st), ==, GST_METERED_SRC_TRACK_NEW);
+  gst_metered_src_streams_clear (&t);
+}
+
+/* The peer left: a claim within dead-peer-timeout continues the stream;
+ * after it, the stream ended and a newcomer gets a new one. */
+static void
+test_claim_after_leave (void)
+{
+  GstMeteredSrcStreams t;
+  GstMeteredSrcStream *a, *b, *st = NULL, *taken;
+  guint serial, stale;
+
+  gst_metered_src_streams_init (&t);
+  a = add (&t, "p1", "video", "s", "t1");
+  serial = gst_metered_src_streams_peer_left (&t, a);
+  g_assert_true (a->left);
+  g_assert_cmpint (match (&t, "p2", "video", "s", "t1", &st), ==,
+      GST_METERED_SRC_TRACK_CLAIMED);
+  g_assert_false (a->left);
+  g_assert_false (gst_metered_src_streams_left_expired (&t, a, serial));
+
+  /* Left again (p2), its own peer back in time: no end either. */
+  serial = gst_metered_src_streams_peer_left (&t, a);
+  g_assert_cmpint (match (&t, "p2", "video", "s", "t1", &st), ==,
+      GST_METERED_SRC_TRACK_KNOWN);
+  g_assert_false (gst_metered_src_streams_left_expired (&t, a, serial));
+
+  /* Left, an older timer fires late, then the current one: it ends. */
+  stale = serial;
+  serial = gst_metered_src_streams_peer_left (&t, a);
+  g_assert_false (gst_metered_src_streams_left_expired (&t, a, stale));
+  g_assert_true (gst_metered_src_streams_left_expired (&t, a, serial));
+  taken = gst_metered_src_streams_take (&t, a);
+  g_assert_false (gst_metered_src_streams_left_expired (&t, a, serial));
+
+  /* A claim after the timeout: a new stream, a new pad. */
+  g_assert_cmpint (
+      match (&t, "p3", "video", "s", "t1", &st), ==, GST_METERED_SRC_TRACK_NEW);
+  b = add (&t, "p3", "video", "s", "t1");
+  g_assert_true (b != a);
+  g_assert_cmpint (match (&t, "p3", "video", "s", "t1", &st), ==,
+      GST_METERED_SRC_TRACK_KNOWN);
+  g_assert_true (st == b);
+  gst_metered_src_stream_unref (taken);
+  gst_metered_src_streams_clear (&t);
+}
+
+/* Role mode: one stream per kind and role, the newest sender feeds it. */
+static void
+test_role_mode (void)
+{
+  GstMeteredSrcStreams t;
+  GstMeteredSrcStream *cam, *st, *holder = NULL, *taken;
+  g_autofree char *old_key =
+      gst_metered_src_stream_key ("p1", "video", "s1", "t1");
+  g_autofree char *new_key =
+      gst_metered_src_stream_key ("p2", "video", "s2", "t2");
+
+  gst_metered_src_streams_init (&t);
+  t.by_role = TRUE;
+  cam = add (&t, "p1", "video", "s1", "t1");
+  cam->role = g_strdup ("camera");
+  cam->meta_known = TRUE;
+  g_assert_cmpstr (
+      gst_metered_src_streams_name_pad (&t, cam), ==, "video_camera");
+
+  /* No holder for another role, or without a role: nothing taken. */
+  st = add (&t, "p2", "video", "s2", "t2");
+  g_assert_null (
+      gst_metered_src_streams_claim_role (&t, st, "screen", &holder));
+  g_assert_null (holder);
+  g_assert_null (gst_metered_src_streams_claim_role (&t, st, NULL, &holder));
+  /* Not in role mode: nothing either. */
+  t.by_role = FALSE;
+  g_assert_null (
+      gst_metered_src_streams_claim_role (&t, st, "camera", &holder));
+  t.by_role = TRUE;
+
+  /* A reloaded page (new peer, new track ids) takes the camera pad. */
+  taken = gst_metered_src_streams_claim_role (&t, st, "camera", &holder);
+  g_assert_true (taken == st);
+  g_assert_true (holder == cam);
+  g_assert_true (st->ended);
+  g_assert_cmpstr (cam->peer_id, ==, "p2");
+  g_assert_cmpstr (cam->track_id, ==, "t2");
+  g_assert_cmpstr (cam->pad_name, ==, "video_camera");
+  g_assert_cmpstr (g_ptr_array_index (cam->former_peers, 0), ==, "p1");
+  g_assert_true (gst_metered_src_streams_lookup (&t, new_key) == cam);
+  g_assert_null (gst_metered_src_streams_lookup (&t, old_key));
+  /* The old sender's media is stale from now on. */
+  g_assert_cmpint (match (&t, "p1", "video", "s1", "t1", &st), ==,
+      GST_METERED_SRC_TRACK_STALE);
+  g_assert_true (st == cam);
+  g_assert_cmpint (match (&t, "p2", "video", "s2", "t2", &st), ==,
+      GST_METERED_SRC_TRACK_KNOWN);
+  gst_metered_src_stream_unref (taken);
+
+  /* Audio of that role is a pad of its own. */
+  st = add (&t, "p2", "audio", "s2", "a2");
+  g_assert_null (
+      gst_metered_src_streams_claim_role (&t, st, "camera", &holder));
+  st->role = g_strdup ("camera");
+  g_assert_cmpstr (
+      gst_metered_src_streams_name_pad (&t, st), ==, "audio_camera");
+  gst_metered_src_streams_clear (&t);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -274,5 +480,10 @@ main (int argc, char **argv)
   g_test_add_func ("/src-streams/role-and-filters", test_role_and_filters);
   g_test_add_func ("/src-streams/take-and-forget", test_take_and_forget);
   g_test_add_func ("/src-streams/orphan-and-alias", test_orphan_and_alias);
+  g_test_add_func (
+      "/src-streams/new-peer-claims-track", test_new_peer_claims_track);
+  g_test_add_func ("/src-streams/other-track-is-new", test_other_track_is_new);
+  g_test_add_func ("/src-streams/claim-after-leave", test_claim_after_leave);
+  g_test_add_func ("/src-streams/role-mode", test_role_mode);
   return g_test_run ();
 }
