@@ -366,6 +366,8 @@ on_connection_state (
   GstWebRTCPeerConnectionState state;
 
   g_object_get (webrtc, "connection-state", &state, NULL);
+  g_atomic_int_set (
+      &conn->media_ready, state == GST_WEBRTC_PEER_CONNECTION_STATE_CONNECTED);
   metered_connection_invoke (
       conn, state_changed_on_context, GINT_TO_POINTER (state), NULL);
 }
@@ -558,6 +560,13 @@ metered_connection_push (
 {
   GstElement *appsrc = NULL;
 
+  /* Before ICE and DTLS are up, webrtcbin holds what it is given and
+   * sends it all at once when they are: the receiver's jitter buffer
+   * (slave mode) would stamp that burst with its arrival time, many
+   * frames with one timestamp. Stale media is dropped instead; the
+   * viewer starts on the key unit asked for when it connects. */
+  if (!g_atomic_int_get (&conn->media_ready))
+    return;
   METERED_CONNECTION_LOCK (conn);
   /* A stopped connection takes no more buffers (its pipeline is going). */
   for (guint i = 0; !conn->stopped && i < conn->send->len; i++) {
