@@ -17,6 +17,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import examples_lib as lib  # noqa: E402
+import gst_pair  # noqa: E402
 
 import gi  # noqa: E402
 
@@ -29,41 +30,24 @@ MS = 1000000
 
 def run():
     lib.check_namespace()
-    Gst.init(None)
     tmp = lib.temp_dir("metered-start-spacing-")
     server = lib.Server(tmp)
     problems = []
     channel = "spacing-%d" % os.getpid()
-    send = recv = None
     pts = []
+    pair = None
+
+    def probe(pad, info):
+        if len(pts) < FRAMES + 1:
+            pts.append(info.get_buffer().pts)
+        return Gst.PadProbeReturn.OK
+
+    def on_pad(pad):
+        if pad.get_name().startswith("video"):
+            pad.add_probe(Gst.PadProbeType.BUFFER, probe)
+
     try:
-        send = Gst.parse_launch(
-            "videotestsrc is-live=true ! video/x-raw,width=320,height=240,"
-            "framerate=30/1 ! meteredsink url=%s api-key=pk_dev_local "
-            "channel=%s" % (server.url, channel))
-        src = Gst.parse_launch(
-            "meteredsrc url=%s api-key=pk_dev_local channel=%s "
-            "output=decoded" % (server.url, channel))
-        recv = Gst.Pipeline.new("recv")
-        recv.add(src)
-
-        def probe(pad, info):
-            if len(pts) < FRAMES + 1:
-                pts.append(info.get_buffer().pts)
-            return Gst.PadProbeReturn.OK
-
-        def on_pad(element, pad):
-            fake = Gst.ElementFactory.make("fakesink")
-            fake.set_property("sync", False)
-            recv.add(fake)
-            fake.sync_state_with_parent()
-            pad.link(fake.get_static_pad("sink"))
-            if pad.get_name().startswith("video"):
-                pad.add_probe(Gst.PadProbeType.BUFFER, probe)
-
-        src.connect("pad-added", on_pad)
-        recv.set_state(Gst.State.PLAYING)
-        send.set_state(Gst.State.PLAYING)
+        pair = gst_pair.Pair(server.url, channel, "decoded", on_pad=on_pad)
         lib.wait_for(lambda: time.sleep(0.1) or len(pts) > FRAMES, 60,
                      "%d video frames out of meteredsrc" % (FRAMES + 1))
         steps = [(b - a) // MS for a, b in zip(pts, pts[1:])]
@@ -76,9 +60,8 @@ def run():
         if not 30 <= mean <= 37:
             problems.append("mean step %.1f ms, the sender's is 33.3" % mean)
     finally:
-        for pipeline in (recv, send):
-            if pipeline:
-                pipeline.set_state(Gst.State.NULL)
+        if pair:
+            pair.stop()
         server.stop()
     return problems
 

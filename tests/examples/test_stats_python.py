@@ -18,6 +18,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import examples_lib as lib  # noqa: E402
+import gst_pair  # noqa: E402
 
 import gi  # noqa: E402
 
@@ -109,35 +110,14 @@ def iterate(seconds):
 def run():
     docs = open(sys.argv[1]).read()
     lib.check_namespace()
-    Gst.init(None)
     tmp = lib.temp_dir("metered-stats-python-")
     server = lib.Server(tmp)
     problems = []
     channel = "stats-%d" % os.getpid()
-    send = recv = None
+    pair = None
     try:
-        send = Gst.parse_launch(
-            "videotestsrc is-live=true ! video/x-raw,width=320,height=240,"
-            "framerate=30/1 ! meteredsink name=s url=%s api-key=pk_dev_local "
-            "channel=%s stream-metadata=meta,role=camera "
-            "audiotestsrc is-live=true ! s." % (server.url, channel))
-        src = Gst.parse_launch(
-            "meteredsrc url=%s api-key=pk_dev_local channel=%s "
-            "output=encoded" % (server.url, channel))
-        recv = Gst.Pipeline.new("recv")
-        recv.add(src)
-        sink = send.get_by_name("s")
-
-        def on_pad(element, pad):
-            fake = Gst.ElementFactory.make("fakesink")
-            fake.set_property("sync", False)
-            recv.add(fake)
-            fake.sync_state_with_parent()
-            pad.link(fake.get_static_pad("sink"))
-
-        src.connect("pad-added", on_pad)
-        recv.set_state(Gst.State.PLAYING)
-        send.set_state(Gst.State.PLAYING)
+        pair = gst_pair.Pair(server.url, channel, "encoded", audio=True)
+        sink, src = pair.sink, pair.src
 
         def flowing():
             iterate(0.2)
@@ -162,9 +142,8 @@ def run():
                 not all(p["role"] == "camera" for p in pads):
             problems.append("meteredsrc: pad-stats %r" % pads)
     finally:
-        for pipeline in (recv, send):
-            if pipeline:
-                pipeline.set_state(Gst.State.NULL)
+        if pair:
+            pair.stop()
         server.stop()
     return problems
 
