@@ -3,10 +3,22 @@
 on one channel of a metered-server --dev: for the tests that look at the
 elements from Python."""
 
+import os
+import sys
+
+import examples_lib as lib
 import gi
 
 gi.require_version("Gst", "1.0")
 from gi.repository import Gst  # noqa: E402
+
+
+def preload_sanitizers():
+    """A sanitized build's plugin loads into this python3 only with the
+    sanitizer runtimes preloaded (lib.gst_env()): start over with them."""
+    env = lib.gst_env()
+    if env.get("LD_PRELOAD", "") != os.environ.get("LD_PRELOAD", ""):
+        os.execve(sys.executable, [sys.executable] + sys.argv, env)
 
 
 class Pair:

@@ -30,6 +30,7 @@ MS = 1000000
 
 def run():
     lib.check_namespace()
+    gst_pair.preload_sanitizers()
     tmp = lib.temp_dir("metered-start-spacing-")
     server = lib.Server(tmp)
     problems = []

@@ -110,6 +110,7 @@ def iterate(seconds):
 def run():
     docs = open(sys.argv[1]).read()
     lib.check_namespace()
+    gst_pair.preload_sanitizers()
     tmp = lib.temp_dir("metered-stats-python-")
     server = lib.Server(tmp)
     problems = []
