@@ -64,7 +64,7 @@ apt_packages=(
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-nice gstreamer1.0-tools gstreamer1.0-plugins-base-apps libnice-dev
-  gobject-introspection libgirepository1.0-dev python3-gi
+  gobject-introspection libgirepository1.0-dev python3-gi python3-gst-1.0
   chromium iproute2 util-linux clang-format valgrind
 )
 

@@ -90,6 +90,9 @@ struct _MeteredConnection
   gboolean send_added; /* context thread */
   gboolean started; /* context thread */
   GstWebRTCPeerConnectionState state; /* context thread */
+  /* Atomic: webrtcbin's connection is CONNECTED. Until then the send
+   * branches drop their packets, see drop_stale_count_sent (). */
+  gint media_ready;
   /* Written under METERED_CONNECTION_LOCK, on the context thread; read
    * without it as a hint anywhere (a stopped connection only drops work). */
   gboolean stopped;

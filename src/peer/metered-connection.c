@@ -366,6 +366,8 @@ on_connection_state (
   GstWebRTCPeerConnectionState state;
 
   g_object_get (webrtc, "connection-state", &state, NULL);
+  g_atomic_int_set (
+      &conn->media_ready, state == GST_WEBRTC_PEER_CONNECTION_STATE_CONNECTED);
   metered_connection_invoke (
       conn, state_changed_on_context, GINT_TO_POINTER (state), NULL);
 }
@@ -394,11 +396,19 @@ on_upstream_event (GstPad *pad, GstPadProbeInfo *info, gpointer data)
   return GST_PAD_PROBE_OK;
 }
 
+/* Before ICE and DTLS are up, webrtcbin holds the packets it is given
+ * and sends them all at once when they are: the receiver's jitter buffer
+ * (slave mode) stamps that burst with its arrival time, many frames with
+ * one timestamp. Those stale packets are dropped here instead, after the
+ * payloader (webrtcbin needs its caps to make an offer); the viewer
+ * starts on the key unit asked for when it connects. */
 static GstPadProbeReturn
-count_sent (GstPad *pad, GstPadProbeInfo *info, gpointer data)
+drop_stale_count_sent (GstPad *pad, GstPadProbeInfo *info, gpointer data)
 {
   MeteredConnection *conn = data;
 
+  if (!g_atomic_int_get (&conn->media_ready))
+    return GST_PAD_PROBE_DROP;
   g_atomic_pointer_add (&conn->packets_sent, 1);
   return GST_PAD_PROBE_OK;
 }
@@ -456,7 +466,8 @@ add_send_branch (
     gst_object_unref (sinkpad);
     return FALSE;
   }
-  gst_pad_add_probe (srcpad, GST_PAD_PROBE_TYPE_BUFFER, count_sent, conn, NULL);
+  gst_pad_add_probe (
+      srcpad, GST_PAD_PROBE_TYPE_BUFFER, drop_stale_count_sent, conn, NULL);
   g_object_get (sinkpad, "transceiver", &trans, NULL);
   if (trans) {
     /* Send-only: the remote's own tracks get m-lines of their own (see

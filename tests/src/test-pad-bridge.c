@@ -525,6 +525,33 @@ GST_START_TEST (test_overflow)
 
 GST_END_TEST;
 
+/* A pad's first frames arriving at once (held upstream until it
+ * appeared) leave with their own 33 ms spacing, none clamped. */
+GST_START_TEST (test_burst_keeps_spacing)
+{
+  GstMeteredPadBridge *bridge;
+  GstHarness *h = setup (&bridge, TRUE);
+  g_autoptr (GstCaps) caps = vp8_caps (320);
+  g_autoptr (GstStructure) stats = NULL;
+  guint64 clamped = G_MAXUINT64;
+
+  gst_metered_pad_bridge_new_source (bridge);
+  for (guint i = 0; i < 26; i++)
+    fail_unless (feed (bridge, caps, GST_SECOND + i * 33 * MS, i == 0));
+  for (guint i = 0; i < 26; i++) {
+    GstBuffer *out = gst_harness_pull (h);
+
+    fail_unless_equals_uint64 (GST_BUFFER_PTS (out), GST_SECOND + i * 33 * MS);
+    gst_buffer_unref (out);
+  }
+  stats = gst_metered_pad_bridge_get_stats (bridge);
+  fail_unless (gst_structure_get_uint64 (stats, "clamped", &clamped));
+  fail_unless_equals_uint64 (clamped, 0);
+  teardown (h, bridge);
+}
+
+GST_END_TEST;
+
 static Suite *
 pad_bridge_suite (void)
 {
@@ -543,6 +570,7 @@ pad_bridge_suite (void)
   tcase_add_test (tc, test_downstream_eos);
   tcase_add_test (tc, test_upstream_and_latency);
   tcase_add_test (tc, test_overflow);
+  tcase_add_test (tc, test_burst_keeps_spacing);
   return s;
 }
 
