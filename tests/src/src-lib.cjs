@@ -102,13 +102,14 @@ function gstLaunchEnv() {
 }
 
 // meteredsink in gst-launch-1.0: a live 30 fps ball (320x240) and ticks,
-// encoded to videoCodec (vp8, h264) and Opus, metadata role=camera.
-function startSink(port, token, channel, videoCodec = 'vp8') {
+// encoded to videoCodec (vp8, h264) and Opus, metadata role=camera; props
+// are more meteredsink properties (later ones win).
+function startSink(port, token, channel, videoCodec = 'vp8', props = []) {
   const args = ['-q', 'videotestsrc', 'is-live=true', 'pattern=ball', '!',
     'video/x-raw,width=320,height=240,framerate=30/1', '!',
     'meteredsink', 'name=s', `url=ws://127.0.0.1:${port}`, `token=${token}`, `channel=${channel}`,
     `video-codec=${videoCodec}`, 'stream-metadata=meta,role=camera', 'reconnect-initial-delay=250',
-    'reconnect-max-delay=2000', 'audiotestsrc', 'is-live=true', 'wave=ticks', '!', 's.'];
+    'reconnect-max-delay=2000', ...props, 'audiotestsrc', 'is-live=true', 'wave=ticks', '!', 's.'];
   const child = spawn('gst-launch-1.0', args, { stdio: ['ignore', 'pipe', 'pipe'], env: gstLaunchEnv() });
   const sink = { child, output: '', exit: null };
   const keep = (d) => {
