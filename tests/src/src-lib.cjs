@@ -10,7 +10,7 @@ const fs = require('fs');
 const path = require('path');
 const http = require('http');
 const { spawn, execFileSync } = require('child_process');
-const { log } = require('../js/lib/interop.cjs');
+const { ts, log, live, stopServer } = require('../js/lib/interop.cjs');
 
 function mint(exe, sub) {
   return execFileSync(exe, ['--mint-token', '--dev', '--sub', sub, '--ttl', '900'])
@@ -168,6 +168,28 @@ function admin(port, method, urlPath) {
   });
 }
 
+// Stops metered-server; FALSE if it did not exit cleanly. Its output's
+// tail is printed when the test failed or it did not.
+async function stopServerChecked(srv, ok) {
+  const exit = await stopServer(srv);
+  const clean = !!exit && exit.code === 0;
+  if (!ok || !clean) console.error('---- metered-server output (tail) ----\n' + srv.output.slice(-3000).trimEnd());
+  return clean;
+}
+
+// Runs main() (resolving to an exit status) and exits with it, or with 1
+// once limitMs passed (the server SIGKILLed, so that it leaves no child).
+function runMain(main, limitMs) {
+  const guard = setTimeout(() => {
+    console.error(`${ts()} FAIL: overall time limit (${limitMs / 1000} s) reached`);
+    if (live.server && !live.server.exit) live.server.child.kill('SIGKILL');
+    process.exit(1);
+  }, limitMs);
+  main().then((rc) => { clearTimeout(guard); process.exit(rc); },
+    (e) => { console.error(`${ts()} FAIL: ${e && e.stack || e}`); process.exit(1); });
+}
+
 module.exports = {
   mint, startTool, waitFor, padSummary, startServerOn, admin, gstLaunchEnv, startSink,
+  stopServerChecked, runMain,
 };
