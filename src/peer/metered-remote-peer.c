@@ -495,9 +495,29 @@ metered_remote_peer_store_track_meta (
 /* Received media this recent means the peer's media flows. */
 #define MEDIA_FLOWING_MS 2000
 
+/* Notes media received since the last look; TRUE if any was. */
+static gboolean
+peer_sample_media (MeteredRemotePeer *peer, gint64 now_ms)
+{
+  guint64 rx = metered_connection_get_packets_received (peer->conn);
+
+  if (rx == peer->rx_count)
+    return FALSE;
+  peer->rx_count = rx;
+  peer->rx_progress_ms = now_ms;
+  peer->ever_received = TRUE;
+  return TRUE;
+}
+
+/* Looks at the counter now rather than trusting the last tick: a peer
+ * that left presence less than a tick after its media started was torn
+ * down, and its video stopped for the whole drop (issue 13;
+ * tests/src/src-early-drop.cjs). */
 static gboolean
 peer_media_flowing (MeteredRemotePeer *peer, gint64 now_ms)
 {
+  if (peer->conn)
+    peer_sample_media (peer, now_ms);
   if (peer->ever_received && now_ms - peer->rx_progress_ms < MEDIA_FLOWING_MS)
     return TRUE;
   /* We only send to it: a connected media path is all we can know. */
@@ -547,18 +567,11 @@ gboolean
 metered_remote_peer_tick (
     MeteredRemotePeer *peer, gint64 now_ms, guint dead_peer_timeout_ms)
 {
-  guint64 rx;
-
   if (!peer->conn)
     return TRUE;
   check_draining (peer, now_ms);
-  rx = metered_connection_get_packets_received (peer->conn);
-  if (rx != peer->rx_count) {
-    peer->rx_count = rx;
-    peer->rx_progress_ms = now_ms;
-    peer->ever_received = TRUE;
+  if (peer_sample_media (peer, now_ms))
     return TRUE;
-  }
   if (now_ms - peer->rx_progress_ms < dead_peer_timeout_ms)
     return TRUE;
   if (peer->lingering) {

@@ -103,16 +103,17 @@ function gstLaunchEnv() {
 }
 
 // meteredsink in gst-launch-1.0: a live 30 fps ball (320x240) and ticks,
-// encoded to videoCodec (vp8, h264) and Opus, metadata role=camera.
+// encoded to videoCodec (vp8, h264) and Opus, metadata role=camera; props
+// are more meteredsink properties (later ones win).
 // token: a JWT, or { apiKey } for a publishable key (a new peer id on
 // every connection).
-function startSink(port, token, channel, videoCodec = 'vp8') {
+function startSink(port, token, channel, videoCodec = 'vp8', props = []) {
   const auth = typeof token === 'object' ? `api-key=${token.apiKey}` : `token=${token}`;
   const args = ['-q', 'videotestsrc', 'is-live=true', 'pattern=ball', '!',
     'video/x-raw,width=320,height=240,framerate=30/1', '!',
     'meteredsink', 'name=s', `url=ws://127.0.0.1:${port}`, auth, `channel=${channel}`,
     `video-codec=${videoCodec}`, 'stream-metadata=meta,role=camera', 'reconnect-initial-delay=250',
-    'reconnect-max-delay=2000', 'audiotestsrc', 'is-live=true', 'wave=ticks', '!', 's.'];
+    'reconnect-max-delay=2000', ...props, 'audiotestsrc', 'is-live=true', 'wave=ticks', '!', 's.'];
   const child = spawn('gst-launch-1.0', args, { stdio: ['ignore', 'pipe', 'pipe'], env: gstLaunchEnv() });
   const sink = { child, output: '', exit: null };
   const keep = (d) => {
@@ -218,11 +219,26 @@ function runServerTest(name, scenarios) {
     log(`${ok ? 'PASS' : 'FAIL'} ${name} ${scenario}`);
     return ok ? 0 : 1;
   };
+  runMain(main, 115000);
+}
+
+// Stops metered-server; FALSE if it did not exit cleanly. Its output's
+// tail is printed when the test failed or it did not.
+async function stopServerChecked(srv, ok) {
+  const exit = await stopServer(srv);
+  const clean = !!exit && exit.code === 0;
+  if (!ok || !clean) console.error('---- metered-server output (tail) ----\n' + srv.output.slice(-3000).trimEnd());
+  return clean;
+}
+
+// Runs main() (resolving to an exit status) and exits with it, or with 1
+// once limitMs passed (the server SIGKILLed, so that it leaves no child).
+function runMain(main, limitMs) {
   const guard = setTimeout(() => {
-    console.error(`${ts()} FAIL: overall time limit (115 s) reached`);
+    console.error(`${ts()} FAIL: overall time limit (${limitMs / 1000} s) reached`);
     if (live.server && !live.server.exit) live.server.child.kill('SIGKILL');
     process.exit(1);
-  }, 115000);
+  }, limitMs);
   main().then((rc) => { clearTimeout(guard); process.exit(rc); },
     (e) => { console.error(`${ts()} FAIL: ${e && e.stack || e}`); process.exit(1); });
 }
@@ -230,4 +246,5 @@ function runServerTest(name, scenarios) {
 module.exports = {
   runServerTest,
   mint, startTool, waitFor, padSummary, startServerOn, admin, gstLaunchEnv, startSink,
+  stopServerChecked, runMain,
 };
