@@ -242,6 +242,34 @@ async function scenarioKeep(ctx, exe, tool, port) {
   await alice.close();
 }
 
+// The end of a one-pad recording: the pad still open, EOS through the
+// muxer, then the file: one track, PTS in order, the frames that went in,
+// spanning the wall time since wall0 (about FRAMES frames after its start).
+async function endRecording(t, tool, file, pad, wall0, problems) {
+  const p = t.pad(pad);
+  if (p.eos || p.removed) problems.push(`${pad} ended: ${JSON.stringify(p)}`);
+  checkClean(t, problems);
+  t.send('eos');
+  await waitFor(() => t.has('eos-message') || t.has('eos-timeout'), 25000, 'EOS through the muxer');
+  await t.exited;
+  const wall = (Date.now() - wall0) / 1000;
+  if (!t.has('eos-message')) problems.push('EOS never reached the end of the recording pipeline');
+  const verify = JSON.parse(execFileSync(tool, ['--verify', file], { timeout: 60000 }).toString().trim()
+    .split('\n').pop());
+  log(`file: ${JSON.stringify(verify.tracks)}; ${wall.toFixed(1)} s of wall time since the first ${FRAMES} frames`);
+  if (verify.error || verify.tracks.length !== 1) {
+    problems.push(`demux ${JSON.stringify(verify)}`);
+    return;
+  }
+  const tr = verify.tracks[0];
+  const went = t.pad(pad).buffers;
+  log(`file spans ${(tr.lastPts - tr.firstPts).toFixed(2)} s against ${wall.toFixed(1)} s of wall time; ` +
+    `${tr.frames} frames in the file, ${went} went in`);
+  if (tr.backwards) problems.push(`${tr.backwards} PTS out of order in the file`);
+  if (Math.abs(tr.frames - went) > went * 0.02 + 2) problems.push(`${tr.frames} frames in the file, ${went} went in`);
+  if (tr.lastPts - tr.firstPts < wall - 1.5) problems.push(`file spans ${tr.lastPts - tr.firstPts} s, ${wall} s of wall time`);
+}
+
 async function scenarioAnon(ctx, exe, tool, port, env) {
   const channel = `src-anon-${process.pid}`;
   const base = `http://127.0.0.1:${port}/page.html?channel=${encodeURIComponent(channel)}&send=1`;
@@ -277,27 +305,7 @@ async function scenarioAnon(ctx, exe, tool, port, env) {
     if (st !== 204) problems.push(`drop ${id}: HTTP ${st}`);
     await after('the socket drop');
     if (videoPads().length !== 1) problems.push(`video pads: ${JSON.stringify(videoPads())}`);
-    const p = t.pad(pad);
-    if (p.eos || p.removed) problems.push(`${pad} ended: ${JSON.stringify(p)}`);
-    checkClean(t, problems);
-    t.send('eos');
-    await waitFor(() => t.has('eos-message') || t.has('eos-timeout'), 25000, 'EOS through the muxer');
-    await t.exited;
-    const wall = (Date.now() - wall0) / 1000;
-    if (!t.has('eos-message')) problems.push('EOS never reached the end of the recording pipeline');
-    const verify = JSON.parse(execFileSync(tool, ['--verify', file], { timeout: 60000 }).toString().trim()
-      .split('\n').pop());
-    log(`file: ${JSON.stringify(verify.tracks)}; ${wall.toFixed(1)} s of wall time since the first ${FRAMES} frames`);
-    if (verify.error || verify.tracks.length !== 1) {
-      problems.push(`demux ${JSON.stringify(verify)}`);
-    } else {
-      const tr = verify.tracks[0];
-      const went = t.pad(pad).buffers;
-      if (tr.backwards) problems.push(`${tr.backwards} PTS out of order in the file`);
-      if (Math.abs(tr.frames - went) > went * 0.02 + 2) problems.push(`${tr.frames} frames in the file, ${went} went in`);
-      // The file starts about FRAMES frames before wall0.
-      if (tr.lastPts - tr.firstPts < wall - 1.5) problems.push(`file spans ${tr.lastPts - tr.firstPts} s, ${wall} s of wall time`);
-    }
+    await endRecording(t, tool, file, pad, wall0, problems);
   });
   if (problems.length) throw new Error(problems.join('\n') + '\n' + t.output.slice(-8000));
   await page.close();
@@ -344,37 +352,16 @@ async function scenarioReload(ctx, exe, tool, port, env) {
     }
     const at = t.pad(pad).buffers;
     await waitFor(() => t.has('peer-left', (e) => e.peer === first), 20000, `peer-left for ${first}`);
+    const leftAt = Date.now();
     // Past the old peer's pads' wait (dead-peer-timeout) for a newcomer: nothing ends.
     await waitFor(() => t.pad(pad).buffers >= at + 4 * FRAMES, 40000, `frames on ${pad} after the reload`,
       () => padSummary(t));
-    await new Promise((r) => setTimeout(r, 1000));
+    await new Promise((r) => setTimeout(r, Math.max(1000, 3000 - (Date.now() - leftAt))));
     const afterReload = t.pad(pad).buffers - at;
     log(`after the reload: ${afterReload} frames on ${pad} since the takeover; ${padSummary(t)}`);
     if (t.pad(pad).discont <= discont) problems.push('no DISCONT after the takeover');
     if (videoPads().length !== 1 || videoPads()[0] !== pad) problems.push(`video pads: ${JSON.stringify(videoPads())}`);
-    const p = t.pad(pad);
-    if (p.eos || p.removed) problems.push(`${pad} ended: ${JSON.stringify(p)}`);
-    checkClean(t, problems);
-    t.send('eos');
-    await waitFor(() => t.has('eos-message') || t.has('eos-timeout'), 25000, 'EOS through the muxer');
-    await t.exited;
-    const wall = (Date.now() - wall0) / 1000;
-    if (!t.has('eos-message')) problems.push('EOS never reached the end of the recording pipeline');
-    const verify = JSON.parse(execFileSync(tool, ['--verify', file], { timeout: 60000 }).toString().trim()
-      .split('\n').pop());
-    log(`file: ${JSON.stringify(verify.tracks)}; ${wall.toFixed(1)} s of wall time since the first ${FRAMES} frames`);
-    if (verify.error || verify.tracks.length !== 1) {
-      problems.push(`demux ${JSON.stringify(verify)}`);
-    } else {
-      const tr = verify.tracks[0];
-      const went = t.pad(pad).buffers;
-      log(`file spans ${(tr.lastPts - tr.firstPts).toFixed(2)} s against ${wall.toFixed(1)} s of wall time; ` +
-        `${tr.frames} frames in the file, ${went} went in, ${afterReload} after the reload`);
-      if (tr.backwards) problems.push(`${tr.backwards} PTS out of order in the file`);
-      if (Math.abs(tr.frames - went) > went * 0.02 + 2) problems.push(`${tr.frames} frames in the file, ${went} went in`);
-      // The file starts about FRAMES frames before wall0.
-      if (tr.lastPts - tr.firstPts < wall - 1.5) problems.push(`file spans ${tr.lastPts - tr.firstPts} s, ${wall} s of wall time`);
-    }
+    await endRecording(t, tool, file, pad, wall0, problems);
   });
   if (problems.length) throw new Error(problems.join('\n') + '\n' + t.output.slice(-8000));
   await page.close();
