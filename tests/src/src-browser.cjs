@@ -29,6 +29,11 @@
 //        new peer ids with the same MediaStreamTrack, which continues on the
 //        ONE video pad (no EOS, flush or PTS going back); the file holds
 //        the frames after both, in PTS order, over the wall time.
+//  reload: issue 13, pads-by-role=true. The same page and recording; the
+//        page reloads (a new peer id AND new track ids): the new peer takes
+//        video_camera over (metered/pad-takeover), the only video pad, which
+//        never ends before the EOS; the file holds the frames after the
+//        reload, in PTS order, over the wall time.
 //
 // Env as tests/meson.build js_env, plus GST_PLUGIN_PATH.
 'use strict';
@@ -237,6 +242,34 @@ async function scenarioKeep(ctx, exe, tool, port) {
   await alice.close();
 }
 
+// The end of a one-pad recording: the pad still open, EOS through the
+// muxer, then the file: one track, PTS in order, the frames that went in,
+// spanning the wall time since wall0 (about FRAMES frames after its start).
+async function endRecording(t, tool, file, pad, wall0, problems) {
+  const p = t.pad(pad);
+  if (p.eos || p.removed) problems.push(`${pad} ended: ${JSON.stringify(p)}`);
+  checkClean(t, problems);
+  t.send('eos');
+  await waitFor(() => t.has('eos-message') || t.has('eos-timeout'), 25000, 'EOS through the muxer');
+  await t.exited;
+  const wall = (Date.now() - wall0) / 1000;
+  if (!t.has('eos-message')) problems.push('EOS never reached the end of the recording pipeline');
+  const verify = JSON.parse(execFileSync(tool, ['--verify', file], { timeout: 60000 }).toString().trim()
+    .split('\n').pop());
+  log(`file: ${JSON.stringify(verify.tracks)}; ${wall.toFixed(1)} s of wall time since the first ${FRAMES} frames`);
+  if (verify.error || verify.tracks.length !== 1) {
+    problems.push(`demux ${JSON.stringify(verify)}`);
+    return;
+  }
+  const tr = verify.tracks[0];
+  const went = t.pad(pad).buffers;
+  log(`file spans ${(tr.lastPts - tr.firstPts).toFixed(2)} s against ${wall.toFixed(1)} s of wall time; ` +
+    `${tr.frames} frames in the file, ${went} went in`);
+  if (tr.backwards) problems.push(`${tr.backwards} PTS out of order in the file`);
+  if (Math.abs(tr.frames - went) > went * 0.02 + 2) problems.push(`${tr.frames} frames in the file, ${went} went in`);
+  if (tr.lastPts - tr.firstPts < wall - 1.5) problems.push(`file spans ${tr.lastPts - tr.firstPts} s, ${wall} s of wall time`);
+}
+
 async function scenarioAnon(ctx, exe, tool, port, env) {
   const channel = `src-anon-${process.pid}`;
   const base = `http://127.0.0.1:${port}/page.html?channel=${encodeURIComponent(channel)}&send=1`;
@@ -272,27 +305,63 @@ async function scenarioAnon(ctx, exe, tool, port, env) {
     if (st !== 204) problems.push(`drop ${id}: HTTP ${st}`);
     await after('the socket drop');
     if (videoPads().length !== 1) problems.push(`video pads: ${JSON.stringify(videoPads())}`);
-    const p = t.pad(pad);
-    if (p.eos || p.removed) problems.push(`${pad} ended: ${JSON.stringify(p)}`);
-    checkClean(t, problems);
-    t.send('eos');
-    await waitFor(() => t.has('eos-message') || t.has('eos-timeout'), 25000, 'EOS through the muxer');
-    await t.exited;
-    const wall = (Date.now() - wall0) / 1000;
-    if (!t.has('eos-message')) problems.push('EOS never reached the end of the recording pipeline');
-    const verify = JSON.parse(execFileSync(tool, ['--verify', file], { timeout: 60000 }).toString().trim()
-      .split('\n').pop());
-    log(`file: ${JSON.stringify(verify.tracks)}; ${wall.toFixed(1)} s of wall time since the first ${FRAMES} frames`);
-    if (verify.error || verify.tracks.length !== 1) {
-      problems.push(`demux ${JSON.stringify(verify)}`);
-    } else {
-      const tr = verify.tracks[0];
-      const went = t.pad(pad).buffers;
-      if (tr.backwards) problems.push(`${tr.backwards} PTS out of order in the file`);
-      if (Math.abs(tr.frames - went) > went * 0.02 + 2) problems.push(`${tr.frames} frames in the file, ${went} went in`);
-      // The file starts about FRAMES frames before wall0.
-      if (tr.lastPts - tr.firstPts < wall - 1.5) problems.push(`file spans ${tr.lastPts - tr.firstPts} s, ${wall} s of wall time`);
+    await endRecording(t, tool, file, pad, wall0, problems);
+  });
+  if (problems.length) throw new Error(problems.join('\n') + '\n' + t.output.slice(-8000));
+  await page.close();
+}
+
+async function scenarioReload(ctx, exe, tool, port, env) {
+  const channel = `src-reload-${process.pid}`;
+  const base = `http://127.0.0.1:${port}/page.html?channel=${encodeURIComponent(channel)}&send=1`;
+  const problems = [];
+  const file = path.join(env.tmp, 'reload.mkv');
+  const pad = 'video_camera';
+  const t = startTool(tool, ['--record', file, '--mux', 'matroskamux', '--', `url=ws://127.0.0.1:${port}`,
+    'api-key=pk_dev_local', `channel=${channel}`, 'output=encoded', 'pads-by-role=true',
+    'dead-peer-timeout=2000'], 'reload');
+  let page = null;
+  await withTool(t, async () => {
+    await waitFor(() => t.has('bus', (e) => e.name === 'metered/connected'), 20000, 'meteredsrc to connect');
+    page = await openPage(ctx, base, 'reload', '');
+    const videoPads = () => t.events.filter((e) => e.event === 'pad-added' && /^video_/.test(e.pad)).map((e) => e.pad);
+    await waitFor(() => t.pad(pad) && t.pad(pad).buffers >= FRAMES, 40000, `${FRAMES} frames on ${pad}`,
+      () => padSummary(t));
+    const wall0 = Date.now();
+    const joined = () => t.events.filter((e) => e.event === 'peer-joined').map((e) => e.peer);
+    const first = await page.evaluate(() => window.interop.peerId);
+
+    log('--- the page reloads (a new peer id, new track ids)');
+    const discont = t.pad(pad).discont;
+    const resp = await page.reload();
+    if (!resp || resp.status() !== 200) throw new Error(`reload: HTTP ${resp && resp.status()}`);
+    await page.waitForFunction(() => window.interop && (window.interop.ready || window.interop.errors.length),
+      null, { timeout: 15000 });
+    const st = await page.evaluate(() => ({ id: window.interop.peerId, errors: window.interop.errors }));
+    if (st.errors.length) throw new Error(`reloaded page: ${st.errors.join(' | ')}`);
+    log(`page reloaded: ${first} -> ${st.id}`);
+    if (st.id === first) problems.push(`the reloaded page kept its peer id ${first}`);
+    const isTake = (e) => e.name === 'metered/pad-takeover' && /kind=\(string\)video/.test(e.structure);
+    await waitFor(() => t.has('bus', isTake), 30000, 'metered/pad-takeover for video', () => padSummary(t));
+    const take = t.events.find((e) => e.event === 'bus' && isTake(e));
+    log(`takeover: ${take.structure}; peers ${JSON.stringify(joined())}`);
+    if (!take.structure.includes(`peer-id=(string)${st.id}`) ||
+        !take.structure.includes(`previous-peer-id=(string)${first}`) ||
+        !take.structure.includes(`pad=(string)${pad}`)) {
+      problems.push(`takeover ${take.structure}, peers ${first} then ${st.id}`);
     }
+    const at = t.pad(pad).buffers;
+    await waitFor(() => t.has('peer-left', (e) => e.peer === first), 20000, `peer-left for ${first}`);
+    const leftAt = Date.now();
+    // Past the old peer's pads' wait (dead-peer-timeout) for a newcomer: nothing ends.
+    await waitFor(() => t.pad(pad).buffers >= at + 4 * FRAMES, 40000, `frames on ${pad} after the reload`,
+      () => padSummary(t));
+    await new Promise((r) => setTimeout(r, Math.max(1000, 3000 - (Date.now() - leftAt))));
+    const afterReload = t.pad(pad).buffers - at;
+    log(`after the reload: ${afterReload} frames on ${pad} since the takeover; ${padSummary(t)}`);
+    if (t.pad(pad).discont <= discont) problems.push('no DISCONT after the takeover');
+    if (videoPads().length !== 1 || videoPads()[0] !== pad) problems.push(`video pads: ${JSON.stringify(videoPads())}`);
+    await endRecording(t, tool, file, pad, wall0, problems);
   });
   if (problems.length) throw new Error(problems.join('\n') + '\n' + t.output.slice(-8000));
   await page.close();
@@ -314,8 +383,8 @@ async function main() {
   const exe = requireEnv('METERED_SERVER');
   requireEnv('GST_PLUGIN_PATH');
   const [tool, scenario] = process.argv.slice(2);
-  if (!tool || !fs.existsSync(tool) || !['pads', 'keep', 'anon'].includes(scenario)) {
-    throw new Error('usage: src-browser.cjs PATH/TO/meteredsrc-tool pads|keep|anon');
+  if (!tool || !fs.existsSync(tool) || !['pads', 'keep', 'anon', 'reload'].includes(scenario)) {
+    throw new Error('usage: src-browser.cjs PATH/TO/meteredsrc-tool pads|keep|anon|reload');
   }
   checkNamespace();
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'metered-src-browser-'));
@@ -338,7 +407,8 @@ async function main() {
     };
     if (scenario === 'pads') await scenarioPads(ctx, exe, tool, port);
     else if (scenario === 'keep') await scenarioKeep(ctx, exe, tool, port);
-    else await scenarioAnon(ctx, exe, tool, port, { tmp, restart });
+    else if (scenario === 'anon') await scenarioAnon(ctx, exe, tool, port, { tmp, restart });
+    else await scenarioReload(ctx, exe, tool, port, { tmp });
     ok = true;
   } catch (e) {
     console.error(`${ts()} FAIL: ${e && e.stack || e}`);
