@@ -861,7 +861,6 @@ gst_metered_sink_set_property (
       const GstStructure *s = gst_value_get_structure (value);
       GST_METERED_SINK_LOCK (self);
       g_clear_pointer (&self->stream_metadata, gst_structure_free);
-      g_free (self->stream_id);
       self->stream_metadata = s ? gst_structure_copy (s) : NULL;
       GST_METERED_SINK_UNLOCK (self);
       break;
@@ -959,6 +958,7 @@ gst_metered_sink_finalize (GObject *object)
   GstMeteredSink *self = GST_METERED_SINK (object);
 
   g_clear_pointer (&self->stream_metadata, gst_structure_free);
+  g_free (self->stream_id);
   g_mutex_clear (&self->lock);
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
