@@ -20,6 +20,8 @@
 
 #include "rate-link-sim.h"
 
+#include <stdlib.h>
+
 #define S(x) ((gint64) ((x) *1000000))
 #define MBPS(x) ((x) *1e6)
 
@@ -67,6 +69,11 @@ test_steady (void)
 
   run_link ("steady", steps, 1, 0, S (60), &config, &run);
   rate_run_stats (&run, S (30), S (60), &min, &max, &mean);
+  g_test_message (
+      "30-60 s: min %.0f mean %.0f max %.0f kbit/s, %" G_GUINT64_FORMAT
+      " of %" G_GUINT64_FORMAT " packets dropped at the queue",
+      min / 1e3, mean / 1e3, max / 1e3, run.packets_dropped_queue,
+      run.packets_sent);
   g_assert_cmpfloat (mean, >=, MBPS (4) * 0.8);
   g_assert_cmpfloat (mean, <=, MBPS (4) * 1.05);
   g_assert_cmpfloat (min, >=, MBPS (4) * 0.6);
@@ -91,9 +98,13 @@ test_step_down (void)
 
   run_link ("step-down", steps, 2, 0, S (80), &config, &run);
   below = rate_run_first (&run, S (40), MBPS (1.5), TRUE);
+  g_test_message (
+      "under the 1.5 Mbit/s cap %.1f s after the step", (below - S (40)) / 1e6);
   g_assert_cmpint (below, >=, S (40));
   g_assert_cmpint (below - S (40), <=, S (5));
   rate_run_stats (&run, S (45), S (80), &min, &max, &mean);
+  g_test_message ("45-80 s: min %.0f mean %.0f max %.0f kbit/s", min / 1e3,
+      mean / 1e3, max / 1e3);
   g_assert_cmpfloat (mean, <=, MBPS (1.5));
   g_assert_cmpfloat (mean, >=, MBPS (1.5) * 0.7);
   g_assert_cmpfloat (min, >=, MBPS (1.5) * 0.5);
@@ -113,6 +124,8 @@ test_step_up (void)
 
   run_link ("step-up", steps, 2, 0, S (70), &config, &run);
   up = rate_run_first (&run, S (40), MBPS (4) * 0.8, FALSE);
+  g_test_message (
+      "at 80 %% of 4 Mbit/s %.1f s after the step", (up - S (40)) / 1e6);
   g_assert_cmpint (up, >=, S (40));
   g_assert_cmpint (up - S (40), <=, S (15));
   rate_run_clear (&run);
@@ -133,6 +146,9 @@ test_random_loss_holds (void)
   run_link ("loss-5", steps, 2, 0, S (80), &config, &run);
   rate_run_stats (&run, S (30), S (40), &min_before, &max_before, &mean_before);
   rate_run_stats (&run, S (40), S (80), &min, &max, &mean);
+  g_test_message ("30-40 s clean: min %.0f mean %.0f; 40-80 s at 5 %% loss: "
+                  "min %.0f mean %.0f kbit/s",
+      min_before / 1e3, mean_before / 1e3, min / 1e3, mean / 1e3);
   g_assert_cmpfloat (min, >=, min_before * 0.9);
   g_assert_cmpfloat (mean, >=, mean_before * 0.9);
   rate_run_clear (&run);
@@ -151,6 +167,8 @@ test_heavy_loss_cuts (void)
 
   run_link ("loss-25", steps, 2, 0, S (60), &config, &run);
   low = rate_run_first (&run, S (40), MBPS (1), TRUE);
+  g_test_message (
+      "under 1 Mbit/s %.1f s after 25 %% loss began", (low - S (40)) / 1e6);
   g_assert_cmpint (low, >=, S (40));
   g_assert_cmpint (low - S (40), <=, S (5));
   rate_run_clear (&run);
@@ -168,6 +186,8 @@ test_jitter_no_false_decrease (void)
 
   run_link ("jitter", steps, 1, 30000, S (60), &capped, &run);
   rate_run_stats (&run, 0, S (60), &min, &max, &mean);
+  g_test_message ("0-60 s: min %.0f kbit/s, %u over-use verdicts", min / 1e3,
+      run.n_overuse);
   g_assert_cmpfloat (min, >=, MBPS (2) * 0.95);
   g_assert_cmpuint (run.n_overuse, ==, 0);
   rate_run_clear (&run);
@@ -183,6 +203,8 @@ test_jitter_with_cap (void)
 
   run_link ("jitter-cap", steps, 1, 30000, S (60), &config, &run);
   rate_run_stats (&run, S (30), S (60), &min, &max, &mean);
+  g_test_message ("30-60 s: min %.0f mean %.0f max %.0f kbit/s", min / 1e3,
+      mean / 1e3, max / 1e3);
   g_assert_cmpfloat (mean, <=, MBPS (2) * 1.05);
   g_assert_cmpfloat (mean, >=, MBPS (2) * 0.6);
   rate_run_clear (&run);
