@@ -52,10 +52,32 @@ set_viewer (Fixture *f, guint i, guint64 estimate_bps)
 }
 
 static void
+set_viewers (Fixture *f, const guint64 *estimates, guint n)
+{
+  guint i;
+
+  for (i = 0; i < n; i++)
+    set_viewer (f, i, estimates[i]);
+}
+
+static void
 update (Fixture *f, gint64 now_us)
 {
   metered_rate_policy_update (
       &f->policy, f->viewers, f->n, f->decisions, &f->result, now_us);
+}
+
+/* The fan-out profile: four viewers at 4 Mbit/s, one at 400. */
+static void
+fanout_update (Fixture *f, const MeteredRatePolicyConfig *config)
+{
+  guint i;
+
+  fixture_init (f, config);
+  for (i = 0; i < 4; i++)
+    set_viewer (f, i, 4000000);
+  set_viewer (f, 4, 400000);
+  update (f, 0);
 }
 
 /* The issue's fan-out profile: four 4 Mbit/s viewers and one behind
@@ -69,11 +91,7 @@ test_fanout (void)
   guint i;
 
   config.max_bps = 1200000;
-  fixture_init (&f, &config);
-  for (i = 0; i < 4; i++)
-    set_viewer (&f, i, 4000000);
-  set_viewer (&f, 4, 400000);
-  update (&f, 0);
+  fanout_update (&f, &config);
 
   g_assert_cmpuint (f.result.target_bps, ==, 1200000);
   g_assert_cmpuint (f.result.layer_bps[0], ==, 300000);
@@ -108,11 +126,7 @@ test_budget_caps_sum (void)
   config.max_bps = 1200000;
   config.total_bps = 4000000;
   config.audio_bps = 32000;
-  fixture_init (&f, &config);
-  for (i = 0; i < 4; i++)
-    set_viewer (&f, i, 4000000);
-  set_viewer (&f, 4, 400000);
-  update (&f, 0);
+  fanout_update (&f, &config);
 
   g_assert_cmpuint (f.result.total_send_bps, <=, 4000000);
   g_assert_cmpuint (f.result.total_send_bps, >=, 4000000 * 0.98);
@@ -139,16 +153,14 @@ test_budget_caps_sum (void)
 static void
 test_percentile_and_weights (void)
 {
+  static const guint64 spread[] = { 1600000, 2000000, 3000000, 4000000 };
   MeteredRatePolicyConfig config = defaults;
   Fixture f;
 
   config.headroom = 1.0;
   config.max_bps = 10000000;
   fixture_init (&f, &config);
-  set_viewer (&f, 0, 1600000);
-  set_viewer (&f, 1, 2000000);
-  set_viewer (&f, 2, 3000000);
-  set_viewer (&f, 3, 4000000);
+  set_viewers (&f, spread, 4);
   update (&f, 0);
   g_assert_cmpuint (f.result.target_bps, ==, 1600000);
   g_assert_false (f.decisions[0].excluded);
@@ -157,10 +169,7 @@ test_percentile_and_weights (void)
    * The weakest counts for a tenth: the percentile moves up. */
   metered_rate_policy_clear (&f.policy);
   fixture_init (&f, &config);
-  set_viewer (&f, 0, 1600000);
-  set_viewer (&f, 1, 2000000);
-  set_viewer (&f, 2, 3000000);
-  set_viewer (&f, 3, 4000000);
+  set_viewers (&f, spread, 4);
   f.viewers[0].weight = 0.1;
   update (&f, 0);
   g_assert_cmpuint (f.result.target_bps, ==, 2000000);
@@ -169,9 +178,8 @@ test_percentile_and_weights (void)
   metered_rate_policy_clear (&f.policy);
   config.percentile = 0;
   fixture_init (&f, &config);
-  set_viewer (&f, 0, 1500000);
-  set_viewer (&f, 1, 2000000);
-  set_viewer (&f, 2, 3000000);
+  set_viewers (&f, spread, 3);
+  f.viewers[0].estimate_bps = 1500000;
   update (&f, 0);
   g_assert_cmpuint (f.result.target_bps, ==, 1500000);
   metered_rate_policy_clear (&f.policy);
@@ -240,9 +248,8 @@ test_layer_hysteresis (void)
   config.headroom = 1.0;
   config.max_bps = 2000000;
   fixture_init (&f, &config);
-  for (i = 0; i < 3; i++)
+  for (i = 0; i < 4; i++)
     set_viewer (&f, i, 2000000);
-  set_viewer (&f, 3, 2000000);
   update (&f, 0);
   g_assert_cmpuint (f.decisions[3].layer_cap, ==, 2);
 
@@ -278,9 +285,7 @@ test_keyframes_only (void)
   config.n_layers = 1;
   config.headroom = 1.0;
   fixture_init (&f, &config);
-  set_viewer (&f, 0, 2000000);
-  set_viewer (&f, 1, 2000000);
-  set_viewer (&f, 2, 300000);
+  set_viewers (&f, (const guint64[]){ 2000000, 2000000, 300000 }, 3);
   update (&f, 0);
   g_assert_cmpuint (f.result.target_bps, ==, 2000000);
   g_assert_cmpuint (f.result.layer_bps[0], ==, 2000000);
