@@ -27,6 +27,10 @@ typedef struct
   guint layer;
   gboolean keyframes_only;
   gint64 up_since_us; /* -1: not waiting to go up */
+  /* Stepped up without its estimate showing room (a probe): it stays up
+   * until its estimate falls below what it was then. */
+  gboolean probing;
+  double probe_usable;
   gboolean seen;
 } ViewerState;
 
@@ -131,7 +135,7 @@ viewer_share (const MeteredRatePolicyConfig *c, double target, double usable)
 static ViewerState *
 lookup_state (MeteredRatePolicy *p, guint id)
 {
-  ViewerState fresh = { id, 0, FALSE, -1, FALSE };
+  ViewerState fresh = { id, 0, FALSE, -1, FALSE, 0, FALSE };
   guint i;
 
   for (i = 0; i < p->viewers->len; i++) {
@@ -224,6 +228,22 @@ apply_target_hysteresis (MeteredRatePolicy *p, double candidate, gint64 now_us)
   }
 }
 
+/* Held below the top, with an estimate that says the link took all it was
+ * given with room to spare: only a step up can tell more. */
+static gboolean
+probe_allowed (const MeteredRatePolicyConfig *c, const ViewerState *s,
+    double target, double usable)
+{
+  double sending;
+
+  if (!(c->probe_above > 0))
+    return FALSE;
+  if (!s->keyframes_only && s->layer + 1 >= c->n_layers)
+    return FALSE;
+  sending = s->keyframes_only ? 0 : c->layer_share[s->layer] * target;
+  return usable >= c->probe_above * sending;
+}
+
 static void
 decide_viewer (MeteredRatePolicy *p, ViewerState *s, double usable,
     MeteredRateDecision *d, gint64 now_us)
@@ -232,26 +252,40 @@ decide_viewer (MeteredRatePolicy *p, ViewerState *s, double usable,
   double target = p->target_bps;
   guint want = fitting_layer (c, target, usable);
   gboolean want_kf = wants_keyframes_only (c, target, usable);
+  gboolean shows_more, shows_less;
 
   if (s == NULL) {
     /* A new viewer starts where its estimate says. */
     s = &g_array_index (p->viewers, ViewerState, p->viewers->len - 1);
     s->layer = want;
     s->keyframes_only = want_kf;
-  } else if (want < s->layer || (want_kf && !s->keyframes_only)) {
+  }
+  shows_more = want > s->layer || (!want_kf && s->keyframes_only);
+  shows_less = want < s->layer || (want_kf && !s->keyframes_only);
+  if (s->probing && !shows_less)
+    s->probing = FALSE; /* the estimate caught up: confirmed */
+
+  if (shows_less && !(s->probing && usable >= s->probe_usable)) {
     s->layer = want;
     s->keyframes_only = s->keyframes_only || want_kf;
     s->up_since_us = -1;
-  } else if (want > s->layer || (!want_kf && s->keyframes_only)) {
+    s->probing = FALSE;
+  } else if (shows_more || (!s->probing && !shows_less &&
+                               probe_allowed (c, s, target, usable))) {
     if (s->up_since_us < 0) {
       s->up_since_us = now_us;
-    } else if (now_us - s->up_since_us >= c->layer_up_hold_us) {
+    } else if (now_us - s->up_since_us >=
+               (shows_more ? c->layer_up_hold_us : c->probe_hold_us)) {
       /* One step, then a new hold: a step up is a probe of the path. */
       if (s->keyframes_only)
         s->keyframes_only = FALSE;
       else
         s->layer++;
       s->up_since_us = now_us;
+      if (!shows_more) {
+        s->probing = TRUE;
+        s->probe_usable = usable;
+      }
     }
   } else {
     s->up_since_us = -1;

@@ -35,7 +35,8 @@ G_BEGIN_DECLS
  * total_bps. The target goes down at once and up only after it has been
  * possible for target_up_hold_us; a viewer's layer cap goes down at once
  * and up one layer per layer_up_hold_us (the element switches it at the
- * next sync or key frame). Codecs without temporal layers (n_layers 1)
+ * next sync or key frame), or per probe_hold_us when only probing can
+ * tell. Codecs without temporal layers (n_layers 1)
  * send a viewer that cannot take the stream key frames only.
  */
 
@@ -65,12 +66,20 @@ typedef struct
   gint64 target_up_hold_us;
   /* Report a target change beyond this fraction of the last reported. */
   double big_change;
+  /* A viewer held below the top gets only what it is sent, so its
+   * estimate cannot grow past about 1.5 × that (the estimator caps at
+   * what the receiver got): when its usable rate is at least probe_above
+   * × what it is sent for probe_hold_us, it goes up a layer (or out of
+   * key-frames-only) anyway, and straight back down if the link cannot
+   * take it. 0 disables. */
+  double probe_above;
+  gint64 probe_hold_us;
 } MeteredRatePolicyConfig;
 
 #define METERED_RATE_POLICY_CONFIG_DEFAULT                                     \
   {                                                                            \
     150000, 2500000, 0, 0, 25, 0.85, 0.5, 3, { 0.25, 0.5, 1.0 }, 0.5, 5000000, \
-        2000000, 0.25                                                          \
+        2000000, 0.25, 1.2, 10000000                                           \
   }
 
 typedef struct

@@ -274,6 +274,61 @@ test_layer_hysteresis (void)
   metered_rate_policy_clear (&f.policy);
 }
 
+/* A viewer held at the base layer is sent 0.5 Mbit/s, so its estimate
+ * stops at about 1.5 × that. With that much room it is stepped up after
+ * the probe hold anyway; it stays up while its estimate holds, and comes
+ * straight back down when the estimate falls. One whose estimate shows no
+ * room is never probed. */
+static void
+test_probe_app_limited (void)
+{
+  MeteredRatePolicyConfig config = defaults;
+  Fixture f;
+  gint64 t;
+
+  config.headroom = 1.0;
+  config.max_bps = 2000000;
+  fixture_init (&f, &config);
+  set_viewers (&f, (const guint64[]){ 4000000, 4000000, 4000000, 760000 }, 4);
+  update (&f, 0);
+  g_assert_cmpuint (f.decisions[3].layer_cap, ==, 0);
+  update (&f, S (1));
+  update (&f, S (9.9));
+  g_assert_cmpuint (f.decisions[3].layer_cap, ==, 0);
+  update (&f, S (10));
+  g_assert_cmpuint (f.decisions[3].layer_cap, ==, 1);
+  update (&f, S (12));
+  g_assert_cmpuint (f.decisions[3].layer_cap, ==, 1);
+  /* The estimate catches up (1 Mbit/s fits layer 1): confirmed, and no
+   * further probe without room above layer 1's 1 Mbit/s. */
+  f.viewers[3].estimate_bps = 1100000;
+  for (t = S (13); t < S (40); t += S (1)) {
+    update (&f, t);
+    g_assert_cmpuint (f.result.target_bps, ==, 2000000);
+    g_assert_true (f.decisions[3].excluded);
+    g_assert_cmpuint (f.decisions[3].layer_cap, ==, 1);
+  }
+
+  /* A probe the link cannot take: the estimate falls, straight down. */
+  f.viewers[3].estimate_bps = 760000;
+  update (&f, S (40));
+  g_assert_cmpuint (f.decisions[3].layer_cap, ==, 0);
+  update (&f, S (41));
+  update (&f, S (51));
+  g_assert_cmpuint (f.decisions[3].layer_cap, ==, 1);
+  f.viewers[3].estimate_bps = 700000;
+  update (&f, S (51.5));
+  g_assert_cmpuint (f.decisions[3].layer_cap, ==, 0);
+
+  /* 550 kbit/s for 0.5 sent is no room to probe. */
+  f.viewers[3].estimate_bps = 550000;
+  for (t = S (52); t < S (90); t += S (1)) {
+    update (&f, t);
+    g_assert_cmpuint (f.decisions[3].layer_cap, ==, 0);
+  }
+  metered_rate_policy_clear (&f.policy);
+}
+
 /* H.264 (no layers): a viewer that cannot take the stream gets key frames
  * only, and the full stream again after the hold. */
 static void
@@ -377,6 +432,7 @@ main (int argc, char **argv)
       "/rate-policy/percentile-and-weights", test_percentile_and_weights);
   g_test_add_func ("/rate-policy/target-hysteresis", test_target_hysteresis);
   g_test_add_func ("/rate-policy/layer-hysteresis", test_layer_hysteresis);
+  g_test_add_func ("/rate-policy/probe-app-limited", test_probe_app_limited);
   g_test_add_func ("/rate-policy/keyframes-only", test_keyframes_only);
   g_test_add_func (
       "/rate-policy/viewers-come-and-go", test_viewers_come_and_go);
