@@ -21,6 +21,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A link that cannot take the next layer is probed at most every 4 ×
+ * probe_hold_us: each failed probe costs that viewer a stall. */
+#define MAX_PROBE_BACKOFF 2
+
 typedef struct
 {
   guint id;
@@ -31,6 +35,8 @@ typedef struct
    * until its estimate falls below what it was then. */
   gboolean probing;
   double probe_usable;
+  /* Probes that failed in a row: each doubles the next probe's hold. */
+  guint probe_failures;
   gboolean seen;
 } ViewerState;
 
@@ -135,7 +141,7 @@ viewer_share (const MeteredRatePolicyConfig *c, double target, double usable)
 static ViewerState *
 lookup_state (MeteredRatePolicy *p, guint id)
 {
-  ViewerState fresh = { id, 0, FALSE, -1, FALSE, 0, FALSE };
+  ViewerState fresh = { id, 0, FALSE, -1, FALSE, 0, 0, FALSE };
   guint i;
 
   for (i = 0; i < p->viewers->len; i++) {
@@ -262,20 +268,25 @@ decide_viewer (MeteredRatePolicy *p, ViewerState *s, double usable,
   }
   shows_more = want > s->layer || (!want_kf && s->keyframes_only);
   shows_less = want < s->layer || (want_kf && !s->keyframes_only);
-  if (s->probing && !shows_less)
+  if (s->probing && !shows_less) {
     s->probing = FALSE; /* the estimate caught up: confirmed */
+    s->probe_failures = 0;
+  }
 
   if (shows_less && !(s->probing && usable >= s->probe_usable)) {
     s->layer = want;
     s->keyframes_only = s->keyframes_only || want_kf;
     s->up_since_us = -1;
+    if (s->probing)
+      s->probe_failures = MIN (s->probe_failures + 1, MAX_PROBE_BACKOFF);
     s->probing = FALSE;
   } else if (shows_more || (!s->probing && !shows_less &&
                                probe_allowed (c, s, target, usable))) {
     if (s->up_since_us < 0) {
       s->up_since_us = now_us;
     } else if (now_us - s->up_since_us >=
-               (shows_more ? c->layer_up_hold_us : c->probe_hold_us)) {
+               (shows_more ? c->layer_up_hold_us
+                           : c->probe_hold_us << s->probe_failures)) {
       /* One step, then a new hold: a step up is a probe of the path. */
       if (s->keyframes_only)
         s->keyframes_only = FALSE;

@@ -71,7 +71,8 @@ typedef struct
    * what the receiver got): when its usable rate is at least probe_above
    * × what it is sent for probe_hold_us, it goes up a layer (or out of
    * key-frames-only) anyway, and straight back down if the link cannot
-   * take it. 0 disables. */
+   * take it. Each probe that fails doubles the next one's hold (up to
+   * 4 ×). 0 disables. */
   double probe_above;
   gint64 probe_hold_us;
 } MeteredRatePolicyConfig;

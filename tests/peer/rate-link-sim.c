@@ -19,7 +19,6 @@
 
 #include <string.h>
 
-#define FRAME_US 33333
 #define PACKET_BYTES 1200
 #define PACING_FACTOR 2.5
 #define FEEDBACK_US 100000
@@ -29,8 +28,23 @@ typedef struct
   gint64 send_us;
   gint64 arrival_us;
   guint size;
+  guint frame;
   gboolean lost;
 } SimPacket;
+
+struct _RateSimLink
+{
+  RateLink link;
+  MeteredRateEstimator est;
+  RateRun *run;
+  GArray *sent; /* SimPacket */
+  GArray *fb; /* MeteredRatePacket */
+  GRand *rand;
+  gint64 link_free_us;
+  gint64 next_fb_us; /* receiver time of the next feedback */
+  guint next_report;
+  guint frames;
+};
 
 static const RateLinkStep *
 step_at (const RateLink *link, gint64 t_us)
@@ -44,93 +58,171 @@ step_at (const RateLink *link, gint64 t_us)
   return s;
 }
 
+RateSimLink *
+rate_sim_link_new (const RateLink *link,
+    const MeteredRateEstimatorConfig *config, RateRun *run)
+{
+  RateSimLink *l = g_new0 (RateSimLink, 1);
+
+  l->link = *link;
+  l->run = run;
+  memset (run, 0, sizeof (*run));
+  run->samples = g_array_new (FALSE, FALSE, sizeof (RateSample));
+  l->sent = g_array_new (FALSE, FALSE, sizeof (SimPacket));
+  l->fb = g_array_new (FALSE, FALSE, sizeof (MeteredRatePacket));
+  l->rand = g_rand_new_with_seed (link->seed);
+  l->next_fb_us = FEEDBACK_US;
+  metered_rate_estimator_init (&l->est, config);
+  return l;
+}
+
+void
+rate_sim_link_free (RateSimLink *l)
+{
+  g_rand_free (l->rand);
+  g_array_unref (l->fb);
+  g_array_unref (l->sent);
+  g_free (l);
+}
+
+guint64
+rate_sim_link_estimate (const RateSimLink *l)
+{
+  return metered_rate_estimator_get_bps (&l->est);
+}
+
+void
+rate_sim_link_send_frame (
+    RateSimLink *l, gint64 at_us, guint bytes, double pacing_bps)
+{
+  gint64 t = at_us;
+
+  while (bytes > 0) {
+    guint size = MIN (bytes, PACKET_BYTES);
+    const RateLinkStep *step = step_at (&l->link, t);
+    SimPacket p = { t, 0, size, l->frames, FALSE };
+    gint64 start = MAX (t, l->link_free_us);
+
+    bytes -= size;
+    l->run->packets_sent++;
+    if (g_rand_double (l->rand) < step->loss) {
+      p.lost = TRUE;
+      l->run->packets_dropped_random++;
+    } else if (start - t > l->link.max_queue_us) {
+      p.lost = TRUE;
+      l->run->packets_dropped_queue++;
+    } else {
+      l->link_free_us = start + (gint64) (size * 8 * 1e6 / step->capacity_bps);
+      p.arrival_us = l->link_free_us + l->link.one_way_us;
+      if (l->link.jitter_us > 0)
+        p.arrival_us += g_rand_int_range (l->rand, 0, l->link.jitter_us + 1);
+    }
+    g_array_append_val (l->sent, p);
+    t += (gint64) (size * 8 * 1e6 / pacing_bps);
+  }
+  l->frames++;
+}
+
+/* The receiver reports every packet up to the last one it got by t_fb;
+ * the sender gets the report one_way later. */
+static void
+deliver_feedback (RateSimLink *l, gint64 t_fb)
+{
+  gint64 now = t_fb + l->link.one_way_us;
+  guint i, last = G_MAXUINT;
+  RateSample sample;
+
+  for (i = l->next_report; i < l->sent->len; i++) {
+    SimPacket *p = &g_array_index (l->sent, SimPacket, i);
+
+    if (p->send_us > t_fb)
+      break;
+    if (!p->lost && p->arrival_us <= t_fb)
+      last = i;
+  }
+  g_array_set_size (l->fb, 0);
+  if (last != G_MAXUINT) {
+    for (i = l->next_report; i <= last; i++) {
+      SimPacket *p = &g_array_index (l->sent, SimPacket, i);
+      MeteredRatePacket r = { p->send_us, p->arrival_us, p->size, p->lost };
+
+      g_array_append_val (l->fb, r);
+    }
+    metered_rate_estimator_set_rtt (
+        &l->est, now - g_array_index (l->sent, SimPacket, last).send_us);
+    metered_rate_estimator_on_feedback (
+        &l->est, (MeteredRatePacket *) l->fb->data, l->fb->len, now);
+    l->next_report = last + 1;
+  }
+  sample.at_us = now;
+  sample.estimate_bps = metered_rate_estimator_get_bps (&l->est);
+  sample.signal = metered_rate_estimator_get_signal (&l->est);
+  if (sample.signal == METERED_RATE_OVERUSE)
+    l->run->n_overuse++;
+  g_array_append_val (l->run->samples, sample);
+}
+
+void
+rate_sim_link_feedback_until (RateSimLink *l, gint64 now_us)
+{
+  while (l->next_fb_us + l->link.one_way_us <= now_us) {
+    deliver_feedback (l, l->next_fb_us);
+    l->next_fb_us += FEEDBACK_US;
+  }
+}
+
+double
+rate_sim_link_received_bps (const RateSimLink *l, gint64 from_us, gint64 to_us)
+{
+  guint64 bytes = 0;
+  guint i;
+
+  for (i = 0; i < l->sent->len; i++) {
+    const SimPacket *p = &g_array_index (l->sent, SimPacket, i);
+
+    if (!p->lost && p->send_us >= from_us && p->send_us < to_us)
+      bytes += p->size;
+  }
+  return bytes * 8 * 1e6 / (to_us - from_us);
+}
+
+guint
+rate_sim_link_frames_complete (
+    const RateSimLink *l, gint64 from_us, gint64 to_us)
+{
+  guint i, complete = 0;
+
+  for (i = 0; i < l->sent->len;) {
+    const SimPacket *first = &g_array_index (l->sent, SimPacket, i);
+    gboolean whole = TRUE;
+
+    for (; i < l->sent->len &&
+           g_array_index (l->sent, SimPacket, i).frame == first->frame;
+         i++)
+      whole = whole && !g_array_index (l->sent, SimPacket, i).lost;
+    if (whole && first->send_us >= from_us && first->send_us < to_us)
+      complete++;
+  }
+  return complete;
+}
+
 void
 rate_link_run (const RateLink *link, const MeteredRateEstimatorConfig *config,
     RateRun *run)
 {
-  MeteredRateEstimator est;
-  GArray *sent = g_array_new (FALSE, FALSE, sizeof (SimPacket));
-  GArray *fb = g_array_new (FALSE, FALSE, sizeof (MeteredRatePacket));
-  GRand *rand = g_rand_new_with_seed (link->seed);
-  gint64 t_frame = 0, t_fb = FEEDBACK_US, link_free = 0;
-  guint next_report = 0;
+  RateSimLink *l = rate_sim_link_new (link, config, run);
+  gint64 t;
 
-  memset (run, 0, sizeof (*run));
-  run->samples = g_array_new (FALSE, FALSE, sizeof (RateSample));
-  metered_rate_estimator_init (&est, config);
+  /* An encoder at the estimate, paced at 2.5 × it. */
+  for (t = 0; t < link->duration_us; t += RATE_SIM_FRAME_US) {
+    double rate;
 
-  while (MIN (t_frame, t_fb) < link->duration_us) {
-    if (t_frame <= t_fb + link->one_way_us) {
-      double rate = metered_rate_estimator_get_bps (&est);
-      guint bytes = rate / 8 / (1e6 / FRAME_US);
-      gint64 t = t_frame;
-
-      while (bytes > 0) {
-        guint size = MIN (bytes, PACKET_BYTES);
-        const RateLinkStep *step = step_at (link, t);
-        SimPacket p = { t, 0, size, FALSE };
-        gint64 start = MAX (t, link_free);
-
-        bytes -= size;
-        run->packets_sent++;
-        if (g_rand_double (rand) < step->loss) {
-          p.lost = TRUE;
-          run->packets_dropped_random++;
-        } else if (start - t > link->max_queue_us) {
-          p.lost = TRUE;
-          run->packets_dropped_queue++;
-        } else {
-          link_free = start + (gint64) (size * 8 * 1e6 / step->capacity_bps);
-          p.arrival_us = link_free + link->one_way_us;
-          if (link->jitter_us > 0)
-            p.arrival_us += g_rand_int_range (rand, 0, link->jitter_us + 1);
-        }
-        g_array_append_val (sent, p);
-        t += (gint64) (size * 8 * 1e6 / (PACING_FACTOR * rate));
-      }
-      t_frame += FRAME_US;
-    } else {
-      /* The receiver reports every packet up to the last one it got by
-       * t_fb; the sender gets the report one_way later. */
-      gint64 now = t_fb + link->one_way_us;
-      guint i, last = G_MAXUINT;
-      RateSample sample;
-
-      for (i = next_report; i < sent->len; i++) {
-        SimPacket *p = &g_array_index (sent, SimPacket, i);
-
-        if (p->send_us > t_fb)
-          break;
-        if (!p->lost && p->arrival_us <= t_fb)
-          last = i;
-      }
-      g_array_set_size (fb, 0);
-      if (last != G_MAXUINT) {
-        for (i = next_report; i <= last; i++) {
-          SimPacket *p = &g_array_index (sent, SimPacket, i);
-          MeteredRatePacket r = { p->send_us, p->arrival_us, p->size, p->lost };
-
-          g_array_append_val (fb, r);
-        }
-        metered_rate_estimator_set_rtt (
-            &est, now - g_array_index (sent, SimPacket, last).send_us);
-        metered_rate_estimator_on_feedback (
-            &est, (MeteredRatePacket *) fb->data, fb->len, now);
-        next_report = last + 1;
-      }
-      sample.at_us = now;
-      sample.estimate_bps = metered_rate_estimator_get_bps (&est);
-      sample.signal = metered_rate_estimator_get_signal (&est);
-      if (sample.signal == METERED_RATE_OVERUSE)
-        run->n_overuse++;
-      g_array_append_val (run->samples, sample);
-      t_fb += FEEDBACK_US;
-    }
+    rate_sim_link_feedback_until (l, t);
+    rate = rate_sim_link_estimate (l);
+    rate_sim_link_send_frame (l, t,
+        (guint) (rate / 8 / (1e6 / RATE_SIM_FRAME_US)), PACING_FACTOR * rate);
   }
-
-  g_rand_free (rand);
-  g_array_unref (fb);
-  g_array_unref (sent);
+  rate_sim_link_free (l);
 }
 
 void

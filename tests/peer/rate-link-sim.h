@@ -65,8 +65,31 @@ typedef struct
   guint64 packets_dropped_random;
 } RateRun;
 
+#define RATE_SIM_FRAME_US 33333
+
+/* The estimator's own loop: an encoder at the estimate, paced at 2.5 ×
+ * it, for link->duration_us. */
 void rate_link_run (const RateLink *link,
     const MeteredRateEstimatorConfig *config, RateRun *run);
+
+/* One viewer's link, stepped by the caller (for several viewers that share
+ * one encoder): frames go in when the caller says, feedback reaches the
+ * link's estimator when the caller's clock passes it. */
+typedef struct _RateSimLink RateSimLink;
+
+RateSimLink *rate_sim_link_new (const RateLink *link,
+    const MeteredRateEstimatorConfig *config, RateRun *run);
+void rate_sim_link_free (RateSimLink *l);
+void rate_sim_link_send_frame (
+    RateSimLink *l, gint64 at_us, guint bytes, double pacing_bps);
+void rate_sim_link_feedback_until (RateSimLink *l, gint64 now_us);
+guint64 rate_sim_link_estimate (const RateSimLink *l);
+/* What arrived of what was sent in [from_us, to_us), bit/s. */
+double rate_sim_link_received_bps (
+    const RateSimLink *l, gint64 from_us, gint64 to_us);
+/* Frames sent in [from_us, to_us) of which every packet arrived. */
+guint rate_sim_link_frames_complete (
+    const RateSimLink *l, gint64 from_us, gint64 to_us);
 void rate_run_clear (RateRun *run);
 
 /* The smallest, largest and mean estimate over [from_us, to_us). */

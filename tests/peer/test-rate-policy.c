@@ -320,9 +320,17 @@ test_probe_app_limited (void)
   update (&f, S (51.5));
   g_assert_cmpuint (f.decisions[3].layer_cap, ==, 0);
 
+  /* That failure doubles the wait for the next probe. */
+  f.viewers[3].estimate_bps = 760000;
+  update (&f, S (52));
+  update (&f, S (71.9));
+  g_assert_cmpuint (f.decisions[3].layer_cap, ==, 0);
+  update (&f, S (72));
+  g_assert_cmpuint (f.decisions[3].layer_cap, ==, 1);
+
   /* 550 kbit/s for 0.5 sent is no room to probe. */
   f.viewers[3].estimate_bps = 550000;
-  for (t = S (52); t < S (90); t += S (1)) {
+  for (t = S (73); t < S (150); t += S (1)) {
     update (&f, t);
     g_assert_cmpuint (f.decisions[3].layer_cap, ==, 0);
   }
