@@ -43,6 +43,9 @@ typedef enum
   METERED_FRAME_PRESENCE,
   METERED_FRAME_GOING_AWAY,
   METERED_FRAME_PONG,
+  /* server -> client, only to a client that asked for history (an
+   * extension of this project: docs/protocol.md) */
+  METERED_FRAME_HISTORY,
 } MeteredFrameType;
 
 /* The wire name ("subscribe", "going_away", ...) or NULL. */
@@ -57,11 +60,11 @@ typedef struct
 typedef struct
 {
   MeteredFrameType type;
-  char *request_id;   /* subscribe/unsubscribe/publish/send, ack, error */
-  char *channel;      /* subscribe/unsubscribe/publish, message, presence */
-  char *to;           /* send */
-  char *from;         /* message, direct */
-  char *data;         /* raw JSON text of "data"; NULL when the key is absent */
+  char *request_id; /* subscribe/unsubscribe/publish/send, ack, error */
+  char *channel; /* subscribe/unsubscribe/publish, message, presence */
+  char *to; /* send */
+  char *from; /* message, direct */
+  char *data; /* raw JSON text of "data"; NULL when the key is absent */
   gboolean include_sender_metadata; /* subscribe */
   /* welcome */
   char *peer_id;
@@ -69,7 +72,7 @@ typedef struct
   double expires_at;
   double server_time;
   double max_message_size;
-  char *metadata;      /* welcome.metadata: raw JSON object text or NULL */
+  char *metadata; /* welcome.metadata: raw JSON object text or NULL */
   char *from_metadata; /* message/direct: raw JSON object text or NULL */
   /* error */
   char *code;
@@ -79,6 +82,18 @@ typedef struct
   GPtrArray *left;
   /* going_away: finite and > 0, else 1000 */
   double retry_after_ms;
+  /* Channel history extension (docs/protocol.md). subscribe: history is
+   * TRUE when the object is there; history_epoch NULL for a fresh start,
+   * else the position (history_epoch, seq) to resume after. message:
+   * epoch and seq when stamped (seq 0: not stamped). history: channel,
+   * epoch, seq (the channel's last), history_status and history_count
+   * (replayed or missed; -1 unknown). */
+  gboolean history;
+  char *history_epoch;
+  char *epoch;
+  guint64 seq;
+  char *history_status;
+  gint64 history_count;
 } MeteredFrame;
 
 void metered_presence_entry_free (MeteredPresenceEntry *entry);
@@ -109,8 +124,8 @@ MeteredParseResult metered_client_frame_parse (const char *text, gsize len,
 /* Client side: parse one server frame with the SDK 1.2.0 validation (§3).
  * Returns NULL (and sets error with a reason fit for a warning log) when
  * the SDK would drop the frame as malformed or of unknown type. */
-MeteredFrame *metered_server_frame_parse (const char *text, gsize len,
-    GError **error);
+MeteredFrame *metered_server_frame_parse (
+    const char *text, gsize len, GError **error);
 
 /* Builders. JSON arguments (data_json, *metadata_json) are inserted
  * verbatim and must already be valid JSON; NULL means "omit the key"
@@ -118,28 +133,46 @@ MeteredFrame *metered_server_frame_parse (const char *text, gsize len,
  * is the SDK's. Every result is a newly allocated NUL-terminated string. */
 char *metered_frame_build_subscribe (const char *channel,
     const char *request_id, gboolean include_sender_metadata);
-char *metered_frame_build_unsubscribe (const char *channel,
-    const char *request_id);
-char *metered_frame_build_publish (const char *channel, const char *data_json,
-    const char *request_id);
-char *metered_frame_build_send (const char *to, const char *data_json,
-    const char *request_id);
+char *metered_frame_build_unsubscribe (
+    const char *channel, const char *request_id);
+char *metered_frame_build_publish (
+    const char *channel, const char *data_json, const char *request_id);
+char *metered_frame_build_send (
+    const char *to, const char *data_json, const char *request_id);
 char *metered_frame_build_ping (void);
 
 /* expires_at < 0 writes "expiresAt":null. */
 char *metered_frame_build_welcome (const char *peer_id, gint64 expires_at,
     gint64 server_time, gint64 max_message_size, const char *metadata_json);
 char *metered_frame_build_ack (const char *request_id);
-char *metered_frame_build_error (const char *code, const char *message,
-    const char *request_id);
+char *metered_frame_build_error (
+    const char *code, const char *message, const char *request_id);
 char *metered_frame_build_message (const char *channel, const char *from,
     const char *data_json, const char *from_metadata_json);
-char *metered_frame_build_direct (const char *from, const char *data_json,
-    const char *from_metadata_json);
+char *metered_frame_build_direct (
+    const char *from, const char *data_json, const char *from_metadata_json);
 char *metered_frame_build_presence (const char *channel,
     const MeteredPresenceEntry *joined, guint n_joined,
     const MeteredPresenceEntry *left, guint n_left);
 char *metered_frame_build_going_away (gint64 retry_after_ms);
 char *metered_frame_build_pong (void);
+
+/* Channel history extension (docs/protocol.md). epoch NULL asks for a
+ * fresh start: "history":{}. */
+char *metered_frame_build_subscribe_history (const char *channel,
+    const char *request_id, gboolean include_sender_metadata, const char *epoch,
+    guint64 seq);
+/* A message stamped with its channel position. */
+char *metered_frame_build_message_stamped (const char *channel,
+    const char *from, const char *data_json, const char *from_metadata_json,
+    const char *epoch, guint64 seq);
+
+#define METERED_HISTORY_STATUS_STARTED "started"
+#define METERED_HISTORY_STATUS_RESUMED "resumed"
+#define METERED_HISTORY_STATUS_LOST "lost"
+/* status one of the above; count: replayed (resumed) or missed (lost,
+ * -1 written as null), not written for started. */
+char *metered_frame_build_history (const char *channel, const char *status,
+    const char *epoch, guint64 seq, gint64 count);
 
 G_END_DECLS

@@ -16,6 +16,7 @@
  */
 
 #include "metered-hub.h"
+#include "metered-history.h"
 
 #include "protocol/metered-protocol.h"
 
@@ -31,6 +32,15 @@ typedef struct
   char *channel_key;
   gboolean include_sender_metadata;
   gboolean visible;
+  /* Channel history extension: messages to this subscriber carry their
+   * position. While replaying, live messages skip it: the replay reads
+   * them from the history in order, then it turns live (so replayed and
+   * live messages cannot interleave, whatever arrives meanwhile). */
+  gboolean history;
+  gboolean replaying;
+  char *replay_epoch;
+  guint64 cursor; /* the last sequence number replayed or skipped */
+  guint64 replayed;
 } MeteredHubSub;
 
 typedef struct
@@ -69,6 +79,10 @@ struct _MeteredHub
   GHashTable *channels; /* channel_key -> GPtrArray of MeteredHubSub* */
   GHashTable *delivered; /* scope+requestId -> gint64* expiry (monotonic ms) */
   GQueue delivered_order; /* the same keys, oldest first */
+  MeteredHistory *history;
+  GQueue replaying; /* MeteredHubSub* with replaying set, in start order */
+  guint replay_source;
+  guint sweep_source;
 };
 
 /* Channels and peers are scoped by app; the unit separator cannot occur
@@ -80,17 +94,63 @@ scoped_key (MeteredApp *app, const char *name)
 }
 
 static void
+replay_stop (MeteredHubSub *sub)
+{
+  if (!sub->replaying)
+    return;
+  g_queue_remove (&sub->conn->hub->replaying, sub);
+  sub->replaying = FALSE;
+  g_clear_pointer (&sub->replay_epoch, g_free);
+}
+
+static void
 sub_free (MeteredHubSub *sub)
 {
+  replay_stop (sub);
   g_free (sub->channel);
   g_free (sub->channel_key);
   g_free (sub);
+}
+
+static void
+history_report (MeteredHub *hub)
+{
+  MeteredHistoryStats st;
+
+  metered_history_get_stats (hub->history, &st);
+  metered_metrics_set (
+      hub->metrics, METERED_VALUE_HISTORY_MESSAGES, st.messages);
+  metered_metrics_set (hub->metrics, METERED_VALUE_HISTORY_BYTES, st.bytes);
+  metered_metrics_set (
+      hub->metrics, METERED_VALUE_HISTORY_CHANNELS, st.channels);
+  metered_metrics_set (
+      hub->metrics, METERED_VALUE_HISTORY_EVICTED_COUNT, st.evicted_count);
+  metered_metrics_set (
+      hub->metrics, METERED_VALUE_HISTORY_EVICTED_AGE, st.evicted_age);
+  metered_metrics_set (
+      hub->metrics, METERED_VALUE_HISTORY_EVICTED_MEMORY, st.evicted_memory);
+}
+
+/* Age limits hold in quiet channels too, not only where someone
+ * publishes or resumes. */
+static gboolean
+history_sweep (gpointer data)
+{
+  MeteredHub *hub = data;
+
+  metered_history_expire (hub->history, g_get_monotonic_time () / 1000);
+  history_report (hub);
+  return G_SOURCE_CONTINUE;
 }
 
 MeteredHub *
 metered_hub_new (MeteredMetrics *metrics, guint presence_gap_ms)
 {
   MeteredHub *hub = g_new0 (MeteredHub, 1);
+  /* A new process numbers every channel afresh: the epoch tells a
+   * resuming client that positions from before do not apply. */
+  g_autofree char *hub_epoch = g_strdup_printf ("%08x%08x", g_random_int (),
+      (guint) (g_get_real_time () / G_USEC_PER_SEC));
 
   hub->metrics = metrics;
   hub->presence_gap_ms = MAX (presence_gap_ms, 5);
@@ -101,6 +161,10 @@ metered_hub_new (MeteredMetrics *metrics, guint presence_gap_ms)
   hub->delivered =
       g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   g_queue_init (&hub->delivered_order);
+  hub->history = metered_history_new (hub_epoch, METERED_HUB_HISTORY_MAX_BYTES,
+      METERED_HUB_HISTORY_MAX_CHANNELS);
+  g_queue_init (&hub->replaying);
+  hub->sweep_source = g_timeout_add_seconds (1, history_sweep, hub);
   return hub;
 }
 
@@ -126,6 +190,9 @@ metered_hub_free (MeteredHub *hub)
   g_hash_table_unref (hub->channels);
   g_queue_clear (&hub->delivered_order);
   g_hash_table_unref (hub->delivered);
+  g_clear_handle_id (&hub->replay_source, g_source_remove);
+  g_clear_handle_id (&hub->sweep_source, g_source_remove);
+  metered_history_free (hub->history);
   g_free (hub);
 }
 
@@ -403,8 +470,11 @@ snapshot_due (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
+static void history_subscribe (MeteredHubConn *conn, MeteredHubSub *sub,
+    MeteredFrame *frame, gint64 now_ms);
+
 static void
-handle_subscribe (MeteredHubConn *conn, MeteredFrame *frame)
+handle_subscribe (MeteredHubConn *conn, MeteredFrame *frame, gint64 now_ms)
 {
   const char *code =
       check_channel (conn, frame->channel, METERED_ACTION_SUBSCRIBE);
@@ -442,6 +512,12 @@ handle_subscribe (MeteredHubConn *conn, MeteredFrame *frame)
   sub->include_sender_metadata = frame->include_sender_metadata;
 
   send_ack (conn, frame->request_id);
+  if (frame->history) {
+    history_subscribe (conn, sub, frame, now_ms);
+  } else {
+    replay_stop (sub);
+    sub->history = FALSE;
+  }
 
   /* The snapshot goes in a later write: Node's WebSocket clients dispatch
    * two frames of one TCP read in one loop and the SDK would drop a
@@ -452,6 +528,128 @@ handle_subscribe (MeteredHubConn *conn, MeteredFrame *frame)
   pending->source_id =
       g_timeout_add (conn->hub->presence_gap_ms, snapshot_due, pending);
   conn->pending = g_list_append (conn->pending, pending);
+}
+
+static void
+send_history (MeteredHubConn *conn, MeteredHubSub *sub, const char *status,
+    const char *epoch, guint64 seq, gint64 count, const char *outcome)
+{
+  conn_send (conn, METERED_FRAME_HISTORY,
+      metered_frame_build_history (sub->channel, status, epoch, seq, count));
+  metered_metrics_inc (
+      conn->hub->metrics, METERED_METRIC_HISTORY_RESUMES, outcome);
+}
+
+/* Ends a replay: resumed if the cursor reached the channel's last
+ * message in the same epoch, else lost with what is known missing. */
+static void
+replay_finish (MeteredHubSub *sub)
+{
+  MeteredHubConn *conn = sub->conn;
+  guint64 last;
+  const char *epoch =
+      metered_history_position (conn->hub->history, sub->channel_key, &last);
+
+  if (!g_str_equal (epoch, sub->replay_epoch))
+    send_history (conn, sub, METERED_HISTORY_STATUS_LOST, epoch, last, -1,
+        "epoch_changed");
+  else if (sub->cursor == last)
+    send_history (conn, sub, METERED_HISTORY_STATUS_RESUMED, epoch, last,
+        (gint64) sub->replayed, "resumed");
+  else
+    send_history (conn, sub, METERED_HISTORY_STATUS_LOST, epoch, last,
+        (gint64) (last - sub->cursor), "expired");
+  replay_stop (sub);
+}
+
+/* Replays up to budget messages of sub; returns how many it read. */
+static guint
+replay_some (MeteredHubSub *sub, guint budget)
+{
+  MeteredHubConn *conn = sub->conn;
+  MeteredHistoryEntry entries[64];
+  guint n;
+
+  n = metered_history_read (conn->hub->history, sub->channel_key, sub->cursor,
+      entries, MIN (budget, G_N_ELEMENTS (entries)));
+  if (n == 0 || entries[0].seq != sub->cursor + 1) {
+    replay_finish (sub);
+    return 0;
+  }
+  for (guint i = 0; i < n; i++) {
+    sub->cursor = entries[i].seq;
+    if (g_str_equal (entries[i].from, conn->peer_id))
+      continue; /* never echoed, replayed or not */
+    conn_send (conn, METERED_FRAME_MESSAGE,
+        metered_frame_build_message_stamped (sub->channel, entries[i].from,
+            entries[i].data,
+            sub->include_sender_metadata ? entries[i].from_metadata : NULL,
+            sub->replay_epoch, entries[i].seq));
+    sub->replayed++;
+  }
+  return MAX (n, 1);
+}
+
+/* Replays go out in batches, one per main-loop iteration, so a long gap
+ * neither stalls other connections nor fills one send queue at once. */
+static gboolean
+replay_pump (gpointer data)
+{
+  MeteredHub *hub = data;
+  guint budget = METERED_HUB_REPLAY_BATCH;
+
+  while (budget > 0 && !g_queue_is_empty (&hub->replaying)) {
+    MeteredHubSub *sub = g_queue_peek_head (&hub->replaying);
+    guint n = replay_some (sub, budget);
+    budget -= MIN (n, budget);
+    if (sub->replaying && n > 0 && budget == 0)
+      break;
+  }
+  if (g_queue_is_empty (&hub->replaying)) {
+    hub->replay_source = 0;
+    return G_SOURCE_REMOVE;
+  }
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+history_subscribe (MeteredHubConn *conn, MeteredHubSub *sub,
+    MeteredFrame *frame, gint64 now_ms)
+{
+  MeteredHub *hub = conn->hub;
+  MeteredHistoryGap gap = METERED_HISTORY_COMPLETE;
+  const char *epoch;
+  gint64 missed = 0;
+  guint64 last;
+
+  replay_stop (sub);
+  sub->history = TRUE;
+  if (frame->history_epoch)
+    gap = metered_history_gap (hub->history, sub->channel_key,
+        frame->history_epoch, frame->seq, now_ms, &missed);
+  epoch = metered_history_position (hub->history, sub->channel_key, &last);
+
+  if (!frame->history_epoch) {
+    send_history (
+        conn, sub, METERED_HISTORY_STATUS_STARTED, epoch, last, 0, "started");
+  } else if (gap == METERED_HISTORY_EPOCH_CHANGED) {
+    send_history (conn, sub, METERED_HISTORY_STATUS_LOST, epoch, last, -1,
+        "epoch_changed");
+  } else if (gap == METERED_HISTORY_EXPIRED) {
+    send_history (
+        conn, sub, METERED_HISTORY_STATUS_LOST, epoch, last, missed, "expired");
+  } else if (missed == 0) {
+    send_history (
+        conn, sub, METERED_HISTORY_STATUS_RESUMED, epoch, last, 0, "resumed");
+  } else {
+    sub->replaying = TRUE;
+    sub->replay_epoch = g_strdup (epoch);
+    sub->cursor = frame->seq;
+    sub->replayed = 0;
+    g_queue_push_tail (&hub->replaying, sub);
+    if (!hub->replay_source)
+      hub->replay_source = g_idle_add (replay_pump, hub);
+  }
 }
 
 static void
@@ -502,9 +700,12 @@ handle_publish (MeteredHubConn *conn, MeteredFrame *frame, gint64 now_ms)
   const char *code =
       check_channel (conn, frame->channel, METERED_ACTION_PUBLISH);
   g_autofree char *channel_key = NULL;
-  g_autoptr (GBytes) plain = NULL;
-  g_autoptr (GBytes) stamped = NULL;
+  g_autofree char *epoch = NULL;
+  /* [with fromMetadata][with the history stamp] */
+  GBytes *variants[2][2] = { { NULL, NULL }, { NULL, NULL } };
+  MeteredHistoryLimits limits;
   GPtrArray *subs;
+  guint64 seq;
   guint n = 0;
 
   if (code) {
@@ -517,29 +718,40 @@ handle_publish (MeteredHubConn *conn, MeteredFrame *frame, gint64 now_ms)
   }
 
   channel_key = scoped_key (conn->app, frame->channel);
+  limits.max_messages = conn->app->history_max_messages;
+  limits.max_age_ms = conn->app->history_max_age_ms;
+  seq = metered_history_append (conn->hub->history, channel_key, &limits,
+      conn->peer_id, frame->data, conn->peer_metadata, now_ms);
+  epoch = g_strdup (
+      metered_history_position (conn->hub->history, channel_key, NULL));
+  history_report (conn->hub);
+
   subs = g_hash_table_lookup (conn->hub->channels, channel_key);
   /* Each variant of the frame is built once and the same bytes go to
    * every recipient. */
   for (guint i = 0; subs && i < subs->len; i++) {
     MeteredHubSub *other = g_ptr_array_index (subs, i);
-    GBytes *text;
+    gboolean md = other->include_sender_metadata && conn->peer_metadata;
+    GBytes **text = &variants[md][other->history];
 
     if (other->conn == conn || other->conn->detached)
       continue; /* never echoed */
-    if (other->include_sender_metadata && conn->peer_metadata) {
-      if (!stamped)
-        stamped = frame_bytes (metered_frame_build_message (
-            frame->channel, conn->peer_id, frame->data, conn->peer_metadata));
-      text = stamped;
-    } else {
-      if (!plain)
-        plain = frame_bytes (metered_frame_build_message (
-            frame->channel, conn->peer_id, frame->data, NULL));
-      text = plain;
-    }
-    conn_send_bytes (other->conn, text);
+    if (other->replaying)
+      continue; /* its replay reaches this one from the history */
+    if (!*text)
+      *text = frame_bytes (
+          other->history
+              ? metered_frame_build_message_stamped (frame->channel,
+                    conn->peer_id, frame->data, md ? conn->peer_metadata : NULL,
+                    epoch, seq)
+              : metered_frame_build_message (frame->channel, conn->peer_id,
+                    frame->data, md ? conn->peer_metadata : NULL));
+    conn_send_bytes (other->conn, *text);
     n++;
   }
+  for (guint i = 0; i < 4; i++)
+    if (variants[i / 2][i % 2])
+      g_bytes_unref (variants[i / 2][i % 2]);
   metered_metrics_add (conn->hub->metrics, METERED_METRIC_FRAMES_OUT,
       metered_frame_type_name (METERED_FRAME_MESSAGE), n);
   send_ack (conn, frame->request_id);
@@ -636,7 +848,7 @@ metered_hub_conn_handle_text (
       metered_frame_type_name (frame->type));
   switch (frame->type) {
     case METERED_FRAME_SUBSCRIBE:
-      handle_subscribe (conn, frame);
+      handle_subscribe (conn, frame, now_ms);
       break;
     case METERED_FRAME_UNSUBSCRIBE:
       handle_unsubscribe (conn, frame);

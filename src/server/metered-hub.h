@@ -69,6 +69,12 @@ typedef struct
 #define METERED_HUB_DEDUPE_WINDOW_MS (5 * 60 * 1000)
 #define METERED_HUB_DEDUPE_MAX 200000
 
+/* Channel history (docs/protocol.md): memory for all apps together, the
+ * channel records kept, and messages replayed per main-loop iteration. */
+#define METERED_HUB_HISTORY_MAX_BYTES (64 * 1024 * 1024)
+#define METERED_HUB_HISTORY_MAX_CHANNELS 100000
+#define METERED_HUB_REPLAY_BATCH 256
+
 MeteredHub *metered_hub_new (MeteredMetrics *metrics, guint presence_gap_ms);
 void metered_hub_free (MeteredHub *hub);
 
