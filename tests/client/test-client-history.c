@@ -1,0 +1,316 @@
+/* gst-metered
+ * Copyright (C) 2026 gst-metered authors
+ *
+ * This library is free software; you can redistribute it and/or
+ * modify it under the terms of the GNU Library General Public
+ * License as published by the Free Software Foundation; either
+ * version 2.1 of the License, or (at your option) any later version.
+ *
+ * This library is distributed in the hope that it will be useful,
+ * but WITHOUT ANY WARRANTY; without even the implied warranty of
+ * MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the GNU
+ * Library General Public License for more details.
+ *
+ * You should have received a copy of the GNU Library General Public
+ * License along with this library; if not, see <https://www.gnu.org/licenses/>.
+ */
+
+/* Channel history and resume (issue 17) end to end: the metered-server
+ * binary, our client behind a loopback proxy that cuts its socket, and a
+ * second client publishing while it is away. */
+
+#include "test-util.h"
+
+#include "metered-test-proxy.h"
+
+#include <signal.h>
+#include <string.h>
+
+#define WAIT_MS 20000
+#define GAP 300
+
+static const char keys_json[] =
+    "{\"apps\":["
+    "{\"id\":\"deep\",\"history\":{\"maxMessages\":1000,\"maxAgeSeconds\":120},"
+    "\"publishableKeys\":[{\"key\":\"pk_deep\",\"channels\":[\"**\"]}]},"
+    "{\"id\":\"shallow\",\"history\":{\"maxMessages\":100},"
+    "\"publishableKeys\":[{\"key\":\"pk_shallow\",\"channels\":[\"**\"]}]}]}";
+
+static GLogFunc test_log_handler;
+
+/* The client warns about what it recovers from (and about a lost
+ * continuity); other warnings fail the test. */
+static void
+log_handler (const char *domain, GLogLevelFlags level, const char *message,
+    gpointer data)
+{
+  if (level & (G_LOG_LEVEL_DEBUG | G_LOG_LEVEL_INFO))
+    return;
+  if ((level & G_LOG_LEVEL_WARNING) &&
+      g_strcmp0 (domain, "metered-client") != 0)
+    g_test_fail_printf ("unexpected warning: %s: %s", domain, message);
+  test_log_handler (domain, level, message, NULL);
+}
+
+typedef struct
+{
+  guint n_resumed;
+  gint64 replayed;
+  guint n_lost;
+  gint64 missed;
+  guint messages_at_signal; /* rec->messages->len when it came */
+  TestRecorder *rec;
+} HistoryWatch;
+
+static void
+on_resumed (MeteredSignallingClient *client, const char *channel,
+    gint64 replayed, HistoryWatch *w)
+{
+  g_assert_cmpstr (channel, ==, "room");
+  w->n_resumed++;
+  w->replayed = replayed;
+  w->messages_at_signal = w->rec->messages->len;
+}
+
+static void
+on_lost (MeteredSignallingClient *client, const char *channel, gint64 missed,
+    HistoryWatch *w)
+{
+  g_assert_cmpstr (channel, ==, "room");
+  w->n_lost++;
+  w->missed = missed;
+  w->messages_at_signal = w->rec->messages->len;
+}
+
+static MeteredSignallingClient *
+client_new (guint16 port, const char *key)
+{
+  MeteredSignallingClient *client = metered_signalling_client_new (NULL, NULL);
+  g_autofree char *url = g_strdup_printf ("ws://127.0.0.1:%u", port);
+
+  /* A short backoff ceiling: the test waits on the reconnect, not on
+   * the curve. */
+  g_object_set (client, "url", url, "api-key", key, "reconnect-initial-delay",
+      100, "reconnect-max-delay", 500, "stuck-timeout", 0, NULL);
+  return client;
+}
+
+static void
+connect_subscribe (MeteredSignallingClient *client)
+{
+  g_autoptr (GError) error = NULL;
+
+  g_assert_true (test_client_connect (client, WAIT_MS, &error));
+  g_assert_no_error (error);
+  g_assert_true (test_client_subscribe (client, "room", WAIT_MS, &error));
+  g_assert_no_error (error);
+}
+
+/* Publishes {"n":first}..{"n":last-1}, paced under the server's 100
+ * frames/s per connection so the publisher is never closed 4011. */
+static void
+publish_range (MeteredSignallingClient *pub, guint first, guint last)
+{
+  gint64 t0 = test_now_ms ();
+
+  for (guint i = first; i < last; i++) {
+    g_autoptr (GError) error = NULL;
+    g_autofree char *data = g_strdup_printf ("{\"n\":%u}", i);
+    gint64 due = t0 + (gint64) (i - first) * 12;
+
+    test_wait_until (test_now_ms () >= due, 1000);
+    g_assert_true (test_client_publish (pub, "room", data, WAIT_MS, &error));
+    g_assert_no_error (error);
+  }
+}
+
+static guint
+message_n (TestRecorder *rec, guint i)
+{
+  TestMessage *m = g_ptr_array_index (rec->messages, i);
+  const char *p = strstr (m->data, "\"n\":");
+
+  g_assert_nonnull (p);
+  return (guint) g_ascii_strtoull (p + 4, NULL, 10);
+}
+
+static void
+client_finish (MeteredSignallingClient *client)
+{
+  metered_signalling_client_close (client, 0, NULL);
+  test_drain ();
+}
+
+/* Cuts the subscriber's socket and keeps it out while the publisher
+ * sends GAP messages, then lets it back. */
+static void
+gap_while_cut (
+    MeteredTestProxy *proxy, MeteredSignallingClient *pub, TestRecorder *rec)
+{
+  guint n_reconnected = rec->n_reconnected;
+
+  metered_test_proxy_set_mode (proxy, METERED_TEST_PROXY_REFUSE);
+  g_assert_cmpuint (metered_test_proxy_cut (proxy), ==, 1);
+  publish_range (pub, 1, 1 + GAP);
+  g_assert_cmpuint (rec->n_reconnected, ==, n_reconnected);
+  metered_test_proxy_set_mode (proxy, METERED_TEST_PROXY_FORWARD);
+}
+
+static void
+test_resume_replays_gap (void)
+{
+  TestServer *server = test_server_start (0, keys_json);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (MeteredTestProxy) proxy =
+      metered_test_proxy_new (server->port, &error);
+  g_autoptr (MeteredSignallingClient) sub =
+      client_new (metered_test_proxy_get_port (proxy), "pk_deep");
+  g_autoptr (MeteredSignallingClient) pub =
+      client_new (server->port, "pk_deep");
+  g_autoptr (TestRecorder) rec = test_recorder_new (sub);
+  HistoryWatch w = { .rec = rec };
+  guint total;
+
+  g_assert_no_error (error);
+  g_signal_connect (sub, "resumed", G_CALLBACK (on_resumed), &w);
+  g_signal_connect (sub, "continuity-lost", G_CALLBACK (on_lost), &w);
+  connect_subscribe (sub);
+  connect_subscribe (pub);
+
+  publish_range (pub, 0, 1);
+  test_assert_wait (rec->messages->len == 1, WAIT_MS);
+
+  gap_while_cut (proxy, pub, rec);
+  /* The publisher goes on while the subscriber comes back: whatever
+   * lands during the replay must come after it, once. */
+  publish_range (pub, 1 + GAP, 1 + GAP + 40);
+  total = 1 + GAP + 40;
+  test_assert_wait (rec->messages->len >= total && w.n_resumed == 1, WAIT_MS);
+  test_drain ();
+
+  g_assert_cmpuint (w.n_lost, ==, 0);
+  g_assert_cmpuint (w.n_resumed, ==, 1);
+  g_assert_cmpint (w.replayed, >=, GAP);
+  g_assert_cmpuint (w.messages_at_signal, ==, 1 + w.replayed);
+  g_assert_cmpuint (rec->messages->len, ==, total);
+  for (guint i = 0; i < total; i++)
+    g_assert_cmpuint (message_n (rec, i), ==, i);
+
+  client_finish (sub);
+  client_finish (pub);
+  test_server_free (server);
+}
+
+static void
+test_gap_beyond_history (void)
+{
+  TestServer *server = test_server_start (0, keys_json);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (MeteredTestProxy) proxy =
+      metered_test_proxy_new (server->port, &error);
+  g_autoptr (MeteredSignallingClient) sub =
+      client_new (metered_test_proxy_get_port (proxy), "pk_shallow");
+  g_autoptr (MeteredSignallingClient) pub =
+      client_new (server->port, "pk_shallow");
+  g_autoptr (TestRecorder) rec = test_recorder_new (sub);
+  HistoryWatch w = { .rec = rec };
+
+  g_assert_no_error (error);
+  g_signal_connect (sub, "resumed", G_CALLBACK (on_resumed), &w);
+  g_signal_connect (sub, "continuity-lost", G_CALLBACK (on_lost), &w);
+  connect_subscribe (sub);
+  connect_subscribe (pub);
+
+  publish_range (pub, 0, 1);
+  test_assert_wait (rec->messages->len == 1, WAIT_MS);
+
+  gap_while_cut (proxy, pub, rec);
+  test_assert_wait (w.n_lost == 1, WAIT_MS);
+  g_assert_cmpint (w.missed, ==, GAP);
+  g_assert_cmpuint (w.n_resumed, ==, 0);
+  g_assert_cmpuint (w.messages_at_signal, ==, 1);
+
+  /* Live again: the next one arrives once, nothing of the gap. */
+  publish_range (pub, 1000, 1001);
+  test_assert_wait (rec->messages->len == 2, WAIT_MS);
+  test_drain ();
+  g_assert_cmpuint (rec->messages->len, ==, 2);
+  g_assert_cmpuint (message_n (rec, 1), ==, 1000);
+
+  client_finish (sub);
+  client_finish (pub);
+  test_server_free (server);
+}
+
+static void
+test_restart_changes_epoch (void)
+{
+  TestServer *server = test_server_start (0, keys_json);
+  guint16 port = server->port;
+  g_autoptr (MeteredSignallingClient) sub = client_new (port, "pk_deep");
+  g_autoptr (TestRecorder) rec = test_recorder_new (sub);
+  HistoryWatch w = { .rec = rec };
+
+  g_signal_connect (sub, "resumed", G_CALLBACK (on_resumed), &w);
+  g_signal_connect (sub, "continuity-lost", G_CALLBACK (on_lost), &w);
+  connect_subscribe (sub);
+  {
+    g_autoptr (MeteredSignallingClient) pub = client_new (port, "pk_deep");
+    connect_subscribe (pub);
+    publish_range (pub, 0, 5);
+    test_assert_wait (rec->messages->len == 5, WAIT_MS);
+    client_finish (pub);
+  }
+
+  test_server_free (server); /* SIGKILL: no history survives */
+  server = test_server_start (port, keys_json);
+  test_assert_wait (w.n_lost == 1, WAIT_MS);
+  g_assert_cmpint (w.missed, ==, -1);
+  g_assert_cmpuint (w.n_resumed, ==, 0);
+
+  client_finish (sub);
+  test_server_free (server);
+}
+
+/* A drop with nothing published meanwhile resumes with 0 replayed. */
+static void
+test_resume_nothing_missed (void)
+{
+  TestServer *server = test_server_start (0, keys_json);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (MeteredTestProxy) proxy =
+      metered_test_proxy_new (server->port, &error);
+  g_autoptr (MeteredSignallingClient) sub =
+      client_new (metered_test_proxy_get_port (proxy), "pk_deep");
+  g_autoptr (TestRecorder) rec = test_recorder_new (sub);
+  HistoryWatch w = { .rec = rec };
+
+  g_signal_connect (sub, "resumed", G_CALLBACK (on_resumed), &w);
+  g_signal_connect (sub, "continuity-lost", G_CALLBACK (on_lost), &w);
+  connect_subscribe (sub);
+  g_assert_cmpuint (metered_test_proxy_cut (proxy), ==, 1);
+  test_assert_wait (w.n_resumed == 1, WAIT_MS);
+  g_assert_cmpint (w.replayed, ==, 0);
+  g_assert_cmpuint (w.n_lost, ==, 0);
+
+  client_finish (sub);
+  test_server_free (server);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_log_set_always_fatal (G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
+  test_log_handler = g_log_set_default_handler (log_handler, NULL);
+
+  g_test_add_func (
+      "/client-history/resume-replays-gap", test_resume_replays_gap);
+  g_test_add_func (
+      "/client-history/gap-beyond-history", test_gap_beyond_history);
+  g_test_add_func (
+      "/client-history/restart-changes-epoch", test_restart_changes_epoch);
+  g_test_add_func (
+      "/client-history/resume-nothing-missed", test_resume_nothing_missed);
+  return g_test_run ();
+}
