@@ -437,6 +437,8 @@ main (int argc, char **argv)
     g_object_set (cli.client, "token", token, NULL);
   if (token_url)
     g_object_set (cli.client, "token-url", token_url, NULL);
+  /* A send to a peer that is reconnecting waits for it (metered-server). */
+  g_object_set (cli.client, "hold-directs", TRUE, NULL);
   (void) include_meta;
 
   g_signal_connect (cli.client, "message", G_CALLBACK (on_message), &cli);

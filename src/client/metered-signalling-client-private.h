@@ -149,6 +149,7 @@ struct _MeteredSignallingClient
   guint stuck_timeout_ms;
   guint queue_size;
   gboolean resume;
+  gboolean hold_directs;
 
   /* state machine */
   MeteredClientState state; /* LOCK for writes and off-context reads */

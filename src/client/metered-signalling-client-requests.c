@@ -571,7 +571,9 @@ data_request_async (MeteredSignallingClient *self,
   req = request_new (self, kind, target);
   req->frame =
       publish ? metered_frame_build_publish (target, data_json, req->request_id)
-              : metered_frame_build_send (target, data_json, req->request_id);
+      : self->hold_directs
+          ? metered_frame_build_send_held (target, data_json, req->request_id)
+          : metered_frame_build_send (target, data_json, req->request_id);
   req->task = task;
   metered_client_invoke (self, do_data_request, req, NULL);
 }

@@ -70,6 +70,7 @@ enum
   PROP_PEER_ID,
   PROP_MAX_MESSAGE_SIZE,
   PROP_RESUME,
+  PROP_HOLD_DIRECTS,
   N_PROPS
 };
 
@@ -814,6 +815,9 @@ metered_signalling_client_set_property (
     case PROP_RESUME:
       self->resume = g_value_get_boolean (value);
       break;
+    case PROP_HOLD_DIRECTS:
+      self->hold_directs = g_value_get_boolean (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
   }
@@ -884,6 +888,9 @@ metered_signalling_client_get_property (
       break;
     case PROP_RESUME:
       g_value_set_boolean (value, self->resume);
+      break;
+    case PROP_HOLD_DIRECTS:
+      g_value_set_boolean (value, self->hold_directs);
       break;
     case PROP_STATE:
       g_value_set_enum (value, metered_signalling_client_get_state (self));
@@ -1067,6 +1074,13 @@ metered_signalling_client_class_init (MeteredSignallingClientClass *klass)
       "::continuity-lost says how many were missed. Servers without it "
       "ignore the request and nothing is replayed",
       TRUE, rw);
+  props[PROP_HOLD_DIRECTS] = g_param_spec_boolean ("hold-directs",
+      "Hold directs",
+      "Ask metered-server to hold each send to a peer that is reconnecting "
+      "(same stable peer id, left less than 10 s ago) and deliver it on its "
+      "return, instead of answering peer_not_found at once. Off by default: "
+      "a held signalling message may be stale when it arrives",
+      FALSE, rw);
   g_object_class_install_properties (object_class, N_PROPS, props);
 
   /**

@@ -440,6 +440,7 @@ metered_client_frame_parse (
       if (f->to == NULL)
         return client_frame_invalid (
             f, frame, reject_code, METERED_ERR_INVALID_PEER_ID);
+      f->hold = value_is_true (find_member (members, "hold"));
       m = find_member (members, "data");
       if (m == NULL)
         return client_frame_invalid (
@@ -943,6 +944,22 @@ metered_frame_build_subscribe_history (const char *channel,
     g_string_append_printf (s, ",\"seq\":%" G_GUINT64_FORMAT, seq);
   }
   g_string_append_c (s, '}');
+  return frame_end (s);
+}
+
+char *
+metered_frame_build_send_held (
+    const char *to, const char *data_json, const char *request_id)
+{
+  char *plain = metered_frame_build_send (to, data_json, request_id);
+  GString *s;
+
+  g_return_val_if_fail (plain != NULL, NULL);
+
+  s = g_string_new (plain);
+  g_free (plain);
+  g_string_truncate (s, s->len - 1);
+  add_raw (s, "hold", "true");
   return frame_end (s);
 }
 

@@ -94,6 +94,7 @@ typedef struct
   guint64 seq;
   char *history_status;
   gint64 history_count;
+  gboolean hold; /* send: "hold":true (held sends, docs/protocol.md) */
 } MeteredFrame;
 
 void metered_presence_entry_free (MeteredPresenceEntry *entry);
@@ -166,6 +167,10 @@ char *metered_frame_build_subscribe_history (const char *channel,
 char *metered_frame_build_message_stamped (const char *channel,
     const char *from, const char *data_json, const char *from_metadata_json,
     const char *epoch, guint64 seq);
+
+/* A send asking to be held while its target reconnects. */
+char *metered_frame_build_send_held (
+    const char *to, const char *data_json, const char *request_id);
 
 #define METERED_HISTORY_STATUS_STARTED "started"
 #define METERED_HISTORY_STATUS_RESUMED "resumed"

@@ -68,7 +68,22 @@ struct _MeteredHubConn
   MeteredTokenBucket bucket;
   gboolean bucket_ready;
   gboolean detached;
+  gboolean peer_id_is_stable;
 };
+
+/* A direct message waiting for its target to come back (held sends,
+ * docs/protocol.md). Answered exactly once: ack on delivery, or
+ * peer_not_found when the hold runs out. */
+typedef struct
+{
+  MeteredHub *hub;
+  char *target_key;
+  char *dedupe_key; /* sender scope + requestId, or NULL */
+  char *sender_key; /* the sender's app + peer id, to answer it */
+  char *request_id;
+  GBytes *direct;
+  guint timer;
+} MeteredHubHeld;
 
 struct _MeteredHub
 {
@@ -83,6 +98,9 @@ struct _MeteredHub
   GQueue replaying; /* MeteredHubSub* with replaying set, in start order */
   guint replay_source;
   guint sweep_source;
+  GHashTable *departed; /* peer_key -> gint64* left at (monotonic ms) */
+  GHashTable *held; /* target peer_key -> GQueue of MeteredHubHeld* */
+  guint n_held;
 };
 
 /* Channels and peers are scoped by app; the unit separator cannot occur
@@ -110,6 +128,32 @@ sub_free (MeteredHubSub *sub)
   g_free (sub->channel);
   g_free (sub->channel_key);
   g_free (sub);
+}
+
+static void
+held_free (MeteredHubHeld *held)
+{
+  g_clear_handle_id (&held->timer, g_source_remove);
+  g_free (held->target_key);
+  g_free (held->dedupe_key);
+  g_free (held->sender_key);
+  g_free (held->request_id);
+  g_bytes_unref (held->direct);
+  g_free (held);
+}
+
+static void
+held_free_all (MeteredHub *hub)
+{
+  GHashTableIter iter;
+  gpointer queue;
+
+  g_hash_table_iter_init (&iter, hub->held);
+  while (g_hash_table_iter_next (&iter, NULL, &queue)) {
+    g_queue_free_full (queue, (GDestroyNotify) held_free);
+    g_hash_table_iter_remove (&iter);
+  }
+  hub->n_held = 0;
 }
 
 static void
@@ -164,6 +208,9 @@ metered_hub_new (MeteredMetrics *metrics, guint presence_gap_ms)
   hub->history = metered_history_new (hub_epoch, METERED_HUB_HISTORY_MAX_BYTES,
       METERED_HUB_HISTORY_MAX_CHANNELS);
   g_queue_init (&hub->replaying);
+  hub->departed =
+      g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  hub->held = g_hash_table_new (g_str_hash, g_str_equal);
   hub->sweep_source = g_timeout_add_seconds (1, history_sweep, hub);
   return hub;
 }
@@ -192,6 +239,9 @@ metered_hub_free (MeteredHub *hub)
   g_hash_table_unref (hub->delivered);
   g_clear_handle_id (&hub->replay_source, g_source_remove);
   g_clear_handle_id (&hub->sweep_source, g_source_remove);
+  held_free_all (hub);
+  g_hash_table_unref (hub->held);
+  g_hash_table_unref (hub->departed);
   metered_history_free (hub->history);
   g_free (hub);
 }
@@ -312,6 +362,33 @@ sub_remove (MeteredHubConn *conn, MeteredHubSub *sub)
   g_hash_table_remove (conn->subs, sub->channel);
 }
 
+/* A stable peer id that just left may be reconnecting: held sends to it
+ * wait for its return (bounded table, stale entries dropped lazily). */
+static void
+held_note_departure (MeteredHubConn *conn)
+{
+  MeteredHub *hub = conn->hub;
+  gint64 *at;
+
+  if (!conn->peer_id_is_stable)
+    return;
+  if (g_hash_table_size (hub->departed) >= METERED_HUB_HOLD_MAX_DEPARTED) {
+    GHashTableIter iter;
+    gpointer value;
+    gint64 now = g_get_monotonic_time () / 1000;
+
+    g_hash_table_iter_init (&iter, hub->departed);
+    while (g_hash_table_iter_next (&iter, NULL, &value))
+      if (now - *(gint64 *) value >= METERED_HUB_HOLD_MS)
+        g_hash_table_iter_remove (&iter);
+    if (g_hash_table_size (hub->departed) >= METERED_HUB_HOLD_MAX_DEPARTED)
+      return;
+  }
+  at = g_new (gint64, 1);
+  *at = g_get_monotonic_time () / 1000;
+  g_hash_table_insert (hub->departed, g_strdup (conn->peer_key), at);
+}
+
 /* Ends everything the connection is part of; it stays allocated until
  * the I/O layer removes it. */
 static void
@@ -339,8 +416,10 @@ conn_detach (MeteredHubConn *conn)
   g_list_free_full (
       g_steal_pointer (&conn->pending), (GDestroyNotify) pending_cancel);
 
-  if (g_hash_table_lookup (conn->hub->peers, conn->peer_key) == conn)
+  if (g_hash_table_lookup (conn->hub->peers, conn->peer_key) == conn) {
     g_hash_table_remove (conn->hub->peers, conn->peer_key);
+    held_note_departure (conn);
+  }
   if (conn->app->n_connections > 0)
     conn->app->n_connections--;
   conn->detached = TRUE;
@@ -357,6 +436,70 @@ conn_free (MeteredHubConn *conn)
   g_free (conn->credential_id);
   g_free (conn->dedupe_scope);
   g_free (conn);
+}
+
+static void send_ack (MeteredHubConn *conn, const char *request_id);
+static void send_error (MeteredHubConn *conn, const char *code,
+    const char *message, const char *request_id);
+static void record_delivered (MeteredHub *hub, char *key, gint64 now_ms);
+
+static void
+held_remove (MeteredHubHeld *held)
+{
+  GQueue *queue = g_hash_table_lookup (held->hub->held, held->target_key);
+
+  g_queue_remove (queue, held);
+  if (g_queue_is_empty (queue)) {
+    g_hash_table_remove (held->hub->held, held->target_key);
+    g_queue_free (queue);
+  }
+  held->hub->n_held--;
+  metered_metrics_set (
+      held->hub->metrics, METERED_VALUE_HELD_DIRECTS, held->hub->n_held);
+  held_free (held);
+}
+
+static gboolean
+held_expired (gpointer data)
+{
+  MeteredHubHeld *held = data;
+  MeteredHubConn *sender =
+      g_hash_table_lookup (held->hub->peers, held->sender_key);
+
+  held->timer = 0;
+  if (sender)
+    send_error (sender, METERED_ERR_PEER_NOT_FOUND,
+        "peer did not come back within the hold time", held->request_id);
+  held_remove (held);
+  return G_SOURCE_REMOVE;
+}
+
+/* The target is back: what waited for it goes first, in order, each
+ * recorded as delivered and acknowledged to its sender if connected (a
+ * sender that is not gets the ack from the dedupe when it resends). */
+static void
+held_deliver (MeteredHubConn *conn)
+{
+  GQueue *queue = g_hash_table_lookup (conn->hub->held, conn->peer_key);
+
+  while (queue) {
+    MeteredHubHeld *held = g_queue_peek_head (queue);
+    MeteredHubConn *sender =
+        g_hash_table_lookup (conn->hub->peers, held->sender_key);
+
+    conn_send_bytes (conn, held->direct);
+    metered_metrics_inc (conn->hub->metrics, METERED_METRIC_FRAMES_OUT,
+        metered_frame_type_name (METERED_FRAME_DIRECT));
+    if (held->dedupe_key)
+      record_delivered (conn->hub, g_steal_pointer (&held->dedupe_key),
+          g_get_monotonic_time () / 1000);
+    if (sender)
+      send_ack (sender, held->request_id);
+    held_remove (held); /* frees queue with its last entry */
+    queue = g_hash_table_lookup (conn->hub->peers, conn->peer_key) == conn
+                ? g_hash_table_lookup (conn->hub->held, conn->peer_key)
+                : NULL;
+  }
 }
 
 MeteredHubConn *
@@ -379,6 +522,7 @@ metered_hub_conn_add (MeteredHub *hub, const MeteredHubAuth *auth,
       NULL);
   conn->io = io;
   conn->io_data = io_data;
+  conn->peer_id_is_stable = auth->peer_id_is_stable;
   conn->subs = g_hash_table_new_full (
       g_str_hash, g_str_equal, NULL, (GDestroyNotify) sub_free);
 
@@ -396,6 +540,8 @@ metered_hub_conn_add (MeteredHub *hub, const MeteredHubAuth *auth,
       metered_frame_build_welcome (conn->peer_id, auth->expires_at,
           g_get_real_time () / G_USEC_PER_SEC, METERED_DEFAULT_MAX_MESSAGE_SIZE,
           auth->welcome_metadata));
+  g_hash_table_remove (hub->departed, conn->peer_key);
+  held_deliver (conn);
   return conn;
 }
 
@@ -666,11 +812,11 @@ handle_unsubscribe (MeteredHubConn *conn, MeteredFrame *frame)
  * reconnect): the caller acks it and delivers nothing. Otherwise records
  * it. Entries expire after the window; the table is bounded. */
 static gboolean
-already_delivered (MeteredHubConn *conn, const char *request_id, gint64 now_ms)
+already_delivered_full (MeteredHubConn *conn, const char *request_id,
+    gint64 now_ms, gboolean record)
 {
   MeteredHub *hub = conn->hub;
   g_autofree char *key = NULL;
-  gint64 *expiry;
 
   if (!request_id)
     return FALSE;
@@ -687,11 +833,26 @@ already_delivered (MeteredHubConn *conn, const char *request_id, gint64 now_ms)
   key = g_strconcat (conn->dedupe_scope, request_id, NULL);
   if (g_hash_table_contains (hub->delivered, key))
     return TRUE;
-  expiry = g_new (gint64, 1);
+  if (record)
+    record_delivered (hub, g_steal_pointer (&key), now_ms);
+  return FALSE;
+}
+
+/* Takes key. */
+static void
+record_delivered (MeteredHub *hub, char *key, gint64 now_ms)
+{
+  gint64 *expiry = g_new (gint64, 1);
+
   *expiry = now_ms + METERED_HUB_DEDUPE_WINDOW_MS;
   g_queue_push_tail (&hub->delivered_order, key);
-  g_hash_table_insert (hub->delivered, g_steal_pointer (&key), expiry);
-  return FALSE;
+  g_hash_table_insert (hub->delivered, key, expiry);
+}
+
+static gboolean
+already_delivered (MeteredHubConn *conn, const char *request_id, gint64 now_ms)
+{
+  return already_delivered_full (conn, request_id, now_ms, TRUE);
 }
 
 static void
@@ -757,6 +918,64 @@ handle_publish (MeteredHubConn *conn, MeteredFrame *frame, gint64 now_ms)
   send_ack (conn, frame->request_id);
 }
 
+/* A held send (the sender asked with "hold":true) to a stable peer id
+ * that left less than METERED_HUB_HOLD_MS ago. FALSE: not held, the
+ * caller answers peer_not_found as for any absent peer. TRUE: answered
+ * now (a resend already delivered), or later exactly once. */
+static gboolean
+held_add (MeteredHubConn *conn, MeteredFrame *frame, const char *peer_key,
+    gint64 now_ms)
+{
+  MeteredHub *hub = conn->hub;
+  gint64 *left = g_hash_table_lookup (hub->departed, peer_key);
+  g_autofree char *dedupe_key = NULL;
+  MeteredHubHeld *held;
+  GQueue *queue;
+
+  if (!left || g_get_monotonic_time () / 1000 - *left >= METERED_HUB_HOLD_MS)
+    return FALSE;
+  if (already_delivered_full (conn, frame->request_id, now_ms, FALSE)) {
+    send_ack (conn, frame->request_id);
+    return TRUE;
+  }
+  queue = g_hash_table_lookup (hub->held, peer_key);
+  if (frame->request_id) {
+    dedupe_key = g_strconcat (conn->dedupe_scope, frame->request_id, NULL);
+    /* A resend of one still held: answered when that one is. */
+    for (GList *l = queue ? queue->head : NULL; l; l = l->next) {
+      MeteredHubHeld *h = l->data;
+      if (g_strcmp0 (h->dedupe_key, dedupe_key) == 0) {
+        g_free (h->sender_key);
+        h->sender_key = g_strdup (conn->peer_key);
+        return TRUE;
+      }
+    }
+  }
+  if (hub->n_held >= METERED_HUB_HOLD_MAX ||
+      (queue && queue->length >= METERED_HUB_HOLD_MAX_PER_PEER))
+    return FALSE;
+
+  held = g_new0 (MeteredHubHeld, 1);
+  held->hub = hub;
+  held->target_key = g_strdup (peer_key);
+  held->dedupe_key = g_steal_pointer (&dedupe_key);
+  held->sender_key = g_strdup (conn->peer_key);
+  held->request_id = g_strdup (frame->request_id);
+  held->direct = frame_bytes (metered_frame_build_direct (
+      conn->peer_id, frame->data, conn->peer_metadata));
+  held->timer = g_timeout_add (
+      (guint) (METERED_HUB_HOLD_MS - (g_get_monotonic_time () / 1000 - *left)),
+      held_expired, held);
+  if (!queue) {
+    queue = g_queue_new ();
+    g_hash_table_insert (hub->held, held->target_key, queue);
+  }
+  g_queue_push_tail (queue, held);
+  hub->n_held++;
+  metered_metrics_set (hub->metrics, METERED_VALUE_HELD_DIRECTS, hub->n_held);
+  return TRUE;
+}
+
 static void
 handle_send (MeteredHubConn *conn, MeteredFrame *frame, gint64 now_ms)
 {
@@ -771,8 +990,9 @@ handle_send (MeteredHubConn *conn, MeteredFrame *frame, gint64 now_ms)
   peer_key = scoped_key (conn->app, frame->to);
   target = g_hash_table_lookup (conn->hub->peers, peer_key);
   if (!target || target->detached) {
-    send_error (conn, METERED_ERR_PEER_NOT_FOUND, "peer is not connected",
-        frame->request_id);
+    if (!(frame->hold && held_add (conn, frame, peer_key, now_ms)))
+      send_error (conn, METERED_ERR_PEER_NOT_FOUND, "peer is not connected",
+          frame->request_id);
     return;
   }
   if (already_delivered (conn, frame->request_id, now_ms)) {

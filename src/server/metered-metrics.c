@@ -40,6 +40,8 @@ static const struct
       "History messages dropped by maxAgeSeconds" },
   { "metered_history_evicted_memory_total", "counter",
       "History messages dropped by the server-wide memory bound" },
+  { "metered_held_directs", "gauge",
+      "Direct messages held for a peer that is reconnecting" },
 };
 
 static const struct

@@ -297,6 +297,123 @@ test_resume_nothing_missed (void)
   test_server_free (server);
 }
 
+/* --- held sends --- */
+
+typedef struct
+{
+  gboolean done;
+  gboolean ok;
+  GError *error;
+} SendResult;
+
+static void
+on_sent (GObject *source, GAsyncResult *result, gpointer data)
+{
+  SendResult *r = data;
+
+  r->ok = metered_signalling_client_send_finish (
+      METERED_SIGNALLING_CLIENT (source), result, &r->error);
+  r->done = TRUE;
+}
+
+typedef struct
+{
+  guint n;
+  char *data;
+} Directs;
+
+static void
+on_direct (MeteredSignallingClient *client, const char *from, const char *data,
+    const char *from_metadata, Directs *d)
+{
+  g_assert_cmpstr (from, ==, "sender");
+  d->n++;
+  g_free (d->data);
+  d->data = g_strdup (data);
+}
+
+static MeteredSignallingClient *
+jwt_client_new (guint16 port, const char *sub)
+{
+  MeteredSignallingClient *client = metered_signalling_client_new (NULL, NULL);
+  g_autofree char *url = g_strdup_printf ("ws://127.0.0.1:%u", port);
+  g_autofree char *token = test_mint_token (sub, 600);
+
+  g_object_set (client, "url", url, "token", token, "reconnect-initial-delay",
+      100, "reconnect-max-delay", 500, "stuck-timeout", 0, "hold-directs", TRUE,
+      NULL);
+  return client;
+}
+
+static void
+test_held_send (void)
+{
+  TestServer *server = test_server_start (0, NULL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (MeteredTestProxy) proxy =
+      metered_test_proxy_new (server->port, &error);
+  g_autoptr (MeteredSignallingClient) target =
+      jwt_client_new (metered_test_proxy_get_port (proxy), "target");
+  g_autoptr (MeteredSignallingClient) sender =
+      jwt_client_new (server->port, "sender");
+  g_autoptr (TestRecorder) rec = test_recorder_new (target);
+  Directs d = { 0 };
+  SendResult held = { 0 }, late = { 0 }, never = { 0 };
+
+  g_assert_no_error (error);
+  g_signal_connect (target, "direct", G_CALLBACK (on_direct), &d);
+  g_assert_true (test_client_connect (target, WAIT_MS, &error));
+  g_assert_true (test_client_connect (sender, WAIT_MS, &error));
+
+  /* Away briefly: held, delivered once on return, then acked. */
+  metered_test_proxy_set_mode (proxy, METERED_TEST_PROXY_REFUSE);
+  g_assert_cmpuint (metered_test_proxy_cut (proxy), ==, 1);
+  test_assert_wait (test_admin_count_peers (server->port) == 1, WAIT_MS);
+  metered_signalling_client_send_async (
+      sender, "target", "{\"held\":1}", NULL, on_sent, &held);
+  test_wait_until (held.done, 1000);
+  g_assert_false (held.done);
+  metered_test_proxy_set_mode (proxy, METERED_TEST_PROXY_FORWARD);
+  test_assert_wait (held.done, WAIT_MS);
+  g_assert_no_error (held.error);
+  g_assert_true (held.ok);
+  /* The ack and the direct travel on two sockets: either may be first. */
+  test_assert_wait (d.n >= 1, WAIT_MS);
+  test_drain ();
+  g_assert_cmpuint (d.n, ==, 1);
+  g_assert_cmpstr (d.data, ==, "{\"held\":1}");
+
+  /* Away past the hold: the sender is told, nothing arrives later. */
+  metered_test_proxy_set_mode (proxy, METERED_TEST_PROXY_REFUSE);
+  g_assert_cmpuint (metered_test_proxy_cut (proxy), ==, 1);
+  test_assert_wait (test_admin_count_peers (server->port) == 1, WAIT_MS);
+  metered_signalling_client_send_async (
+      sender, "target", "{\"held\":2}", NULL, on_sent, &late);
+  test_assert_wait (late.done, WAIT_MS);
+  g_assert_false (late.ok);
+  g_assert_error (
+      late.error, METERED_SERVER_ERROR, METERED_SERVER_ERROR_PEER_NOT_FOUND);
+  metered_test_proxy_set_mode (proxy, METERED_TEST_PROXY_FORWARD);
+  test_assert_wait (rec->n_reconnected == 2, WAIT_MS);
+  test_drain ();
+  g_assert_cmpuint (d.n, ==, 1);
+
+  /* A peer id never seen: answered at once, as without holding. */
+  metered_signalling_client_send_async (
+      sender, "nobody", "1", NULL, on_sent, &never);
+  test_assert_wait (never.done, 2000);
+  g_assert_error (
+      never.error, METERED_SERVER_ERROR, METERED_SERVER_ERROR_PEER_NOT_FOUND);
+
+  g_clear_error (&held.error);
+  g_clear_error (&late.error);
+  g_clear_error (&never.error);
+  g_free (d.data);
+  client_finish (target);
+  client_finish (sender);
+  test_server_free (server);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -312,5 +429,6 @@ main (int argc, char **argv)
       "/client-history/restart-changes-epoch", test_restart_changes_epoch);
   g_test_add_func (
       "/client-history/resume-nothing-missed", test_resume_nothing_missed);
+  g_test_add_func ("/client-history/held-send", test_held_send);
   return g_test_run ();
 }
