@@ -657,13 +657,16 @@ handle_subscribe (MeteredHubConn *conn, MeteredFrame *frame, gint64 now_ms)
   /* A repeat subscribe: last one wins for the flag. */
   sub->include_sender_metadata = frame->include_sender_metadata;
 
-  send_ack (conn, frame->request_id);
+  /* An answer that needs no replay goes before the ack: a client whose
+   * subscribe resolved knows its position, even if the socket drops
+   * right after. A replay starts in a later iteration, after the ack. */
   if (frame->history) {
     history_subscribe (conn, sub, frame, now_ms);
   } else {
     replay_stop (sub);
     sub->history = FALSE;
   }
+  send_ack (conn, frame->request_id);
 
   /* The snapshot goes in a later write: Node's WebSocket clients dispatch
    * two frames of one TCP read in one loop and the SDK would drop a
