@@ -156,90 +156,109 @@ gap_while_cut (
   metered_test_proxy_set_mode (proxy, METERED_TEST_PROXY_FORWARD);
 }
 
+/* A subscriber behind the proxy and a publisher, both on "room" with the
+ * app of key, and message 0 delivered live. */
+typedef struct
+{
+  TestServer *server;
+  MeteredTestProxy *proxy;
+  MeteredSignallingClient *sub;
+  MeteredSignallingClient *pub;
+  TestRecorder *rec;
+  HistoryWatch w;
+} Scenario;
+
+static void
+scenario_start (Scenario *sc, const char *key)
+{
+  g_autoptr (GError) error = NULL;
+
+  sc->server = test_server_start (0, keys_json);
+  sc->proxy = metered_test_proxy_new (sc->server->port, &error);
+  g_assert_no_error (error);
+  sc->sub = client_new (metered_test_proxy_get_port (sc->proxy), key);
+  sc->pub = client_new (sc->server->port, key);
+  sc->rec = test_recorder_new (sc->sub);
+  sc->w.rec = sc->rec;
+  g_signal_connect (sc->sub, "resumed", G_CALLBACK (on_resumed), &sc->w);
+  g_signal_connect (sc->sub, "continuity-lost", G_CALLBACK (on_lost), &sc->w);
+  connect_subscribe (sc->sub);
+  connect_subscribe (sc->pub);
+  publish_range (sc->pub, 0, 1);
+  test_assert_wait (sc->rec->messages->len == 1, WAIT_MS);
+}
+
+static void
+scenario_finish (Scenario *sc)
+{
+  client_finish (sc->sub);
+  client_finish (sc->pub);
+  test_recorder_free (sc->rec);
+  g_object_unref (sc->sub);
+  g_object_unref (sc->pub);
+  metered_test_proxy_free (sc->proxy);
+  test_server_free (sc->server);
+}
+
 static void
 test_resume_replays_gap (void)
 {
-  TestServer *server = test_server_start (0, keys_json);
-  g_autoptr (GError) error = NULL;
-  g_autoptr (MeteredTestProxy) proxy =
-      metered_test_proxy_new (server->port, &error);
-  g_autoptr (MeteredSignallingClient) sub =
-      client_new (metered_test_proxy_get_port (proxy), "pk_deep");
-  g_autoptr (MeteredSignallingClient) pub =
-      client_new (server->port, "pk_deep");
-  g_autoptr (TestRecorder) rec = test_recorder_new (sub);
-  HistoryWatch w = { .rec = rec };
-  guint total;
+  Scenario sc = { 0 };
+  guint total = 1 + GAP + 40;
 
-  g_assert_no_error (error);
-  g_signal_connect (sub, "resumed", G_CALLBACK (on_resumed), &w);
-  g_signal_connect (sub, "continuity-lost", G_CALLBACK (on_lost), &w);
-  connect_subscribe (sub);
-  connect_subscribe (pub);
-
-  publish_range (pub, 0, 1);
-  test_assert_wait (rec->messages->len == 1, WAIT_MS);
-
-  gap_while_cut (proxy, pub, rec);
+  scenario_start (&sc, "pk_deep");
+  gap_while_cut (sc.proxy, sc.pub, sc.rec);
   /* The publisher goes on while the subscriber comes back: whatever
    * lands during the replay must come after it, once. */
-  publish_range (pub, 1 + GAP, 1 + GAP + 40);
-  total = 1 + GAP + 40;
-  test_assert_wait (rec->messages->len >= total && w.n_resumed == 1, WAIT_MS);
+  publish_range (sc.pub, 1 + GAP, total);
+  test_assert_wait (
+      sc.rec->messages->len >= total && sc.w.n_resumed == 1, WAIT_MS);
   test_drain ();
 
-  g_assert_cmpuint (w.n_lost, ==, 0);
-  g_assert_cmpuint (w.n_resumed, ==, 1);
-  g_assert_cmpint (w.replayed, >=, GAP);
-  g_assert_cmpuint (w.messages_at_signal, ==, 1 + w.replayed);
-  g_assert_cmpuint (rec->messages->len, ==, total);
+  g_assert_cmpuint (sc.w.n_lost, ==, 0);
+  g_assert_cmpuint (sc.w.n_resumed, ==, 1);
+  g_assert_cmpint (sc.w.replayed, >=, GAP);
+  g_assert_cmpuint (sc.w.messages_at_signal, ==, 1 + sc.w.replayed);
+  g_assert_cmpuint (sc.rec->messages->len, ==, total);
   for (guint i = 0; i < total; i++)
-    g_assert_cmpuint (message_n (rec, i), ==, i);
-
-  client_finish (sub);
-  client_finish (pub);
-  test_server_free (server);
+    g_assert_cmpuint (message_n (sc.rec, i), ==, i);
+  scenario_finish (&sc);
 }
 
 static void
 test_gap_beyond_history (void)
 {
-  TestServer *server = test_server_start (0, keys_json);
-  g_autoptr (GError) error = NULL;
-  g_autoptr (MeteredTestProxy) proxy =
-      metered_test_proxy_new (server->port, &error);
-  g_autoptr (MeteredSignallingClient) sub =
-      client_new (metered_test_proxy_get_port (proxy), "pk_shallow");
-  g_autoptr (MeteredSignallingClient) pub =
-      client_new (server->port, "pk_shallow");
-  g_autoptr (TestRecorder) rec = test_recorder_new (sub);
-  HistoryWatch w = { .rec = rec };
+  Scenario sc = { 0 };
 
-  g_assert_no_error (error);
-  g_signal_connect (sub, "resumed", G_CALLBACK (on_resumed), &w);
-  g_signal_connect (sub, "continuity-lost", G_CALLBACK (on_lost), &w);
-  connect_subscribe (sub);
-  connect_subscribe (pub);
-
-  publish_range (pub, 0, 1);
-  test_assert_wait (rec->messages->len == 1, WAIT_MS);
-
-  gap_while_cut (proxy, pub, rec);
-  test_assert_wait (w.n_lost == 1, WAIT_MS);
-  g_assert_cmpint (w.missed, ==, GAP);
-  g_assert_cmpuint (w.n_resumed, ==, 0);
-  g_assert_cmpuint (w.messages_at_signal, ==, 1);
+  scenario_start (&sc, "pk_shallow");
+  gap_while_cut (sc.proxy, sc.pub, sc.rec);
+  test_assert_wait (sc.w.n_lost == 1, WAIT_MS);
+  g_assert_cmpint (sc.w.missed, ==, GAP);
+  g_assert_cmpuint (sc.w.n_resumed, ==, 0);
+  g_assert_cmpuint (sc.w.messages_at_signal, ==, 1);
 
   /* Live again: the next one arrives once, nothing of the gap. */
-  publish_range (pub, 1000, 1001);
-  test_assert_wait (rec->messages->len == 2, WAIT_MS);
+  publish_range (sc.pub, 1000, 1001);
+  test_assert_wait (sc.rec->messages->len == 2, WAIT_MS);
   test_drain ();
-  g_assert_cmpuint (rec->messages->len, ==, 2);
-  g_assert_cmpuint (message_n (rec, 1), ==, 1000);
+  g_assert_cmpuint (sc.rec->messages->len, ==, 2);
+  g_assert_cmpuint (message_n (sc.rec, 1), ==, 1000);
+  scenario_finish (&sc);
+}
 
-  client_finish (sub);
-  client_finish (pub);
-  test_server_free (server);
+/* A drop with nothing published meanwhile resumes with 0 replayed. */
+static void
+test_resume_nothing_missed (void)
+{
+  Scenario sc = { 0 };
+
+  scenario_start (&sc, "pk_deep");
+  g_assert_cmpuint (metered_test_proxy_cut (sc.proxy), ==, 1);
+  test_assert_wait (sc.w.n_resumed == 1, WAIT_MS);
+  g_assert_cmpint (sc.w.replayed, ==, 0);
+  g_assert_cmpuint (sc.w.n_lost, ==, 0);
+  g_assert_cmpuint (sc.rec->messages->len, ==, 1);
+  scenario_finish (&sc);
 }
 
 static void
@@ -267,31 +286,6 @@ test_restart_changes_epoch (void)
   test_assert_wait (w.n_lost == 1, WAIT_MS);
   g_assert_cmpint (w.missed, ==, -1);
   g_assert_cmpuint (w.n_resumed, ==, 0);
-
-  client_finish (sub);
-  test_server_free (server);
-}
-
-/* A drop with nothing published meanwhile resumes with 0 replayed. */
-static void
-test_resume_nothing_missed (void)
-{
-  TestServer *server = test_server_start (0, keys_json);
-  g_autoptr (GError) error = NULL;
-  g_autoptr (MeteredTestProxy) proxy =
-      metered_test_proxy_new (server->port, &error);
-  g_autoptr (MeteredSignallingClient) sub =
-      client_new (metered_test_proxy_get_port (proxy), "pk_deep");
-  g_autoptr (TestRecorder) rec = test_recorder_new (sub);
-  HistoryWatch w = { .rec = rec };
-
-  g_signal_connect (sub, "resumed", G_CALLBACK (on_resumed), &w);
-  g_signal_connect (sub, "continuity-lost", G_CALLBACK (on_lost), &w);
-  connect_subscribe (sub);
-  g_assert_cmpuint (metered_test_proxy_cut (proxy), ==, 1);
-  test_assert_wait (w.n_resumed == 1, WAIT_MS);
-  g_assert_cmpint (w.replayed, ==, 0);
-  g_assert_cmpuint (w.n_lost, ==, 0);
 
   client_finish (sub);
   test_server_free (server);
