@@ -210,7 +210,7 @@ metered_hub_new (MeteredMetrics *metrics, guint presence_gap_ms)
   g_queue_init (&hub->replaying);
   hub->departed =
       g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
-  hub->held = g_hash_table_new (g_str_hash, g_str_equal);
+  hub->held = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   hub->sweep_source = g_timeout_add_seconds (1, history_sweep, hub);
   return hub;
 }
@@ -971,7 +971,7 @@ held_add (MeteredHubConn *conn, MeteredFrame *frame, const char *peer_key,
       held_expired, held);
   if (!queue) {
     queue = g_queue_new ();
-    g_hash_table_insert (hub->held, held->target_key, queue);
+    g_hash_table_insert (hub->held, g_strdup (peer_key), queue);
   }
   g_queue_push_tail (queue, held);
   hub->n_held++;

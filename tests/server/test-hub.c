@@ -98,6 +98,7 @@ connect_peer (Fixture *f, guint i, const char *peer_id,
   auth.peer_metadata = peer_metadata;
   auth.credential_id = "dev";
   auth.expires_at = -1;
+  auth.peer_id_is_stable = TRUE;
   f->conns[i] = metered_hub_conn_add (f->hub, &auth, &io, &f->peers[i]);
   return f->conns[i];
 }
@@ -727,6 +728,71 @@ test_history_bad_request (Fixture *f, gconstpointer data)
   }
 }
 
+static void
+test_held_send (Fixture *f, gconstpointer data)
+{
+  connect_peer (f, 0, "alice", NULL, METERED_ACTION_ALL);
+  connect_peer (f, 1, "bob", NULL, METERED_ACTION_ALL);
+  metered_hub_conn_remove (f->conns[1]);
+  g_ptr_array_set_size (f->peers[0].frames, 0);
+
+  /* Without hold: answered at once, as for the SDK. */
+  feed (f, 0,
+      "{\"type\":\"send\",\"to\":\"bob\",\"data\":0,\"requestId\":\"s0\"}");
+  g_assert_cmpstr (frame (f, 0, 0), ==,
+      "{\"type\":\"error\",\"requestId\":\"s0\",\"code\":\"peer_not_found\","
+      "\"message\":\"peer is not connected\"}");
+  /* Held: no answer yet; a resend of it is not held twice; a peer never
+   * seen is not held at all. */
+  feed (f, 0,
+      "{\"type\":\"send\",\"to\":\"bob\",\"data\":1,\"requestId\":\"s1\","
+      "\"hold\":true}");
+  feed (f, 0,
+      "{\"type\":\"send\",\"to\":\"bob\",\"data\":2,\"requestId\":\"s2\","
+      "\"hold\":true}");
+  feed (f, 0,
+      "{\"type\":\"send\",\"to\":\"bob\",\"data\":1,\"requestId\":\"s1\","
+      "\"hold\":true}");
+  g_assert_cmpuint (f->peers[0].frames->len, ==, 1);
+  g_assert_cmpuint (
+      metered_metrics_get_value (f->metrics, METERED_VALUE_HELD_DIRECTS), ==,
+      2);
+  feed (f, 0,
+      "{\"type\":\"send\",\"to\":\"nobody\",\"data\":1,\"requestId\":\"s3\","
+      "\"hold\":true}");
+  g_assert_cmpuint (f->peers[0].frames->len, ==, 2);
+  g_assert_nonnull (strstr (frame (f, 0, 1), "peer_not_found"));
+
+  /* bob is back: welcome, then both, in order, once; acks to alice. */
+  g_ptr_array_set_size (f->peers[1].frames, 0);
+  connect_peer (f, 1, "bob", NULL, METERED_ACTION_ALL);
+  g_assert_cmpuint (f->peers[1].frames->len, ==, 3);
+  g_assert_cmpstr (frame (f, 1, 1), ==,
+      "{\"type\":\"direct\",\"from\":\"alice\",\"data\":1}");
+  g_assert_cmpstr (frame (f, 1, 2), ==,
+      "{\"type\":\"direct\",\"from\":\"alice\",\"data\":2}");
+  g_assert_cmpstr (
+      frame (f, 0, 2), ==, "{\"type\":\"ack\",\"requestId\":\"s1\"}");
+  g_assert_cmpstr (
+      frame (f, 0, 3), ==, "{\"type\":\"ack\",\"requestId\":\"s2\"}");
+  /* A late resend: acked from the dedupe, not delivered again. */
+  feed (f, 0,
+      "{\"type\":\"send\",\"to\":\"bob\",\"data\":1,\"requestId\":\"s1\","
+      "\"hold\":true}");
+  g_assert_cmpstr (
+      frame (f, 0, 4), ==, "{\"type\":\"ack\",\"requestId\":\"s1\"}");
+  g_assert_cmpuint (f->peers[1].frames->len, ==, 3);
+  g_assert_cmpuint (
+      metered_metrics_get_value (f->metrics, METERED_VALUE_HELD_DIRECTS), ==,
+      0);
+
+  /* Held when the hub goes away: freed with it (ASan checks). */
+  metered_hub_conn_remove (f->conns[1]);
+  feed (f, 0,
+      "{\"type\":\"send\",\"to\":\"bob\",\"data\":3,\"requestId\":\"s4\","
+      "\"hold\":true}");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -749,5 +815,6 @@ main (int argc, char **argv)
   ADD ("history/lost", test_history_lost);
   ADD ("history/own-skipped", test_history_own_skipped);
   ADD ("history/bad-request", test_history_bad_request);
+  ADD ("held-send", test_held_send);
   return g_test_run ();
 }
