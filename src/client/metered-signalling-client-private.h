@@ -104,7 +104,7 @@ typedef struct
    * one. Sent with every resubscribe. */
   char *epoch;
   guint64 seq;
-  gboolean resuming; /* a resubscribe carried the position */
+  gboolean resuming; /* a resubscribe after a reconnect carried it */
 } MeteredClientSubscription;
 
 /* METERED_CLIENT_LOCK guards what threads other than the client's context
