@@ -408,6 +408,110 @@ test_held_send (void)
   test_server_free (server);
 }
 
+/* --- metered-cli --- */
+
+typedef struct
+{
+  GDataInputStream *out;
+  GPtrArray *lines;
+  gboolean eof;
+} CliOut;
+
+static void
+on_cli_line (GObject *source, GAsyncResult *result, gpointer data)
+{
+  CliOut *c = data;
+  char *line = g_data_input_stream_read_line_finish (
+      G_DATA_INPUT_STREAM (source), result, NULL, NULL);
+
+  if (!line) {
+    c->eof = TRUE;
+    return;
+  }
+  g_ptr_array_add (c->lines, line);
+  g_data_input_stream_read_line_async (
+      c->out, G_PRIORITY_DEFAULT, NULL, on_cli_line, c);
+}
+
+static gboolean
+cli_has_line (CliOut *c, const char *line)
+{
+  for (guint i = 0; i < c->lines->len; i++)
+    if (g_str_equal (g_ptr_array_index (c->lines, i), line))
+      return TRUE;
+  return FALSE;
+}
+
+/* metered-cli subscribe prints what its client reports after a resume:
+ * the replayed messages as message lines, then a resumed line. */
+static void
+test_cli_prints_resume (void)
+{
+  const char *cli_path = g_getenv ("METERED_CLI");
+  TestServer *server;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (MeteredTestProxy) proxy = NULL;
+  g_autoptr (MeteredSignallingClient) pub = NULL;
+  g_autoptr (GSubprocess) cli = NULL;
+  g_autofree char *url = NULL;
+  CliOut c = { 0 };
+
+  if (!cli_path) {
+    g_test_skip ("METERED_CLI is not set");
+    return;
+  }
+  server = test_server_start (0, keys_json);
+  proxy = metered_test_proxy_new (server->port, &error);
+  g_assert_no_error (error);
+  url = g_strdup_printf (
+      "ws://127.0.0.1:%u", metered_test_proxy_get_port (proxy));
+  cli = g_subprocess_new (
+      G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_SILENCE,
+      &error, cli_path, "--url", url, "--key", "pk_deep",
+      "--reconnect-initial-delay", "100", "subscribe", "room", NULL);
+  g_assert_no_error (error);
+  c.lines = g_ptr_array_new_with_free_func (g_free);
+  c.out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (cli));
+  g_data_input_stream_read_line_async (
+      c.out, G_PRIORITY_DEFAULT, NULL, on_cli_line, &c);
+
+  pub = client_new (server->port, "pk_deep");
+  connect_subscribe (pub);
+  test_assert_wait (test_admin_count_peers (server->port) == 2, WAIT_MS);
+  /* The cli's subscribe may still be in flight: a first message it gets
+   * proves its position is set. */
+  for (guint i = 0; !c.lines->len && i < 100; i++) {
+    publish_range (pub, 0, 1);
+    test_wait_until (c.lines->len > 0, 100);
+  }
+  g_assert_cmpuint (c.lines->len, >, 0);
+
+  metered_test_proxy_set_mode (proxy, METERED_TEST_PROXY_REFUSE);
+  g_assert_cmpuint (metered_test_proxy_cut (proxy), ==, 1);
+  test_assert_wait (test_admin_count_peers (server->port) == 1, WAIT_MS);
+  publish_range (pub, 7, 10);
+  metered_test_proxy_set_mode (proxy, METERED_TEST_PROXY_FORWARD);
+  test_assert_wait (
+      cli_has_line (&c, "{\"type\":\"resumed\",\"channel\":\"room\","
+                        "\"replayed\":3}"),
+      WAIT_MS);
+  for (guint n = 7; n < 10; n++) {
+    g_autofree char *want = g_strdup_printf ("\"data\":{\"n\":%u}}", n);
+    guint hits = 0;
+    for (guint i = 0; i < c.lines->len; i++)
+      hits += g_str_has_suffix (g_ptr_array_index (c.lines, i), want);
+    g_assert_cmpuint (hits, ==, 1);
+  }
+
+  g_subprocess_send_signal (cli, SIGTERM);
+  test_assert_wait (c.eof, WAIT_MS);
+  g_subprocess_wait (cli, NULL, NULL);
+  g_object_unref (c.out);
+  g_ptr_array_unref (c.lines);
+  client_finish (pub);
+  test_server_free (server);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -424,5 +528,6 @@ main (int argc, char **argv)
   g_test_add_func (
       "/client-history/resume-nothing-missed", test_resume_nothing_missed);
   g_test_add_func ("/client-history/held-send", test_held_send);
+  g_test_add_func ("/client-history/cli-prints-resume", test_cli_prints_resume);
   return g_test_run ();
 }
