@@ -479,6 +479,26 @@ on_stuck (MeteredSignallingClient *client, gint64 ms, GstMeteredBaseBin *self)
   post_stuck (self, ms);
 }
 
+/* Channel history (docs/elements.md, "Bus messages"): whether the
+ * messages published while reconnecting were replayed (through ::data,
+ * before this) or lost. */
+static void
+on_resumed (MeteredSignallingClient *client, const char *channel,
+    gint64 replayed, GstMeteredBaseBin *self)
+{
+  post (self, gst_structure_new ("metered/resumed", "channel", G_TYPE_STRING,
+                  channel, "replayed", G_TYPE_INT64, replayed, NULL));
+}
+
+static void
+on_continuity_lost (MeteredSignallingClient *client, const char *channel,
+    gint64 missed, GstMeteredBaseBin *self)
+{
+  post (
+      self, gst_structure_new ("metered/continuity-lost", "channel",
+                G_TYPE_STRING, channel, "missed", G_TYPE_INT64, missed, NULL));
+}
+
 /* A pipeline started during an outage is as stuck as one that lost its
  * server: an operator gets the same warning after stuck-timeout. */
 static gboolean
@@ -934,6 +954,9 @@ prepare (GstMeteredBaseBin *self)
   g_signal_connect (client, "disconnected", G_CALLBACK (on_disconnected), self);
   g_signal_connect (client, "connected", G_CALLBACK (on_connected), self);
   g_signal_connect (client, "stuck", G_CALLBACK (on_stuck), self);
+  g_signal_connect (client, "resumed", G_CALLBACK (on_resumed), self);
+  g_signal_connect (
+      client, "continuity-lost", G_CALLBACK (on_continuity_lost), self);
   g_signal_connect (client, "exhausted", G_CALLBACK (on_exhausted), self);
   g_signal_connect (
       client, "token-provider-error", G_CALLBACK (on_token_error), self);

@@ -143,6 +143,33 @@ on_going_away (MeteredSignallingClient *client, gint64 retry_after_ms, Cli *cli)
   fflush (stdout);
 }
 
+/* Channel history (a metered-server extension): after a resubscribe,
+ * whether what was published while away was replayed or lost. */
+static void
+on_resumed (
+    MeteredSignallingClient *client, const char *channel, gint64 n, Cli *cli)
+{
+  g_autoptr (GString) line = g_string_new ("{\"type\":\"resumed\"");
+
+  add_string (line, "channel", channel);
+  g_string_append_printf (line, ",\"replayed\":%" G_GINT64_FORMAT "}", n);
+  out_line (line);
+}
+
+static void
+on_continuity_lost (
+    MeteredSignallingClient *client, const char *channel, gint64 n, Cli *cli)
+{
+  g_autoptr (GString) line = g_string_new ("{\"type\":\"continuity_lost\"");
+
+  add_string (line, "channel", channel);
+  if (n < 0)
+    g_string_append (line, ",\"missed\":null}");
+  else
+    g_string_append_printf (line, ",\"missed\":%" G_GINT64_FORMAT "}", n);
+  out_line (line);
+}
+
 static void
 on_state_changed (MeteredSignallingClient *client, MeteredClientState from,
     MeteredClientState to, Cli *cli)
@@ -410,6 +437,8 @@ main (int argc, char **argv)
     g_object_set (cli.client, "token", token, NULL);
   if (token_url)
     g_object_set (cli.client, "token-url", token_url, NULL);
+  /* A send to a peer that is reconnecting waits for it (metered-server). */
+  g_object_set (cli.client, "hold-directs", TRUE, NULL);
   (void) include_meta;
 
   g_signal_connect (cli.client, "message", G_CALLBACK (on_message), &cli);
@@ -418,6 +447,9 @@ main (int argc, char **argv)
   g_signal_connect (
       cli.client, "server-error", G_CALLBACK (on_server_error), &cli);
   g_signal_connect (cli.client, "going-away", G_CALLBACK (on_going_away), &cli);
+  g_signal_connect (cli.client, "resumed", G_CALLBACK (on_resumed), &cli);
+  g_signal_connect (
+      cli.client, "continuity-lost", G_CALLBACK (on_continuity_lost), &cli);
   g_signal_connect (
       cli.client, "state-changed", G_CALLBACK (on_state_changed), &cli);
   g_signal_connect (cli.client, "connected", G_CALLBACK (on_connected), &cli);

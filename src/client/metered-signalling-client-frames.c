@@ -102,6 +102,58 @@ handle_error_frame (MeteredSignallingClient *self, MeteredFrame *frame)
       frame->code, frame->request_id, frame->message);
 }
 
+/* A stamped message moves the channel's position; one at or before it in
+ * the same epoch was delivered already (a live message in flight when a
+ * resubscribe asked from an older position) and is dropped. */
+static gboolean
+message_is_new (MeteredSignallingClient *self, MeteredFrame *frame)
+{
+  MeteredClientSubscription *sub;
+
+  if (frame->seq == 0 ||
+      !(sub = g_hash_table_lookup (self->subscriptions, frame->channel)))
+    return TRUE;
+  if (sub->epoch && g_str_equal (sub->epoch, frame->epoch) &&
+      frame->seq <= sub->seq)
+    return FALSE;
+  g_free (sub->epoch);
+  sub->epoch = g_strdup (frame->epoch);
+  sub->seq = frame->seq;
+  return TRUE;
+}
+
+static void
+handle_history (MeteredSignallingClient *self, MeteredFrame *frame)
+{
+  MeteredClientSubscription *sub =
+      g_hash_table_lookup (self->subscriptions, frame->channel);
+  gboolean resuming;
+
+  if (!sub)
+    return;
+  resuming = sub->resuming;
+  sub->resuming = FALSE;
+  g_free (sub->epoch);
+  sub->epoch = g_strdup (frame->epoch);
+  sub->seq = MAX (sub->seq, frame->seq);
+  if (g_str_equal (frame->history_status, METERED_HISTORY_STATUS_RESUMED)) {
+    if (resuming) {
+      LOG_INFO ("resumed %s: %" G_GINT64_FORMAT " replayed", frame->channel,
+          frame->history_count);
+      g_signal_emit (self, metered_client_signals[SIGNAL_RESUMED], 0,
+          frame->channel, frame->history_count);
+    }
+  } else if (g_str_equal (frame->history_status, METERED_HISTORY_STATUS_LOST)) {
+    sub->seq = frame->seq;
+    LOG_WARN ("continuity lost on %s: %" G_GINT64_FORMAT " missed",
+        frame->channel, frame->history_count);
+    g_signal_emit (self, metered_client_signals[SIGNAL_CONTINUITY_LOST], 0,
+        frame->channel, frame->history_count);
+  } else {
+    sub->seq = frame->seq;
+  }
+}
+
 static void
 handle_frame (MeteredSignallingClient *self, MeteredFrame *frame)
 {
@@ -119,6 +171,11 @@ handle_frame (MeteredSignallingClient *self, MeteredFrame *frame)
       handle_error_frame (self, frame);
       break;
     case METERED_FRAME_MESSAGE:
+      if (!message_is_new (self, frame)) {
+        LOG_DEBUG ("dropped a message seen before (%s #%" G_GUINT64_FORMAT ")",
+            frame->channel, frame->seq);
+        break;
+      }
       g_signal_emit (self, metered_client_signals[SIGNAL_MESSAGE], 0,
           frame->channel, frame->from, frame->data, frame->from_metadata);
       break;
@@ -142,6 +199,9 @@ handle_frame (MeteredSignallingClient *self, MeteredFrame *frame)
           "going_away: next attempt waits >= %.0f ms", frame->retry_after_ms);
       g_signal_emit (self, metered_client_signals[SIGNAL_GOING_AWAY], 0,
           (gint64) frame->retry_after_ms);
+      break;
+    case METERED_FRAME_HISTORY:
+      handle_history (self, frame);
       break;
     default:
       break;

@@ -60,6 +60,8 @@ typedef enum
   SIGNAL_EXHAUSTED,
   SIGNAL_REQUEST_TOKEN,
   SIGNAL_REQUEST_TOKEN_ASYNC,
+  SIGNAL_RESUMED,
+  SIGNAL_CONTINUITY_LOST,
   N_SIGNALS
 } MeteredClientSignal;
 
@@ -97,6 +99,12 @@ typedef struct
   GList *waiting; /* GTask*: resolved by the next ack of this channel */
   guint retries; /* replay retries used on this connection */
   guint retry_timer;
+  /* Channel history position (docs/protocol.md): the epoch and sequence
+   * number of the last message seen; NULL epoch until the server gave
+   * one. Sent with every resubscribe. */
+  char *epoch;
+  guint64 seq;
+  gboolean resuming; /* a resubscribe after a reconnect carried it */
 } MeteredClientSubscription;
 
 /* METERED_CLIENT_LOCK guards what threads other than the client's context
@@ -140,6 +148,8 @@ struct _MeteredSignallingClient
   guint ack_timeout_ms;
   guint stuck_timeout_ms;
   guint queue_size;
+  gboolean resume;
+  gboolean hold_directs;
 
   /* state machine */
   MeteredClientState state; /* LOCK for writes and off-context reads */

@@ -98,6 +98,7 @@ metered_client_subscription_free (MeteredClientSubscription *sub)
 {
   metered_clock_clear (sub->client->clock, &sub->retry_timer);
   g_free (sub->channel);
+  g_free (sub->epoch);
   g_list_free_full (sub->waiting, g_object_unref);
   g_free (sub);
 }
@@ -125,8 +126,14 @@ new_subscribe_request (MeteredSignallingClient *self,
       request_new (self, METERED_REQUEST_SUBSCRIBE, sub->channel);
 
   req->replay = replay;
-  req->frame = metered_frame_build_subscribe (
-      sub->channel, req->request_id, sub->include_sender_metadata);
+  if (self->resume) {
+    sub->resuming = replay && sub->epoch != NULL;
+    req->frame = metered_frame_build_subscribe_history (sub->channel,
+        req->request_id, sub->include_sender_metadata, sub->epoch, sub->seq);
+  } else {
+    req->frame = metered_frame_build_subscribe (
+        sub->channel, req->request_id, sub->include_sender_metadata);
+  }
   return req;
 }
 
@@ -564,7 +571,9 @@ data_request_async (MeteredSignallingClient *self,
   req = request_new (self, kind, target);
   req->frame =
       publish ? metered_frame_build_publish (target, data_json, req->request_id)
-              : metered_frame_build_send (target, data_json, req->request_id);
+      : self->hold_directs
+          ? metered_frame_build_send_held (target, data_json, req->request_id)
+          : metered_frame_build_send (target, data_json, req->request_id);
   req->task = task;
   metered_client_invoke (self, do_data_request, req, NULL);
 }

@@ -69,6 +69,8 @@ enum
   PROP_STATE,
   PROP_PEER_ID,
   PROP_MAX_MESSAGE_SIZE,
+  PROP_RESUME,
+  PROP_HOLD_DIRECTS,
   N_PROPS
 };
 
@@ -810,6 +812,12 @@ metered_signalling_client_set_property (
     case PROP_OUTBOUND_QUEUE_SIZE:
       self->queue_size = g_value_get_uint (value);
       break;
+    case PROP_RESUME:
+      self->resume = g_value_get_boolean (value);
+      break;
+    case PROP_HOLD_DIRECTS:
+      self->hold_directs = g_value_get_boolean (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
   }
@@ -877,6 +885,12 @@ metered_signalling_client_get_property (
       break;
     case PROP_OUTBOUND_QUEUE_SIZE:
       g_value_set_uint (value, self->queue_size);
+      break;
+    case PROP_RESUME:
+      g_value_set_boolean (value, self->resume);
+      break;
+    case PROP_HOLD_DIRECTS:
+      g_value_set_boolean (value, self->hold_directs);
       break;
     case PROP_STATE:
       g_value_set_enum (value, metered_signalling_client_get_state (self));
@@ -1054,6 +1068,19 @@ metered_signalling_client_class_init (MeteredSignallingClientClass *klass)
       "Max message size", "maxMessageSize of the latest welcome", 0, G_MAXINT64,
       METERED_DEFAULT_MAX_MESSAGE_SIZE,
       G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+  props[PROP_RESUME] = g_param_spec_boolean ("resume", "Resume",
+      "Ask for channel history on every subscribe (a metered-server "
+      "extension): messages published while reconnecting are replayed, or "
+      "::continuity-lost says how many were missed. Servers without it "
+      "ignore the request and nothing is replayed",
+      TRUE, rw);
+  props[PROP_HOLD_DIRECTS] = g_param_spec_boolean ("hold-directs",
+      "Hold directs",
+      "Ask metered-server to hold each send to a peer that is reconnecting "
+      "(same stable peer id, left less than 10 s ago) and deliver it on its "
+      "return, instead of answering peer_not_found at once. Off by default: "
+      "a held signalling message may be stale when it arrives",
+      FALSE, rw);
   g_object_class_install_properties (object_class, N_PROPS, props);
 
   /**
@@ -1150,6 +1177,34 @@ metered_signalling_client_class_init (MeteredSignallingClientClass *klass)
    * @client: the #MeteredSignallingClient
    * @reconnecting_ms: how long the client has been reconnecting
    */
+  /**
+   * MeteredSignallingClient::resumed:
+   * @client: the #MeteredSignallingClient
+   * @channel: the channel resubscribed
+   * @replayed: messages published while away, delivered through ::message
+   *   before this signal (in order, exactly once)
+   *
+   * Emitted after a resubscribe when nothing published on the channel
+   * while away was lost (needs #MeteredSignallingClient:resume and
+   * metered-server).
+   */
+  metered_client_signals[SIGNAL_RESUMED] =
+      g_signal_new ("resumed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+          NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_INT64);
+  /**
+   * MeteredSignallingClient::continuity-lost:
+   * @client: the #MeteredSignallingClient
+   * @channel: the channel resubscribed
+   * @missed: messages published while away that will never be delivered,
+   *   or -1 when unknown (the server restarted: its epoch changed)
+   *
+   * Emitted after a resubscribe when the server could not replay the gap
+   * (history expired or trimmed, or a new server epoch). Nothing of the
+   * gap is replayed; live messages follow.
+   */
+  metered_client_signals[SIGNAL_CONTINUITY_LOST] = g_signal_new (
+      "continuity-lost", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL,
+      NULL, NULL, G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_INT64);
   metered_client_signals[SIGNAL_STUCK] =
       g_signal_new ("stuck", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
           NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_INT64);
@@ -1206,6 +1261,7 @@ metered_signalling_client_init (MeteredSignallingClient *self)
   self->ack_timeout_ms = METERED_ACK_TIMEOUT_MS;
   self->stuck_timeout_ms = DEFAULT_STUCK_TIMEOUT_MS;
   self->queue_size = DEFAULT_QUEUE_SIZE;
+  self->resume = TRUE;
   self->max_message_size = METERED_DEFAULT_MAX_MESSAGE_SIZE;
   self->pending = g_hash_table_new (g_str_hash, g_str_equal);
   self->subscriptions = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,

@@ -49,6 +49,7 @@ static const char *const frame_type_names[] = {
   [METERED_FRAME_PRESENCE] = "presence",
   [METERED_FRAME_GOING_AWAY] = "going_away",
   [METERED_FRAME_PONG] = "pong",
+  [METERED_FRAME_HISTORY] = "history",
 };
 
 const char *
@@ -93,6 +94,9 @@ metered_frame_free (MeteredFrame *frame)
   g_free (frame->to);
   g_free (frame->from);
   g_free (frame->data);
+  g_free (frame->history_epoch);
+  g_free (frame->epoch);
+  g_free (frame->history_status);
   g_free (frame->peer_id);
   g_free (frame->metadata);
   g_free (frame->from_metadata);
@@ -298,6 +302,43 @@ value_dup_raw (const MeteredJsonMember *m)
 /* Client frames, parsed by the server                                */
 /* ------------------------------------------------------------------ */
 
+/* A sequence number: a JSON integer in [0, 2^53]. */
+static gboolean
+value_get_seq (const MeteredJsonMember *m, guint64 *out)
+{
+  double d;
+
+  if (!value_get_number (m, &d) || !(d >= 0 && d <= 9007199254740992.0) ||
+      d != (double) (guint64) d)
+    return FALSE;
+  *out = (guint64) d;
+  return TRUE;
+}
+
+/* subscribe.history: {} or {"epoch": string, "seq": integer}. */
+static gboolean
+parse_history_request (const MeteredJsonMember *m, MeteredFrame *f)
+{
+  g_autoptr (GArray) fields = NULL;
+  const MeteredJsonMember *epoch, *seq;
+
+  if (!value_is_object (m) ||
+      !metered_json_object_members (
+          m->value, m->value_len, METERED_JSON_MAX_DEPTH, &fields))
+    return FALSE;
+  f->history = TRUE;
+  epoch = find_member (fields, "epoch");
+  seq = find_member (fields, "seq");
+  if (epoch == NULL && seq == NULL)
+    return TRUE;
+  f->history_epoch = value_dup_string (epoch, NULL);
+  if (f->history_epoch == NULL || f->history_epoch[0] == '\0' ||
+      strlen (f->history_epoch) > METERED_HISTORY_EPOCH_MAX_LEN ||
+      !value_get_seq (seq, &f->seq))
+    return FALSE;
+  return TRUE;
+}
+
 /* A decoded identifier that passes check(), or NULL. Identifiers that
  * held an escaped lone surrogate are refused: UTF-8 cannot carry them,
  * and folding them into U+FFFD would make two different JS strings the
@@ -370,9 +411,14 @@ metered_client_frame_parse (
       if (f->channel == NULL)
         return client_frame_invalid (
             f, frame, reject_code, METERED_ERR_INVALID_CHANNEL);
-      if (f->type == METERED_FRAME_SUBSCRIBE)
+      if (f->type == METERED_FRAME_SUBSCRIBE) {
         f->include_sender_metadata =
             value_is_true (find_member (members, "includeSenderMetadata"));
+        m = find_member (members, "history");
+        if (m != NULL && !parse_history_request (m, f))
+          return client_frame_invalid (
+              f, frame, reject_code, METERED_ERR_MALFORMED_MESSAGE);
+      }
       break;
 
     case METERED_FRAME_PUBLISH:
@@ -394,6 +440,7 @@ metered_client_frame_parse (
       if (f->to == NULL)
         return client_frame_invalid (
             f, frame, reject_code, METERED_ERR_INVALID_PEER_ID);
+      f->hold = value_is_true (find_member (members, "hold"));
       m = find_member (members, "data");
       if (m == NULL)
         return client_frame_invalid (
@@ -498,7 +545,8 @@ metered_server_frame_parse (const char *text, gsize len, GError **error)
     return server_frame_malformed (NULL, error, "no string type");
 
   f = g_new0 (MeteredFrame, 1);
-  f->type = frame_type_lookup (type, METERED_FRAME_WELCOME, METERED_FRAME_PONG);
+  f->type =
+      frame_type_lookup (type, METERED_FRAME_WELCOME, METERED_FRAME_HISTORY);
 
   switch (f->type) {
     case METERED_FRAME_WELCOME:
@@ -553,6 +601,36 @@ metered_server_frame_parse (const char *text, gsize len, GError **error)
       m = find_member (members, "fromMetadata");
       if (value_is_object (m))
         f->from_metadata = value_dup_raw (m);
+      /* The history stamp is kept only whole; SDK rules ignore it. */
+      if (f->type == METERED_FRAME_MESSAGE) {
+        g_autofree char *epoch =
+            value_dup_string (find_member (members, "epoch"), NULL);
+        guint64 seq;
+        if (epoch && value_get_seq (find_member (members, "seq"), &seq) &&
+            seq > 0) {
+          f->epoch = g_steal_pointer (&epoch);
+          f->seq = seq;
+        }
+      }
+      break;
+
+    case METERED_FRAME_HISTORY:
+      f->channel = value_dup_string (find_member (members, "channel"), NULL);
+      f->history_status =
+          value_dup_string (find_member (members, "status"), NULL);
+      f->epoch = value_dup_string (find_member (members, "epoch"), NULL);
+      if (f->channel == NULL || f->history_status == NULL || f->epoch == NULL ||
+          !value_get_seq (find_member (members, "seq"), &f->seq))
+        return server_frame_malformed (f, error, "history");
+      m = find_member (
+          members, g_str_equal (f->history_status, METERED_HISTORY_STATUS_LOST)
+                       ? "missed"
+                       : "replayed");
+      {
+        guint64 count;
+        f->history_count =
+            value_get_seq (m, &count) ? (gint64) count : (gint64) -1;
+      }
       break;
 
     case METERED_FRAME_PRESENCE:
@@ -832,4 +910,99 @@ char *
 metered_frame_build_pong (void)
 {
   return g_strdup ("{\"type\":\"pong\"}");
+}
+
+/* ------------------------------------------------------------------ */
+/* Channel history extension (docs/protocol.md)                       */
+/* ------------------------------------------------------------------ */
+
+static void
+add_uint (GString *s, const char *key, guint64 value)
+{
+  g_string_append_printf (s, ",\"%s\":%" G_GUINT64_FORMAT, key, value);
+}
+
+char *
+metered_frame_build_subscribe_history (const char *channel,
+    const char *request_id, gboolean include_sender_metadata, const char *epoch,
+    guint64 seq)
+{
+  char *plain = metered_frame_build_subscribe (
+      channel, request_id, include_sender_metadata);
+  GString *s;
+
+  g_return_val_if_fail (plain != NULL, NULL);
+
+  /* The plain frame minus its closing brace, then the extension. */
+  s = g_string_new (plain);
+  g_free (plain);
+  g_string_truncate (s, s->len - 1);
+  g_string_append (s, ",\"history\":{");
+  if (epoch) {
+    g_string_append (s, "\"epoch\":");
+    metered_json_append_string (s, epoch, -1);
+    g_string_append_printf (s, ",\"seq\":%" G_GUINT64_FORMAT, seq);
+  }
+  g_string_append_c (s, '}');
+  return frame_end (s);
+}
+
+char *
+metered_frame_build_send_held (
+    const char *to, const char *data_json, const char *request_id)
+{
+  char *plain = metered_frame_build_send (to, data_json, request_id);
+  GString *s;
+
+  g_return_val_if_fail (plain != NULL, NULL);
+
+  s = g_string_new (plain);
+  g_free (plain);
+  g_string_truncate (s, s->len - 1);
+  add_raw (s, "hold", "true");
+  return frame_end (s);
+}
+
+char *
+metered_frame_build_message_stamped (const char *channel, const char *from,
+    const char *data_json, const char *from_metadata_json, const char *epoch,
+    guint64 seq)
+{
+  char *plain = metered_frame_build_message (
+      channel, from, data_json, from_metadata_json);
+  GString *s;
+
+  g_return_val_if_fail (plain != NULL && epoch != NULL, NULL);
+
+  s = g_string_new (plain);
+  g_free (plain);
+  g_string_truncate (s, s->len - 1);
+  add_string (s, "epoch", epoch);
+  add_uint (s, "seq", seq);
+  return frame_end (s);
+}
+
+char *
+metered_frame_build_history (const char *channel, const char *status,
+    const char *epoch, guint64 seq, gint64 count)
+{
+  GString *s;
+
+  g_return_val_if_fail (channel != NULL && status != NULL, NULL);
+  g_return_val_if_fail (epoch != NULL, NULL);
+
+  s = frame_begin ("history");
+  add_string (s, "channel", channel);
+  add_string (s, "status", status);
+  add_string (s, "epoch", epoch);
+  add_uint (s, "seq", seq);
+  if (g_str_equal (status, METERED_HISTORY_STATUS_LOST)) {
+    if (count < 0)
+      add_raw (s, "missed", "null");
+    else
+      add_int (s, "missed", count);
+  } else if (g_str_equal (status, METERED_HISTORY_STATUS_RESUMED)) {
+    add_int (s, "replayed", MAX (count, 0));
+  }
+  return frame_end (s);
 }

@@ -43,6 +43,9 @@ typedef enum
   METERED_FRAME_PRESENCE,
   METERED_FRAME_GOING_AWAY,
   METERED_FRAME_PONG,
+  /* server -> client, only to a client that asked for history (an
+   * extension of this project: docs/protocol.md) */
+  METERED_FRAME_HISTORY,
 } MeteredFrameType;
 
 /* The wire name ("subscribe", "going_away", ...) or NULL. */
@@ -79,6 +82,19 @@ typedef struct
   GPtrArray *left;
   /* going_away: finite and > 0, else 1000 */
   double retry_after_ms;
+  /* Channel history extension (docs/protocol.md). subscribe: history is
+   * TRUE when the object is there; history_epoch NULL for a fresh start,
+   * else the position (history_epoch, seq) to resume after. message:
+   * epoch and seq when stamped (seq 0: not stamped). history: channel,
+   * epoch, seq (the channel's last), history_status and history_count
+   * (replayed or missed; -1 unknown). */
+  gboolean history;
+  char *history_epoch;
+  char *epoch;
+  guint64 seq;
+  char *history_status;
+  gint64 history_count;
+  gboolean hold; /* send: "hold":true (held sends, docs/protocol.md) */
 } MeteredFrame;
 
 void metered_presence_entry_free (MeteredPresenceEntry *entry);
@@ -141,5 +157,27 @@ char *metered_frame_build_presence (const char *channel,
     const MeteredPresenceEntry *left, guint n_left);
 char *metered_frame_build_going_away (gint64 retry_after_ms);
 char *metered_frame_build_pong (void);
+
+/* Channel history extension (docs/protocol.md). epoch NULL asks for a
+ * fresh start: "history":{}. */
+char *metered_frame_build_subscribe_history (const char *channel,
+    const char *request_id, gboolean include_sender_metadata, const char *epoch,
+    guint64 seq);
+/* A message stamped with its channel position. */
+char *metered_frame_build_message_stamped (const char *channel,
+    const char *from, const char *data_json, const char *from_metadata_json,
+    const char *epoch, guint64 seq);
+
+/* A send asking to be held while its target reconnects. */
+char *metered_frame_build_send_held (
+    const char *to, const char *data_json, const char *request_id);
+
+#define METERED_HISTORY_STATUS_STARTED "started"
+#define METERED_HISTORY_STATUS_RESUMED "resumed"
+#define METERED_HISTORY_STATUS_LOST "lost"
+/* status one of the above; count: replayed (resumed) or missed (lost,
+ * -1 written as null), not written for started. */
+char *metered_frame_build_history (const char *channel, const char *status,
+    const char *epoch, guint64 seq, gint64 count);
 
 G_END_DECLS

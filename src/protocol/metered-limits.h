@@ -65,3 +65,6 @@
 
 /* Strict JSON scanner: nesting deeper than this is refused (stack safety). */
 #define METERED_JSON_MAX_DEPTH 128
+
+/* Channel history extension: the longest epoch a client may send back. */
+#define METERED_HISTORY_EPOCH_MAX_LEN 64

@@ -16,6 +16,7 @@
  */
 
 #include "metered-hub.h"
+#include "metered-history.h"
 
 #include "protocol/metered-protocol.h"
 
@@ -31,6 +32,15 @@ typedef struct
   char *channel_key;
   gboolean include_sender_metadata;
   gboolean visible;
+  /* Channel history extension: messages to this subscriber carry their
+   * position. While replaying, live messages skip it: the replay reads
+   * them from the history in order, then it turns live (so replayed and
+   * live messages cannot interleave, whatever arrives meanwhile). */
+  gboolean history;
+  gboolean replaying;
+  char *replay_epoch;
+  guint64 cursor; /* the last sequence number replayed or skipped */
+  guint64 replayed;
 } MeteredHubSub;
 
 typedef struct
@@ -58,7 +68,22 @@ struct _MeteredHubConn
   MeteredTokenBucket bucket;
   gboolean bucket_ready;
   gboolean detached;
+  gboolean peer_id_is_stable;
 };
+
+/* A direct message waiting for its target to come back (held sends,
+ * docs/protocol.md). Answered exactly once: ack on delivery, or
+ * peer_not_found when the hold runs out. */
+typedef struct
+{
+  MeteredHub *hub;
+  char *target_key;
+  char *dedupe_key; /* sender scope + requestId, or NULL */
+  char *sender_key; /* the sender's app + peer id, to answer it */
+  char *request_id;
+  GBytes *direct;
+  guint timer;
+} MeteredHubHeld;
 
 struct _MeteredHub
 {
@@ -69,6 +94,13 @@ struct _MeteredHub
   GHashTable *channels; /* channel_key -> GPtrArray of MeteredHubSub* */
   GHashTable *delivered; /* scope+requestId -> gint64* expiry (monotonic ms) */
   GQueue delivered_order; /* the same keys, oldest first */
+  MeteredHistory *history;
+  GQueue replaying; /* MeteredHubSub* with replaying set, in start order */
+  guint replay_source;
+  guint sweep_source;
+  GHashTable *departed; /* peer_key -> gint64* left at (monotonic ms) */
+  GHashTable *held; /* target peer_key -> GQueue of MeteredHubHeld* */
+  guint n_held;
 };
 
 /* Channels and peers are scoped by app; the unit separator cannot occur
@@ -80,17 +112,89 @@ scoped_key (MeteredApp *app, const char *name)
 }
 
 static void
+replay_stop (MeteredHubSub *sub)
+{
+  if (!sub->replaying)
+    return;
+  g_queue_remove (&sub->conn->hub->replaying, sub);
+  sub->replaying = FALSE;
+  g_clear_pointer (&sub->replay_epoch, g_free);
+}
+
+static void
 sub_free (MeteredHubSub *sub)
 {
+  replay_stop (sub);
   g_free (sub->channel);
   g_free (sub->channel_key);
   g_free (sub);
+}
+
+static void
+held_free (MeteredHubHeld *held)
+{
+  g_clear_handle_id (&held->timer, g_source_remove);
+  g_free (held->target_key);
+  g_free (held->dedupe_key);
+  g_free (held->sender_key);
+  g_free (held->request_id);
+  g_bytes_unref (held->direct);
+  g_free (held);
+}
+
+static void
+held_free_all (MeteredHub *hub)
+{
+  GHashTableIter iter;
+  gpointer queue;
+
+  g_hash_table_iter_init (&iter, hub->held);
+  while (g_hash_table_iter_next (&iter, NULL, &queue)) {
+    g_queue_free_full (queue, (GDestroyNotify) held_free);
+    g_hash_table_iter_remove (&iter);
+  }
+  hub->n_held = 0;
+}
+
+static void
+history_report (MeteredHub *hub)
+{
+  MeteredHistoryStats st;
+
+  metered_history_get_stats (hub->history, &st);
+  metered_metrics_set (
+      hub->metrics, METERED_VALUE_HISTORY_MESSAGES, st.messages);
+  metered_metrics_set (hub->metrics, METERED_VALUE_HISTORY_BYTES, st.bytes);
+  metered_metrics_set (
+      hub->metrics, METERED_VALUE_HISTORY_CHANNELS, st.channels);
+  metered_metrics_set (
+      hub->metrics, METERED_VALUE_HISTORY_EVICTED_COUNT, st.evicted_count);
+  metered_metrics_set (
+      hub->metrics, METERED_VALUE_HISTORY_EVICTED_AGE, st.evicted_age);
+  metered_metrics_set (
+      hub->metrics, METERED_VALUE_HISTORY_EVICTED_MEMORY, st.evicted_memory);
+}
+
+/* Age limits hold in quiet channels too, not only where someone
+ * publishes or resumes. */
+static gboolean
+history_sweep (gpointer data)
+{
+  MeteredHub *hub = data;
+
+  metered_history_expire (hub->history, g_get_monotonic_time () / 1000);
+  history_report (hub);
+  return G_SOURCE_CONTINUE;
 }
 
 MeteredHub *
 metered_hub_new (MeteredMetrics *metrics, guint presence_gap_ms)
 {
   MeteredHub *hub = g_new0 (MeteredHub, 1);
+  /* A new process numbers every channel afresh: the epoch tells a
+   * resuming client that positions from before do not apply. */
+  g_autofree char *hub_epoch = g_strdup_printf ("%08x%08x", g_random_int (),
+      (guint) (g_get_real_time () / G_USEC_PER_SEC));
 
   hub->metrics = metrics;
   hub->presence_gap_ms = MAX (presence_gap_ms, 5);
@@ -101,6 +205,13 @@ metered_hub_new (MeteredMetrics *metrics, guint presence_gap_ms)
   hub->delivered =
       g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   g_queue_init (&hub->delivered_order);
+  hub->history = metered_history_new (hub_epoch, METERED_HUB_HISTORY_MAX_BYTES,
+      METERED_HUB_HISTORY_MAX_CHANNELS);
+  g_queue_init (&hub->replaying);
+  hub->departed =
+      g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  hub->held = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  hub->sweep_source = g_timeout_add_seconds (1, history_sweep, hub);
   return hub;
 }
 
@@ -126,6 +237,12 @@ metered_hub_free (MeteredHub *hub)
   g_hash_table_unref (hub->channels);
   g_queue_clear (&hub->delivered_order);
   g_hash_table_unref (hub->delivered);
+  g_clear_handle_id (&hub->replay_source, g_source_remove);
+  g_clear_handle_id (&hub->sweep_source, g_source_remove);
+  held_free_all (hub);
+  g_hash_table_unref (hub->held);
+  g_hash_table_unref (hub->departed);
+  metered_history_free (hub->history);
   g_free (hub);
 }
 
@@ -245,6 +362,33 @@ sub_remove (MeteredHubConn *conn, MeteredHubSub *sub)
   g_hash_table_remove (conn->subs, sub->channel);
 }
 
+/* A stable peer id that just left may be reconnecting: held sends to it
+ * wait for its return (bounded table, stale entries dropped lazily). */
+static void
+held_note_departure (MeteredHubConn *conn)
+{
+  MeteredHub *hub = conn->hub;
+  gint64 *at;
+
+  if (!conn->peer_id_is_stable)
+    return;
+  if (g_hash_table_size (hub->departed) >= METERED_HUB_HOLD_MAX_DEPARTED) {
+    GHashTableIter iter;
+    gpointer value;
+    gint64 now = g_get_monotonic_time () / 1000;
+
+    g_hash_table_iter_init (&iter, hub->departed);
+    while (g_hash_table_iter_next (&iter, NULL, &value))
+      if (now - *(gint64 *) value >= METERED_HUB_HOLD_MS)
+        g_hash_table_iter_remove (&iter);
+    if (g_hash_table_size (hub->departed) >= METERED_HUB_HOLD_MAX_DEPARTED)
+      return;
+  }
+  at = g_new (gint64, 1);
+  *at = g_get_monotonic_time () / 1000;
+  g_hash_table_insert (hub->departed, g_strdup (conn->peer_key), at);
+}
+
 /* Ends everything the connection is part of; it stays allocated until
  * the I/O layer removes it. */
 static void
@@ -272,8 +416,10 @@ conn_detach (MeteredHubConn *conn)
   g_list_free_full (
       g_steal_pointer (&conn->pending), (GDestroyNotify) pending_cancel);
 
-  if (g_hash_table_lookup (conn->hub->peers, conn->peer_key) == conn)
+  if (g_hash_table_lookup (conn->hub->peers, conn->peer_key) == conn) {
     g_hash_table_remove (conn->hub->peers, conn->peer_key);
+    held_note_departure (conn);
+  }
   if (conn->app->n_connections > 0)
     conn->app->n_connections--;
   conn->detached = TRUE;
@@ -290,6 +436,70 @@ conn_free (MeteredHubConn *conn)
   g_free (conn->credential_id);
   g_free (conn->dedupe_scope);
   g_free (conn);
+}
+
+static void send_ack (MeteredHubConn *conn, const char *request_id);
+static void send_error (MeteredHubConn *conn, const char *code,
+    const char *message, const char *request_id);
+static void record_delivered (MeteredHub *hub, char *key, gint64 now_ms);
+
+static void
+held_remove (MeteredHubHeld *held)
+{
+  GQueue *queue = g_hash_table_lookup (held->hub->held, held->target_key);
+
+  g_queue_remove (queue, held);
+  if (g_queue_is_empty (queue)) {
+    g_hash_table_remove (held->hub->held, held->target_key);
+    g_queue_free (queue);
+  }
+  held->hub->n_held--;
+  metered_metrics_set (
+      held->hub->metrics, METERED_VALUE_HELD_DIRECTS, held->hub->n_held);
+  held_free (held);
+}
+
+static gboolean
+held_expired (gpointer data)
+{
+  MeteredHubHeld *held = data;
+  MeteredHubConn *sender =
+      g_hash_table_lookup (held->hub->peers, held->sender_key);
+
+  held->timer = 0;
+  if (sender)
+    send_error (sender, METERED_ERR_PEER_NOT_FOUND,
+        "peer did not come back within the hold time", held->request_id);
+  held_remove (held);
+  return G_SOURCE_REMOVE;
+}
+
+/* The target is back: what waited for it goes first, in order, each
+ * recorded as delivered and acknowledged to its sender if connected (a
+ * sender that is not gets the ack from the dedupe when it resends). */
+static void
+held_deliver (MeteredHubConn *conn)
+{
+  GQueue *queue = g_hash_table_lookup (conn->hub->held, conn->peer_key);
+
+  while (queue) {
+    MeteredHubHeld *held = g_queue_peek_head (queue);
+    MeteredHubConn *sender =
+        g_hash_table_lookup (conn->hub->peers, held->sender_key);
+
+    conn_send_bytes (conn, held->direct);
+    metered_metrics_inc (conn->hub->metrics, METERED_METRIC_FRAMES_OUT,
+        metered_frame_type_name (METERED_FRAME_DIRECT));
+    if (held->dedupe_key)
+      record_delivered (conn->hub, g_steal_pointer (&held->dedupe_key),
+          g_get_monotonic_time () / 1000);
+    if (sender)
+      send_ack (sender, held->request_id);
+    held_remove (held); /* frees queue with its last entry */
+    queue = g_hash_table_lookup (conn->hub->peers, conn->peer_key) == conn
+                ? g_hash_table_lookup (conn->hub->held, conn->peer_key)
+                : NULL;
+  }
 }
 
 MeteredHubConn *
@@ -312,6 +522,7 @@ metered_hub_conn_add (MeteredHub *hub, const MeteredHubAuth *auth,
       NULL);
   conn->io = io;
   conn->io_data = io_data;
+  conn->peer_id_is_stable = auth->peer_id_is_stable;
   conn->subs = g_hash_table_new_full (
       g_str_hash, g_str_equal, NULL, (GDestroyNotify) sub_free);
 
@@ -329,6 +540,8 @@ metered_hub_conn_add (MeteredHub *hub, const MeteredHubAuth *auth,
       metered_frame_build_welcome (conn->peer_id, auth->expires_at,
           g_get_real_time () / G_USEC_PER_SEC, METERED_DEFAULT_MAX_MESSAGE_SIZE,
           auth->welcome_metadata));
+  g_hash_table_remove (hub->departed, conn->peer_key);
+  held_deliver (conn);
   return conn;
 }
 
@@ -403,8 +616,11 @@ snapshot_due (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
+static void history_subscribe (MeteredHubConn *conn, MeteredHubSub *sub,
+    MeteredFrame *frame, gint64 now_ms);
+
 static void
-handle_subscribe (MeteredHubConn *conn, MeteredFrame *frame)
+handle_subscribe (MeteredHubConn *conn, MeteredFrame *frame, gint64 now_ms)
 {
   const char *code =
       check_channel (conn, frame->channel, METERED_ACTION_SUBSCRIBE);
@@ -441,6 +657,15 @@ handle_subscribe (MeteredHubConn *conn, MeteredFrame *frame)
   /* A repeat subscribe: last one wins for the flag. */
   sub->include_sender_metadata = frame->include_sender_metadata;
 
+  /* An answer that needs no replay goes before the ack: a client whose
+   * subscribe resolved knows its position, even if the socket drops
+   * right after. A replay starts in a later iteration, after the ack. */
+  if (frame->history) {
+    history_subscribe (conn, sub, frame, now_ms);
+  } else {
+    replay_stop (sub);
+    sub->history = FALSE;
+  }
   send_ack (conn, frame->request_id);
 
   /* The snapshot goes in a later write: Node's WebSocket clients dispatch
@@ -452,6 +677,128 @@ handle_subscribe (MeteredHubConn *conn, MeteredFrame *frame)
   pending->source_id =
       g_timeout_add (conn->hub->presence_gap_ms, snapshot_due, pending);
   conn->pending = g_list_append (conn->pending, pending);
+}
+
+static void
+send_history (MeteredHubConn *conn, MeteredHubSub *sub, const char *status,
+    const char *epoch, guint64 seq, gint64 count, const char *outcome)
+{
+  conn_send (conn, METERED_FRAME_HISTORY,
+      metered_frame_build_history (sub->channel, status, epoch, seq, count));
+  metered_metrics_inc (
+      conn->hub->metrics, METERED_METRIC_HISTORY_RESUMES, outcome);
+}
+
+/* Ends a replay: resumed if the cursor reached the channel's last
+ * message in the same epoch, else lost with what is known missing. */
+static void
+replay_finish (MeteredHubSub *sub)
+{
+  MeteredHubConn *conn = sub->conn;
+  guint64 last;
+  const char *epoch =
+      metered_history_position (conn->hub->history, sub->channel_key, &last);
+
+  if (!g_str_equal (epoch, sub->replay_epoch))
+    send_history (conn, sub, METERED_HISTORY_STATUS_LOST, epoch, last, -1,
+        "epoch_changed");
+  else if (sub->cursor == last)
+    send_history (conn, sub, METERED_HISTORY_STATUS_RESUMED, epoch, last,
+        (gint64) sub->replayed, "resumed");
+  else
+    send_history (conn, sub, METERED_HISTORY_STATUS_LOST, epoch, last,
+        (gint64) (last - sub->cursor), "expired");
+  replay_stop (sub);
+}
+
+/* Replays up to budget messages of sub; returns how many it read. */
+static guint
+replay_some (MeteredHubSub *sub, guint budget)
+{
+  MeteredHubConn *conn = sub->conn;
+  MeteredHistoryEntry entries[64];
+  guint n;
+
+  n = metered_history_read (conn->hub->history, sub->channel_key, sub->cursor,
+      entries, MIN (budget, G_N_ELEMENTS (entries)));
+  if (n == 0 || entries[0].seq != sub->cursor + 1) {
+    replay_finish (sub);
+    return 0;
+  }
+  for (guint i = 0; i < n; i++) {
+    sub->cursor = entries[i].seq;
+    if (g_str_equal (entries[i].from, conn->peer_id))
+      continue; /* never echoed, replayed or not */
+    conn_send (conn, METERED_FRAME_MESSAGE,
+        metered_frame_build_message_stamped (sub->channel, entries[i].from,
+            entries[i].data,
+            sub->include_sender_metadata ? entries[i].from_metadata : NULL,
+            sub->replay_epoch, entries[i].seq));
+    sub->replayed++;
+  }
+  return MAX (n, 1);
+}
+
+/* Replays go out in batches, one per main-loop iteration, so a long gap
+ * neither stalls other connections nor fills one send queue at once. */
+static gboolean
+replay_pump (gpointer data)
+{
+  MeteredHub *hub = data;
+  guint budget = METERED_HUB_REPLAY_BATCH;
+
+  while (budget > 0 && !g_queue_is_empty (&hub->replaying)) {
+    MeteredHubSub *sub = g_queue_peek_head (&hub->replaying);
+    guint n = replay_some (sub, budget);
+    budget -= MIN (n, budget);
+    if (sub->replaying && n > 0 && budget == 0)
+      break;
+  }
+  if (g_queue_is_empty (&hub->replaying)) {
+    hub->replay_source = 0;
+    return G_SOURCE_REMOVE;
+  }
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+history_subscribe (MeteredHubConn *conn, MeteredHubSub *sub,
+    MeteredFrame *frame, gint64 now_ms)
+{
+  MeteredHub *hub = conn->hub;
+  MeteredHistoryGap gap = METERED_HISTORY_COMPLETE;
+  const char *epoch;
+  gint64 missed = 0;
+  guint64 last;
+
+  replay_stop (sub);
+  sub->history = TRUE;
+  if (frame->history_epoch)
+    gap = metered_history_gap (hub->history, sub->channel_key,
+        frame->history_epoch, frame->seq, now_ms, &missed);
+  epoch = metered_history_position (hub->history, sub->channel_key, &last);
+
+  if (!frame->history_epoch) {
+    send_history (
+        conn, sub, METERED_HISTORY_STATUS_STARTED, epoch, last, 0, "started");
+  } else if (gap == METERED_HISTORY_EPOCH_CHANGED) {
+    send_history (conn, sub, METERED_HISTORY_STATUS_LOST, epoch, last, -1,
+        "epoch_changed");
+  } else if (gap == METERED_HISTORY_EXPIRED) {
+    send_history (
+        conn, sub, METERED_HISTORY_STATUS_LOST, epoch, last, missed, "expired");
+  } else if (missed == 0) {
+    send_history (
+        conn, sub, METERED_HISTORY_STATUS_RESUMED, epoch, last, 0, "resumed");
+  } else {
+    sub->replaying = TRUE;
+    sub->replay_epoch = g_strdup (epoch);
+    sub->cursor = frame->seq;
+    sub->replayed = 0;
+    g_queue_push_tail (&hub->replaying, sub);
+    if (!hub->replay_source)
+      hub->replay_source = g_idle_add (replay_pump, hub);
+  }
 }
 
 static void
@@ -468,11 +815,11 @@ handle_unsubscribe (MeteredHubConn *conn, MeteredFrame *frame)
  * reconnect): the caller acks it and delivers nothing. Otherwise records
  * it. Entries expire after the window; the table is bounded. */
 static gboolean
-already_delivered (MeteredHubConn *conn, const char *request_id, gint64 now_ms)
+already_delivered_full (MeteredHubConn *conn, const char *request_id,
+    gint64 now_ms, gboolean record)
 {
   MeteredHub *hub = conn->hub;
   g_autofree char *key = NULL;
-  gint64 *expiry;
 
   if (!request_id)
     return FALSE;
@@ -489,11 +836,26 @@ already_delivered (MeteredHubConn *conn, const char *request_id, gint64 now_ms)
   key = g_strconcat (conn->dedupe_scope, request_id, NULL);
   if (g_hash_table_contains (hub->delivered, key))
     return TRUE;
-  expiry = g_new (gint64, 1);
+  if (record)
+    record_delivered (hub, g_steal_pointer (&key), now_ms);
+  return FALSE;
+}
+
+/* Takes key. */
+static void
+record_delivered (MeteredHub *hub, char *key, gint64 now_ms)
+{
+  gint64 *expiry = g_new (gint64, 1);
+
   *expiry = now_ms + METERED_HUB_DEDUPE_WINDOW_MS;
   g_queue_push_tail (&hub->delivered_order, key);
-  g_hash_table_insert (hub->delivered, g_steal_pointer (&key), expiry);
-  return FALSE;
+  g_hash_table_insert (hub->delivered, key, expiry);
+}
+
+static gboolean
+already_delivered (MeteredHubConn *conn, const char *request_id, gint64 now_ms)
+{
+  return already_delivered_full (conn, request_id, now_ms, TRUE);
 }
 
 static void
@@ -502,9 +864,12 @@ handle_publish (MeteredHubConn *conn, MeteredFrame *frame, gint64 now_ms)
   const char *code =
       check_channel (conn, frame->channel, METERED_ACTION_PUBLISH);
   g_autofree char *channel_key = NULL;
-  g_autoptr (GBytes) plain = NULL;
-  g_autoptr (GBytes) stamped = NULL;
+  g_autofree char *epoch = NULL;
+  /* [with fromMetadata][with the history stamp] */
+  GBytes *variants[2][2] = { { NULL, NULL }, { NULL, NULL } };
+  MeteredHistoryLimits limits;
   GPtrArray *subs;
+  guint64 seq;
   guint n = 0;
 
   if (code) {
@@ -517,32 +882,101 @@ handle_publish (MeteredHubConn *conn, MeteredFrame *frame, gint64 now_ms)
   }
 
   channel_key = scoped_key (conn->app, frame->channel);
+  limits.max_messages = conn->app->history_max_messages;
+  limits.max_age_ms = conn->app->history_max_age_ms;
+  seq = metered_history_append (conn->hub->history, channel_key, &limits,
+      conn->peer_id, frame->data, conn->peer_metadata, now_ms);
+  epoch = g_strdup (
+      metered_history_position (conn->hub->history, channel_key, NULL));
+  history_report (conn->hub);
+
   subs = g_hash_table_lookup (conn->hub->channels, channel_key);
   /* Each variant of the frame is built once and the same bytes go to
    * every recipient. */
   for (guint i = 0; subs && i < subs->len; i++) {
     MeteredHubSub *other = g_ptr_array_index (subs, i);
-    GBytes *text;
+    gboolean md = other->include_sender_metadata && conn->peer_metadata;
+    GBytes **text = &variants[md][other->history];
 
     if (other->conn == conn || other->conn->detached)
       continue; /* never echoed */
-    if (other->include_sender_metadata && conn->peer_metadata) {
-      if (!stamped)
-        stamped = frame_bytes (metered_frame_build_message (
-            frame->channel, conn->peer_id, frame->data, conn->peer_metadata));
-      text = stamped;
-    } else {
-      if (!plain)
-        plain = frame_bytes (metered_frame_build_message (
-            frame->channel, conn->peer_id, frame->data, NULL));
-      text = plain;
-    }
-    conn_send_bytes (other->conn, text);
+    if (other->replaying)
+      continue; /* its replay reaches this one from the history */
+    if (!*text)
+      *text = frame_bytes (
+          other->history
+              ? metered_frame_build_message_stamped (frame->channel,
+                    conn->peer_id, frame->data, md ? conn->peer_metadata : NULL,
+                    epoch, seq)
+              : metered_frame_build_message (frame->channel, conn->peer_id,
+                    frame->data, md ? conn->peer_metadata : NULL));
+    conn_send_bytes (other->conn, *text);
     n++;
   }
+  for (guint i = 0; i < 4; i++)
+    if (variants[i / 2][i % 2])
+      g_bytes_unref (variants[i / 2][i % 2]);
   metered_metrics_add (conn->hub->metrics, METERED_METRIC_FRAMES_OUT,
       metered_frame_type_name (METERED_FRAME_MESSAGE), n);
   send_ack (conn, frame->request_id);
+}
+
+/* A held send (the sender asked with "hold":true) to a stable peer id
+ * that left less than METERED_HUB_HOLD_MS ago. FALSE: not held, the
+ * caller answers peer_not_found as for any absent peer. TRUE: answered
+ * now (a resend already delivered), or later exactly once. */
+static gboolean
+held_add (MeteredHubConn *conn, MeteredFrame *frame, const char *peer_key,
+    gint64 now_ms)
+{
+  MeteredHub *hub = conn->hub;
+  gint64 *left = g_hash_table_lookup (hub->departed, peer_key);
+  g_autofree char *dedupe_key = NULL;
+  MeteredHubHeld *held;
+  GQueue *queue;
+
+  if (!left || g_get_monotonic_time () / 1000 - *left >= METERED_HUB_HOLD_MS)
+    return FALSE;
+  if (already_delivered_full (conn, frame->request_id, now_ms, FALSE)) {
+    send_ack (conn, frame->request_id);
+    return TRUE;
+  }
+  queue = g_hash_table_lookup (hub->held, peer_key);
+  if (frame->request_id) {
+    dedupe_key = g_strconcat (conn->dedupe_scope, frame->request_id, NULL);
+    /* A resend of one still held: answered when that one is. */
+    for (GList *l = queue ? queue->head : NULL; l; l = l->next) {
+      MeteredHubHeld *h = l->data;
+      if (g_strcmp0 (h->dedupe_key, dedupe_key) == 0) {
+        g_free (h->sender_key);
+        h->sender_key = g_strdup (conn->peer_key);
+        return TRUE;
+      }
+    }
+  }
+  if (hub->n_held >= METERED_HUB_HOLD_MAX ||
+      (queue && queue->length >= METERED_HUB_HOLD_MAX_PER_PEER))
+    return FALSE;
+
+  held = g_new0 (MeteredHubHeld, 1);
+  held->hub = hub;
+  held->target_key = g_strdup (peer_key);
+  held->dedupe_key = g_steal_pointer (&dedupe_key);
+  held->sender_key = g_strdup (conn->peer_key);
+  held->request_id = g_strdup (frame->request_id);
+  held->direct = frame_bytes (metered_frame_build_direct (
+      conn->peer_id, frame->data, conn->peer_metadata));
+  held->timer = g_timeout_add (
+      (guint) (METERED_HUB_HOLD_MS - (g_get_monotonic_time () / 1000 - *left)),
+      held_expired, held);
+  if (!queue) {
+    queue = g_queue_new ();
+    g_hash_table_insert (hub->held, g_strdup (peer_key), queue);
+  }
+  g_queue_push_tail (queue, held);
+  hub->n_held++;
+  metered_metrics_set (hub->metrics, METERED_VALUE_HELD_DIRECTS, hub->n_held);
+  return TRUE;
 }
 
 static void
@@ -559,8 +993,9 @@ handle_send (MeteredHubConn *conn, MeteredFrame *frame, gint64 now_ms)
   peer_key = scoped_key (conn->app, frame->to);
   target = g_hash_table_lookup (conn->hub->peers, peer_key);
   if (!target || target->detached) {
-    send_error (conn, METERED_ERR_PEER_NOT_FOUND, "peer is not connected",
-        frame->request_id);
+    if (!(frame->hold && held_add (conn, frame, peer_key, now_ms)))
+      send_error (conn, METERED_ERR_PEER_NOT_FOUND, "peer is not connected",
+          frame->request_id);
     return;
   }
   if (already_delivered (conn, frame->request_id, now_ms)) {
@@ -636,7 +1071,7 @@ metered_hub_conn_handle_text (
       metered_frame_type_name (frame->type));
   switch (frame->type) {
     case METERED_FRAME_SUBSCRIBE:
-      handle_subscribe (conn, frame);
+      handle_subscribe (conn, frame, now_ms);
       break;
     case METERED_FRAME_UNSUBSCRIBE:
       handle_unsubscribe (conn, frame);

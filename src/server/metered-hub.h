@@ -69,6 +69,20 @@ typedef struct
 #define METERED_HUB_DEDUPE_WINDOW_MS (5 * 60 * 1000)
 #define METERED_HUB_DEDUPE_MAX 200000
 
+/* Channel history (docs/protocol.md): memory for all apps together, the
+ * channel records kept, and messages replayed per main-loop iteration. */
+#define METERED_HUB_HISTORY_MAX_BYTES (64 * 1024 * 1024)
+#define METERED_HUB_HISTORY_MAX_CHANNELS 100000
+#define METERED_HUB_REPLAY_BATCH 256
+
+/* Held sends (docs/protocol.md): a send with "hold":true to a stable peer
+ * id that left less than this ago waits for its return until this long
+ * after it left; at most this many held in all and per target. */
+#define METERED_HUB_HOLD_MS 10000
+#define METERED_HUB_HOLD_MAX 10000
+#define METERED_HUB_HOLD_MAX_PER_PEER 100
+#define METERED_HUB_HOLD_MAX_DEPARTED 100000
+
 MeteredHub *metered_hub_new (MeteredMetrics *metrics, guint presence_gap_ms);
 void metered_hub_free (MeteredHub *hub);
 

@@ -20,6 +20,28 @@
 struct _MeteredMetrics
 {
   GHashTable *families[METERED_METRIC_N_FAMILIES]; /* label -> guint64* */
+  guint64 values[METERED_VALUE_N];
+};
+
+static const struct
+{
+  const char *name;
+  const char *type;
+  const char *help;
+} value_info[METERED_VALUE_N] = {
+  { "metered_history_messages", "gauge", "Messages kept in channel history" },
+  { "metered_history_bytes", "gauge",
+      "Memory held by channel history, entries and their strings" },
+  { "metered_history_channels", "gauge",
+      "Channels with a history record (numbering kept)" },
+  { "metered_history_evicted_count_total", "counter",
+      "History messages dropped by a channel's maxMessages" },
+  { "metered_history_evicted_age_total", "counter",
+      "History messages dropped by maxAgeSeconds" },
+  { "metered_history_evicted_memory_total", "counter",
+      "History messages dropped by the server-wide memory bound" },
+  { "metered_held_directs", "gauge",
+      "Direct messages held for a peer that is reconnecting" },
 };
 
 static const struct
@@ -33,6 +55,8 @@ static const struct
   { "metered_closes_total", "code", "WebSocket connections closed, by code" },
   { "metered_handshake_refusals_total", "reason",
       "Connection attempts refused at the HTTP upgrade" },
+  { "metered_history_resumes_total", "outcome",
+      "History requests on subscribe, by outcome" },
 };
 
 MeteredMetrics *
@@ -88,6 +112,20 @@ metered_metrics_get (
   return value ? *value : 0;
 }
 
+void
+metered_metrics_set (
+    MeteredMetrics *metrics, MeteredMetricValue value, guint64 v)
+{
+  if (metrics)
+    metrics->values[value] = v;
+}
+
+guint64
+metered_metrics_get_value (MeteredMetrics *metrics, MeteredMetricValue value)
+{
+  return metrics->values[value];
+}
+
 char *
 metered_metrics_render (
     MeteredMetrics *metrics, guint connections, guint channels)
@@ -100,6 +138,11 @@ metered_metrics_render (
       "# HELP metered_channels Channels with at least one subscriber\n"
       "# TYPE metered_channels gauge\nmetered_channels %u\n",
       connections, channels);
+  for (guint i = 0; i < METERED_VALUE_N; i++)
+    g_string_append_printf (out,
+        "# HELP %s %s\n# TYPE %s %s\n%s %" G_GUINT64_FORMAT "\n",
+        value_info[i].name, value_info[i].help, value_info[i].name,
+        value_info[i].type, value_info[i].name, metrics->values[i]);
 
   for (guint i = 0; i < METERED_METRIC_N_FAMILIES; i++) {
     g_autoptr (GList) labels = g_hash_table_get_keys (metrics->families[i]);

@@ -29,6 +29,7 @@ typedef enum
   METERED_METRIC_FRAMES_OUT, /* label: frame type */
   METERED_METRIC_CLOSES, /* label: close code */
   METERED_METRIC_HANDSHAKE_REFUSALS, /* label: reason */
+  METERED_METRIC_HISTORY_RESUMES, /* label: outcome */
   METERED_METRIC_N_FAMILIES,
 } MeteredMetricFamily;
 
@@ -43,6 +44,25 @@ void metered_metrics_add (MeteredMetrics *metrics, MeteredMetricFamily family,
     const char *label, guint64 n);
 guint64 metered_metrics_get (
     MeteredMetrics *metrics, MeteredMetricFamily family, const char *label);
+/* Values the hub reads off its stores and sets whole (the channel
+ * history's size and evictions). */
+typedef enum
+{
+  METERED_VALUE_HISTORY_MESSAGES,
+  METERED_VALUE_HISTORY_BYTES,
+  METERED_VALUE_HISTORY_CHANNELS,
+  METERED_VALUE_HISTORY_EVICTED_COUNT,
+  METERED_VALUE_HISTORY_EVICTED_AGE,
+  METERED_VALUE_HISTORY_EVICTED_MEMORY,
+  METERED_VALUE_HELD_DIRECTS,
+  METERED_VALUE_N,
+} MeteredMetricValue;
+
+void metered_metrics_set (
+    MeteredMetrics *metrics, MeteredMetricValue value, guint64 v);
+guint64 metered_metrics_get_value (
+    MeteredMetrics *metrics, MeteredMetricValue value);
+
 /* Renders every counter plus the two gauges. */
 char *metered_metrics_render (
     MeteredMetrics *metrics, guint connections, guint channels);

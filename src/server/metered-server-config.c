@@ -215,6 +215,44 @@ bad:
   return FALSE;
 }
 
+/* "history": {"maxMessages": N, "maxAgeSeconds": S}, both optional. */
+static gboolean
+load_history (MeteredApp *app, JsonObject *obj, GError **error)
+{
+  JsonNode *node = json_object_get_member (obj, "history");
+  JsonObject *h;
+  gint64 v;
+
+  app->history_max_messages = METERED_HISTORY_DEFAULT_MAX_MESSAGES;
+  app->history_max_age_ms = METERED_HISTORY_DEFAULT_MAX_AGE_S * 1000;
+  if (!node)
+    return TRUE;
+  if (!JSON_NODE_HOLDS_OBJECT (node))
+    goto bad;
+  h = json_node_get_object (node);
+  if (json_object_has_member (h, "maxMessages")) {
+    v = json_object_get_int_member_with_default (h, "maxMessages", -1);
+    if (v < 0 || v > METERED_HISTORY_LIMIT_MAX_MESSAGES)
+      goto bad;
+    app->history_max_messages = (guint) v;
+  }
+  if (json_object_has_member (h, "maxAgeSeconds")) {
+    v = json_object_get_int_member_with_default (h, "maxAgeSeconds", -1);
+    if (v < 1 || v > METERED_HISTORY_LIMIT_MAX_AGE_S)
+      goto bad;
+    app->history_max_age_ms = v * 1000;
+  }
+  return TRUE;
+
+bad:
+  g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+      "app \"%s\": history must be an object with maxMessages 0..%d and "
+      "maxAgeSeconds 1..%d",
+      app->id, METERED_HISTORY_LIMIT_MAX_MESSAGES,
+      METERED_HISTORY_LIMIT_MAX_AGE_S);
+  return FALSE;
+}
+
 static gboolean
 load_app (
     MeteredServerConfig *config, JsonNode *node, guint index, GError **error)
@@ -258,6 +296,8 @@ load_app (
   }
   app->suspended =
       json_object_get_boolean_member_with_default (obj, "suspended", FALSE);
+  if (!load_history (app, obj, error))
+    return FALSE;
 
   if (json_object_has_member (obj, "publishableKeys")) {
     JsonArray *keys = json_object_get_array_member (obj, "publishableKeys");

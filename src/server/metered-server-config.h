@@ -60,7 +60,16 @@ struct _MeteredApp
   guint max_connections;
   gboolean suspended;
   guint n_connections; /* maintained by the hub */
+  /* Channel history (keys file "history"; docs/metered-server.md). */
+  guint history_max_messages;
+  gint64 history_max_age_ms;
 };
+
+/* Defaults and bounds of an app's "history" object. */
+#define METERED_HISTORY_DEFAULT_MAX_MESSAGES 1000
+#define METERED_HISTORY_DEFAULT_MAX_AGE_S 120
+#define METERED_HISTORY_LIMIT_MAX_MESSAGES 100000
+#define METERED_HISTORY_LIMIT_MAX_AGE_S 86400
 
 typedef struct
 {

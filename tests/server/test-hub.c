@@ -98,6 +98,7 @@ connect_peer (Fixture *f, guint i, const char *peer_id,
   auth.peer_metadata = peer_metadata;
   auth.credential_id = "dev";
   auth.expires_at = -1;
+  auth.peer_id_is_stable = TRUE;
   f->conns[i] = metered_hub_conn_add (f->hub, &auth, &io, &f->peers[i]);
   return f->conns[i];
 }
@@ -458,6 +459,340 @@ test_close_sends_left (Fixture *f, gconstpointer data)
   g_assert_cmpuint (metered_hub_count_conns (f->hub), ==, 1);
 }
 
+/* --- channel history (issue 17) --- */
+
+/* Feeds with a fake clock 20 ms apart per frame: long runs of publishes
+ * stay under the 100 frames/s limit without real waiting. */
+static void
+feed_paced (Fixture *f, guint i, const char *text)
+{
+  static gint64 fake_ms;
+
+  fake_ms = MAX (fake_ms + 20, g_get_monotonic_time () / 1000);
+  metered_hub_conn_handle_text (f->conns[i], text, strlen (text), fake_ms);
+}
+
+static void
+publish_range (Fixture *f, guint i, guint first, guint last)
+{
+  for (guint n = first; n < last; n++) {
+    g_autofree char *text = g_strdup_printf (
+        "{\"type\":\"publish\",\"channel\":\"c\",\"data\":{\"n\":%u}}", n);
+    feed_paced (f, i, text);
+  }
+}
+
+/* The value of "key": in a frame (string values without quotes). */
+static char *
+field (const char *text, const char *key)
+{
+  g_autofree char *pat = g_strdup_printf ("\"%s\":", key);
+  const char *p = strstr (text, pat);
+
+  g_assert_nonnull (p);
+  p += strlen (pat);
+  if (*p == '"')
+    return g_strndup (p + 1, strchr (p + 1, '"') - p - 1);
+  return g_strndup (p, strcspn (p, ",}"));
+}
+
+/* Index of the first frame of peer i starting with prefix, or -1. */
+static gint
+find_frame (Fixture *f, guint i, const char *prefix)
+{
+  for (guint n = 0; n < f->peers[i].frames->len; n++)
+    if (g_str_has_prefix (g_ptr_array_index (f->peers[i].frames, n), prefix))
+      return (gint) n;
+  return -1;
+}
+
+static void
+wait_frame (Fixture *f, guint i, const char *prefix)
+{
+  gboolean expired = FALSE;
+  guint id = g_timeout_add (2000, set_flag, &expired);
+
+  while (find_frame (f, i, prefix) < 0 && !expired)
+    g_main_context_iteration (NULL, TRUE);
+  if (!expired)
+    g_source_remove (id);
+  g_assert_cmpint (find_frame (f, i, prefix), >=, 0);
+}
+
+#define HISTORY_FRAME "{\"type\":\"history\""
+#define MESSAGE_FRAME "{\"type\":\"message\""
+
+/* A history subscribe of peer i; returns the "history" answer. */
+static char *
+subscribe_history (Fixture *f, guint i, const char *history)
+{
+  g_autofree char *text = g_strdup_printf (
+      "{\"type\":\"subscribe\",\"channel\":\"c\",\"requestId\":\"h\","
+      "\"history\":%s}",
+      history);
+  gint n;
+
+  g_ptr_array_set_size (f->peers[i].frames, 0);
+  feed_paced (f, i, text);
+  /* An immediate answer comes before the ack, a replay after it. */
+  n = find_frame (f, i, HISTORY_FRAME);
+  g_assert_cmpstr (frame (f, i, n < 0 ? 0 : 1), ==,
+      "{\"type\":\"ack\",\"requestId\":\"h\"}");
+  g_assert_cmpuint (f->peers[i].frames->len, ==, n < 0 ? 1 : 2);
+  return n < 0 ? NULL : g_strdup (frame (f, i, n));
+}
+
+static void
+test_history_replay_before_live (Fixture *f, gconstpointer data)
+{
+  g_autofree char *started = NULL, *epoch = NULL, *resume = NULL;
+  g_autofree char *answer = NULL;
+  GPtrArray *bob;
+  guint next = 2;
+  gint done;
+
+  connect_peer (f, 0, "alice", "{\"name\":\"A\"}", METERED_ACTION_ALL);
+  connect_peer (f, 1, "bob", NULL, METERED_ACTION_ALL);
+  connect_peer (f, 2, "carol", NULL, METERED_ACTION_ALL);
+  feed (f, 2, "{\"type\":\"subscribe\",\"channel\":\"c\",\"requestId\":\"3\"}");
+  started = subscribe_history (f, 1, "{}");
+  g_assert_nonnull (started);
+  epoch = field (started, "epoch");
+  g_assert_cmpstr (started, ==,
+      (answer = g_strdup_printf ("{\"type\":\"history\",\"channel\":\"c\","
+                                 "\"status\":\"started\",\"epoch\":\"%s\","
+                                 "\"seq\":0}",
+           epoch)));
+  settle ();
+  g_ptr_array_set_size (f->peers[1].frames, 0);
+  g_ptr_array_set_size (f->peers[2].frames, 0);
+
+  /* Stamped for bob, byte for byte the plain frame for carol. */
+  publish_range (f, 0, 1, 2);
+  g_clear_pointer (&answer, g_free);
+  g_assert_cmpstr (frame (f, 1, 0), ==,
+      (answer = g_strdup_printf ("{\"type\":\"message\",\"channel\":\"c\","
+                                 "\"from\":\"alice\",\"data\":{\"n\":1},"
+                                 "\"epoch\":\"%s\",\"seq\":1}",
+           epoch)));
+  g_assert_cmpstr (frame (f, 2, 0), ==,
+      "{\"type\":\"message\",\"channel\":\"c\",\"from\":\"alice\",\"data\":"
+      "{\"n\":1}}");
+
+  /* bob's socket goes; 300 published while away. */
+  metered_hub_conn_remove (f->conns[1]);
+  publish_range (f, 0, 2, 302);
+  connect_peer (f, 1, "bob", NULL, METERED_ACTION_ALL);
+  resume = g_strdup_printf ("{\"epoch\":\"%s\",\"seq\":1}", epoch);
+  g_assert_null (subscribe_history (f, 1, resume));
+  /* More arrive in the same turn, before the replay ran at all: they
+   * must come after the 300, once. */
+  publish_range (f, 0, 302, 307);
+  g_assert_cmpuint (f->peers[1].frames->len, ==, 1);
+  wait_frame (f, 1, HISTORY_FRAME);
+
+  bob = f->peers[1].frames;
+  done = find_frame (f, 1, HISTORY_FRAME);
+  for (guint n = 1; n < (guint) done; n++) {
+    const char *text = g_ptr_array_index (bob, n);
+    g_autofree char *seq = NULL;
+    g_autofree char *want = NULL;
+
+    if (!g_str_has_prefix (text, MESSAGE_FRAME))
+      continue; /* the presence snapshot */
+    seq = field (text, "seq");
+    want = g_strdup_printf ("{\"n\":%u}", next);
+    g_assert_cmpuint (g_ascii_strtoull (seq, NULL, 10), ==, next);
+    g_assert_nonnull (strstr (text, want));
+    next++;
+  }
+  g_assert_cmpuint (next, ==, 307);
+  g_clear_pointer (&answer, g_free);
+  g_assert_cmpstr (frame (f, 1, done), ==,
+      (answer = g_strdup_printf ("{\"type\":\"history\",\"channel\":\"c\","
+                                 "\"status\":\"resumed\",\"epoch\":\"%s\","
+                                 "\"seq\":306,\"replayed\":305}",
+           epoch)));
+
+  /* Live again, once. */
+  publish_range (f, 0, 307, 308);
+  g_assert_true (
+      g_str_has_suffix (g_ptr_array_index (bob, bob->len - 1), "\"seq\":307}"));
+  /* carol, who never asked: every message once, plain, nothing else new */
+  for (guint n = 0, m = 0; n < f->peers[2].frames->len; n++) {
+    const char *text = frame (f, 2, n);
+    g_autofree char *want = g_strdup_printf (
+        "{\"type\":\"message\",\"channel\":\"c\",\"from\":\"alice\","
+        "\"data\":{\"n\":%u}}",
+        m + 1);
+    if (!g_str_has_prefix (text, MESSAGE_FRAME)) {
+      g_assert_true (g_str_has_prefix (text, "{\"type\":\"presence\""));
+      continue;
+    }
+    g_assert_cmpstr (text, ==, want);
+    if (++m == 307)
+      g_assert_cmpuint (n, ==, f->peers[2].frames->len - 1);
+  }
+  g_assert_cmpuint (metered_metrics_get (
+                        f->metrics, METERED_METRIC_HISTORY_RESUMES, "resumed"),
+      ==, 1);
+  g_assert_cmpuint (
+      metered_metrics_get_value (f->metrics, METERED_VALUE_HISTORY_MESSAGES),
+      ==, 307);
+}
+
+static void
+test_history_lost (Fixture *f, gconstpointer data)
+{
+  g_autofree char *started = NULL, *epoch = NULL, *resume = NULL;
+  g_autofree char *answer = NULL, *want = NULL;
+
+  f->app->history_max_messages = 10;
+  connect_peer (f, 0, "alice", NULL, METERED_ACTION_ALL);
+  connect_peer (f, 1, "bob", NULL, METERED_ACTION_ALL);
+  started = subscribe_history (f, 1, "{}");
+  epoch = field (started, "epoch");
+  metered_hub_conn_remove (f->conns[1]);
+  publish_range (f, 0, 1, 21);
+
+  connect_peer (f, 1, "bob", NULL, METERED_ACTION_ALL);
+  resume = g_strdup_printf ("{\"epoch\":\"%s\",\"seq\":0}", epoch);
+  answer = subscribe_history (f, 1, resume);
+  want = g_strdup_printf ("{\"type\":\"history\",\"channel\":\"c\",\"status\":"
+                          "\"lost\",\"epoch\":\"%s\",\"seq\":20,\"missed\":20}",
+      epoch);
+  g_assert_cmpstr (answer, ==, want);
+  settle ();
+  g_assert_cmpint (find_frame (f, 1, MESSAGE_FRAME), <, 0);
+
+  /* Another epoch: the count is unknown. */
+  g_clear_pointer (&answer, g_free);
+  answer = subscribe_history (f, 1, "{\"epoch\":\"gone.0\",\"seq\":3}");
+  g_assert_nonnull (strstr (answer, "\"status\":\"lost\""));
+  g_assert_true (g_str_has_suffix (answer, "\"seq\":20,\"missed\":null}"));
+}
+
+static void
+test_history_own_skipped (Fixture *f, gconstpointer data)
+{
+  g_autofree char *started = NULL, *epoch = NULL, *resume = NULL;
+
+  connect_peer (f, 0, "alice", NULL, METERED_ACTION_ALL);
+  connect_peer (f, 1, "bob", NULL, METERED_ACTION_ALL);
+  started = subscribe_history (f, 1, "{}");
+  epoch = field (started, "epoch");
+  publish_range (f, 1, 1, 2); /* bob's own: seq 1 */
+  metered_hub_conn_remove (f->conns[1]);
+  publish_range (f, 0, 2, 3); /* alice's: seq 2 */
+
+  connect_peer (f, 1, "bob", NULL, METERED_ACTION_ALL);
+  resume = g_strdup_printf ("{\"epoch\":\"%s\",\"seq\":0}", epoch);
+  subscribe_history (f, 1, resume);
+  wait_frame (f, 1, HISTORY_FRAME);
+  g_assert_cmpint (find_frame (f, 1, MESSAGE_FRAME), ==, 1);
+  g_assert_nonnull (strstr (frame (f, 1, 1), "\"from\":\"alice\""));
+  g_assert_true (g_str_has_suffix (
+      frame (f, 1, find_frame (f, 1, HISTORY_FRAME)), "\"replayed\":1}"));
+}
+
+static void
+test_history_bad_request (Fixture *f, gconstpointer data)
+{
+  static const char *const bad[] = {
+    "5",
+    "null",
+    "[]",
+    "{\"epoch\":\"e\"}",
+    "{\"seq\":1}",
+    "{\"epoch\":\"\",\"seq\":1}",
+    "{\"epoch\":\"e\",\"seq\":-1}",
+    "{\"epoch\":\"e\",\"seq\":1.5}",
+    "{\"epoch\":\"e\",\"seq\":\"1\"}",
+    "{\"epoch\":"
+    "\"01234567890123456789012345678901234567890123456789012345678901234\","
+    "\"seq\":1}",
+  };
+
+  connect_peer (f, 0, "alice", NULL, METERED_ACTION_ALL);
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++) {
+    g_autofree char *text = g_strdup_printf (
+        "{\"type\":\"subscribe\",\"channel\":\"c\",\"requestId\":\"b\","
+        "\"history\":%s}",
+        bad[i]);
+    g_ptr_array_set_size (f->peers[0].frames, 0);
+    feed (f, 0, text);
+    g_assert_cmpuint (f->peers[0].frames->len, ==, 1);
+    g_assert_cmpstr (frame (f, 0, 0), ==,
+        "{\"type\":\"error\",\"requestId\":\"b\",\"code\":"
+        "\"malformed_message\"}");
+  }
+}
+
+static void
+test_held_send (Fixture *f, gconstpointer data)
+{
+  connect_peer (f, 0, "alice", NULL, METERED_ACTION_ALL);
+  connect_peer (f, 1, "bob", NULL, METERED_ACTION_ALL);
+  metered_hub_conn_remove (f->conns[1]);
+  g_ptr_array_set_size (f->peers[0].frames, 0);
+
+  /* Without hold: answered at once, as for the SDK. */
+  feed (f, 0,
+      "{\"type\":\"send\",\"to\":\"bob\",\"data\":0,\"requestId\":\"s0\"}");
+  g_assert_cmpstr (frame (f, 0, 0), ==,
+      "{\"type\":\"error\",\"requestId\":\"s0\",\"code\":\"peer_not_found\","
+      "\"message\":\"peer is not connected\"}");
+  /* Held: no answer yet; a resend of it is not held twice; a peer never
+   * seen is not held at all. */
+  feed (f, 0,
+      "{\"type\":\"send\",\"to\":\"bob\",\"data\":1,\"requestId\":\"s1\","
+      "\"hold\":true}");
+  feed (f, 0,
+      "{\"type\":\"send\",\"to\":\"bob\",\"data\":2,\"requestId\":\"s2\","
+      "\"hold\":true}");
+  feed (f, 0,
+      "{\"type\":\"send\",\"to\":\"bob\",\"data\":1,\"requestId\":\"s1\","
+      "\"hold\":true}");
+  g_assert_cmpuint (f->peers[0].frames->len, ==, 1);
+  g_assert_cmpuint (
+      metered_metrics_get_value (f->metrics, METERED_VALUE_HELD_DIRECTS), ==,
+      2);
+  feed (f, 0,
+      "{\"type\":\"send\",\"to\":\"nobody\",\"data\":1,\"requestId\":\"s3\","
+      "\"hold\":true}");
+  g_assert_cmpuint (f->peers[0].frames->len, ==, 2);
+  g_assert_nonnull (strstr (frame (f, 0, 1), "peer_not_found"));
+
+  /* bob is back: welcome, then both, in order, once; acks to alice. */
+  g_ptr_array_set_size (f->peers[1].frames, 0);
+  connect_peer (f, 1, "bob", NULL, METERED_ACTION_ALL);
+  g_assert_cmpuint (f->peers[1].frames->len, ==, 3);
+  g_assert_cmpstr (frame (f, 1, 1), ==,
+      "{\"type\":\"direct\",\"from\":\"alice\",\"data\":1}");
+  g_assert_cmpstr (frame (f, 1, 2), ==,
+      "{\"type\":\"direct\",\"from\":\"alice\",\"data\":2}");
+  g_assert_cmpstr (
+      frame (f, 0, 2), ==, "{\"type\":\"ack\",\"requestId\":\"s1\"}");
+  g_assert_cmpstr (
+      frame (f, 0, 3), ==, "{\"type\":\"ack\",\"requestId\":\"s2\"}");
+  /* A late resend: acked from the dedupe, not delivered again. */
+  feed (f, 0,
+      "{\"type\":\"send\",\"to\":\"bob\",\"data\":1,\"requestId\":\"s1\","
+      "\"hold\":true}");
+  g_assert_cmpstr (
+      frame (f, 0, 4), ==, "{\"type\":\"ack\",\"requestId\":\"s1\"}");
+  g_assert_cmpuint (f->peers[1].frames->len, ==, 3);
+  g_assert_cmpuint (
+      metered_metrics_get_value (f->metrics, METERED_VALUE_HELD_DIRECTS), ==,
+      0);
+
+  /* Held when the hub goes away: freed with it (ASan checks). */
+  metered_hub_conn_remove (f->conns[1]);
+  feed (f, 0,
+      "{\"type\":\"send\",\"to\":\"bob\",\"data\":3,\"requestId\":\"s4\","
+      "\"hold\":true}");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -476,5 +811,10 @@ main (int argc, char **argv)
   ADD ("close-sends-left", test_close_sends_left);
   ADD ("resend-is-deduplicated", test_resend_is_deduplicated);
   ADD ("no-presence-before-own-snapshot", test_no_presence_before_own_snapshot);
+  ADD ("history/replay-before-live", test_history_replay_before_live);
+  ADD ("history/lost", test_history_lost);
+  ADD ("history/own-skipped", test_history_own_skipped);
+  ADD ("history/bad-request", test_history_bad_request);
+  ADD ("held-send", test_held_send);
   return g_test_run ();
 }

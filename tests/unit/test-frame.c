@@ -1002,6 +1002,90 @@ test_type_names (void)
   metered_presence_entry_free (NULL);
 }
 
+/* The channel history extension (docs/protocol.md): what our client
+ * sends and reads, and what the server parses; the plain frames are
+ * untouched by it. */
+static void
+test_history_extension (void)
+{
+  g_autoptr (MeteredFrame) sub = NULL;
+  g_autoptr (MeteredFrame) fresh = NULL;
+  g_autoptr (MeteredFrame) plain = NULL;
+  g_autoptr (MeteredFrame) send = NULL;
+  g_autoptr (MeteredFrame) msg = NULL;
+  g_autoptr (MeteredFrame) unstamped = NULL;
+  g_autoptr (MeteredFrame) resumed = NULL;
+  g_autoptr (MeteredFrame) lost = NULL;
+  g_autofree char *b1 = NULL, *b2 = NULL, *b3 = NULL, *b4 = NULL;
+  g_autofree char *b5 = NULL, *b6 = NULL, *b7 = NULL;
+
+  b1 = metered_frame_build_subscribe_history ("c", "r", TRUE, "e.1", 42);
+  g_assert_cmpstr (b1, ==,
+      "{\"type\":\"subscribe\",\"channel\":\"c\",\"requestId\":\"r\","
+      "\"includeSenderMetadata\":true,\"history\":{\"epoch\":\"e.1\","
+      "\"seq\":42}}");
+  b2 = metered_frame_build_subscribe_history ("c", "r", FALSE, NULL, 0);
+  g_assert_cmpstr (b2, ==,
+      "{\"type\":\"subscribe\",\"channel\":\"c\",\"requestId\":\"r\","
+      "\"history\":{}}");
+  sub = client_ok (b1);
+  g_assert_true (sub->history);
+  g_assert_true (sub->include_sender_metadata);
+  g_assert_cmpstr (sub->history_epoch, ==, "e.1");
+  g_assert_cmpuint (sub->seq, ==, 42);
+  fresh = client_ok (b2);
+  g_assert_true (fresh->history);
+  g_assert_null (fresh->history_epoch);
+  plain = client_ok ("{\"type\":\"subscribe\",\"channel\":\"c\"}");
+  g_assert_false (plain->history);
+
+  b3 = metered_frame_build_send_held ("p", "{\"x\":1}", "r");
+  g_assert_cmpstr (b3, ==,
+      "{\"type\":\"send\",\"to\":\"p\",\"data\":{\"x\":1},\"requestId\":"
+      "\"r\",\"hold\":true}");
+  send = client_ok (b3);
+  g_assert_true (send->hold);
+
+  b4 = metered_frame_build_message_stamped (
+      "c", "a", "[1]", "{\"m\":0}", "e.1", 43);
+  g_assert_cmpstr (b4, ==,
+      "{\"type\":\"message\",\"channel\":\"c\",\"from\":\"a\",\"data\":[1],"
+      "\"fromMetadata\":{\"m\":0},\"epoch\":\"e.1\",\"seq\":43}");
+  msg = server_ok (b4);
+  g_assert_cmpstr (msg->epoch, ==, "e.1");
+  g_assert_cmpuint (msg->seq, ==, 43);
+  g_assert_cmpstr (msg->data, ==, "[1]");
+  /* A half stamp is no stamp. */
+  unstamped = server_ok ("{\"type\":\"message\",\"channel\":\"c\",\"from\":"
+                         "\"a\",\"data\":1,\"seq\":5}");
+  g_assert_cmpuint (unstamped->seq, ==, 0);
+  g_assert_null (unstamped->epoch);
+
+  b5 = metered_frame_build_history ("c", "resumed", "e.1", 50, 7);
+  g_assert_cmpstr (b5, ==,
+      "{\"type\":\"history\",\"channel\":\"c\",\"status\":\"resumed\","
+      "\"epoch\":\"e.1\",\"seq\":50,\"replayed\":7}");
+  resumed = server_ok (b5);
+  g_assert_cmpint (resumed->type, ==, METERED_FRAME_HISTORY);
+  g_assert_cmpstr (resumed->history_status, ==, "resumed");
+  g_assert_cmpint (resumed->history_count, ==, 7);
+  g_assert_cmpuint (resumed->seq, ==, 50);
+  b6 = metered_frame_build_history ("c", "lost", "e.2", 3, -1);
+  g_assert_cmpstr (b6, ==,
+      "{\"type\":\"history\",\"channel\":\"c\",\"status\":\"lost\","
+      "\"epoch\":\"e.2\",\"seq\":3,\"missed\":null}");
+  lost = server_ok (b6);
+  g_assert_cmpint (lost->history_count, ==, -1);
+  b7 = metered_frame_build_history ("c", "started", "e.2", 3, 0);
+  g_assert_cmpstr (b7, ==,
+      "{\"type\":\"history\",\"channel\":\"c\",\"status\":\"started\","
+      "\"epoch\":\"e.2\",\"seq\":3}");
+  server_dropped ("{\"type\":\"history\",\"channel\":\"c\",\"status\":"
+                  "\"lost\",\"seq\":3}");
+  g_assert_cmpstr (
+      metered_frame_type_name (METERED_FRAME_HISTORY), ==, "history");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1035,6 +1119,7 @@ main (int argc, char **argv)
   g_test_add_func (
       "/frame/build/round-trip", test_round_trip_all_server_frames);
   g_test_add_func ("/frame/type-names", test_type_names);
+  g_test_add_func ("/frame/history-extension", test_history_extension);
 
   return g_test_run ();
 }
