@@ -37,7 +37,8 @@
  * sees an error because of the network: while nobody watches, encoded data
  * is dropped; when a peer joins, or its connection is rebuilt, or a viewer
  * asks for one (PLI/FIR), a key frame is requested from the encoder (at
- * most one every 500 ms per track, however many peers join at once).
+ * most one every 500 ms of running time per track, however many peers join at
+ * once).
  *
  * Signalling drops, token refreshes and server restarts are recovered
  * silently (element messages on the bus tell what happened: see
@@ -147,6 +148,7 @@ typedef struct
   gboolean codec_decided;
   GstElement *encoder; /* in chain, for bitrate changes (a reference) */
   gboolean key_unit_pending;
+  /* In key_unit_clock_us ()'s time base. */
   gint64 last_key_unit_us;
   guint64 key_units_requested;
   guint64 key_units_sent;
@@ -437,6 +439,20 @@ to_running_time (GstBuffer *buffer, const GstSegment *segment)
   return buffer;
 }
 
+/* Key units are spaced in the stream's running time rather than by the
+ * wall clock: for a live source it is the same spacing, and it does not
+ * depend on how late a loaded machine runs this thread. Only a stream
+ * without timestamps falls back to the wall clock. */
+static gint64
+key_unit_clock_us (GstBuffer *buffer)
+{
+  if (GST_BUFFER_PTS_IS_VALID (buffer))
+    return GST_TIME_AS_USECONDS (GST_BUFFER_PTS (buffer));
+  if (GST_BUFFER_DTS_IS_VALID (buffer))
+    return GST_TIME_AS_USECONDS (GST_BUFFER_DTS (buffer));
+  return g_get_monotonic_time ();
+}
+
 static GstFlowReturn
 on_new_sample (GstAppSink *appsink, gpointer data)
 {
@@ -455,14 +471,16 @@ on_new_sample (GstAppSink *appsink, gpointer data)
     return GST_FLOW_OK;
   buffer = to_running_time (
       gst_sample_get_buffer (sample), gst_sample_get_segment (sample));
-  now = g_get_monotonic_time ();
+  now = key_unit_clock_us (buffer);
 
   session = gst_metered_base_bin_dup_session (GST_METERED_BASE_BIN (self));
   GST_METERED_SINK_LOCK (self);
   if (session)
     t->buffers_sent++;
+  /* running time starts again after a flush or a new segment */
   if (t->key_unit_pending &&
-      now - t->last_key_unit_us >= KEY_UNIT_MIN_INTERVAL_US) {
+      (now < t->last_key_unit_us ||
+          now - t->last_key_unit_us >= KEY_UNIT_MIN_INTERVAL_US)) {
     t->key_unit_pending = FALSE;
     t->last_key_unit_us = now;
     t->key_units_sent++;
@@ -669,6 +687,7 @@ gst_metered_sink_prepare (GstMeteredBaseBin *base, MeteredSession *session)
           g_strdup_printf ("%s-%s", self->stream_id, GST_PAD_NAME (t->pad));
     /* counters are per run, as the session's are */
     t->key_unit_pending = FALSE;
+    t->last_key_unit_us = -KEY_UNIT_MIN_INTERVAL_US;
     t->buffers_sent = t->key_units_requested = t->key_units_sent = 0;
     track = metered_local_track_new (t->track_id, self->stream_id, caps);
     metered_session_add_local_track (session, track, metadata);
@@ -763,6 +782,7 @@ gst_metered_sink_request_new_pad (GstElement *element, GstPadTemplate *templ,
   t->sink = self;
   t->video = video;
   t->codec = wanted_codec (self, video);
+  t->last_key_unit_us = -KEY_UNIT_MIN_INTERVAL_US;
   t->pad = gst_ghost_pad_new_no_target_from_template (pad_name, templ);
   self->tracks = g_list_append (self->tracks, t);
   GST_METERED_SINK_UNLOCK (self);
