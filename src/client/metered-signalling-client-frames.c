@@ -122,6 +122,26 @@ message_is_new (MeteredSignallingClient *self, MeteredFrame *frame)
   return TRUE;
 }
 
+/* A replayed message we published ourselves under an earlier peer id:
+ * never echoed live, so not echoed by a resume either. */
+static gboolean
+message_is_own_replay (MeteredSignallingClient *self, MeteredFrame *frame)
+{
+  MeteredClientSubscription *sub;
+
+  if (frame->seq == 0 || !frame->from ||
+      !(sub = g_hash_table_lookup (self->subscriptions, frame->channel)) ||
+      !sub->resuming)
+    return FALSE;
+  for (guint i = 0; i < self->past_peer_ids->len; i++) {
+    if (g_str_equal (g_ptr_array_index (self->past_peer_ids, i), frame->from)) {
+      sub->own_skipped++;
+      return TRUE;
+    }
+  }
+  return FALSE;
+}
+
 static void
 handle_history (MeteredSignallingClient *self, MeteredFrame *frame)
 {
@@ -139,9 +159,9 @@ handle_history (MeteredSignallingClient *self, MeteredFrame *frame)
   if (g_str_equal (frame->history_status, METERED_HISTORY_STATUS_RESUMED)) {
     if (resuming) {
       LOG_INFO ("resumed %s: %" G_GINT64_FORMAT " replayed", frame->channel,
-          frame->history_count);
+          frame->history_count - sub->own_skipped);
       g_signal_emit (self, metered_client_signals[SIGNAL_RESUMED], 0,
-          frame->channel, frame->history_count);
+          frame->channel, frame->history_count - sub->own_skipped);
     }
   } else if (g_str_equal (frame->history_status, METERED_HISTORY_STATUS_LOST)) {
     sub->seq = frame->seq;
@@ -171,8 +191,10 @@ handle_frame (MeteredSignallingClient *self, MeteredFrame *frame)
       handle_error_frame (self, frame);
       break;
     case METERED_FRAME_MESSAGE:
-      if (!message_is_new (self, frame)) {
-        LOG_DEBUG ("dropped a message seen before (%s #%" G_GUINT64_FORMAT ")",
+      if (!message_is_new (self, frame) ||
+          message_is_own_replay (self, frame)) {
+        LOG_DEBUG ("dropped a message seen before or published by us (%s "
+                   "#%" G_GUINT64_FORMAT ")",
             frame->channel, frame->seq);
         break;
       }

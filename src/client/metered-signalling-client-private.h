@@ -105,7 +105,13 @@ typedef struct
   char *epoch;
   guint64 seq;
   gboolean resuming; /* a resubscribe after a reconnect carried it */
+  gint64 own_skipped; /* of this resume's replay: ours, left out */
 } MeteredClientSubscription;
+
+/* Peer ids this client had before the current one, newest last: a replay
+ * can hold what we published under them (a publishable key gets a new id
+ * per connection, and the server leaves out only the current id's). */
+#define METERED_CLIENT_PAST_PEER_IDS 8
 
 /* METERED_CLIENT_LOCK guards what threads other than the client's context
  * read or write: state, peer_id, max_message_size, next_seq (public
@@ -166,6 +172,7 @@ struct _MeteredSignallingClient
   double going_away_ms;
   guint token_failures;
   char *peer_id; /* LOCK */
+  GPtrArray *past_peer_ids; /* char*, at most METERED_CLIENT_PAST_PEER_IDS */
   gint64 max_message_size; /* LOCK */
   guint generation; /* bumped by every attempt: stale callbacks see it */
 

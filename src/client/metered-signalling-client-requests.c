@@ -128,6 +128,7 @@ new_subscribe_request (MeteredSignallingClient *self,
   req->replay = replay;
   if (self->resume) {
     sub->resuming = replay && sub->epoch != NULL;
+    sub->own_skipped = 0;
     req->frame = metered_frame_build_subscribe_history (sub->channel,
         req->request_id, sub->include_sender_metadata, sub->epoch, sub->seq);
   } else {

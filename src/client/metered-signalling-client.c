@@ -257,6 +257,11 @@ metered_client_welcomed (
   metered_clock_clear (self->clock, &self->welcome_timer);
   metered_clock_clear (self->clock, &self->stuck_timer);
 
+  if (self->peer_id && g_strcmp0 (self->peer_id, frame->peer_id) != 0) {
+    if (self->past_peer_ids->len == METERED_CLIENT_PAST_PEER_IDS)
+      g_ptr_array_remove_index (self->past_peer_ids, 0);
+    g_ptr_array_add (self->past_peer_ids, g_strdup (self->peer_id));
+  }
   METERED_CLIENT_LOCK (self);
   g_free (self->peer_id);
   self->peer_id = g_strdup (frame->peer_id);
@@ -958,6 +963,7 @@ metered_signalling_client_finalize (GObject *object)
   g_free (self->token_url);
   g_free (self->token_url_method);
   g_free (self->peer_id);
+  g_ptr_array_unref (self->past_peer_ids);
   g_mutex_clear (&self->lock);
   G_OBJECT_CLASS (metered_signalling_client_parent_class)->finalize (object);
 }
@@ -1264,6 +1270,7 @@ metered_signalling_client_init (MeteredSignallingClient *self)
   self->resume = TRUE;
   self->max_message_size = METERED_DEFAULT_MAX_MESSAGE_SIZE;
   self->pending = g_hash_table_new (g_str_hash, g_str_equal);
+  self->past_peer_ids = g_ptr_array_new_with_free_func (g_free);
   self->subscriptions = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
       (GDestroyNotify) metered_client_subscription_free);
   g_queue_init (&self->queue);

@@ -261,6 +261,31 @@ test_resume_nothing_missed (void)
   scenario_finish (&sc);
 }
 
+/* What the subscriber published itself is not replayed to it, though a
+ * publishable key gives it a new peer id on the reconnect: its position
+ * never moved past its own messages, so the server's replay holds them. */
+static void
+test_resume_skips_own (void)
+{
+  Scenario sc = { 0 };
+
+  scenario_start (&sc, "pk_deep");
+  publish_range (sc.pub, 1, 2);
+  test_assert_wait (sc.rec->messages->len == 2, WAIT_MS);
+  publish_range (sc.sub, 500, 503);
+  g_assert_cmpuint (metered_test_proxy_cut (sc.proxy), ==, 1);
+  test_assert_wait (sc.w.n_resumed == 1, WAIT_MS);
+  publish_range (sc.pub, 2, 3);
+  test_assert_wait (sc.rec->messages->len >= 3, WAIT_MS);
+  test_drain ();
+  g_assert_cmpint (sc.w.replayed, ==, 0);
+  g_assert_cmpuint (sc.w.n_lost, ==, 0);
+  g_assert_cmpuint (sc.rec->messages->len, ==, 3);
+  for (guint i = 0; i < 3; i++)
+    g_assert_cmpuint (message_n (sc.rec, i), ==, i);
+  scenario_finish (&sc);
+}
+
 static void
 test_restart_changes_epoch (void)
 {
@@ -527,6 +552,7 @@ main (int argc, char **argv)
       "/client-history/restart-changes-epoch", test_restart_changes_epoch);
   g_test_add_func (
       "/client-history/resume-nothing-missed", test_resume_nothing_missed);
+  g_test_add_func ("/client-history/resume-skips-own", test_resume_skips_own);
   g_test_add_func ("/client-history/held-send", test_held_send);
   g_test_add_func ("/client-history/cli-prints-resume", test_cli_prints_resume);
   return g_test_run ();
