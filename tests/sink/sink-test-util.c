@@ -242,6 +242,19 @@ sink_bus_log_dup_string (SinkBusLog *log, const char *name, const char *field)
   return value;
 }
 
+GstStructure *
+sink_bus_log_dup_structure (SinkBusLog *log, const char *name)
+{
+  GstStructure *s = NULL;
+
+  g_mutex_lock (&log->lock);
+  for (guint i = log->names->len; i > 0 && !s; i--)
+    if (g_str_equal (g_ptr_array_index (log->names, i - 1), name))
+      s = gst_structure_copy (g_ptr_array_index (log->structures, i - 1));
+  g_mutex_unlock (&log->lock);
+  return s;
+}
+
 gboolean
 sink_bus_log_has_error (SinkBusLog *log)
 {

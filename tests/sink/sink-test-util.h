@@ -72,6 +72,8 @@ gint sink_bus_log_error_index (SinkBusLog *log);
 /* A copy of the string field of the latest message named name, or NULL. */
 char *sink_bus_log_dup_string (
     SinkBusLog *log, const char *name, const char *field);
+/* A copy of the latest message named name, or NULL. */
+GstStructure *sink_bus_log_dup_structure (SinkBusLog *log, const char *name);
 gboolean sink_bus_log_has_error (SinkBusLog *log);
 
 /* n VP8 frames of a small test pattern (key frame every 30), as an array of

@@ -27,6 +27,7 @@
 #include <gst/video/video.h>
 #include <json-glib/json-glib.h>
 
+#include "metered-test-proxy.h"
 #include "sink-test-util.h"
 
 /* --- helpers --- */
@@ -523,6 +524,86 @@ GST_START_TEST (test_send_data)
 
 GST_END_TEST;
 
+/* --- channel history: data published while the element is away --- */
+
+static void
+on_data_record (GstElement *e, const char *from, const char *data,
+    const char *kind, GAsyncQueue *q)
+{
+  g_async_queue_push (q, g_strdup_printf ("%s %s", kind, data));
+}
+
+/* A peer publishes three messages while the element's socket is cut: on
+ * its return ::data gives them once, in order, before a newer one, and
+ * the bus says metered/resumed with 3 replayed. */
+GST_START_TEST (test_data_replayed_after_drop)
+{
+  TestServer *srv = test_server_start (0, NULL);
+  g_autoptr (GError) error = NULL;
+  MeteredTestProxy *proxy = metered_test_proxy_new (srv->port, &error);
+  g_autofree char *url = NULL;
+  GstElement *e = gst_element_factory_make ("meteredsink", "resume");
+  GAsyncQueue *q = g_async_queue_new_full (g_free);
+  SinkBusLog *log;
+  GstHarness *h;
+  SinkFakePeer *peer;
+  g_autofree char *id = NULL;
+  gint64 replayed = -1;
+  GstStructure *resumed;
+
+  fail_unless (proxy != NULL && e != NULL);
+  url = g_strdup_printf (
+      "ws://127.0.0.1:%u", metered_test_proxy_get_port (proxy));
+  g_object_set (e, "url", url, "channel", "resume", "api-key", "pk_dev_local",
+      "reconnect-initial-delay", 100, NULL);
+  g_signal_connect (e, "data", G_CALLBACK (on_data_record), q);
+  log = sink_bus_log_new (e);
+  h = gst_harness_new_with_element (e, "video_0", NULL);
+  id = wait_connected (log);
+  peer = sink_fake_peer_join (srv, "resume");
+  fail_unless (
+      test_client_publish (peer->client, "resume", "{\"n\":0}", 5000, &error));
+  test_assert_wait (g_async_queue_length (q) == 1, 5000);
+
+  metered_test_proxy_set_mode (proxy, METERED_TEST_PROXY_REFUSE);
+  fail_unless_equals_int (metered_test_proxy_cut (proxy), 1);
+  for (guint n = 1; n <= 3; n++) {
+    g_autofree char *data = g_strdup_printf ("{\"n\":%u}", n);
+    fail_unless (
+        test_client_publish (peer->client, "resume", data, 5000, &error));
+  }
+  metered_test_proxy_set_mode (proxy, METERED_TEST_PROXY_FORWARD);
+  test_assert_wait (sink_bus_log_count (log, "metered/resumed", 0) == 1, 10000);
+  /* the replay came through ::data before the bus message (same thread) */
+  fail_unless_equals_int (g_async_queue_length (q), 4);
+  fail_unless (
+      test_client_publish (peer->client, "resume", "{\"n\":4}", 5000, &error));
+  test_assert_wait (g_async_queue_length (q) == 5, 5000);
+  for (guint n = 0; n <= 4; n++) {
+    g_autofree char *got = g_async_queue_pop (q);
+    g_autofree char *want = g_strdup_printf ("broadcast {\"n\":%u}", n);
+    fail_unless_equals_string (got, want);
+  }
+  resumed = sink_bus_log_dup_structure (log, "metered/resumed");
+  fail_unless (gst_structure_get_int64 (resumed, "replayed", &replayed));
+  fail_unless_equals_string (
+      gst_structure_get_string (resumed, "channel"), "resume");
+  fail_unless_equals_int64 (replayed, 3);
+  gst_structure_free (resumed);
+  fail_unless_equals_int (
+      sink_bus_log_count (log, "metered/continuity-lost", 0), 0);
+
+  sink_fake_peer_leave (peer);
+  gst_harness_teardown (h);
+  gst_object_unref (e);
+  sink_bus_log_free (log);
+  g_async_queue_unref (q);
+  metered_test_proxy_free (proxy);
+  test_server_free (srv);
+}
+
+GST_END_TEST;
+
 /* --- terminal close codes: the right error, and no reconnect --- */
 
 static void
@@ -611,6 +692,7 @@ meteredsink_session_suite (void)
   tcase_add_test (tc, test_peer_sees_tracks_and_metadata);
   tcase_add_test (tc, test_idle_pad_does_not_hold_back_the_offer);
   tcase_add_test (tc, test_send_data);
+  tcase_add_test (tc, test_data_replayed_after_drop);
   tcase_add_test (tc, test_terminal_admin_kick);
   tcase_add_test (tc, test_terminal_revoked_key);
   return s;
