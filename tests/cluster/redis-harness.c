@@ -20,6 +20,7 @@
 #include <arpa/inet.h>
 #include <glib/gstdio.h>
 #include <netinet/in.h>
+#include <sys/prctl.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -43,6 +44,13 @@ free_port (void)
   return port;
 }
 
+/* A test that fails aborts: its redis-server must not outlive it. */
+static void
+die_with_parent (gpointer data)
+{
+  prctl (PR_SET_PDEATHSIG, SIGKILL);
+}
+
 static gboolean
 spawn (TestRedis *r)
 {
@@ -55,8 +63,8 @@ spawn (TestRedis *r)
   gint64 deadline;
 
   if (!g_spawn_async (NULL, (char **) argv, NULL,
-          G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &r->pid,
-          &error))
+          G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD, die_with_parent,
+          NULL, &r->pid, &error))
     g_error ("cannot start redis-server: %s", error->message);
 
   /* Ready when a PING is answered; bounded. */
