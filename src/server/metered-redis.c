@@ -333,10 +333,12 @@ on_reply (redisAsyncContext *ac, void *r, void *privdata)
   if (reply)
     redis->last_cmd_rx_us = g_get_monotonic_time ();
   if (redis->freeing) {
-    g_free (p);
-    return;
-  }
-  if (!reply) {
+    /* metered_redis_free(): the owner learns that the command is over, so
+     * whatever it passed as user_data can be released. */
+    error = g_error_new_literal (
+        G_IO_ERROR, G_IO_ERROR_CANCELLED, "Redis link freed");
+    reply = NULL;
+  } else if (!reply) {
     /* The context is being freed: mark the pair failed before any owner
      * callback runs, so a command it queues from there is refused. */
     link_failed (redis, "command connection lost");
@@ -889,6 +891,7 @@ metered_redis_free (MeteredRedis *redis)
   if (!redis)
     return;
   redis->freeing = TRUE;
+  redis->state = METERED_REDIS_DOWN; /* refuse commands from callbacks */
   links_free (redis);
   if (redis->tick)
     g_source_destroy (redis->tick);

@@ -118,8 +118,10 @@ typedef void (*MeteredRedisReplyFunc) (MeteredRedis *redis,
 /* Starts connecting at once. Copies config and callbacks. */
 MeteredRedis *metered_redis_new (const MeteredRedisConfig *config,
     const MeteredRedisCallbacks *callbacks, gpointer user_data);
-/* Closes both connections. No callback is called from or after it, also
- * not for commands still pending. Not from inside one of its callbacks. */
+/* Closes both connections. The reply callback of every command still
+ * pending is called from inside it with G_IO_ERROR_CANCELLED (so its
+ * user_data can be released; a new command is refused there); no other
+ * callback is called from or after it. Not from inside a callback. */
 void metered_redis_free (MeteredRedis *redis);
 
 MeteredRedisState metered_redis_get_state (MeteredRedis *redis);
@@ -144,7 +146,7 @@ void metered_redis_get_stats (MeteredRedis *redis, MeteredRedisStats *stats);
 
 /* Queues one command. FALSE with error when not UP (the callback is then
  * never called); else TRUE and callback (may be NULL) is called exactly
- * once, unless metered_redis_free() comes first. argvlen NULL: strlen. */
+ * once (at the latest from metered_redis_free). argvlen NULL: strlen. */
 gboolean metered_redis_command_argv (MeteredRedis *redis, int argc,
     const char *const *argv, const gsize *argvlen,
     MeteredRedisReplyFunc callback, gpointer user_data, GError **error);
