@@ -72,6 +72,7 @@ all_done (gpointer data)
   return TRUE;
 }
 
+/* Two registered nodes, both subscribed to the topic of "room". */
 static void
 setup_nodes (TestRedis **server, TestNode **n)
 {
@@ -81,6 +82,8 @@ setup_nodes (TestRedis **server, TestNode **n)
   n[0] = test_node_new (*server, "node-a", NULL);
   n[1] = test_node_new (*server, "node-b", NULL);
   g_assert_true (test_wait_until (both_registered, n, 5000));
+  test_node_subscribe (n[0], P "c:room");
+  test_node_subscribe (n[1], P "c:room");
 }
 
 static void
@@ -141,19 +144,16 @@ test_atomic_sequence_and_snapshot (void)
 {
   TestRedis *server;
   TestNode *n[2];
-  GArray *caps = g_array_new (FALSE, TRUE, sizeof (TestCapture));
+  GArray *caps;
   gint64 gens[N_PEERS];
   TestCapture snap = { 0 };
   g_autoptr (GHashTable) members = g_hash_table_new (g_str_hash, g_str_equal);
   guint i, base;
 
   setup_nodes (&server, n);
-  if (!server) {
-    g_array_unref (caps);
+  if (!server)
     return;
-  }
-  test_node_subscribe (n[0], P "c:room");
-  test_node_subscribe (n[1], P "c:room");
+  caps = g_array_new (FALSE, TRUE, sizeof (TestCapture));
 
   g_array_set_size (caps, N_PEERS);
   for (i = 0; i < N_PEERS; i++) {
@@ -255,7 +255,6 @@ test_stale_generation (void)
   setup_nodes (&server, n);
   if (!server)
     return;
-  test_node_subscribe (n[1], P "c:room");
   g_assert_true (metered_cluster_claim (n[0]->redis, P, "p1", "node-a",
       metered_cluster_lease_get_inc (n[0]->lease), "c1", test_capture_cb, &c,
       NULL));
@@ -336,8 +335,6 @@ test_dedupe_two_nodes (void)
   setup_nodes (&server, n);
   if (!server)
     return;
-  test_node_subscribe (n[0], P "c:room");
-  test_node_subscribe (n[1], P "c:room");
   test_node_subscribe (n[0], P "p:bob");
 
   g_assert_cmpint (
@@ -393,16 +390,13 @@ test_publish_order (void)
 {
   TestRedis *server;
   TestNode *n[2];
-  GArray *caps = g_array_new (FALSE, TRUE, sizeof (TestCapture));
+  GArray *caps;
   guint i, next[2] = { 0, 0 };
 
   setup_nodes (&server, n);
-  if (!server) {
-    g_array_unref (caps);
+  if (!server)
     return;
-  }
-  test_node_subscribe (n[0], P "c:room");
-  test_node_subscribe (n[1], P "c:room");
+  caps = g_array_new (FALSE, TRUE, sizeof (TestCapture));
   g_array_set_size (caps, 100);
   for (i = 0; i < 100; i++) {
     g_autofree char *body = g_strdup_printf ("%u", i / 2);
