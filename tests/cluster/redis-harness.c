@@ -234,3 +234,194 @@ test_run_for (guint ms)
 {
   test_wait_until (never, NULL, ms);
 }
+
+/* ------------------------------------------------------------- proxy -- */
+
+typedef struct
+{
+  TestProxy *proxy; /* NULL once the proxy is freed */
+  GSocketConnection *down;
+  GSocketConnection *up;
+  int up_port;
+  gboolean blackhole;
+  gint refs; /* the two pumps and the proxy's list */
+} Pipe;
+
+typedef struct
+{
+  Pipe *pipe;
+  GInputStream *in;
+  GOutputStream *out;
+  char buf[16384];
+} Pump;
+
+struct _TestProxy
+{
+  GSocketService *service;
+  int port;
+  int target_port;
+  GPtrArray *pipes;
+  GCancellable *cancel;
+  guint pumps; /* reads in flight */
+};
+
+static void
+pipe_unref (Pipe *pipe)
+{
+  if (--pipe->refs > 0)
+    return;
+  g_io_stream_close (G_IO_STREAM (pipe->down), NULL, NULL);
+  g_io_stream_close (G_IO_STREAM (pipe->up), NULL, NULL);
+  g_object_unref (pipe->down);
+  g_object_unref (pipe->up);
+  g_free (pipe);
+}
+
+static void pump_read (Pump *pump, GCancellable *cancel);
+
+static void
+on_pump_read (GObject *source, GAsyncResult *res, gpointer data)
+{
+  Pump *pump = data;
+  Pipe *pipe = pump->pipe;
+  TestProxy *proxy = pipe->proxy;
+  gssize n = g_input_stream_read_finish (pump->in, res, NULL);
+
+  if (proxy)
+    proxy->pumps--;
+  if (n > 0 && proxy && !pipe->blackhole &&
+      !g_output_stream_write_all (pump->out, pump->buf, n, NULL, NULL, NULL))
+    n = 0;
+  if (n <= 0 || !proxy) {
+    /* One side closed: close both so the other end sees it too. */
+    g_io_stream_close (G_IO_STREAM (pipe->down), NULL, NULL);
+    g_io_stream_close (G_IO_STREAM (pipe->up), NULL, NULL);
+    pipe_unref (pipe);
+    g_free (pump);
+    return;
+  }
+  pump_read (pump, proxy->cancel);
+}
+
+static void
+pump_read (Pump *pump, GCancellable *cancel)
+{
+  pump->pipe->proxy->pumps++;
+  g_input_stream_read_async (pump->in, pump->buf, sizeof pump->buf,
+      G_PRIORITY_DEFAULT, cancel, on_pump_read, pump);
+}
+
+static void
+pump_start (Pipe *pipe, GSocketConnection *from, GSocketConnection *to)
+{
+  Pump *pump = g_new0 (Pump, 1);
+
+  pump->pipe = pipe;
+  pump->in = g_io_stream_get_input_stream (G_IO_STREAM (from));
+  pump->out = g_io_stream_get_output_stream (G_IO_STREAM (to));
+  pipe->refs++;
+  pump_read (pump, pipe->proxy->cancel);
+}
+
+static gboolean
+on_incoming (GSocketService *service, GSocketConnection *down, GObject *source,
+    gpointer data)
+{
+  TestProxy *proxy = data;
+  g_autoptr (GSocketClient) client = g_socket_client_new ();
+  g_autoptr (GSocketAddress) local = NULL;
+  GSocketConnection *up;
+  Pipe *pipe;
+
+  /* Straight to Redis, whatever proxy the environment names. */
+  g_socket_client_set_enable_proxy (client, FALSE);
+  up = g_socket_client_connect_to_host (
+      client, "127.0.0.1", proxy->target_port, NULL, NULL);
+  if (!up)
+    return TRUE; /* Redis is down: the client sees the close */
+  local = g_socket_connection_get_local_address (up, NULL);
+  pipe = g_new0 (Pipe, 1);
+  pipe->proxy = proxy;
+  pipe->down = g_object_ref (down);
+  pipe->up = up;
+  pipe->up_port =
+      g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (local));
+  pipe->refs = 1;
+  g_ptr_array_add (proxy->pipes, pipe);
+  pump_start (pipe, down, up);
+  pump_start (pipe, up, down);
+  return TRUE;
+}
+
+TestProxy *
+test_proxy_new (int target_port)
+{
+  TestProxy *proxy = g_new0 (TestProxy, 1);
+  g_autoptr (GInetAddress) lo =
+      g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr (GSocketAddress) any = g_inet_socket_address_new (lo, 0);
+  g_autoptr (GSocketAddress) bound = NULL;
+
+  proxy->target_port = target_port;
+  proxy->pipes = g_ptr_array_new ();
+  proxy->cancel = g_cancellable_new ();
+  proxy->service = g_socket_service_new ();
+  g_assert_true (
+      g_socket_listener_add_address (G_SOCKET_LISTENER (proxy->service), any,
+          G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL, &bound, NULL));
+  proxy->port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+  g_signal_connect (
+      proxy->service, "incoming", G_CALLBACK (on_incoming), proxy);
+  g_socket_service_start (proxy->service);
+  return proxy;
+}
+
+int
+test_proxy_get_port (TestProxy *proxy)
+{
+  return proxy->port;
+}
+
+gboolean
+test_proxy_blackhole (TestProxy *proxy, int upstream_port)
+{
+  guint i;
+
+  for (i = 0; i < proxy->pipes->len; i++) {
+    Pipe *pipe = proxy->pipes->pdata[i];
+
+    if (pipe->up_port == upstream_port) {
+      pipe->blackhole = TRUE;
+      return TRUE;
+    }
+  }
+  return FALSE;
+}
+
+static gboolean
+pumps_done (gpointer data)
+{
+  return ((TestProxy *) data)->pumps == 0;
+}
+
+void
+test_proxy_free (TestProxy *proxy)
+{
+  guint i;
+
+  g_socket_service_stop (proxy->service);
+  g_socket_listener_close (G_SOCKET_LISTENER (proxy->service));
+  g_cancellable_cancel (proxy->cancel);
+  /* Let every cancelled read finish and drop its pipe reference. */
+  g_assert_true (test_wait_until (pumps_done, proxy, 5000));
+  for (i = 0; i < proxy->pipes->len; i++) {
+    Pipe *pipe = proxy->pipes->pdata[i];
+
+    pipe->proxy = NULL;
+    pipe_unref (pipe);
+  }
+  g_ptr_array_unref (proxy->pipes);
+  g_object_unref (proxy->cancel);
+  g_object_unref (proxy->service);
+  g_free (proxy);
+}

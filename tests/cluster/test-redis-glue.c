@@ -20,6 +20,7 @@
  * a killed subscriber connection, a command timeout. */
 
 #include <gio/gio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "metered-redis.h"
@@ -28,6 +29,7 @@
 typedef struct
 {
   TestRedis *server;
+  int port; /* where metered-redis connects: Redis, or a proxy */
   MeteredRedis *redis;
   guint resyncs[3];
   MeteredRedisResync last_why;
@@ -88,7 +90,7 @@ fixture_start (Fixture *f, guint command_timeout_ms)
   MeteredRedisConfig config;
 
   metered_redis_config_init (&config);
-  config.port = f->server->port;
+  config.port = f->port;
   config.client_name = g_strdup ("test-node");
   config.probe_interval_ms = 200;
   if (command_timeout_ms)
@@ -104,6 +106,7 @@ setup (Fixture *f)
   f->server = test_redis_start ();
   if (!f->server)
     return FALSE;
+  f->port = f->server->port;
   f->messages = g_ptr_array_new_with_free_func (g_free);
   f->subscribed = g_ptr_array_new_with_free_func (g_free);
   return TRUE;
@@ -440,6 +443,49 @@ test_unreachable_then_up (void)
   teardown (&f);
 }
 
+/* The subscriber connection goes silent but stays open (what hiredis
+ * 0.14 cannot see: PING is dropped on a subscribed connection). Only the
+ * probe, published on the command connection and never received, shows
+ * it; both connections are then made again. */
+static void
+test_silent_subscriber (void)
+{
+  Fixture f;
+  TestProxy *proxy;
+  MeteredRedisStats stats;
+  redisReply *r;
+  const char *addr;
+  int sub_port;
+
+  if (!setup (&f))
+    return;
+  proxy = test_proxy_new (f.server->port);
+  f.port = test_proxy_get_port (proxy);
+  fixture_start (&f, 600);
+  metered_redis_subscribe (f.redis, "ms:c:a");
+  g_assert_true (test_wait_until (is_up, &f, 5000));
+
+  r = test_redis_cmd (f.server, "CLIENT LIST TYPE pubsub");
+  addr = strstr (r->str, "addr=127.0.0.1:");
+  g_assert_nonnull (addr);
+  sub_port = atoi (addr + strlen ("addr=127.0.0.1:"));
+  freeReplyObject (r);
+  g_assert_true (test_proxy_blackhole (proxy, sub_port));
+
+  g_assert_true (test_wait_until (is_not_up, &f, 5000));
+  metered_redis_get_stats (f.redis, &stats);
+  g_assert_cmpuint (stats.probe_timeouts, ==, 1);
+  g_assert_cmpuint (stats.command_timeouts, ==, 0);
+  g_assert_true (test_wait_until (is_up, &f, 5000));
+  g_assert_cmpuint (f.resyncs[METERED_REDIS_RESYNC_RECONNECTED], ==, 1);
+  publish_and_expect (&f, "ms:c:a", "heard");
+
+  metered_redis_free (f.redis);
+  f.redis = NULL;
+  test_proxy_free (proxy);
+  teardown (&f);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -450,5 +496,6 @@ main (int argc, char **argv)
   g_test_add_func ("/cluster/redis/subscriber-killed", test_subscriber_killed);
   g_test_add_func ("/cluster/redis/command-timeout", test_command_timeout);
   g_test_add_func ("/cluster/redis/unreachable", test_unreachable_then_up);
+  g_test_add_func ("/cluster/redis/silent-subscriber", test_silent_subscriber);
   return g_test_run ();
 }
