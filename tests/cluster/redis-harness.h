@@ -18,7 +18,6 @@
 #pragma once
 
 #include <glib.h>
-#include <gio/gio.h>
 #include <hiredis/hiredis.h>
 
 G_BEGIN_DECLS
@@ -44,19 +43,6 @@ void test_redis_stop (TestRedis *r);
 redisReply *test_redis_cmd (TestRedis *r, const char *fmt, ...);
 /* The reply of a command as an integer (asserts it is one). */
 long long test_redis_int (TestRedis *r, const char *fmt, ...);
-
-/* A TCP proxy on a free loopback port in front of the test's Redis, on
- * the default main context, that can blackhole one connection: bytes are
- * read and dropped, the socket stays open (a half-dead peer, or a Redis
- * that no longer sends to a subscriber). */
-typedef struct _TestProxy TestProxy;
-
-TestProxy *test_proxy_new (int target_port);
-int test_proxy_get_port (TestProxy *proxy);
-/* Blackholes the pair whose upstream socket has local port
- * upstream_port (as Redis's CLIENT LIST shows it); FALSE if none. */
-gboolean test_proxy_blackhole (TestProxy *proxy, int upstream_port);
-void test_proxy_free (TestProxy *proxy);
 
 /* Iterates the default main context until cond (data) holds or
  * timeout_ms passes; returns cond's last value. Never sleeps blindly. */

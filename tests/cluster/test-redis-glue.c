@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "metered-redis.h"
+#include "metered-test-proxy.h"
 #include "redis-harness.h"
 
 typedef struct
@@ -451,7 +452,7 @@ static void
 test_silent_subscriber (void)
 {
   Fixture f;
-  TestProxy *proxy;
+  MeteredTestProxy *proxy;
   MeteredRedisStats stats;
   redisReply *r;
   const char *addr;
@@ -459,8 +460,9 @@ test_silent_subscriber (void)
 
   if (!setup (&f))
     return;
-  proxy = test_proxy_new (f.server->port);
-  f.port = test_proxy_get_port (proxy);
+  proxy = metered_test_proxy_new (f.server->port, NULL);
+  g_assert_nonnull (proxy);
+  f.port = metered_test_proxy_get_port (proxy);
   fixture_start (&f, 600);
   metered_redis_subscribe (f.redis, "ms:c:a");
   g_assert_true (test_wait_until (is_up, &f, 5000));
@@ -470,7 +472,7 @@ test_silent_subscriber (void)
   g_assert_nonnull (addr);
   sub_port = atoi (addr + strlen ("addr=127.0.0.1:"));
   freeReplyObject (r);
-  g_assert_true (test_proxy_blackhole (proxy, sub_port));
+  g_assert_true (metered_test_proxy_blackhole_upstream_port (proxy, sub_port));
 
   g_assert_true (test_wait_until (is_not_up, &f, 5000));
   metered_redis_get_stats (f.redis, &stats);
@@ -482,7 +484,7 @@ test_silent_subscriber (void)
 
   metered_redis_free (f.redis);
   f.redis = NULL;
-  test_proxy_free (proxy);
+  metered_test_proxy_free (proxy);
   teardown (&f);
 }
 
