@@ -488,10 +488,71 @@ test_silent_subscriber (void)
   teardown (&f);
 }
 
+static GString *logged;
+
+static GLogWriterOutput
+capture_log (
+    GLogLevelFlags level, const GLogField *fields, gsize n, gpointer data)
+{
+  gsize i;
+
+  for (i = 0; i < n; i++)
+    if (strcmp (fields[i].key, "MESSAGE") == 0)
+      g_string_append_printf (logged, "%s\n", (const char *) fields[i].value);
+  return g_log_writer_default (level, fields, n, data);
+}
+
+/* AUTH with the URL's password; a wrong one never gets UP, and neither
+ * password shows in any log line. */
+static void
+test_auth (void)
+{
+  Fixture f;
+  MeteredRedisConfig config;
+  MeteredRedisStats stats;
+  redisReply *r;
+  g_autofree char *wrong = NULL, *right = NULL;
+
+  if (!setup (&f))
+    return;
+  wrong = g_strdup_printf ("redis://:pw-Wrong-2@127.0.0.1:%d", f.port);
+  right = g_strdup_printf ("redis://:pw-Right-1@127.0.0.1:%d", f.port);
+  r = test_redis_cmd (f.server, "CONFIG SET requirepass %s", "pw-Right-1");
+  freeReplyObject (r);
+
+  metered_redis_config_init (&config);
+  g_assert_true (metered_redis_config_parse_url (&config, wrong, NULL));
+  f.redis = metered_redis_new (&config, &callbacks, &f);
+  metered_redis_config_clear (&config);
+  test_run_for (800);
+  g_assert_false (is_up (&f));
+  metered_redis_get_stats (f.redis, &stats);
+  g_assert_cmpuint (stats.failures, >=, 2);
+  metered_redis_free (f.redis);
+
+  metered_redis_config_init (&config);
+  g_assert_true (metered_redis_config_parse_url (&config, right, NULL));
+  f.redis = metered_redis_new (&config, &callbacks, &f);
+  metered_redis_config_clear (&config);
+  g_assert_true (test_wait_until (is_up, &f, 5000));
+  metered_redis_subscribe (f.redis, "ms:c:a");
+  target = 1;
+  g_assert_true (test_wait_until (subscribed_reach, &f, 5000));
+
+  g_assert_nonnull (strstr (logged->str, "127.0.0.1"));
+  g_assert_null (strstr (logged->str, "pw-Wrong-2"));
+  g_assert_null (strstr (logged->str, "pw-Right-1"));
+  teardown (&f);
+}
+
 int
 main (int argc, char **argv)
 {
+  int ret;
+
   g_test_init (&argc, &argv, NULL);
+  logged = g_string_new (NULL);
+  g_log_set_writer_func (capture_log, NULL, NULL);
   g_test_add_func ("/cluster/redis/url", test_url);
   g_test_add_func ("/cluster/redis/commands-pubsub", test_commands_and_pubsub);
   g_test_add_func ("/cluster/redis/restart", test_restart);
@@ -499,5 +560,8 @@ main (int argc, char **argv)
   g_test_add_func ("/cluster/redis/command-timeout", test_command_timeout);
   g_test_add_func ("/cluster/redis/unreachable", test_unreachable_then_up);
   g_test_add_func ("/cluster/redis/silent-subscriber", test_silent_subscriber);
-  return g_test_run ();
+  g_test_add_func ("/cluster/redis/auth", test_auth);
+  ret = g_test_run ();
+  g_string_free (logged, TRUE);
+  return ret;
 }
