@@ -66,6 +66,8 @@ apt_packages=(
   gstreamer1.0-nice gstreamer1.0-tools gstreamer1.0-plugins-base-apps libnice-dev
   gobject-introspection libgirepository1.0-dev python3-gi python3-gst-1.0
   chromium iproute2 util-linux clang-format valgrind
+  redis-server
+  libhiredis-dev
 )
 
 install_packages() {

@@ -39,6 +39,7 @@ struct _Conn
   GSocketConnection *server;
   GCancellable *cancellable;
   gboolean closed;
+  gboolean blackhole; /* this connection only, whatever the mode */
   Pump up;
   Pump down;
 };
@@ -136,7 +137,7 @@ on_read (GObject *source, GAsyncResult *result, gpointer data)
     conn_unref (conn);
     return;
   }
-  if (conn->proxy->mode == METERED_TEST_PROXY_BLACKHOLE) {
+  if (conn->proxy->mode == METERED_TEST_PROXY_BLACKHOLE || conn->blackhole) {
     conn->proxy->bytes_dropped += n;
     pump_read (pump);
     conn_unref (conn);
@@ -325,4 +326,26 @@ guint64
 metered_test_proxy_get_bytes_dropped (MeteredTestProxy *proxy)
 {
   return proxy->bytes_dropped;
+}
+
+gboolean
+metered_test_proxy_blackhole_upstream_port (
+    MeteredTestProxy *proxy, guint16 local_port)
+{
+  g_autoptr (GList) conns = g_hash_table_get_keys (proxy->conns);
+
+  for (GList *l = conns; l; l = l->next) {
+    Conn *conn = l->data;
+    g_autoptr (GSocketAddress) local = NULL;
+
+    if (!conn->server)
+      continue;
+    local = g_socket_connection_get_local_address (conn->server, NULL);
+    if (local && g_inet_socket_address_get_port (
+                     G_INET_SOCKET_ADDRESS (local)) == local_port) {
+      conn->blackhole = TRUE;
+      return TRUE;
+    }
+  }
+  return FALSE;
 }

@@ -71,6 +71,12 @@ guint64 metered_test_proxy_get_bytes_up (MeteredTestProxy *proxy);
 /* Bytes read and dropped while blackholing, both directions. */
 guint64 metered_test_proxy_get_bytes_dropped (MeteredTestProxy *proxy);
 
+/* Blackholes the one connection whose upstream socket has local port
+ * local_port (what the upstream server sees as the client's port, for
+ * instance in Redis's CLIENT LIST); FALSE when there is none. */
+gboolean metered_test_proxy_blackhole_upstream_port (
+    MeteredTestProxy *proxy, guint16 local_port);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (MeteredTestProxy, metered_test_proxy_free)
 
 G_END_DECLS
