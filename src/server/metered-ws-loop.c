@@ -37,7 +37,8 @@ struct _MeteredWsLoop
    * WHEEL_SLOTS, as a doubly linked list through the timers. */
   MeteredWsTimer *slots[WHEEL_SLOTS];
   guint n_timers;
-  gint64 wheel_tick; /* the next tick to run */
+  gint64 wheel_tick; /* the next tick to run, or the one running */
+  gboolean in_tick; /* run_timers is walking wheel_tick's slot */
 };
 
 static gint64
@@ -46,15 +47,23 @@ now_ms (void)
   return g_get_monotonic_time () / 1000;
 }
 
+/* Wakes the loop at the next non-empty slot of the wheel, not at every
+ * tick: a connection's token expiry an hour away costs no wakeups. A
+ * slot may hold timers of a later turn: an early wakeup, then the next. */
 static void
 update_ready_time (MeteredWsLoop *loop)
 {
-  if (loop->deferred->len > 0)
+  if (loop->deferred->len > 0) {
     g_source_set_ready_time (&loop->source, 0);
-  else if (loop->n_timers > 0)
-    g_source_set_ready_time (&loop->source, loop->wheel_tick * TICK_MS * 1000);
-  else
-    g_source_set_ready_time (&loop->source, -1);
+    return;
+  }
+  for (guint k = 0; loop->n_timers > 0 && k < WHEEL_SLOTS; k++)
+    if (loop->slots[(loop->wheel_tick + k) % WHEEL_SLOTS]) {
+      g_source_set_ready_time (
+          &loop->source, (loop->wheel_tick + k) * TICK_MS * 1000);
+      return;
+    }
+  g_source_set_ready_time (&loop->source, -1);
 }
 
 static void
@@ -72,7 +81,8 @@ run_deferred (MeteredWsLoop *loop)
 static void
 run_timers (MeteredWsLoop *loop)
 {
-  gint64 now_tick = now_ms () / TICK_MS;
+  gint64 now = now_ms ();
+  gint64 now_tick = now / TICK_MS;
 
   /* A stall longer than a turn only needs one pass over the wheel. */
   if (now_tick - loop->wheel_tick > WHEEL_SLOTS)
@@ -82,9 +92,10 @@ run_timers (MeteredWsLoop *loop)
     MeteredWsTimer **slot = &loop->slots[loop->wheel_tick % WHEEL_SLOTS];
     MeteredWsTimer *t = *slot;
 
+    loop->in_tick = TRUE;
     while (t) {
       MeteredWsTimer *next = t->next;
-      if (t->due_ms / TICK_MS <= now_tick) {
+      if (t->due_ms <= now) {
         metered_ws_timer_stop (loop, t);
         /* May start or stop other timers, next included: restart. */
         t->func (t->data);
@@ -92,6 +103,7 @@ run_timers (MeteredWsLoop *loop)
       }
       t = next;
     }
+    loop->in_tick = FALSE;
   }
   loop->wheel_tick = MAX (loop->wheel_tick, now_tick);
 }
@@ -219,7 +231,10 @@ metered_ws_timer_start (MeteredWsLoop *loop, MeteredWsTimer *timer,
   timer->data = data;
   timer->active = TRUE;
   /* Never behind the wheel's hand, or it would wait a whole turn. */
-  timer->slot = MAX (due / TICK_MS, loop->wheel_tick) % WHEEL_SLOTS;
+  /* The tick at or after due: never early. */
+  timer->slot = MAX ((due + TICK_MS - 1) / TICK_MS,
+                    loop->wheel_tick + (loop->in_tick ? 1 : 0)) %
+                WHEEL_SLOTS;
   slot = &loop->slots[timer->slot];
   timer->prev = NULL;
   timer->next = *slot;

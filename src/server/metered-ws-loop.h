@@ -47,7 +47,8 @@ typedef struct
 
 typedef void (*MeteredWsTimerFunc) (gpointer data);
 
-/* Embedded in its owner. Fires at most one wheel tick (64 ms) late. */
+/* Embedded in its owner. Fires never early, at most one wheel tick
+ * (64 ms) late. */
 typedef struct _MeteredWsTimer MeteredWsTimer;
 struct _MeteredWsTimer
 {
