@@ -189,7 +189,8 @@ conn_read (MeteredWsConn *conn)
   gsize kept = conn->pending_len;
   gssize n;
 
-  memcpy (scratch, conn->pending, kept);
+  if (kept)
+    memcpy (scratch, conn->pending, kept);
   do
     n = recv (conn->fd, scratch + kept, READ_CHUNK, 0);
   while (n < 0 && errno == EINTR);
