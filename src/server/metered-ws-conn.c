@@ -127,16 +127,11 @@ conn_event (MeteredWsConn *conn, const MeteredWsEvent *ev)
       conn->funcs->pong (conn->data);
       return TRUE;
     case METERED_WS_EVENT_CLOSE:
-      conn->close_received = TRUE;
-      if (conn->state == CONN_CLOSING) {
-        conn_finish (conn, conn->close_code);
-      } else {
-        conn->close_code = ev->code;
-        conn->funcs->closing (conn->data, ev->code);
-      }
-      return FALSE;
     case METERED_WS_EVENT_ERROR:
-      conn->failed = TRUE;
+      if (ev->type == METERED_WS_EVENT_CLOSE)
+        conn->close_received = TRUE;
+      else
+        conn->failed = TRUE;
       if (conn->state == CONN_CLOSING) {
         conn_finish (conn, conn->close_code);
       } else {

@@ -87,9 +87,8 @@ metered_ws_utf8_valid (const guint8 *s, gsize len)
   return TRUE;
 }
 
-/* The codes a peer may send (RFC 6455 §7.4), as libsoup accepts them. */
-static gboolean
-close_code_valid (guint16 code)
+gboolean
+metered_ws_close_code_valid (gint64 code)
 {
   switch (code) {
     case 1000:
@@ -117,7 +116,7 @@ control_frame (MeteredWsReader *reader, guint8 opcode, guint8 *payload,
         return fail (reader, event, METERED_WS_CLOSE_PROTOCOL_ERROR);
       event->code = len == 0 ? METERED_WS_CLOSE_NO_STATUS
                              : (guint16) (payload[0] << 8 | payload[1]);
-      if (len >= 2 && !close_code_valid (event->code))
+      if (len >= 2 && !metered_ws_close_code_valid (event->code))
         return fail (reader, event, METERED_WS_CLOSE_PROTOCOL_ERROR);
       event->data = len > 2 ? payload + 2 : payload;
       event->len = len > 2 ? len - 2 : 0;

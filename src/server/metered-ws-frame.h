@@ -91,6 +91,10 @@ gsize metered_ws_frame_header (
 gsize metered_ws_close_payload (
     guint8 payload[125], guint16 code, const char *reason);
 
+/* The close codes a peer may send (RFC 6455 §7.4.1), as libsoup accepts
+ * them: 1000-1003, 1007-1011, 3000-4999. */
+gboolean metered_ws_close_code_valid (gint64 code);
+
 /* RFC 3629 UTF-8 (no overlong forms, surrogates or code points past
  * U+10FFFF; NUL is allowed, unlike g_utf8_validate_len()). */
 gboolean metered_ws_utf8_valid (const guint8 *data, gsize len);

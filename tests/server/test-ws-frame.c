@@ -333,6 +333,9 @@ test_close (void)
   expect_error (0x88, "\x03\xee", 2, FALSE, 0, 1002); /* 1006 sent */
   expect_error (0x88, "\x03\xe7", 2, FALSE, 0, 1002); /* 999 */
   expect_error (0x88, "\x13\x88", 2, FALSE, 0, 1002); /* 5000 */
+  expect_error (0x88, "\x03\xec", 2, FALSE, 0, 1002); /* 1004 */
+  expect_error (0x88, "\x03\xf4", 2, FALSE, 0, 1002); /* 1012 */
+  expect_close ("\x13\x87", 2, 4999, "");
   expect_error (0x88, "\x03\xe8\xff", 3, FALSE, 0, 1002); /* bad reason */
 }
 
