@@ -642,6 +642,12 @@ socket_queue_frame (MeteredServerSocket *sock, GBytes *frame)
 
   if (!socket_accepts (sock))
     return;
+  /* A burst (one iteration read many publishes at once) can pass the
+   * bound while the kernel still has room: only what it cannot take
+   * counts against a slow consumer. */
+  if (sock->raw && !sock->room_wait &&
+      sock->out_bytes + len > sock->server->max_queued_bytes)
+    socket_write (sock);
   if (sock->conn && sock->out_bytes + len > sock->server->max_queued_bytes) {
     /* Closed at the flush, not here: the hub may be iterating the
      * channel this connection is a member of. */
