@@ -428,11 +428,21 @@ on_readable (Client *c)
   }
 }
 
+/* The longest this process went without reading (a load client that is
+ * not scheduled reads nothing, and then a server's queues fill). */
+static double last_pump_s, max_pump_gap_s;
+
 static void
 pump (int timeout_ms)
 {
   struct epoll_event ev[256];
   int n = epoll_wait (ep, ev, 256, timeout_ms);
+  double now = now_s ();
+
+  if (last_pump_s > 0 &&
+      now - last_pump_s - timeout_ms / 1000.0 > max_pump_gap_s)
+    max_pump_gap_s = now - last_pump_s - timeout_ms / 1000.0;
+  last_pump_s = now;
 
   for (int i = 0; i < n; i++) {
     Client *c = &clients[ev[i].data.u32];
@@ -959,7 +969,8 @@ main (int argc, char **argv)
             "p50_ms=%.3f p99_ms=%.3f p999_ms=%.3f over2s=%" PRIu64
             " errors=%" PRIu64 " out_of_order=%" PRIu64
             " short_subs=%d closed=%" PRIu64 " stalled_closed=%d "
-            "stall_codes=%s cpu_s=%.2f cpu_us_per_msg=%.2f rss_kb=%ld\n",
+            "stall_codes=%s cpu_s=%.2f cpu_us_per_msg=%.2f rss_kb=%ld "
+            "client_max_gap_ms=%.0f\n",
         opt.label, opt.scenario, fanout ? opt.subs : 0,
         fanout ? opt.pubs : n_clients, opt.rate,
         fanout ? opt.pubs * opt.rate * (opt.subs - opt.stall)
@@ -970,7 +981,7 @@ main (int argc, char **argv)
         percentile (0.999), hist_over, n_errors + n_handshake_failed, ooo,
         live_subs_short, n_closed - stalled_closed, stalled_closed,
         stall_codes[0] ? stall_codes : "-", cpu,
-        delivered ? cpu * 1e6 / delivered : 0, rss1);
+        delivered ? cpu * 1e6 / delivered : 0, rss1, max_pump_gap_s * 1000);
     if (opt.check && (delivered != expected || n_errors || n_handshake_failed ||
                          ooo || n_closed != (uint64_t) stalled_closed ||
                          live_subs_short || stalled_closed != opt.stall))

@@ -2,6 +2,7 @@
 # gst-metered — LGPL-2.1-or-later
 #
 # bench/server-load.sh [BUILDDIR] [--idle N] [--only SCENARIO] [--duration S]
+#                      [--before OTHER_BUILDDIR]
 #
 # metered-server against a reference server on Node's `ws`
 # (bench/reference/ws-server.mjs), side by side on loopback, with the load
@@ -25,6 +26,10 @@
 #                again), HTTP 429s seen (the per-IP limit stays at its
 #                default, so any 429 is a false one), the new server's CPU
 #
+# --before OTHER_BUILDDIR adds a third server, the metered-server of another
+# build (an earlier commit), in the same run: columns "before" and
+# metered/before.
+#
 # Every run is at most --duration seconds (default 5) plus a 2 s drain.
 # Publishers stay within the server's 100 msg/s per-connection budget by
 # being many, not by raising the limit. Needs: a built BUILDDIR (metered-server),
@@ -43,17 +48,22 @@ idle=2000
 storm=1000
 only=
 duration=5
+before_bin=
 while [[ $# -gt 0 ]]; do
   case $1 in
     --idle) idle=$2; shift 2 ;;
     --storm) storm=$2; shift 2 ;;
     --only) only=$2; shift 2 ;;
     --duration) duration=$2; shift 2 ;;
-    *) echo "usage: $0 [BUILDDIR] [--idle N] [--only SCENARIO] [--duration S]" >&2; exit 2 ;;
+    --before) before_bin=$(cd "$2" && pwd)/src/server/metered-server; shift 2 ;;
+    *) echo "usage: $0 [BUILDDIR] [--idle N] [--only SCENARIO] [--duration S] [--before OTHER_BUILDDIR]" >&2; exit 2 ;;
   esac
 done
 server_bin=$build/src/server/metered-server
 [[ -x $server_bin ]] || { echo "server-load.sh: $server_bin missing (meson compile -C $build)" >&2; exit 1; }
+[[ -z $before_bin || -x $before_bin ]] || { echo "server-load.sh: $before_bin missing" >&2; exit 1; }
+kinds=(metered reference)
+[[ -z $before_bin ]] || kinds=(metered before reference)
 export NODE_PATH=${NODE_PATH:-$build/js/node_modules}
 [[ -d $NODE_PATH/ws ]] || { echo "server-load.sh: no ws package in $NODE_PATH (set NODE_PATH)" >&2; exit 1; }
 
@@ -87,8 +97,10 @@ start_server() { # kind [port [metered options]] -> sets srv_pid srv_port
   local opts=("${@:3}")
   [[ $# -ge 3 ]] || opts=(--ip-connect-limit 0)
   : > "$tmp/server.log"
-  if [[ $1 = metered ]]; then
-    "$server_bin" --keys "$tmp/keys.json" --port "$srv_port" "${opts[@]}" \
+  if [[ $1 = metered || $1 = before ]]; then
+    local bin=$server_bin
+    [[ $1 = metered ]] || bin=$before_bin
+    "$bin" --keys "$tmp/keys.json" --port "$srv_port" "${opts[@]}" \
       > "$tmp/server.log" 2>&1 &
   else
     node "$root/bench/reference/ws-server.mjs" "$srv_port" > "$tmp/server.log" 2>&1 &
@@ -152,7 +164,7 @@ get() { # scenario kind key
 scenarios=(fanout-10k fanout-sat direct idle storm)
 for s in "${scenarios[@]}"; do
   [[ -z $only || $only = "$s" ]] || continue
-  for kind in metered reference; do
+  for kind in "${kinds[@]}"; do
     case $s in
       fanout-10k) run "$s" "$kind" --scenario fanout --subs 100 --pubs 2 --rate 50 --duration "$duration" ;;
       fanout-sat) run "$s" "$kind" --scenario fanout --subs 100 --pubs 50 --rate 80 --duration "$duration" ;;
@@ -164,7 +176,11 @@ for s in "${scenarios[@]}"; do
 done
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "-"; else printf "%.2f", a / b }'; }
-printf '\n%-11s %-18s %14s %14s %8s\n' scenario metric metered reference ratio
+if [[ -n $before_bin ]]; then
+  printf '\n%-11s %-18s %14s %14s %14s %8s %8s\n' scenario metric metered before reference m/before m/ref
+else
+  printf '\n%-11s %-18s %14s %14s %8s\n' scenario metric metered reference ratio
+fi
 for s in "${scenarios[@]}"; do
   [[ -n ${res[$s/metered]:-} || -n ${res[$s/reference]:-} ]] || continue
   if [[ $s = idle ]]; then
@@ -177,7 +193,13 @@ for s in "${scenarios[@]}"; do
   for k in $keys; do
     a=$(get "$s" metered "$k")
     b=$(get "$s" reference "$k")
-    printf '%-11s %-18s %14s %14s %8s\n' "$s" "$k" "${a:--}" "${b:--}" "$(ratio "$a" "$b")"
+    if [[ -n $before_bin ]]; then
+      c=$(get "$s" before "$k")
+      printf '%-11s %-18s %14s %14s %14s %8s %8s\n' "$s" "$k" "${a:--}" "${c:--}" "${b:--}" \
+        "$(ratio "$a" "$c")" "$(ratio "$a" "$b")"
+    else
+      printf '%-11s %-18s %14s %14s %8s\n' "$s" "$k" "${a:--}" "${b:--}" "$(ratio "$a" "$b")"
+    fi
   done
 done
 echo

@@ -16,6 +16,7 @@
  */
 
 #include "metered-server-private.h"
+#include "metered-ws-frame.h"
 
 #include "protocol/metered-protocol.h"
 
@@ -137,25 +138,6 @@ list_peers (MeteredServer *server, SoupServerMessage *msg)
       msg, "application/json", SOUP_MEMORY_COPY, text, strlen (text));
 }
 
-static gboolean
-close_code_sendable (gint64 code)
-{
-  switch (code) {
-    case 1000:
-    case 1001:
-    case 1002:
-    case 1003:
-    case 1007:
-    case 1008:
-    case 1009:
-    case 1010:
-    case 1011:
-      return TRUE;
-    default:
-      return code >= 3000 && code <= 4999;
-  }
-}
-
 static void
 peers_handler (SoupServer *soup, SoupServerMessage *msg, const char *path,
     GHashTable *query, gpointer user_data)
@@ -186,7 +168,7 @@ peers_handler (SoupServer *soup, SoupServerMessage *msg, const char *path,
     /* Only codes the SDK retries (a "drop" must never look terminal), and
      * only codes libsoup 3.2 puts on the wire as given: below 3000 it
      * sends its own list only and turns 1012-1014 into 1002. */
-    if (!close_code_sendable (code) ||
+    if (!metered_ws_close_code_valid (code) ||
         metered_close_code_policy ((int) code) == METERED_RETRY_TERMINAL) {
       reply_text (msg, SOUP_STATUS_BAD_REQUEST,
           "code must be a retryable close code: 1000-1003, 1007-1011 or "

@@ -22,6 +22,7 @@
 #include "metered-hub.h"
 #include "metered-metrics.h"
 #include "metered-server.h"
+#include "metered-ws-loop.h"
 
 G_BEGIN_DECLS
 
@@ -41,6 +42,9 @@ struct _MeteredServer
   char *web_root;
 
   SoupServer *soup;
+  /* Serves every plain ws:// connection once upgraded (metered-ws-conn.c)
+   * and the connections' timers. */
+  MeteredWsLoop *loop;
   MeteredMetrics *metrics;
   MeteredHub *hub;
   GHashTable *sockets; /* MeteredServerSocket* set, every open ws */

@@ -17,8 +17,11 @@
 
 #include "metered-server-private.h"
 
+#include "metered-ws-conn.h"
+#include "metered-ws-frame.h"
 #include "protocol/metered-protocol.h"
 
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>
@@ -41,13 +44,15 @@ typedef struct
   gboolean peer_id_is_stable;
 } MeteredHandshake;
 
-/* One open WebSocket. */
+/* One open WebSocket: served by libsoup (ws, TLS) or by our own loop
+ * (raw, plain ws://); the hub sees the same MeteredHubIo either way. */
 typedef struct
 {
   MeteredServer *server;
-  SoupWebsocketConnection *ws;
+  SoupWebsocketConnection *ws; /* or NULL */
+  MeteredWsConn *raw; /* or NULL */
   MeteredHubConn *conn; /* NULL for a connection refused after upgrade */
-  guint expiry_id;
+  MeteredWsTimer expiry;
   gint64 last_rx_us;
   int close_code_sent;
 
@@ -64,18 +69,17 @@ typedef struct
   gsize out_bytes;
   gboolean dirty; /* in server->dirty */
   gboolean overflowed; /* to be closed as a slow consumer at the flush */
-  /* Set while the kernel's send buffer is full: frames wait in out. */
+  /* Set while the kernel's send buffer is full: frames wait in out
+   * (room_source for ws, room_wait for raw). */
   GSource *room_source;
+  gboolean room_wait;
 
-  /* Plain (not TLS) connections: the socket's output stream. The frames
-   * in out are then whole RFC 6455 frames that we write ourselves, many
-   * per writev(); libsoup still reads, answers pings and closes. NULL:
-   * out holds JSON texts handed to libsoup one by one. */
-  GPollableOutputStream *output;
+  /* raw: the frames in out are whole RFC 6455 frames, many per
+   * writev(). ws: out holds JSON texts handed to libsoup one by one. */
   gsize head_sent; /* bytes of out's head frame already written */
   /* A close waits for the frames queued before it (going_away), at most
    * CLOSE_DRAIN_MS. */
-  guint close_drain_id;
+  MeteredWsTimer close_drain;
   int drain_close_code;
   char *drain_close_reason;
 } MeteredServerSocket;
@@ -324,6 +328,8 @@ ip_allowed (MeteredServer *server, const char *host)
   return metered_rate_window_hit (window, g_get_monotonic_time () / 1000);
 }
 
+static void on_upgraded (SoupServerMessage *msg, gpointer user_data);
+
 /* Runs before libsoup's WebSocket handshake: every refusal that must be an
  * HTTP answer happens here (protocol doc §1.4, §10 rule 1). */
 static void
@@ -360,6 +366,16 @@ v1_handler (SoupServer *soup, SoupServerMessage *msg, const char *path,
     handshake_with_token (server, msg, token);
   else
     handshake_with_key (server, msg, key);
+
+  /* Plain connections are upgraded here rather than by libsoup's
+   * WebSocket handler (it then leaves the message alone: it has a
+   * status), to be served by server->loop; no extension is offered, so
+   * client frames are never compressed. TLS goes on to ws_handler. */
+  if (!server->tls &&
+      soup_server_message_get_status (msg) == 0 /* not refused */ &&
+      soup_websocket_server_process_handshake (msg, NULL, NULL, NULL, NULL))
+    g_signal_connect (
+        msg, "wrote-informational", G_CALLBACK (on_upgraded), server);
 }
 
 static guint
@@ -433,21 +449,9 @@ out_drop_unsent (MeteredServerSocket *sock)
 static GBytes *
 ws_frame_new (guint8 opcode, const guint8 *payload, gsize len)
 {
-  guint8 *buf = g_malloc (len + 10);
-  gsize h = 0;
+  guint8 *buf = g_malloc (len + METERED_WS_HEADER_MAX);
+  gsize h = metered_ws_frame_header (buf, opcode, len);
 
-  buf[h++] = 0x80 | opcode;
-  if (len < 126) {
-    buf[h++] = len;
-  } else if (len <= G_MAXUINT16) {
-    buf[h++] = 126;
-    buf[h++] = len >> 8;
-    buf[h++] = len & 0xff;
-  } else {
-    buf[h++] = 127;
-    for (int i = 7; i >= 0; i--)
-      buf[h++] = ((guint64) len >> (8 * i)) & 0xff;
-  }
   memcpy (buf + h, payload, len);
   return g_bytes_new_take (buf, h + len);
 }
@@ -478,8 +482,21 @@ set_cork (MeteredServerSocket *sock, gboolean on)
 }
 
 static gboolean on_room (GSocket *socket, GIOCondition cond, gpointer data);
-static gboolean on_output_room (GObject *stream, gpointer data);
 static void socket_close_now (MeteredServerSocket *sock);
+
+static gboolean
+socket_is_open (MeteredServerSocket *sock)
+{
+  return sock->raw ? metered_ws_conn_is_open (sock->raw)
+                   : soup_websocket_connection_get_state (sock->ws) ==
+                         SOUP_WEBSOCKET_STATE_OPEN;
+}
+
+static gboolean
+socket_waits_room (MeteredServerSocket *sock)
+{
+  return sock->room_source || sock->room_wait;
+}
 
 /* Writes queued frames, WRITE_VECTORS per writev(), until the kernel
  * takes no more; then waits for room. */
@@ -487,11 +504,10 @@ static void
 socket_write (MeteredServerSocket *sock)
 {
   while (out_length (sock)) {
-    GOutputVector v[WRITE_VECTORS];
+    struct iovec v[WRITE_VECTORS];
     guint n = 0;
-    gsize total = 0, written = 0, left;
-    GPollableReturn ret;
-    g_autoptr (GError) error = NULL;
+    gsize total = 0, written, left;
+    gssize ret;
 
     for (guint i = sock->out_head; i < sock->out->len && n < WRITE_VECTORS;
          i++) {
@@ -500,20 +516,18 @@ socket_write (MeteredServerSocket *sock)
           g_bytes_get_data (g_ptr_array_index (sock->out, i), &len);
       gsize skip = n == 0 ? sock->head_sent : 0;
 
-      v[n].buffer = data + skip;
-      v[n].size = len - skip;
+      v[n].iov_base = (guint8 *) data + skip;
+      v[n].iov_len = len - skip;
       total += len - skip;
       n++;
     }
-    ret = g_pollable_output_stream_writev_nonblocking (
-        sock->output, v, n, &written, NULL, &error);
-    if (ret == G_POLLABLE_RETURN_FAILED) {
-      /* The peer is gone; libsoup's reader sees it and closes. */
+    ret = metered_ws_conn_writev (sock->raw, v, n);
+    if (ret < 0) {
+      /* The peer is gone; the connection reports its close. */
       out_clear (sock);
-      break;
+      return;
     }
-    if (ret == G_POLLABLE_RETURN_WOULD_BLOCK)
-      written = 0;
+    written = ret;
     for (left = written; left > 0;) {
       GBytes *head = out_peek (sock);
       gsize len = g_bytes_get_size (head);
@@ -531,17 +545,11 @@ socket_write (MeteredServerSocket *sock)
       break;
   }
 
-  if (out_length (sock)) {
-    if (!sock->room_source) {
-      sock->room_source =
-          g_pollable_output_stream_create_source (sock->output, NULL);
-      g_source_set_callback (
-          sock->room_source, G_SOURCE_FUNC (on_output_room), sock, NULL);
-      g_source_attach (sock->room_source, g_main_context_get_thread_default ());
-    }
-  } else if (sock->close_drain_id) {
+  /* A short write armed the connection's writable callback. */
+  if (out_length (sock))
+    sock->room_wait = TRUE;
+  else if (sock->close_drain.active)
     socket_close_now (sock);
-  }
 }
 
 /* Hands queued frames to libsoup: all of them when all is TRUE (before a
@@ -553,12 +561,11 @@ socket_flush (MeteredServerSocket *sock, gboolean all)
   gboolean cork;
   GBytes *frame;
 
-  if (soup_websocket_connection_get_state (sock->ws) !=
-      SOUP_WEBSOCKET_STATE_OPEN) {
+  if (!socket_is_open (sock)) {
     out_clear (sock);
     return;
   }
-  if (sock->output) {
+  if (sock->raw) {
     socket_write (sock);
     return;
   }
@@ -599,16 +606,6 @@ room_source_clear (MeteredServerSocket *sock)
 }
 
 static gboolean
-on_output_room (GObject *stream, gpointer data)
-{
-  MeteredServerSocket *sock = data;
-
-  g_clear_pointer (&sock->room_source, g_source_unref);
-  socket_flush (sock, FALSE);
-  return G_SOURCE_REMOVE;
-}
-
-static gboolean
 on_room (GSocket *socket, GIOCondition cond, gpointer data)
 {
   MeteredServerSocket *sock = data;
@@ -632,9 +629,8 @@ mark_dirty (MeteredServerSocket *sock)
 static gboolean
 socket_accepts (MeteredServerSocket *sock)
 {
-  return !sock->overflowed && !sock->close_drain_id &&
-         soup_websocket_connection_get_state (sock->ws) ==
-             SOUP_WEBSOCKET_STATE_OPEN;
+  return !sock->overflowed && !sock->close_drain.active &&
+         socket_is_open (sock);
 }
 
 /* Queues one item of out: a whole frame (sock->output set) or a JSON
@@ -646,6 +642,12 @@ socket_queue_frame (MeteredServerSocket *sock, GBytes *frame)
 
   if (!socket_accepts (sock))
     return;
+  /* A burst (one iteration read many publishes at once) can pass the
+   * bound while the kernel still has room: only what it cannot take
+   * counts against a slow consumer. */
+  if (sock->raw && !sock->room_wait &&
+      sock->out_bytes + len > sock->server->max_queued_bytes)
+    socket_write (sock);
   if (sock->conn && sock->out_bytes + len > sock->server->max_queued_bytes) {
     /* Closed at the flush, not here: the hub may be iterating the
      * channel this connection is a member of. */
@@ -665,7 +667,7 @@ socket_queue (MeteredServerSocket *sock, GBytes *text)
 
   if (!socket_accepts (sock))
     return;
-  frame = sock->output ? text_frame (sock->server, text) : g_bytes_ref (text);
+  frame = sock->raw ? text_frame (sock->server, text) : g_bytes_ref (text);
   socket_queue_frame (sock, frame);
 }
 
@@ -689,29 +691,22 @@ static void
 socket_close_now (MeteredServerSocket *sock)
 {
   g_autofree char *reason = g_steal_pointer (&sock->drain_close_reason);
-
-  g_clear_handle_id (&sock->close_drain_id, g_source_remove);
-  room_source_clear (sock);
   /* Half a frame is out and the peer does not read the rest: a close
-   * frame now would land inside it. End the byte stream instead (the
-   * peer reads what is buffered, then EOF); libsoup's close then fails
-   * to write and finishes. */
-  if (sock->head_sent > 0 && sock->socket)
-    g_socket_shutdown (sock->socket, FALSE, TRUE, NULL);
+   * frame now would land inside it. The byte stream ends instead (the
+   * peer reads what is buffered, then EOF). */
+  gboolean at_boundary = sock->head_sent == 0;
+
+  metered_ws_timer_stop (sock->server->loop, &sock->close_drain);
+  sock->room_wait = FALSE;
   out_clear (sock);
-  if (soup_websocket_connection_get_state (sock->ws) ==
-      SOUP_WEBSOCKET_STATE_OPEN)
-    soup_websocket_connection_close (sock->ws, sock->drain_close_code, reason);
+  metered_ws_conn_close (
+      sock->raw, sock->drain_close_code, reason, at_boundary);
 }
 
-static gboolean
+static void
 on_close_drain_timeout (gpointer data)
 {
-  MeteredServerSocket *sock = data;
-
-  sock->close_drain_id = 0;
-  socket_close_now (sock);
-  return G_SOURCE_REMOVE;
+  socket_close_now (data);
 }
 
 static void
@@ -719,20 +714,18 @@ socket_io_close (gpointer io_data, int code, const char *reason)
 {
   MeteredServerSocket *sock = io_data;
 
-  g_clear_handle_id (&sock->expiry_id, g_source_remove);
-  if (soup_websocket_connection_get_state (sock->ws) !=
-          SOUP_WEBSOCKET_STATE_OPEN ||
-      sock->close_drain_id)
+  metered_ws_timer_stop (sock->server->loop, &sock->expiry);
+  if (!socket_is_open (sock) || sock->close_drain.active)
     return;
   sock->close_code_sent = code;
-  if (sock->output) {
+  if (sock->raw) {
     /* What was queued before the close goes first; libsoup writes the
      * close frame, which must not land inside one of our frames. */
     sock->drain_close_code = code;
     sock->drain_close_reason = g_strdup (reason);
-    sock->close_drain_id =
-        g_timeout_add (CLOSE_DRAIN_MS, on_close_drain_timeout, sock);
-    if (!sock->room_source)
+    metered_ws_timer_start (sock->server->loop, &sock->close_drain,
+        CLOSE_DRAIN_MS, on_close_drain_timeout, sock);
+    if (!sock->room_wait)
       socket_write (sock);
     return;
   }
@@ -792,7 +785,7 @@ flush_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
         metered_hub_conn_close (sock->conn, METERED_SERVER_CLOSE_SLOW_CONSUMER,
             "send queue overflow");
       }
-    } else if (!sock->room_source) {
+    } else if (!socket_waits_room (sock)) {
       socket_flush (sock, FALSE);
     }
   }
@@ -808,23 +801,28 @@ static GSourceFuncs flush_funcs = {
 };
 
 static void
+socket_message (
+    MeteredServerSocket *sock, gboolean text, const char *data, gsize len)
+{
+  gint64 now_us = g_get_monotonic_time ();
+
+  sock->last_rx_us = now_us;
+  if (!sock->conn)
+    return;
+  if (!text)
+    metered_hub_conn_handle_binary (sock->conn, now_us / 1000);
+  else
+    metered_hub_conn_handle_text (sock->conn, data, len, now_us / 1000);
+}
+
+static void
 on_ws_message (
     SoupWebsocketConnection *ws, gint type, GBytes *message, gpointer user_data)
 {
-  MeteredServerSocket *sock = user_data;
-  gint64 now_ms = g_get_monotonic_time () / 1000;
   gsize len;
-  const char *data;
+  const char *data = g_bytes_get_data (message, &len);
 
-  sock->last_rx_us = g_get_monotonic_time ();
-  if (!sock->conn)
-    return;
-  if (type != SOUP_WEBSOCKET_DATA_TEXT) {
-    metered_hub_conn_handle_binary (sock->conn, now_ms);
-    return;
-  }
-  data = g_bytes_get_data (message, &len);
-  metered_hub_conn_handle_text (sock->conn, data, len, now_ms);
+  socket_message (user_data, type == SOUP_WEBSOCKET_DATA_TEXT, data, len);
 }
 
 static void
@@ -862,24 +860,26 @@ socket_free (MeteredServerSocket *sock)
   room_source_clear (sock);
   out_clear (sock);
   g_ptr_array_unref (sock->out);
-  g_clear_handle_id (&sock->close_drain_id, g_source_remove);
+  metered_ws_timer_stop (sock->server->loop, &sock->close_drain);
+  metered_ws_timer_stop (sock->server->loop, &sock->expiry);
   g_free (sock->drain_close_reason);
-  g_clear_object (&sock->output);
+  g_clear_pointer (&sock->raw, metered_ws_conn_free);
   g_clear_object (&sock->socket);
-  g_object_unref (sock->ws);
+  g_clear_object (&sock->ws);
   g_free (sock);
 }
 
+/* The end of a connection, with the code it closed with (ours if we
+ * closed, else the peer's, else 0). */
 static void
-on_ws_closed (SoupWebsocketConnection *ws, gpointer user_data)
+socket_closed (MeteredServerSocket *sock, int peer_code)
 {
-  MeteredServerSocket *sock = user_data;
   MeteredServer *server = sock->server;
   int code = sock->close_code_sent;
   char label[16];
 
   if (!code)
-    code = soup_websocket_connection_get_close_code (ws);
+    code = peer_code;
   if (!code)
     code = METERED_CLOSE_ABNORMAL;
   g_snprintf (label, sizeof label, "%d", code);
@@ -889,46 +889,106 @@ on_ws_closed (SoupWebsocketConnection *ws, gpointer user_data)
         sock->conn ? metered_hub_conn_get_peer_id (sock->conn) : "(refused)",
         code);
 
-  g_clear_handle_id (&sock->expiry_id, g_source_remove);
+  metered_ws_timer_stop (server->loop, &sock->expiry);
   if (sock->conn)
     metered_hub_conn_remove (sock->conn);
-  g_signal_handlers_disconnect_by_data (ws, sock);
+  if (sock->ws)
+    g_signal_handlers_disconnect_by_data (sock->ws, sock);
   g_hash_table_remove (server->sockets, sock);
   socket_free (sock);
 
   maybe_finish_shutdown (server);
 }
 
-static gboolean
+static void
+on_ws_closed (SoupWebsocketConnection *ws, gpointer user_data)
+{
+  socket_closed (user_data, soup_websocket_connection_get_close_code (ws));
+}
+
+static void
 on_token_expiry (gpointer user_data)
 {
   MeteredServerSocket *sock = user_data;
 
-  sock->expiry_id = 0;
   if (sock->conn)
     metered_hub_conn_close (
         sock->conn, METERED_CLOSE_TOKEN_EXPIRED, "token expired");
-  return G_SOURCE_REMOVE;
 }
 
 static void
-ws_handler (SoupServer *soup, SoupServerMessage *msg, const char *path,
-    SoupWebsocketConnection *ws, gpointer user_data)
+raw_message (gpointer data, guint8 opcode, const guint8 *payload, gsize len)
 {
-  MeteredServer *server = user_data;
-  MeteredHandshake *hs = g_object_get_data (G_OBJECT (msg), HANDSHAKE_KEY);
+  socket_message (data, opcode == 0x1, (const char *) payload, len);
+}
+
+static void
+raw_ping (gpointer data, const guint8 *payload, gsize len)
+{
+  MeteredServerSocket *sock = data;
+  g_autoptr (GBytes) pong = ws_frame_new (0xa, payload, len);
+
+  sock->last_rx_us = g_get_monotonic_time ();
+  socket_queue_frame (sock, pong);
+}
+
+static void
+raw_pong (gpointer data)
+{
+  MeteredServerSocket *sock = data;
+
+  sock->last_rx_us = g_get_monotonic_time ();
+}
+
+/* The peer closed or broke the protocol: what is still queued is of no
+ * use to it; the close answers at once. */
+static void
+raw_closing (gpointer data, guint16 code)
+{
+  MeteredServerSocket *sock = data;
+  gboolean at_boundary = sock->head_sent == 0;
+
+  metered_ws_timer_stop (sock->server->loop, &sock->close_drain);
+  metered_ws_timer_stop (sock->server->loop, &sock->expiry);
+  sock->room_wait = FALSE;
+  out_clear (sock);
+  metered_ws_conn_close (sock->raw, code, NULL, at_boundary);
+}
+
+static void
+raw_writable (gpointer data)
+{
+  MeteredServerSocket *sock = data;
+
+  sock->room_wait = FALSE;
+  socket_flush (sock, FALSE);
+}
+
+static void
+raw_closed (gpointer data, int code)
+{
+  socket_closed (data, code);
+}
+
+static const MeteredWsConnFuncs raw_funcs = {
+  raw_message,
+  raw_ping,
+  raw_pong,
+  raw_closing,
+  raw_writable,
+  raw_closed,
+};
+
+static MeteredServerSocket *
+socket_new (MeteredServer *server, GSocket *socket)
+{
   MeteredServerSocket *sock = g_new0 (MeteredServerSocket, 1);
-  int close_code = hs ? hs->close_code : METERED_CLOSE_INVALID_TOKEN;
-  const char *close_reason = hs ? hs->close_reason : "invalid credential";
-  MeteredHubAuth auth = { 0 };
 
   sock->server = server;
-  sock->ws = g_object_ref (ws);
   sock->last_rx_us = g_get_monotonic_time ();
   sock->out = g_ptr_array_new ();
-  sock->socket = soup_server_message_get_socket (msg);
+  sock->socket = socket ? g_object_ref (socket) : NULL;
   if (sock->socket) {
-    g_object_ref (sock->socket);
     /* Frames are batched by the flush source (and corked when there are
      * several); one alone must not wait for the previous one's ACK. */
     g_socket_set_option (sock->socket, IPPROTO_TCP, TCP_NODELAY, 1, NULL);
@@ -938,24 +998,19 @@ ws_handler (SoupServer *soup, SoupServerMessage *msg, const char *path,
         MIN (server->max_queued_bytes, 256 * 1024), NULL);
   }
   g_hash_table_add (server->sockets, sock);
-  g_signal_connect (ws, "message", G_CALLBACK (on_ws_message), sock);
-  g_signal_connect (ws, "pong", G_CALLBACK (on_ws_pong), sock);
-  g_signal_connect (ws, "closed", G_CALLBACK (on_ws_closed), sock);
-  /* Frames over 64 KB make libsoup close with 1009 itself. */
-  soup_websocket_connection_set_max_incoming_payload_size (
-      ws, METERED_SERVER_MAX_FRAME);
-  if (!server->tls) {
-    GOutputStream *os = g_io_stream_get_output_stream (
-        soup_websocket_connection_get_io_stream (ws));
-    if (G_IS_POLLABLE_OUTPUT_STREAM (os) &&
-        g_pollable_output_stream_can_poll (G_POLLABLE_OUTPUT_STREAM (os)))
-      sock->output = g_object_ref (G_POLLABLE_OUTPUT_STREAM (os));
-  }
-  /* Our frames and libsoup's must not interleave: on a connection we
-   * write to ourselves, the sweep queues the pings (and one timer serves
-   * every connection instead of one each). */
-  soup_websocket_connection_set_keepalive_interval (
-      ws, sock->output ? 0 : server->options.ws_ping_interval_s);
+  return sock;
+}
+
+/* The handshake's verdict for a new connection: into the hub, or
+ * closed with the code it earned. */
+static void
+socket_open (
+    MeteredServer *server, MeteredServerSocket *sock, SoupServerMessage *msg)
+{
+  MeteredHandshake *hs = g_object_get_data (G_OBJECT (msg), HANDSHAKE_KEY);
+  int close_code = hs ? hs->close_code : METERED_CLOSE_INVALID_TOKEN;
+  const char *close_reason = hs ? hs->close_reason : "invalid credential";
+  MeteredHubAuth auth = { 0 };
 
   /* Plan checks happen here, not in the HTTP handler, so that two
    * handshakes racing for the last slot cannot both win. */
@@ -990,9 +1045,53 @@ ws_handler (SoupServer *soup, SoupServerMessage *msg, const char *path,
   if (hs->expires_at >= 0) {
     gint64 due_ms = hs->expires_at * 1000 - METERED_JWT_EXPIRY_LEAD_MS -
                     g_get_real_time () / 1000;
-    sock->expiry_id =
-        g_timeout_add (CLAMP (due_ms, 0, G_MAXINT32), on_token_expiry, sock);
+    metered_ws_timer_start (server->loop, &sock->expiry,
+        CLAMP (due_ms, 0, G_MAXINT32), on_token_expiry, sock);
   }
+}
+
+/* TLS connections: libsoup serves them. */
+static void
+ws_handler (SoupServer *soup, SoupServerMessage *msg, const char *path,
+    SoupWebsocketConnection *ws, gpointer user_data)
+{
+  MeteredServer *server = user_data;
+  MeteredServerSocket *sock =
+      socket_new (server, soup_server_message_get_socket (msg));
+
+  sock->ws = g_object_ref (ws);
+  g_signal_connect (ws, "message", G_CALLBACK (on_ws_message), sock);
+  g_signal_connect (ws, "pong", G_CALLBACK (on_ws_pong), sock);
+  g_signal_connect (ws, "closed", G_CALLBACK (on_ws_closed), sock);
+  /* Frames over 64 KB make libsoup close with 1009 itself. */
+  soup_websocket_connection_set_max_incoming_payload_size (
+      ws, METERED_SERVER_MAX_FRAME);
+  soup_websocket_connection_set_keepalive_interval (
+      ws, server->options.ws_ping_interval_s);
+  socket_open (server, sock, msg);
+}
+
+/* Plain connections: once libsoup has written the 101, the connection is
+ * ours (metered-ws-conn.c), served from server->loop. */
+static void
+on_upgraded (SoupServerMessage *msg, gpointer user_data)
+{
+  MeteredServer *server = user_data;
+  GSocket *socket = soup_server_message_get_socket (msg);
+  g_autoptr (GIOStream) stream = NULL;
+  MeteredServerSocket *sock;
+
+  g_signal_handlers_disconnect_by_func (msg, on_upgraded, user_data);
+  if (!socket)
+    return;
+  g_object_ref (socket);
+  stream = soup_server_message_steal_connection (msg);
+  sock = socket_new (server, socket);
+  g_object_unref (socket);
+  sock->raw = metered_ws_conn_new (server->loop, stream, sock->socket,
+      METERED_SERVER_MAX_FRAME, &raw_funcs, sock);
+  socket_open (server, sock, msg);
+  metered_ws_conn_start (sock->raw);
 }
 
 /* Sockets silent for three ping intervals are dead: end their presence
@@ -1010,7 +1109,7 @@ sweep (gpointer user_data)
 
   for (GList *l = socks; l; l = l->next) {
     MeteredServerSocket *sock = l->data;
-    if (sock->output) {
+    if (sock->raw) {
       static const guint8 ping[] = { 0x89, 0x00 };
       g_autoptr (GBytes) frame = g_bytes_new_static (ping, sizeof ping);
       socket_queue_frame (sock, frame);
@@ -1087,14 +1186,15 @@ metered_server_free (MeteredServer *server)
   g_hash_table_iter_init (&iter, server->sockets);
   while (g_hash_table_iter_next (&iter, &sock, NULL)) {
     MeteredServerSocket *s = sock;
-    g_clear_handle_id (&s->expiry_id, g_source_remove);
-    g_signal_handlers_disconnect_by_data (s->ws, s);
+    if (s->ws)
+      g_signal_handlers_disconnect_by_data (s->ws, s);
     if (s->conn)
       metered_hub_conn_remove (s->conn);
     socket_free (s);
     g_hash_table_iter_remove (&iter);
   }
   g_hash_table_unref (server->sockets);
+  metered_ws_loop_free (server->loop);
   g_ptr_array_unref (server->dirty);
   g_clear_pointer (&server->frame_cache_payload, g_bytes_unref);
   g_clear_pointer (&server->frame_cache_frame, g_bytes_unref);
@@ -1155,6 +1255,12 @@ metered_server_listen (MeteredServer *server, GError **error)
     server->tls = TRUE;
   }
 
+  server->loop = metered_ws_loop_new (g_main_context_get_thread_default ());
+  if (!server->loop) {
+    g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno),
+        "epoll_create1: %s", g_strerror (errno));
+    return FALSE;
+  }
   server->flush_source =
       g_source_new (&flush_funcs, sizeof (GSource) + sizeof (MeteredServer *));
   *(MeteredServer **) (server->flush_source + 1) = server;
