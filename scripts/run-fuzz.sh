@@ -24,7 +24,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 seconds=${1:-30}
 builddir=${FUZZ_BUILDDIR:-build-fuzz}
 targets=(${FUZZ_TARGETS:-fuzz-client-frame fuzz-server-frame fuzz-jwt fuzz-ice-servers
-  fuzz-json-scan fuzz-hub fuzz-sdp fuzz-peer-payload})
+  fuzz-json-scan fuzz-hub fuzz-sdp fuzz-peer-payload fuzz-ws-frame})
 t0=$SECONDS
 
 if [[ -f $builddir/meson-private/coredata.dat ]]; then
