@@ -328,11 +328,34 @@ on_pad_added (GstElement *webrtc, GstPad *pad, MeteredConnection *conn)
   }
 }
 
+/* Losses on video are repaired by retransmission, as browsers do it: the
+ * transceiver offers (or keeps, answering) nack and an rtx payload type,
+ * its jitter buffer asks for lost packets (webrtcbin sets the receive
+ * side's do-retransmission from the same property), and its rtprtxsend
+ * answers the remote's NACKs. Read when the description is made: set
+ * before create-offer / create-answer. No ULPFEC/RED: Chromium's decoding
+ * of it has regressed before, and 1.22.0's RED encoder loses the TWCC
+ * extension id. Audio stays as browsers send Opus: no NACK, in-band FEC
+ * instead (see the codec table). */
+static void
+enable_retransmission (GstWebRTCRTPTransceiver *trans)
+{
+  g_object_set (
+      trans, "do-nack", TRUE, "fec-type", GST_WEBRTC_FEC_TYPE_NONE, NULL);
+}
+
 static void
 on_new_transceiver (
     GstElement *webrtc, GstWebRTCRTPTransceiver *trans, MeteredConnection *conn)
 {
   GstWebRTCRTPTransceiverDirection direction;
+  GstWebRTCKind kind = GST_WEBRTC_KIND_UNKNOWN;
+
+  /* Made from a remote offer: the kind is its m-line's. Ours are set up
+   * where they are made (add_send_branch, add_send_branches). */
+  g_object_get (trans, "kind", &kind, NULL);
+  if (kind == GST_WEBRTC_KIND_VIDEO)
+    enable_retransmission (trans);
 
   /* A transceiver the remote's offer created: receive only, unless we
    * added it for sending. */
@@ -424,6 +447,7 @@ add_send_branch (
   GstPad *srcpad, *sinkpad;
   GstWebRTCRTPTransceiver *trans = NULL;
   SendBranch *branch;
+  guint ssrc;
   const MeteredCodec *codec = metered_codec_from_caps_name (name);
 
   if (!codec) {
@@ -445,13 +469,19 @@ add_send_branch (
     gst_object_unref (appsrc);
     return FALSE;
   }
-  g_object_set (pay, "pt", codec->payload_type, NULL);
+  /* The SSRC is chosen here, not by the payloader, because it must be in
+   * the caps webrtcbin makes the description from: only then does it
+   * write a=ssrc-group:FID <media> <rtx> for the retransmissions. */
+  ssrc = g_random_int ();
+  g_object_set (pay, "pt", codec->payload_type, "ssrc", ssrc, NULL);
   metered_codec_apply_props (pay, codec->payloader_props);
   filter = gst_element_factory_make ("capsfilter", NULL);
   rtp_caps = gst_caps_new_simple ("application/x-rtp", "media", G_TYPE_STRING,
       metered_media_kind_to_string (codec->kind), "encoding-name",
       G_TYPE_STRING, codec->encoding_name, "payload", G_TYPE_INT,
-      codec->payload_type, "clock-rate", G_TYPE_INT, codec->clock_rate, NULL);
+      codec->payload_type, "clock-rate", G_TYPE_INT, codec->clock_rate, "ssrc",
+      G_TYPE_UINT, ssrc, NULL);
+  metered_codec_add_fmtp (codec, rtp_caps);
   g_object_set (filter, "caps", rtp_caps, NULL);
   gst_bin_add_many (GST_BIN (conn->pipeline), appsrc, pay, filter, NULL);
   gst_element_link_many (appsrc, pay, filter, NULL);
@@ -474,6 +504,8 @@ add_send_branch (
      * add_send_branches), so ours are never answered onto theirs. */
     g_object_set (trans, "direction",
         GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDONLY, NULL);
+    if (codec->kind == METERED_MEDIA_VIDEO)
+      enable_retransmission (trans);
     gst_object_unref (trans);
   }
   gst_object_unref (srcpad);
@@ -539,6 +571,8 @@ metered_connection_add_send_branches (MeteredConnection *conn, GError **error)
     if (video) {
       g_signal_emit_by_name (conn->webrtc, "add-transceiver",
           GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY, video, &recv);
+      if (recv)
+        enable_retransmission (recv);
       gst_clear_object (&recv);
     }
     if (audio) {
