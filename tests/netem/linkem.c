@@ -17,11 +17,23 @@
 
 /* linkem: a link emulator in user space, for kernels without netem.
  *
- *   linkem --dev NAME [--delay-ms D] [--jitter-ms J] [--rate-kbps R]
- *          [--queue-ms Q] [--loss PCT] [--ge P,R,H,K] [--seed S]
+ *   linkem (--dev NAME | --dev NAME --peer-dev NAME2 --peer-netns PATH)
+ *          [--delay-ms D] [--jitter-ms J] [--rate-kbps R] [--queue-ms Q]
+ *          [--loss PCT] [--ge P,R,H,K] [--seed S]
  *
- * Opens the TUN device NAME (creating it), prints "ready" on stdout and
- * then writes back every IP packet it reads from it, after:
+ * Two ways to join two hosts:
+ *   - a link between two network namespaces (--peer-dev, --peer-netns):
+ *     TUN device NAME in the namespace linkem runs in, NAME2 in the one
+ *     PATH names (/run/netns/X); what one device sends comes out of the
+ *     other. The rate cap applies from NAME to NAME2 only (the downlink
+ *     of whoever sits behind NAME2).
+ *   - one namespace (--dev only): every packet read from NAME is written
+ *     back to it, for routing that sends traffic between two local
+ *     addresses out of the device and accepts it coming back in
+ *     (tests/netem/linkem-check.sh). The two directions (lower or higher
+ *     destination address) get their own queues and both the rate cap.
+ * After opening the devices linkem prints "ready" on stdout; then each
+ * packet meets, in order:
  *   - loss: random with probability PCT %, or Gilbert-Elliott (--ge: p and
  *     r the good->bad and bad->good transition probabilities, 1-h and 1-k
  *     the loss probability in the bad and good state, all in %);
@@ -29,24 +41,21 @@
  *     packets at that rate (the bottleneck);
  *   - a one-way delay D ms plus uniform jitter in [0, J] ms, never
  *     reordering (a packet never leaves before the one ahead of it).
- * A packet written back to the TUN device arrives on it, so routing that
- * sends traffic out of the device and accepts it coming in joins two
- * addresses through the emulated link (tests/netem/linkem-up.sh sets that
- * up inside a test's namespace). Both directions share the one device and
- * so the same impairments; each direction gets its own queue.
  *
  * Commands on stdin change the link while it runs, one per line:
  *   rate KBPS | loss PCT | delay MS | jitter MS | stats
- * "stats" prints one line: packets in, lost, dropped by the queue, out.
- * The random numbers come from --seed alone: a run repeats.
- * Bounded: at most QUEUE_MAX packets wait (per direction); stdin EOF or
- * SIGTERM ends it. */
+ * "stats" prints one line: packets in (per direction), lost, dropped by
+ * the queue, out. The random numbers come from --seed alone: a run
+ * repeats. Bounded: at most QUEUE_MAX packets wait per direction; stdin
+ * EOF or SIGTERM ends it. */
 
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -69,6 +78,8 @@ typedef struct
 /* One direction's bottleneck queue: a ring, in departure order. */
 typedef struct
 {
+  int out_fd;
+  int capped; /* the rate cap applies */
   Packet *ring;
   unsigned head, count;
   int64_t link_free_us; /* when the cap's serializer is next free */
@@ -168,7 +179,7 @@ enqueue (Link *l, Queue *q, const unsigned char *p, size_t len, int64_t now)
     return;
   }
   start = now;
-  if (l->rate_kbps > 0) {
+  if (q->capped && l->rate_kbps > 0) {
     int64_t tx_us = (int64_t) (len * 8.0 * 1000.0 / l->rate_kbps);
     if (q->link_free_us > now) {
       /* drop-tail: the queue holds queue_ms of data at the cap */
@@ -214,8 +225,8 @@ command (Link *l, char *line)
     else
       fprintf (stderr, "linkem: unknown command %s\n", word);
   } else if (sscanf (line, "%15s", word) == 1 && !strcmp (word, "stats")) {
-    printf ("in %lu lost %lu dropped %lu out %lu\n", l->in, l->lost, l->dropped,
-        l->out);
+    printf ("in %lu (%lu down, %lu up) lost %lu dropped %lu out %lu\n", l->in,
+        l->in_dir[0], l->in_dir[1], l->lost, l->dropped, l->out);
     fflush (stdout);
   }
 }
@@ -234,21 +245,50 @@ parse_ge (Link *l, const char *arg)
   return 1;
 }
 
+/* Opens name in the network namespace netns_path (NULL: ours); -1 on
+ * error. The descriptor keeps working from any namespace. */
+static int
+tun_open_in (const char *name, const char *netns_path)
+{
+  int self = -1, target = -1, fd = -1;
+
+  if (!netns_path)
+    return tun_open (name);
+  self = open ("/proc/self/ns/net", O_RDONLY);
+  target = open (netns_path, O_RDONLY);
+  if (self >= 0 && target >= 0 && setns (target, CLONE_NEWNET) == 0) {
+    fd = tun_open (name);
+    if (setns (self, CLONE_NEWNET) != 0) {
+      close (fd);
+      fd = -1;
+    }
+  }
+  if (self >= 0)
+    close (self);
+  if (target >= 0)
+    close (target);
+  return fd;
+}
+
 int
 main (int argc, char **argv)
 {
   Link l = { .queue_ms = 100, .rng = 1 };
   Queue q[2] = { { 0 } };
-  const char *dev = NULL;
+  const char *dev = NULL, *peer_dev = NULL, *peer_netns = NULL;
   unsigned char buf[PACKET_MAX];
   char line[256];
   size_t line_len = 0;
-  int fd, stdin_open = 1;
+  int fds[2], n_fds, stdin_open = 1;
 
   for (int i = 1; i + 1 < argc; i += 2) {
     const char *k = argv[i], *v = argv[i + 1];
     if (!strcmp (k, "--dev"))
       dev = v;
+    else if (!strcmp (k, "--peer-dev"))
+      peer_dev = v;
+    else if (!strcmp (k, "--peer-netns"))
+      peer_netns = v;
     else if (!strcmp (k, "--delay-ms"))
       l.delay_ms = atof (v);
     else if (!strcmp (k, "--jitter-ms"))
@@ -271,18 +311,26 @@ main (int argc, char **argv)
       return 2;
     }
   }
-  if (!dev) {
-    fprintf (stderr, "usage: linkem --dev NAME [--delay-ms D] [--jitter-ms J] "
-                     "[--rate-kbps R] [--queue-ms Q] [--loss PCT] "
-                     "[--ge P,R,H,K] [--seed S]\n");
+  if (!dev || !peer_dev != !peer_netns) {
+    fprintf (stderr,
+        "usage: linkem (--dev NAME | --dev NAME --peer-dev NAME2 "
+        "--peer-netns PATH) [--delay-ms D] [--jitter-ms J] [--rate-kbps R] "
+        "[--queue-ms Q] [--loss PCT] [--ge P,R,H,K] [--seed S]\n");
     return 2;
   }
-  fd = tun_open (dev);
-  if (fd < 0) {
-    fprintf (stderr, "linkem: cannot open TUN device %s: %s\n", dev,
-        strerror (errno));
+  fds[0] = tun_open (dev);
+  fds[1] = peer_dev ? tun_open_in (peer_dev, peer_netns) : fds[0];
+  if (fds[0] < 0 || fds[1] < 0) {
+    fprintf (stderr, "linkem: cannot open TUN device %s: %s\n",
+        fds[0] < 0 ? dev : peer_dev, strerror (errno));
     return 1;
   }
+  n_fds = peer_dev ? 2 : 1;
+  /* direction 0 leaves through the peer device (the capped one) */
+  q[0].out_fd = fds[1];
+  q[1].out_fd = fds[0];
+  q[0].capped = 1;
+  q[1].capped = !peer_dev;
   for (int d = 0; d < 2; d++) {
     q[d].ring = calloc (QUEUE_MAX, sizeof (Packet));
     if (!q[d].ring)
@@ -294,14 +342,15 @@ main (int argc, char **argv)
   fflush (stdout);
 
   while (!stop && stdin_open) {
-    struct pollfd pfd[2] = { { fd, POLLIN, 0 }, { 0, POLLIN, 0 } };
+    struct pollfd pfd[3] = { { 0, POLLIN, 0 }, { fds[0], POLLIN, 0 },
+      { fds[1], POLLIN, 0 } };
     int64_t now = now_us (), next = -1;
     int timeout = 1000;
 
     for (int d = 0; d < 2; d++) {
       while (q[d].count && q[d].ring[q[d].head].due_us <= now) {
         Packet *p = &q[d].ring[q[d].head];
-        if (write (fd, p->data, p->len) == (ssize_t) p->len)
+        if (write (q[d].out_fd, p->data, p->len) == (ssize_t) p->len)
           l.out++;
         q[d].head = (q[d].head + 1) % QUEUE_MAX;
         q[d].count--;
@@ -311,23 +360,26 @@ main (int argc, char **argv)
     }
     if (next >= 0)
       timeout = (int) ((next - now + 999) / 1000);
-    if (poll (pfd, 2, timeout) < 0) {
+    if (poll (pfd, 1 + n_fds, timeout) < 0) {
       if (errno == EINTR)
         continue;
       break;
     }
-    if (pfd[0].revents & POLLIN) {
+    for (int f = 0; f < n_fds; f++) {
+      if (!(pfd[1 + f].revents & POLLIN))
+        continue;
       /* a bounded batch, so that due packets are not starved */
       for (int n = 0; n < 64; n++) {
-        ssize_t len = read (fd, buf, sizeof buf);
+        ssize_t len = read (fds[f], buf, sizeof buf);
+        int d;
         if (len <= 0)
           break;
-        int d = direction (buf, len);
+        d = peer_dev ? f : direction (buf, len);
         l.in_dir[d]++;
         enqueue (&l, &q[d], buf, len, now_us ());
       }
     }
-    if (pfd[1].revents & (POLLIN | POLLHUP)) {
+    if (pfd[0].revents & (POLLIN | POLLHUP)) {
       ssize_t n = read (0, line + line_len, sizeof line - 1 - line_len);
       if (n <= 0) {
         stdin_open = 0;
@@ -345,10 +397,12 @@ main (int argc, char **argv)
         line_len = 0; /* an overlong line: dropped */
     }
   }
-  printf ("in %lu (%lu up, %lu down) lost %lu dropped %lu out %lu\n", l.in,
+  printf ("in %lu (%lu down, %lu up) lost %lu dropped %lu out %lu\n", l.in,
       l.in_dir[0], l.in_dir[1], l.lost, l.dropped, l.out);
   free (q[0].ring);
   free (q[1].ring);
-  close (fd);
+  close (fds[0]);
+  if (peer_dev)
+    close (fds[1]);
   return 0;
 }
