@@ -888,6 +888,93 @@ metered_connection_get_packets_sent (MeteredConnection *conn)
   return (guint64) g_atomic_pointer_get (&conn->packets_sent);
 }
 
+/* What the remote's RTCP says about the media (issue 15): the loss and
+ * round trip of its latest receiver reports on what we send, NACKs and
+ * PLIs both ways, packets lost on what we receive. Read synchronously
+ * from the connection's RTP session (one, bundled); nothing before the
+ * connection is up or after it stopped. */
+void
+metered_connection_add_feedback_stats (
+    MeteredConnection *conn, GVariantBuilder *builder)
+{
+  GstElement *webrtc = NULL, *rtpbin = NULL;
+  GObject *session = NULL;
+  GstStructure *stats = NULL;
+  const GValue *sources;
+  guint nacks_sent = 0, nacks_received = 0, plis_sent = 0, plis_received = 0;
+  guint fraction_lost = 0, round_trip = 0;
+  gint64 packets_lost = 0;
+  gboolean have_rb = FALSE;
+
+  METERED_CONNECTION_LOCK (conn);
+  if (g_atomic_int_get (&conn->media_ready) && !conn->stopped && conn->webrtc)
+    webrtc = gst_object_ref (conn->webrtc);
+  METERED_CONNECTION_UNLOCK (conn);
+  if (!webrtc)
+    return;
+  rtpbin = gst_bin_get_by_name (GST_BIN (webrtc), "rtpbin");
+  if (rtpbin)
+    g_signal_emit_by_name (rtpbin, "get-internal-session", 0, &session);
+  if (session)
+    g_object_get (session, "stats", &stats, NULL);
+  if (stats) {
+    gst_structure_get_uint (stats, "sent-nack-count", &nacks_sent);
+    gst_structure_get_uint (stats, "recv-nack-count", &nacks_received);
+    sources = gst_structure_get_value (stats, "source-stats");
+    /* a GValueArray: deprecated, but what rtpsession 1.22 gives */
+    if (sources && G_VALUE_HOLDS_BOXED (sources)) {
+      G_GNUC_BEGIN_IGNORE_DEPRECATIONS
+      GValueArray *array = g_value_get_boxed (sources);
+      for (guint i = 0; array && i < array->n_values; i++) {
+        const GstStructure *src =
+            gst_value_get_structure (g_value_array_get_nth (array, i));
+        gboolean internal = FALSE, rb = FALSE;
+        guint v = 0;
+        gint lost = 0;
+
+        gst_structure_get_boolean (src, "internal", &internal);
+        if (gst_structure_get_uint (src, "sent-pli-count", &v))
+          plis_sent += v;
+        if (gst_structure_get_uint (src, "recv-pli-count", &v))
+          plis_received += v;
+        if (!internal && gst_structure_get_int (src, "packets-lost", &lost) &&
+            lost > 0)
+          packets_lost += lost;
+        /* a report block about our media, kept on its sender's source */
+        if (gst_structure_get_boolean (src, "have-rb", &rb) && rb) {
+          have_rb = TRUE;
+          if (gst_structure_get_uint (src, "rb-fractionlost", &v))
+            fraction_lost = MAX (fraction_lost, v);
+          if (gst_structure_get_uint (src, "rb-round-trip", &v))
+            round_trip = MAX (round_trip, v);
+        }
+      }
+      G_GNUC_END_IGNORE_DEPRECATIONS
+    }
+    g_variant_builder_add (
+        builder, "{sv}", "nacks-sent", g_variant_new_uint64 (nacks_sent));
+    g_variant_builder_add (builder, "{sv}", "nacks-received",
+        g_variant_new_uint64 (nacks_received));
+    g_variant_builder_add (
+        builder, "{sv}", "plis-sent", g_variant_new_uint64 (plis_sent));
+    g_variant_builder_add (
+        builder, "{sv}", "plis-received", g_variant_new_uint64 (plis_received));
+    g_variant_builder_add (
+        builder, "{sv}", "packets-lost", g_variant_new_int64 (packets_lost));
+    if (have_rb) {
+      /* fraction lost as RFC 3550 has it (1/256); round trip in 1/65536 s */
+      g_variant_builder_add (builder, "{sv}", "fraction-lost",
+          g_variant_new_uint32 (fraction_lost));
+      g_variant_builder_add (builder, "{sv}", "round-trip-ms",
+          g_variant_new_uint32 ((guint) ((guint64) round_trip * 1000 / 65536)));
+    }
+    gst_structure_free (stats);
+  }
+  g_clear_object (&session);
+  gst_clear_object (&rtpbin);
+  gst_object_unref (webrtc);
+}
+
 void
 metered_connection_set_sample_func (MeteredConnection *conn,
     MeteredSampleFunc func, gpointer user_data, GDestroyNotify destroy)

@@ -9,6 +9,9 @@
 //              640x360@30) -> Chromium
 //           a0 the same with the plugin in --before-plugin-path (another
 //              build, e.g. before a change), for before/after in one run
+//           c  meteredsink -> meteredsrc (output=decoded) in the viewer's
+//              namespace: output gaps (> 100 ms) in running time
+//           c0 the same, both with the --before-plugin-path plugin
 //           b  Chromium, fake camera playing a y4m of the same content
 //              -> Chromium (the baseline users compare us with)
 // Per profile and sender it prints the viewer's getStats figures over the
@@ -71,7 +74,7 @@ function args() {
   o.profiles = (o.profiles || Object.keys(PROFILES).join(',')).split(',');
   for (const p of o.profiles) if (!PROFILES[p]) throw new Error(`unknown profile ${p}`);
   o.senders = o.senders.split(',');
-  if (o.senders.includes('a0') && !o.beforePluginPath) throw new Error('sender a0 needs --before-plugin-path');
+  if (o.senders.some((x) => x.endsWith('0')) && !o.beforePluginPath) throw new Error('sender a0 needs --before-plugin-path');
   return o;
 }
 
@@ -255,13 +258,69 @@ async function senderB(o, port, exe, channel, tmp, file) {
   return { output: '', stop: async () => { await ctx.close().catch(() => {}); return { code: 0 }; } };
 }
 
+// Sender c: meteredsink -> meteredsrc (output=decoded) in the viewer's
+// namespace; every decoded frame's PTS (running time) from an identity.
+// A "freeze" here is an output gap: two frames more than 100 ms apart.
+function gstViewer(o, port, exe, channel, pluginPath) {
+  const env = { ...process.env, GST_PLUGIN_PATH: pluginPath,
+    GST_REGISTRY: path.join(o.tmp, `registry-${pluginPath === o.pluginPath ? 'a' : 'a0'}.bin`) };
+  const child = spawn('ip', ['netns', 'exec', VIEWER_NS, 'gst-launch-1.0', '-v', 'meteredsrc',
+    `url=ws://127.0.0.1:${port}`, `token=${mint(exe, 'm-gst')}`, `channel=${channel}`,
+    'output=decoded', 'name=s', 's.', '!', 'identity', 'name=probe', 'silent=false', '!',
+    'fakesink', 'sync=false'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const v = { child, pts: [], output: '' };
+  let buf = '';
+  child.stdout.on('data', (d) => {
+    buf += d.toString();
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      const m = /probe: last-message = chain.*pts: (\d+):(\d+):(\d+)\.(\d+)/.exec(line);
+      if (m) v.pts.push(((+m[1] * 60 + +m[2]) * 60 + +m[3]) * 1000 + +m[4].slice(0, 3));
+      else v.output = (v.output + line + '\n').slice(-4000);
+    }
+  });
+  child.stderr.on('data', (d) => { v.output = (v.output + d).slice(-4000); });
+  v.exited = new Promise((r) => child.on('close', (code, signal) => r({ code, signal })));
+  v.stop = async () => {
+    child.kill('SIGINT');
+    const t = setTimeout(() => child.kill('SIGKILL'), 15000);
+    await v.exited;
+    clearTimeout(t);
+  };
+  return v;
+}
+
+function gapDelta(pts, i0, i1, seconds) {
+  let gaps = 0, total = 0, longest = 0;
+  for (let i = i0 + 1; i < i1; i++) {
+    const d = pts[i] - pts[i - 1];
+    longest = Math.max(longest, d);
+    if (d > 100) { gaps++; total += d - 1000 / 30; }
+  }
+  return { fps: (i1 - i0) / seconds, frames: i1 - i0, freezes: gaps, freezeS: total / 1000,
+    longestMs: longest, lost: null, nacks: null, rtx: null, plis: null, keys: null, kbps: null,
+    jbMs: null, rttMs: null, width: null };
+}
+
 async function run(o, ctx, port, exe, tmp, file, profile, sender) {
   const channel = `impair-${profile}-${sender}-${process.pid}`;
   const lk = await linkUp(o.linkem, PROFILES[profile], o.seed);
-  let snd = null, page = null, steps = [];
+  let snd = null, page = null, gv = null, steps = [];
   try {
+    const plugin = sender.endsWith('0') ? o.beforePluginPath : o.pluginPath;
     snd = sender === 'b' ? await senderB(o, port, exe, channel, tmp, file)
-      : await senderA(o, port, exe, channel, sender === 'a' ? o.pluginPath : o.beforePluginPath);
+      : await senderA(o, port, exe, channel, plugin);
+    if (sender.startsWith('c')) {
+      gv = gstViewer(o, port, exe, channel, plugin);
+      await waitFor(() => `meteredsrc to output (${sender}, ${profile})\n${gv.output}`, 60,
+        () => gv.pts.length > 0);
+      await sleep(3000);
+      const i0 = gv.pts.length, t0 = Date.now();
+      await sleep(o.duration * 1000);
+      return gapDelta(gv.pts, i0, gv.pts.length, (Date.now() - t0) / 1000);
+    }
     page = await openPage(ctx, `http://127.0.0.1:${port}/page.html?channel=${channel}`, 'viewer',
       `&token=${mint(exe, 'm-viewer')}`);
     await waitFor(() => `the viewer to decode (${sender}, ${profile})\n${snd.output.slice(-3000)}`,
@@ -279,6 +338,7 @@ async function run(o, ctx, port, exe, tmp, file, profile, sender) {
   } finally {
     for (const t of steps) clearTimeout(t);
     if (page) await page.close().catch(() => {});
+    if (gv) await gv.stop();
     if (snd) {
       const exit = await snd.stop();
       if (exit.code !== 0) log(`sender ${sender} exited ${JSON.stringify(exit)}: ${snd.output.slice(-2000)}`);
@@ -292,13 +352,13 @@ const f0 = (v) => (v === null || v === undefined ? '-' : Number(v).toFixed(0));
 
 function table(rows) {
   const head = ['profile', 'sender', 'fps', 'freezes', 'freeze s', 'lost', 'NACKs', 'rtx rcvd',
-    'PLIs', 'keys', 'kbit/s', 'JB ms', 'RTT ms', 'width'];
+    'PLIs', 'keys', 'kbit/s', 'JB ms', 'RTT ms', 'width', 'max gap ms'];
   const lines = [head];
   for (const r of rows) {
     const m = r.m;
     lines.push([r.profile, r.sender, f1(m.fps), f0(m.freezes), f1(m.freezeS), f0(m.lost),
       f0(m.nacks), f0(m.rtx), f0(m.plis), f0(m.keys), f0(m.kbps), f0(m.jbMs), f0(m.rttMs),
-      f0(m.width)]);
+      f0(m.width), f0(m.longestMs)]);
   }
   const w = head.map((_, i) => Math.max(...lines.map((l) => String(l[i]).length)));
   return lines.map((l) => l.map((c, i) => String(c).padStart(w[i])).join('  ')).join('\n');
@@ -342,7 +402,7 @@ async function main() {
         log(`${profile} ${sender}: ${JSON.stringify(m)}`);
       }
     }
-    console.log(`\nviewer getStats over ${o.duration} s per run (a: meteredsink, a0: meteredsink before, b: Chromium)\n` +
+    console.log(`\nviewer getStats over ${o.duration} s per run (a: meteredsink, a0: before, b: Chromium -> Chromium; c, c0: meteredsink -> meteredsrc, freezes = output gaps > 100 ms)\n` +
       table(rows) + '\n' + ratios(rows));
     if (o.ci) {
       const m = rows[0].m;
