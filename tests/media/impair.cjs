@@ -219,31 +219,49 @@ function y4m(tmp) {
   return file;
 }
 
-async function senderA(o, port, exe, channel, pluginPath) {
-  const env = { ...process.env, GST_PLUGIN_PATH: pluginPath,
-    // one registry per plugin directory, removed with the run's files
+// A child process: its output (the tail) and, line by line, to onLine
+// (which returns true for lines it consumed); stop() is SIGINT, then
+// SIGKILL after 15 s.
+function child(cmd, args, env, onLine) {
+  const c = { child: spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] }), output: '' };
+  let buf = '';
+  const keep = (text) => { c.output = (c.output + text).slice(-8000); };
+  c.child.stdout.on('data', (d) => {
+    buf += d.toString();
+    const lines = buf.split('\n');
+    buf = lines.pop();
+    for (const line of lines) if (!onLine || !onLine(line)) keep(line + '\n');
+  });
+  c.child.stderr.on('data', (d) => keep(d.toString()));
+  c.exited = new Promise((r) => c.child.on('close', (code, signal) => r({ code, signal })));
+  c.stop = async () => {
+    c.child.kill('SIGINT');
+    const t = setTimeout(() => c.child.kill('SIGKILL'), 15000);
+    const exit = await c.exited;
+    clearTimeout(t);
+    return exit;
+  };
+  return c;
+}
+
+// gst-launch-1.0's environment for the plugin in pluginPath: one registry
+// per plugin directory, removed with the run's files.
+function gstEnv(o, pluginPath) {
+  return { ...process.env, GST_PLUGIN_PATH: pluginPath,
     GST_REGISTRY: path.join(o.tmp, `registry-${pluginPath === o.pluginPath ? 'a' : 'a0'}.bin`) };
+}
+
+async function senderA(o, port, exe, channel, pluginPath) {
+  const env = gstEnv(o, pluginPath);
   if (process.env.SINK_ASAN_PRELOAD) {
     // gst-launch-1.0 is not instrumented; the plugin's leaks are the C tests' business
     env.LD_PRELOAD = process.env.SINK_ASAN_PRELOAD;
     env.ASAN_OPTIONS = 'detect_leaks=0';
   }
-  const child = spawn('gst-launch-1.0', ['videotestsrc', 'is-live=true', 'pattern=smpte',
+  return child('gst-launch-1.0', ['videotestsrc', 'is-live=true', 'pattern=smpte',
     'horizontal-speed=4', '!', 'video/x-raw,width=640,height=360,framerate=30/1', '!',
     'meteredsink', `url=ws://127.0.0.1:${port}`, `token=${mint(exe, 'a-gst')}`,
-    `channel=${channel}`], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const s = { child, output: '' };
-  child.stdout.on('data', (d) => { s.output = (s.output + d).slice(-8000); });
-  child.stderr.on('data', (d) => { s.output = (s.output + d).slice(-8000); });
-  s.exited = new Promise((r) => child.on('close', (code, signal) => r({ code, signal })));
-  s.stop = async () => {
-    child.kill('SIGINT');
-    const t = setTimeout(() => child.kill('SIGKILL'), 15000);
-    const exit = await s.exited;
-    clearTimeout(t);
-    return exit;
-  };
-  return s;
+    `channel=${channel}`], env);
 }
 
 async function senderB(o, port, exe, channel, tmp, file) {
@@ -262,33 +280,17 @@ async function senderB(o, port, exe, channel, tmp, file) {
 // namespace; every decoded frame's PTS (running time) from an identity.
 // A "freeze" here is an output gap: two frames more than 100 ms apart.
 function gstViewer(o, port, exe, channel, pluginPath) {
-  const env = { ...process.env, GST_PLUGIN_PATH: pluginPath,
-    GST_REGISTRY: path.join(o.tmp, `registry-${pluginPath === o.pluginPath ? 'a' : 'a0'}.bin`) };
-  const child = spawn('ip', ['netns', 'exec', VIEWER_NS, 'gst-launch-1.0', '-v', 'meteredsrc',
+  const env = gstEnv(o, pluginPath);
+  const pts = [];
+  const v = child('ip', ['netns', 'exec', VIEWER_NS, 'gst-launch-1.0', '-v', 'meteredsrc',
     `url=ws://127.0.0.1:${port}`, `token=${mint(exe, 'm-gst')}`, `channel=${channel}`,
     'output=decoded', 'name=s', 's.', '!', 'identity', 'name=probe', 'silent=false', '!',
-    'fakesink', 'sync=false'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const v = { child, pts: [], output: '' };
-  let buf = '';
-  child.stdout.on('data', (d) => {
-    buf += d.toString();
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      const m = /probe: last-message = chain.*pts: (\d+):(\d+):(\d+)\.(\d+)/.exec(line);
-      if (m) v.pts.push(((+m[1] * 60 + +m[2]) * 60 + +m[3]) * 1000 + +m[4].slice(0, 3));
-      else v.output = (v.output + line + '\n').slice(-4000);
-    }
+    'fakesink', 'sync=false'], env, (line) => {
+    const m = /probe: last-message = chain.*pts: (\d+):(\d+):(\d+)\.(\d+)/.exec(line);
+    if (m) pts.push(((+m[1] * 60 + +m[2]) * 60 + +m[3]) * 1000 + +m[4].slice(0, 3));
+    return !!m;
   });
-  child.stderr.on('data', (d) => { v.output = (v.output + d).slice(-4000); });
-  v.exited = new Promise((r) => child.on('close', (code, signal) => r({ code, signal })));
-  v.stop = async () => {
-    child.kill('SIGINT');
-    const t = setTimeout(() => child.kill('SIGKILL'), 15000);
-    await v.exited;
-    clearTimeout(t);
-  };
+  v.pts = pts;
   return v;
 }
 
