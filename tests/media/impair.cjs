@@ -84,6 +84,8 @@ function args() {
 // (127.0.0.1 there, where the SDK wants it) reaches metered-server
 // through a relay over a unix socket, unimpaired.
 const VIEWER_NS = `impair-viewer-${process.pid}`;
+const children = new Set(); // what abort() kills
+let tmpDir = null; // what abort() removes
 const sh = (a) => execFileSync(a[0], a.slice(1), { timeout: 10000 });
 
 function viewerNsUp() {
@@ -108,6 +110,7 @@ function relay(tmp, port) {
     `.listen(${port},'127.0.0.1',()=>console.log('relay ready'));`;
   const child = spawn('ip', ['netns', 'exec', VIEWER_NS, process.execPath, '-e', code],
     { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.add(child);
   const r = { here, child, out: '' };
   child.stdout.on('data', (d) => { r.out += d; });
   r.ready = waitFor('the viewer-side relay', 10, () => /relay ready/.test(r.out));
@@ -122,6 +125,8 @@ function linkUp(linkem, p, seed) {
     '--rate-kbps', String(p.rate || 0), '--queue-ms', String(p.queue || 100)];
   if (p.ge) opts.push('--ge', p.ge);
   const child = spawn(linkem, opts, { stdio: ['pipe', 'pipe', 'pipe'] });
+  children.add(child);
+  child.on('close', () => children.delete(child));
   const lk = { child, out: '' };
   child.stdout.on('data', (d) => { lk.out += d.toString(); });
   child.stderr.on('data', (d) => { lk.out += d.toString(); });
@@ -224,6 +229,8 @@ function y4m(tmp) {
 // SIGKILL after 15 s.
 function child(cmd, args, env, onLine) {
   const c = { child: spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] }), output: '' };
+  children.add(c.child);
+  c.child.on('close', () => children.delete(c.child));
   let buf = '';
   const keep = (text) => { c.output = (c.output + text).slice(-8000); };
   c.child.stdout.on('data', (d) => {
@@ -386,7 +393,7 @@ async function main() {
   const o = args();
   const exe = requireEnv('METERED_SERVER');
   checkNamespace();
-  const tmp = o.tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'metered-impair-'));
+  const tmp = o.tmp = tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'metered-impair-'));
   let srv = null, ctx = null, rl = null, ok = false;
   const rows = [];
   try {
@@ -432,10 +439,19 @@ async function main() {
   return ok ? 0 : 1;
 }
 
-const guard = setTimeout(() => {
-  console.error(`${ts()} FAIL: overall time limit reached`);
+// The viewer's namespace is named (a mount under /run/netns): it must go
+// however this ends.
+function abort(why) {
+  console.error(`${ts()} FAIL: ${why}`);
   if (live.server && !live.server.exit) live.server.child.kill('SIGKILL');
+  for (const c of children) c.kill('SIGKILL');
+  viewerNsDown();
+  if (tmpDir) fs.rmSync(tmpDir, { recursive: true, force: true });
   process.exit(1);
-}, Number(process.env.IMPAIR_LIMIT_S || 100) * 1000);
+}
+const guard = setTimeout(() => abort('overall time limit reached'),
+  Number(process.env.IMPAIR_LIMIT_S || 100) * 1000);
+process.on('SIGTERM', () => abort('terminated'));
+process.on('SIGINT', () => abort('interrupted'));
 main().then((rc) => { clearTimeout(guard); process.exit(rc); },
   (e) => { console.error(`${ts()} FAIL: ${e && e.stack || e}`); process.exit(1); });
