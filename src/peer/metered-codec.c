@@ -159,6 +159,15 @@ metered_codec_from_encoding_name (const char *encoding)
   return NULL;
 }
 
+const MeteredCodec *
+metered_codec_from_payload_type (int pt)
+{
+  for (guint i = 0; i < METERED_CODEC_N; i++)
+    if (codecs[i].payload_type == pt)
+      return &codecs[i];
+  return NULL;
+}
+
 const char *
 metered_media_kind_to_string (MeteredMediaKind kind)
 {

@@ -88,6 +88,8 @@ const MeteredCodec *metered_codec_get (MeteredCodecId id);
 const MeteredCodec *metered_codec_from_name (
     const char *name); /* "vp8", any case */
 const MeteredCodec *metered_codec_from_caps_name (const char *caps_name);
+/* the row whose payload_type (the type we send it with) is pt */
+const MeteredCodec *metered_codec_from_payload_type (int pt);
 const MeteredCodec *metered_codec_from_encoding_name (
     const char *encoding); /* any case */
 

@@ -531,6 +531,94 @@ add_send_branch (
   return TRUE;
 }
 
+/* Retransmissions ride at most RTX_SHARE of what the connection sends as
+ * media. A viewer behind a link slower than our rate loses most packets
+ * and asks for each again and again: answered in full, the resends
+ * multiplied the traffic toward it 25-fold (bench/impair.sh, fan-out
+ * profile), on an uplink every viewer shares. Isolated losses cost far
+ * less than this (5 % loss: about 5 %). */
+#define RTX_SHARE 0.25
+/* Bytes of retransmission credit at most: a few packets of a burst. */
+#define RTX_CREDIT_MAX (32 * 1200)
+
+/* Streaming threads of rtprtxsend's src pad only. */
+typedef struct
+{
+  double credit; /* bytes */
+} RtxBudget;
+
+/* TRUE when buf, an RTP packet from rtprtxsend, may go. Our payloaders'
+ * packets (the codec table's payload types) earn credit, anything else
+ * is a resend and spends it. A resend under a payload type of the table
+ * (an answer may reuse one for rtx) passes unlimited: never a media
+ * packet dropped. */
+static gboolean
+rtx_budget_pass (RtxBudget *budget, GstBuffer *buf)
+{
+  guint8 header[2];
+  gsize size = gst_buffer_get_size (buf);
+
+  if (gst_buffer_extract (buf, 0, header, 2) != 2)
+    return TRUE;
+  if (metered_codec_from_payload_type (header[1] & 0x7f)) {
+    budget->credit = MIN (budget->credit + size * RTX_SHARE, RTX_CREDIT_MAX);
+    return TRUE;
+  }
+  if (budget->credit < size) {
+    GST_LOG ("retransmission over budget: dropped");
+    return FALSE;
+  }
+  budget->credit -= size;
+  return TRUE;
+}
+
+static gboolean
+rtx_budget_keep (GstBuffer **buf, guint idx, gpointer data)
+{
+  if (!rtx_budget_pass (data, *buf))
+    gst_clear_buffer (buf);
+  return TRUE;
+}
+
+static GstPadProbeReturn
+rtx_budget_probe (GstPad *pad, GstPadProbeInfo *info, gpointer data)
+{
+  if (info->type & GST_PAD_PROBE_TYPE_BUFFER)
+    return rtx_budget_pass (data, GST_PAD_PROBE_INFO_BUFFER (info))
+               ? GST_PAD_PROBE_OK
+               : GST_PAD_PROBE_DROP;
+  if (info->type & GST_PAD_PROBE_TYPE_BUFFER_LIST) {
+    GstBufferList *list =
+        gst_buffer_list_make_writable (GST_PAD_PROBE_INFO_BUFFER_LIST (info));
+    gst_buffer_list_foreach (list, rtx_budget_keep, data);
+    GST_PAD_PROBE_INFO_DATA (info) = list;
+  }
+  return GST_PAD_PROBE_OK;
+}
+
+/* webrtcbin makes an rtprtxsend per session when it links a stream. */
+static void
+on_deep_element_added (
+    GstBin *bin, GstBin *sub, GstElement *element, MeteredConnection *conn)
+{
+  GstElementFactory *factory = gst_element_get_factory (element);
+  RtxBudget *budget;
+  GstPad *src;
+
+  if (!factory || !g_str_equal (GST_OBJECT_NAME (factory), "rtprtxsend"))
+    return;
+  src = gst_element_get_static_pad (element, "src");
+  if (!src)
+    return;
+  GST_DEBUG_OBJECT (conn, "retransmissions at most %d %% of the media",
+      (int) (RTX_SHARE * 100));
+  budget = g_new0 (RtxBudget, 1);
+  gst_pad_add_probe (src,
+      GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST,
+      rtx_budget_probe, budget, g_free);
+  gst_object_unref (src);
+}
+
 /* RTP caps for receiving one kind, in the configured codec order (the
  * remote picks the first it can send). NULL when no codec of that kind
  * is wanted. */
@@ -694,6 +782,8 @@ metered_connection_start (MeteredConnection *conn, GError **error)
   }
 
   metered_negotiation_attach (conn);
+  g_signal_connect (conn->pipeline, "deep-element-added",
+      G_CALLBACK (on_deep_element_added), conn);
   g_signal_connect (conn->webrtc, "notify::connection-state",
       G_CALLBACK (on_connection_state), conn);
   g_signal_connect (conn->webrtc, "pad-added", G_CALLBACK (on_pad_added), conn);

@@ -44,6 +44,8 @@ const PROFILES = {
   'cap1m-q100': { delay: 10, rate: 1000, queue: 100 },
   'steps-bursty': { delay: 30, jitter: 10, rate: 4000, queue: 300, ge: '0.5,20,50,99.9',
     steps: [[1 / 3, 1500], [2 / 3, 3000]] },
+  // four viewers on a clean link, one more behind a weak one of its own
+  'fanout-4+1': { delay: 0, fanout: { clean: 4, weak: { delay: 75, loss: 5, rate: 400 } } },
 };
 
 function args() {
@@ -83,32 +85,43 @@ function args() {
 // media, RTCP and ICE-TCP all cross the emulated link. Its signalling
 // (127.0.0.1 there, where the SDK wants it) reaches metered-server
 // through a relay over a unix socket, unimpaired.
-const VIEWER_NS = `impair-viewer-${process.pid}`;
+// The namespaces: the viewers' (10.98.0.x) and, for the fan-out profile,
+// a weak viewer's (10.98.1.x), each behind a linkem of its own.
+const NS = [
+  { name: `impair-viewer-${process.pid}`, devs: ['lkA', 'lkB'], net: '10.98.0' },
+  { name: `impair-weak-${process.pid}`, devs: ['lkC', 'lkD'], net: '10.98.1' },
+];
+const VIEWER_NS = NS[0].name;
 const children = new Set(); // what abort() kills
 let tmpDir = null; // what abort() removes
 const sh = (a) => execFileSync(a[0], a.slice(1), { timeout: 10000 });
 
-function viewerNsUp() {
-  sh(['ip', 'netns', 'add', VIEWER_NS]);
-  sh(['ip', '-n', VIEWER_NS, 'link', 'set', 'lo', 'up']);
-  sh(['ip', 'netns', 'exec', VIEWER_NS, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1',
+function viewerNsUp(ns = NS[0]) {
+  sh(['ip', 'netns', 'add', ns.name]);
+  ns.up = true;
+  sh(['ip', '-n', ns.name, 'link', 'set', 'lo', 'up']);
+  sh(['ip', 'netns', 'exec', ns.name, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1',
     'net.ipv6.conf.default.disable_ipv6=1']);
 }
 
 function viewerNsDown() {
-  try { sh(['ip', 'netns', 'del', VIEWER_NS]); } catch (_) {}
+  for (const ns of NS) {
+    if (!ns.up) continue;
+    try { sh(['ip', 'netns', 'del', ns.name]); } catch (_) {}
+    ns.up = false;
+  }
 }
 
 // 127.0.0.1:port in the viewer's namespace -> unix socket -> metered-server.
-function relay(tmp, port) {
+function relay(tmp, port, ns = NS[0]) {
   const net = require('net');
-  const sock = path.join(tmp, 'relay.sock');
+  const sock = path.join(tmp, `relay-${ns.name}.sock`);
   const pipe = (a, b) => { a.pipe(b); b.pipe(a); a.on('error', () => b.destroy()); b.on('error', () => a.destroy()); };
   const here = net.createServer((c) => pipe(c, net.connect(port, '127.0.0.1'))).listen(sock);
   const code = `const net=require('net');net.createServer((c)=>{const u=net.connect(${JSON.stringify(sock)});` +
     `c.pipe(u);u.pipe(c);c.on('error',()=>u.destroy());u.on('error',()=>c.destroy());})` +
     `.listen(${port},'127.0.0.1',()=>console.log('relay ready'));`;
-  const child = spawn('ip', ['netns', 'exec', VIEWER_NS, process.execPath, '-e', code],
+  const child = spawn('ip', ['netns', 'exec', ns.name, process.execPath, '-e', code],
     { stdio: ['ignore', 'pipe', 'inherit'] });
   children.add(child);
   const r = { here, child, out: '' };
@@ -118,8 +131,9 @@ function relay(tmp, port) {
   return r;
 }
 
-function linkUp(linkem, p, seed) {
-  const opts = ['--dev', 'lkA', '--peer-dev', 'lkB', '--peer-netns', `/run/netns/${VIEWER_NS}`,
+function linkUp(linkem, p, seed, ns = NS[0]) {
+  const [here, there] = ns.devs;
+  const opts = ['--dev', here, '--peer-dev', there, '--peer-netns', `/run/netns/${ns.name}`,
     '--seed', String(seed), '--delay-ms', String(p.delay || 0),
     '--jitter-ms', String(p.jitter || 0), '--loss', String(p.loss || 0),
     '--rate-kbps', String(p.rate || 0), '--queue-ms', String(p.queue || 100)];
@@ -133,10 +147,10 @@ function linkUp(linkem, p, seed) {
   lk.exited = new Promise((r) => child.on('close', (code) => r(code)));
   return (async () => {
     await waitFor(() => `linkem to start (${lk.out})`, 10, () => /ready/.test(lk.out));
-    sh(['ip', 'addr', 'add', '10.98.0.1', 'peer', '10.98.0.2', 'dev', 'lkA']);
-    sh(['ip', 'link', 'set', 'lkA', 'up']);
-    sh(['ip', '-n', VIEWER_NS, 'addr', 'add', '10.98.0.2', 'peer', '10.98.0.1', 'dev', 'lkB']);
-    sh(['ip', '-n', VIEWER_NS, 'link', 'set', 'lkB', 'up']);
+    sh(['ip', 'addr', 'add', `${ns.net}.1`, 'peer', `${ns.net}.2`, 'dev', here]);
+    sh(['ip', 'link', 'set', here, 'up']);
+    sh(['ip', '-n', ns.name, 'addr', 'add', `${ns.net}.2`, 'peer', `${ns.net}.1`, 'dev', there]);
+    sh(['ip', '-n', ns.name, 'link', 'set', there, 'up']);
     return lk;
   })();
 }
@@ -314,39 +328,71 @@ function gapDelta(pts, i0, i1, seconds) {
 }
 
 async function run(o, ctx, port, exe, tmp, file, profile, sender) {
-  const channel = `impair-${profile}-${sender}-${process.pid}`;
+  const channel = `impair-${profile.replace(/[^a-z0-9-]/gi, "-")}-${sender}-${process.pid}`;
   const lk = await linkUp(o.linkem, PROFILES[profile], o.seed);
-  let snd = null, page = null, gv = null, steps = [];
+  let snd = null, gv = null, weak = null, steps = [];
+  const pages = []; // [label, page]
   try {
     const plugin = sender.endsWith('0') ? o.beforePluginPath : o.pluginPath;
     snd = sender === 'b' ? await senderB(o, port, exe, channel, tmp, file)
       : await senderA(o, port, exe, channel, plugin);
     if (sender.startsWith('c')) {
+      if (PROFILES[profile].fanout) throw new Error(`sender ${sender}: no fan-out profile`);
       gv = gstViewer(o, port, exe, channel, plugin);
       await waitFor(() => `meteredsrc to output (${sender}, ${profile})\n${gv.output}`, 60,
         () => gv.pts.length > 0);
       await sleep(3000);
       const i0 = gv.pts.length, t0 = Date.now();
       await sleep(o.duration * 1000);
-      return gapDelta(gv.pts, i0, gv.pts.length, (Date.now() - t0) / 1000);
+      return [['', gapDelta(gv.pts, i0, gv.pts.length, (Date.now() - t0) / 1000)]];
     }
-    page = await openPage(ctx, `http://127.0.0.1:${port}/page.html?channel=${channel}`, 'viewer',
-      `&token=${mint(exe, 'm-viewer')}`);
-    await waitFor(() => `the viewer to decode (${sender}, ${profile})\n${snd.output.slice(-3000)}`,
-      60, async () => (await decoded(page)) > 0);
-    // a warm-up second, then the measured window
+    const url = `http://127.0.0.1:${port}/page.html?channel=${channel}`;
+    const fan = PROFILES[profile].fanout;
+    if (!fan) {
+      pages.push(['', await openPage(ctx, url, 'viewer', `&token=${mint(exe, 'm-viewer')}`)]);
+    } else {
+      weak = { ns: NS[1] };
+      viewerNsUp(weak.ns);
+      weak.lk = await linkUp(o.linkem, fan.weak, o.seed + 1, weak.ns);
+      weak.rl = relay(tmp, port, weak.ns);
+      await weak.rl.ready;
+      weak.ctx = await chromium(tmp, 'weak', [], weak.ns.name);
+      for (let i = 1; i <= fan.clean; i++) {
+        pages.push([`v${i}`, await openPage(ctx, url, `v${i}`, `&token=${mint(exe, `m-viewer${i}`)}`)]);
+      }
+      pages.push(['weak', await openPage(weak.ctx, url, 'weak', `&token=${mint(exe, 'm-weak')}`)]);
+    }
+    for (const [label, page] of pages) {
+      const first = waitFor(() => `viewer ${label} to decode (${sender}, ${profile})\n${snd.output.slice(-3000)}`,
+        60, async () => (await decoded(page)) > 0);
+      // the weak viewer may never decode: that is a figure, not a failure
+      if (label === 'weak') await first.catch((e) => log(`weak viewer: ${e.message.split('\n')[0]}`));
+      else await first;
+    }
+    // a warm-up, then the measured window
     await sleep(o.ci ? 1000 : 3000);
-    const s0 = await viewerStats(page);
+    const s0 = [];
+    for (const [, page] of pages) s0.push(await viewerStats(page));
     const t0 = Date.now();
     for (const [at, rate] of PROFILES[profile].steps || []) {
       steps.push(setTimeout(() => lk.child.stdin.write(`rate ${rate}\n`), at * o.duration * 1000));
     }
     await sleep(o.duration * 1000);
-    const s1 = await viewerStats(page);
-    return delta(s0, s1, (Date.now() - t0) / 1000);
+    const out = [];
+    for (let i = 0; i < pages.length; i++) {
+      out.push([pages[i][0], delta(s0[i], await viewerStats(pages[i][1]), (Date.now() - t0) / 1000)]);
+    }
+    return out;
   } finally {
     for (const t of steps) clearTimeout(t);
-    if (page) await page.close().catch(() => {});
+    for (const [, page] of pages) await page.close().catch(() => {});
+    if (weak) {
+      if (weak.ctx) await weak.ctx.close().catch(() => {});
+      if (weak.rl) weak.rl.close();
+      if (weak.lk) log(`linkem ${profile} weak: ${await linkDown(weak.lk)}`);
+      try { sh(['ip', 'netns', 'del', weak.ns.name]); } catch (_) {}
+      weak.ns.up = false;
+    }
     if (gv) await gv.stop();
     if (snd) {
       const exit = await snd.stop();
@@ -406,9 +452,11 @@ async function main() {
     ctx = await chromium(tmp, 'viewer', [], VIEWER_NS);
     for (const profile of o.profiles) {
       for (const sender of o.senders) {
-        const m = await run(o, ctx, port, exe, tmp, file, profile, sender);
-        rows.push({ profile, sender, m });
-        log(`${profile} ${sender}: ${JSON.stringify(m)}`);
+        for (const [label, m] of await run(o, ctx, port, exe, tmp, file, profile, sender)) {
+          const who = label ? `${sender}:${label}` : sender;
+          rows.push({ profile, sender: who, m });
+          log(`${profile} ${who}: ${JSON.stringify(m)}`);
+        }
       }
     }
     console.log(`\nviewer getStats over ${o.duration} s per run (a: meteredsink, a0: before, b: Chromium -> Chromium; c, c0: meteredsink -> meteredsrc, freezes = output gaps > 100 ms)\n` +
