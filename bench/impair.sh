@@ -9,6 +9,9 @@
 #   a   meteredsink (videotestsrc SMPTE moving, 640x360@30) -> Chromium
 #   a0  the same, plugin built at --before REV (e.g. 2465760: before
 #       NACK/RTX), when --before is given
+#   c   meteredsink -> meteredsrc (output=decoded) in the viewer's
+#       namespace: output gaps > 100 ms in running time (--senders c;
+#       c0 with the --before plugin on both ends)
 #   b   Chromium's fake camera playing a y4m of the same content ->
 #       Chromium (the baseline)
 # The viewer sits in a network namespace of its own behind
@@ -20,6 +23,9 @@
 #   cap1m-q100     1 Mbit/s, 100 ms queue, 10 ms each way
 #   steps-bursty   4 -> 1.5 -> 3 Mbit/s in thirds of the run, 300 ms queue,
 #                  Gilbert-Elliott loss, 30 ms +0..10 ms each way
+#   fanout-4+1     4 viewers on a clean link, one more in a namespace of its
+#                  own behind 400 kbit/s, 5 % loss, 75 ms each way (rows
+#                  a:v1..v4, a:weak; not for c)
 # Per profile and sender: frames decoded/s, freezes and their total, packets
 # lost, NACKs, retransmissions received, PLIs, key frames, kbit/s,
 # jitter-buffer delay, RTT; then the ratios a/b (and a0/b) for freeze
@@ -43,7 +49,7 @@ while [[ $# -gt 0 ]]; do
   --senders) senders=$2; shift ;;
   --before) before=$2; shift ;;
   --builddir) builddir=$2; shift ;;
-  -h | --help) sed -n '4,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h | --help) sed -n '4,38p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "impair.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -65,7 +71,9 @@ if [[ -n $before ]]; then
   meson setup "$tmp/before/build" "$tmp/before" > "$tmp/before.log" 2>&1
   ninja -C "$tmp/before/build" gst/libgstmetered.so >> "$tmp/before.log" 2>&1 \
     || { tail -20 "$tmp/before.log" >&2; exit 1; }
-  senders=a0,$senders
+  # a0 before a, c0 before c
+  senders=$(tr ',' '\n' <<< "$senders" | sed -n 's/^\([ac]\)$/\10/p' | paste -sd,),$senders
+  senders=${senders#,}
   driver_args+=(--before-plugin-path "$tmp/before/build/gst")
 fi
 

@@ -2,8 +2,9 @@
 # gst-metered — LGPL-2.1-or-later
 #
 # linkem-check.sh PATH/TO/linkem — run inside netns-run.sh's namespace.
-# Joins 10.99.0.1 and 10.99.0.2 through linkem (the policy routing
-# tests/media/impair.cjs uses) and checks what a user of the link sees:
+# Joins 10.99.0.1 and 10.99.0.2 through linkem's one-namespace mode
+# (policy routing; tests/media/impair.cjs uses the two-namespace mode) and
+# checks what a user of the link sees:
 # 5 % loss loses some packets but not most, a 25 ms one-way delay delays
 # them, and the same seed loses the same number twice.
 set -euo pipefail
