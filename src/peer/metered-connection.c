@@ -541,11 +541,21 @@ add_send_branch (
 /* Bytes of retransmission credit at most: a few packets of a burst. */
 #define RTX_CREDIT_MAX (32 * 1200)
 
-/* Streaming threads of rtprtxsend's src pad only. */
+/* rtprtxsend pushes media from its sink's streaming thread and resends
+ * from a task of its own: lock guards credit; a leaf (nothing else is
+ * locked or called under it). */
 typedef struct
 {
-  double credit; /* bytes */
+  GMutex lock;
+  double credit; /* bytes, lock */
 } RtxBudget;
+
+static void
+rtx_budget_free (RtxBudget *budget)
+{
+  g_mutex_clear (&budget->lock);
+  g_free (budget);
+}
 
 /* TRUE when buf, an RTP packet from rtprtxsend, may go. Our payloaders'
  * packets (the codec table's payload types) earn credit, anything else
@@ -557,19 +567,21 @@ rtx_budget_pass (RtxBudget *budget, GstBuffer *buf)
 {
   guint8 header[2];
   gsize size = gst_buffer_get_size (buf);
+  gboolean pass = TRUE;
 
   if (gst_buffer_extract (buf, 0, header, 2) != 2)
     return TRUE;
-  if (metered_codec_from_payload_type (header[1] & 0x7f)) {
+  g_mutex_lock (&budget->lock);
+  if (metered_codec_from_payload_type (header[1] & 0x7f))
     budget->credit = MIN (budget->credit + size * RTX_SHARE, RTX_CREDIT_MAX);
-    return TRUE;
-  }
-  if (budget->credit < size) {
+  else if (budget->credit < size)
+    pass = FALSE;
+  else
+    budget->credit -= size;
+  g_mutex_unlock (&budget->lock);
+  if (!pass)
     GST_LOG ("retransmission over budget: dropped");
-    return FALSE;
-  }
-  budget->credit -= size;
-  return TRUE;
+  return pass;
 }
 
 static gboolean
@@ -613,9 +625,10 @@ on_deep_element_added (
   GST_DEBUG_OBJECT (conn, "retransmissions at most %d %% of the media",
       (int) (RTX_SHARE * 100));
   budget = g_new0 (RtxBudget, 1);
+  g_mutex_init (&budget->lock);
   gst_pad_add_probe (src,
       GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST,
-      rtx_budget_probe, budget, g_free);
+      rtx_budget_probe, budget, (GDestroyNotify) rtx_budget_free);
   gst_object_unref (src);
 }
 
