@@ -56,6 +56,8 @@ GST_DEBUG_CATEGORY_EXTERN (metered_runtime_debug);
 /* A key frame at least this often anyway (frames): insurance for a lost
  * PLI; viewers normally ask for one themselves. */
 #define KEYFRAME_MAX_DIST 150
+/* Opus in-band FEC is sized for this loss (percent) until measured. */
+#define OPUS_EXPECTED_LOSS_PERCENT 5
 
 void
 gst_metered_sink_chain_init (GstMeteredSinkChain *chain, GstElement *bin,
@@ -262,8 +264,15 @@ make_encode_chain (GstMeteredSinkChain *chain, MeteredCodecId codec,
     g_object_set (filter, "caps", stereo, NULL);
     g_ptr_array_add (els, filter);
     encoder = make_encoder (chain, metered_codec_get (codec));
-    if (encoder)
+    if (encoder) {
+      /* In-band FEC (the connections declare useinbandfec=1): Opus spends
+       * part of its rate on a copy of the previous frame, sized for the
+       * loss it is told to expect. One encoder serves every viewer, so
+       * this is a standing guess until the viewers' reports steer it. */
+      g_object_set (encoder, "inband-fec", TRUE, "packet-loss-percentage",
+          OPUS_EXPECTED_LOSS_PERCENT, NULL);
       g_ptr_array_add (els, encoder);
+    }
     return encoder;
   }
 }

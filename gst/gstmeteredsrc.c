@@ -380,7 +380,8 @@ filter_accepts (GstMeteredSrc *src, GstMeteredSrcStream *st)
  * any, then the first installed decoder (the last one when none is, so
  * that the warning names one). FALSE for caps of no codec. */
 static gboolean
-decoder_chain (const GstCaps *caps, const char *names[3])
+decoder_chain (
+    const GstCaps *caps, const char *names[3], const char **decoder_props)
 {
   const MeteredCodec *row = metered_codec_from_caps_name (
       gst_structure_get_name (gst_caps_get_structure (caps, 0)));
@@ -396,6 +397,7 @@ decoder_chain (const GstCaps *caps, const char *names[3])
     names[n++] = row->parser;
   names[n++] = decoder;
   names[n] = NULL;
+  *decoder_props = row->decoder_props;
   return TRUE;
 }
 
@@ -437,8 +439,9 @@ stream_expose (GstMeteredSrc *src, GstMeteredSrcStream *st)
   last = GST_ELEMENT (stream_media (st)->bridge);
   if (output == GST_METERED_SRC_OUTPUT_DECODED) {
     const char *names[3] = { NULL };
+    const char *decoder_props = NULL;
     g_autoptr (GPtrArray) made = g_ptr_array_new ();
-    gboolean known = decoder_chain (st->caps, names);
+    gboolean known = decoder_chain (st->caps, names, &decoder_props);
     gboolean ok = known;
 
     for (guint i = 0; ok && names[i]; i++) {
@@ -451,6 +454,8 @@ stream_expose (GstMeteredSrc *src, GstMeteredSrcStream *st)
         ok = FALSE;
         break;
       }
+      if (!names[i + 1])
+        metered_codec_apply_props (e, decoder_props);
       g_ptr_array_add (made, e);
     }
     if (!known)

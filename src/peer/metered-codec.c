@@ -111,12 +111,17 @@ static const MeteredCodec codecs[METERED_CODEC_N] = {
     .clock_rate = 48000,
     .receive_caps = "application/x-rtp, media=(string)audio, "
         "encoding-name=(string)OPUS, payload=(int)111, clock-rate=(int)48000, "
-        "encoding-params=(string)2",
+        "encoding-params=(string)2, useinbandfec=(string)1",
     .payloader = "rtpopuspay",
     .depayloader = "rtpopusdepay",
     .parser = NULL,
     .encoders = opus_encoders,
     .decoders = opus_decoders,
+    /* In-band FEC both ways: a lost packet is rebuilt from the next one's
+     * low-bitrate copy (a browser sends it when we declare it), else
+     * concealed (PLC) instead of a gap. */
+    .fmtp = "useinbandfec=1",
+    .decoder_props = "plc=true use-inband-fec=true",
   },
 };
 
@@ -154,6 +159,15 @@ metered_codec_from_encoding_name (const char *encoding)
   return NULL;
 }
 
+const MeteredCodec *
+metered_codec_from_payload_type (int pt)
+{
+  for (guint i = 0; i < METERED_CODEC_N; i++)
+    if (codecs[i].payload_type == pt)
+      return &codecs[i];
+  return NULL;
+}
+
 const char *
 metered_media_kind_to_string (MeteredMediaKind kind)
 {
@@ -172,6 +186,22 @@ metered_codec_apply_props (GstElement *element, const char *props)
     g_auto (GStrv) kv = g_strsplit (pairs[i], "=", 2);
     if (kv[0] && kv[1])
       gst_util_set_object_arg (G_OBJECT (element), kv[0], kv[1]);
+  }
+}
+
+void
+metered_codec_add_fmtp (const MeteredCodec *codec, GstCaps *caps)
+{
+  GstStructure *s = gst_caps_get_structure (caps, 0);
+  g_auto (GStrv) pairs = NULL;
+
+  if (!codec->fmtp)
+    return;
+  pairs = g_strsplit (codec->fmtp, " ", -1);
+  for (guint i = 0; pairs[i]; i++) {
+    g_auto (GStrv) kv = g_strsplit (pairs[i], "=", 2);
+    if (kv[0] && kv[1])
+      gst_structure_set (s, kv[0], G_TYPE_STRING, kv[1], NULL);
   }
 }
 

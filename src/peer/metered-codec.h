@@ -73,6 +73,12 @@ typedef struct
    * installed is used. */
   const char *const *encoders;
   const char *const *decoders;
+  /* Format parameters our RTP caps carry when we send, as
+   * "name=value name=value" (string fields, written to a=fmtp); NULL:
+   * none. receive_caps carries them too. */
+  const char *fmtp;
+  /* Properties set on the decoder (any of decoders), like payloader_props. */
+  const char *decoder_props;
 } MeteredCodec;
 
 /* The row of id (always valid for id < METERED_CODEC_N). */
@@ -82,6 +88,8 @@ const MeteredCodec *metered_codec_get (MeteredCodecId id);
 const MeteredCodec *metered_codec_from_name (
     const char *name); /* "vp8", any case */
 const MeteredCodec *metered_codec_from_caps_name (const char *caps_name);
+/* the row whose payload_type (the type we send it with) is pt */
+const MeteredCodec *metered_codec_from_payload_type (int pt);
 const MeteredCodec *metered_codec_from_encoding_name (
     const char *encoding); /* any case */
 
@@ -91,6 +99,9 @@ const char *metered_media_kind_to_string (MeteredMediaKind kind);
 /* Applies a payloader_props / parser_props string to element (NULL:
  * nothing to set). */
 void metered_codec_apply_props (GstElement *element, const char *props);
+
+/* Adds the row's fmtp fields to caps (writable, one structure). */
+void metered_codec_add_fmtp (const MeteredCodec *codec, GstCaps *caps);
 
 /* The first factory of a NULL-terminated preference list that the
  * registry has, or NULL. Reads the registry: not for hot paths. */

@@ -328,11 +328,34 @@ on_pad_added (GstElement *webrtc, GstPad *pad, MeteredConnection *conn)
   }
 }
 
+/* Losses on video are repaired by retransmission, as browsers do it: the
+ * transceiver offers (or keeps, answering) nack and an rtx payload type,
+ * its jitter buffer asks for lost packets (webrtcbin sets the receive
+ * side's do-retransmission from the same property), and its rtprtxsend
+ * answers the remote's NACKs. Read when the description is made: set
+ * before create-offer / create-answer. No ULPFEC/RED: Chromium's decoding
+ * of it has regressed before, and 1.22.0's RED encoder loses the TWCC
+ * extension id. Audio stays as browsers send Opus: no NACK, in-band FEC
+ * instead (see the codec table). */
+static void
+enable_retransmission (GstWebRTCRTPTransceiver *trans)
+{
+  g_object_set (
+      trans, "do-nack", TRUE, "fec-type", GST_WEBRTC_FEC_TYPE_NONE, NULL);
+}
+
 static void
 on_new_transceiver (
     GstElement *webrtc, GstWebRTCRTPTransceiver *trans, MeteredConnection *conn)
 {
   GstWebRTCRTPTransceiverDirection direction;
+  GstWebRTCKind kind = GST_WEBRTC_KIND_UNKNOWN;
+
+  /* Made from a remote offer: the kind is its m-line's. Ours are set up
+   * where they are made (add_send_branch, add_send_branches). */
+  g_object_get (trans, "kind", &kind, NULL);
+  if (kind == GST_WEBRTC_KIND_VIDEO)
+    enable_retransmission (trans);
 
   /* A transceiver the remote's offer created: receive only, unless we
    * added it for sending. */
@@ -424,6 +447,7 @@ add_send_branch (
   GstPad *srcpad, *sinkpad;
   GstWebRTCRTPTransceiver *trans = NULL;
   SendBranch *branch;
+  guint ssrc;
   const MeteredCodec *codec = metered_codec_from_caps_name (name);
 
   if (!codec) {
@@ -445,13 +469,19 @@ add_send_branch (
     gst_object_unref (appsrc);
     return FALSE;
   }
-  g_object_set (pay, "pt", codec->payload_type, NULL);
+  /* The SSRC is chosen here, not by the payloader, because it must be in
+   * the caps webrtcbin makes the description from: only then does it
+   * write a=ssrc-group:FID <media> <rtx> for the retransmissions. */
+  ssrc = g_random_int ();
+  g_object_set (pay, "pt", codec->payload_type, "ssrc", ssrc, NULL);
   metered_codec_apply_props (pay, codec->payloader_props);
   filter = gst_element_factory_make ("capsfilter", NULL);
   rtp_caps = gst_caps_new_simple ("application/x-rtp", "media", G_TYPE_STRING,
       metered_media_kind_to_string (codec->kind), "encoding-name",
       G_TYPE_STRING, codec->encoding_name, "payload", G_TYPE_INT,
-      codec->payload_type, "clock-rate", G_TYPE_INT, codec->clock_rate, NULL);
+      codec->payload_type, "clock-rate", G_TYPE_INT, codec->clock_rate, "ssrc",
+      G_TYPE_UINT, ssrc, NULL);
+  metered_codec_add_fmtp (codec, rtp_caps);
   g_object_set (filter, "caps", rtp_caps, NULL);
   gst_bin_add_many (GST_BIN (conn->pipeline), appsrc, pay, filter, NULL);
   gst_element_link_many (appsrc, pay, filter, NULL);
@@ -474,6 +504,8 @@ add_send_branch (
      * add_send_branches), so ours are never answered onto theirs. */
     g_object_set (trans, "direction",
         GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDONLY, NULL);
+    if (codec->kind == METERED_MEDIA_VIDEO)
+      enable_retransmission (trans);
     gst_object_unref (trans);
   }
   gst_object_unref (srcpad);
@@ -497,6 +529,107 @@ add_send_branch (
       on_upstream_event, branch, NULL);
   gst_object_unref (srcpad);
   return TRUE;
+}
+
+/* Retransmissions ride at most RTX_SHARE of what the connection sends as
+ * media. A viewer behind a link slower than our rate loses most packets
+ * and asks for each again and again: answered in full, the resends
+ * multiplied the traffic toward it 25-fold (bench/impair.sh, fan-out
+ * profile), on an uplink every viewer shares. Isolated losses cost far
+ * less than this (5 % loss: about 5 %). */
+#define RTX_SHARE 0.25
+/* Bytes of retransmission credit at most: a few packets of a burst. */
+#define RTX_CREDIT_MAX (32 * 1200)
+
+/* rtprtxsend pushes media from its sink's streaming thread and resends
+ * from a task of its own: lock guards credit; a leaf (nothing else is
+ * locked or called under it). */
+typedef struct
+{
+  GMutex lock;
+  double credit; /* bytes, lock */
+} RtxBudget;
+
+static void
+rtx_budget_free (RtxBudget *budget)
+{
+  g_mutex_clear (&budget->lock);
+  g_free (budget);
+}
+
+/* TRUE when buf, an RTP packet from rtprtxsend, may go. Our payloaders'
+ * packets (the codec table's payload types) earn credit, anything else
+ * is a resend and spends it. A resend under a payload type of the table
+ * (an answer may reuse one for rtx) passes unlimited: never a media
+ * packet dropped. */
+static gboolean
+rtx_budget_pass (RtxBudget *budget, GstBuffer *buf)
+{
+  guint8 header[2];
+  gsize size = gst_buffer_get_size (buf);
+  gboolean pass = TRUE;
+
+  if (gst_buffer_extract (buf, 0, header, 2) != 2)
+    return TRUE;
+  g_mutex_lock (&budget->lock);
+  if (metered_codec_from_payload_type (header[1] & 0x7f))
+    budget->credit = MIN (budget->credit + size * RTX_SHARE, RTX_CREDIT_MAX);
+  else if (budget->credit < size)
+    pass = FALSE;
+  else
+    budget->credit -= size;
+  g_mutex_unlock (&budget->lock);
+  if (!pass)
+    GST_LOG ("retransmission over budget: dropped");
+  return pass;
+}
+
+static gboolean
+rtx_budget_keep (GstBuffer **buf, guint idx, gpointer data)
+{
+  if (!rtx_budget_pass (data, *buf))
+    gst_clear_buffer (buf);
+  return TRUE;
+}
+
+static GstPadProbeReturn
+rtx_budget_probe (GstPad *pad, GstPadProbeInfo *info, gpointer data)
+{
+  if (info->type & GST_PAD_PROBE_TYPE_BUFFER)
+    return rtx_budget_pass (data, GST_PAD_PROBE_INFO_BUFFER (info))
+               ? GST_PAD_PROBE_OK
+               : GST_PAD_PROBE_DROP;
+  if (info->type & GST_PAD_PROBE_TYPE_BUFFER_LIST) {
+    GstBufferList *list =
+        gst_buffer_list_make_writable (GST_PAD_PROBE_INFO_BUFFER_LIST (info));
+    gst_buffer_list_foreach (list, rtx_budget_keep, data);
+    GST_PAD_PROBE_INFO_DATA (info) = list;
+  }
+  return GST_PAD_PROBE_OK;
+}
+
+/* webrtcbin makes an rtprtxsend per session when it links a stream. */
+static void
+on_deep_element_added (
+    GstBin *bin, GstBin *sub, GstElement *element, MeteredConnection *conn)
+{
+  GstElementFactory *factory = gst_element_get_factory (element);
+  RtxBudget *budget;
+  GstPad *src;
+
+  if (!factory || !g_str_equal (GST_OBJECT_NAME (factory), "rtprtxsend"))
+    return;
+  src = gst_element_get_static_pad (element, "src");
+  if (!src)
+    return;
+  GST_DEBUG_OBJECT (conn, "retransmissions at most %d %% of the media",
+      (int) (RTX_SHARE * 100));
+  budget = g_new0 (RtxBudget, 1);
+  g_mutex_init (&budget->lock);
+  gst_pad_add_probe (src,
+      GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST,
+      rtx_budget_probe, budget, (GDestroyNotify) rtx_budget_free);
+  gst_object_unref (src);
 }
 
 /* RTP caps for receiving one kind, in the configured codec order (the
@@ -539,6 +672,8 @@ metered_connection_add_send_branches (MeteredConnection *conn, GError **error)
     if (video) {
       g_signal_emit_by_name (conn->webrtc, "add-transceiver",
           GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY, video, &recv);
+      if (recv)
+        enable_retransmission (recv);
       gst_clear_object (&recv);
     }
     if (audio) {
@@ -660,6 +795,8 @@ metered_connection_start (MeteredConnection *conn, GError **error)
   }
 
   metered_negotiation_attach (conn);
+  g_signal_connect (conn->pipeline, "deep-element-added",
+      G_CALLBACK (on_deep_element_added), conn);
   g_signal_connect (conn->webrtc, "notify::connection-state",
       G_CALLBACK (on_connection_state), conn);
   g_signal_connect (conn->webrtc, "pad-added", G_CALLBACK (on_pad_added), conn);
@@ -852,6 +989,93 @@ guint64
 metered_connection_get_packets_sent (MeteredConnection *conn)
 {
   return (guint64) g_atomic_pointer_get (&conn->packets_sent);
+}
+
+/* What the remote's RTCP says about the media (issue 15): the loss and
+ * round trip of its latest receiver reports on what we send, NACKs and
+ * PLIs both ways, packets lost on what we receive. Read synchronously
+ * from the connection's RTP session (one, bundled); nothing before the
+ * connection is up or after it stopped. */
+void
+metered_connection_add_feedback_stats (
+    MeteredConnection *conn, GVariantBuilder *builder)
+{
+  GstElement *webrtc = NULL, *rtpbin = NULL;
+  GObject *session = NULL;
+  GstStructure *stats = NULL;
+  const GValue *sources;
+  guint nacks_sent = 0, nacks_received = 0, plis_sent = 0, plis_received = 0;
+  guint fraction_lost = 0, round_trip = 0;
+  gint64 packets_lost = 0;
+  gboolean have_rb = FALSE;
+
+  METERED_CONNECTION_LOCK (conn);
+  if (g_atomic_int_get (&conn->media_ready) && !conn->stopped && conn->webrtc)
+    webrtc = gst_object_ref (conn->webrtc);
+  METERED_CONNECTION_UNLOCK (conn);
+  if (!webrtc)
+    return;
+  rtpbin = gst_bin_get_by_name (GST_BIN (webrtc), "rtpbin");
+  if (rtpbin)
+    g_signal_emit_by_name (rtpbin, "get-internal-session", 0, &session);
+  if (session)
+    g_object_get (session, "stats", &stats, NULL);
+  if (stats) {
+    gst_structure_get_uint (stats, "sent-nack-count", &nacks_sent);
+    gst_structure_get_uint (stats, "recv-nack-count", &nacks_received);
+    sources = gst_structure_get_value (stats, "source-stats");
+    /* a GValueArray: deprecated, but what rtpsession 1.22 gives */
+    if (sources && G_VALUE_HOLDS_BOXED (sources)) {
+      G_GNUC_BEGIN_IGNORE_DEPRECATIONS
+      GValueArray *array = g_value_get_boxed (sources);
+      for (guint i = 0; array && i < array->n_values; i++) {
+        const GstStructure *src =
+            gst_value_get_structure (g_value_array_get_nth (array, i));
+        gboolean internal = FALSE, rb = FALSE;
+        guint v = 0;
+        gint lost = 0;
+
+        gst_structure_get_boolean (src, "internal", &internal);
+        if (gst_structure_get_uint (src, "sent-pli-count", &v))
+          plis_sent += v;
+        if (gst_structure_get_uint (src, "recv-pli-count", &v))
+          plis_received += v;
+        if (!internal && gst_structure_get_int (src, "packets-lost", &lost) &&
+            lost > 0)
+          packets_lost += lost;
+        /* a report block about our media, kept on its sender's source */
+        if (gst_structure_get_boolean (src, "have-rb", &rb) && rb) {
+          have_rb = TRUE;
+          if (gst_structure_get_uint (src, "rb-fractionlost", &v))
+            fraction_lost = MAX (fraction_lost, v);
+          if (gst_structure_get_uint (src, "rb-round-trip", &v))
+            round_trip = MAX (round_trip, v);
+        }
+      }
+      G_GNUC_END_IGNORE_DEPRECATIONS
+    }
+    g_variant_builder_add (
+        builder, "{sv}", "nacks-sent", g_variant_new_uint64 (nacks_sent));
+    g_variant_builder_add (builder, "{sv}", "nacks-received",
+        g_variant_new_uint64 (nacks_received));
+    g_variant_builder_add (
+        builder, "{sv}", "plis-sent", g_variant_new_uint64 (plis_sent));
+    g_variant_builder_add (
+        builder, "{sv}", "plis-received", g_variant_new_uint64 (plis_received));
+    g_variant_builder_add (
+        builder, "{sv}", "packets-lost", g_variant_new_int64 (packets_lost));
+    if (have_rb) {
+      /* fraction lost as RFC 3550 has it (1/256); round trip in 1/65536 s */
+      g_variant_builder_add (builder, "{sv}", "fraction-lost",
+          g_variant_new_uint32 (fraction_lost));
+      g_variant_builder_add (builder, "{sv}", "round-trip-ms",
+          g_variant_new_uint32 ((guint) ((guint64) round_trip * 1000 / 65536)));
+    }
+    gst_structure_free (stats);
+  }
+  g_clear_object (&session);
+  gst_clear_object (&rtpbin);
+  gst_object_unref (webrtc);
 }
 
 void

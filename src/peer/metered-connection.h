@@ -132,5 +132,11 @@ GstWebRTCPeerConnectionState metered_connection_get_state (
 /* RTP packets received and sent so far (for dead-peer detection). */
 guint64 metered_connection_get_packets_received (MeteredConnection *conn);
 guint64 metered_connection_get_packets_sent (MeteredConnection *conn);
+/* Adds the RTCP feedback figures (nacks-sent, nacks-received, plis-sent,
+ * plis-received, packets-lost, and with a receiver report fraction-lost
+ * (1/256) and round-trip-ms) to an a{sv} builder; nothing while not connected.
+ * Any thread. */
+void metered_connection_add_feedback_stats (
+    MeteredConnection *conn, GVariantBuilder *builder);
 
 G_END_DECLS

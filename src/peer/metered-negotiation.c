@@ -332,6 +332,14 @@ on_description_created (GstPromise *promise, gpointer data)
   text = gst_sdp_message_as_text (desc->sdp);
   gst_webrtc_session_description_free (desc);
   munged = munge_msid (conn, text);
+  /* issue 15: see metered_sdp_drop_duplicate_formats () */
+  {
+    char *deduped = metered_sdp_drop_duplicate_formats (munged);
+    if (deduped) {
+      g_free (munged);
+      munged = deduped;
+    }
+  }
   if (gst_debug_category_get_threshold (metered_peer_debug) >= GST_LEVEL_LOG) {
     g_autofree char *scrubbed = metered_scrub_text (munged);
     GST_LOG_OBJECT (conn, "local %s:\n%s", field, scrubbed);

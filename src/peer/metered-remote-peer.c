@@ -656,6 +656,7 @@ metered_remote_peer_get_stats (MeteredRemotePeer *peer)
         g_variant_new_uint64 (metered_connection_get_packets_sent (conn)));
     g_variant_builder_add (&b, "{sv}", "packets-received",
         g_variant_new_uint64 (metered_connection_get_packets_received (conn)));
+    metered_connection_add_feedback_stats (conn, &b);
     gst_object_unref (conn);
   }
   return g_variant_builder_end (&b);

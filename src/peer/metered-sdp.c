@@ -182,6 +182,65 @@ metered_sdp_set_msid (
   return text;
 }
 
+/* The payload type an a=rtpmap or a=fmtp value is about ("97 rtx/90000"). */
+static gboolean
+attribute_is_for (const GstSDPAttribute *attr, const char *pt)
+{
+  gsize len = strlen (pt);
+
+  return (g_strcmp0 (attr->key, "rtpmap") == 0 ||
+             g_strcmp0 (attr->key, "fmtp") == 0) &&
+         attr->value && strncmp (attr->value, pt, len) == 0 &&
+         attr->value[len] == ' ';
+}
+
+char *
+metered_sdp_drop_duplicate_formats (const char *sdp)
+{
+  GstSDPMessage *msg = parse (sdp);
+  gboolean changed = FALSE;
+  char *text = NULL;
+
+  for (guint m = 0; msg && m < gst_sdp_message_medias_len (msg); m++) {
+    GstSDPMedia *media = (GstSDPMedia *) gst_sdp_message_get_media (msg, m);
+    g_autoptr (GHashTable) seen =
+        g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+
+    for (guint f = 0; f < gst_sdp_media_formats_len (media);) {
+      g_autofree char *pt = g_strdup (gst_sdp_media_get_format (media, f));
+      g_autoptr (GHashTable) kept = NULL;
+
+      if (!g_hash_table_contains (seen, pt)) {
+        g_hash_table_add (seen, g_strdup (pt));
+        f++;
+        continue;
+      }
+      gst_sdp_media_remove_format (media, f);
+      changed = TRUE;
+      /* the first a=rtpmap and a=fmtp of that payload type stay */
+      kept = g_hash_table_new (g_str_hash, g_str_equal);
+      for (guint a = 0; a < gst_sdp_media_attributes_len (media);) {
+        const GstSDPAttribute *attr = gst_sdp_media_get_attribute (media, a);
+        if (attribute_is_for (attr, pt)) {
+          if (g_hash_table_contains (kept, attr->key)) {
+            gst_sdp_media_remove_attribute (media, a);
+            continue;
+          }
+          g_hash_table_add (kept, attr->key);
+        }
+        a++;
+      }
+    }
+  }
+  if (changed) {
+    fix_media_information (msg);
+    text = gst_sdp_message_as_text (msg);
+  }
+  if (msg)
+    gst_sdp_message_free (msg);
+  return text;
+}
+
 gboolean
 metered_sdp_is_rtc_signal (JsonObject *obj)
 {

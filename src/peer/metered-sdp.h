@@ -67,6 +67,14 @@ GArray *metered_sdp_sending_mlines (const char *sdp);
 char *metered_sdp_set_msid (
     const char *sdp, guint mline, const char *stream_id, const char *track_id);
 
+/* Removes a payload type listed twice on an m-line, with its second
+ * a=rtpmap and a=fmtp, and returns the new SDP text; NULL when sdp does
+ * not parse or lists none twice. webrtcbin 1.22 re-offering a transceiver
+ * made from a remote offer, with do-nack, adds its own rtx under the
+ * payload type the remote's rtx already has ("96 97 97"), which strict
+ * peers refuse. */
+char *metered_sdp_drop_duplicate_formats (const char *sdp);
+
 /* --- what a remote peer sends inside direct.data (protocol doc §8) ---
  * The payloads themselves are built and parsed in
  * src/protocol/metered-peer-payload.h; what needs SDP is here. */

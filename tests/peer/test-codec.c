@@ -94,6 +94,8 @@ check_row (gconstpointer data)
   g_assert_true (metered_codec_from_name (c->name) == c);
   g_assert_true (metered_codec_from_caps_name (c->caps_name) == c);
   g_assert_true (metered_codec_from_encoding_name (c->encoding_name) == c);
+  /* payload types tell our media from resends: one row each */
+  g_assert_true (metered_codec_from_payload_type (c->payload_type) == c);
   g_assert_true (
       g_str_has_prefix (c->caps_name, metered_media_kind_to_string (c->kind)));
 
@@ -157,6 +159,7 @@ check_unique (void)
   g_assert_null (metered_codec_from_name (NULL));
   g_assert_null (metered_codec_from_caps_name ("video/x-raw"));
   g_assert_null (metered_codec_from_encoding_name ("PCMU"));
+  g_assert_null (metered_codec_from_payload_type (97));
   g_assert_true (metered_codec_from_encoding_name ("opus") ==
                  metered_codec_get (METERED_CODEC_OPUS));
   g_assert_null (metered_codec_pick_factory (NULL));

@@ -150,6 +150,43 @@ test_sdp_text (void)
   g_assert_nonnull (strstr (msid, "\r\na=msid:stream track\r\n"));
 }
 
+/* webrtcbin 1.22's re-offer on a remote offer's transceiver, do-nack on */
+static void
+test_duplicate_formats (void)
+{
+  const char *reoffer =
+      "v=0\r\no=- 1 0 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"
+      "m=video 9 UDP/TLS/RTP/SAVPF 96 97 97\r\n"
+      "c=IN IP4 0.0.0.0\r\na=recvonly\r\n"
+      "a=rtpmap:96 VP8/90000\r\na=rtcp-fb:96 nack\r\n"
+      "a=rtpmap:97 RTX/90000\r\na=rtcp-fb:97 nack\r\na=fmtp:97 apt=96\r\n"
+      "a=rtpmap:97 rtx/90000\r\na=fmtp:97 apt=96\r\na=mid:0\r\n"
+      "m=video 0 UDP/TLS/RTP/SAVPF 96 97\r\n"
+      "c=IN IP4 0.0.0.0\r\na=sendonly\r\n"
+      "a=rtpmap:96 VP8/90000\r\na=rtpmap:97 rtx/90000\r\n"
+      "a=fmtp:97 apt=96\r\na=mid:1\r\n";
+  g_autofree char *fixed = metered_sdp_drop_duplicate_formats (reoffer);
+  const char *second;
+
+  g_assert_nonnull (fixed);
+  g_assert_nonnull (strstr (fixed, "m=video 9 UDP/TLS/RTP/SAVPF 96 97\r\n"));
+  g_assert_nonnull (strstr (fixed, "a=rtpmap:97 RTX/90000\r\n"));
+  g_assert_null (
+      strstr (fixed, "a=rtpmap:97 rtx/90000\r\na=fmtp:97 apt=96\r\na=mid:0"));
+  /* one a=fmtp:97 left on the first m-line, the second m-line as it was */
+  second = strstr (fixed, "m=video 0");
+  g_assert_nonnull (second);
+  g_assert_true (strstr (fixed, "a=fmtp:97") < second);
+  g_assert_true (
+      strstr (strstr (fixed, "a=fmtp:97") + 1, "a=fmtp:97") > second);
+  g_assert_nonnull (
+      strstr (second, "a=rtpmap:97 rtx/90000\r\na=fmtp:97 apt=96"));
+  g_assert_nonnull (strstr (fixed, "a=rtcp-fb:97 nack\r\n"));
+  /* nothing listed twice: nothing to do; not SDP: NULL */
+  g_assert_null (metered_sdp_drop_duplicate_formats (fixed));
+  g_assert_null (metered_sdp_drop_duplicate_formats ("not sdp"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -160,5 +197,6 @@ main (int argc, char **argv)
   g_test_add_func ("/sdp/candidate", test_candidate);
   g_test_add_func ("/sdp/classifier", test_classifier);
   g_test_add_func ("/sdp/text", test_sdp_text);
+  g_test_add_func ("/sdp/duplicate-formats", test_duplicate_formats);
   return g_test_run ();
 }
