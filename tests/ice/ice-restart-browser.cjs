@@ -1,0 +1,189 @@
+// gst-metered — LGPL-2.1-or-later
+//
+// Chromium's pc.restartIce() answered with a real ICE restart on the
+// existing webrtcbin (issue 14), inside netns-run.sh's namespace, real
+// metered-server, the real SDK in headless Chromium, MeteredSession (the
+// peer layer both elements use) in metered-peer-tool:
+//   offerer:  the C side sends (it offers first, as meteredsink does), the
+//             browser receives;
+//   answerer: the browser sends (it offers, the C side answers, as with
+//             meteredsrc), the C side receives and decodes.
+// After restartIce() the browser must reach `stable` on the same
+// RTCPeerConnection with new local and remote ICE credentials, its
+// transport's dtlsState must stay `connected` throughout (sampled every
+// 20 ms: a new DTLS handshake passes through `connecting`), the selected
+// candidate pair must change (Chromium's restart gathers new ports), the C
+// side must not swap connections, and >= 30 more frames must be decoded at
+// the receiver afterwards.
+//
+// argv: path to metered-peer-tool.
+'use strict';
+
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const { spawn, execFileSync } = require('child_process');
+const {
+  ts, log, live, requireEnv, checkNamespace, prepareWebRoot, startServer, stopServer,
+  summarize, launchChromium, openPage,
+} = require('../js/lib/interop.cjs');
+
+const WAIT_S = 25;
+
+function mint(exe, sub) {
+  return execFileSync(exe, ['--mint-token', '--dev', '--sub', sub, '--ttl', '600'])
+    .toString().trim();
+}
+
+function startTool(tool, args) {
+  const child = spawn(tool, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const t = { child, status: null, events: [], output: '' };
+  let buf = '';
+  child.stdout.on('data', (d) => {
+    buf += d.toString();
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      try {
+        const e = JSON.parse(line);
+        if (e.event === 'status') t.status = e;
+        else { t.events.push(e); log(`[gst] ${line}`); }
+      } catch (_) { t.output = (t.output + line + '\n').slice(-20000); }
+    }
+  });
+  child.stderr.on('data', (d) => { t.output = (t.output + d.toString()).slice(-20000); });
+  t.exited = new Promise((r) => child.on('close', (code) => r(code)));
+  return t;
+}
+
+async function waitFor(what, fn, seconds = WAIT_S) {
+  const end = Date.now() + seconds * 1000;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`${what}: not within ${seconds} s`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+// The browser's one RTCPeerConnection to the C side, as ICE and DTLS see it.
+const snapshot = (page) => page.evaluate(async () => {
+  const rp = window.peer.remotePeers[0];
+  if (!rp || !rp.pc) return null;
+  const pc = rp.pc;
+  const ufrag = (d) => d && (/a=ice-ufrag:(\S+)/.exec(d.sdp) || [])[1];
+  const out = { sig: pc.signalingState, conn: pc.connectionState,
+    local: ufrag(pc.currentLocalDescription), remote: ufrag(pc.currentRemoteDescription),
+    same: window.__icePc === pc, decoded: 0, dtls: null, pairChanges: null, pair: null };
+  const report = await pc.getStats();
+  report.forEach((s) => {
+    if (s.type === 'inbound-rtp' && s.kind === 'video') out.decoded = s.framesDecoded || 0;
+    if (s.type === 'transport') {
+      out.dtls = s.dtlsState;
+      out.pairChanges = s.selectedCandidatePairChanges;
+      out.pair = s.selectedCandidatePairId;
+    }
+  });
+  return out;
+});
+
+async function scenario(ctx, exe, tool, port, role) {
+  const browserSends = role === 'answerer';
+  const channel = `ice-restart-${role}-${process.pid}`;
+  log(`--- C side as ${role}`);
+  const base = `http://127.0.0.1:${port}/page.html?channel=${channel}`;
+  const page = await openPage(ctx, base, `browser-${role}`,
+    `${browserSends ? '&send=1' : ''}&token=${mint(exe, 'm-browser')}`);
+  const gst = startTool(tool, ['--url', `ws://127.0.0.1:${port}`, '--token', mint(exe, 'a-gst'),
+    '--channel', channel, ...(browserSends ? ['--recv', '--decode'] : ['--send']),
+    '--duration', '55', '--status-ms', '100']);
+  const received = async () => (browserSends ? (gst.status ? gst.status.framesDecoded : 0)
+    : ((await snapshot(page)) || { decoded: 0 }).decoded);
+  try {
+    await waitFor('media before the restart', async () => {
+      const s = await snapshot(page);
+      return s && s.sig === 'stable' && s.dtls === 'connected' && (await received()) >= 30;
+    });
+    const before = await page.evaluate(() => {
+      const pc = window.__icePc = window.peer.remotePeers[0].pc;
+      // Every DTLS state the transport goes through from now on.
+      window.__dtls = [];
+      window.__dtlsTimer = setInterval(async () => {
+        (await pc.getStats()).forEach((s) => { if (s.type === 'transport') window.__dtls.push(s.dtlsState); });
+      }, 20);
+      return true;
+    }) && await snapshot(page);
+    const swapsBefore = gst.events.filter((e) => e.event === 'connection-swapped').length;
+    log(`before: ${JSON.stringify(before)}`);
+
+    await page.evaluate(() => window.__icePc.restartIce());
+    const after = await waitFor('restart answered (stable, new credentials both ways)', async () => {
+      const s = await snapshot(page);
+      return s && s.sig === 'stable' && s.local !== before.local && s.remote !== before.remote && s;
+    }, 15);
+    log(`answered: ${JSON.stringify(after)}`);
+    const count0 = await received();
+    const moved = await waitFor('selected pair changed and >= 30 frames after the restart', async () => {
+      const s = await snapshot(page);
+      return s && s.pairChanges > before.pairChanges && (await received()) >= count0 + 30 && s;
+    });
+    const dtls = await page.evaluate(() => { clearInterval(window.__dtlsTimer); return window.__dtls; });
+    log(`after: ${JSON.stringify(moved)}; ${dtls.length} DTLS samples`);
+    const problems = [];
+    if (!moved.same) problems.push('the browser has a new RTCPeerConnection');
+    if (dtls.length < 10 || dtls.some((d) => d !== 'connected')) {
+      problems.push(`the DTLS transport left connected: ${[...new Set(dtls)].join(',')} over ${dtls.length} samples`);
+    }
+    const swaps = gst.events.filter((e) => e.event === 'connection-swapped').length;
+    if (swaps !== swapsBefore) problems.push(`the C side swapped its connection (${swaps - swapsBefore})`);
+    const errs = await page.evaluate(() => window.interop.errors);
+    if (errs.length) problems.push(`page errors: ${errs.join(' | ')}`);
+    if (gst.events.some((e) => e.event === 'error')) problems.push('C side error');
+    if (problems.length) throw new Error(problems.join('\n'));
+    log(`PASS ${role}: same RTCPeerConnection and DTLS session, ufrag ${before.remote} -> ${moved.remote}`);
+  } catch (e) {
+    e.message += `\nbrowser ${JSON.stringify(await snapshot(page).catch(() => null))}` +
+      `\ngst status ${JSON.stringify(gst.status)}\ngst output tail:\n${gst.output.slice(-4000)}`;
+    throw e;
+  } finally {
+    gst.child.kill('SIGTERM');
+    await gst.exited;
+    await page.close();
+  }
+}
+
+async function main() {
+  const exe = requireEnv('METERED_SERVER');
+  const tool = process.argv[2];
+  if (!tool || !fs.existsSync(tool)) throw new Error('usage: ice-restart-browser.cjs PATH/TO/metered-peer-tool');
+  checkNamespace();
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'metered-ice-restart-'));
+  let srv = null, ctx = null, ok = false;
+  try {
+    srv = startServer(exe, prepareWebRoot(tmp), tmp);
+    const port = await srv.port;
+    ctx = await launchChromium(tmp);
+    const only = process.env.METERED_ICE_ROLE;
+    for (const role of ['offerer', 'answerer']) {
+      if (!only || only === role) await scenario(ctx, exe, tool, port, role);
+    }
+    ok = true;
+  } catch (e) {
+    console.error(`${ts()} FAIL: ${e && e.stack || e}`);
+  } finally {
+    if (ctx) await ctx.close().catch(() => {});
+    if (srv) await stopServer(srv);
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+  log(ok ? 'PASS ice restart <- browser' : 'FAIL ice restart <- browser');
+  return ok ? 0 : 1;
+}
+
+const guard = setTimeout(() => {
+  console.error(`${ts()} FAIL: overall time limit (110 s) reached`);
+  if (live.server && !live.server.exit) live.server.child.kill('SIGKILL');
+  process.exit(1);
+}, 110000);
+main().then((rc) => { clearTimeout(guard); process.exit(rc); },
+  (e) => { console.error(`${ts()} FAIL: ${e && e.stack || e}`); process.exit(1); });
