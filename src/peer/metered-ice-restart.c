@@ -29,6 +29,7 @@
 
 #include <gst/webrtc/webrtc.h>
 #include <nice/agent.h>
+#include <nice/interfaces.h>
 #include <string.h>
 
 GST_DEBUG_CATEGORY_EXTERN (metered_peer_debug);
@@ -193,4 +194,34 @@ metered_ice_restart_local_candidates (GstElement *webrtc)
   g_slist_free_full (cands, (GDestroyNotify) nice_candidate_free);
   ice_stream_clear (&s);
   return out;
+}
+
+gboolean
+metered_ice_restart_local_address_gone (GstElement *webrtc)
+{
+  IceStream s;
+  GSList *cands;
+  GList *ips;
+  gboolean any_host = FALSE, found = FALSE;
+
+  if (!find_stream (webrtc, &s, NULL))
+    return FALSE;
+  cands = nice_agent_get_local_candidates (
+      s.agent, s.stream_id, NICE_COMPONENT_TYPE_RTP);
+  ips = nice_interfaces_get_local_ips (FALSE);
+  for (GSList *l = cands; l && !found; l = l->next) {
+    NiceCandidate *c = l->data;
+    char addr[NICE_ADDRESS_STRING_LEN];
+
+    if (c->type != NICE_CANDIDATE_TYPE_HOST)
+      continue;
+    any_host = TRUE;
+    nice_address_to_string (&c->base_addr, addr);
+    for (GList *i = ips; i && !found; i = i->next)
+      found = g_strcmp0 (i->data, addr) == 0;
+  }
+  g_list_free_full (ips, g_free);
+  g_slist_free_full (cands, (GDestroyNotify) nice_candidate_free);
+  ice_stream_clear (&s);
+  return any_host && !found;
 }

@@ -17,6 +17,8 @@
 
 #pragma once
 
+#include "peer/metered-connection.h"
+
 #include <gst/gst.h>
 
 G_BEGIN_DECLS
@@ -57,5 +59,20 @@ char *metered_ice_restart_rewrite_local (
  * be announced again, libnice gathers nothing new. Caller frees; empty
  * when there is no transport. */
 GPtrArray *metered_ice_restart_local_candidates (GstElement *webrtc);
+
+/* TRUE when none of the addresses the local host candidates were
+ * gathered on is configured any more: no restart can help then. */
+gboolean metered_ice_restart_local_address_gone (GstElement *webrtc);
+
+/* --- MeteredConnection (metered-negotiation.c) --- */
+
+/* Our own restart: restarts ICE and offers its new credentials. FALSE
+ * when an offer/answer exchange is under way (no rollback in 1.22) or
+ * ICE cannot restart. Emits ::ice-restart (TRUE). Context thread. */
+gboolean metered_connection_restart_ice (MeteredConnection *conn);
+/* An offer/answer exchange is under way. Context thread. */
+gboolean metered_connection_is_negotiating (MeteredConnection *conn);
+/* See metered_ice_restart_local_address_gone(). Context thread. */
+gboolean metered_connection_local_address_gone (MeteredConnection *conn);
 
 G_END_DECLS

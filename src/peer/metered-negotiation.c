@@ -570,6 +570,39 @@ restart_ice (MeteredConnection *conn, const char *why)
   return TRUE;
 }
 
+gboolean
+metered_connection_is_negotiating (MeteredConnection *conn)
+{
+  GstWebRTCSignalingState sig;
+
+  if (conn->stopped || !conn->webrtc)
+    return FALSE;
+  g_object_get (conn->webrtc, "signaling-state", &sig, NULL);
+  return conn->making_offer || sig != GST_WEBRTC_SIGNALING_STATE_STABLE;
+}
+
+gboolean
+metered_connection_restart_ice (MeteredConnection *conn)
+{
+  if (conn->stopped || !conn->webrtc ||
+      metered_connection_is_negotiating (conn))
+    return FALSE;
+  if (!restart_ice (conn, "our media path is silent"))
+    return FALSE;
+  g_signal_emit_by_name (conn, "ice-restart", TRUE);
+  /* Offered even with nothing to send (negotiate_on_context would not):
+   * the restart is ours to offer. */
+  create_description (conn, GST_WEBRTC_SDP_TYPE_OFFER);
+  return TRUE;
+}
+
+gboolean
+metered_connection_local_address_gone (MeteredConnection *conn)
+{
+  return !conn->stopped && conn->webrtc &&
+         metered_ice_restart_local_address_gone (conn->webrtc);
+}
+
 static MeteredSignalVerdict
 handle_description (MeteredConnection *conn, const char *type, const char *sdp)
 {
@@ -641,8 +674,9 @@ handle_description (MeteredConnection *conn, const char *type, const char *sdp)
    * webrtcbin applies the offer, which brings the remote credentials
    * the restart clears. */
   if (offer && conn->remote_sdp &&
-      metered_sdp_is_ice_restart (conn->remote_sdp, sdp))
-    restart_ice (conn, "the remote restarts ICE");
+      metered_sdp_is_ice_restart (conn->remote_sdp, sdp) &&
+      restart_ice (conn, "the remote restarts ICE"))
+    g_signal_emit_by_name (conn, "ice-restart", FALSE);
 
   conn->generation++;
   conn->candidates_this_generation = 0;

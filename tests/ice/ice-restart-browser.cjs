@@ -14,7 +14,8 @@
 // 20 ms: a new DTLS handshake passes through `connecting`), the selected
 // candidate pair must change (Chromium's restart gathers new ports), the C
 // side must not swap connections, and >= 30 more frames must be decoded at
-// the receiver afterwards.
+// the receiver afterwards. The C side reports one ice-restart (initiator
+// remote) and its remote peer goes connected -> reconnecting -> connected.
 //
 // argv: path to metered-peer-tool.
 'use strict';
@@ -137,6 +138,16 @@ async function scenario(ctx, exe, tool, port, role) {
     }
     const swaps = gst.events.filter((e) => e.event === 'connection-swapped').length;
     if (swaps !== swapsBefore) problems.push(`the C side swapped its connection (${swaps - swapsBefore})`);
+    // The application's view: an ice-restart from the remote, and the
+    // remote peer reconnecting -> connected around it.
+    const restarts = gst.events.filter((e) => e.event === 'ice-restart');
+    if (restarts.length !== 1 || restarts[0].initiator !== 'remote') {
+      problems.push(`C side ice-restart events ${JSON.stringify(restarts)}: expected one from the remote`);
+    }
+    await waitFor('the remote peer connected again', async () =>
+      gst.events.filter((e) => e.event === 'peer-state').map((e) => e.to).join(' ')
+        .endsWith('connected reconnecting connected'), 5).catch((e) => problems.push(
+      `${e.message}: peer states ${gst.events.filter((x) => x.event === 'peer-state').map((x) => x.to).join(' -> ')}`));
     const errs = await page.evaluate(() => window.interop.errors);
     if (errs.length) problems.push(`page errors: ${errs.join(' | ')}`);
     if (gst.events.some((e) => e.event === 'error')) problems.push('C side error');
