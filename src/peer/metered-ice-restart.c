@@ -29,8 +29,9 @@
 
 #include <gst/webrtc/webrtc.h>
 #include <nice/agent.h>
-#include <nice/interfaces.h>
+#include <ifaddrs.h>
 #include <string.h>
+#include <sys/socket.h>
 
 GST_DEBUG_CATEGORY_EXTERN (metered_peer_debug);
 #define GST_CAT_DEFAULT metered_peer_debug
@@ -196,31 +197,50 @@ metered_ice_restart_local_candidates (GstElement *webrtc)
   return out;
 }
 
+/* Whether addr is configured on any interface, up or not: a cable pulled
+ * (no carrier) leaves the address, and a restart then helps once it is
+ * back; nice_interfaces_get_local_ips () would skip such an interface. */
+static gboolean
+address_configured (const NiceAddress *addr)
+{
+  struct ifaddrs *ifs = NULL;
+  gboolean found = FALSE;
+
+  if (getifaddrs (&ifs) != 0)
+    return TRUE; /* cannot tell: not gone */
+  for (struct ifaddrs *i = ifs; i && !found; i = i->ifa_next) {
+    NiceAddress a;
+
+    if (!i->ifa_addr || (i->ifa_addr->sa_family != AF_INET &&
+                            i->ifa_addr->sa_family != AF_INET6))
+      continue;
+    nice_address_init (&a);
+    nice_address_set_from_sockaddr (&a, i->ifa_addr);
+    found = nice_address_equal_no_port (&a, addr);
+  }
+  freeifaddrs (ifs);
+  return found;
+}
+
 gboolean
 metered_ice_restart_local_address_gone (GstElement *webrtc)
 {
   IceStream s;
   GSList *cands;
-  GList *ips;
   gboolean any_host = FALSE, found = FALSE;
 
   if (!find_stream (webrtc, &s, NULL))
     return FALSE;
   cands = nice_agent_get_local_candidates (
       s.agent, s.stream_id, NICE_COMPONENT_TYPE_RTP);
-  ips = nice_interfaces_get_local_ips (FALSE);
   for (GSList *l = cands; l && !found; l = l->next) {
     NiceCandidate *c = l->data;
-    char addr[NICE_ADDRESS_STRING_LEN];
 
     if (c->type != NICE_CANDIDATE_TYPE_HOST)
       continue;
     any_host = TRUE;
-    nice_address_to_string (&c->base_addr, addr);
-    for (GList *i = ips; i && !found; i = i->next)
-      found = g_strcmp0 (i->data, addr) == 0;
+    found = address_configured (&c->base_addr);
   }
-  g_list_free_full (ips, g_free);
   g_slist_free_full (cands, (GDestroyNotify) nice_candidate_free);
   ice_stream_clear (&s);
   return any_host && !found;

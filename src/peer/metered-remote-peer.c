@@ -339,7 +339,9 @@ peer_recover (MeteredRemotePeer *peer, const char *why)
   delay_s = recover_ladder_s[peer->recover_attempts];
   GST_INFO ("peer %s: %s, recovery %u in %u s", peer->id, why,
       peer->recover_attempts + 1, delay_s);
-  peer->recover_source = g_timeout_source_new_seconds (delay_s);
+  /* Not a seconds source: those fire up to a second late, and the first
+   * rungs are the ones that count. */
+  peer->recover_source = g_timeout_source_new (delay_s * 1000);
   peer->recover_attempts++;
   g_source_set_callback (peer->recover_source, recover_due, peer, NULL);
   g_source_attach (peer->recover_source, peer->context);
