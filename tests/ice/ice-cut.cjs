@@ -23,36 +23,16 @@
 // METERED_ICE_DIRS or both).
 'use strict';
 
-const fs = require('fs');
-const os = require('os');
-const path = require('path');
 const { execFileSync } = require('child_process');
+const { log, openPage } = require('../js/lib/interop.cjs');
 const {
-  ts, log, live, requireEnv, checkNamespace, prepareWebRoot, stopServer, launchChromium, openPage,
-} = require('../js/lib/interop.cjs');
-const { startSharedServer, startBox, ipv4OnlyA, linkCut } = require('./ice-lib.cjs');
+  mint, sleep, waitFor, runMain, startBox, ipv4OnlyA, linkCut, SHARED_SERVER,
+} = require('./ice-lib.cjs');
 
 const CUTS = (process.env.METERED_ICE_CUTS || '5,15').split(',').map(Number);
 const DIRS = (process.argv[3] || process.env.METERED_ICE_DIRS || 'to-browser,from-browser').split(',');
 const RECOVER_S = Number(process.env.METERED_ICE_RECOVER_S || 30);
 const FPS = 30;
-
-function mint(exe, sub) {
-  return execFileSync(exe, ['--mint-token', '--dev', '--sub', sub, '--ttl', '600'])
-    .toString().trim();
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor(what, fn, seconds) {
-  const end = Date.now() + seconds * 1000;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`${what}: not within ${seconds} s`);
-    await sleep(50);
-  }
-}
 
 // The browser's RTCPeerConnection to the box: decoded frames and DTLS.
 const browserState = (page) => page.evaluate(async () => {
@@ -149,43 +129,15 @@ async function direction(ctx, exe, tool, port, dir) {
   }
 }
 
-async function main() {
-  const exe = requireEnv('METERED_SERVER');
-  const tool = process.argv[2];
-  if (!tool || !fs.existsSync(tool)) throw new Error('usage: ice-cut.cjs PATH/TO/metered-peer-tool');
-  checkNamespace();
-  ipv4OnlyA();
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'metered-ice-cut-'));
-  let srv = null, ctx = null, ok = false;
-  try {
-    srv = startSharedServer(exe, prepareWebRoot(tmp), tmp);
-    const port = await srv.port;
-    ctx = await launchChromium(tmp);
+runMain('ice cut', Number(process.env.METERED_ICE_LIMIT_S || 170), SHARED_SERVER,
+  async (ctx, port, exe, tool) => {
+    ipv4OnlyA();
     for (const dir of DIRS) {
-      // Each direction moves v1 into a namespace of its own.
+      // Each direction moves v1 into a namespace of its own, whose end
+      // takes the veth pair with it (startBox makes it again).
       await direction(ctx, exe, tool, port, dir);
-      // The box's namespace ends, and the veth pair with it.
       await waitFor('the box namespace gone', () => {
         try { execFileSync('ip', ['link', 'show', 'v0'], { stdio: 'ignore' }); return false; } catch (_) { return true; }
       }, 10);
     }
-    ok = true;
-  } catch (e) {
-    console.error(`${ts()} FAIL: ${e && e.stack || e}`);
-  } finally {
-    if (ctx) await ctx.close().catch(() => {});
-    if (srv) await stopServer(srv);
-    fs.rmSync(tmp, { recursive: true, force: true });
-  }
-  log(ok ? 'PASS ice cut' : 'FAIL ice cut');
-  return ok ? 0 : 1;
-}
-
-const LIMIT_S = Number(process.env.METERED_ICE_LIMIT_S || 170);
-const guard = setTimeout(() => {
-  console.error(`${ts()} FAIL: overall time limit (${LIMIT_S} s) reached`);
-  if (live.server && !live.server.exit) live.server.child.kill('SIGKILL');
-  process.exit(1);
-}, LIMIT_S * 1000);
-main().then((rc) => { clearTimeout(guard); process.exit(rc); },
-  (e) => { console.error(`${ts()} FAIL: ${e && e.stack || e}`); process.exit(1); });
+  });

@@ -10,17 +10,91 @@
 'use strict';
 
 const fs = require('fs');
+const os = require('os');
 const path = require('path');
 const { spawn, execFileSync } = require('child_process');
-const { log, startServer } = require('../js/lib/interop.cjs');
+const {
+  ts, log, live, requireEnv, checkNamespace, prepareWebRoot, startServer, stopServer,
+  launchChromium,
+} = require('../js/lib/interop.cjs');
+
+function mint(exe, sub) {
+  return execFileSync(exe, ['--mint-token', '--dev', '--sub', sub, '--ttl', '600'])
+    .toString().trim();
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor(what, fn, seconds) {
+  const end = Date.now() + seconds * 1000;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`${what}: not within ${seconds} s`);
+    await sleep(50);
+  }
+}
+
+// metered-peer-tool's JSON lines: the latest status, every other event
+// (stamped with its arrival), and the rest of its output (last 20 kB).
+function trackTool(child, tag) {
+  const t = { child, status: null, events: [], output: '' };
+  let buf = '';
+  child.stdout.on('data', (d) => {
+    buf += d.toString();
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      try {
+        const e = JSON.parse(line);
+        e.at = Date.now();
+        if (e.event === 'status') t.status = e;
+        else { t.events.push(e); log(`[${tag}] ${line}`); }
+      } catch (_) { t.output = (t.output + line + '\n').slice(-20000); }
+    }
+  });
+  child.stderr.on('data', (d) => { t.output = (t.output + d.toString()).slice(-20000); });
+  t.exited = new Promise((r) => child.on('close', (code) => r(code)));
+  return t;
+}
+
+// A test's frame: metered-server (extra: its options), Chromium, body
+// (ctx, port, exe, tool), PASS/FAIL and an overall time limit.
+function runMain(name, limitS, extra, body) {
+  const main = async () => {
+    const exe = requireEnv('METERED_SERVER');
+    const tool = process.argv[2];
+    if (!tool || !fs.existsSync(tool)) throw new Error(`usage: ${name} PATH/TO/metered-peer-tool`);
+    checkNamespace();
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'metered-ice-'));
+    let srv = null, ctx = null, ok = false;
+    try {
+      srv = startServer(exe, prepareWebRoot(tmp), tmp, 0, extra);
+      const port = await srv.port;
+      ctx = await launchChromium(tmp);
+      await body(ctx, port, exe, tool);
+      ok = true;
+    } catch (e) {
+      console.error(`${ts()} FAIL: ${e && e.stack || e}`);
+    } finally {
+      if (ctx) await ctx.close().catch(() => {});
+      if (srv) await stopServer(srv);
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+    log(ok ? `PASS ${name}` : `FAIL ${name}`);
+    return ok ? 0 : 1;
+  };
+  const guard = setTimeout(() => {
+    console.error(`${ts()} FAIL: overall time limit (${limitS} s) reached`);
+    if (live.server && !live.server.exit) live.server.child.kill('SIGKILL');
+    process.exit(1);
+  }, limitS * 1000);
+  main().then((rc) => { clearTimeout(guard); process.exit(rc); },
+    (e) => { console.error(`${ts()} FAIL: ${e && e.stack || e}`); process.exit(1); });
+}
 
 const ip = (...args) => execFileSync('ip', args, { timeout: 5000 });
-
-// metered-server reachable from both namespaces (A is private to the
-// test: nothing outside it can reach 0.0.0.0 there).
-function startSharedServer(exe, webRoot, tmp) {
-  return startServer(exe, webRoot, tmp, 0, ['--host', '0.0.0.0']);
-}
 
 // Our client, like the SDK, allows ws:// only to localhost: inside B a
 // relay on 127.0.0.1:port carries each signalling connection to the
@@ -60,24 +134,7 @@ async function startBox(tool, args, port) {
   const child = spawn('unshare', ['--net', 'bash', '-c', script, 'box', tool,
     '--url', `ws://127.0.0.1:${port}`, ...args],
   { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RELAY, RELAY_PORT: String(port) } });
-  const t = { child, status: null, events: [], output: '', statusAt: [] };
-  let buf = '';
-  child.stdout.on('data', (d) => {
-    buf += d.toString();
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      try {
-        const e = JSON.parse(line);
-        e.at = Date.now();
-        if (e.event === 'status') t.status = e;
-        else { t.events.push(e); log(`[box] ${line}`); }
-      } catch (_) { t.output = (t.output + line + '\n').slice(-20000); }
-    }
-  });
-  child.stderr.on('data', (d) => { t.output = (t.output + d.toString()).slice(-20000); });
-  t.exited = new Promise((r) => child.on('close', (code) => r(code)));
+  const t = trackTool(child, 'box');
   // Moving v1 into B: wait until B exists (the child is unshare's exec).
   await new Promise((r) => setTimeout(r, 200));
   ip('link', 'set', 'v1', 'netns', String(child.pid));
@@ -107,4 +164,10 @@ function linkCut(on) {
   ip('link', 'set', 'v0', on ? 'down' : 'up');
 }
 
-module.exports = { startSharedServer, startBox, ipv4OnlyA, linkCut, ip };
+// metered-server reachable from both namespaces (A is private to the
+// test: nothing outside it can reach 0.0.0.0 there).
+const SHARED_SERVER = ['--host', '0.0.0.0'];
+
+module.exports = {
+  mint, sleep, waitFor, trackTool, runMain, startBox, ensureVeth, ipv4OnlyA, linkCut, SHARED_SERVER,
+};

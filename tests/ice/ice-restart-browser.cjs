@@ -20,53 +20,11 @@
 // argv: path to metered-peer-tool.
 'use strict';
 
-const fs = require('fs');
-const os = require('os');
-const path = require('path');
-const { spawn, execFileSync } = require('child_process');
-const {
-  ts, log, live, requireEnv, checkNamespace, prepareWebRoot, startServer, stopServer,
-  summarize, launchChromium, openPage,
-} = require('../js/lib/interop.cjs');
+const { spawn } = require('child_process');
+const { log, openPage } = require('../js/lib/interop.cjs');
+const { mint, waitFor, trackTool, runMain } = require('./ice-lib.cjs');
 
 const WAIT_S = 25;
-
-function mint(exe, sub) {
-  return execFileSync(exe, ['--mint-token', '--dev', '--sub', sub, '--ttl', '600'])
-    .toString().trim();
-}
-
-function startTool(tool, args) {
-  const child = spawn(tool, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  const t = { child, status: null, events: [], output: '' };
-  let buf = '';
-  child.stdout.on('data', (d) => {
-    buf += d.toString();
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      try {
-        const e = JSON.parse(line);
-        if (e.event === 'status') t.status = e;
-        else { t.events.push(e); log(`[gst] ${line}`); }
-      } catch (_) { t.output = (t.output + line + '\n').slice(-20000); }
-    }
-  });
-  child.stderr.on('data', (d) => { t.output = (t.output + d.toString()).slice(-20000); });
-  t.exited = new Promise((r) => child.on('close', (code) => r(code)));
-  return t;
-}
-
-async function waitFor(what, fn, seconds = WAIT_S) {
-  const end = Date.now() + seconds * 1000;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`${what}: not within ${seconds} s`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 // The browser's one RTCPeerConnection to the C side, as ICE and DTLS see it.
 const snapshot = (page) => page.evaluate(async () => {
@@ -96,16 +54,16 @@ async function scenario(ctx, exe, tool, port, role) {
   const base = `http://127.0.0.1:${port}/page.html?channel=${channel}`;
   const page = await openPage(ctx, base, `browser-${role}`,
     `${browserSends ? '&send=1' : ''}&token=${mint(exe, 'm-browser')}`);
-  const gst = startTool(tool, ['--url', `ws://127.0.0.1:${port}`, '--token', mint(exe, 'a-gst'),
+  const gst = trackTool(spawn(tool, ['--url', `ws://127.0.0.1:${port}`, '--token', mint(exe, 'a-gst'),
     '--channel', channel, ...(browserSends ? ['--recv', '--decode'] : ['--send']),
-    '--duration', '55', '--status-ms', '100']);
+    '--duration', '55', '--status-ms', '100'], { stdio: ['ignore', 'pipe', 'pipe'] }), 'gst');
   const received = async () => (browserSends ? (gst.status ? gst.status.framesDecoded : 0)
     : ((await snapshot(page)) || { decoded: 0 }).decoded);
   try {
     await waitFor('media before the restart', async () => {
       const s = await snapshot(page);
       return s && s.sig === 'stable' && s.dtls === 'connected' && (await received()) >= 30;
-    });
+    }, WAIT_S);
     const before = await page.evaluate(() => {
       const pc = window.__icePc = window.peer.remotePeers[0].pc;
       // Every DTLS state the transport goes through from now on.
@@ -128,7 +86,7 @@ async function scenario(ctx, exe, tool, port, role) {
     const moved = await waitFor('selected pair changed and >= 30 frames after the restart', async () => {
       const s = await snapshot(page);
       return s && s.pairChanges > before.pairChanges && (await received()) >= count0 + 30 && s;
-    });
+    }, WAIT_S);
     const dtls = await page.evaluate(() => { clearInterval(window.__dtlsTimer); return window.__dtls; });
     log(`after: ${JSON.stringify(moved)}; ${dtls.length} DTLS samples`);
     const problems = [];
@@ -164,37 +122,9 @@ async function scenario(ctx, exe, tool, port, role) {
   }
 }
 
-async function main() {
-  const exe = requireEnv('METERED_SERVER');
-  const tool = process.argv[2];
-  if (!tool || !fs.existsSync(tool)) throw new Error('usage: ice-restart-browser.cjs PATH/TO/metered-peer-tool');
-  checkNamespace();
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'metered-ice-restart-'));
-  let srv = null, ctx = null, ok = false;
-  try {
-    srv = startServer(exe, prepareWebRoot(tmp), tmp);
-    const port = await srv.port;
-    ctx = await launchChromium(tmp);
-    const only = process.env.METERED_ICE_ROLE;
-    for (const role of ['offerer', 'answerer']) {
-      if (!only || only === role) await scenario(ctx, exe, tool, port, role);
-    }
-    ok = true;
-  } catch (e) {
-    console.error(`${ts()} FAIL: ${e && e.stack || e}`);
-  } finally {
-    if (ctx) await ctx.close().catch(() => {});
-    if (srv) await stopServer(srv);
-    fs.rmSync(tmp, { recursive: true, force: true });
+runMain('ice restart <- browser', 110, [], async (ctx, port, exe, tool) => {
+  const only = process.env.METERED_ICE_ROLE;
+  for (const role of ['offerer', 'answerer']) {
+    if (!only || only === role) await scenario(ctx, exe, tool, port, role);
   }
-  log(ok ? 'PASS ice restart <- browser' : 'FAIL ice restart <- browser');
-  return ok ? 0 : 1;
-}
-
-const guard = setTimeout(() => {
-  console.error(`${ts()} FAIL: overall time limit (110 s) reached`);
-  if (live.server && !live.server.exit) live.server.child.kill('SIGKILL');
-  process.exit(1);
-}, 110000);
-main().then((rc) => { clearTimeout(guard); process.exit(rc); },
-  (e) => { console.error(`${ts()} FAIL: ${e && e.stack || e}`); process.exit(1); });
+});
