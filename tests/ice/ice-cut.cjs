@@ -13,7 +13,8 @@
 // Passes when, after each cut, the receiver decodes >= 30 new frames
 // within METERED_ICE_RECOVER_S (30 s), on the same RTCPeerConnection whose
 // DTLS transport stayed `connected` in every 50 ms sample (no new
-// handshake), with no error on either side. Prints per cut the time from
+// handshake), with no swap and no error on either side, and (from-browser)
+// the box restarted ICE itself. Prints per cut the time from
 // the link coming back to the first new decoded frame, the frames not
 // decoded, and what recovered it (restart: ours or the browser's; swap);
 // with METERED_ICE_JSON=1 one JSON line each (bench/ice-restart.sh).
@@ -106,6 +107,11 @@ async function direction(ctx, exe, tool, port, dir) {
     const problems = [];
     if (!process.env.METERED_NO_ICE_RESTART) {
       if (results.some((r) => !r.samePc)) problems.push('the browser rebuilt its RTCPeerConnection');
+      if (results.some((r) => r.swaps)) problems.push('the box swapped its connection');
+      // The receiving box (impolite) restarts on 2 s of silence.
+      if (!toBrowser && results.some((r) => !r.how.includes('local'))) {
+        problems.push(`the box did not restart ICE itself: ${JSON.stringify(results)}`);
+      }
       if (dtls.some((d) => d !== 'connected')) {
         problems.push(`the DTLS transport left connected: ${[...new Set(dtls)].join(',')}`);
       }
