@@ -615,6 +615,17 @@ on_swapped (MeteredSession *session, const char *id, GstMeteredBaseBin *self)
                   G_TYPE_STRING, id, NULL));
 }
 
+/* An ICE restart on the connection to a peer: same DTLS session, pads
+ * go on (the remote peer is reconnecting until its media is back). */
+static void
+on_ice_restart (MeteredSession *session, const char *id, const char *initiator,
+    GstMeteredBaseBin *self)
+{
+  post (
+      self, gst_structure_new ("metered/ice-restart", "peer-id", G_TYPE_STRING,
+                id, "initiator", G_TYPE_STRING, initiator, NULL));
+}
+
 /* --- the signalling thread --- */
 
 typedef struct
@@ -968,6 +979,7 @@ prepare (GstMeteredBaseBin *self)
   g_signal_connect (session, "fatal", G_CALLBACK (on_fatal), self);
   g_signal_connect (
       session, "recovery-exhausted", G_CALLBACK (on_recovery_exhausted), self);
+  g_signal_connect (session, "ice-restart", G_CALLBACK (on_ice_restart), self);
   g_signal_connect (session, "error", G_CALLBACK (on_session_error), self);
 
   return klass->prepare ? klass->prepare (self, session) : TRUE;
@@ -1377,11 +1389,11 @@ gst_metered_base_bin_class_init (GstMeteredBaseBinClass *klass)
    *
    * A `metered/stats` structure: signalling `state`, `reconnects`,
    * `last-close-code`, queue depth, `peers` and `peer-stats` (one
-   * `metered/peer` per remote peer: connection state, swaps, packets
-   * sent and received), plus per stream: meteredsink's
-   * `key-units-requested`/`key-units-sent` and `track-stats` (one
-   * `metered/track` per pad: codec, chain, buffers sent, key units),
-   * meteredsrc's `pad-stats` (one `metered/pad` per pad: pad name, peer
+   * `metered/peer` per remote peer: connection state, swaps, ICE
+   * restarts and which recovery worked, packets sent and received), plus per
+   * stream: meteredsink's `key-units-requested`/`key-units-sent` and
+   * `track-stats` (one `metered/track` per pad: codec, chain, buffers sent, key
+   * units), meteredsrc's `pad-stats` (one `metered/pad` per pad: pad name, peer
    * id, kind, role, buffers in/out, delta units dropped while waiting for
    * a key unit, GAP events, DISCONT buffers, sources, key unit requests,
    * clamped timestamps, caps changes).
@@ -1390,7 +1402,8 @@ gst_metered_base_bin_class_init (GstMeteredBaseBinClass *klass)
       g_param_spec_boxed ("stats", "Statistics",
           "metered/stats: signalling state, reconnects, last close code, "
           "queue depth, one metered/peer per remote peer (connection "
-          "state, swaps, packets sent/received), and per stream: "
+          "state, swaps, ICE restarts, recovered by restart/swap, "
+          "packets sent/received), and per stream: "
           "track-stats (meteredsink: codec, buffers sent, key units) or "
           "pad-stats (meteredsrc: buffers in/out, dropped deltas, GAPs, "
           "DISCONTs, swaps)",

@@ -121,6 +121,11 @@ struct _MeteredConnection
   guint candidates_this_generation;
   gboolean local_description_sent;
   GQueue pending_local_candidates; /* char* payloads */
+  /* ICE restarts (metered-ice-restart.h): context thread. Once restarted,
+   * every local description carries the agent's credentials. */
+  gboolean ice_restarted;
+  gboolean ice_announce_pending; /* re-announce candidates after the SDP */
+  guint ice_restarts;
 };
 
 /*

@@ -1162,6 +1162,15 @@ metered_connection_class_init (MeteredConnectionClass *klass)
   signals[SIGNAL_KEY_UNIT_REQUEST] = g_signal_new ("key-unit-request",
       G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
       G_TYPE_NONE, 1, G_TYPE_STRING);
+  /**
+   * MeteredConnection::ice-restart:
+   * @conn: the connection
+   * @local: TRUE for our own restart, FALSE for the remote's
+   *
+   * ICE restarted on this connection (metered-negotiation.c).
+   */
+  g_signal_new ("ice-restart", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+      NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_BOOLEAN);
 }
 
 static void

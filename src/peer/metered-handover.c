@@ -164,3 +164,36 @@ metered_handover_hash (const guint8 *data, gsize size)
     h = (h ^ data[i]) * 1099511628211ull;
   return h ^ size;
 }
+
+MeteredRecovery
+metered_handover_recovery (const MeteredRecoveryFacts *f)
+{
+  MeteredRecovery r;
+
+  if (!f->established || f->address_gone || !f->restart_possible)
+    r = METERED_RECOVERY_SWAP;
+  else if (f->polite)
+    r = f->attempt < METERED_RECOVERY_POLITE_WAIT ? METERED_RECOVERY_WAIT
+                                                  : METERED_RECOVERY_SWAP;
+  else if (f->attempt < METERED_RECOVERY_MAX_RESTARTS)
+    /* Without rollback a second offer cannot start over the one under
+     * way: that one's answer may still come. */
+    r = f->negotiating ? METERED_RECOVERY_WAIT : METERED_RECOVERY_RESTART;
+  else
+    r = METERED_RECOVERY_SWAP;
+  /* Only a dead path is worth a new DTLS session, which a browser whose
+   * RTCPeerConnection is alive refuses: a silent one may come back by
+   * itself or through the remote's restart, and an address removed may
+   * be put back (a swap then would have cost the working connection). */
+  if (r == METERED_RECOVERY_SWAP && !f->dead)
+    r = METERED_RECOVERY_WAIT;
+  return r;
+}
+
+const char *
+metered_recovery_to_string (MeteredRecovery r)
+{
+  static const char *const names[] = { "wait", "restart", "swap" };
+
+  return r <= METERED_RECOVERY_SWAP ? names[r] : "unknown";
+}

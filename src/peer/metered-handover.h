@@ -144,4 +144,53 @@ MeteredHandoverCheck metered_handover_check (MeteredHandover *h, gint64 now_ms);
 /* FNV-1a over data, its size mixed in. */
 guint64 metered_handover_hash (const guint8 *data, gsize size);
 
+/*
+ * Recovering a dead media path: an ICE restart on the current connection
+ * (same DTLS session, metered-ice-restart.h) or a swap to a fresh one,
+ * one decision per rung of the SDK's ladder (0, 1, 2, 4, 8, 16, 30, 30,
+ * 30 s). webrtcbin 1.22 cannot roll back, so only one side may start a
+ * restart: the impolite one (the SDK's politeness, strcmp (local, remote)
+ * > 0), whose offer wins a collision. The polite side waits a few rungs
+ * for the remote's restart offer, which it answers. A swap is kept for
+ * what a restart cannot fix: a connection that never connected, a remote
+ * that is not there any more (lingering), our own address gone (libnice
+ * cannot gather again), or a path still dead once the restarts are spent;
+ * and only once the path is dead (failed, or no media for
+ * dead-peer-timeout), never while it is merely silent.
+ */
+
+typedef enum
+{
+  METERED_RECOVERY_WAIT, /* nothing this rung: the next one decides */
+  METERED_RECOVERY_RESTART, /* an ICE restart on the current connection */
+  METERED_RECOVERY_SWAP, /* a fresh connection */
+} MeteredRecovery;
+
+typedef struct
+{
+  guint attempt; /* this rung, from 0 */
+  /* The current connection reached connected and the remote is present:
+   * its RTCPeerConnection is alive and refuses a new DTLS session. */
+  gboolean established;
+  gboolean polite;
+  gboolean address_gone; /* a local address the connection used is gone */
+  gboolean restart_possible; /* libnice, and no restart failed before */
+  gboolean negotiating; /* an offer/answer exchange is under way */
+  /* The path is dead for good (failed, or no media for
+   * dead-peer-timeout), not only silent: only then may it swap. */
+  gboolean dead;
+} MeteredRecoveryFacts;
+
+/* Restarts the impolite side tries before a swap (rungs 0-4: 15 s). */
+#define METERED_RECOVERY_MAX_RESTARTS 5
+/* Rungs the polite side leaves to the remote's restart (0-2: 3 s). */
+#define METERED_RECOVERY_POLITE_WAIT 3
+/* No media from a sending peer for this long starts the ladder (restarts
+ * only: a swap waits for dead-peer-timeout). */
+#define METERED_RECOVERY_SILENCE_MS 2000
+
+MeteredRecovery metered_handover_recovery (const MeteredRecoveryFacts *f);
+
+const char *metered_recovery_to_string (MeteredRecovery r);
+
 G_END_DECLS

@@ -36,6 +36,7 @@
 
 #include "peer/metered-connection-private.h"
 
+#include "peer/metered-ice-restart.h"
 #include "peer/metered-sdp.h"
 #include "protocol/metered-protocol.h"
 
@@ -46,6 +47,32 @@
 #define GST_CAT_DEFAULT metered_peer_debug
 
 /* --- outgoing payloads --- */
+
+/* After an ICE restart libnice gathers nothing: the candidates it has
+ * are announced again, after the description with the new credentials
+ * (a browser drops a candidate it cannot match to a description). Sent
+ * without a ufrag, the remote takes them for its current generation. */
+static void
+announce_local_candidates (MeteredConnection *conn)
+{
+  g_autoptr (GPtrArray) cands =
+      metered_ice_restart_local_candidates (conn->webrtc);
+  char *payload;
+
+  conn->ice_announce_pending = FALSE;
+  GST_INFO_OBJECT (
+      conn, "announcing %u candidates again after an ICE restart", cands->len);
+  /* max-bundle: every candidate belongs to the bundle's first m-line */
+  for (guint i = 0; i < cands->len; i++) {
+    payload =
+        metered_peer_payload_build_candidate (0, g_ptr_array_index (cands, i));
+    metered_connection_emit_outgoing (conn, payload);
+    g_free (payload);
+  }
+  payload = metered_peer_payload_build_candidate (0, NULL);
+  metered_connection_emit_outgoing (conn, payload);
+  g_free (payload);
+}
 
 /* A local description webrtcbin applied, on its way out. */
 static void
@@ -61,6 +88,8 @@ send_description (MeteredConnection *conn, const char *payload, gboolean offer)
     metered_connection_emit_outgoing (conn, candidate);
     g_free (candidate);
   }
+  if (conn->ice_announce_pending)
+    announce_local_candidates (conn);
 
   /* Answer first, then offer our tracks on m-lines of their own: a
    * browser names the receiver track of an m-line it offered itself at
@@ -175,6 +204,7 @@ typedef struct
   GstElement *webrtc; /* the connection may be stopped meanwhile */
   guint generation;
   GstWebRTCSDPType type;
+  gboolean ice_restarted; /* conn->ice_restarted when it was asked for */
 } DescriptionJob;
 
 static void
@@ -285,6 +315,18 @@ finish_offer_on_context (MeteredConnection *conn, gpointer data)
 }
 
 /* Runs on webrtcbin's thread: never wait on another promise here. */
+
+/* Replaces *text by rewritten, unless there was nothing to rewrite
+ * (NULL). */
+static void
+take_rewrite (char **text, char *rewritten)
+{
+  if (rewritten) {
+    g_free (*text);
+    *text = rewritten;
+  }
+}
+
 static void
 on_description_created (GstPromise *promise, gpointer data)
 {
@@ -332,14 +374,15 @@ on_description_created (GstPromise *promise, gpointer data)
   text = gst_sdp_message_as_text (desc->sdp);
   gst_webrtc_session_description_free (desc);
   munged = munge_msid (conn, text);
-  /* issue 15: see metered_sdp_drop_duplicate_formats () */
-  {
-    char *deduped = metered_sdp_drop_duplicate_formats (munged);
-    if (deduped) {
-      g_free (munged);
-      munged = deduped;
-    }
-  }
+  /* webrtcbin 1.22 lists a payload type twice when it re-offers a remote
+   * offer's transceiver with NACK on (metered_sdp_drop_duplicate_formats) */
+  take_rewrite (&munged, metered_sdp_drop_duplicate_formats (munged));
+  /* after an ICE restart webrtcbin writes the credentials of its first
+   * SDP: the agent's go out, and set-local-description leaves them in the
+   * agent */
+  if (job->ice_restarted)
+    take_rewrite (&munged, metered_ice_restart_rewrite_local (job->webrtc,
+                               munged, job->type == GST_WEBRTC_SDP_TYPE_OFFER));
   if (gst_debug_category_get_threshold (metered_peer_debug) >= GST_LEVEL_LOG) {
     g_autofree char *scrubbed = metered_scrub_text (munged);
     GST_LOG_OBJECT (conn, "local %s:\n%s", field, scrubbed);
@@ -379,6 +422,7 @@ create_description (MeteredConnection *conn, GstWebRTCSDPType type)
   job->webrtc = gst_object_ref (conn->webrtc);
   job->generation = conn->generation;
   job->type = type;
+  job->ice_restarted = conn->ice_restarted;
   if (type == GST_WEBRTC_SDP_TYPE_OFFER)
     conn->making_offer = TRUE;
   /* The job lives as long as the promise. */
@@ -513,6 +557,63 @@ remote_job_free (RemoteJob *job)
   g_free (job);
 }
 
+/* Restarts our ICE agent: the next local description carries its new
+ * credentials, and the candidates are announced again after it. */
+static gboolean
+restart_ice (MeteredConnection *conn, const char *why)
+{
+  g_autoptr (GError) error = NULL;
+
+  /* The behaviour before restarts (bench/ice-restart.sh's baseline). */
+  if (g_getenv ("METERED_NO_ICE_RESTART")) {
+    GST_INFO_OBJECT (conn, "%s: ICE restarts disabled", why);
+    return FALSE;
+  }
+  if (!metered_ice_restart_stream (conn->webrtc, &error)) {
+    GST_WARNING_OBJECT (
+        conn, "%s, but ICE cannot restart: %s", why, error->message);
+    return FALSE;
+  }
+  GST_INFO_OBJECT (conn, "%s: ICE restarted", why);
+  conn->ice_restarted = TRUE;
+  conn->ice_announce_pending = TRUE;
+  conn->ice_restarts++;
+  return TRUE;
+}
+
+gboolean
+metered_connection_is_negotiating (MeteredConnection *conn)
+{
+  GstWebRTCSignalingState sig;
+
+  if (conn->stopped || !conn->webrtc)
+    return FALSE;
+  g_object_get (conn->webrtc, "signaling-state", &sig, NULL);
+  return conn->making_offer || sig != GST_WEBRTC_SIGNALING_STATE_STABLE;
+}
+
+gboolean
+metered_connection_restart_ice (MeteredConnection *conn)
+{
+  if (conn->stopped || !conn->webrtc ||
+      metered_connection_is_negotiating (conn))
+    return FALSE;
+  if (!restart_ice (conn, "our media path is silent"))
+    return FALSE;
+  g_signal_emit_by_name (conn, "ice-restart", TRUE);
+  /* Offered even with nothing to send (negotiate_on_context would not):
+   * the restart is ours to offer. */
+  create_description (conn, GST_WEBRTC_SDP_TYPE_OFFER);
+  return TRUE;
+}
+
+gboolean
+metered_connection_local_address_gone (MeteredConnection *conn)
+{
+  return !conn->stopped && conn->webrtc &&
+         metered_ice_restart_local_address_gone (conn->webrtc);
+}
+
 static MeteredSignalVerdict
 handle_description (MeteredConnection *conn, const char *type, const char *sdp)
 {
@@ -579,6 +680,14 @@ handle_description (MeteredConnection *conn, const char *type, const char *sdp)
     gst_sdp_message_free (msg);
     return METERED_SIGNAL_IGNORED;
   }
+
+  /* A remote ICE restart (the browser's restartIce()): ours too, before
+   * webrtcbin applies the offer, which brings the remote credentials
+   * the restart clears. */
+  if (offer && conn->remote_sdp &&
+      metered_sdp_is_ice_restart (conn->remote_sdp, sdp) &&
+      restart_ice (conn, "the remote restarts ICE"))
+    g_signal_emit_by_name (conn, "ice-restart", FALSE);
 
   conn->generation++;
   conn->candidates_this_generation = 0;

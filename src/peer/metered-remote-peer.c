@@ -38,6 +38,7 @@
 #include "peer/metered-remote-peer.h"
 
 #include "peer/metered-handover.h"
+#include "peer/metered-ice-restart.h"
 #include "peer/metered-session.h"
 #include "protocol/metered-limits.h"
 
@@ -78,6 +79,12 @@ struct _MeteredRemotePeer
   MeteredConnection *draining;
   MeteredHandover handover; /* generations of conn and draining */
   guint swaps;
+  /* ICE restarts by initiator, and which recovery brought the media back
+   * (METERED_REMOTE_PEER_LOCK, for stats). */
+  guint ice_restarts_local;
+  guint ice_restarts_remote;
+  guint recovered_by_restart;
+  guint recovered_by_swap;
 
   /* Media liveness (webrtcbin 1.22 has no consent freshness). */
   guint64 rx_count;
@@ -90,6 +97,20 @@ struct _MeteredRemotePeer
   guint recover_attempts;
   GSource *recover_source;
   gboolean recover_exhausted;
+  /* The episode the ladder is recovering from (metered-handover.h):
+   * silence noticed (when), the path dead for good, the strongest action
+   * taken so far (WAIT: none yet). */
+  gboolean silent;
+  guint64 silent_rx; /* rx_count when the silence was noticed */
+  gboolean path_dead;
+  MeteredRecovery recovery;
+  gboolean restart_failed; /* ICE cannot restart here: swaps only */
+  gboolean established; /* the current connection reached connected */
+  /* A restart (either side's) whose outcome is not known yet: the peer
+   * shows reconnecting until media (or, sending only, connected) again. */
+  gboolean restart_pending;
+  gint64 restart_started_ms;
+  guint64 restart_rx; /* rx_count when it started */
 };
 
 #define METERED_REMOTE_PEER_LOCK(peer) g_mutex_lock (&(peer)->lock)
@@ -243,13 +264,49 @@ peer_swap (MeteredRemotePeer *peer, const char *first_payload)
   g_signal_emit_by_name (peer->session, "connection-swapped", peer->id);
 }
 
+static void peer_recover (MeteredRemotePeer *peer, const char *why);
+
+/* One rung of the ladder: a restart, a swap, or waiting for the next
+ * rung (metered_handover_recovery () decides). */
 static gboolean
 recover_due (gpointer data)
 {
   MeteredRemotePeer *peer = data;
+  MeteredRecoveryFacts f = { 0 };
+  MeteredRecovery action;
 
   g_clear_pointer (&peer->recover_source, g_source_unref);
-  peer_swap (peer, NULL);
+  f.attempt = peer->recover_attempts - 1;
+  f.established = peer->established && !peer->lingering;
+  f.polite = metered_session_is_polite_to (peer->session, peer->id);
+  f.restart_possible =
+      !peer->restart_failed && !g_getenv ("METERED_NO_ICE_RESTART");
+  f.dead = peer->path_dead;
+  if (peer->conn) {
+    f.negotiating = metered_connection_is_negotiating (peer->conn);
+    f.address_gone = metered_connection_local_address_gone (peer->conn);
+  }
+  action = metered_handover_recovery (&f);
+  GST_INFO ("peer %s: recovery %u: %s (established %d polite %d dead %d "
+            "negotiating %d address gone %d)",
+      peer->id, peer->recover_attempts, metered_recovery_to_string (action),
+      f.established, f.polite, f.dead, f.negotiating, f.address_gone);
+  if (action == METERED_RECOVERY_RESTART &&
+      !metered_connection_restart_ice (peer->conn)) {
+    if (!f.negotiating)
+      peer->restart_failed = TRUE;
+    action = METERED_RECOVERY_WAIT;
+  }
+  if (action == METERED_RECOVERY_SWAP) {
+    peer->recovery = METERED_RECOVERY_SWAP;
+    peer_swap (peer, NULL);
+    return G_SOURCE_REMOVE;
+  }
+  if (action == METERED_RECOVERY_RESTART)
+    peer->recovery = METERED_RECOVERY_RESTART;
+  /* Restarting or waiting: the next rung decides again, until the media
+   * comes back (metered_remote_peer_tick () stops the ladder). */
+  peer_recover (peer, "still no media");
   return G_SOURCE_REMOVE;
 }
 
@@ -262,10 +319,9 @@ cancel_recovery (MeteredRemotePeer *peer)
   }
 }
 
-/* A failed or silent media path gets a fresh webrtcbin and a full
- * negotiation (webrtcbin 1.22 cannot ICE-restart itself), on the SDK's
- * ladder. Only the side that has media offers; the other waits for that
- * offer. */
+/* A failed or silent media path is recovered on the SDK's ladder: an ICE
+ * restart on the current connection or a fresh webrtcbin and a full
+ * negotiation, as recover_due () decides each rung. */
 static void
 peer_recover (MeteredRemotePeer *peer, const char *why)
 {
@@ -283,10 +339,27 @@ peer_recover (MeteredRemotePeer *peer, const char *why)
   delay_s = recover_ladder_s[peer->recover_attempts];
   GST_INFO ("peer %s: %s, recovery %u in %u s", peer->id, why,
       peer->recover_attempts + 1, delay_s);
-  peer->recover_source = g_timeout_source_new_seconds (delay_s);
+  /* Not a seconds source: those fire up to a second late, and the first
+   * rungs are the ones that count. */
+  peer->recover_source = g_timeout_source_new (delay_s * 1000);
   peer->recover_attempts++;
   g_source_set_callback (peer->recover_source, recover_due, peer, NULL);
   g_source_attach (peer->recover_source, peer->context);
+}
+
+/* The media came back (or a swap connected): the episode is over. */
+static void
+peer_recovered (MeteredRemotePeer *peer)
+{
+  if (peer->recovery != METERED_RECOVERY_WAIT || peer->silent)
+    GST_INFO ("peer %s: media back (%s)", peer->id,
+        metered_recovery_to_string (peer->recovery));
+  cancel_recovery (peer);
+  peer->recover_attempts = 0;
+  peer->recover_exhausted = FALSE;
+  peer->silent = FALSE;
+  peer->path_dead = FALSE;
+  peer->recovery = METERED_RECOVERY_WAIT;
 }
 
 static void
@@ -294,21 +367,55 @@ on_conn_state (MeteredConnection *conn, GstWebRTCPeerConnectionState state,
     MeteredRemotePeer *peer)
 {
   GST_INFO ("connection to %s: state %d", peer->id, state);
-  peer_connection_state (peer, state);
+  /* A restart's ICE goes through new/checking: it stays reconnecting. */
+  if (!(peer->restart_pending &&
+          state != GST_WEBRTC_PEER_CONNECTION_STATE_FAILED))
+    peer_connection_state (peer, state);
   if (state == GST_WEBRTC_PEER_CONNECTION_STATE_CONNECTED) {
     METERED_REMOTE_PEER_LOCK (peer);
     metered_handover_connected (
         &peer->handover, g_get_monotonic_time () / 1000);
+    if (peer->recovery == METERED_RECOVERY_SWAP)
+      peer->recovered_by_swap++;
     METERED_REMOTE_PEER_UNLOCK (peer);
-    peer->recover_attempts = 0;
-    peer->recover_exhausted = FALSE;
+    if (peer->recovery == METERED_RECOVERY_SWAP)
+      peer_recovered (peer);
+    peer->established = TRUE;
+    /* A restart's ladder goes on until the media does (it may be
+     * connected over the old, dead pair). */
+    if (peer->recovery != METERED_RECOVERY_RESTART) {
+      peer->recover_attempts = 0;
+      peer->recover_exhausted = FALSE;
+    }
     /* A new or swapped viewer starts at once on a fresh key frame of the
      * shared encoder instead of waiting for the next one (the owner rate
      * limits these). */
     metered_session_request_local_key_units (peer->session);
   } else if (state == GST_WEBRTC_PEER_CONNECTION_STATE_FAILED) {
+    peer->path_dead = TRUE;
     peer_recover (peer, "connection failed");
   }
+}
+
+/* Either side restarted ICE on the current connection. */
+static void
+on_conn_ice_restart (
+    MeteredConnection *conn, gboolean local, MeteredRemotePeer *peer)
+{
+  METERED_REMOTE_PEER_LOCK (peer);
+  if (local)
+    peer->ice_restarts_local++;
+  else
+    peer->ice_restarts_remote++;
+  METERED_REMOTE_PEER_UNLOCK (peer);
+  GST_INFO ("peer %s: ICE restart (%s)", peer->id, local ? "ours" : "theirs");
+  peer->restart_pending = TRUE;
+  peer->restart_started_ms = g_get_monotonic_time () / 1000;
+  peer->restart_rx = peer->rx_count;
+  if (peer->state == METERED_REMOTE_PEER_STATE_CONNECTED)
+    peer_set_state (peer, METERED_REMOTE_PEER_STATE_RECONNECTING);
+  g_signal_emit_by_name (
+      peer->session, "ice-restart", peer->id, local ? "local" : "remote");
 }
 
 /* --- make-before-break routing (streaming threads) --- */
@@ -395,6 +502,8 @@ peer_connect (MeteredRemotePeer *peer, const char *first_payload)
   g_signal_connect (
       conn, "key-unit-request", G_CALLBACK (on_conn_key_unit), peer);
   g_signal_connect (conn, "state-changed", G_CALLBACK (on_conn_state), peer);
+  g_signal_connect (
+      conn, "ice-restart", G_CALLBACK (on_conn_ice_restart), peer);
   metered_connection_set_sample_func (conn, on_conn_sample, peer, NULL);
 
   cancel_recovery (peer);
@@ -420,6 +529,10 @@ peer_connect (MeteredRemotePeer *peer, const char *first_payload)
     GST_DEBUG ("connection to %s: keeping the one that drains", peer->id);
   peer->rx_count = 0;
   peer->rx_progress_ms = now_ms;
+  peer->established = FALSE;
+  peer->restart_pending = FALSE;
+  peer->silent_rx = peer->restart_rx = 0;
+  peer->restart_failed = FALSE;
   if (old)
     g_signal_handlers_disconnect_by_data (old, peer);
   if (stop) {
@@ -563,6 +676,41 @@ check_draining (MeteredRemotePeer *peer, gint64 now_ms)
   }
 }
 
+/* The tick's restart part: a restart's outcome, media that came back,
+ * and silence that starts the ladder before dead-peer-timeout (a restart
+ * costs nothing but checks; a swap still waits for dead-peer-timeout). */
+static void
+tick_restart (MeteredRemotePeer *peer, gint64 now_ms)
+{
+  gboolean flowing =
+      now_ms - peer->rx_progress_ms < METERED_RECOVERY_SILENCE_MS;
+
+  if (peer->restart_pending &&
+      (peer->ever_received
+              ? peer->rx_count != peer->restart_rx
+              : metered_connection_get_state (peer->conn) ==
+                        GST_WEBRTC_PEER_CONNECTION_STATE_CONNECTED &&
+                    now_ms - peer->restart_started_ms >= 1000)) {
+    peer->restart_pending = FALSE;
+    if (metered_connection_get_state (peer->conn) ==
+        GST_WEBRTC_PEER_CONNECTION_STATE_CONNECTED)
+      peer_set_state (peer, METERED_REMOTE_PEER_STATE_CONNECTED);
+  }
+  if (peer->silent && peer->rx_count != peer->silent_rx) {
+    if (peer->recovery == METERED_RECOVERY_RESTART) {
+      METERED_REMOTE_PEER_LOCK (peer);
+      peer->recovered_by_restart++;
+      METERED_REMOTE_PEER_UNLOCK (peer);
+    }
+    peer_recovered (peer);
+  } else if (!peer->silent && !flowing && peer->ever_received &&
+             !peer->lingering && peer->established) {
+    peer->silent = TRUE;
+    peer->silent_rx = peer->rx_count;
+    peer_recover (peer, "no media for 2 s");
+  }
+}
+
 gboolean
 metered_remote_peer_tick (
     MeteredRemotePeer *peer, gint64 now_ms, guint dead_peer_timeout_ms)
@@ -570,10 +718,12 @@ metered_remote_peer_tick (
   if (!peer->conn)
     return TRUE;
   check_draining (peer, now_ms);
-  if (peer_sample_media (peer, now_ms))
-    return TRUE;
+  peer_sample_media (peer, now_ms);
+  tick_restart (peer, now_ms);
   if (now_ms - peer->rx_progress_ms < dead_peer_timeout_ms)
     return TRUE;
+  if (peer->silent)
+    peer->path_dead = TRUE;
   if (peer->lingering) {
     GST_INFO ("peer %s: media stopped, it is gone", peer->id);
     return FALSE;
@@ -583,6 +733,7 @@ metered_remote_peer_tick (
      * without ICE noticing. */
     peer->ever_received = FALSE;
     peer->rx_progress_ms = now_ms;
+    peer->path_dead = TRUE;
     peer_recover (peer, "no media for dead-peer-timeout");
   }
   return TRUE;
@@ -642,13 +793,27 @@ metered_remote_peer_get_stats (MeteredRemotePeer *peer)
   MeteredConnection *conn;
   guint swaps;
 
+  guint restarts_local, restarts_remote, by_restart, by_swap;
+
   METERED_REMOTE_PEER_LOCK (peer);
   swaps = peer->swaps;
+  restarts_local = peer->ice_restarts_local;
+  restarts_remote = peer->ice_restarts_remote;
+  by_restart = peer->recovered_by_restart;
+  by_swap = peer->recovered_by_swap;
   conn = peer->conn ? gst_object_ref (peer->conn) : NULL;
   METERED_REMOTE_PEER_UNLOCK (peer);
 
   g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
   g_variant_builder_add (&b, "{sv}", "swaps", g_variant_new_uint32 (swaps));
+  g_variant_builder_add (
+      &b, "{sv}", "ice-restarts-local", g_variant_new_uint32 (restarts_local));
+  g_variant_builder_add (&b, "{sv}", "ice-restarts-remote",
+      g_variant_new_uint32 (restarts_remote));
+  g_variant_builder_add (
+      &b, "{sv}", "recovered-by-restart", g_variant_new_uint32 (by_restart));
+  g_variant_builder_add (
+      &b, "{sv}", "recovered-by-swap", g_variant_new_uint32 (by_swap));
   if (conn) {
     g_variant_builder_add (&b, "{sv}", "connection-state",
         g_variant_new_int32 (metered_connection_get_state (conn)));

@@ -273,3 +273,90 @@ metered_sdp_check_candidate (
   *mline = (guint) found;
   return METERED_CANDIDATE_OK;
 }
+
+/* --- ICE restarts (metered-ice-restart.c) --- */
+
+gboolean
+metered_sdp_get_ice_credentials (const char *sdp, char **ufrag, char **pwd)
+{
+  GstSDPMessage *msg = parse (sdp);
+
+  *ufrag = *pwd = NULL;
+  if (!msg)
+    return FALSE;
+  *ufrag = g_strdup (first_attribute (msg, "ice-ufrag"));
+  *pwd = g_strdup (first_attribute (msg, "ice-pwd"));
+  gst_sdp_message_free (msg);
+  if (!*ufrag || !*pwd) {
+    g_clear_pointer (ufrag, g_free);
+    g_clear_pointer (pwd, g_free);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+gboolean
+metered_sdp_is_ice_restart (const char *previous, const char *incoming)
+{
+  g_autofree char *ufrag_a = NULL, *pwd_a = NULL;
+  g_autofree char *ufrag_b = NULL, *pwd_b = NULL;
+
+  if (metered_sdp_compare (previous, incoming) !=
+          METERED_SDP_CHANGE_ICE_RESTART &&
+      metered_sdp_compare (previous, incoming) != METERED_SDP_CHANGE_NONE)
+    return FALSE;
+  if (!metered_sdp_get_ice_credentials (previous, &ufrag_a, &pwd_a) ||
+      !metered_sdp_get_ice_credentials (incoming, &ufrag_b, &pwd_b))
+    return FALSE;
+  /* Browsers restart on a change of either (RFC 8839 §4.4.1.1.1). */
+  return !g_str_equal (ufrag_a, ufrag_b) || !g_str_equal (pwd_a, pwd_b);
+}
+
+/* Sets every attribute key of media (of the session when media is NULL)
+ * to value. */
+static void
+replace_all (
+    GstSDPMessage *msg, GstSDPMedia *media, const char *key, const char *value)
+{
+  guint n = media ? gst_sdp_media_attributes_len (media)
+                  : gst_sdp_message_attributes_len (msg);
+
+  for (guint i = 0; i < n; i++) {
+    const GstSDPAttribute *attr = media
+                                      ? gst_sdp_media_get_attribute (media, i)
+                                      : gst_sdp_message_get_attribute (msg, i);
+    GstSDPAttribute copy;
+
+    if (g_strcmp0 (attr->key, key) != 0)
+      continue;
+    gst_sdp_attribute_set (&copy, key, value);
+    if (media)
+      gst_sdp_media_replace_attribute (media, i, &copy);
+    else
+      gst_sdp_message_replace_attribute (msg, i, &copy);
+  }
+}
+
+char *
+metered_sdp_rewrite_ice (
+    const char *sdp, const char *ufrag, const char *pwd, const char *setup)
+{
+  GstSDPMessage *msg = parse (sdp);
+  char *text;
+
+  if (!msg)
+    return NULL;
+  for (gint m = -1; m < (gint) gst_sdp_message_medias_len (msg); m++) {
+    GstSDPMedia *media =
+        m < 0 ? NULL : (GstSDPMedia *) gst_sdp_message_get_media (msg, m);
+    if (ufrag)
+      replace_all (msg, media, "ice-ufrag", ufrag);
+    if (pwd)
+      replace_all (msg, media, "ice-pwd", pwd);
+    if (setup)
+      replace_all (msg, media, "setup", setup);
+  }
+  text = gst_sdp_message_as_text (msg);
+  gst_sdp_message_free (msg);
+  return text;
+}

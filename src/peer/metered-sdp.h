@@ -91,4 +91,23 @@ MeteredCandidateCheck metered_sdp_check_candidate (
 
 #define METERED_SDP_MAX_MLINE METERED_PEER_PAYLOAD_MAX_MLINE
 
+/* --- ICE restarts (metered-ice-restart.c) --- */
+
+/* The first a=ice-ufrag and a=ice-pwd (session or media level). FALSE,
+ * both NULL, if sdp does not parse or lacks either. Caller frees. */
+gboolean metered_sdp_get_ice_credentials (
+    const char *sdp, char **ufrag, char **pwd);
+
+/* TRUE if incoming comes from the same remote session as previous (same
+ * o= session id and fingerprint) with a new ice-ufrag or ice-pwd: an ICE
+ * restart. */
+gboolean metered_sdp_is_ice_restart (
+    const char *previous, const char *incoming);
+
+/* Every a=ice-ufrag, a=ice-pwd and a=setup (session and media level)
+ * set to ufrag, pwd and setup (NULL: that one untouched). New SDP text,
+ * or NULL if sdp does not parse. */
+char *metered_sdp_rewrite_ice (
+    const char *sdp, const char *ufrag, const char *pwd, const char *setup);
+
 G_END_DECLS

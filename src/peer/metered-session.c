@@ -42,6 +42,7 @@ enum
   SIGNAL_STATE_CHANGED,
   SIGNAL_ERROR,
   SIGNAL_MEDIA_SWITCHED,
+  SIGNAL_ICE_RESTART,
   N_SIGNALS
 };
 
@@ -239,6 +240,12 @@ metered_session_deliver_sample (MeteredSession *session, const char *peer_id,
         session, peer_id, track, buffer, session->sample_data);
 }
 
+gboolean
+metered_session_is_polite_to (MeteredSession *session, const char *peer_id)
+{
+  return g_strcmp0 (session->local_id, peer_id) < 0;
+}
+
 MeteredConnection *
 metered_session_new_connection (
     MeteredSession *session, const char *peer_id, gboolean answer_first)
@@ -252,7 +259,7 @@ metered_session_new_connection (
   config.remote_peer_id = peer_id;
   /* Politeness as the SDK computes it: JS string comparison, which is
    * strcmp for the ASCII ids services hand out. */
-  config.polite = g_strcmp0 (session->local_id, peer_id) < 0;
+  config.polite = metered_session_is_polite_to (session, peer_id);
   /* Properties first, then what the service handed out in the welcome. */
   config.stun_server =
       session->stun_server ? session->stun_server : session->welcome_stun;
@@ -1041,6 +1048,12 @@ metered_session_class_init (MeteredSessionClass *klass)
   signals[SIGNAL_RECOVERY_EXHAUSTED] = g_signal_new ("recovery-exhausted",
       G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
       G_TYPE_NONE, 1, G_TYPE_STRING);
+  /* peer id, initiator ("local": ours, on a silent media path; "remote":
+   * its restart offer): an ICE restart on the current connection, same
+   * DTLS session (metered-ice-restart.h) */
+  signals[SIGNAL_ICE_RESTART] =
+      g_signal_new ("ice-restart", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+          0, NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_STRING);
   /* from, to (MeteredSessionState) */
   signals[SIGNAL_STATE_CHANGED] = g_signal_new ("state-changed",
       G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,

@@ -107,14 +107,15 @@ MeteredRemotePeer *metered_session_dup_peer (
 MeteredSessionState metered_session_get_state (MeteredSession *session);
 
 guint metered_session_count_peers (MeteredSession *session);
-/* a{sv} per remote peer: state, swaps, packets-sent/received. */
+/* a{sv} per remote peer: state, swaps, ICE restarts (local, remote),
+ * recovered by restart/swap, packets-sent/received. */
 GVariant *metered_session_get_peer_stats (MeteredSession *session);
 
 /*
  * Internal: what a MeteredRemotePeer asks of its session
  * (metered-remote-peer.c). Context thread unless said. A peer also emits
  * its session's signals about it by name (remote-track, key-unit-request,
- * connection-swapped, recovery-exhausted, media-switched).
+ * connection-swapped, recovery-exhausted, media-switched, ice-restart).
  */
 
 /* A connection to peer_id on the session's settings (context, ICE
@@ -128,6 +129,10 @@ void metered_session_send_to (
 void metered_session_send_local_track_metadata (
     MeteredSession *session, const char *peer_id);
 gboolean metered_session_has_local_tracks (MeteredSession *session);
+/* The SDK's politeness towards peer_id (strcmp (local, remote) < 0): the
+ * polite side never starts an ICE restart (metered-handover.h). */
+gboolean metered_session_is_polite_to (
+    MeteredSession *session, const char *peer_id);
 /* key-unit-request for every local track (a connection just connected). */
 void metered_session_request_local_key_units (MeteredSession *session);
 /* A buffer of a remote track to the session's sample function (streaming

@@ -176,6 +176,18 @@ on_swapped (MeteredSession *s, const char *peer)
 }
 
 static void
+on_ice_restart (MeteredSession *s, const char *peer, const char *initiator)
+{
+  g_autoptr (GVariant) stats = metered_session_get_peer_stats (session);
+  g_autofree char *text = g_variant_print (stats, FALSE);
+
+  g_print ("{\"event\":\"ice-restart\",\"peer\":\"%s\","
+           "\"initiator\":\"%s\"}\n",
+      peer, initiator);
+  g_printerr ("peer stats: %s\n", text);
+}
+
+static void
 on_joined (MeteredSession *s)
 {
   g_print ("{\"event\":\"joined\"}\n");
@@ -327,6 +339,7 @@ main (int argc, char **argv)
       session, "remote-track", G_CALLBACK (on_remote_track), NULL);
   g_signal_connect (
       session, "connection-swapped", G_CALLBACK (on_swapped), NULL);
+  g_signal_connect (session, "ice-restart", G_CALLBACK (on_ice_restart), NULL);
   g_signal_connect (session, "joined", G_CALLBACK (on_joined), NULL);
   g_signal_connect (session, "data", G_CALLBACK (on_data), NULL);
   g_signal_connect (

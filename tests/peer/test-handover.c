@@ -385,6 +385,90 @@ test_hash (void)
       metered_handover_hash (zeros, 3), !=, metered_handover_hash (zeros, 4));
 }
 
+/* --- recovery: restart or swap --- */
+
+static MeteredRecoveryFacts
+alive_impolite (void)
+{
+  MeteredRecoveryFacts f = { 0 };
+
+  f.established = TRUE;
+  f.restart_possible = TRUE;
+  return f;
+}
+
+static void
+test_recovery_impolite_restarts_then_swaps (void)
+{
+  MeteredRecoveryFacts f = alive_impolite ();
+
+  for (f.attempt = 0; f.attempt < METERED_RECOVERY_MAX_RESTARTS; f.attempt++)
+    g_assert_cmpint (
+        metered_handover_recovery (&f), ==, METERED_RECOVERY_RESTART);
+  /* restarts spent: a swap only once the path is dead */
+  g_assert_cmpint (metered_handover_recovery (&f), ==, METERED_RECOVERY_WAIT);
+  f.dead = TRUE;
+  g_assert_cmpint (metered_handover_recovery (&f), ==, METERED_RECOVERY_SWAP);
+  /* a dead path is still restarted first */
+  f.attempt = 0;
+  g_assert_cmpint (
+      metered_handover_recovery (&f), ==, METERED_RECOVERY_RESTART);
+}
+
+static void
+test_recovery_impolite_waits_for_answer (void)
+{
+  MeteredRecoveryFacts f = alive_impolite ();
+
+  f.negotiating = TRUE;
+  f.attempt = 1;
+  g_assert_cmpint (metered_handover_recovery (&f), ==, METERED_RECOVERY_WAIT);
+  f.negotiating = FALSE;
+  g_assert_cmpint (
+      metered_handover_recovery (&f), ==, METERED_RECOVERY_RESTART);
+}
+
+static void
+test_recovery_polite_waits_for_remote (void)
+{
+  MeteredRecoveryFacts f = alive_impolite ();
+
+  f.polite = TRUE;
+  f.dead = TRUE;
+  for (f.attempt = 0; f.attempt < METERED_RECOVERY_POLITE_WAIT; f.attempt++)
+    g_assert_cmpint (metered_handover_recovery (&f), ==, METERED_RECOVERY_WAIT);
+  g_assert_cmpint (metered_handover_recovery (&f), ==, METERED_RECOVERY_SWAP);
+  /* never a restart of its own: a collision would cost a swap */
+  f.dead = FALSE;
+  g_assert_cmpint (metered_handover_recovery (&f), ==, METERED_RECOVERY_WAIT);
+}
+
+static void
+test_recovery_swap_only_cases (void)
+{
+  MeteredRecoveryFacts f = alive_impolite ();
+
+  /* our own address gone: no restart, a swap once dead, polite or not */
+  f.address_gone = TRUE;
+  g_assert_cmpint (metered_handover_recovery (&f), ==, METERED_RECOVERY_WAIT);
+  f.dead = TRUE;
+  g_assert_cmpint (metered_handover_recovery (&f), ==, METERED_RECOVERY_SWAP);
+  f.polite = TRUE;
+  g_assert_cmpint (metered_handover_recovery (&f), ==, METERED_RECOVERY_SWAP);
+  /* never connected, or not restartable: a swap once dead */
+  f = alive_impolite ();
+  f.established = FALSE;
+  g_assert_cmpint (metered_handover_recovery (&f), ==, METERED_RECOVERY_WAIT);
+  f.dead = TRUE;
+  g_assert_cmpint (metered_handover_recovery (&f), ==, METERED_RECOVERY_SWAP);
+  f = alive_impolite ();
+  f.restart_possible = FALSE;
+  f.dead = TRUE;
+  g_assert_cmpint (metered_handover_recovery (&f), ==, METERED_RECOVERY_SWAP);
+  g_assert_cmpstr (
+      metered_recovery_to_string (METERED_RECOVERY_RESTART), ==, "restart");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -418,6 +502,14 @@ main (int argc, char **argv)
   g_test_add_func ("/handover/check-keeps-while-old-carries",
       test_check_keeps_while_old_carries);
   g_test_add_func ("/handover/hash", test_hash);
+  g_test_add_func ("/handover/recovery-impolite-restarts-then-swaps",
+      test_recovery_impolite_restarts_then_swaps);
+  g_test_add_func ("/handover/recovery-impolite-waits-for-answer",
+      test_recovery_impolite_waits_for_answer);
+  g_test_add_func ("/handover/recovery-polite-waits-for-remote",
+      test_recovery_polite_waits_for_remote);
+  g_test_add_func (
+      "/handover/recovery-swap-only-cases", test_recovery_swap_only_cases);
 
   return g_test_run ();
 }

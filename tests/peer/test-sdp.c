@@ -187,6 +187,85 @@ test_duplicate_formats (void)
   g_assert_null (metered_sdp_drop_duplicate_formats ("not sdp"));
 }
 
+/* An offer with ICE credentials and a DTLS role, as a browser sends. */
+static char *
+ice_offer (const char *session, const char *ufrag, const char *pwd)
+{
+  return g_strdup_printf ("v=0\r\n"
+                          "o=- %s 2 IN IP4 127.0.0.1\r\n"
+                          "s=-\r\n"
+                          "t=0 0\r\n"
+                          "a=group:BUNDLE 0 1\r\n"
+                          "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"
+                          "c=IN IP4 0.0.0.0\r\n"
+                          "a=ice-ufrag:%s\r\n"
+                          "a=ice-pwd:%s\r\n"
+                          "a=fingerprint:sha-256 AA:BB\r\n"
+                          "a=setup:actpass\r\n"
+                          "a=mid:0\r\n"
+                          "m=video 9 UDP/TLS/RTP/SAVPF 96\r\n"
+                          "c=IN IP4 0.0.0.0\r\n"
+                          "a=ice-ufrag:%s\r\n"
+                          "a=ice-pwd:%s\r\n"
+                          "a=fingerprint:sha-256 AA:BB\r\n"
+                          "a=setup:actpass\r\n"
+                          "a=mid:1\r\n",
+      session, ufrag, pwd, ufrag, pwd);
+}
+
+static void
+test_ice_restart (void)
+{
+  g_autofree char *first = ice_offer ("1", "abcd", "pwd0pwd0pwd0pwd0pwd0pwd0");
+  g_autofree char *same = ice_offer ("1", "abcd", "pwd0pwd0pwd0pwd0pwd0pwd0");
+  g_autofree char *new_ufrag =
+      ice_offer ("1", "efgh", "pwd0pwd0pwd0pwd0pwd0pwd0");
+  g_autofree char *new_pwd =
+      ice_offer ("1", "abcd", "pwd1pwd1pwd1pwd1pwd1pwd1");
+  g_autofree char *new_pc = ice_offer ("2", "efgh", "pwd1pwd1pwd1pwd1pwd1pwd1");
+  g_autofree char *ufrag = NULL, *pwd = NULL;
+  g_autofree char *rewritten = NULL, *setup_only = NULL;
+
+  g_assert_true (metered_sdp_get_ice_credentials (first, &ufrag, &pwd));
+  g_assert_cmpstr (ufrag, ==, "abcd");
+  g_assert_cmpstr (pwd, ==, "pwd0pwd0pwd0pwd0pwd0pwd0");
+  g_clear_pointer (&ufrag, g_free);
+  g_clear_pointer (&pwd, g_free);
+  g_assert_false (metered_sdp_get_ice_credentials (offer, &ufrag, &pwd));
+  g_assert_null (ufrag);
+  g_assert_false (metered_sdp_get_ice_credentials ("", &ufrag, &pwd));
+
+  /* either credential changing is a restart; a new session is not one */
+  g_assert_false (metered_sdp_is_ice_restart (first, same));
+  g_assert_true (metered_sdp_is_ice_restart (first, new_ufrag));
+  g_assert_true (metered_sdp_is_ice_restart (first, new_pwd));
+  g_assert_false (metered_sdp_is_ice_restart (first, new_pc));
+  g_assert_false (metered_sdp_is_ice_restart (NULL, first));
+  g_assert_false (metered_sdp_is_ice_restart (first, ""));
+
+  /* every m-line gets the agent's credentials and our DTLS role */
+  rewritten = metered_sdp_rewrite_ice (
+      first, "wxyz", "newnewnewnewnewnewnew1", "passive");
+  g_assert_nonnull (rewritten);
+  g_assert_null (strstr (rewritten, "abcd"));
+  g_assert_null (strstr (rewritten, "actpass"));
+  g_assert_null (strstr (rewritten, "pwd0"));
+  g_assert_nonnull (
+      strstr (strstr (rewritten, "a=mid:0"), "a=ice-ufrag:wxyz\r\n"));
+  g_assert_nonnull (strstr (
+      strstr (rewritten, "m=video"), "a=ice-pwd:newnewnewnewnewnewnew1\r\n"));
+  g_assert_nonnull (
+      strstr (strstr (rewritten, "m=video"), "a=setup:passive\r\n"));
+  g_assert_true (metered_sdp_get_ice_credentials (rewritten, &ufrag, &pwd));
+  g_assert_cmpstr (ufrag, ==, "wxyz");
+
+  /* NULL leaves a value alone */
+  setup_only = metered_sdp_rewrite_ice (first, NULL, NULL, "active");
+  g_assert_nonnull (strstr (setup_only, "a=ice-ufrag:abcd\r\n"));
+  g_assert_nonnull (strstr (setup_only, "a=setup:active\r\n"));
+  g_assert_null (metered_sdp_rewrite_ice ("", "a", "b", NULL));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -198,5 +277,6 @@ main (int argc, char **argv)
   g_test_add_func ("/sdp/classifier", test_classifier);
   g_test_add_func ("/sdp/text", test_sdp_text);
   g_test_add_func ("/sdp/duplicate-formats", test_duplicate_formats);
+  g_test_add_func ("/sdp/ice-restart", test_ice_restart);
   return g_test_run ();
 }

@@ -62,12 +62,13 @@ function prepareWebRoot(tmp) {
   return root;
 }
 
-// port 0 picks a free one; a restart passes the port it had.
-function startServer(exe, webRoot, tmp, port = 0) {
+// port 0 picks a free one; a restart passes the port it had. extra: more
+// options (tests/ice binds --host 0.0.0.0 inside its own namespace).
+function startServer(exe, webRoot, tmp, port = 0, extra = []) {
   const portFile = path.join(tmp, 'port');
   if (fs.existsSync(portFile)) fs.rmSync(portFile);
   const args = ['--port', String(port), '--port-file', portFile, '--dev', '--web-root', webRoot,
-                '--ip-connect-limit', '0'];
+                '--ip-connect-limit', '0', ...extra];
   log(`starting ${exe} ${args.join(' ')}`);
   const child = spawn(exe, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const srv = { child, output: '', exit: null };

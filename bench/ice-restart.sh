@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# gst-metered — LGPL-2.1-or-later
+#
+# bench/ice-restart.sh [--runs N] [--cuts LIST] [--dirs LIST] [--builddir DIR]
+#
+# How fast media comes back after the box's link is cut (issue 14), before
+# and after ICE restarts, in one run: tests/ice/ice-cut.cjs (two network
+# namespaces joined by the veth pair, metered-peer-tool as the box in one
+# with its signalling and media on the link, Chromium with the real SDK
+# and metered-server in the other) for each direction (--dirs, default
+# to-browser,from-browser) and cut length (--cuts, seconds, default
+# 5,15,40), N runs each (default 5), twice:
+#   before  METERED_NO_ICE_RESTART=1: the behaviour of main 2465760 (no
+#           restart of ours, Chromium's restart offers left unanswered);
+#   after   this tree.
+# Per scenario: min / median / max of the time from the link coming back
+# to the first new decoded frame at the receiver, of the frames not
+# decoded (30 fps over cut + recovery, minus those decoded), and what
+# brought the media back in each run (none: the old pair came back by
+# itself; restart(local|remote); swap). A run that did not recover within
+# 60 s counts as "fail".
+#
+# Needs a built tree (default build/, with build/js from
+# scripts/run-tests.sh). Not a test: figures.
+set -euo pipefail
+
+runs=5
+cuts=5,15,40
+dirs=to-browser,from-browser
+builddir=build
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+  --runs) runs=$2; shift ;;
+  --cuts) cuts=$2; shift ;;
+  --dirs) dirs=$2; shift ;;
+  --builddir) builddir=$2; shift ;;
+  -h | --help) sed -n '4,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  *) echo "ice-restart.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+if [[ $builddir == /* ]]; then build=$builddir; else build=$root/$builddir; fi
+tool=$build/tests/peer/metered-peer-tool
+for f in "$build/src/server/metered-server" "$tool" "$build/js/node_modules"; do
+  [[ -e $f ]] || { echo "ice-restart.sh: $f missing (build $build first)" >&2; exit 1; }
+done
+out=$(mktemp /tmp/metered-ice-bench-XXXXXX)
+trap 'rm -f "$out"' EXIT
+
+echo "ice-restart.sh: $runs runs, cuts $cuts s, directions $dirs; $(uptime)"
+for mode in before after; do
+  for dir in ${dirs//,/ }; do
+    for run in $(seq "$runs"); do
+      env=(METERED_SERVER="$build/src/server/metered-server" NODE_PATH="$build/js/node_modules"
+        METERED_SOURCE_ROOT="$root" METERED_BUILD_ROOT="$build"
+        METERED_ICE_JSON=1 METERED_ICE_CUTS="$cuts" METERED_ICE_RECOVER_S=60 METERED_ICE_LIMIT_S=600)
+      [[ $mode == before ]] && env+=(METERED_NO_ICE_RESTART=1)
+      log=$(env "${env[@]}" "$root/tests/browser/netns-run.sh" node "$root/tests/ice/ice-cut.cjs" \
+        "$tool" "$dir" 2>&1 || true)
+      grep -o 'ICE-RESULT .*' <<< "$log" | sed "s/^ICE-RESULT /$mode /; s/}\$/,\"run\":$run}/" >> "$out" || true
+      grep -q 'PASS ice cut' <<< "$log" || grep -E 'FAIL' <<< "$log" | head -3 | sed "s/^/  $mode $dir run $run: /" >&2
+      # A run stops at the first cut that does not recover within 60 s:
+      # that cut and the ones after it count as failed.
+      for cut in ${cuts//,/ }; do
+        grep -q "^$mode .*\"dir\":\"$dir\",\"cut\":$cut,.*\"run\":$run\b" "$out" \
+          || echo "$mode {\"dir\":\"$dir\",\"cut\":$cut,\"fail\":true,\"run\":$run}" >> "$out"
+      done
+      echo "  $mode $dir run $run done ($(uptime | sed 's/.*load/load/'))" >&2
+    done
+  done
+done
+
+python3 - "$out" "$cuts" "$dirs" <<'PY'
+import json, statistics, sys
+lines = [l.split(' ', 1) for l in open(sys.argv[1]) if l.strip()]
+cuts = [int(c) for c in sys.argv[2].split(',')]
+dirs = sys.argv[3].split(',')
+rows = {}
+for mode, text in lines:
+    r = json.loads(text)
+    rows.setdefault((mode, r['dir']), []).append(r)
+def mmm(v):
+    if not v:
+        return '-'
+    return f"{min(v)} / {statistics.median(v):g} / {max(v)}"
+print(f"{'direction':<13} {'cut':>4}  {'mode':<6} {'back -> first frame ms (min/med/max)':<38} {'frames lost (min/med/max)':<27} how")
+for d in dirs:
+    for c in cuts:
+        for mode in ('before', 'after'):
+            rs = rows.get((mode, d), [])
+            ok = [r for r in rs if not r.get('fail') and r['cut'] == c]
+            fails = sum(1 for r in rs if r.get('fail') and r['cut'] == c)
+            how = {}
+            for r in ok:
+                how[r['how']] = how.get(r['how'], 0) + 1
+            if fails:
+                how['fail'] = fails
+            hows = ', '.join(f"{k} x{v}" for k, v in sorted(how.items()))
+            print(f"{d:<13} {c:>3}s  {mode:<6} {mmm([r['recoverMs'] for r in ok]):<38} {mmm([r['lost'] for r in ok]):<27} {hows}")
+PY
+echo "$(uptime)"
