@@ -258,20 +258,19 @@ async function main() {
     }
     const f1 = frames();
     if (cutFrames > 15) throw new Error(`the cut did not cut: ${cutFrames} frames in 5 s`);
-    try {
-      await until(() => src.since(m).some((e) => e.name === 'metered/connection-swapped'), 30,
-        'a connection swap');
-    } catch (e) {
-      if (process.env.FAULTS_DUMP) fs.writeFileSync(process.env.FAULTS_DUMP, src.output);
-      const lines = src.output.split('\n').filter((l) => /recover|no media/.test(l)).slice(-4)
-        .map((l) => l.replace(/^.*?metered-session\.c:\d+:/, '').slice(0, 120));
-      throw new Error(`${e.message}; ${frames() - f1} frames after the cut; session log: ` +
-        `${lines.join(' / ') || 'no recovery logged'}`);
-    }
+    // Since issue 14 a 5 s cut needs no swap: the selected pair works again
+    // when the path returns (libnice 0.1.21 keeps it; no consent expiry), or
+    // the impolite side restarts ICE on the same connection. A swap is
+    // allowed (the ladder's last rung) but not needed; what the user sees
+    // must be the same either way: frames again on the same pad, no error,
+    // signalling up.
     await flowsAgain('the media cut');
     noErrors('media cut');
     if (src.since(m).some((e) => e.name === 'metered/disconnected')) throw new Error('signalling dropped');
-    return `${cutFrames} frames during the cut; metered/connection-swapped; ${frames() - f1} frames after; ` +
+    const seen = (name) => src.since(m).some((e) => e.name === name);
+    const how = seen('metered/connection-swapped') ? 'metered/connection-swapped'
+      : seen('metered/ice-restart') ? 'metered/ice-restart' : 'the same ICE pair, no restart or swap';
+    return `${cutFrames} frames during the cut; recovered by ${how}; ${frames() - f1} frames after; ` +
       'signalling stayed up';
   });
 
