@@ -817,7 +817,8 @@ metered_session_start (MeteredSession *session)
   g_source_set_callback (
       session->liveness_source, check_liveness, session, NULL);
   g_source_attach (session->liveness_source, session->context);
-  if (session->watch_network)
+  /* METERED_NO_WATCH_NETWORK: the behaviour before, for bench/. */
+  if (session->watch_network && !g_getenv ("METERED_NO_WATCH_NETWORK"))
     session->network_watch = metered_network_watch_new (
         session->context, NETWORK_DEBOUNCE_MS, on_network_settled, session);
   g_signal_connect (
