@@ -103,6 +103,25 @@ client_finish (MeteredSignallingClient *client)
   test_drain ();
 }
 
+/* The receiver got {"seq":0} .. {"seq":n-1} from pub once each and in
+ * order: a sentinel published after every ack follows any duplicate. */
+static void
+assert_once_in_order (
+    MeteredSignallingClient *pub, TestRecorder *recv_rec, guint n)
+{
+  g_autoptr (GError) error = NULL;
+
+  g_assert_true (test_client_publish (pub, "room", "\"end\"", WAIT_MS, &error));
+  g_assert_no_error (error);
+  test_assert_wait (recv_rec->messages->len >= n + 1, WAIT_MS);
+  g_assert_cmpuint (recv_rec->messages->len, ==, n + 1);
+  for (guint i = 0; i < n; i++) {
+    g_autofree char *expected = g_strdup_printf ("{\"seq\":%u}", i);
+    g_assert_cmpstr (
+        ((TestMessage *) recv_rec->messages->pdata[i])->data, ==, expected);
+  }
+}
+
 /* --- SIGKILL and restart on the same port --- */
 
 typedef struct
@@ -199,17 +218,7 @@ test_sigkill_restart (void)
   }
   t_delivered = ((TestMessage *) recv_rec->messages->pdata[N - 1])->t_ms;
 
-  /* Once and in order: a sentinel published after every ack follows any
-   * duplicate. */
-  g_assert_true (test_client_publish (pub, "room", "\"end\"", WAIT_MS, &error));
-  g_assert_no_error (error);
-  test_assert_wait (recv_rec->messages->len >= N + 1, WAIT_MS);
-  g_assert_cmpuint (recv_rec->messages->len, ==, N + 1);
-  for (guint i = 0; i < N; i++) {
-    g_autofree char *expected = g_strdup_printf ("{\"seq\":%u}", i);
-    g_assert_cmpstr (
-        ((TestMessage *) recv_rec->messages->pdata[i])->data, ==, expected);
-  }
+  assert_once_in_order (pub, recv_rec, N);
   g_assert_cmpuint (test_stats_uint (pub, "reconnects"), ==, 1);
   g_assert_cmpuint (test_stats_uint (recv, "reconnects"), ==, 1);
 
@@ -321,16 +330,7 @@ test_reconnect_request (void)
   /* The receiver saw nothing but the messages. */
   g_assert_cmpuint (recv_rec->disconnects->len, ==, 0);
 
-  /* Once and in order: a sentinel after every ack follows any duplicate. */
-  g_assert_true (test_client_publish (pub, "room", "\"end\"", WAIT_MS, &error));
-  g_assert_no_error (error);
-  test_assert_wait (recv_rec->messages->len >= N + 1, WAIT_MS);
-  g_assert_cmpuint (recv_rec->messages->len, ==, N + 1);
-  for (guint i = 0; i < N; i++) {
-    g_autofree char *expected = g_strdup_printf ("{\"seq\":%u}", i);
-    g_assert_cmpstr (
-        ((TestMessage *) recv_rec->messages->pdata[i])->data, ==, expected);
-  }
+  assert_once_in_order (pub, recv_rec, N);
 
   /* The subscription came back: the receiver's message reaches it. */
   pub_seen = pub_rec->messages->len;
