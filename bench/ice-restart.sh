@@ -9,12 +9,16 @@
 # with its signalling and media on the link, Chromium with the real SDK
 # and metered-server in the other) for each direction (--dirs, default
 # to-browser,from-browser) and cut length (--cuts, seconds, default
-# 5,15,40), N runs each (default 5), twice:
+# 5,15,40), N runs each (default 5), and the direction address-change:
+# tests/ice/ice-netchange.cjs, the sending box's address removed and a new
+# one added a second later (reported as cut "1"); twice:
 #   before  METERED_NO_ICE_RESTART=1: the behaviour of main 2465760 (no
 #           restart of ours, Chromium's restart offers left unanswered);
+#           for address-change METERED_NO_WATCH_NETWORK=1 (nothing tells
+#           the box; the behaviour of main 917e4d8);
 #   after   this tree.
 # Per scenario: min / median / max of the time from the link coming back
-# to the first new decoded frame at the receiver, of the frames not
+# (address-change: the new address being up) to the first new decoded frame at the receiver, of the frames not
 # decoded (30 fps over cut + recovery, minus those decoded), and what
 # brought the media back in each run (none: the old pair came back by
 # itself; restart(local|remote); swap). A run that did not recover within
@@ -26,7 +30,7 @@ set -euo pipefail
 
 runs=5
 cuts=5,15,40
-dirs=to-browser,from-browser
+dirs=to-browser,from-browser,address-change
 builddir=build
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -56,14 +60,20 @@ for mode in before after; do
       env=(METERED_SERVER="$build/src/server/metered-server" NODE_PATH="$build/js/node_modules"
         METERED_SOURCE_ROOT="$root" METERED_BUILD_ROOT="$build"
         METERED_ICE_JSON=1 METERED_ICE_CUTS="$cuts" METERED_ICE_RECOVER_S=60 METERED_ICE_LIMIT_S=600)
-      [[ $mode == before ]] && env+=(METERED_NO_ICE_RESTART=1)
-      log=$(env "${env[@]}" "$root/tests/browser/netns-run.sh" node "$root/tests/ice/ice-cut.cjs" \
+      script=ice-cut.cjs dir_cuts=$cuts
+      if [[ $dir == address-change ]]; then
+        script=ice-netchange.cjs dir_cuts=1
+        [[ $mode == before ]] && env+=(METERED_NO_WATCH_NETWORK=1)
+      elif [[ $mode == before ]]; then
+        env+=(METERED_NO_ICE_RESTART=1)
+      fi
+      log=$(env "${env[@]}" "$root/tests/browser/netns-run.sh" node "$root/tests/ice/$script" \
         "$tool" "$dir" 2>&1 || true)
       grep -o 'ICE-RESULT .*' <<< "$log" | sed "s/^ICE-RESULT /$mode /; s/}\$/,\"run\":$run}/" >> "$out" || true
-      grep -q 'PASS ice cut' <<< "$log" || grep -E 'FAIL' <<< "$log" | head -3 | sed "s/^/  $mode $dir run $run: /" >&2
+      grep -q 'PASS ice' <<< "$log" || grep -E 'FAIL' <<< "$log" | head -3 | sed "s/^/  $mode $dir run $run: /" >&2
       # A run stops at the first cut that does not recover within 60 s:
       # that cut and the ones after it count as failed.
-      for cut in ${cuts//,/ }; do
+      for cut in ${dir_cuts//,/ }; do
         grep -q "^$mode .*\"dir\":\"$dir\",\"cut\":$cut,.*\"run\":$run\b" "$out" \
           || echo "$mode {\"dir\":\"$dir\",\"cut\":$cut,\"fail\":true,\"run\":$run}" >> "$out"
       done
@@ -87,7 +97,7 @@ def mmm(v):
     return f"{min(v)} / {statistics.median(v):g} / {max(v)}"
 print(f"{'direction':<13} {'cut':>4}  {'mode':<6} {'back -> first frame ms (min/med/max)':<38} {'frames lost (min/med/max)':<27} how")
 for d in dirs:
-    for c in cuts:
+    for c in ([1] if d == 'address-change' else cuts):
         for mode in ('before', 'after'):
             rs = rows.get((mode, d), [])
             ok = [r for r in rs if not r.get('fail') and r['cut'] == c]

@@ -52,6 +52,7 @@ GST_DEBUG_CATEGORY_EXTERN (metered_runtime_debug);
 #define DEFAULT_INACTIVITY_TIMEOUT METERED_INACTIVITY_TIMEOUT_MS
 #define DEFAULT_STUCK_TIMEOUT 30000
 #define DEFAULT_DEAD_PEER_TIMEOUT 10000
+#define DEFAULT_WATCH_NETWORK TRUE
 
 enum
 {
@@ -70,6 +71,7 @@ enum
   PROP_STUCK_TIMEOUT,
   PROP_DEAD_PEER_TIMEOUT,
   PROP_STATS,
+  PROP_WATCH_NETWORK,
 };
 
 enum
@@ -79,6 +81,7 @@ enum
   SIGNAL_PEER_LEFT,
   SIGNAL_DATA,
   SIGNAL_SEND_DATA,
+  SIGNAL_NETWORK_CHANGED,
   N_SIGNALS
 };
 
@@ -100,6 +103,7 @@ typedef struct
   guint inactivity_timeout;
   guint stuck_timeout;
   guint dead_peer_timeout;
+  gboolean watch_network;
 } Settings;
 
 typedef struct
@@ -221,6 +225,9 @@ gst_metered_base_bin_set_property (
       break;
     case PROP_DEAD_PEER_TIMEOUT:
       s->dead_peer_timeout = g_value_get_uint (value);
+      break;
+    case PROP_WATCH_NETWORK:
+      s->watch_network = g_value_get_boolean (value);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -362,6 +369,9 @@ gst_metered_base_bin_get_property (
       break;
     case PROP_DEAD_PEER_TIMEOUT:
       g_value_set_uint (value, s->dead_peer_timeout);
+      break;
+    case PROP_WATCH_NETWORK:
+      g_value_set_boolean (value, s->watch_network);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -953,6 +963,7 @@ prepare (GstMeteredBaseBin *self)
   metered_session_set_ice_servers (
       session, s->stun_server, (const char *const *) turns);
   metered_session_set_dead_peer_timeout (session, s->dead_peer_timeout);
+  metered_session_set_watch_network (session, s->watch_network);
   priv->client = client;
   priv->session = session;
   GST_METERED_BASE_BIN_UNLOCK (self);
@@ -1162,6 +1173,25 @@ gst_metered_base_bin_send_data (
   return TRUE;
 }
 
+static void
+network_changed_on_thread (
+    GstMeteredBaseBin *self, MeteredSession *session, gpointer data)
+{
+  metered_session_network_changed (session, "network changed");
+}
+
+static gboolean
+gst_metered_base_bin_network_changed (GstMeteredBaseBin *self)
+{
+  GST_INFO_OBJECT (self, "network-changed: recovering now");
+  if (!gst_metered_base_bin_invoke (
+          self, network_changed_on_thread, NULL, NULL)) {
+    GST_INFO_OBJECT (self, "network-changed: not running, nothing to do");
+    return FALSE;
+  }
+  return TRUE;
+}
+
 /* --- GObject --- */
 
 static gboolean
@@ -1215,6 +1245,7 @@ gst_metered_base_bin_init (GstMeteredBaseBin *self)
   s->inactivity_timeout = DEFAULT_INACTIVITY_TIMEOUT;
   s->stuck_timeout = DEFAULT_STUCK_TIMEOUT;
   s->dead_peer_timeout = DEFAULT_DEAD_PEER_TIMEOUT;
+  s->watch_network = DEFAULT_WATCH_NETWORK;
 }
 
 static void
@@ -1385,6 +1416,24 @@ gst_metered_base_bin_class_init (GstMeteredBaseBinClass *klass)
           "connection (webrtcbin has no consent freshness)",
           1000, G_MAXINT, DEFAULT_DEAD_PEER_TIMEOUT, rw));
   /**
+   * GstMeteredBaseBin:watch-network:
+   *
+   * Watch GLib's network monitor (netlink on Linux) and recover by itself
+   * when the local network changes under us: once a burst of changes has
+   * settled (500 ms), if a peer's connection lost every local address it
+   * used, the signalling socket reconnects at once and every peer gets a
+   * fresh connection, as #GstMeteredBaseBin::network-changed does; a
+   * signalling reconnect waiting out its backoff tries again at once.
+   * Changes that break nothing of ours (another interface, a route
+   * elsewhere) are ignored. Read when the element joins.
+   */
+  g_object_class_install_property (gobject_class, PROP_WATCH_NETWORK,
+      g_param_spec_boolean ("watch-network", "Watch network",
+          "Recover at once when a local network change (GNetworkMonitor) "
+          "takes away an address a connection used, and retry a pending "
+          "signalling reconnect at once on any change (read when joining)",
+          DEFAULT_WATCH_NETWORK, rw));
+  /**
    * GstMeteredBaseBin:stats:
    *
    * A `metered/stats` structure: signalling `state`, `reconnects`,
@@ -1487,6 +1536,29 @@ gst_metered_base_bin_class_init (GstMeteredBaseBinClass *klass)
       G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION,
       G_CALLBACK (gst_metered_base_bin_send_data), NULL, NULL, NULL,
       G_TYPE_BOOLEAN, 2, G_TYPE_STRING, G_TYPE_STRING);
+
+  /**
+   * GstMeteredBaseBin::network-changed:
+   * @element: the element
+   *
+   * Tells the element that the local network changed (an address gone or
+   * new, Wi-Fi to LTE, a DHCP renew): the application that knows
+   * (NetworkManager, a modem script) emits it to start recovery at once
+   * instead of waiting for timeouts. The signalling socket, even one that
+   * looks connected, is dropped and connects again at once (a
+   * `disconnected` with close code 1000 and a state change on the bus,
+   * subscriptions and queued messages kept), and its reconcile gives every
+   * remote peer a fresh connection gathered on the addresses the host has
+   * now. Any thread; works while the element is joined.
+   *
+   * Returns: %TRUE if the recovery was started, %FALSE if the element is
+   *   not running
+   */
+  signals[SIGNAL_NETWORK_CHANGED] =
+      g_signal_new_class_handler ("network-changed", G_TYPE_FROM_CLASS (klass),
+          G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION,
+          G_CALLBACK (gst_metered_base_bin_network_changed), NULL, NULL, NULL,
+          G_TYPE_BOOLEAN, 0);
 
   gst_type_mark_as_plugin_api (GST_TYPE_METERED_BASE_BIN, 0);
 }

@@ -45,6 +45,8 @@
 
 #include "client/metered-client-url.h"
 
+#include <string.h>
+
 enum
 {
   PROP_0,
@@ -664,6 +666,64 @@ metered_signalling_client_reconnect_now (MeteredSignallingClient *self)
 {
   g_return_if_fail (METERED_IS_SIGNALLING_CLIENT (self));
   metered_client_invoke (self, do_reconnect_now, NULL, NULL);
+}
+
+/* A close frame's reason is at most 123 bytes (RFC 6455 §5.5). */
+#define RECONNECT_REASON_MAX 100
+
+static void
+do_reconnect (MeteredSignallingClient *self, gpointer data)
+{
+  const char *reason = data;
+
+  switch (self->state) {
+    case METERED_CLIENT_STATE_IDLE:
+    case METERED_CLIENT_STATE_CLOSED:
+      LOG_DEBUG ("reconnect (%s) while %s: nothing to do", reason,
+          metered_client_state_to_string (self->state));
+      return;
+    case METERED_CLIENT_STATE_CONNECTING:
+    case METERED_CLIENT_STATE_RECONNECTING:
+      /* The attempt under way may be stuck on the address that went:
+       * a new one, at once; connect() keeps waiting for its welcome. */
+      LOG_INFO ("reconnect (%s): new attempt at once", reason);
+      metered_clock_clear (self->clock, &self->backoff_timer);
+      start_attempt (self);
+      return;
+    case METERED_CLIENT_STATE_CONNECTED:
+    default:
+      break;
+  }
+  /* A socket that looks open may be dead (its address gone): it goes
+   * through the ordinary loss, so subscriptions, history resume, the
+   * queue and the close-code bookkeeping are those of any drop... */
+  LOG_INFO ("reconnect (%s): dropping the socket", reason);
+  metered_client_socket_lost (self, METERED_CLOSE_NORMAL, reason);
+  /* ...then without the backoff a network change makes pointless. */
+  if (self->state == METERED_CLIENT_STATE_RECONNECTING && self->backoff_timer) {
+    metered_clock_clear (self->clock, &self->backoff_timer);
+    start_attempt (self);
+  }
+}
+
+/**
+ * metered_signalling_client_reconnect:
+ * @self: the client
+ * @reason: (nullable): why, sent as the close reason; NULL for
+ *   "reconnect requested"
+ *
+ * Drops the current socket, even one that looks connected, and connects
+ * again at once: see the header.
+ */
+void
+metered_signalling_client_reconnect (
+    MeteredSignallingClient *self, const char *reason)
+{
+  g_return_if_fail (METERED_IS_SIGNALLING_CLIENT (self));
+  if (!reason || !*reason || strlen (reason) > RECONNECT_REASON_MAX ||
+      !g_utf8_validate (reason, -1, NULL))
+    reason = "reconnect requested";
+  metered_client_invoke (self, do_reconnect, g_strdup (reason), g_free);
 }
 
 GMainContext *

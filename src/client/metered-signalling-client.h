@@ -87,6 +87,16 @@ void metered_signalling_client_close (
 /* Cuts a pending reconnect backoff short (a network-change hint). */
 void metered_signalling_client_reconnect_now (MeteredSignallingClient *self);
 
+/* Drops the current socket, even one that looks connected (its local
+ * address may be gone), and reconnects at once through the ordinary
+ * reconnect path: `disconnected` (code 1000, @reason, will-reconnect),
+ * connected -> reconnecting -> connected, one new welcome, resubscribe
+ * with history resume, the queue flushed. While connecting or reconnecting
+ * it starts a new attempt at once; idle or closed, it does nothing. A
+ * @reason over 100 bytes or not UTF-8 is sent as "reconnect requested". */
+void metered_signalling_client_reconnect (
+    MeteredSignallingClient *self, const char *reason);
+
 void metered_signalling_client_subscribe_async (MeteredSignallingClient *self,
     const char *channel, gboolean include_sender_metadata,
     GCancellable *cancellable, GAsyncReadyCallback callback,

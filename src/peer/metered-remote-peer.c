@@ -566,6 +566,12 @@ metered_remote_peer_rejoin (MeteredRemotePeer *peer)
 }
 
 gboolean
+metered_remote_peer_local_address_gone (MeteredRemotePeer *peer)
+{
+  return peer->conn && metered_connection_local_address_gone (peer->conn);
+}
+
+gboolean
 metered_remote_peer_is_lingering (MeteredRemotePeer *peer)
 {
   return peer->lingering;

@@ -91,6 +91,10 @@ void metered_remote_peer_request_key_unit (
 /* a{sv}: swaps, and connection-state, packets-sent, packets-received when
  * connected (floating). Any thread. */
 GVariant *metered_remote_peer_get_stats (MeteredRemotePeer *peer);
+/* TRUE when the current connection's local addresses are all gone (our
+ * network changed under it): only a fresh connection can help. Context
+ * thread. */
+gboolean metered_remote_peer_local_address_gone (MeteredRemotePeer *peer);
 /* Stops every connection; the peer is closed for good. */
 void metered_remote_peer_close (MeteredRemotePeer *peer);
 

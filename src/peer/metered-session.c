@@ -17,6 +17,7 @@
 
 #include "metered-session.h"
 
+#include "peer/metered-network-watch.h"
 #include "peer/metered-sdp.h"
 
 #include "protocol/metered-protocol.h"
@@ -97,6 +98,10 @@ struct _MeteredSession
    * presence that makes it known. Bounded by the EARLY_DIRECTS_* limits;
    * context thread only. */
   GQueue early_directs;
+  /* GLib's network monitor, between start and stop when watch_network
+   * (context thread only). */
+  gboolean watch_network;
+  MeteredNetworkWatch *network_watch;
 
   MeteredSessionSampleFunc sample_func;
   gpointer sample_data;
@@ -735,6 +740,68 @@ on_connect_done (GObject *source, GAsyncResult *result, gpointer data)
   g_object_unref (session);
 }
 
+/* --- local network changes --- */
+
+/* A burst of changes settles after this long (an address removed and a
+ * new one added a second later give two recoveries: the first finds no
+ * route, the second connects at once instead of after the backoff). */
+#define NETWORK_DEBOUNCE_MS 500
+
+static guint
+count_address_gone (MeteredSession *session)
+{
+  GHashTableIter iter;
+  gpointer peer;
+  guint gone = 0;
+
+  g_hash_table_iter_init (&iter, session->peers);
+  while (g_hash_table_iter_next (&iter, NULL, &peer))
+    gone += metered_remote_peer_local_address_gone (peer) ? 1 : 0;
+  return gone;
+}
+
+void
+metered_session_network_changed (MeteredSession *session, const char *reason)
+{
+  if (!session->started)
+    return;
+  GST_INFO ("network changed (%s): reconnecting signalling; %u of %u "
+            "peer connection(s) lost their local address",
+      reason, count_address_gone (session), g_hash_table_size (session->peers));
+  /* Its reconcile swaps every surviving peer (on_presence): the far
+   * side rebuilds too when it sees us leave and join. */
+  metered_signalling_client_reconnect (session->client, reason);
+}
+
+/* The monitor's change, settled: recover only when something of ours
+ * broke, so that a change elsewhere on the host (a container's veth, a
+ * VPN route) leaves healthy connections and a first connect alone. */
+static gboolean
+on_network_settled (gpointer data)
+{
+  MeteredSession *session = data;
+  MeteredClientState state =
+      metered_signalling_client_get_state (session->client);
+
+  if (state == METERED_CLIENT_STATE_RECONNECTING) {
+    /* The new address may be the one that works: no more backoff. */
+    GST_INFO ("network changed while reconnecting: retrying now");
+    metered_signalling_client_reconnect_now (session->client);
+  } else if (state == METERED_CLIENT_STATE_CONNECTED &&
+             count_address_gone (session) > 0) {
+    metered_session_network_changed (session, "network changed (monitor)");
+  } else {
+    GST_DEBUG ("network changed: our socket and paths still stand");
+  }
+  return G_SOURCE_REMOVE;
+}
+
+void
+metered_session_set_watch_network (MeteredSession *session, gboolean watch)
+{
+  session->watch_network = watch;
+}
+
 /* --- public API --- */
 
 void
@@ -750,6 +817,10 @@ metered_session_start (MeteredSession *session)
   g_source_set_callback (
       session->liveness_source, check_liveness, session, NULL);
   g_source_attach (session->liveness_source, session->context);
+  /* METERED_NO_WATCH_NETWORK: the behaviour before, for bench/. */
+  if (session->watch_network && !g_getenv ("METERED_NO_WATCH_NETWORK"))
+    session->network_watch = metered_network_watch_new (
+        session->context, NETWORK_DEBOUNCE_MS, on_network_settled, session);
   g_signal_connect (
       session->client, "connected", G_CALLBACK (on_connected), session);
   g_signal_connect (
@@ -791,6 +862,7 @@ metered_session_stop (MeteredSession *session)
     g_source_destroy (session->liveness_source);
     g_clear_pointer (&session->liveness_source, g_source_unref);
   }
+  g_clear_pointer (&session->network_watch, metered_network_watch_free);
   g_signal_handlers_disconnect_by_data (session->client, session);
   early_directs_clear (session);
   ids = g_hash_table_get_keys (session->peers);
@@ -1084,6 +1156,7 @@ metered_session_init (MeteredSession *session)
       g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   session->receive = TRUE;
   session->dead_peer_timeout_ms = 10000;
+  session->watch_network = TRUE;
 }
 
 MeteredSession *

@@ -80,6 +80,20 @@ void metered_session_set_dead_peer_timeout (MeteredSession *session, guint ms);
 void metered_session_set_sample_func (MeteredSession *session,
     MeteredSessionSampleFunc func, gpointer user_data, GDestroyNotify destroy);
 
+/* Whether start() watches GLib's network monitor (default TRUE): after a
+ * burst of changes settles (500 ms), the recovery of
+ * metered_session_network_changed () runs when a peer's connection lost
+ * its local address, and a reconnect waiting out its backoff tries at
+ * once. Other changes on the host are left alone. */
+void metered_session_set_watch_network (
+    MeteredSession *session, gboolean watch);
+/* The local network changed (the application knows: NetworkManager, a
+ * modem script): the signalling socket, even one that looks connected, is
+ * dropped and connects again at once; its reconcile gives every surviving
+ * peer a fresh connection on the addresses we have now. Context thread. */
+void metered_session_network_changed (
+    MeteredSession *session, const char *reason);
+
 /* Connects the client if needed and joins the channel. */
 void metered_session_start (MeteredSession *session);
 /* Leaves: every connection stops, the client closes. */

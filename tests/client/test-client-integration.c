@@ -103,6 +103,25 @@ client_finish (MeteredSignallingClient *client)
   test_drain ();
 }
 
+/* The receiver got {"seq":0} .. {"seq":n-1} from pub once each and in
+ * order: a sentinel published after every ack follows any duplicate. */
+static void
+assert_once_in_order (
+    MeteredSignallingClient *pub, TestRecorder *recv_rec, guint n)
+{
+  g_autoptr (GError) error = NULL;
+
+  g_assert_true (test_client_publish (pub, "room", "\"end\"", WAIT_MS, &error));
+  g_assert_no_error (error);
+  test_assert_wait (recv_rec->messages->len >= n + 1, WAIT_MS);
+  g_assert_cmpuint (recv_rec->messages->len, ==, n + 1);
+  for (guint i = 0; i < n; i++) {
+    g_autofree char *expected = g_strdup_printf ("{\"seq\":%u}", i);
+    g_assert_cmpstr (
+        ((TestMessage *) recv_rec->messages->pdata[i])->data, ==, expected);
+  }
+}
+
 /* --- SIGKILL and restart on the same port --- */
 
 typedef struct
@@ -199,17 +218,7 @@ test_sigkill_restart (void)
   }
   t_delivered = ((TestMessage *) recv_rec->messages->pdata[N - 1])->t_ms;
 
-  /* Once and in order: a sentinel published after every ack follows any
-   * duplicate. */
-  g_assert_true (test_client_publish (pub, "room", "\"end\"", WAIT_MS, &error));
-  g_assert_no_error (error);
-  test_assert_wait (recv_rec->messages->len >= N + 1, WAIT_MS);
-  g_assert_cmpuint (recv_rec->messages->len, ==, N + 1);
-  for (guint i = 0; i < N; i++) {
-    g_autofree char *expected = g_strdup_printf ("{\"seq\":%u}", i);
-    g_assert_cmpstr (
-        ((TestMessage *) recv_rec->messages->pdata[i])->data, ==, expected);
-  }
+  assert_once_in_order (pub, recv_rec, N);
   g_assert_cmpuint (test_stats_uint (pub, "reconnects"), ==, 1);
   g_assert_cmpuint (test_stats_uint (recv, "reconnects"), ==, 1);
 
@@ -249,6 +258,96 @@ test_sigkill_restart (void)
   client_finish (recv);
   test_server_free (server);
   test_server_free (server2);
+}
+
+/* TRUE once a message after the first `from` carries data. */
+static gboolean
+message_after (TestRecorder *rec, guint from, const char *data)
+{
+  for (guint i = from; i < rec->messages->len; i++)
+    if (g_strcmp0 (((TestMessage *) rec->messages->pdata[i])->data, data) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+/* --- reconnect(): a socket that looks connected, dropped on request --- */
+
+static void
+test_reconnect_request (void)
+{
+  enum
+  {
+    N = 10
+  };
+  TestServer *server = test_server_start (0, NULL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (MeteredSignallingClient) recv =
+      client_new (server->port, "pk_dev_local");
+  g_autoptr (MeteredSignallingClient) pub =
+      client_new (server->port, "pk_dev_local");
+  g_autoptr (TestRecorder) recv_rec = test_recorder_new (recv);
+  g_autoptr (TestRecorder) pub_rec = test_recorder_new (pub);
+  TestResult results[N] = { { 0 } };
+  const TestDisconnect *d;
+  guint pub_seen;
+
+  connect_ok (recv);
+  subscribe_ok (recv, "room");
+  connect_ok (pub);
+  subscribe_ok (pub, "room");
+  g_assert_cmpuint (pub_rec->n_connected, ==, 1);
+
+  /* The publisher drops a healthy socket; what it publishes at once is
+   * queued behind the reconnect, not lost. */
+  metered_signalling_client_reconnect (pub, "network changed");
+  for (guint i = 0; i < N; i++) {
+    g_autofree char *payload = g_strdup_printf ("{\"seq\":%u}", i);
+    metered_signalling_client_publish_async (
+        pub, "room", payload, NULL, test_on_publish, &results[i]);
+  }
+  test_assert_wait (pub_rec->n_reconnected == 1 && results[N - 1].done &&
+                        recv_rec->messages->len >= N,
+      WAIT_MS);
+  for (guint i = 0; i < N; i++) {
+    g_assert_true (results[i].done);
+    g_assert_no_error (results[i].error);
+  }
+
+  /* What a user sees: one disconnected (1000, the reason, will
+   * reconnect), connected -> reconnecting -> connected, one new welcome. */
+  g_assert_cmpuint (pub_rec->disconnects->len, ==, 1);
+  d = test_recorder_last_disconnect (pub_rec);
+  g_assert_cmpint (d->code, ==, 1000);
+  g_assert_cmpstr (d->reason, ==, "network changed");
+  g_assert_true (d->will_reconnect);
+  g_assert_true (test_recorder_log_has_sequence (pub_rec, "connected 0",
+      "disconnected 1000 1", "state connected>reconnecting",
+      "state reconnecting>connected", "connected 1", NULL));
+  g_assert_cmpuint (pub_rec->n_connected, ==, 2);
+  g_assert_cmpuint (test_stats_uint (pub, "reconnects"), ==, 1);
+  g_assert_cmpuint (test_stats_uint (pub, "last-close-code"), ==, 1000);
+  g_assert_cmpuint (test_stats_uint (pub, "queue-depth"), ==, 0);
+  /* The receiver saw nothing but the messages. */
+  g_assert_cmpuint (recv_rec->disconnects->len, ==, 0);
+
+  assert_once_in_order (pub, recv_rec, N);
+
+  /* The subscription came back: the receiver's message reaches it. */
+  pub_seen = pub_rec->messages->len;
+  g_assert_true (
+      test_client_publish (recv, "room", "\"back\"", WAIT_MS, &error));
+  g_assert_no_error (error);
+  test_assert_wait (message_after (pub_rec, pub_seen, "\"back\""), WAIT_MS);
+
+  /* Idle and closed: nothing happens, no second welcome. */
+  client_finish (pub);
+  metered_signalling_client_reconnect (pub, NULL);
+  test_drain ();
+  g_assert_cmpint (state_of (pub), ==, METERED_CLIENT_STATE_CLOSED);
+  g_assert_cmpuint (pub_rec->n_connected, ==, 2);
+
+  client_finish (recv);
+  test_server_free (server);
 }
 
 /* --- SIGTERM: going_away --- */
@@ -714,6 +813,7 @@ main (int argc, char **argv)
 
   g_test_add_func ("/client-int/sigkill-restart", test_sigkill_restart);
   g_test_add_func ("/client-int/sigterm-going-away", test_sigterm_going_away);
+  g_test_add_func ("/client-int/reconnect-request", test_reconnect_request);
   g_test_add_func ("/client-int/jwt-expiry", test_jwt_expiry);
   g_test_add_func ("/client-int/terminal/revoked-key-4001", test_revoked_key);
   g_test_add_func ("/client-int/terminal/admin-kick-4020", test_admin_kick);
