@@ -237,7 +237,7 @@ GST_START_TEST (test_fanout_peers_come_and_go)
   GstHarness *h;
   SinkFakePeer *peers[4] = { NULL };
   gint joined = 0, left = 0;
-  guint max_peers = 0;
+  guint max_peers = 0, n_peers;
   g_autofree char *id = NULL;
 
   g_signal_connect (e, "peer-joined", G_CALLBACK (count_joined), &joined);
@@ -273,7 +273,8 @@ GST_START_TEST (test_fanout_peers_come_and_go)
       default:
         break;
     }
-    max_peers = MAX (max_peers, sink_stats_peers (e));
+    n_peers = sink_stats_peers (e);
+    max_peers = MAX (max_peers, n_peers);
     test_drain ();
     g_usleep (10000);
   }
@@ -604,6 +605,57 @@ GST_START_TEST (test_data_replayed_after_drop)
 
 GST_END_TEST;
 
+/* --- network-changed: the application says the network moved --- */
+
+/* The action signal drops a socket that looks healthy and reconnects at
+ * once: disconnected 1000 (will reconnect), then connected again as a
+ * reconnect with the same peer id; a stopped element answers FALSE. */
+GST_START_TEST (test_network_changed_reconnects)
+{
+  TestServer *srv = test_server_start (0, NULL);
+  GstElement *e = make_sink (srv, "netchange", "net-change");
+  SinkBusLog *log = sink_bus_log_new (e);
+  GstHarness *h = gst_harness_new_with_element (e, "video_0", NULL);
+  g_autofree char *id = wait_connected (log);
+  GstStructure *gone = NULL, *back = NULL;
+
+  fail_unless (id != NULL);
+  gboolean ok = FALSE, again = FALSE, will = FALSE;
+  gint code = 0;
+
+  fail_unless_equals_int (
+      sink_bus_log_count (log, "metered/disconnected", 0), 0);
+  g_signal_emit_by_name (e, "network-changed", &ok);
+  fail_unless (ok);
+  test_assert_wait (
+      sink_bus_log_count (log, "metered/connected", 0) == 2, 10000);
+  gone = sink_bus_log_dup_structure (log, "metered/disconnected");
+  back = sink_bus_log_dup_structure (log, "metered/connected");
+  fail_unless (gone != NULL && back != NULL);
+  fail_unless (gst_structure_get_int (gone, "close-code", &code));
+  fail_unless_equals_int (code, 1000);
+  fail_unless (gst_structure_get_boolean (gone, "will-reconnect", &will));
+  fail_unless (will);
+  fail_unless (gst_structure_get_boolean (back, "is-reconnect", &again));
+  fail_unless (again);
+  /* a publishable key gets a new peer id per connection */
+  fail_unless (gst_structure_get_string (back, "peer-id") != NULL);
+  fail_if (sink_bus_log_has_error (log));
+  fail_unless_equals_int (test_admin_count_peers (srv->port), 1);
+  gst_structure_free (gone);
+  gst_structure_free (back);
+
+  gst_harness_teardown (h);
+  ok = TRUE;
+  g_signal_emit_by_name (e, "network-changed", &ok);
+  fail_if (ok);
+  gst_object_unref (e);
+  sink_bus_log_free (log);
+  test_server_free (srv);
+}
+
+GST_END_TEST;
+
 /* --- terminal close codes: the right error, and no reconnect --- */
 
 static void
@@ -693,6 +745,7 @@ meteredsink_session_suite (void)
   tcase_add_test (tc, test_idle_pad_does_not_hold_back_the_offer);
   tcase_add_test (tc, test_send_data);
   tcase_add_test (tc, test_data_replayed_after_drop);
+  tcase_add_test (tc, test_network_changed_reconnects);
   tcase_add_test (tc, test_terminal_admin_kick);
   tcase_add_test (tc, test_terminal_revoked_key);
   return s;
