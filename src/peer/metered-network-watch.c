@@ -19,6 +19,10 @@
 
 #include <gst/gst.h>
 
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+
 GST_DEBUG_CATEGORY_STATIC (metered_network_watch_debug);
 #define GST_CAT_DEFAULT metered_network_watch_debug
 
@@ -127,4 +131,26 @@ metered_network_watch_free (MeteredNetworkWatch *watch)
   g_object_unref (watch->monitor);
   g_main_context_unref (watch->context);
   g_free (watch);
+}
+
+gboolean
+metered_network_host_has_address (void)
+{
+  struct ifaddrs *ifs = NULL;
+  gboolean found = FALSE;
+
+  if (getifaddrs (&ifs) != 0)
+    return TRUE; /* cannot tell: do not hold recovery back */
+  for (struct ifaddrs *i = ifs; i && !found; i = i->ifa_next) {
+    if (!i->ifa_addr || !(i->ifa_flags & IFF_UP) ||
+        (i->ifa_flags & IFF_LOOPBACK))
+      continue;
+    if (i->ifa_addr->sa_family == AF_INET)
+      found = TRUE;
+    else if (i->ifa_addr->sa_family == AF_INET6)
+      found = !IN6_IS_ADDR_LINKLOCAL (
+          &((struct sockaddr_in6 *) i->ifa_addr)->sin6_addr);
+  }
+  freeifaddrs (ifs);
+  return found;
 }

@@ -41,4 +41,9 @@ MeteredNetworkWatch *metered_network_watch_new (
 /* Stops the watch and a pending call. On context's thread. */
 void metered_network_watch_free (MeteredNetworkWatch *watch);
 
+/* Whether the host has an address a new connection could gather on: an
+ * IPv4 address, or an IPv6 one that is not link-local, on an interface
+ * that is up and not loopback. */
+gboolean metered_network_host_has_address (void);
+
 G_END_DECLS

@@ -789,7 +789,16 @@ on_network_settled (gpointer data)
     metered_signalling_client_reconnect_now (session->client);
   } else if (state == METERED_CLIENT_STATE_CONNECTED &&
              count_address_gone (session) > 0) {
-    metered_session_network_changed (session, "network changed (monitor)");
+    /* Fresh connections made now would gather nothing and, unconnected,
+     * be swapped again later toward a browser that has already rebuilt
+     * (which refuses that offer). Wait for an address: the next change
+     * brings us back here, and the same address coming back needs
+     * nothing at all (the old sockets work again). */
+    if (metered_network_host_has_address ())
+      metered_session_network_changed (session, "network changed (monitor)");
+    else
+      GST_INFO ("network changed: our address is gone and no other is up "
+                "yet: waiting for one");
   } else {
     GST_DEBUG ("network changed: our socket and paths still stand");
   }
