@@ -1421,8 +1421,10 @@ gst_metered_base_bin_class_init (GstMeteredBaseBinClass *klass)
    * Watch GLib's network monitor (netlink on Linux) and recover by itself
    * when the local network changes under us: once a burst of changes has
    * settled (500 ms), if a peer's connection lost every local address it
-   * used, the signalling socket reconnects at once and every peer gets a
-   * fresh connection, as #GstMeteredBaseBin::network-changed does; a
+   * used and the host has an address up (the same address coming back
+   * needs nothing), the signalling socket reconnects at once and every
+   * peer gets a fresh connection, as #GstMeteredBaseBin::network-changed
+   * does; a
    * signalling reconnect waiting out its backoff tries again at once.
    * Changes that break nothing of ours (another interface, a route
    * elsewhere) are ignored. Read when the element joins.
