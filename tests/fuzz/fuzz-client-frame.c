@@ -122,7 +122,11 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     case METERED_PARSE_INVALID:
       FUZZ_CHECK (g_strcmp0 (code, METERED_ERR_INVALID_CHANNEL) == 0 ||
                   g_strcmp0 (code, METERED_ERR_INVALID_PEER_ID) == 0 ||
-                  g_strcmp0 (code, METERED_ERR_MISSING_DATA) == 0);
+                  g_strcmp0 (code, METERED_ERR_MISSING_DATA) == 0 ||
+                  /* a subscribe's history request that is not one
+                   * (docs/protocol.md, channel history) */
+                  (f->type == METERED_FRAME_SUBSCRIBE &&
+                      g_strcmp0 (code, METERED_ERR_MALFORMED_MESSAGE) == 0));
       break;
     default:
       FUZZ_CHECK (FALSE);
