@@ -60,11 +60,11 @@ typedef struct
 typedef struct
 {
   MeteredFrameType type;
-  char *request_id;   /* subscribe/unsubscribe/publish/send, ack, error */
-  char *channel;      /* subscribe/unsubscribe/publish, message, presence */
-  char *to;           /* send */
-  char *from;         /* message, direct */
-  char *data;         /* raw JSON text of "data"; NULL when the key is absent */
+  char *request_id; /* subscribe/unsubscribe/publish/send, ack, error */
+  char *channel; /* subscribe/unsubscribe/publish, message, presence */
+  char *to; /* send */
+  char *from; /* message, direct */
+  char *data; /* raw JSON text of "data"; NULL when the key is absent */
   gboolean include_sender_metadata; /* subscribe */
   /* welcome */
   char *peer_id;
@@ -72,7 +72,7 @@ typedef struct
   double expires_at;
   double server_time;
   double max_message_size;
-  char *metadata;      /* welcome.metadata: raw JSON object text or NULL */
+  char *metadata; /* welcome.metadata: raw JSON object text or NULL */
   char *from_metadata; /* message/direct: raw JSON object text or NULL */
   /* error */
   char *code;
@@ -125,8 +125,8 @@ MeteredParseResult metered_client_frame_parse (const char *text, gsize len,
 /* Client side: parse one server frame with the SDK 1.2.0 validation (§3).
  * Returns NULL (and sets error with a reason fit for a warning log) when
  * the SDK would drop the frame as malformed or of unknown type. */
-MeteredFrame *metered_server_frame_parse (const char *text, gsize len,
-    GError **error);
+MeteredFrame *metered_server_frame_parse (
+    const char *text, gsize len, GError **error);
 
 /* Builders. JSON arguments (data_json, *metadata_json) are inserted
  * verbatim and must already be valid JSON; NULL means "omit the key"
@@ -134,24 +134,24 @@ MeteredFrame *metered_server_frame_parse (const char *text, gsize len,
  * is the SDK's. Every result is a newly allocated NUL-terminated string. */
 char *metered_frame_build_subscribe (const char *channel,
     const char *request_id, gboolean include_sender_metadata);
-char *metered_frame_build_unsubscribe (const char *channel,
-    const char *request_id);
-char *metered_frame_build_publish (const char *channel, const char *data_json,
-    const char *request_id);
-char *metered_frame_build_send (const char *to, const char *data_json,
-    const char *request_id);
+char *metered_frame_build_unsubscribe (
+    const char *channel, const char *request_id);
+char *metered_frame_build_publish (
+    const char *channel, const char *data_json, const char *request_id);
+char *metered_frame_build_send (
+    const char *to, const char *data_json, const char *request_id);
 char *metered_frame_build_ping (void);
 
 /* expires_at < 0 writes "expiresAt":null. */
 char *metered_frame_build_welcome (const char *peer_id, gint64 expires_at,
     gint64 server_time, gint64 max_message_size, const char *metadata_json);
 char *metered_frame_build_ack (const char *request_id);
-char *metered_frame_build_error (const char *code, const char *message,
-    const char *request_id);
+char *metered_frame_build_error (
+    const char *code, const char *message, const char *request_id);
 char *metered_frame_build_message (const char *channel, const char *from,
     const char *data_json, const char *from_metadata_json);
-char *metered_frame_build_direct (const char *from, const char *data_json,
-    const char *from_metadata_json);
+char *metered_frame_build_direct (
+    const char *from, const char *data_json, const char *from_metadata_json);
 char *metered_frame_build_presence (const char *channel,
     const MeteredPresenceEntry *joined, guint n_joined,
     const MeteredPresenceEntry *left, guint n_left);
