@@ -58,6 +58,10 @@ async function main() {
     return { srv, w, t, channel };
   };
   const terminal = async ({ srv, w, t }, fault, code, errRe) => {
+    // The element's bus and the server's log are two pipes read at their own
+    // pace: count from the moment the log shows the element's connection,
+    // or a late-read open line would pass for an attempt after the fault.
+    await until(() => w.count(/connection \S+ open/) >= 1, 10, 'the server to log the connection');
     const opens = w.count(/connection \S+ open/);
     await fault();
     await until(() => t.bus('metered/disconnected').length, 15, 'disconnected');
