@@ -102,7 +102,14 @@ enum
   PROP_AUDIO_CODEC,
   PROP_BITRATE,
   PROP_STREAM_METADATA,
+  PROP_TEMPORAL_LAYERS,
 };
+
+/* VP8 in three temporal layers (30, 15, 7.5 fps): one encoder serves
+ * every viewer, and layers are what lets a viewer behind a slow link
+ * still get a frame rate it can take (the others keep everything)
+ * instead of losing most of every frame. */
+#define DEFAULT_TEMPORAL_LAYERS 3
 
 /* What a track carries once encoded: a row of the codec table. */
 static gboolean
@@ -173,6 +180,7 @@ struct _GstMeteredSink
   GstMeteredSinkVideoCodec video_codec;
   GstMeteredSinkAudioCodec audio_codec;
   guint bitrate;
+  guint temporal_layers;
   GstStructure *stream_metadata;
   GList *tracks; /* SinkTrack* */
   guint next_video;
@@ -350,6 +358,7 @@ track_build_chain (GstMeteredSink *self, SinkTrack *t, const GstCaps *caps)
   GST_METERED_SINK_LOCK (self);
   codec = t->codec;
   bitrate = self->bitrate;
+  t->chain.temporal_layers = self->temporal_layers;
   GST_METERED_SINK_UNLOCK (self);
 
   target =
@@ -877,6 +886,11 @@ gst_metered_sink_set_property (
     case PROP_BITRATE:
       gst_metered_sink_set_bitrate (self, g_value_get_uint (value));
       break;
+    case PROP_TEMPORAL_LAYERS:
+      GST_METERED_SINK_LOCK (self);
+      self->temporal_layers = g_value_get_uint (value);
+      GST_METERED_SINK_UNLOCK (self);
+      break;
     case PROP_STREAM_METADATA: {
       const GstStructure *s = gst_value_get_structure (value);
       GST_METERED_SINK_LOCK (self);
@@ -944,6 +958,9 @@ gst_metered_sink_get_property (
     case PROP_STREAM_METADATA:
       g_value_set_boxed (value, self->stream_metadata);
       break;
+    case PROP_TEMPORAL_LAYERS:
+      g_value_set_uint (value, self->temporal_layers);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -990,6 +1007,7 @@ gst_metered_sink_init (GstMeteredSink *self)
   self->video_codec = DEFAULT_VIDEO_CODEC;
   self->audio_codec = DEFAULT_AUDIO_CODEC;
   self->bitrate = DEFAULT_BITRATE;
+  self->temporal_layers = DEFAULT_TEMPORAL_LAYERS;
   GST_OBJECT_FLAG_SET (self, GST_ELEMENT_FLAG_SINK);
 }
 
@@ -1051,6 +1069,26 @@ gst_metered_sink_class_init (GstMeteredSinkClass *klass)
           MIN_BITRATE, MAX_BITRATE, DEFAULT_BITRATE,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
               GST_PARAM_MUTABLE_PLAYING));
+
+  /**
+   * GstMeteredSink:temporal-layers:
+   *
+   * Temporal layers of the VP8 encoder: 3 (30, 15 and 7.5 fps, a quarter
+   * of the bit rate in the base layer, half in the first two), 2 (30 and
+   * 15 fps, 60 % in the base) or 1 (none). Each viewer whose link cannot
+   * take the stream (its receiver reports show more than 10 % loss) is
+   * sent fewer layers, one less every 2 s, and one more after 10 s
+   * without loss; the others keep every layer. Without layers (1, H.264,
+   * encoded input) such a viewer gets key frames only. Chromium and
+   * meteredsrc decode every layer count. Set before the pad's caps.
+   */
+  g_object_class_install_property (gobject_class, PROP_TEMPORAL_LAYERS,
+      g_param_spec_uint ("temporal-layers", "Temporal layers",
+          "VP8 temporal layers (3: 30/15/7.5 fps, 2: 30/15, 1: none): a "
+          "viewer behind a slow link is sent fewer, the others all",
+          1, METERED_CODEC_MAX_TEMPORAL_LAYERS, DEFAULT_TEMPORAL_LAYERS,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+              GST_PARAM_MUTABLE_READY));
 
   /**
    * GstMeteredSink:stream-metadata:

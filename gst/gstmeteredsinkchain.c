@@ -68,6 +68,7 @@ gst_metered_sink_chain_init (GstMeteredSinkChain *chain, GstElement *bin,
   chain->appsink = appsink;
   chain->video = video;
   chain->kind = GST_METERED_SINK_CHAIN_NONE;
+  chain->temporal_layers = 1;
   chain->elements = g_ptr_array_new ();
 }
 
@@ -123,9 +124,10 @@ gst_metered_sink_chain_set_bitrate (GstElement *encoder, guint bitrate)
 {
   const char *factory = GST_OBJECT_NAME (gst_element_get_factory (encoder));
 
-  if (g_str_equal (factory, "vp8enc") || g_str_equal (factory, "vp9enc"))
+  if (g_str_equal (factory, "vp8enc") || g_str_equal (factory, "vp9enc")) {
+    metered_codec_set_layer_bitrates (encoder, bitrate);
     g_object_set (encoder, "target-bitrate", (gint) bitrate, NULL);
-  else if (g_str_equal (factory, "openh264enc"))
+  } else if (g_str_equal (factory, "openh264enc"))
     g_object_set (encoder, "bitrate", bitrate, "max-bitrate",
         MIN (bitrate * 2, (guint) GST_METERED_SINK_CHAIN_MAX_BITRATE), NULL);
   else if (g_str_equal (factory, "x264enc"))
@@ -179,6 +181,11 @@ make_video_encoder (GstMeteredSinkChain *chain, MeteredCodecId codec,
     gst_util_set_object_arg (G_OBJECT (enc), "error-resilient", "default");
     if (codec == METERED_CODEC_VP8 && threads > 1)
       gst_util_set_object_arg (G_OBJECT (enc), "token-partitions", "4");
+    if (codec == METERED_CODEC_VP8 && chain->temporal_layers > 1 &&
+        !metered_codec_set_temporal_layers (enc, chain->temporal_layers))
+      GST_WARNING_OBJECT (chain->pad,
+          "vp8enc cannot encode %u temporal layers: one layer",
+          chain->temporal_layers);
   } else if (g_str_equal (factory, "openh264enc")) {
     g_object_set (
         enc, "gop-size", KEYFRAME_MAX_DIST, "multi-thread", threads, NULL);

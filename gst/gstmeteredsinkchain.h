@@ -42,6 +42,8 @@ typedef struct
   gboolean video;
 
   /* The streaming thread (caps) and the pad's release only. */
+  /* VP8 temporal layers to encode (1: none); set before building. */
+  guint temporal_layers;
   GstMeteredSinkChainKind kind;
   GPtrArray *elements; /* GstElement*, upstream first, children of bin */
 } GstMeteredSinkChain;

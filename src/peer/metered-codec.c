@@ -45,6 +45,10 @@ static const MeteredCodec codecs[METERED_CODEC_N] = {
     .receive_caps = "application/x-rtp, media=(string)video, "
         "encoding-name=(string)VP8, payload=(int)96, clock-rate=(int)90000",
     .payloader = "rtpvp8pay",
+    /* A picture ID lets the receiver tell a frame we chose not to send
+     * (an upper temporal layer) from a lost one: Chromium keeps decoding
+     * the layers it gets instead of waiting for a key frame. */
+    .payloader_props = "picture-id-mode=15-bit",
     .depayloader = "rtpvp8depay",
     .parser = NULL,
     .encoders = vp8_encoders,
@@ -216,4 +220,140 @@ metered_codec_pick_factory (const char *const *factories)
     }
   }
   return NULL;
+}
+
+/* libvpx's 3-layer real-time pattern (its vp8_scalable_patterns mode 6,
+ * as gst-plugins-good's vp8enc test sets it) with sync frames: the
+ * layer-1 frame of every other period and the first layer-2 frame of a
+ * period reference the last base frame only, so a viewer raised a layer
+ * starts it within 8 frames. Layer 1 refreshes golden, layer 2 nothing;
+ * only the base updates the entropy context. */
+#define BASE "no-ref-golden+no-ref-alt+no-upd-golden+no-upd-alt"
+#define TL1_SYNC                                                               \
+  "no-ref-golden+no-ref-alt+no-upd-last+no-upd-alt+no-upd-entropy"
+#define TL1 "no-ref-alt+no-upd-last+no-upd-alt+no-upd-entropy"
+#define TL2_SYNC                                                               \
+  "no-ref-golden+no-ref-alt+no-upd-last+no-upd-golden+no-upd-alt+"             \
+  "no-upd-entropy"
+#define TL2 "no-ref-alt+no-upd-last+no-upd-golden+no-upd-alt+no-upd-entropy"
+
+static const MeteredTemporalPattern temporal_patterns[] = {
+  {
+      .n_layers = 2,
+      .periodicity = 4,
+      .layer_id = { 0, 1, 0, 1 },
+      .flags = { BASE, TL1_SYNC, BASE, TL1 },
+      .sync = { FALSE, TRUE, FALSE, FALSE },
+      .rate_decimator = { 2, 1 },
+      /* libwebrtc's split of two layers */
+      .share = { 0.6, 1.0 },
+  },
+  {
+      .n_layers = 3,
+      .periodicity = 8,
+      .layer_id = { 0, 2, 1, 2, 0, 2, 1, 2 },
+      .flags = { BASE, TL2_SYNC, TL1_SYNC, TL2, BASE, TL2, TL1, TL2 },
+      .sync = { FALSE, TRUE, TRUE, FALSE, FALSE, FALSE, FALSE, FALSE },
+      .rate_decimator = { 4, 2, 1 },
+      /* the rate policy's default shares (metered-rate-policy.h) */
+      .share = { 0.25, 0.5, 1.0 },
+  },
+};
+
+#undef BASE
+#undef TL1_SYNC
+#undef TL1
+#undef TL2_SYNC
+#undef TL2
+
+const MeteredTemporalPattern *
+metered_codec_temporal_pattern (guint n_layers)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (temporal_patterns); i++)
+    if (temporal_patterns[i].n_layers == n_layers)
+      return &temporal_patterns[i];
+  return NULL;
+}
+
+/* A GValueArray of guints (vp8enc's temporal-scalability-* arrays of
+ * gint; GValueArray is deprecated, but what those properties take). */
+static void
+set_int_array (GstElement *enc, const char *name, const guint *v, guint n)
+{
+  G_GNUC_BEGIN_IGNORE_DEPRECATIONS
+  GValueArray *array = g_value_array_new (n);
+  GValue item = G_VALUE_INIT;
+
+  g_value_init (&item, G_TYPE_INT);
+  for (guint i = 0; i < n; i++) {
+    g_value_set_int (&item, (gint) v[i]);
+    g_value_array_append (array, &item);
+  }
+  g_object_set (enc, name, array, NULL);
+  g_value_array_free (array);
+  G_GNUC_END_IGNORE_DEPRECATIONS
+}
+
+/* Each layer's cumulative share of the target: libvpx's rate control
+ * works per layer, so the layers follow the target when it moves. */
+void
+metered_codec_set_layer_bitrates (GstElement *enc, guint bitrate)
+{
+  guint rates[METERED_CODEC_MAX_TEMPORAL_LAYERS];
+  gint layers = 1;
+  const MeteredTemporalPattern *pattern;
+
+  g_object_get (enc, "temporal-scalability-number-layers", &layers, NULL);
+  pattern = metered_codec_temporal_pattern (layers);
+  if (!pattern)
+    return;
+  for (guint i = 0; i < pattern->n_layers; i++)
+    rates[i] = (guint) (bitrate * pattern->share[i]);
+  set_int_array (
+      enc, "temporal-scalability-target-bitrate", rates, pattern->n_layers);
+}
+
+gboolean
+metered_codec_set_temporal_layers (GstElement *enc, guint n_layers)
+{
+  const MeteredTemporalPattern *pattern =
+      metered_codec_temporal_pattern (n_layers);
+  GType flags_type = g_type_from_name ("GstVPXEncTsLayerFlags");
+  GValue flags = G_VALUE_INIT, sync = G_VALUE_INIT, item = G_VALUE_INIT;
+
+  if (!pattern || !flags_type ||
+      !g_object_class_find_property (
+          G_OBJECT_GET_CLASS (enc), "temporal-scalability-layer-sync-flags"))
+    return FALSE;
+  g_value_init (&flags, GST_TYPE_ARRAY);
+  g_value_init (&sync, GST_TYPE_ARRAY);
+  for (guint i = 0; i < pattern->periodicity; i++) {
+    g_value_init (&item, flags_type);
+    /* the nicks are ours: only a vp8enc that renamed them fails */
+    if (!gst_value_deserialize (&item, pattern->flags[i])) {
+      g_value_unset (&item);
+      g_value_unset (&flags);
+      g_value_unset (&sync);
+      return FALSE;
+    }
+    gst_value_array_append_and_take_value (&flags, &item);
+    g_value_init (&item, G_TYPE_BOOLEAN);
+    g_value_set_boolean (&item, pattern->sync[i]);
+    gst_value_array_append_and_take_value (&sync, &item);
+  }
+  g_object_set (enc, "temporal-scalability-number-layers", pattern->n_layers,
+      "temporal-scalability-periodicity", pattern->periodicity, NULL);
+  set_int_array (enc, "temporal-scalability-layer-id", pattern->layer_id,
+      pattern->periodicity);
+  set_int_array (enc, "temporal-scalability-rate-decimator",
+      pattern->rate_decimator, pattern->n_layers);
+  /* Both arrays, always: vp8enc indexes the sync flags modulo their
+   * count whenever a layer-id pattern is set. */
+  g_object_set_property (
+      G_OBJECT (enc), "temporal-scalability-layer-flags", &flags);
+  g_object_set_property (
+      G_OBJECT (enc), "temporal-scalability-layer-sync-flags", &sync);
+  g_value_unset (&flags);
+  g_value_unset (&sync);
+  return TRUE;
 }

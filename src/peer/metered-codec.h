@@ -107,4 +107,34 @@ void metered_codec_add_fmtp (const MeteredCodec *codec, GstCaps *caps);
  * registry has, or NULL. Reads the registry: not for hot paths. */
 const char *metered_codec_pick_factory (const char *const *factories);
 
+/* VP8 temporal layers as meteredsink's encoder makes them: vp8enc's
+ * temporal-scalability-* values for 2 or 3 layers. */
+#define METERED_CODEC_MAX_TEMPORAL_LAYERS 3
+#define METERED_CODEC_MAX_TEMPORAL_PERIOD 8
+
+typedef struct
+{
+  guint n_layers;
+  guint periodicity;
+  /* per frame of the period */
+  guint layer_id[METERED_CODEC_MAX_TEMPORAL_PERIOD];
+  const char
+      *flags[METERED_CODEC_MAX_TEMPORAL_PERIOD]; /* GstVPXEncTsLayerFlags */
+  gboolean sync[METERED_CODEC_MAX_TEMPORAL_PERIOD];
+  /* per layer */
+  guint rate_decimator[METERED_CODEC_MAX_TEMPORAL_LAYERS];
+  double
+      share[METERED_CODEC_MAX_TEMPORAL_LAYERS]; /* of the target, cumulative */
+} MeteredTemporalPattern;
+
+/* NULL for n_layers other than 2 and 3. */
+const MeteredTemporalPattern *metered_codec_temporal_pattern (guint n_layers);
+/* Sets a vp8enc to encode n_layers (2 or 3) temporal layers of that
+ * pattern; FALSE when it cannot (another n_layers, a vp8enc before
+ * 1.20). Call metered_codec_set_layer_bitrates () after. */
+gboolean metered_codec_set_temporal_layers (GstElement *vp8enc, guint n_layers);
+/* The per-layer targets of a vp8enc with temporal layers for a total of
+ * bitrate (bit/s); nothing for one layer. */
+void metered_codec_set_layer_bitrates (GstElement *vp8enc, guint bitrate);
+
 G_END_DECLS

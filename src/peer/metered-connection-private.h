@@ -42,6 +42,8 @@
 
 #include <gst/webrtc/webrtc.h>
 
+#include "metered-layer-probe.h"
+
 G_BEGIN_DECLS
 
 GST_DEBUG_CATEGORY_EXTERN (metered_peer_debug);
@@ -51,6 +53,9 @@ typedef struct
 {
   MeteredLocalTrack *track;
   GstElement *appsrc;
+  /* Video: the viewer's temporal-layer gate on the appsrc's src pad
+   * (lives as long as the pad). */
+  MeteredLayerProbe *layers;
 } SendBranch;
 
 /* A remote track's branch: webrtcbin src pad -> depayloader -> appsink. */

@@ -436,6 +436,27 @@ drop_stale_count_sent (GstPad *pad, GstPadProbeInfo *info, gpointer data)
   return GST_PAD_PROBE_OK;
 }
 
+/* The viewer's reports for its layer rule (metered-layer-probe.h). */
+static void
+layer_stats (gpointer data, double *fraction_lost, guint64 *packets_sent,
+    guint64 *nacks_received)
+{
+  MeteredConnection *conn = data;
+  GVariantBuilder builder;
+  g_autoptr (GVariant) stats = NULL;
+  guint32 fraction;
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
+  metered_connection_add_feedback_stats (conn, &builder);
+  stats = g_variant_ref_sink (g_variant_builder_end (&builder));
+  *fraction_lost = g_variant_lookup (stats, "fraction-lost", "u", &fraction)
+                       ? fraction / 256.0
+                       : -1;
+  if (!g_variant_lookup (stats, "nacks-received", "t", nacks_received))
+    *nacks_received = 0;
+  *packets_sent = metered_connection_get_packets_sent (conn);
+}
+
 static gboolean
 add_send_branch (
     MeteredConnection *conn, MeteredLocalTrack *track, GError **error)
@@ -514,6 +535,11 @@ add_send_branch (
   branch = g_new0 (SendBranch, 1);
   branch->track = metered_local_track_copy (track);
   branch->appsrc = gst_object_ref (appsrc);
+  if (codec->kind == METERED_MEDIA_VIDEO) {
+    srcpad = gst_element_get_static_pad (appsrc, "src");
+    branch->layers = metered_layer_probe_attach (srcpad, layer_stats, conn);
+    gst_object_unref (srcpad);
+  }
   METERED_CONNECTION_LOCK (conn);
   g_ptr_array_add (conn->send, branch);
   METERED_CONNECTION_UNLOCK (conn);
@@ -1076,6 +1102,20 @@ metered_connection_add_feedback_stats (
   g_clear_object (&session);
   gst_clear_object (&rtpbin);
   gst_object_unref (webrtc);
+}
+
+void
+metered_connection_set_layer_cap (MeteredConnection *conn, const char *track_id,
+    gint cap, gboolean keyframes_only)
+{
+  METERED_CONNECTION_LOCK (conn);
+  for (guint i = 0; i < conn->send->len; i++) {
+    SendBranch *b = g_ptr_array_index (conn->send, i);
+    /* the probe takes only its own leaf lock */
+    if (b->layers && (!track_id || g_str_equal (b->track->track_id, track_id)))
+      metered_layer_probe_set_cap (b->layers, cap, keyframes_only);
+  }
+  METERED_CONNECTION_UNLOCK (conn);
 }
 
 void

@@ -139,4 +139,12 @@ guint64 metered_connection_get_packets_sent (MeteredConnection *conn);
 void metered_connection_add_feedback_stats (
     MeteredConnection *conn, GVariantBuilder *builder);
 
+/* The viewer's temporal-layer cap on a sent video track (track_id NULL:
+ * every one): cap the highest layer sent (0: the base), < 0 back to the
+ * automatic rule (its receiver reports); keyframes_only for codecs
+ * without layers. Down at once, up at the next sync or key frame. Any
+ * thread. */
+void metered_connection_set_layer_cap (MeteredConnection *conn,
+    const char *track_id, gint cap, gboolean keyframes_only);
+
 G_END_DECLS
