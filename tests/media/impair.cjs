@@ -24,6 +24,10 @@
 //
 // --ci: one run of sender a; fails unless the viewer sent NACKs that were
 // answered with retransmissions and kept decoding (no timing asserted).
+// --ci-layers: sender a, one viewer behind 400 kbit/s (the stream is
+// 1 Mbit/s): it must be capped to the base temporal layer and keep
+// decoding; once the cap is lifted it must get every layer back (frame
+// rates as conditions with generous bounds, not timing).
 'use strict';
 
 const fs = require('fs');
@@ -55,6 +59,7 @@ function args() {
   for (let i = 0; i < a.length; i++) {
     if (a[i] === '--quick') o.quick = true;
     else if (a[i] === '--ci') o.ci = true;
+    else if (a[i] === '--ci-layers') o.ciLayers = true;
     else if (a[i] === '--profiles') o.profiles = a[++i];
     else if (a[i] === '--senders') o.senders = a[++i];
     else if (a[i] === '--duration') o.duration = Number(a[++i]);
@@ -65,7 +70,10 @@ function args() {
     else throw new Error(`unknown argument ${a[i]}`);
   }
   if (!o.linkem || !fs.existsSync(o.linkem)) throw new Error('--linkem PATH/TO/linkem is required');
-  if (o.ci) {
+  if (o.ciLayers) {
+    o.profiles = 'clean';
+    o.senders = 'a';
+  } else if (o.ci) {
     o.profiles = o.profiles || 'loss5-rtt50';
     o.senders = 'a';
     o.duration = Math.min(o.duration, 8);
@@ -402,6 +410,41 @@ async function run(o, ctx, port, exe, tmp, file, profile, sender) {
   }
 }
 
+// --ci-layers: a viewer behind a link slower than the stream gets the
+// base temporal layer (7.5 of 30 fps) and keeps decoding; with the link
+// open again it gets every layer back. Before the per-viewer layer gate it
+// decoded almost nothing there (bench/impair.sh, fan-out profile).
+async function layersCi(o, ctx, port, exe) {
+  const channel = `impair-layers-${process.pid}`;
+  const lk = await linkUp(o.linkem, { delay: 25, rate: 400, queue: 200 }, o.seed);
+  let snd = null, page = null, m = null;
+  const over = async (ms) => {
+    const a = await viewerStats(page), t = Date.now();
+    await sleep(ms);
+    return (m = delta(a, await viewerStats(page), (Date.now() - t) / 1000));
+  };
+  try {
+    snd = await senderA(o, port, exe, channel, o.pluginPath);
+    page = await openPage(ctx, `http://127.0.0.1:${port}/page.html?channel=${channel}`, 'viewer',
+      `&token=${mint(exe, 'm-viewer')}`);
+    await waitFor(() => `the viewer to decode\n${snd.output.slice(-3000)}`, 60,
+      async () => (await decoded(page)) > 0);
+    // 3 s windows: the base layer is 7.5 fps; two layers (15 fps) do not
+    // fit 400 kbit/s, and neither does anything above while it loses.
+    await waitFor(() => `the viewer to decode the base layer alone (last 3 s: ${JSON.stringify(m)})`,
+      40, async () => { await over(3000); return m.frames >= 12 && m.fps < 11; });
+    log(`capped: ${JSON.stringify(m)}`);
+    lk.child.stdin.write('rate 0\n');
+    await waitFor(() => `the viewer to get every layer back (last 3 s: ${JSON.stringify(m)})`,
+      60, async () => { await over(3000); return m.fps >= 20; });
+    log(`PASS: every layer back: ${JSON.stringify(m)}`);
+  } finally {
+    if (page) await page.close().catch(() => {});
+    if (snd) await snd.stop();
+    log(`linkem layers: ${await linkDown(lk)}`);
+  }
+}
+
 const f1 = (v) => (v === null || v === undefined ? '-' : Number(v).toFixed(1));
 const f0 = (v) => (v === null || v === undefined ? '-' : Number(v).toFixed(0));
 
@@ -450,6 +493,10 @@ async function main() {
     rl = relay(tmp, port);
     await rl.ready;
     ctx = await chromium(tmp, 'viewer', [], VIEWER_NS);
+    if (o.ciLayers) {
+      await layersCi(o, ctx, port, exe);
+      o.profiles = [];
+    }
     for (const profile of o.profiles) {
       for (const sender of o.senders) {
         for (const [label, m] of await run(o, ctx, port, exe, tmp, file, profile, sender)) {
@@ -458,6 +505,10 @@ async function main() {
           log(`${profile} ${who}: ${JSON.stringify(m)}`);
         }
       }
+    }
+    if (o.ciLayers) {
+      ok = true;
+      return 0;
     }
     console.log(`\nviewer getStats over ${o.duration} s per run (a: meteredsink, a0: before, b: Chromium -> Chromium; c, c0: meteredsink -> meteredsrc, freezes = output gaps > 100 ms)\n` +
       table(rows) + '\n' + ratios(rows));
