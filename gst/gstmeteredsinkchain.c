@@ -56,6 +56,11 @@ GST_DEBUG_CATEGORY_EXTERN (metered_runtime_debug);
 /* A key frame at least this often anyway (frames): insurance for a lost
  * PLI; viewers normally ask for one themselves. */
 #define KEYFRAME_MAX_DIST 150
+/* A key frame at most this many percent of an average frame: uncapped,
+ * one was 2-3 times larger, a burst a slow viewer's link drops (with
+ * the frames after it waiting on its retransmission). libwebrtc caps
+ * at about the same for its buffer sizes. */
+#define MAX_INTRA_PERCENT 300
 /* Opus in-band FEC is sized for this loss (percent) until measured. */
 #define OPUS_EXPECTED_LOSS_PERCENT 5
 
@@ -176,7 +181,8 @@ make_video_encoder (GstMeteredSinkChain *chain, MeteredCodecId codec,
         codec == METERED_CODEC_VP8 ? 4 : 7, "lag-in-frames", 0,
         "keyframe-max-dist", KEYFRAME_MAX_DIST, "threads", threads,
         "buffer-size", 1000, "buffer-initial-size", 500, "buffer-optimal-size",
-        600, "undershoot", 95, "max-quantizer", 56, NULL);
+        600, "undershoot", 95, "max-quantizer", 56, "max-intra-bitrate",
+        MAX_INTRA_PERCENT, NULL);
     gst_util_set_object_arg (G_OBJECT (enc), "end-usage", "cbr");
     gst_util_set_object_arg (G_OBJECT (enc), "error-resilient", "default");
     if (codec == METERED_CODEC_VP8 && threads > 1)
