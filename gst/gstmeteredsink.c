@@ -1079,7 +1079,7 @@ gst_metered_sink_class_init (GstMeteredSinkClass *klass)
    * take the stream (its receiver reports show more than 10 % loss) is
    * sent fewer layers, one less every 2 s, and one more after 10 s
    * without loss; the others keep every layer. Without layers (1, H.264,
-   * encoded input) such a viewer gets key frames only. Chromium and
+   * encoded input) every viewer gets every frame. Chromium and
    * meteredsrc decode every layer count. Set before the pad's caps.
    */
   g_object_class_install_property (gobject_class, PROP_TEMPORAL_LAYERS,

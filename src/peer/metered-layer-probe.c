@@ -42,6 +42,7 @@ struct _MeteredLayerProbe
   MeteredLayerGate gate;
   MeteredLayerRule rule;
   gboolean rule_ready; /* configured for the codec the first frame showed */
+  gboolean layered; /* the rule runs only on layered streams */
   gboolean automatic;
   gint64 last_sample_us; /* -1: none yet */
   guint64 last_packets;
@@ -137,12 +138,16 @@ on_buffer (GstPad *pad, GstPadProbeInfo *info, gpointer data)
   if (!p->rule_ready) {
     MeteredLayerRuleConfig config = METERED_LAYER_RULE_CONFIG_DEFAULT;
 
-    /* Without layers the one lever left is key frames only. */
+    /* Without layers the one lever left is key frames only: a near stall,
+     * left to the rate policy's estimate (set_cap ()). One report after
+     * a network cut shows heavy loss; a layer less costs little, key
+     * frames only for 10 s would freeze the viewer. */
     config.n_layers = f.has_layer ? METERED_CODEC_MAX_TEMPORAL_LAYERS : 1;
     metered_layer_rule_init (&p->rule, &config);
     p->rule_ready = TRUE;
+    p->layered = f.has_layer;
   }
-  if (due)
+  if (due && p->layered)
     sample (p, lost, packets, nacks, now);
   pass = metered_layer_gate_pass (&p->gate, &f);
   if (p->gate.need_key &&

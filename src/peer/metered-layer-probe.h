@@ -27,8 +27,10 @@ G_BEGIN_DECLS
  * temporal-layer cap never reach it, so its picture IDs, TL0PICIDX and
  * sequence numbers stay contiguous for what it gets. The cap comes from
  * metered_layer_probe_set_cap () (the rate policy) or, while that is
- * automatic, from the viewer's receiver reports once a second
- * (metered-layer-rule.h), read with stats_func on the streaming thread.
+ * automatic and the stream has temporal layers, from the viewer's
+ * receiver reports once a second (metered-layer-rule.h), read with
+ * stats_func on the streaming thread. Key frames only, for streams
+ * without layers, is set_cap ()'s alone.
  */
 
 typedef struct _MeteredLayerProbe MeteredLayerProbe;
