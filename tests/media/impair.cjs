@@ -548,8 +548,9 @@ function abort(why) {
   if (tmpDir) fs.rmSync(tmpDir, { recursive: true, force: true });
   process.exit(1);
 }
+// --ci-layers waits on three conditions in turn (meson's timeout: 180 s).
 const guard = setTimeout(() => abort('overall time limit reached'),
-  Number(process.env.IMPAIR_LIMIT_S || 100) * 1000);
+  Number(process.env.IMPAIR_LIMIT_S || (process.argv.includes('--ci-layers') ? 170 : 100)) * 1000);
 process.on('SIGTERM', () => abort('terminated'));
 process.on('SIGINT', () => abort('interrupted'));
 main().then((rc) => { clearTimeout(guard); process.exit(rc); },
