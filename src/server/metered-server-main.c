@@ -231,7 +231,6 @@ main (int argc, char **argv)
     .ip_connect_limit = METERED_SERVER_IP_CONNECTS,
     .ws_ping_interval = METERED_SERVER_WS_PING_S,
     .presence_gap_ms = 20,
-    .write_threads = -1,
     .max_queued_kb = METERED_SERVER_MAX_QUEUED_KB,
     .ttl = 3600 };
   GOptionEntry entries[] = { { "host", 0, 0, G_OPTION_ARG_STRING, &o.host,
@@ -259,7 +258,7 @@ main (int argc, char **argv)
         "RFC 6455 ping interval in seconds (default 30)", "S" },
     { "write-threads", 0, 0, G_OPTION_ARG_INT, &o.write_threads,
         "Threads writing a ws:// fan-out beside the main loop, 0..4 "
-        "(default 1 on a machine with more than one CPU, else 0)",
+        "(default 0)",
         "N" },
     { "presence-gap-ms", 0, 0, G_OPTION_ARG_INT, &o.presence_gap_ms,
         "Gap between a subscribe ack and its presence snapshot (>= 5)", "MS" },
@@ -321,7 +320,7 @@ main (int argc, char **argv)
                 "--ws-ping-interval >= 1, --presence-gap-ms >= 5\n");
     return 2;
   }
-  if (o.write_threads > 4) {
+  if (o.write_threads < 0 || o.write_threads > 4) {
     g_printerr ("metered-server: --write-threads 0..4\n");
     return 2;
   }
@@ -342,10 +341,7 @@ main (int argc, char **argv)
   options.ip_connect_limit = o.ip_connect_limit;
   options.ws_ping_interval_s = o.ws_ping_interval;
   options.presence_gap_ms = o.presence_gap_ms;
-  /* The library's 0 is its default, -1 none. */
-  options.write_threads = o.write_threads < 0    ? 0
-                          : o.write_threads == 0 ? -1
-                                                 : o.write_threads;
+  options.write_threads = o.write_threads;
   options.verbose = o.verbose;
   options.max_queued_kb = o.max_queued_kb;
 

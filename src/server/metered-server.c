@@ -828,10 +828,10 @@ flush_raw (MeteredServer *server, GPtrArray *batch)
   }
 }
 
-static gboolean
-flush_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
+/* Writes what was queued since the last flush. */
+static void
+flush_now (MeteredServer *server)
 {
-  MeteredServer *server = *(MeteredServer **) (source + 1);
   g_autoptr (GPtrArray) dirty = server->dirty;
 
   server->dirty = g_ptr_array_new ();
@@ -861,7 +861,24 @@ flush_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
   }
   flush_raw (server, dirty);
   server->flushing = NULL;
+}
+
+static gboolean
+flush_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
+{
+  flush_now (*(MeteredServer **) (source + 1));
   return G_SOURCE_CONTINUE;
+}
+
+/* The end of a batch of plain connections' reads: what they queued (a
+ * fan-out) goes out now rather than at the next iteration. */
+static void
+on_loop_batch_done (gpointer data)
+{
+  MeteredServer *server = data;
+
+  if (server->dirty->len > 0 && !server->flushing)
+    flush_now (server);
 }
 
 static GSourceFuncs flush_funcs = {
@@ -1335,11 +1352,11 @@ metered_server_listen (MeteredServer *server, GError **error)
         "epoll_create1: %s", g_strerror (errno));
     return FALSE;
   }
-  server->writer = metered_ws_writer_new (server->options.write_threads < 0 ? 0
-                                          : server->options.write_threads > 0
-                                              ? server->options.write_threads
-                                          : g_get_num_processors () > 1 ? 1
-                                                                        : 0);
+  metered_ws_loop_set_batch_done (server->loop, on_loop_batch_done, server);
+  /* No helpers by default: on the 2-core bench box they took the load
+   * client's core and did not bring p99 down (docs/metered-server.md,
+   * "Performance"). */
+  server->writer = metered_ws_writer_new (server->options.write_threads);
   server->flush_source =
       g_source_new (&flush_funcs, sizeof (GSource) + sizeof (MeteredServer *));
   *(MeteredServer **) (server->flush_source + 1) = server;
