@@ -42,6 +42,7 @@ typedef struct
   int ip_connect_limit;
   int ws_ping_interval;
   int presence_gap_ms;
+  int write_threads;
   int max_queued_kb;
   gboolean verbose;
   /* --mint-token */
@@ -255,6 +256,10 @@ main (int argc, char **argv)
         "Upgrades per client IP per 60 s before HTTP 429 (0 = off)", "N" },
     { "ws-ping-interval", 0, 0, G_OPTION_ARG_INT, &o.ws_ping_interval,
         "RFC 6455 ping interval in seconds (default 30)", "S" },
+    { "write-threads", 0, 0, G_OPTION_ARG_INT, &o.write_threads,
+        "Threads writing a ws:// fan-out beside the main loop, 0..4 "
+        "(default 0)",
+        "N" },
     { "presence-gap-ms", 0, 0, G_OPTION_ARG_INT, &o.presence_gap_ms,
         "Gap between a subscribe ack and its presence snapshot (>= 5)", "MS" },
     { "max-queued-kb", 0, 0, G_OPTION_ARG_INT, &o.max_queued_kb,
@@ -315,6 +320,10 @@ main (int argc, char **argv)
                 "--ws-ping-interval >= 1, --presence-gap-ms >= 5\n");
     return 2;
   }
+  if (o.write_threads < 0 || o.write_threads > 4) {
+    g_printerr ("metered-server: --write-threads 0..4\n");
+    return 2;
+  }
   if (o.max_queued_kb < 16 || o.max_queued_kb > 1024 * 1024) {
     g_printerr ("metered-server: --max-queued-kb 16..1048576\n");
     return 2;
@@ -332,6 +341,7 @@ main (int argc, char **argv)
   options.ip_connect_limit = o.ip_connect_limit;
   options.ws_ping_interval_s = o.ws_ping_interval;
   options.presence_gap_ms = o.presence_gap_ms;
+  options.write_threads = o.write_threads;
   options.verbose = o.verbose;
   options.max_queued_kb = o.max_queued_kb;
 

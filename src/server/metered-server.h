@@ -41,6 +41,9 @@ typedef struct
   const char *web_root; /* NULL = no static files */
   guint ip_connect_limit; /* per 60 s; 0 = off */
   guint ws_ping_interval_s;
+  /* Threads that write a fan-out beside the main loop (ws:// only),
+   * 0..4; 0 (the default): none. */
+  guint write_threads;
   guint presence_gap_ms;
   gboolean verbose;
   guint max_queued_kb; /* per-connection outgoing queue; 0 = default */
