@@ -337,6 +337,11 @@ main (int argc, char **argv)
     g_printerr ("metered-server: --max-queued-kb 16..1048576\n");
     return 2;
   }
+  /* The keys file's "cluster" object; the command line wins. */
+  if (!o.cluster && config->cluster_url)
+    o.cluster = g_strdup (config->cluster_url);
+  if (!o.node_id && config->cluster_node_id)
+    o.node_id = g_strdup (config->cluster_node_id);
   if (o.node_id && !o.cluster) {
     g_printerr ("metered-server: --node-id needs --cluster\n");
     return 2;

@@ -8,7 +8,11 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mintToken } from '../js/lib/server.mjs';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { mintToken, startServer, serverBinary } from '../js/lib/server.mjs';
 import { rawConnect, connectClient, cleanupAll } from '../js/lib/sdk.mjs';
 import { startRedis, startNodes, presenceView, waitFor } from './cluster-lib.mjs';
 
@@ -153,4 +157,39 @@ test('SIGKILL of a node: its peers are announced left; one that re-homed within 
   const snap = await frank2.waitFrame((f) => f.type === 'presence' && f.channel === 'k', { advance: false });
   assert.ok(!snap.joined.some((e) => e.peerId === 'frank'), 'a snapshot never lists its own subscriber');
   for (const s of [obs1, obs3, frank2]) s.close();
+});
+
+test('the keys file\'s "cluster" object makes a node; bad cluster options are refused clearly', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'metered-cluster-keys-'));
+  try {
+    const keys = path.join(dir, 'keys.json');
+    fs.writeFileSync(keys, JSON.stringify({ apps: [], cluster: { redis: redis.url, nodeId: 'n4' } }));
+    const n4 = await startServer({ args: ['--keys', keys] });
+    nodes.push(n4);
+    const p = await connect(n4, 'from-keys-file');
+    const q = await connect(nodes[0], 'on-node-1');
+    await subscribe(p, 'kf', 'kf-1');
+    await subscribe(q, 'kf', 'kf-2');
+    await waitFor(() => presenceView(p, 'kf').members.includes('on-node-1'), { what: 'node 4 sees node 1' });
+
+    const run = (args) => spawnSync(serverBinary(), ['--dev', '--port', '0', ...args], { encoding: 'utf8', timeout: 10000 });
+    const bad = [
+      [['--cluster', redis.url, '--node-id', 'no spaces'], /node-id/],
+      [['--cluster', 'redis://:s3cret-pw@127.0.0.1:1/7', '--node-id', 'x'], /db|database|0/],
+      [['--cluster', 'http://127.0.0.1:1', '--node-id', 'x'], /redis:\/\//],
+      [['--node-id', 'x'], /needs --cluster/],
+    ];
+    for (const [args, re] of bad) {
+      const r = run(args);
+      assert.equal(r.status, 2, `${args.join(' ')}: exit 2 (${r.stderr})`);
+      assert.match(r.stderr, re);
+      assert.ok(!r.stderr.includes('s3cret-pw'), 'the password is never printed');
+    }
+    fs.writeFileSync(keys, JSON.stringify({ apps: [], cluster: { redis: 7 } }));
+    const r = run(['--keys', keys]);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /"cluster"\."redis" must be a non-empty string/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
