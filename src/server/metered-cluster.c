@@ -23,6 +23,7 @@
 
 #include "metered-cluster-lease.h"
 #include "metered-cluster-presence.h"
+#include "metered-cluster-scripts.h"
 #include "protocol/metered-protocol.h"
 
 /* A local connection as the cluster knows it. Replies from Redis find it
@@ -625,6 +626,7 @@ on_redis_resync (MeteredRedis *redis, MeteredRedisResync why, gpointer data)
 {
   MeteredCluster *cluster = data;
 
+  metered_cluster_scripts_load (redis);
   metered_cluster_lease_resync (cluster->lease, why);
 }
 
@@ -675,6 +677,11 @@ metered_cluster_new (
   MeteredClusterLeaseTiming timing = METERED_CLUSTER_LEASE_TIMING_DEFAULT;
   g_autofree char *info = NULL;
 
+  if (options->lease_ms) {
+    timing.expiry_ms = options->lease_ms;
+    timing.renew_ms = options->lease_ms / 3;
+    timing.fence_after_ms = options->lease_ms - timing.renew_ms;
+  }
   if (!options->node_id ||
       !metered_cluster_node_id_is_valid (options->node_id)) {
     g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,

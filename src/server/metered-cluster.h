@@ -39,6 +39,9 @@ typedef struct
   const char *url; /* redis://[:password@]host[:port][/0] */
   const char *node_id; /* [A-Za-z0-9._-]{1,64}, unique per live node */
   const char *prefix; /* NULL: METERED_CLUSTER_PREFIX */
+  /* Lease expiry; 0: 3000. Renewed every third of it, fenced after two
+   * thirds without a renewal. */
+  guint lease_ms;
 } MeteredClusterOptions;
 
 /* Checks the options (a clear error, no password in it) and starts

@@ -49,6 +49,7 @@ typedef struct
   gboolean verbose;
   char *cluster;
   char *node_id;
+  int cluster_lease_ms;
   /* --mint-token */
   gboolean mint;
   char *kid;
@@ -276,6 +277,11 @@ main (int argc, char **argv)
         "With --cluster: this node's id, unique among live nodes "
         "([A-Za-z0-9._-], at most 64)",
         "ID" },
+    { "cluster-lease-ms", 0, 0, G_OPTION_ARG_INT, &o.cluster_lease_ms,
+        "With --cluster: lease expiry (default 3000, 1500..60000): a dead "
+        "node's peers leave about this long plus 1 s after it died; a node "
+        "fences itself after two thirds of it without a renewal",
+        "MS" },
     { "verbose", 'v', 0, G_OPTION_ARG_NONE, &o.verbose,
         "Log connection events (credentials are never logged)", NULL },
     { "mint-token", 0, 0, G_OPTION_ARG_NONE, &o.mint,
@@ -342,6 +348,11 @@ main (int argc, char **argv)
     o.cluster = g_strdup (config->cluster_url);
   if (!o.node_id && config->cluster_node_id)
     o.node_id = g_strdup (config->cluster_node_id);
+  if (o.cluster_lease_ms &&
+      (o.cluster_lease_ms < 1500 || o.cluster_lease_ms > 60000)) {
+    g_printerr ("metered-server: --cluster-lease-ms 1500..60000\n");
+    return 2;
+  }
   if (o.node_id && !o.cluster) {
     g_printerr ("metered-server: --node-id needs --cluster\n");
     return 2;
@@ -377,7 +388,8 @@ main (int argc, char **argv)
   }
 #ifdef METERED_HAVE_CLUSTER
   if (o.cluster) {
-    MeteredClusterOptions copts = { o.cluster, o.node_id, NULL };
+    MeteredClusterOptions copts = { o.cluster, o.node_id, NULL,
+      (guint) o.cluster_lease_ms };
 
     cluster =
         metered_cluster_new (metered_server_get_hub (server), &copts, &error);

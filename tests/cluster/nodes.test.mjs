@@ -31,10 +31,14 @@ const messages = (sock, channel) => sock.json().filter((f) => f.type === 'messag
 
 before(async () => {
   redis = await startRedis();
-  nodes = await startNodes(redis, 3);
+  // A 6 s lease: a box loaded to a few seconds of starvation (ASan on 2
+  // shared cores) would otherwise fence every node mid-test.
+  nodes = await startNodes(redis, 3, ['--cluster-lease-ms', '6000']);
 });
 
 after(async () => {
+  // The nodes' own words, for a failure's log (no credentials in them).
+  for (const n of nodes) console.error(`--- ${n.argv.join(' ')}\n${n.stderr().slice(-3000)}`);
   await cleanupAll();
   for (const n of nodes) await n.stop('SIGKILL');
   if (redis) await redis.cleanup();
@@ -66,7 +70,11 @@ test('presence, publish, send and dedupe across three nodes', async () => {
   }
   await waitFor(() => messages(c, 'room').length >= 2 * N && messages(d, 'room').length >= 2 * N,
     { what: 'every message at carol and dave' });
-  await waitFor(() => messages(a, 'room').length >= N && messages(b, 'room').length >= N, { what: 'alice and bob' });
+  await waitFor(() => messages(a, 'room').length >= N && messages(b, 'room').length >= N, { what: 'alice and bob' })
+    .catch((e) => {
+      const seen = (s) => messages(s, 'room').map((m) => `${m.data.s}${m.data.i}`).join(',');
+      throw new Error(`${e.message}: alice got ${seen(a)}; bob got ${seen(b)}; alice's other frames ${JSON.stringify(a.json().filter((f) => f.type !== 'message').slice(-5))}`);
+    });
   const order = (s) => messages(s, 'room').map((m) => `${m.data.s}${m.data.i}`);
   assert.deepEqual(order(c), order(d), 'carol (node 3) and dave (node 1) see one order');
   assert.deepEqual(order(a), order(c).filter((x) => x.startsWith('b')), 'alice: bob\'s messages in the same order, none of her own');
@@ -136,11 +144,11 @@ test('SIGKILL of a node: its peers are announced left; one that re-homed within 
     await waitFor(() => ['erin', 'frank'].every((p) => presenceView(o, 'k').members.includes(p)), { what: 'erin and frank joined' });
 
   await n2.stop('SIGKILL');
-  // frank re-homes at once (well within the 3 s lease).
+  // frank re-homes at once (well within the 6 s lease).
   const frank2 = await connect(n3, 'frank');
   await subscribe(frank2, 'k', 'f2');
   for (const o of [obs1, obs3])
-    await waitFor(() => !presenceView(o, 'k').members.includes('erin'), { what: 'erin announced left', timeoutMs: 15000 });
+    await waitFor(() => !presenceView(o, 'k').members.includes('erin'), { what: 'erin announced left', timeoutMs: 20000 });
   // Presence and messages share one order per channel: once each
   // observer has the other's sentinel, every left of that reaper run is
   // in already.
@@ -164,7 +172,7 @@ test('the keys file\'s "cluster" object makes a node; bad cluster options are re
   try {
     const keys = path.join(dir, 'keys.json');
     fs.writeFileSync(keys, JSON.stringify({ apps: [], cluster: { redis: redis.url, nodeId: 'n4' } }));
-    const n4 = await startServer({ args: ['--keys', keys] });
+    const n4 = await startServer({ args: ['--keys', keys, '--cluster-lease-ms', '6000'] });
     nodes.push(n4);
     const p = await connect(n4, 'from-keys-file');
     const q = await connect(nodes[0], 'on-node-1');
@@ -178,6 +186,7 @@ test('the keys file\'s "cluster" object makes a node; bad cluster options are re
       [['--cluster', 'redis://:s3cret-pw@127.0.0.1:1/7', '--node-id', 'x'], /db|database|0/],
       [['--cluster', 'http://127.0.0.1:1', '--node-id', 'x'], /redis:\/\//],
       [['--node-id', 'x'], /needs --cluster/],
+      [['--cluster', redis.url, '--node-id', 'x', '--cluster-lease-ms', '100'], /--cluster-lease-ms 1500\.\.60000/],
     ];
     for (const [args, re] of bad) {
       const r = run(args);
