@@ -202,3 +202,18 @@ test('the keys file\'s "cluster" object makes a node; bad cluster options are re
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('SIGTERM: every live node leaves cleanly (exit 0: no sanitizer report, no leak under ASan)', async () => {
+  const live = nodes.filter((n) => n.alive());
+  assert.ok(live.length >= 3, 'nodes 1, 3 and 4 still run');
+  const watcher = await connect(live[live.length - 1], 'last-watcher');
+  await subscribe(watcher, 'bye', 'w');
+  const leaver = await connect(live[0], 'leaver');
+  await subscribe(leaver, 'bye', 'l');
+  await waitFor(() => presenceView(watcher, 'bye').members.includes('leaver'), { what: 'leaver joined' });
+  assert.equal(await live[0].stop('SIGTERM'), 0, `node exit status; stderr: ${live[0].stderr().slice(-2000)}`);
+  // Its clients' presence ends with the shutdown, not a lease later.
+  await waitFor(() => !presenceView(watcher, 'bye').members.includes('leaver'), { what: 'leaver left at shutdown' });
+  watcher.close();
+  for (const n of live.slice(1)) assert.equal(await n.stop('SIGTERM'), 0, `node exit status; stderr: ${n.stderr().slice(-2000)}`);
+});
