@@ -73,7 +73,6 @@ typedef struct
 struct _MeteredCluster
 {
   MeteredHub *hub; /* not owned */
-  MeteredHubCluster hooks;
   char *prefix;
   char *node_id;
   MeteredRedis *redis;
@@ -665,6 +664,9 @@ on_fenced (MeteredClusterLease *lease, const char *why, gpointer data)
       cluster->node_id, why, n);
 }
 
+static const MeteredHubCluster hooks = { hook_conn_added, hook_conn_removed,
+  hook_snapshot, hook_unsubscribed, hook_publish, hook_send };
+
 MeteredCluster *
 metered_cluster_new (
     MeteredHub *hub, const MeteredClusterOptions *options, GError **error)
@@ -712,13 +714,7 @@ metered_cluster_new (
   cluster->lease = metered_cluster_lease_new (cluster->redis, cluster->prefix,
       cluster->node_id, info, &timing, &lease_cb, cluster);
 
-  cluster->hooks.conn_added = hook_conn_added;
-  cluster->hooks.conn_removed = hook_conn_removed;
-  cluster->hooks.snapshot = hook_snapshot;
-  cluster->hooks.unsubscribed = hook_unsubscribed;
-  cluster->hooks.publish = hook_publish;
-  cluster->hooks.send = hook_send;
-  metered_hub_set_cluster (hub, &cluster->hooks, cluster);
+  metered_hub_set_cluster (hub, &hooks, cluster);
   return cluster;
 }
 
