@@ -68,6 +68,7 @@ typedef struct
   /* claim: what a release needs when the connection is gone meanwhile */
   char *peer_key;
   char *inc;
+  gboolean resync; /* snapshot: merge into a view already sent */
 } Request;
 
 struct _MeteredCluster
@@ -83,7 +84,14 @@ struct _MeteredCluster
   guint64 next_serial;
   guint64 events_in;
   guint64 events_bad;
+  guint resync_source;
 };
+
+/* After a reconnect or a Redis restart, every subscription's view is
+ * compared with Redis this long after the link is back: the other nodes
+ * have re-registered and joined again by then, so what is told is what
+ * changed while events could not flow (a member that left meanwhile). */
+#define RESYNC_DELAY_MS 1500
 
 static Request *
 request_new (MeteredCluster *cluster, ClusterConn *cc)
@@ -356,7 +364,7 @@ on_snapshot (
       log_error ("snapshot", error);
       /* The subscriber waits for a snapshot: an empty one is wrong, so
        * it reconnects and subscribes again. */
-      if (cc)
+      if (cc && !req->resync)
         metered_hub_conn_close (
             cc->conn, METERED_CLOSE_GOING_AWAY, "cluster backend unavailable");
       /* the close may have dropped the channel's last reference */
@@ -377,10 +385,21 @@ on_snapshot (
     g_ptr_array_add (ids, (gpointer) unscoped (peer));
     g_ptr_array_add (mds, (gpointer) (*info ? info : NULL));
   }
+  if (req->resync) {
+    metered_hub_conn_merge_presence (cc->conn, req->channel,
+        (const char *const *) ids->pdata, (const char *const *) mds->pdata,
+        ids->len, result->epoch, result->seq);
+    goto replay;
+  }
   if (!metered_hub_conn_send_snapshot (cc->conn, req->channel,
           (const char *const *) ids->pdata, (const char *const *) mds->pdata,
           ids->len, result->epoch, result->seq))
     goto out;
+  g_hash_table_insert (
+      cc->channels, g_strdup (req->channel), GINT_TO_POINTER (TRUE));
+  join (cc, req->channel);
+
+replay:
   /* What changed between the SUBSCRIBE and the snapshot's read, in
    * order; subscribers that had it already skip it by its seq. */
   for (GList *l = chan->buffer.head; l; l = l->next) {
@@ -389,9 +408,6 @@ on_snapshot (
         ev->body_len ? ev->body : NULL,
         ev->type == METERED_CLUSTER_EVENT_JOINED, ev->epoch, ev->seq);
   }
-  g_hash_table_insert (
-      cc->channels, g_strdup (req->channel), GINT_TO_POINTER (TRUE));
-  join (cc, req->channel);
 
 out:
   if (chan && chan->in_flight == 0)
@@ -620,6 +636,38 @@ on_redis_message (MeteredRedis *redis, const char *topic, const char *data,
   metered_cluster_event_clear (&ev);
 }
 
+static gboolean
+resync_views (gpointer data)
+{
+  MeteredCluster *cluster = data;
+  GHashTableIter iter, chans;
+  gpointer value, channel, ready;
+
+  cluster->resync_source = 0;
+  g_hash_table_iter_init (&iter, cluster->conns);
+  while (g_hash_table_iter_next (&iter, NULL, &value)) {
+    ClusterConn *cc = value;
+
+    g_hash_table_iter_init (&chans, cc->channels);
+    while (g_hash_table_iter_next (&chans, &channel, &ready)) {
+      g_autofree char *key = channel_key (cc->conn, channel);
+      g_autofree char *topic =
+          metered_cluster_channel_topic (cluster->prefix, key);
+      ClusterChan *chan = g_hash_table_lookup (cluster->chans, topic);
+      Request *req;
+
+      if (!ready || !chan || !chan->confirmed)
+        continue;
+      req = request_new (cluster, cc);
+      req->channel = g_strdup (channel);
+      req->topic = g_steal_pointer (&topic);
+      req->resync = TRUE;
+      snapshot_read (cluster, chan, req);
+    }
+  }
+  return G_SOURCE_REMOVE;
+}
+
 static void
 on_redis_resync (MeteredRedis *redis, MeteredRedisResync why, gpointer data)
 {
@@ -627,6 +675,11 @@ on_redis_resync (MeteredRedis *redis, MeteredRedisResync why, gpointer data)
 
   metered_cluster_scripts_load (redis);
   metered_cluster_lease_resync (cluster->lease, why);
+  if (why != METERED_REDIS_RESYNC_FIRST) {
+    g_clear_handle_id (&cluster->resync_source, g_source_remove);
+    cluster->resync_source =
+        g_timeout_add (RESYNC_DELAY_MS, resync_views, cluster);
+  }
 }
 
 static void
@@ -730,6 +783,7 @@ metered_cluster_free (MeteredCluster *cluster)
   if (!cluster)
     return;
   metered_hub_set_cluster (cluster->hub, NULL, NULL);
+  g_clear_handle_id (&cluster->resync_source, g_source_remove);
   metered_cluster_lease_free (cluster->lease);
   /* Pending replies run from here with CANCELLED and find their
    * connections through the tables, still there. */

@@ -45,6 +45,10 @@ typedef struct
    * (its snapshot's, then each delta's); older deltas are skipped. */
   char *cluster_epoch;
   gint64 cluster_seq;
+  /* Cluster mode: the peer ids this subscriber was told are present, so
+   * that a repeated joined (members joining again after a Redis restart)
+   * or a left of a stranger is not passed on. NULL until its snapshot. */
+  GHashTable *cluster_members;
 } MeteredHubSub;
 
 typedef struct
@@ -132,6 +136,7 @@ sub_free (MeteredHubSub *sub)
 {
   replay_stop (sub);
   g_free (sub->cluster_epoch);
+  g_clear_pointer (&sub->cluster_members, g_hash_table_unref);
   g_free (sub->channel);
   g_free (sub->channel_key);
   g_free (sub);
@@ -1310,6 +1315,11 @@ metered_hub_conn_send_snapshot (MeteredHubConn *conn, const char *channel,
   }
   conn_send (conn, METERED_FRAME_PRESENCE,
       metered_frame_build_presence (channel, entries, sees ? n : 0, NULL, 0));
+  g_clear_pointer (&sub->cluster_members, g_hash_table_unref);
+  sub->cluster_members =
+      g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  for (guint i = 0; sees && i < n; i++)
+    g_hash_table_add (sub->cluster_members, g_strdup (peer_ids[i]));
   g_free (sub->cluster_epoch);
   sub->cluster_epoch = g_strdup (epoch);
   sub->cluster_seq = seq;
@@ -1340,6 +1350,10 @@ metered_hub_deliver_presence (MeteredHub *hub, const char *channel_key,
     g_free (other->cluster_epoch);
     other->cluster_epoch = g_strdup (epoch);
     other->cluster_seq = seq;
+    if (!other->cluster_members ||
+        (joined ? !g_hash_table_add (other->cluster_members, g_strdup (peer_id))
+                : !g_hash_table_remove (other->cluster_members, peer_id)))
+      continue; /* already known as present, or absent */
     if (!text)
       text = frame_bytes (joined ? metered_frame_build_presence (
                                        other->channel, &entry, 1, NULL, 0)
@@ -1379,5 +1393,50 @@ metered_hub_deliver_direct (MeteredHub *hub, const char *peer_key,
     return FALSE;
   conn_send (target, METERED_FRAME_DIRECT,
       metered_frame_build_direct (from, data_json, from_metadata));
+  return TRUE;
+}
+
+gboolean
+metered_hub_conn_merge_presence (MeteredHubConn *conn, const char *channel,
+    const char *const *peer_ids, const char *const *metadata, guint n,
+    const char *epoch, gint64 seq)
+{
+  MeteredHubSub *sub = g_hash_table_lookup (conn->subs, channel);
+  g_autoptr (GHashTable) now_in =
+      g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr (GArray) joined =
+      g_array_new (FALSE, FALSE, sizeof (MeteredPresenceEntry));
+  g_autoptr (GArray) left =
+      g_array_new (FALSE, FALSE, sizeof (MeteredPresenceEntry));
+  g_autoptr (GPtrArray) gone = g_ptr_array_new_with_free_func (g_free);
+  GHashTableIter iter;
+  gpointer member;
+
+  if (!sub || conn->detached || !sub->visible || !sub->cluster_members)
+    return FALSE;
+  for (guint i = 0; i < n; i++) {
+    MeteredPresenceEntry e = { (char *) peer_ids[i], (char *) metadata[i] };
+    g_hash_table_add (now_in, g_strdup (peer_ids[i]));
+    if (!g_hash_table_contains (sub->cluster_members, peer_ids[i]))
+      g_array_append_val (joined, e);
+  }
+  g_hash_table_iter_init (&iter, sub->cluster_members);
+  while (g_hash_table_iter_next (&iter, &member, NULL))
+    if (!g_hash_table_contains (now_in, member))
+      g_ptr_array_add (gone, g_strdup (member));
+  for (guint i = 0; i < gone->len; i++) {
+    MeteredPresenceEntry e = { g_ptr_array_index (gone, i), NULL };
+    g_array_append_val (left, e);
+  }
+  if (joined->len || left->len)
+    conn_send (conn, METERED_FRAME_PRESENCE,
+        metered_frame_build_presence (channel,
+            (MeteredPresenceEntry *) joined->data, joined->len,
+            (MeteredPresenceEntry *) left->data, left->len));
+  g_hash_table_unref (sub->cluster_members);
+  sub->cluster_members = g_steal_pointer (&now_in);
+  g_free (sub->cluster_epoch);
+  sub->cluster_epoch = g_strdup (epoch);
+  sub->cluster_seq = seq;
   return TRUE;
 }

@@ -167,6 +167,12 @@ void metered_hub_conn_answer (MeteredHubConn *conn, const char *request_id,
 gboolean metered_hub_conn_send_snapshot (MeteredHubConn *conn,
     const char *channel, const char *const *peer_ids,
     const char *const *metadata, guint n, const char *epoch, gint64 seq);
+/* After Redis lost events (a reconnect, a restart): the subscription's
+ * view becomes the snapshot given, told as one delta of what changed
+ * (nothing when nothing did). FALSE: no snapshot out yet. */
+gboolean metered_hub_conn_merge_presence (MeteredHubConn *conn,
+    const char *channel, const char *const *peer_ids,
+    const char *const *metadata, guint n, const char *epoch, gint64 seq);
 /* A presence delta of channel_key to its local members with a snapshot
  * out, except the peer itself. */
 void metered_hub_deliver_presence (MeteredHub *hub, const char *channel_key,

@@ -54,6 +54,7 @@ export async function startRedis() {
         await done;
       }
     },
+    async start() { await launch(); },
     async restart() { await redis.stop('SIGKILL'); await launch(); },
     async cleanup() { await redis.stop('SIGKILL'); fs.rmSync(dir, { recursive: true, force: true }); },
   };
