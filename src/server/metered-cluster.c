@@ -717,6 +717,58 @@ on_fenced (MeteredClusterLease *lease, const char *why, gpointer data)
       cluster->node_id, why, n);
 }
 
+/* /metrics: what an operator watches to see a node drift from the
+ * cluster before it fences, and what the reaper did. */
+static void
+render_metrics (GString *out, gpointer data)
+{
+  MeteredCluster *cluster = data;
+  MeteredClusterStats st;
+  MeteredClusterLeaseStats ls;
+  MeteredRedisStats rs;
+  const struct
+  {
+    const char *name, *type, *help;
+  } rows[] = {
+    { "metered_cluster_lease_held", "gauge",
+        "1 while this node holds its cluster lease" },
+    { "metered_cluster_lease_age_seconds", "gauge",
+        "Since the last successful lease renewal was sent (-1: none)" },
+    { "metered_cluster_redis_rtt_seconds", "gauge",
+        "Round trip of the last idle PING to Redis (-1: none yet)" },
+    { "metered_cluster_redis_pending", "gauge",
+        "Redis commands waiting for their reply (the link's backlog)" },
+    { "metered_cluster_redis_failures_total", "counter",
+        "Redis links dropped (timeouts, errors, restarts)" },
+    { "metered_cluster_fences_total", "counter",
+        "Times this node fenced itself and closed its clients" },
+    { "metered_cluster_reaped_peers_total", "counter",
+        "Peers of dead nodes this node's reaper announced as left" },
+    { "metered_cluster_events_total", "counter",
+        "Cluster events received from Redis" },
+    { "metered_cluster_events_malformed_total", "counter",
+        "Cluster events dropped as malformed" },
+  };
+  double values[G_N_ELEMENTS (rows)];
+
+  metered_cluster_get_stats (cluster, &st);
+  metered_cluster_lease_get_stats (cluster->lease, &ls);
+  metered_redis_get_stats (cluster->redis, &rs);
+  values[0] = st.lease_held;
+  values[1] = st.lease_age_ms < 0 ? -1 : st.lease_age_ms / 1000.0;
+  values[2] = st.redis_rtt_us < 0 ? -1 : st.redis_rtt_us / 1e6;
+  values[3] = st.redis_pending;
+  values[4] = rs.failures;
+  values[5] = st.fences;
+  values[6] = st.reaped_peers;
+  values[7] = st.events_in;
+  values[8] = st.events_bad;
+  for (guint i = 0; i < G_N_ELEMENTS (rows); i++)
+    g_string_append_printf (out, "# HELP %s %s\n# TYPE %s %s\n%s %.15g\n",
+        rows[i].name, rows[i].help, rows[i].name, rows[i].type, rows[i].name,
+        values[i]);
+}
+
 static const MeteredHubCluster hooks = { hook_conn_added, hook_conn_removed,
   hook_snapshot, hook_unsubscribed, hook_publish, hook_send };
 
@@ -768,6 +820,8 @@ metered_cluster_new (
       cluster->node_id, info, &timing, &lease_cb, cluster);
 
   metered_hub_set_cluster (hub, &hooks, cluster);
+  metered_metrics_set_extra (
+      metered_hub_get_metrics (hub), render_metrics, cluster);
   return cluster;
 }
 
@@ -783,6 +837,8 @@ metered_cluster_free (MeteredCluster *cluster)
   if (!cluster)
     return;
   metered_hub_set_cluster (cluster->hub, NULL, NULL);
+  metered_metrics_set_extra (
+      metered_hub_get_metrics (cluster->hub), NULL, NULL);
   g_clear_handle_id (&cluster->resync_source, g_source_remove);
   metered_cluster_lease_free (cluster->lease);
   /* Pending replies run from here with CANCELLED and find their

@@ -1255,6 +1255,12 @@ metered_hub_set_cluster (
   hub->cluster_data = data;
 }
 
+MeteredMetrics *
+metered_hub_get_metrics (MeteredHub *hub)
+{
+  return hub->metrics;
+}
+
 const char *
 metered_hub_conn_get_peer_key (MeteredHubConn *conn)
 {

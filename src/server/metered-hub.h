@@ -149,6 +149,7 @@ typedef struct
 
 void metered_hub_set_cluster (
     MeteredHub *hub, const MeteredHubCluster *cluster, gpointer data);
+MeteredMetrics *metered_hub_get_metrics (MeteredHub *hub);
 
 /* app id + US (0x1f) + name: how channels and peers are named across
  * nodes. */

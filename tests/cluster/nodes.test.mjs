@@ -12,7 +12,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { mintToken, startServer, serverBinary } from '../js/lib/server.mjs';
+import { mintToken, startServer, serverBinary, metrics } from '../js/lib/server.mjs';
 import { rawConnect, connectClient, cleanupAll } from '../js/lib/sdk.mjs';
 import { startRedis, startNodes, presenceView, waitFor } from './cluster-lib.mjs';
 
@@ -165,6 +165,30 @@ test('SIGKILL of a node: its peers are announced left; one that re-homed within 
   const snap = await frank2.waitFrame((f) => f.type === 'presence' && f.channel === 'k', { advance: false });
   assert.ok(!snap.joined.some((e) => e.peerId === 'frank'), 'a snapshot never lists its own subscriber');
   for (const s of [obs1, obs3, frank2]) s.close();
+});
+
+test('/metrics: cluster figures on a node (lease, Redis, reaper), none on a single node', async () => {
+  const [n1, , n3] = nodes;
+  const m1 = await metrics(n1);
+  const m3 = await metrics(n3);
+  for (const m of [m1, m3]) {
+    assert.equal(m.metered_cluster_lease_held, 1);
+    assert.ok(m.metered_cluster_lease_age_seconds >= 0 && m.metered_cluster_lease_age_seconds < 6, `lease age ${m.metered_cluster_lease_age_seconds}`);
+    assert.ok(m.metered_cluster_events_total > 0);
+    assert.equal(m.metered_cluster_events_malformed_total, 0);
+    assert.equal(m.metered_cluster_fences_total, 0);
+  }
+  // The SIGKILL test's node 2 had erin and frank: one reaper (whichever
+  // node held the lock) announced erin and skipped frank.
+  assert.ok(m1.metered_cluster_reaped_peers_total + m3.metered_cluster_reaped_peers_total >= 1, 'the reaper counted erin');
+  const single = await startServer();
+  try {
+    const ms = await metrics(single);
+    assert.ok('metered_connections' in ms);
+    assert.deepEqual(Object.keys(ms).filter((k) => k.startsWith('metered_cluster_')), [], 'single node: no cluster figures');
+  } finally {
+    await single.stop();
+  }
 });
 
 test('the keys file\'s "cluster" object makes a node; bad cluster options are refused clearly', async () => {
