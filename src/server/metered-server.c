@@ -1401,6 +1401,12 @@ metered_server_get_port (MeteredServer *server)
   return server->port;
 }
 
+MeteredHub *
+metered_server_get_hub (MeteredServer *server)
+{
+  return server->hub;
+}
+
 char *
 metered_server_get_url (MeteredServer *server)
 {

@@ -60,6 +60,8 @@ void metered_server_free (MeteredServer *server);
 gboolean metered_server_listen (MeteredServer *server, GError **error);
 /* The bound port and the ws:// or wss:// base URL. */
 guint metered_server_get_port (MeteredServer *server);
+/* The channel logic, for the cluster mode's hooks. */
+struct _MeteredHub *metered_server_get_hub (MeteredServer *server);
 char *metered_server_get_url (MeteredServer *server);
 
 /* Graceful shutdown: going_away + close 1001 to every client; done is
