@@ -189,6 +189,14 @@ struct _MeteredSignallingClient
   guint stuck_timer;
   guint token_timer;
 
+  /* liveness probe (metered_signalling_client_probe), on the context */
+  gint64 last_rx_ms; /* the last inbound text frame, or the socket's open */
+  gint64 ping_unanswered_ms; /* the oldest ping since then, 0: none */
+  gint64 attempt_started_ms;
+  /* The probe dropped the socket: attempts are replaced at the probe's
+   * pace instead of waiting out their backoff, until a welcome. */
+  gboolean probe_reconnecting;
+
   /* requests */
   GHashTable *pending; /* request_id -> MeteredClientRequest*, on this socket */
   GQueue queue; /* MeteredClientRequest*, waiting for a socket */
@@ -304,5 +312,16 @@ G_GNUC_INTERNAL void metered_client_liveness_arm (
     MeteredSignallingClient *self);
 G_GNUC_INTERNAL void metered_client_liveness_stop (
     MeteredSignallingClient *self);
+
+/* What metered_signalling_client_probe () does next. */
+typedef enum
+{
+  METERED_CLIENT_PROBE_NOTHING, /* alive, or a ping is on its way */
+  METERED_CLIENT_PROBE_RECONNECT, /* a ping unanswered past the deadline */
+  METERED_CLIENT_PROBE_NEW_ATTEMPT, /* the probe's reconnect is stuck */
+} MeteredClientProbe;
+
+G_GNUC_INTERNAL MeteredClientProbe metered_client_liveness_probe (
+    MeteredSignallingClient *self, guint dead_ms, guint attempt_ms);
 
 G_END_DECLS
