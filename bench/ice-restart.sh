@@ -10,7 +10,10 @@
 # with its signalling and media on the link, Chromium with the real SDK
 # and metered-server in the other) for each direction (--dirs, default
 # to-browser,from-browser) and cut length (--cuts, seconds, default
-# 5,15,40), N runs each (default 5), and the direction address-change:
+# 5,15,40), N runs each (default 5), the direction gst-to-gst
+# (tests/ice/ice-cut-gst.cjs: the same cuts, the sending box toward a
+# receiving metered-peer-tool beside the server; not in the default
+# --dirs), and the direction address-change:
 # tests/ice/ice-netchange.cjs, the sending box's address removed and a new
 # one added a second later (reported as cut "1"); twice:
 #   before  METERED_NO_SIGNALLING_PROBE=1: the behaviour of main ffdf50a
@@ -44,7 +47,7 @@ while [[ $# -gt 0 ]]; do
   --dirs) dirs=$2; shift ;;
   --builddir) builddir=$2; shift ;;
   --before) before=$2; shift ;;
-  -h | --help) sed -n '4,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h | --help) sed -n '4,35p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "ice-restart.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -67,7 +70,12 @@ for mode in before after; do
         METERED_SOURCE_ROOT="$root" METERED_BUILD_ROOT="$build"
         METERED_ICE_JSON=1 METERED_ICE_CUTS="$cuts" METERED_ICE_RECOVER_S=60 METERED_ICE_LIMIT_S=600)
       script=ice-cut.cjs dir_cuts=$cuts
-      if [[ $dir == address-change ]]; then
+      if [[ $dir == gst-to-gst ]]; then
+        # Toward another gst element (tests/ice/ice-cut-gst.cjs).
+        script=ice-cut-gst.cjs
+        [[ $mode == before ]] && env+=(METERED_NO_SIGNALLING_PROBE=1)
+        [[ $mode == before && $before == no-restart ]] && env+=(METERED_NO_ICE_RESTART=1)
+      elif [[ $dir == address-change ]]; then
         script=ice-netchange.cjs dir_cuts=1
         [[ $mode == before ]] && env+=(METERED_NO_WATCH_NETWORK=1)
       elif [[ $mode == before ]]; then
