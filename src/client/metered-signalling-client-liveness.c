@@ -102,7 +102,7 @@ metered_client_liveness_arm (MeteredSignallingClient *self)
  * way, an attempt that has not been welcomed within attempt_ms is
  * replaced, so that the first one after the path comes back is at most
  * that far away. */
-MeteredClientProbe
+gboolean
 metered_client_liveness_probe (
     MeteredSignallingClient *self, guint dead_ms, guint attempt_ms)
 {
@@ -115,17 +115,17 @@ metered_client_liveness_probe (
       LOG_WARN ("a ping unanswered for %" G_GINT64_FORMAT " ms: reconnecting",
           now - self->ping_unanswered_ms);
       self->probe_reconnecting = TRUE;
-      return METERED_CLIENT_PROBE_RECONNECT;
+      return TRUE;
     }
     if (!self->ping_unanswered_ms && now - self->last_rx_ms >= PROBE_QUIET_MS)
       send_ping (self);
-    return METERED_CLIENT_PROBE_NOTHING;
+    return FALSE;
   }
   if (self->state == METERED_CLIENT_STATE_RECONNECTING &&
       self->probe_reconnecting &&
       (self->backoff_timer || now - self->attempt_started_ms >= attempt_ms)) {
     LOG_INFO ("probe: a new attempt at once");
-    return METERED_CLIENT_PROBE_NEW_ATTEMPT;
+    return TRUE;
   }
-  return METERED_CLIENT_PROBE_NOTHING;
+  return FALSE;
 }

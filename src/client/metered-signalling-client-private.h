@@ -313,15 +313,9 @@ G_GNUC_INTERNAL void metered_client_liveness_arm (
 G_GNUC_INTERNAL void metered_client_liveness_stop (
     MeteredSignallingClient *self);
 
-/* What metered_signalling_client_probe () does next. */
-typedef enum
-{
-  METERED_CLIENT_PROBE_NOTHING, /* alive, or a ping is on its way */
-  METERED_CLIENT_PROBE_RECONNECT, /* a ping unanswered past the deadline */
-  METERED_CLIENT_PROBE_NEW_ATTEMPT, /* the probe's reconnect is stuck */
-} MeteredClientProbe;
-
-G_GNUC_INTERNAL MeteredClientProbe metered_client_liveness_probe (
+/* Whether metered_signalling_client_probe () reconnects now: a ping
+ * unanswered past dead_ms, or the probe's reconnect stuck. */
+G_GNUC_INTERNAL gboolean metered_client_liveness_probe (
     MeteredSignallingClient *self, guint dead_ms, guint attempt_ms);
 
 G_END_DECLS

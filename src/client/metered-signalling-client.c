@@ -734,24 +734,14 @@ typedef struct
   guint attempt_ms;
 } ProbeArgs;
 
+/* Connected, the socket goes; reconnecting, a new attempt at once. */
 static void
 do_probe (MeteredSignallingClient *self, gpointer data)
 {
   ProbeArgs *args = data;
 
-  switch (
-      metered_client_liveness_probe (self, args->dead_ms, args->attempt_ms)) {
-    case METERED_CLIENT_PROBE_RECONNECT:
-      do_reconnect (self, (gpointer) "liveness probe unanswered");
-      break;
-    case METERED_CLIENT_PROBE_NEW_ATTEMPT:
-      metered_clock_clear (self->clock, &self->backoff_timer);
-      start_attempt (self);
-      break;
-    case METERED_CLIENT_PROBE_NOTHING:
-    default:
-      break;
-  }
+  if (metered_client_liveness_probe (self, args->dead_ms, args->attempt_ms))
+    do_reconnect (self, (gpointer) "liveness probe unanswered");
 }
 
 /**
