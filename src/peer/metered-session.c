@@ -17,6 +17,7 @@
 
 #include "metered-session.h"
 
+#include "peer/metered-handover.h"
 #include "peer/metered-network-watch.h"
 #include "peer/metered-sdp.h"
 
@@ -488,6 +489,12 @@ check_liveness (gpointer data)
         !metered_remote_peer_tick (peer, now_ms, session->dead_peer_timeout_ms))
       peer_remove (session, l->data);
   }
+  /* A cut stalls the signalling socket too, and the restart offer that a
+   * long cut needs travels on it: prove it alive while anyone is there. */
+  if (g_hash_table_size (session->peers) &&
+      !g_getenv ("METERED_NO_SIGNALLING_PROBE"))
+    metered_signalling_client_probe (
+        session->client, METERED_LIVENESS_DEAD_MS, METERED_LIVENESS_ATTEMPT_MS);
   return G_SOURCE_CONTINUE;
 }
 
