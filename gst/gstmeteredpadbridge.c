@@ -321,6 +321,21 @@ gst_metered_pad_bridge_source_lost (GstMeteredPadBridge *bridge)
 }
 
 void
+gst_metered_pad_bridge_resync (GstMeteredPadBridge *bridge)
+{
+  g_return_if_fail (GST_IS_METERED_PAD_BRIDGE (bridge));
+
+  GST_METERED_PAD_BRIDGE_LOCK (bridge);
+  if (!bridge->need_key_unit) {
+    GST_DEBUG_OBJECT (bridge, "undecodable: waiting for a key unit");
+    bridge->need_key_unit = TRUE;
+    bridge->pending_discont = TRUE;
+    bridge->stats.losses++;
+  }
+  GST_METERED_PAD_BRIDGE_UNLOCK (bridge);
+}
+
+void
 gst_metered_pad_bridge_end (GstMeteredPadBridge *bridge)
 {
   g_return_if_fail (GST_IS_METERED_PAD_BRIDGE (bridge));

@@ -83,6 +83,9 @@ void gst_metered_pad_bridge_source_lost (GstMeteredPadBridge *bridge);
  * unit, ended). */
 gboolean gst_metered_pad_bridge_push (
     GstMeteredPadBridge *bridge, GstCaps *caps, GstBuffer *buffer);
+/* What follows cannot be decoded (a decoder downstream failed on a
+ * frame): delta units are dropped until a key unit, as after a loss. */
+void gst_metered_pad_bridge_resync (GstMeteredPadBridge *bridge);
 /* Drains what is queued, then EOS. */
 void gst_metered_pad_bridge_end (GstMeteredPadBridge *bridge);
 

@@ -426,6 +426,40 @@ decoder_chain (
   return TRUE;
 }
 
+/* A frame the decoder cannot decode is a warning, never the end of the
+ * pad (video decoders give up after max-errors by default): the bridge
+ * then drops delta frames until the next key frame (handle_message). */
+static void
+decoder_follows (GstElement *decoder, GstMeteredPadBridge *bridge)
+{
+  if (g_object_class_find_property (G_OBJECT_GET_CLASS (decoder), "max-errors"))
+    g_object_set (decoder, "max-errors", -1, NULL);
+  g_object_set_data_full (G_OBJECT (decoder), "metered-bridge",
+      gst_object_ref (bridge), gst_object_unref);
+}
+
+/* A decoder of ours failed on a frame: what follows until a key frame
+ * would show artifacts. The warning still goes to the application. Any
+ * thread (the decoder's streaming thread). */
+static void
+gst_metered_src_handle_message (GstBin *bin, GstMessage *msg)
+{
+  GstMeteredPadBridge *bridge;
+  g_autoptr (GError) error = NULL;
+
+  if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_WARNING && GST_MESSAGE_SRC (msg) &&
+      (bridge = g_object_get_data (
+           G_OBJECT (GST_MESSAGE_SRC (msg)), "metered-bridge"))) {
+    gst_message_parse_warning (msg, &error, NULL);
+    if (error->domain == GST_STREAM_ERROR) {
+      GST_INFO_OBJECT (bin, "%s: %s: waiting for a key frame",
+          GST_MESSAGE_SRC_NAME (msg), error->message);
+      gst_metered_pad_bridge_resync (bridge);
+    }
+  }
+  GST_BIN_CLASS (gst_metered_src_parent_class)->handle_message (bin, msg);
+}
+
 /* Under the lock: media and tracks still make streams (not stopping, no
  * EOS sent to us). */
 static gboolean
@@ -479,8 +513,10 @@ stream_expose (GstMeteredSrc *src, GstMeteredSrcStream *st)
         ok = FALSE;
         break;
       }
-      if (!names[i + 1])
+      if (!names[i + 1]) {
         metered_codec_apply_props (e, decoder_props);
+        decoder_follows (e, stream_media (st)->bridge);
+      }
       g_ptr_array_add (made, e);
     }
     if (!known)
@@ -1179,6 +1215,7 @@ gst_metered_src_class_init (GstMeteredSrcClass *klass)
   GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
   GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
   GstMeteredBaseBinClass *base_class = GST_METERED_BASE_BIN_CLASS (klass);
+  GstBinClass *bin_class = GST_BIN_CLASS (klass);
   GParamFlags rw =
       G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY;
 
@@ -1289,6 +1326,8 @@ gst_metered_src_class_init (GstMeteredSrcClass *klass)
   base_class->stopped = GST_DEBUG_FUNCPTR (gst_metered_src_stopped);
   base_class->add_stats = GST_DEBUG_FUNCPTR (gst_metered_src_add_stats);
   element_class->send_event = GST_DEBUG_FUNCPTR (gst_metered_src_send_event);
+  bin_class->handle_message =
+      GST_DEBUG_FUNCPTR (gst_metered_src_handle_message);
 
   gst_element_class_add_static_pad_template (element_class, &video_template);
   gst_element_class_add_static_pad_template (element_class, &audio_template);

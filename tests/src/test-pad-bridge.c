@@ -408,6 +408,30 @@ GST_START_TEST (test_loss_without_gap)
 
 GST_END_TEST;
 
+/* A decoder downstream failed on a frame (resync): deltas wait for a
+ * key unit, which goes out DISCONT. */
+GST_START_TEST (test_resync)
+{
+  GstMeteredPadBridge *bridge;
+  GstHarness *h = setup (&bridge, FALSE);
+  g_autoptr (GstCaps) caps = vp8_caps (320);
+  GstBuffer *out;
+
+  gst_metered_pad_bridge_new_source (bridge);
+  fail_unless (feed (bridge, caps, 0, TRUE));
+  gst_buffer_unref (gst_harness_pull (h));
+  gst_metered_pad_bridge_resync (bridge);
+  fail_if (feed (bridge, caps, 33 * MS, FALSE));
+  fail_unless (feed (bridge, caps, 66 * MS, TRUE));
+  out = gst_harness_pull (h);
+  fail_unless_equals_uint64 (GST_BUFFER_PTS (out), 66 * MS);
+  fail_unless (GST_BUFFER_FLAG_IS_SET (out, GST_BUFFER_FLAG_DISCONT));
+  gst_buffer_unref (out);
+  teardown (h, bridge);
+}
+
+GST_END_TEST;
+
 /* A source from another time base (10 s in the past) is re-based onto
  * the present, keeping its own spacing. */
 GST_START_TEST (test_rebase)
@@ -614,6 +638,7 @@ pad_bridge_suite (void)
   tcase_add_test (tc, test_gap_while_kept);
   tcase_add_test (tc, test_loss_over_gap);
   tcase_add_test (tc, test_loss_without_gap);
+  tcase_add_test (tc, test_resync);
   tcase_add_test (tc, test_rebase);
   tcase_add_test (tc, test_audio_swap);
   tcase_add_test (tc, test_end);
