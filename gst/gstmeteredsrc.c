@@ -699,8 +699,12 @@ on_sample (MeteredSession *session, const char *peer_id,
   bridge = gst_object_ref (stream_media (st)->bridge);
   latency_changed = track->latency_ms &&
                     track->latency_ms != stream_media (st)->jitter_latency_ms;
-  if (latency_changed)
+  if (latency_changed) {
     stream_media (st)->jitter_latency_ms = track->latency_ms;
+    GST_INFO_OBJECT (src, "jitter-buffer latency of %s %s track of %s: %u ms",
+        st->pad_name ? st->pad_name : "(no pad yet)", st->kind, st->peer_id,
+        track->latency_ms);
+  }
   GST_METERED_SRC_UNLOCK (src);
 
   if (old)
@@ -709,8 +713,6 @@ on_sample (MeteredSession *session, const char *peer_id,
     /* The connection's jitter buffer follows the round trip: buffers may
      * now come that much later after their timestamps. Downstream sinks
      * re-compute their latency on the message. */
-    GST_INFO_OBJECT (
-        src, "jitter-buffer latency of %s: %u ms", key, track->latency_ms);
     g_object_set (bridge, "latency",
         (guint64) (track->latency_ms + HANDOVER_MS) * GST_MSECOND, NULL);
     gst_element_post_message (

@@ -326,6 +326,7 @@ function gstViewer(o, port, exe, channel, pluginPath) {
   const env = gstEnv(o, pluginPath);
   const frames = []; // { pts (µs), discont, delta }
   const props = pluginPath === o.pluginPath && o.srcLatency !== null ? [`latency=${o.srcLatency}`] : [];
+  env.GST_DEBUG = `${env.GST_DEBUG ? `${env.GST_DEBUG},` : ''}meteredsrc:4`;
   const v = child('ip', ['netns', 'exec', VIEWER_NS, 'gst-launch-1.0', '-v', 'meteredsrc',
     `url=ws://127.0.0.1:${port}`, `token=${mint(exe, 'm-gst')}`, `channel=${channel}`,
     `output=${o.srcOutput}`, ...props, 'name=s', 's.', '!', 'identity', 'name=probe', 'silent=false', '!',
@@ -338,6 +339,11 @@ function gstViewer(o, port, exe, channel, pluginPath) {
     return !!m;
   });
   v.frames = frames;
+  // meteredsrc's jitter-buffer latency as it changes (its INFO log)
+  v.jbMs = null;
+  v.child.stderr.on('data', (d) => {
+    for (const m of d.toString().matchAll(/jitter-buffer latency of \S+ video .*?: (\d+) ms/g)) v.jbMs = +m[1];
+  });
   return v;
 }
 
@@ -383,6 +389,7 @@ async function run(o, ctx, port, exe, tmp, file, profile, sender) {
       await sleep(o.duration * 1000);
       const m = gapDelta(gv.frames, i0, gv.frames.length, (Date.now() - t0) / 1000);
       m.firstPts = gv.frames[i0] ? gv.frames[i0].pts : null;
+      m.jbMs = gv.jbMs;
       return [['', m]];
     }
     const url = `http://127.0.0.1:${port}/page.html?channel=${channel}`;
