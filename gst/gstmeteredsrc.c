@@ -1307,9 +1307,10 @@ gst_metered_src_class_init (GstMeteredSrcClass *klass)
    * The jitter buffers' latency in ms: how long a lost packet may take to
    * be retransmitted (NACK/RTX) before it is given up on. 0 (the default)
    * follows each connection's measured round trip (the time a
-   * retransmission takes): 100 ms on a clean link, about 1.5 x the round
-   * trip plus twice the jitter plus 30 ms while packets are being
-   * repaired, at most 1000 ms; it rises at once and falls after 10 s, and
+   * retransmission takes): 100 ms on a clean link, twice the round trip
+   * plus four times the jitter plus 30 ms while packets are being
+   * repaired (time for a second request when a retransmission is lost
+   * too), at most 1000 ms; it rises at once and falls after 10 s, and
    * back to 100 ms after 30 s without a retransmission. Another value
    * fixes it, for a constant latency. Pads report it, plus 50 ms, in the
    * LATENCY query, and a latency message is posted when it changes.

@@ -23,7 +23,7 @@
 
 #include <string.h>
 
-/* Noticing a loss (the next packet) and the hand-over downstream. */
+/* Scheduling slack and the hand-over downstream. */
 #define MARGIN_MS 30
 /* Smaller rises are not worth a latency change downstream. */
 #define MIN_RISE_MS 10
@@ -41,7 +41,7 @@ metered_jitter_latency_init (
 guint
 metered_jitter_latency_target (guint rtt_ms, guint jitter_ms)
 {
-  guint64 t = (guint64) rtt_ms * 3 / 2 + (guint64) jitter_ms * 2 + MARGIN_MS;
+  guint64 t = (guint64) rtt_ms * 2 + (guint64) jitter_ms * 4 + MARGIN_MS;
 
   return (guint) MIN (t, G_MAXUINT);
 }

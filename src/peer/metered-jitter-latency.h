@@ -28,13 +28,15 @@ G_BEGIN_DECLS
  * A lost packet is repaired only if its retransmission arrives before the
  * jitter buffer gives up on it, `latency` after the packet was due: the
  * NACK and the resend take a round trip, and the loss is noticed a little
- * after the packet was due (the next packet, or the jitter). On a clean
- * link nothing needs repairing and the latency stays at the floor.
+ * after the packet was due (2 jitter). On a lossy link the NACK or the
+ * resend is lost too now and then: rtpjitterbuffer asks again after
+ * RTT + 2 jitter, so two attempts need
  *
- *   target = 3/2 RTT + 2 jitter + 30 ms, between floor and ceiling
+ *   target = 2 RTT + 4 jitter + 30 ms, between floor and ceiling
  *
- * (3/2 RTT: one retry of a lost retransmission fits at RTTs up to about
- * 100 ms, and at longer ones the first resend still does.) The RTT is the
+ * (measured at 5 % loss each way and 200 ms RTT, bench/impair.sh sender
+ * c: 1.5 RTT, one attempt, left twice the output gaps). On a clean link
+ * nothing needs repairing and the latency stays at the floor. The RTT is the
  * jitter buffers' own measure (NACK to retransmission), so it exists only
  * once something was retransmitted; until then, and once nothing was
  * asked for during METERED_JITTER_LATENCY_QUIET_US, the floor holds.
