@@ -150,13 +150,19 @@ metered_recv_latency_attach (MeteredRecvLatency *rl, GstElement *pipeline,
   g_source_attach (rl->timer, context);
 }
 
-void
-metered_recv_latency_detach (MeteredRecvLatency *rl)
+static void
+stop_timer (MeteredRecvLatency *rl)
 {
   if (rl->timer) {
     g_source_destroy (rl->timer);
     g_clear_pointer (&rl->timer, g_source_unref);
   }
+}
+
+void
+metered_recv_latency_detach (MeteredRecvLatency *rl)
+{
+  stop_timer (rl);
   if (rl->pipeline)
     g_signal_handlers_disconnect_by_data (rl->pipeline, rl);
   rl->pipeline = rl->webrtc = NULL;
@@ -170,10 +176,7 @@ metered_recv_latency_free (MeteredRecvLatency *rl)
 {
   if (!rl)
     return;
-  if (rl->timer) {
-    g_source_destroy (rl->timer);
-    g_source_unref (rl->timer);
-  }
+  stop_timer (rl);
   g_ptr_array_unref (rl->jitterbuffers);
   g_mutex_clear (&rl->lock);
   g_free (rl);
