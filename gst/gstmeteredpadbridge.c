@@ -248,16 +248,16 @@ gst_metered_pad_bridge_push (
   /* Packets were lost and not repaired (the jitter buffer gave up on
    * them, or a dead media path came back): the decoder's references are
    * gone, and a delta unit decoded now would show artifacts. The key
-   * unit that ends the wait goes out DISCONT. After a GAP the request
-   * goes at once; a loss between frames waits for the interval since the
-   * last one, so that a lossy link asks at most once per interval. */
+   * unit that ends the wait goes out DISCONT. One request at once, then
+   * at most one per interval while waiting: every wait ends with a key
+   * unit, which the sender sends at its own pace, so a lossy link cannot
+   * make us flood it. */
   if (delta && discont && !bridge->need_key_unit) {
     GST_DEBUG_OBJECT (bridge, "data lost: waiting for a key unit");
     bridge->need_key_unit = TRUE;
     bridge->pending_discont = TRUE;
     bridge->stats.losses++;
-    if (bridge->gap_sent)
-      bridge->last_key_request_us = 0;
+    bridge->last_key_request_us = 0;
   }
   bridge->gap_sent = FALSE;
 
@@ -270,6 +270,7 @@ gst_metered_pad_bridge_push (
     }
     GST_DEBUG_OBJECT (bridge, "key unit: letting the source through");
     bridge->need_key_unit = FALSE;
+    bridge->last_key_request_us = 0;
   }
 
   item = g_new0 (Item, 1);

@@ -43,9 +43,7 @@ G_BEGIN_DECLS
  *    (then at most once per second while waiting); the same when the
  *    source marks a delta unit DISCONT (packets were lost and not
  *    repaired: the jitter buffer gave up on them, or a media path died and
- *    came back), asking at once after a GAP and otherwise at most once per
- *    second overall, so a lossy link does not flood the sender; the key
- *    unit that ends such a wait is DISCONT;
+ *    came back); the key unit that ends such a wait is DISCONT;
  *  - without data for gap-timeout (a dead source, a kept pad whose peer
  *    left) it sends GAP events up to the present minus latency, every
  *    gap-timeout, so downstream mixers and muxers keep going. Waits use

@@ -90,8 +90,8 @@
  * Lost packets are asked for again (NACK) and the sender's
  * retransmissions fill the holes. A frame that still misses data when its
  * time is up is not passed on: its pad drops delta frames until the next
- * key frame, which it asks the sender for (a PLI, at most one per second,
- * at once after a GAP), and that key frame is DISCONT. Decoded output so
+ * key frame, which it asks the sender for (a PLI at once, then at most one
+ * per second while waiting), and that key frame is DISCONT. Decoded output so
  * never shows a decoder's concealment of missing references, and encoded
  * output never carries a frame a decoder could not decode. Timestamps
  * stay monotonic and no EOS is sent; a pad that drops for longer than
