@@ -182,6 +182,7 @@ on_new_sample (GstAppSink *sink, gpointer data)
   if (!sample)
     return GST_FLOW_EOS;
   g_atomic_pointer_add (&conn->packets_received, 1);
+  branch->track->latency_ms = metered_recv_latency_get_ms (conn->recv_latency);
   /* The track's caps follow the depayloader's (read on this streaming
    * thread only, by the sample callback). */
   if (gst_sample_get_caps (sample) &&
@@ -797,6 +798,9 @@ metered_connection_start (MeteredConnection *conn, GError **error)
   metered_negotiation_attach (conn);
   g_signal_connect (conn->pipeline, "deep-element-added",
       G_CALLBACK (on_deep_element_added), conn);
+  if (conn->recv_latency)
+    metered_recv_latency_attach (
+        conn->recv_latency, conn->pipeline, conn->webrtc, conn->context);
   g_signal_connect (conn->webrtc, "notify::connection-state",
       G_CALLBACK (on_connection_state), conn);
   g_signal_connect (conn->webrtc, "pad-added", G_CALLBACK (on_pad_added), conn);
@@ -933,6 +937,8 @@ metered_connection_stop (MeteredConnection *conn)
     return;
   g_signal_handlers_disconnect_by_data (conn->webrtc, conn);
   g_object_set_data (G_OBJECT (conn->pipeline), "metered-bus-watch", NULL);
+  if (conn->recv_latency)
+    metered_recv_latency_detach (conn->recv_latency);
   /* Setting webrtcbin to NULL can block for a while on 1.22: never on the
    * owner's thread. */
   job = g_new0 (StopJob, 1);
@@ -1108,6 +1114,8 @@ metered_connection_finalize (GObject *object)
   if (conn->pipeline) {
     g_signal_handlers_disconnect_by_data (conn->webrtc, conn);
     g_object_set_data (G_OBJECT (conn->pipeline), "metered-bus-watch", NULL);
+    if (conn->recv_latency)
+      metered_recv_latency_detach (conn->recv_latency);
     gst_element_set_state (conn->pipeline, GST_STATE_NULL);
     gst_clear_object (&conn->pipeline);
   }
@@ -1117,6 +1125,7 @@ metered_connection_finalize (GObject *object)
   g_ptr_array_unref (conn->send);
   g_ptr_array_unref (conn->recv);
   g_ptr_array_unref (conn->pending_tracks);
+  metered_recv_latency_free (conn->recv_latency);
   metered_negotiation_clear (conn);
   g_free (conn->remote_peer_id);
   g_free (conn->stun_server);
@@ -1201,6 +1210,8 @@ metered_connection_new (const MeteredConnectionConfig *config)
   conn->base_time = config->base_time;
   conn->answer_first = config->answer_first;
   conn->receive_codecs = g_strdupv ((GStrv) config->receive_codecs);
+  if (conn->receive)
+    conn->recv_latency = metered_recv_latency_new (config->receive_latency_ms);
   conn->pending_tracks = g_ptr_array_new_with_free_func (
       (GDestroyNotify) metered_local_track_free);
   for (guint i = 0; config->local_tracks && i < config->local_tracks->len; i++)

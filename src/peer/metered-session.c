@@ -75,6 +75,7 @@ struct _MeteredSession
   char *welcome_stun;
   GStrv welcome_turns;
   GStrv receive_codecs;
+  guint receive_latency_ms; /* 0: from the round trip */
 
   /* METERED_SESSION_LOCK guards peers and fanout against readers on
    * other threads (push, dup_peer, count_peers, request_key_unit,
@@ -281,6 +282,7 @@ metered_session_new_connection (
   config.base_time = session->base_time;
   config.answer_first = answer_first;
   config.receive_codecs = (const char *const *) session->receive_codecs;
+  config.receive_latency_ms = session->receive_latency_ms;
   return metered_connection_new (&config);
 }
 
@@ -1008,6 +1010,12 @@ metered_session_dup_peer (MeteredSession *session, const char *peer_id)
     g_object_ref (peer);
   METERED_SESSION_UNLOCK (session);
   return peer;
+}
+
+void
+metered_session_set_receive_latency (MeteredSession *session, guint ms)
+{
+  session->receive_latency_ms = ms;
 }
 
 void
