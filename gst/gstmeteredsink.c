@@ -164,6 +164,7 @@ typedef struct
   guint64 key_units_requested;
   guint64 key_units_sent;
   guint64 buffers_sent;
+  guint64 bytes_encoded; /* what the encoder made, since the last round */
 
   /* Streaming thread (caps) and release only. */
   GstMeteredSinkChain chain;
@@ -528,6 +529,7 @@ on_new_sample (GstAppSink *appsink, gpointer data)
   GST_METERED_SINK_LOCK (self);
   if (session)
     t->buffers_sent++;
+  t->bytes_encoded += gst_buffer_get_size (buffer);
   if (t->video)
     track_key_units_at (t, buffer, now);
   if (t->key_unit_pending) {
@@ -602,8 +604,10 @@ apply_target (GstMeteredSink *self, guint64 target)
 {
   g_autoptr (GPtrArray) encoders =
       g_ptr_array_new_with_free_func (gst_object_unref);
+  guint ceiling;
 
   GST_METERED_SINK_LOCK (self);
+  ceiling = self->bitrate;
   for (GList *l = self->tracks; l; l = l->next) {
     SinkTrack *t = l->data;
     if (t->video && t->encoder)
@@ -611,8 +615,8 @@ apply_target (GstMeteredSink *self, guint64 target)
   }
   GST_METERED_SINK_UNLOCK (self);
   for (guint i = 0; i < encoders->len; i++)
-    gst_metered_sink_chain_set_bitrate (
-        g_ptr_array_index (encoders, i), (guint) target);
+    gst_metered_sink_chain_set_target (
+        g_ptr_array_index (encoders, i), (guint) target, ceiling);
 }
 
 static void
@@ -624,6 +628,13 @@ rate_round (GstMeteredBaseBin *base, MeteredSession *session, gpointer data)
   gboolean changed = FALSE, big = FALSE;
 
   GST_METERED_SINK_LOCK (self);
+  for (GList *l = self->tracks; l; l = l->next) {
+    SinkTrack *t = l->data;
+    if (t->video && t->encoder)
+      GST_DEBUG_OBJECT (
+          t->pad, "encoded %" G_GUINT64_FORMAT " bytes", t->bytes_encoded);
+    t->bytes_encoded = 0;
+  }
   previous = gst_metered_sink_rate_get_target (self->rate);
   if (self->adaptive)
     changed = gst_metered_sink_rate_update (self->rate, peers, self->bitrate,

@@ -24,11 +24,26 @@
 #include <gst/webrtc/webrtc.h>
 #include <string.h>
 
+GST_DEBUG_CATEGORY_EXTERN (metered_runtime_debug);
+#define GST_CAT_DEFAULT metered_runtime_debug
+
 /* Lowest target the policy sets: below it VP8 at 640x360 is a smear, and
  * a viewer that cannot take it is better served by fewer frames. */
 #define MIN_TARGET_BPS 150000
 /* RFC 3550's fraction lost is in 1/256. */
 #define FRACTION_SCALE 256.0
+/* Round trip above the viewer's lowest, in ms, that means a queue is
+ * building at its bottleneck. Without TWCC the estimator's delay part is
+ * blind, and a drop-tail queue only loses once it is full (a second of
+ * freezes at 1 Mbit/s behind a 100 ms queue), so the round trip of the
+ * receiver reports stands in: a growing queue holds the rate like 2-10 %
+ * loss would, a long one cuts it like 20 % loss. Above the jitter of the
+ * loss5-rtt200 profile (0-10 ms each way). */
+#define QUEUE_HOLD_MS 25
+#define QUEUE_CUT_MS 60
+/* The lowest round trip is forgotten at this many ms per round, so that a
+ * route that got longer is not taken for a queue for ever. */
+#define MIN_RTT_DRIFT_MS 0.5
 
 typedef struct
 {
@@ -41,6 +56,7 @@ typedef struct
   gboolean have_rb;
   double fraction_lost;
   guint rtt_ms;
+  double min_rtt_ms; /* < 0: none yet */
   MeteredRateDecision decision;
   gboolean seen; /* in the round being run */
 } Viewer;
@@ -110,6 +126,7 @@ lookup_or_add (GstMeteredSinkRate *rate, const char *peer_id)
   v = g_new0 (Viewer, 1);
   v->peer_id = g_strdup (peer_id);
   v->id = rate->next_id++;
+  v->min_rtt_ms = -1;
   g_ptr_array_add (rate->viewers, v);
   return v;
 }
@@ -157,22 +174,33 @@ viewer_feed (Viewer *v, GVariant *stats, gint64 now_us)
 {
   guint32 fraction, rtt_ms, seq = 0;
   gboolean have_seq;
+  double loss, queue_ms = 0;
 
   if (!g_variant_lookup (stats, "fraction-lost", "u", &fraction))
     return;
   have_seq = g_variant_lookup (stats, "rb-exthighestseq", "u", &seq);
-  if (g_variant_lookup (stats, "round-trip-ms", "u", &rtt_ms)) {
+  if (g_variant_lookup (stats, "round-trip-ms", "u", &rtt_ms) && rtt_ms > 0) {
     v->rtt_ms = rtt_ms;
     metered_rate_estimator_set_rtt (
         &v->estimator, (gint64) rtt_ms * G_TIME_SPAN_MILLISECOND);
+    if (v->min_rtt_ms < 0 || rtt_ms < v->min_rtt_ms)
+      v->min_rtt_ms = rtt_ms;
+    queue_ms = rtt_ms - v->min_rtt_ms;
+    v->min_rtt_ms += MIN_RTT_DRIFT_MS;
   }
   if (v->have_rb && have_seq && seq == v->last_rb_seq)
     return;
   v->have_rb = TRUE;
   v->last_rb_seq = seq;
   v->fraction_lost = fraction / FRACTION_SCALE;
-  metered_rate_estimator_on_receiver_report (
-      &v->estimator, v->fraction_lost, now_us);
+  loss = v->fraction_lost;
+  if (queue_ms > QUEUE_CUT_MS)
+    loss = MAX (loss, 0.2);
+  else if (queue_ms > QUEUE_HOLD_MS)
+    loss = MAX (loss, 0.05);
+  GST_DEBUG ("viewer %s: lost %.3f, rtt %u ms (queue %.0f ms): as %.3f",
+      v->peer_id, v->fraction_lost, v->rtt_ms, queue_ms, loss);
+  metered_rate_estimator_on_receiver_report (&v->estimator, loss, now_us);
 }
 
 gboolean
