@@ -37,8 +37,11 @@
  * sees an error because of the network: while nobody watches, encoded data
  * is dropped; when a peer joins, or its connection is rebuilt, or a viewer
  * asks for one (PLI/FIR), a key frame is requested from the encoder (at
- * most one every 500 ms of running time per track, however many peers join at
- * once).
+ * most one a second of running time per track, the encoder's own included,
+ * however many peers ask; each viewer's PLIs are budgeted, so that one
+ * viewer behind a lossy link does not force key frames on all). With
+ * #GstMeteredSink:adaptive-bitrate the encoder's target follows what the
+ * viewers' receiver reports say they can take.
  *
  * Signalling drops, token refreshes and server restarts are recovered
  * silently (element messages on the bus tell what happened: see

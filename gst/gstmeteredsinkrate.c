@@ -280,8 +280,8 @@ gst_metered_sink_rate_take_stats (GstMeteredSinkRate *rate, GValue *list)
                 G_TYPE_UINT, v->decision.layer_cap, "keyframes-only",
                 G_TYPE_BOOLEAN, v->decision.keyframes_only, "excluded",
                 G_TYPE_BOOLEAN, v->decision.excluded, "fraction-lost",
-                G_TYPE_DOUBLE, v->fraction_lost, "round-trip-ms", G_TYPE_UINT,
-                v->rtt_ms, NULL));
+                G_TYPE_UINT, (guint) (v->fraction_lost * FRACTION_SCALE + 0.5),
+                "round-trip-ms", G_TYPE_UINT, v->rtt_ms, NULL));
     gst_value_list_append_and_take_value (list, &s);
   }
 }
