@@ -601,7 +601,9 @@ request_key_units (GstMeteredSink *self, const char *peer_id,
 
 /* --- rate control (signalling thread, once a second) --- */
 
-/* Sets every video encoder to target, no lock of ours held. */
+/* Sets every video encoder to target, at most the bitrate property. The
+ * encoders are set without our lock: setting a property takes theirs,
+ * which their streaming thread holds while it encodes. */
 static void
 apply_target (GstMeteredSink *self, guint64 target)
 {
@@ -999,25 +1001,13 @@ gst_metered_sink_release_pad (GstElement *element, GstPad *pad)
 static void
 gst_metered_sink_set_bitrate (GstMeteredSink *self, guint bitrate)
 {
-  g_autoptr (GPtrArray) encoders =
-      g_ptr_array_new_with_free_func (gst_object_unref);
-
-  /* The encoders are set without our lock: setting a property takes
-   * theirs, which their streaming thread holds while it encodes. */
   GST_METERED_SINK_LOCK (self);
   self->bitrate = bitrate;
   /* the viewers' target stays in force under the new ceiling */
   if (self->adaptive && gst_metered_sink_rate_get_target (self->rate))
     bitrate = MIN (bitrate, gst_metered_sink_rate_get_target (self->rate));
-  for (GList *l = self->tracks; l; l = l->next) {
-    SinkTrack *t = l->data;
-    if (t->video && t->encoder)
-      g_ptr_array_add (encoders, gst_object_ref (t->encoder));
-  }
   GST_METERED_SINK_UNLOCK (self);
-  for (guint i = 0; i < encoders->len; i++)
-    gst_metered_sink_chain_set_bitrate (
-        g_ptr_array_index (encoders, i), bitrate);
+  apply_target (self, bitrate);
 }
 
 static void
