@@ -118,6 +118,15 @@ make_element (GstMeteredSinkChain *chain, const char *factory)
   return e;
 }
 
+/* libvpx's highest quantizer at the bitrate property, and below it. */
+#define VPX_MAX_QUANTIZER 56
+#define VPX_MAX_QUANTIZER_ADAPTED 63
+/* Below the ceiling, a key frame at most 3 frames' worth of the target
+ * (percent): a 640x360 one is ~40 kB, over three times what a 1 Mbit/s
+ * link's 100 ms queue holds, so each one was dropped in part and asked
+ * for again. */
+#define VPX_MAX_INTRA_ADAPTED 300
+
 void
 gst_metered_sink_chain_set_bitrate (GstElement *encoder, guint bitrate)
 {
@@ -130,6 +139,32 @@ gst_metered_sink_chain_set_bitrate (GstElement *encoder, guint bitrate)
         MIN (bitrate * 2, (guint) GST_METERED_SINK_CHAIN_MAX_BITRATE), NULL);
   else if (g_str_equal (factory, "x264enc"))
     g_object_set (encoder, "bitrate", MAX (bitrate / 1000, 1u), NULL);
+}
+
+void
+gst_metered_sink_chain_set_target (
+    GstElement *encoder, guint target, guint ceiling)
+{
+  const char *factory = GST_OBJECT_NAME (gst_element_get_factory (encoder));
+
+  /* libvpx holds its quantizer under max-quantizer whatever the target:
+   * at 56, 640x360 moving content does not go below ~800 kbit/s (a
+   * 300 kbit/s target gave 800), at 63 to ~500. And with a second of
+   * buffer it spends what it saved in bursts (1.2-1.5 Mbit/s over a
+   * second at a 735 kbit/s target), which a capped link's queue drops:
+   * a 300 ms buffer reached a lower target within a second instead of
+   * four. Key frames are capped (VPX_MAX_INTRA_ADAPTED). The clean settings
+   * keep clean links' pictures sharp; below the ceiling the rate matters more.
+   */
+  if (g_str_equal (factory, "vp8enc") || g_str_equal (factory, "vp9enc")) {
+    gboolean adapted = target < ceiling;
+    g_object_set (encoder, "max-quantizer",
+        adapted ? VPX_MAX_QUANTIZER_ADAPTED : VPX_MAX_QUANTIZER, "buffer-size",
+        adapted ? 300 : 1000, "buffer-initial-size", adapted ? 200 : 500,
+        "buffer-optimal-size", adapted ? 250 : 600, "max-intra-bitrate",
+        adapted ? VPX_MAX_INTRA_ADAPTED : 0, NULL);
+  }
+  gst_metered_sink_chain_set_bitrate (encoder, target);
 }
 
 /* The first installed encoder of the codec's row (a missing one is a
@@ -174,7 +209,7 @@ make_video_encoder (GstMeteredSinkChain *chain, MeteredCodecId codec,
         codec == METERED_CODEC_VP8 ? 4 : 7, "lag-in-frames", 0,
         "keyframe-max-dist", KEYFRAME_MAX_DIST, "threads", threads,
         "buffer-size", 1000, "buffer-initial-size", 500, "buffer-optimal-size",
-        600, "undershoot", 95, "max-quantizer", 56, NULL);
+        600, "undershoot", 95, "max-quantizer", VPX_MAX_QUANTIZER, NULL);
     gst_util_set_object_arg (G_OBJECT (enc), "end-usage", "cbr");
     gst_util_set_object_arg (G_OBJECT (enc), "error-resilient", "default");
     if (codec == METERED_CODEC_VP8 && threads > 1)

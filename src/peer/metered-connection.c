@@ -1011,7 +1011,7 @@ metered_connection_add_feedback_stats (
   GstStructure *stats = NULL;
   const GValue *sources;
   guint nacks_sent = 0, nacks_received = 0, plis_sent = 0, plis_received = 0;
-  guint fraction_lost = 0, round_trip = 0;
+  guint fraction_lost = 0, round_trip = 0, rb_seq = 0;
   gint64 packets_lost = 0;
   gboolean have_rb = FALSE;
 
@@ -1056,6 +1056,8 @@ metered_connection_add_feedback_stats (
             fraction_lost = MAX (fraction_lost, v);
           if (gst_structure_get_uint (src, "rb-round-trip", &v))
             round_trip = MAX (round_trip, v);
+          if (gst_structure_get_uint (src, "rb-exthighestseq", &v))
+            rb_seq = MAX (rb_seq, v);
         }
       }
       G_GNUC_END_IGNORE_DEPRECATIONS
@@ -1076,6 +1078,9 @@ metered_connection_add_feedback_stats (
           g_variant_new_uint32 (fraction_lost));
       g_variant_builder_add (builder, "{sv}", "round-trip-ms",
           g_variant_new_uint32 ((guint) ((guint64) round_trip * 1000 / 65536)));
+      /* moves with every new report: tells a new one from one read again */
+      g_variant_builder_add (
+          builder, "{sv}", "rb-exthighestseq", g_variant_new_uint32 (rb_seq));
     }
     gst_structure_free (stats);
   }

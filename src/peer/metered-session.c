@@ -37,6 +37,7 @@ enum
   SIGNAL_REMOTE_TRACK,
   SIGNAL_CONNECTION_SWAPPED,
   SIGNAL_KEY_UNIT_REQUEST,
+  SIGNAL_VIEWER_KEY_UNIT_REQUEST,
   SIGNAL_DATA,
   SIGNAL_JOINED,
   SIGNAL_FATAL,
@@ -1133,6 +1134,14 @@ metered_session_class_init (MeteredSessionClass *klass)
   signals[SIGNAL_KEY_UNIT_REQUEST] = g_signal_new ("key-unit-request",
       G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
       G_TYPE_NONE, 1, G_TYPE_STRING);
+  /* peer id, track id (NULL: every local track), connected: the same
+   * requests as key-unit-request with who asked, so that an owner can
+   * budget them per viewer; connected is TRUE for a viewer whose
+   * connection just came up, FALSE for its PLI/FIR. */
+  signals[SIGNAL_VIEWER_KEY_UNIT_REQUEST] =
+      g_signal_new ("viewer-key-unit-request", G_TYPE_FROM_CLASS (klass),
+          G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 3, G_TYPE_STRING,
+          G_TYPE_STRING, G_TYPE_BOOLEAN);
   /* from, data JSON, "broadcast" or "direct" */
   signals[SIGNAL_DATA] = g_signal_new ("data", G_TYPE_FROM_CLASS (klass),
       G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 3, G_TYPE_STRING,

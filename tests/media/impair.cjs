@@ -30,6 +30,10 @@
 // (never a delta frame after a loss), frames kept coming to the end and
 // running time never went backwards.
 // --src-output decoded|encoded, --src-latency MS: sender c's meteredsrc.
+// --ci-rate: sender a behind an 800 kbit/s cap, lifted once the encoder
+// target went under it; fails unless meteredsink's metered/target-changed
+// messages show the target under the cap, then back to >= 800 kbit/s, and
+// the viewer kept decoding (conditions with generous bounds, not timing).
 'use strict';
 
 const fs = require('fs');
@@ -56,7 +60,7 @@ const PROFILES = {
 };
 
 function args() {
-  const o = { profiles: null, senders: 'a,b', duration: 30, quick: false, ci: false,
+  const o = { profiles: null, senders: 'a,b', duration: 30, quick: false, ci: false, ciRate: false,
     ciRecv: false, srcOutput: 'decoded', srcLatency: null,
     linkem: null, pluginPath: process.env.GST_PLUGIN_PATH, seed: 1 };
   const a = process.argv.slice(2);
@@ -66,6 +70,7 @@ function args() {
     else if (a[i] === '--ci-recv') o.ciRecv = true;
     else if (a[i] === '--src-output') o.srcOutput = a[++i];
     else if (a[i] === '--src-latency') o.srcLatency = Number(a[++i]);
+    else if (a[i] === '--ci-rate') o.ciRate = true;
     else if (a[i] === '--profiles') o.profiles = a[++i];
     else if (a[i] === '--senders') o.senders = a[++i];
     else if (a[i] === '--duration') o.duration = Number(a[++i]);
@@ -76,6 +81,7 @@ function args() {
     else throw new Error(`unknown argument ${a[i]}`);
   }
   if (!o.linkem || !fs.existsSync(o.linkem)) throw new Error('--linkem PATH/TO/linkem is required');
+  if (o.ciRate) o.senders = 'a';
   if (o.ci) {
     o.profiles = o.profiles || 'loss5-rtt50';
     o.senders = 'a';
@@ -297,12 +303,13 @@ function gstEnv(o, pluginPath) {
   return env;
 }
 
-async function senderA(o, port, exe, channel, pluginPath) {
+// onLine: gst-launch-1.0 prints the bus messages (-m), one per line, to it.
+async function senderA(o, port, exe, channel, pluginPath, onLine) {
   const env = gstEnv(o, pluginPath);
-  return child('gst-launch-1.0', ['videotestsrc', 'is-live=true', 'pattern=smpte',
+  return child('gst-launch-1.0', [...(onLine ? ['-m'] : []), 'videotestsrc', 'is-live=true', 'pattern=smpte',
     'horizontal-speed=4', '!', 'video/x-raw,width=640,height=360,framerate=30/1', '!',
     'meteredsink', `url=ws://127.0.0.1:${port}`, `token=${mint(exe, 'a-gst')}`,
-    `channel=${channel}`], env);
+    `channel=${channel}`], env, onLine);
 }
 
 async function senderB(o, port, exe, channel, tmp, file) {
@@ -448,6 +455,46 @@ async function run(o, ctx, port, exe, tmp, file, profile, sender) {
   }
 }
 
+// --ci-rate: the encoder target follows a cap down and comes back when it
+// lifts, as meteredsink's metered/target-changed messages tell (posted on
+// moves of more than a quarter: 1 Mbit/s -> under 750 kbit/s is under the
+// 800 kbit/s cap, and the way back up is another such move).
+async function ciRate(o, ctx, port, exe) {
+  const cap = 800;
+  const channel = `impair-rate-${process.pid}`;
+  const lk = await linkUp(o.linkem, { delay: 10, rate: cap, queue: 100 }, o.seed);
+  const targets = [];
+  let snd = null, page = null;
+  try {
+    snd = await senderA(o, port, exe, channel, o.pluginPath, (line) => {
+      const m = /metered\/target-changed.*target-bitrate=\(guint64\)(\d+)/.exec(line);
+      if (m) {
+        targets.push(Number(m[1]));
+        log(`encoder target ${m[1]} bit/s`);
+      }
+      return !!m;
+    });
+    page = await openPage(ctx, `http://127.0.0.1:${port}/page.html?channel=${channel}`, 'viewer',
+      `&token=${mint(exe, 'm-viewer')}`);
+    await waitFor(() => `the viewer to decode\n${snd.output.slice(-3000)}`, 60,
+      async () => (await decoded(page)) > 0);
+    await waitFor(() => `the encoder target to go under the ${cap} kbit/s cap (targets ${targets})`,
+      60, () => targets.some((t) => t < cap * 1000));
+    const underCap = await decoded(page);
+    const n = targets.length;
+    lk.child.stdin.write('rate 0\n');
+    await waitFor(() => `the encoder target to come back to >= 800 kbit/s once the cap lifted ` +
+      `(targets ${targets})`, 60, () => targets.slice(n).some((t) => t >= 800000));
+    const frames = await decoded(page);
+    if (!(frames > underCap)) throw new Error(`the viewer stopped decoding (${underCap} -> ${frames} frames)`);
+    log(`PASS: encoder targets ${targets.join(', ')} bit/s; ${frames} frames decoded`);
+  } finally {
+    if (page) await page.close().catch(() => {});
+    if (snd) await snd.stop();
+    log(`linkem: ${await linkDown(lk)}`);
+  }
+}
+
 const f1 = (v) => (v === null || v === undefined ? '-' : Number(v).toFixed(1));
 const f0 = (v) => (v === null || v === undefined ? '-' : Number(v).toFixed(0));
 
@@ -505,6 +552,8 @@ async function main() {
     rl = relay(tmp, port);
     await rl.ready;
     if (o.senders.some((x) => !x.startsWith('c'))) ctx = await chromium(tmp, 'viewer', [], VIEWER_NS);
+    if (o.ciRate) o.profiles = [];
+    if (o.ciRate) await ciRate(o, ctx, port, exe);
     for (const profile of o.profiles) {
       for (const sender of o.senders) {
         for (const [label, m] of await run(o, ctx, port, exe, tmp, file, profile, sender)) {
@@ -514,7 +563,7 @@ async function main() {
         }
       }
     }
-    console.log(`\nviewer getStats over ${o.duration} s per run (a: meteredsink, a0: before, b: Chromium -> Chromium; c, c0: meteredsink -> meteredsrc, freezes = output gaps > 100 ms)\n` +
+    if (!o.ciRate) console.log(`\nviewer getStats over ${o.duration} s per run (a: meteredsink, a0: before, b: Chromium -> Chromium; c, c0: meteredsink -> meteredsrc, freezes = output gaps > 100 ms)\n` +
       table(rows) + '\n' + ratios(rows));
     if (o.ci) {
       const m = rows[0].m;
@@ -569,7 +618,7 @@ function abort(why) {
   process.exit(1);
 }
 const guard = setTimeout(() => abort('overall time limit reached'),
-  Number(process.env.IMPAIR_LIMIT_S || 100) * 1000);
+  Number(process.env.IMPAIR_LIMIT_S || (process.argv.includes('--ci-rate') ? 170 : 100)) * 1000);
 process.on('SIGTERM', () => abort('terminated'));
 process.on('SIGINT', () => abort('interrupted'));
 main().then((rc) => { clearTimeout(guard); process.exit(rc); },
