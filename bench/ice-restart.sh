@@ -2,6 +2,7 @@
 # gst-metered — LGPL-2.1-or-later
 #
 # bench/ice-restart.sh [--runs N] [--cuts LIST] [--dirs LIST] [--builddir DIR]
+#                      [--before probe|no-restart]
 #
 # How fast media comes back after the box's link is cut (issue 14), before
 # and after ICE restarts, in one run: tests/ice/ice-cut.cjs (two network
@@ -9,13 +10,19 @@
 # with its signalling and media on the link, Chromium with the real SDK
 # and metered-server in the other) for each direction (--dirs, default
 # to-browser,from-browser) and cut length (--cuts, seconds, default
-# 5,15,40), N runs each (default 5), and the direction address-change:
+# 5,15,40), N runs each (default 5), the direction gst-to-gst
+# (tests/ice/ice-cut-gst.cjs: the same cuts, the sending box toward a
+# receiving metered-peer-tool beside the server; not in the default
+# --dirs), and the direction address-change:
 # tests/ice/ice-netchange.cjs, the sending box's address removed and a new
 # one added a second later (reported as cut "1"); twice:
-#   before  METERED_NO_ICE_RESTART=1: the behaviour of main 2465760 (no
-#           restart of ours, Chromium's restart offers left unanswered);
-#           for address-change METERED_NO_WATCH_NETWORK=1 (nothing tells
-#           the box; the behaviour of main 917e4d8);
+#   before  METERED_NO_SIGNALLING_PROBE=1: the behaviour of main ffdf50a
+#           (ICE restarts, but a socket the cut stalled is only noticed by
+#           the 60 s inactivity watchdog); with --before no-restart
+#           METERED_NO_ICE_RESTART=1 as well (main 2465760: no restart of
+#           ours, Chromium's restart offers left unanswered); for
+#           address-change METERED_NO_WATCH_NETWORK=1 (nothing tells the
+#           box; main 917e4d8);
 #   after   this tree.
 # Per scenario: min / median / max of the time from the link coming back
 # (address-change: the new address being up) to the first new decoded frame at the receiver, of the frames not
@@ -32,13 +39,15 @@ runs=5
 cuts=5,15,40
 dirs=to-browser,from-browser,address-change
 builddir=build
+before=probe
 while [[ $# -gt 0 ]]; do
   case "$1" in
   --runs) runs=$2; shift ;;
   --cuts) cuts=$2; shift ;;
   --dirs) dirs=$2; shift ;;
   --builddir) builddir=$2; shift ;;
-  -h | --help) sed -n '4,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  --before) before=$2; shift ;;
+  -h | --help) sed -n '4,35p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "ice-restart.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -53,7 +62,7 @@ done
 out=$(mktemp /tmp/metered-ice-bench-XXXXXX)
 trap 'rm -f "$out"' EXIT
 
-echo "ice-restart.sh: $runs runs, cuts $cuts s, directions $dirs; $(uptime)"
+echo "ice-restart.sh: $runs runs, cuts $cuts s, directions $dirs, before=$before; $(uptime)"
 for mode in before after; do
   for dir in ${dirs//,/ }; do
     for run in $(seq "$runs"); do
@@ -61,11 +70,17 @@ for mode in before after; do
         METERED_SOURCE_ROOT="$root" METERED_BUILD_ROOT="$build"
         METERED_ICE_JSON=1 METERED_ICE_CUTS="$cuts" METERED_ICE_RECOVER_S=60 METERED_ICE_LIMIT_S=600)
       script=ice-cut.cjs dir_cuts=$cuts
-      if [[ $dir == address-change ]]; then
+      if [[ $dir == gst-to-gst ]]; then
+        # Toward another gst element (tests/ice/ice-cut-gst.cjs).
+        script=ice-cut-gst.cjs
+        [[ $mode == before ]] && env+=(METERED_NO_SIGNALLING_PROBE=1)
+        [[ $mode == before && $before == no-restart ]] && env+=(METERED_NO_ICE_RESTART=1)
+      elif [[ $dir == address-change ]]; then
         script=ice-netchange.cjs dir_cuts=1
         [[ $mode == before ]] && env+=(METERED_NO_WATCH_NETWORK=1)
       elif [[ $mode == before ]]; then
-        env+=(METERED_NO_ICE_RESTART=1)
+        env+=(METERED_NO_SIGNALLING_PROBE=1)
+        [[ $before == no-restart ]] && env+=(METERED_NO_ICE_RESTART=1)
       fi
       log=$(env "${env[@]}" "$root/tests/browser/netns-run.sh" node "$root/tests/ice/$script" \
         "$tool" "$dir" 2>&1 || true)

@@ -3,15 +3,22 @@
 #
 # bench/impair.sh [--quick] [--profiles LIST] [--senders LIST]
 #                 [--duration S] [--before REV] [--builddir DIR] [--seed N]
+#                 [--src-output decoded|encoded] [--src-latency MS]
 #
 # Video over a bad link, side by side in one run, from the viewer's
 # getStats (headless Chromium, real @metered-ca/realtime SDK):
 #   a   meteredsink (videotestsrc SMPTE moving, 640x360@30) -> Chromium
 #   a0  the same, plugin built at --before REV (e.g. 2465760: before
 #       NACK/RTX), when --before is given
-#   c   meteredsink -> meteredsrc (output=decoded) in the viewer's
-#       namespace: output gaps > 100 ms in running time (--senders c;
-#       c0 with the --before plugin on both ends)
+#   c   meteredsink -> meteredsrc (output=decoded, or --src-output) in
+#       the viewer's namespace, from the PTS and flags at its pad: frames
+#       out per second (fps), output gaps > 100 ms in running time
+#       (freezes, freeze s: their total), the longest gap (max gap ms),
+#       resyncs (DISCONT frames: losses resolved at a key frame), bad
+#       (DISCONT delta frames: decoded without their references) and pts
+#       back (steps backwards); --src-latency fixes meteredsrc's latency
+#       (after only). --senders a,c with --before prints a0, c0, a, c.
+#       (c0 with the --before plugin on both ends)
 #   b   Chromium's fake camera playing a y4m of the same content ->
 #       Chromium (the baseline)
 # The viewer sits in a network namespace of its own behind
@@ -20,6 +27,7 @@
 #   clean          no impairment
 #   loss5-rtt50    5 % loss, 25 ms each way
 #   loss5-rtt200   5 % loss, 100 ms +0..10 ms each way
+#   loss1-rtt100   1 % loss, 50 ms each way
 #   cap1m-q100     1 Mbit/s, 100 ms queue, 10 ms each way
 #   steps-bursty   4 -> 1.5 -> 3 Mbit/s in thirds of the run, 300 ms queue,
 #                  Gilbert-Elliott loss, 30 ms +0..10 ms each way
@@ -45,11 +53,12 @@ senders=a,b
 while [[ $# -gt 0 ]]; do
   case "$1" in
   --quick) driver_args+=(--quick) ;;
-  --profiles | --duration | --seed) driver_args+=("$1" "$2"); shift ;;
+  --profiles | --duration | --seed | --src-output | --src-latency)
+    driver_args+=("$1" "$2"); shift ;;
   --senders) senders=$2; shift ;;
   --before) before=$2; shift ;;
   --builddir) builddir=$2; shift ;;
-  -h | --help) sed -n '4,38p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h | --help) sed -n '4,46p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "impair.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift

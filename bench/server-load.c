@@ -135,6 +135,11 @@ static uint32_t *hist;
 static uint64_t hist_over, hist_n;
 static uint64_t n_errors, n_closed, n_handshake_failed, n_acks, n_published;
 static uint64_t n_delivered_in_window;
+/* fanout: per message (publisher, sequence) the latency of its first and
+ * last delivery, µs (-1: none yet), to tell the path to the first
+ * subscriber from the spread of one fan-out over all of them. */
+static int64_t *burst_first, *burst_last;
+static uint64_t burst_seqs;
 static double t0;
 /* storm: set once the server is being restarted */
 static int storm_phase;
@@ -269,7 +274,7 @@ json_int (const char *p, const char *end, const char *key, int *found)
   return k ? strtoll (k + strlen (key), NULL, 10) : 0;
 }
 
-static void
+static int64_t
 record_latency (int64_t sent_ns)
 {
   int64_t us = (now_ns () - sent_ns) / 1000;
@@ -281,6 +286,49 @@ record_latency (int64_t sent_ns)
   else
     hist[us]++;
   hist_n++;
+  return us;
+}
+
+static void
+record_burst (int pub, int64_t seq, int64_t us)
+{
+  uint64_t i = (uint64_t) pub * burst_seqs + seq;
+
+  if (!burst_first || seq < 0 || (uint64_t) seq >= burst_seqs)
+    return;
+  if (burst_first[i] < 0)
+    burst_first[i] = us;
+  burst_last[i] = us;
+}
+
+static int
+cmp_i64 (const void *a, const void *b)
+{
+  int64_t x = *(const int64_t *) a, y = *(const int64_t *) b;
+
+  return x < y ? -1 : x > y;
+}
+
+/* Mean of the first deliveries, mean and p99 of the last ones, ms. */
+static void
+burst_stats (double *first_mean, double *last_mean, double *last_p99)
+{
+  uint64_t n = 0, total = (uint64_t) opt.pubs * burst_seqs;
+  double f = 0, l = 0;
+  int64_t *last = malloc ((total + 1) * sizeof (int64_t));
+
+  for (uint64_t i = 0; burst_first && i < total; i++) {
+    if (burst_first[i] < 0)
+      continue;
+    f += burst_first[i];
+    l += burst_last[i];
+    last[n++] = burst_last[i];
+  }
+  qsort (last, n, sizeof (int64_t), cmp_i64);
+  *first_mean = n ? f / n / 1000 : -1;
+  *last_mean = n ? l / n / 1000 : -1;
+  *last_p99 = n ? last[(uint64_t) (0.99 * n)] / 1000.0 : -1;
+  free (last);
 }
 
 static void
@@ -299,7 +347,7 @@ on_text (Client *c, const char *p, size_t len)
     }
     if (c->stalled)
       return; /* only its close matters */
-    record_latency (t);
+    record_burst (pub, seq, record_latency (t));
     c->delivered++;
     if (now_s () - t0 <= opt.duration)
       n_delivered_in_window++;
@@ -431,6 +479,9 @@ on_readable (Client *c)
 /* The longest this process went without reading (a load client that is
  * not scheduled reads nothing, and then a server's queues fill). */
 static double last_pump_s, max_pump_gap_s;
+/* Readiness events per epoll_wait() that returned any: near 1 when this
+ * process waits for the server, large when the server waits for it. */
+static uint64_t n_pump_waits, n_pump_events;
 
 static void
 pump (int timeout_ms)
@@ -443,6 +494,10 @@ pump (int timeout_ms)
       now - last_pump_s - timeout_ms / 1000.0 > max_pump_gap_s)
     max_pump_gap_s = now - last_pump_s - timeout_ms / 1000.0;
   last_pump_s = now;
+  if (n > 0) {
+    n_pump_waits++;
+    n_pump_events += n;
+  }
 
   for (int i = 0; i < n; i++) {
     Client *c = &clients[ev[i].data.u32];
@@ -825,6 +880,12 @@ main (int argc, char **argv)
       c->role = i < opt.subs ? ROLE_SUB : ROLE_PUB;
       c->stalled = i < opt.stall;
       c->next_seq = calloc (opt.pubs, sizeof (uint32_t));
+      if (!burst_first) {
+        burst_seqs = (uint64_t) (opt.rate * opt.duration) + 16;
+        burst_first = malloc (opt.pubs * burst_seqs * sizeof (int64_t));
+        burst_last = malloc (opt.pubs * burst_seqs * sizeof (int64_t));
+        memset (burst_first, 0xff, opt.pubs * burst_seqs * sizeof (int64_t));
+      }
     } else {
       c->role = direct ? ROLE_PAIR : ROLE_IDLE;
       c->partner = i ^ 1;
@@ -963,6 +1024,9 @@ main (int argc, char **argv)
   {
     double secs = opt.duration;
     double cpu = cpu1 - cpu0;
+    double first_mean, last_mean, last_p99;
+
+    burst_stats (&first_mean, &last_mean, &last_p99);
     printf ("RESULT label=%s scenario=%s subs=%d senders=%d rate=%.0f "
             "offered_per_s=%.0f published=%" PRIu64 " expected=%" PRIu64
             " delivered=%" PRIu64 " delivered_pct=%.1f delivered_per_s=%.0f "
@@ -970,7 +1034,8 @@ main (int argc, char **argv)
             " errors=%" PRIu64 " out_of_order=%" PRIu64
             " short_subs=%d closed=%" PRIu64 " stalled_closed=%d "
             "stall_codes=%s cpu_s=%.2f cpu_us_per_msg=%.2f rss_kb=%ld "
-            "client_max_gap_ms=%.0f\n",
+            "client_max_gap_ms=%.0f first_mean_ms=%.3f last_mean_ms=%.3f "
+            "last_p99_ms=%.3f events_per_wait=%.2f\n",
         opt.label, opt.scenario, fanout ? opt.subs : 0,
         fanout ? opt.pubs : n_clients, opt.rate,
         fanout ? opt.pubs * opt.rate * (opt.subs - opt.stall)
@@ -981,7 +1046,9 @@ main (int argc, char **argv)
         percentile (0.999), hist_over, n_errors + n_handshake_failed, ooo,
         live_subs_short, n_closed - stalled_closed, stalled_closed,
         stall_codes[0] ? stall_codes : "-", cpu,
-        delivered ? cpu * 1e6 / delivered : 0, rss1, max_pump_gap_s * 1000);
+        delivered ? cpu * 1e6 / delivered : 0, rss1, max_pump_gap_s * 1000,
+        first_mean, last_mean, last_p99,
+        n_pump_waits ? (double) n_pump_events / n_pump_waits : 0);
     if (opt.check && (delivered != expected || n_errors || n_handshake_failed ||
                          ooo || n_closed != (uint64_t) stalled_closed ||
                          live_subs_short || stalled_closed != opt.stall))

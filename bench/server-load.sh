@@ -2,7 +2,7 @@
 # gst-metered — LGPL-2.1-or-later
 #
 # bench/server-load.sh [BUILDDIR] [--idle N] [--only SCENARIO] [--duration S]
-#                      [--before OTHER_BUILDDIR]
+#                      [--before OTHER_BUILDDIR] [--before-args ARGS]
 #
 # metered-server against a reference server on Node's `ws`
 # (bench/reference/ws-server.mjs), side by side on loopback, with the load
@@ -28,7 +28,9 @@
 #
 # --before OTHER_BUILDDIR adds a third server, the metered-server of another
 # build (an earlier commit), in the same run: columns "before" and
-# metered/before.
+# metered/before. --before-args "ARGS" gives that server extra options;
+# alone, it makes "before" this build's server with them (an A/B of one
+# option, e.g. --before-args "--write-threads 0").
 #
 # Every run is at most --duration seconds (default 5) plus a 2 s drain.
 # Publishers stay within the server's 100 msg/s per-connection budget by
@@ -49,6 +51,7 @@ storm=1000
 only=
 duration=5
 before_bin=
+before_args=()
 while [[ $# -gt 0 ]]; do
   case $1 in
     --idle) idle=$2; shift 2 ;;
@@ -56,10 +59,12 @@ while [[ $# -gt 0 ]]; do
     --only) only=$2; shift 2 ;;
     --duration) duration=$2; shift 2 ;;
     --before) before_bin=$(cd "$2" && pwd)/src/server/metered-server; shift 2 ;;
-    *) echo "usage: $0 [BUILDDIR] [--idle N] [--only SCENARIO] [--duration S] [--before OTHER_BUILDDIR]" >&2; exit 2 ;;
+    --before-args) read -r -a before_args <<< "$2"; shift 2 ;;
+    *) echo "usage: $0 [BUILDDIR] [--idle N] [--only SCENARIO] [--duration S] [--before OTHER_BUILDDIR] [--before-args ARGS]" >&2; exit 2 ;;
   esac
 done
 server_bin=$build/src/server/metered-server
+[[ -n $before_bin || ${#before_args[@]} -eq 0 ]] || before_bin=$server_bin
 [[ -x $server_bin ]] || { echo "server-load.sh: $server_bin missing (meson compile -C $build)" >&2; exit 1; }
 [[ -z $before_bin || -x $before_bin ]] || { echo "server-load.sh: $before_bin missing" >&2; exit 1; }
 kinds=(metered reference)
@@ -99,7 +104,7 @@ start_server() { # kind [port [metered options]] -> sets srv_pid srv_port
   : > "$tmp/server.log"
   if [[ $1 = metered || $1 = before ]]; then
     local bin=$server_bin
-    [[ $1 = metered ]] || bin=$before_bin
+    [[ $1 = metered ]] || { bin=$before_bin; opts+=("${before_args[@]}"); }
     "$bin" --keys "$tmp/keys.json" --port "$srv_port" "${opts[@]}" \
       > "$tmp/server.log" 2>&1 &
   else
@@ -188,7 +193,7 @@ for s in "${scenarios[@]}"; do
   elif [[ $s = storm ]]; then
     keys="clients back storm_s http_429 refused errors new_server_cpu_s"
   else
-    keys="offered_per_s delivered_per_s delivered_pct p50_ms p99_ms p999_ms errors cpu_us_per_msg rss_kb"
+    keys="offered_per_s delivered_per_s delivered_pct p50_ms p99_ms p999_ms first_mean_ms last_mean_ms last_p99_ms events_per_wait errors cpu_us_per_msg rss_kb"
   fi
   for k in $keys; do
     a=$(get "$s" metered "$k")

@@ -58,6 +58,7 @@ typedef struct
   guint64 key_unit_requests;
   guint64 clamped;
   guint64 caps_changes;
+  guint64 losses;
 } Stats;
 
 struct _GstMeteredPadBridge
@@ -244,11 +245,18 @@ gst_metered_pad_bridge_push (
     bridge->need_key_unit = TRUE;
   }
 
-  /* Packets were lost over a gap long enough for GAP events (a dead
-   * media path that came back): the decoder's references are gone. */
-  if (bridge->gap_sent && delta && discont && !bridge->need_key_unit) {
-    GST_DEBUG_OBJECT (bridge, "data lost over a gap: waiting for a key unit");
+  /* Packets were lost and not repaired (the jitter buffer gave up on
+   * them, or a dead media path came back): the decoder's references are
+   * gone, and a delta unit decoded now would show artifacts. The key
+   * unit that ends the wait goes out DISCONT. One request at once, then
+   * at most one per interval while waiting: every wait ends with a key
+   * unit, which the sender sends at its own pace, so a lossy link cannot
+   * make us flood it. */
+  if (delta && discont && !bridge->need_key_unit) {
+    GST_DEBUG_OBJECT (bridge, "data lost: waiting for a key unit");
     bridge->need_key_unit = TRUE;
+    bridge->pending_discont = TRUE;
+    bridge->stats.losses++;
     bridge->last_key_request_us = 0;
   }
   bridge->gap_sent = FALSE;
@@ -310,6 +318,21 @@ gst_metered_pad_bridge_source_lost (GstMeteredPadBridge *bridge)
   bridge->has_source = FALSE;
   bridge->pending_discont = TRUE;
   bridge->need_key_unit = TRUE;
+  GST_METERED_PAD_BRIDGE_UNLOCK (bridge);
+}
+
+void
+gst_metered_pad_bridge_resync (GstMeteredPadBridge *bridge)
+{
+  g_return_if_fail (GST_IS_METERED_PAD_BRIDGE (bridge));
+
+  GST_METERED_PAD_BRIDGE_LOCK (bridge);
+  if (!bridge->need_key_unit) {
+    GST_DEBUG_OBJECT (bridge, "undecodable: waiting for a key unit");
+    bridge->need_key_unit = TRUE;
+    bridge->pending_discont = TRUE;
+    bridge->stats.losses++;
+  }
   GST_METERED_PAD_BRIDGE_UNLOCK (bridge);
 }
 
@@ -650,10 +673,16 @@ src_query (GstPad *pad, GstObject *parent, GstQuery *query)
   GstMeteredPadBridge *bridge = GST_METERED_PAD_BRIDGE (parent);
 
   switch (GST_QUERY_TYPE (query)) {
-    case GST_QUERY_LATENCY:
+    case GST_QUERY_LATENCY: {
+      GstClockTime latency;
+
       /* Live; buffers reach us about `latency` after their timestamp. */
-      gst_query_set_latency (query, TRUE, bridge->latency, GST_CLOCK_TIME_NONE);
+      GST_METERED_PAD_BRIDGE_LOCK (bridge);
+      latency = bridge->latency;
+      GST_METERED_PAD_BRIDGE_UNLOCK (bridge);
+      gst_query_set_latency (query, TRUE, latency, GST_CLOCK_TIME_NONE);
       return TRUE;
+    }
     case GST_QUERY_CAPS: {
       GstCaps *filter, *caps;
 
@@ -936,5 +965,6 @@ gst_metered_pad_bridge_get_stats (GstMeteredPadBridge *bridge)
       "discont", G_TYPE_UINT64, s.discont, "sources", G_TYPE_UINT64, s.sources,
       "key-unit-requests", G_TYPE_UINT64, s.key_unit_requests, "clamped",
       G_TYPE_UINT64, s.clamped, "caps-changes", G_TYPE_UINT64, s.caps_changes,
-      "has-source", G_TYPE_BOOLEAN, has_source, NULL);
+      "losses", G_TYPE_UINT64, s.losses, "has-source", G_TYPE_BOOLEAN,
+      has_source, NULL);
 }

@@ -40,9 +40,10 @@ G_BEGIN_DECLS
  *    carries DISCONT;
  *  - after a new source (and at the start), delta units are dropped until
  *    a key unit arrives, and the key-unit callback asks for one at once
- *    (then at most once per second while waiting); the same after a GAP
- *    when the source marks its next delta unit DISCONT (packets were lost:
- *    a media path that died and came back);
+ *    (then at most once per second while waiting); the same when the
+ *    source marks a delta unit DISCONT (packets were lost and not
+ *    repaired: the jitter buffer gave up on them, or a media path died and
+ *    came back); the key unit that ends such a wait is DISCONT;
  *  - without data for gap-timeout (a dead source, a kept pad whose peer
  *    left) it sends GAP events up to the present minus latency, every
  *    gap-timeout, so downstream mixers and muxers keep going. Waits use
@@ -80,11 +81,15 @@ void gst_metered_pad_bridge_source_lost (GstMeteredPadBridge *bridge);
  * unit, ended). */
 gboolean gst_metered_pad_bridge_push (
     GstMeteredPadBridge *bridge, GstCaps *caps, GstBuffer *buffer);
+/* What follows cannot be decoded (a decoder downstream failed on a
+ * frame): delta units are dropped until a key unit, as after a loss. */
+void gst_metered_pad_bridge_resync (GstMeteredPadBridge *bridge);
 /* Drains what is queued, then EOS. */
 void gst_metered_pad_bridge_end (GstMeteredPadBridge *bridge);
 
 /* Counters: buffers-in, buffers-out, dropped-delta, dropped-overflow,
- * gaps, discont, sources, key-unit-requests, clamped, caps-changes. */
+ * gaps, discont, sources, key-unit-requests, clamped, caps-changes,
+ * losses (waits for a key unit after unrepaired loss). */
 GstStructure *gst_metered_pad_bridge_get_stats (GstMeteredPadBridge *bridge);
 
 /* TRUE if b carries the same codec as a (caps that would not be pushed). */

@@ -37,8 +37,11 @@
  * sees an error because of the network: while nobody watches, encoded data
  * is dropped; when a peer joins, or its connection is rebuilt, or a viewer
  * asks for one (PLI/FIR), a key frame is requested from the encoder (at
- * most one every 500 ms of running time per track, however many peers join at
- * once).
+ * most one a second of running time per track, the encoder's own included,
+ * however many peers ask; each viewer's PLIs are budgeted, so that one
+ * viewer behind a lossy link does not force key frames on all). With
+ * #GstMeteredSink:adaptive-bitrate the encoder's target follows what the
+ * viewers' receiver reports say they can take.
  *
  * Signalling drops, token refreshes and server restarts are recovered
  * silently (element messages on the bus tell what happened: see
@@ -75,7 +78,9 @@
 
 #include "gstmeteredelements.h"
 #include "gstmeteredsinkchain.h"
+#include "gstmeteredsinkrate.h"
 #include "peer/metered-codec.h"
+#include "peer/metered-keyframe-broker.h"
 #include "protocol/metered-protocol.h"
 
 #include <gst/app/gstappsink.h>
@@ -92,8 +97,9 @@ GST_DEBUG_CATEGORY_STATIC (gst_metered_sink_debug);
 #define DEFAULT_BITRATE 1000000
 #define MIN_BITRATE 50000
 #define MAX_BITRATE GST_METERED_SINK_CHAIN_MAX_BITRATE
-/* At most one key-unit request upstream per track in this time. */
-#define KEY_UNIT_MIN_INTERVAL_US (500 * G_TIME_SPAN_MILLISECOND)
+#define DEFAULT_ADAPTIVE_BITRATE TRUE
+/* How often the viewers' reports are turned into an encoder target. */
+#define RATE_ROUND_US G_TIME_SPAN_SECOND
 
 enum
 {
@@ -103,6 +109,7 @@ enum
   PROP_BITRATE,
   PROP_STREAM_METADATA,
   PROP_TEMPORAL_LAYERS,
+  PROP_ADAPTIVE_BITRATE,
 };
 
 /* VP8 in three temporal layers (30, 15, 7.5 fps): one encoder serves
@@ -154,12 +161,20 @@ typedef struct
   MeteredCodecId codec;
   gboolean codec_decided;
   GstElement *encoder; /* in chain, for bitrate changes (a reference) */
+  /* Every viewer's key-frame requests for this track, merged (video). Its
+   * times are in key_unit_clock_us ()'s base: clock_us is the latest
+   * buffer's, the time of a request made between buffers. */
+  MeteredKeyframeBroker broker;
+  gint64 clock_us;
+  /* The broker said force: leaves with the next buffer. */
   gboolean key_unit_pending;
-  /* In key_unit_clock_us ()'s time base. */
-  gint64 last_key_unit_us;
+  /* Forced and not answered yet: the next key frame of input we do not
+   * encode is the answer (its own periodic ones are not ours to count). */
+  gboolean key_unit_awaited;
   guint64 key_units_requested;
   guint64 key_units_sent;
   guint64 buffers_sent;
+  guint64 bytes_encoded; /* what the encoder made, since the last round */
 
   /* Streaming thread (caps) and release only. */
   GstMeteredSinkChain chain;
@@ -187,6 +202,11 @@ struct _GstMeteredSink
   guint next_audio;
   gboolean started; /* tracks handed to the session */
   guint key_unit_count;
+  /* The encoder target from the viewers' reports (adaptive-bitrate). */
+  gboolean adaptive;
+  GstMeteredSinkRate *rate;
+  /* When the last rate round was queued, g_get_monotonic_time (). */
+  gint64 rate_round_us;
   /* The a=msid stream id, made at the first start and kept for the
    * element's lifetime, like a browser's MediaStream id: receivers follow a
    * track by its ids across our reconnects (a new peer id on an api-key)
@@ -462,6 +482,41 @@ key_unit_clock_us (GstBuffer *buffer)
   return g_get_monotonic_time ();
 }
 
+static void rate_round (
+    GstMeteredBaseBin *base, MeteredSession *session, gpointer data);
+
+static void
+track_reset_broker (SinkTrack *t)
+{
+  MeteredKeyframeBrokerConfig config = METERED_KEYFRAME_BROKER_CONFIG_DEFAULT;
+
+  metered_keyframe_broker_clear (&t->broker);
+  metered_keyframe_broker_init (&t->broker, &config);
+  t->clock_us = 0;
+  t->key_unit_pending = t->key_unit_awaited = FALSE;
+}
+
+/* A video buffer at now (the sink's lock held): tells the broker about
+ * key frames and asks it whether a waiting request is due. */
+static void
+track_key_units_at (SinkTrack *t, GstBuffer *buffer, gint64 now)
+{
+  /* running time starts again after a flush or a new segment */
+  if (now < t->clock_us) {
+    gboolean pending = t->broker.pending;
+    track_reset_broker (t);
+    t->key_unit_pending = pending;
+  }
+  t->clock_us = now;
+  if (!GST_BUFFER_FLAG_IS_SET (buffer, GST_BUFFER_FLAG_DELTA_UNIT) &&
+      (t->encoder || t->key_unit_awaited)) {
+    metered_keyframe_broker_keyframe_produced (&t->broker, now);
+    t->key_unit_awaited = FALSE;
+  }
+  if (metered_keyframe_broker_poll (&t->broker, now))
+    t->key_unit_pending = TRUE;
+}
+
 static GstFlowReturn
 on_new_sample (GstAppSink *appsink, gpointer data)
 {
@@ -470,9 +525,9 @@ on_new_sample (GstAppSink *appsink, gpointer data)
   GstSample *sample = gst_app_sink_pull_sample (appsink);
   MeteredSession *session;
   GstBuffer *buffer;
-  gboolean key_unit = FALSE;
+  gboolean key_unit = FALSE, round = FALSE;
   guint count = 0;
-  gint64 now;
+  gint64 now, mono;
 
   /* Nothing here ever fails upstream: without a sample (flushing) or a
    * session there is simply nobody to send to. */
@@ -486,17 +541,30 @@ on_new_sample (GstAppSink *appsink, gpointer data)
   GST_METERED_SINK_LOCK (self);
   if (session)
     t->buffers_sent++;
-  /* running time starts again after a flush or a new segment */
-  if (t->key_unit_pending &&
-      (now < t->last_key_unit_us ||
-          now - t->last_key_unit_us >= KEY_UNIT_MIN_INTERVAL_US)) {
+  t->bytes_encoded += gst_buffer_get_size (buffer);
+  if (t->video)
+    track_key_units_at (t, buffer, now);
+  if (t->key_unit_pending) {
     t->key_unit_pending = FALSE;
-    t->last_key_unit_us = now;
+    t->key_unit_awaited = TRUE;
     t->key_units_sent++;
     count = ++self->key_unit_count;
     key_unit = TRUE;
   }
+  /* The encoded video drives the rate rounds: no timer of our own, and
+   * none run while nothing is encoded. */
+  if (session && t->encoder && self->adaptive) {
+    mono = g_get_monotonic_time ();
+    if (mono - self->rate_round_us >= RATE_ROUND_US) {
+      self->rate_round_us = mono;
+      round = TRUE;
+    }
+  }
   GST_METERED_SINK_UNLOCK (self);
+
+  if (round)
+    gst_metered_base_bin_invoke (
+        GST_METERED_BASE_BIN (self), rate_round, NULL, NULL);
 
   if (session) {
     metered_session_push (session, t->track_id, buffer);
@@ -514,21 +582,91 @@ on_new_sample (GstAppSink *appsink, gpointer data)
   return GST_FLOW_OK;
 }
 
-/* Marks a key unit wanted on track_id's pad (NULL: every video pad). It
- * leaves with the next buffer of that pad, at most once per
- * KEY_UNIT_MIN_INTERVAL_US: requests meanwhile coalesce into one. */
+/* A key unit wanted on track_id's pad (NULL: every video pad) by peer_id
+ * (NULL: unknown). The pad's broker merges every viewer's requests into
+ * at most one key frame per second, counting the encoder's own, and
+ * budgets each viewer's PLIs: one viewer behind a lossy link no longer
+ * forces key frames on every other (docs/rate-control.md, section 3). A
+ * forced one leaves with the next buffer of that pad. */
 static void
-request_key_units (GstMeteredSink *self, const char *track_id)
+request_key_units (GstMeteredSink *self, const char *peer_id,
+    const char *track_id, MeteredKeyframeReason reason)
 {
+  guint viewer;
+
   GST_METERED_SINK_LOCK (self);
+  viewer = peer_id ? gst_metered_sink_rate_viewer_id (self->rate, peer_id) : 0;
   for (GList *l = self->tracks; l; l = l->next) {
     SinkTrack *t = l->data;
     if (!t->video || (track_id && g_strcmp0 (t->track_id, track_id) != 0))
       continue;
     t->key_units_requested++;
-    t->key_unit_pending = TRUE;
+    if (metered_keyframe_broker_request (
+            &t->broker, viewer, reason, t->clock_us) == METERED_KEYFRAME_FORCE)
+      t->key_unit_pending = TRUE;
   }
   GST_METERED_SINK_UNLOCK (self);
+}
+
+/* --- rate control (signalling thread, once a second) --- */
+
+/* Sets every video encoder to target, at most the bitrate property. The
+ * encoders are set without our lock: setting a property takes theirs,
+ * which their streaming thread holds while it encodes. */
+static void
+apply_target (GstMeteredSink *self, guint64 target)
+{
+  g_autoptr (GPtrArray) encoders =
+      g_ptr_array_new_with_free_func (gst_object_unref);
+  guint ceiling;
+
+  GST_METERED_SINK_LOCK (self);
+  ceiling = self->bitrate;
+  for (GList *l = self->tracks; l; l = l->next) {
+    SinkTrack *t = l->data;
+    if (t->video && t->encoder)
+      g_ptr_array_add (encoders, gst_object_ref (t->encoder));
+  }
+  GST_METERED_SINK_UNLOCK (self);
+  for (guint i = 0; i < encoders->len; i++)
+    gst_metered_sink_chain_set_target (
+        g_ptr_array_index (encoders, i), (guint) target, ceiling);
+}
+
+static void
+rate_round (GstMeteredBaseBin *base, MeteredSession *session, gpointer data)
+{
+  GstMeteredSink *self = GST_METERED_SINK (base);
+  g_autoptr (GVariant) peers = metered_session_get_peer_stats (session);
+  guint64 previous, target = 0;
+  gboolean changed = FALSE, big = FALSE;
+
+  GST_METERED_SINK_LOCK (self);
+  for (GList *l = self->tracks; l; l = l->next) {
+    SinkTrack *t = l->data;
+    if (t->video && t->encoder)
+      GST_DEBUG_OBJECT (
+          t->pad, "encoded %" G_GUINT64_FORMAT " bytes", t->bytes_encoded);
+    t->bytes_encoded = 0;
+  }
+  previous = gst_metered_sink_rate_get_target (self->rate);
+  if (self->adaptive)
+    changed = gst_metered_sink_rate_update (self->rate, peers, self->bitrate,
+        g_get_monotonic_time (), &target, &big);
+  GST_METERED_SINK_UNLOCK (self);
+  if (!changed)
+    return;
+  GST_INFO_OBJECT (self, "encoder target %" G_GUINT64_FORMAT " bit/s", target);
+  apply_target (self, target);
+  /* The viewers' layer caps and key-frames-only flags are decided too
+   * (stats show them); the per-viewer gate that applies them comes with
+   * VP8 temporal layers. */
+  if (big && previous)
+    gst_element_post_message (GST_ELEMENT (self),
+        gst_message_new_element (GST_OBJECT (self),
+            gst_structure_new ("metered/target-changed", "target-bitrate",
+                G_TYPE_UINT64, target, "previous-bitrate", G_TYPE_UINT64,
+                previous, NULL)));
 }
 
 /* --- metadata: a GstStructure as the SDK's JSON metadata bag --- */
@@ -635,15 +773,35 @@ structure_to_json (const GstStructure *s)
 static void
 gst_metered_sink_peer_joined (GstMeteredBaseBin *base, const char *peer_id)
 {
-  request_key_units (GST_METERED_SINK (base), NULL);
+  request_key_units (
+      GST_METERED_SINK (base), peer_id, NULL, METERED_KEYFRAME_NEW_VIEWER);
 }
 
 static void
-on_key_unit_request (
-    MeteredSession *session, const char *track_id, GstMeteredSink *self)
+gst_metered_sink_peer_left (GstMeteredBaseBin *base, const char *peer_id)
 {
-  GST_DEBUG_OBJECT (self, "a viewer asks for a key frame of %s", track_id);
-  request_key_units (self, track_id);
+  GstMeteredSink *self = GST_METERED_SINK (base);
+  guint viewer;
+
+  GST_METERED_SINK_LOCK (self);
+  viewer = gst_metered_sink_rate_viewer_id (self->rate, peer_id);
+  for (GList *l = self->tracks; l; l = l->next) {
+    SinkTrack *t = l->data;
+    if (t->video)
+      metered_keyframe_broker_remove_viewer (&t->broker, viewer);
+  }
+  gst_metered_sink_rate_remove_viewer (self->rate, peer_id);
+  GST_METERED_SINK_UNLOCK (self);
+}
+
+static void
+on_viewer_key_unit_request (MeteredSession *session, const char *peer_id,
+    const char *track_id, gboolean connected, GstMeteredSink *self)
+{
+  GST_DEBUG_OBJECT (self, "%s asks for a key frame of %s (%s)", peer_id,
+      track_id ? track_id : "every track", connected ? "connected" : "PLI");
+  request_key_units (self, peer_id, track_id,
+      connected ? METERED_KEYFRAME_NEW_VIEWER : METERED_KEYFRAME_PLI);
 }
 
 static void
@@ -651,7 +809,7 @@ on_connection_swapped (
     MeteredSession *session, const char *peer_id, GstMeteredSink *self)
 {
   GST_INFO_OBJECT (self, "connection to %s rebuilt", peer_id);
-  request_key_units (self, NULL);
+  request_key_units (self, peer_id, NULL, METERED_KEYFRAME_NEW_VIEWER);
 }
 
 /* --- life cycle --- */
@@ -695,8 +853,7 @@ gst_metered_sink_prepare (GstMeteredBaseBin *base, MeteredSession *session)
       t->track_id =
           g_strdup_printf ("%s-%s", self->stream_id, GST_PAD_NAME (t->pad));
     /* counters are per run, as the session's are */
-    t->key_unit_pending = FALSE;
-    t->last_key_unit_us = -KEY_UNIT_MIN_INTERVAL_US;
+    track_reset_broker (t);
     t->buffers_sent = t->key_units_requested = t->key_units_sent = 0;
     track = metered_local_track_new (t->track_id, self->stream_id, caps);
     metered_session_add_local_track (session, track, metadata);
@@ -705,10 +862,14 @@ gst_metered_sink_prepare (GstMeteredBaseBin *base, MeteredSession *session)
         codec_caps_name (t->codec), metadata ? metadata : "none");
   }
   self->started = TRUE;
+  /* what the viewers of an earlier run reported is theirs */
+  gst_metered_sink_rate_free (self->rate);
+  self->rate = gst_metered_sink_rate_new ();
+  self->rate_round_us = g_get_monotonic_time ();
   GST_METERED_SINK_UNLOCK (self);
 
-  g_signal_connect (
-      session, "key-unit-request", G_CALLBACK (on_key_unit_request), self);
+  g_signal_connect (session, "viewer-key-unit-request",
+      G_CALLBACK (on_viewer_key_unit_request), self);
   g_signal_connect (
       session, "connection-swapped", G_CALLBACK (on_connection_swapped), self);
   return TRUE;
@@ -730,6 +891,7 @@ static void
 track_free (SinkTrack *t)
 {
   gst_metered_sink_chain_free (&t->chain);
+  metered_keyframe_broker_clear (&t->broker);
   gst_clear_object (&t->encoder);
   gst_clear_object (&t->appsink_pad);
   g_free (t->track_id);
@@ -791,7 +953,7 @@ gst_metered_sink_request_new_pad (GstElement *element, GstPadTemplate *templ,
   t->sink = self;
   t->video = video;
   t->codec = wanted_codec (self, video);
-  t->last_key_unit_us = -KEY_UNIT_MIN_INTERVAL_US;
+  track_reset_broker (t);
   t->pad = gst_ghost_pad_new_no_target_from_template (pad_name, templ);
   self->tracks = g_list_append (self->tracks, t);
   GST_METERED_SINK_UNLOCK (self);
@@ -848,22 +1010,13 @@ gst_metered_sink_release_pad (GstElement *element, GstPad *pad)
 static void
 gst_metered_sink_set_bitrate (GstMeteredSink *self, guint bitrate)
 {
-  g_autoptr (GPtrArray) encoders =
-      g_ptr_array_new_with_free_func (gst_object_unref);
-
-  /* The encoders are set without our lock: setting a property takes
-   * theirs, which their streaming thread holds while it encodes. */
   GST_METERED_SINK_LOCK (self);
   self->bitrate = bitrate;
-  for (GList *l = self->tracks; l; l = l->next) {
-    SinkTrack *t = l->data;
-    if (t->video && t->encoder)
-      g_ptr_array_add (encoders, gst_object_ref (t->encoder));
-  }
+  /* the viewers' target stays in force under the new ceiling */
+  if (self->adaptive && gst_metered_sink_rate_get_target (self->rate))
+    bitrate = MIN (bitrate, gst_metered_sink_rate_get_target (self->rate));
   GST_METERED_SINK_UNLOCK (self);
-  for (guint i = 0; i < encoders->len; i++)
-    gst_metered_sink_chain_set_bitrate (
-        g_ptr_array_index (encoders, i), bitrate);
+  apply_target (self, bitrate);
 }
 
 static void
@@ -899,6 +1052,18 @@ gst_metered_sink_set_property (
       GST_METERED_SINK_UNLOCK (self);
       break;
     }
+    case PROP_ADAPTIVE_BITRATE: {
+      guint bitrate;
+      GST_METERED_SINK_LOCK (self);
+      self->adaptive = g_value_get_boolean (value);
+      /* a fresh start: the next round sets the target again */
+      gst_metered_sink_rate_free (self->rate);
+      self->rate = gst_metered_sink_rate_new ();
+      bitrate = self->bitrate;
+      GST_METERED_SINK_UNLOCK (self);
+      apply_target (self, bitrate);
+      break;
+    }
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -910,8 +1075,8 @@ static void
 gst_metered_sink_add_stats (GstMeteredBaseBin *base, GstStructure *s)
 {
   GstMeteredSink *self = GST_METERED_SINK (base);
-  GValue list = G_VALUE_INIT;
-  guint64 requested = 0, sent = 0;
+  GValue list = G_VALUE_INIT, viewers = G_VALUE_INIT;
+  guint64 requested = 0, sent = 0, target;
 
   g_value_init (&list, GST_TYPE_LIST);
   GST_METERED_SINK_LOCK (self);
@@ -932,10 +1097,16 @@ gst_metered_sink_add_stats (GstMeteredBaseBin *base, GstStructure *s)
     requested += t->key_units_requested;
     sent += t->key_units_sent;
   }
+  target = self->adaptive ? gst_metered_sink_rate_get_target (self->rate) : 0;
+  if (!target)
+    target = self->bitrate;
+  gst_metered_sink_rate_take_stats (self->rate, &viewers);
   GST_METERED_SINK_UNLOCK (self);
   gst_structure_set (s, "key-units-requested", G_TYPE_UINT64, requested,
-      "key-units-sent", G_TYPE_UINT64, sent, NULL);
+      "key-units-sent", G_TYPE_UINT64, sent, "encoder-target", G_TYPE_UINT64,
+      target, NULL);
   gst_structure_take_value (s, "track-stats", &list);
+  gst_structure_take_value (s, "viewer-rates", &viewers);
 }
 
 static void
@@ -960,6 +1131,9 @@ gst_metered_sink_get_property (
       break;
     case PROP_TEMPORAL_LAYERS:
       g_value_set_uint (value, self->temporal_layers);
+      break;
+    case PROP_ADAPTIVE_BITRATE:
+      g_value_set_boolean (value, self->adaptive);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -995,6 +1169,7 @@ gst_metered_sink_finalize (GObject *object)
   GstMeteredSink *self = GST_METERED_SINK (object);
 
   g_clear_pointer (&self->stream_metadata, gst_structure_free);
+  g_clear_pointer (&self->rate, gst_metered_sink_rate_free);
   g_free (self->stream_id);
   g_mutex_clear (&self->lock);
   G_OBJECT_CLASS (parent_class)->finalize (object);
@@ -1008,6 +1183,8 @@ gst_metered_sink_init (GstMeteredSink *self)
   self->audio_codec = DEFAULT_AUDIO_CODEC;
   self->bitrate = DEFAULT_BITRATE;
   self->temporal_layers = DEFAULT_TEMPORAL_LAYERS;
+  self->adaptive = DEFAULT_ADAPTIVE_BITRATE;
+  self->rate = gst_metered_sink_rate_new ();
   GST_OBJECT_FLAG_SET (self, GST_ELEMENT_FLAG_SINK);
 }
 
@@ -1107,9 +1284,34 @@ gst_metered_sink_class_init (GstMeteredSinkClass *klass)
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
               GST_PARAM_MUTABLE_READY));
 
+  /**
+   * GstMeteredSink:adaptive-bitrate:
+   *
+   * Lower the video encoder's bit rate below #GstMeteredSink:bitrate when
+   * the viewers' RTCP receiver reports show loss (a GCC loss-based
+   * estimate per viewer; the encoder follows a low percentile of the
+   * viewers, leaving out one far below the others), and raise it back
+   * to #GstMeteredSink:bitrate when they recover. Checked once a second;
+   * a change by more than a quarter posts a `metered/target-changed`
+   * element message (`target-bitrate`, `previous-bitrate`, bit/s).
+   * #GstMeteredSink:stats carries `encoder-target` and, per viewer,
+   * `viewer-rates` (`peer-id`, `estimate-bps`, `layer`, `keyframes-only`,
+   * `excluded`, `fraction-lost`, `round-trip-ms`). FALSE keeps the
+   * encoder at #GstMeteredSink:bitrate. No effect on video that comes in
+   * encoded.
+   */
+  g_object_class_install_property (gobject_class, PROP_ADAPTIVE_BITRATE,
+      g_param_spec_boolean ("adaptive-bitrate", "Adaptive bit rate",
+          "Lower the video encoder's bit rate (at most bitrate) to what the "
+          "viewers' receiver reports say they can take",
+          DEFAULT_ADAPTIVE_BITRATE,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+              GST_PARAM_MUTABLE_PLAYING));
+
   base_class->leave_after_children = TRUE;
   base_class->prepare = GST_DEBUG_FUNCPTR (gst_metered_sink_prepare);
   base_class->peer_joined = GST_DEBUG_FUNCPTR (gst_metered_sink_peer_joined);
+  base_class->peer_left = GST_DEBUG_FUNCPTR (gst_metered_sink_peer_left);
   base_class->stopping = GST_DEBUG_FUNCPTR (gst_metered_sink_stopping);
   base_class->add_stats = GST_DEBUG_FUNCPTR (gst_metered_sink_add_stats);
   element_class->request_new_pad =

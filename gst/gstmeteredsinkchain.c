@@ -56,11 +56,6 @@ GST_DEBUG_CATEGORY_EXTERN (metered_runtime_debug);
 /* A key frame at least this often anyway (frames): insurance for a lost
  * PLI; viewers normally ask for one themselves. */
 #define KEYFRAME_MAX_DIST 150
-/* A key frame at most this many percent of an average frame: uncapped,
- * one was 2-3 times larger, a burst a slow viewer's link drops (with
- * the frames after it waiting on its retransmission). libwebrtc caps
- * at about the same for its buffer sizes. */
-#define MAX_INTRA_PERCENT 300
 /* Opus in-band FEC is sized for this loss (percent) until measured. */
 #define OPUS_EXPECTED_LOSS_PERCENT 5
 
@@ -124,6 +119,18 @@ make_element (GstMeteredSinkChain *chain, const char *factory)
   return e;
 }
 
+/* libvpx's highest quantizer at the bitrate property, and below it. */
+#define VPX_MAX_QUANTIZER 56
+#define VPX_MAX_QUANTIZER_ADAPTED 63
+/* A key frame at most 3 frames' worth of the target (percent), at the
+ * ceiling too: uncapped, a 640x360 one is ~40 kB, 2-3 times an average
+ * frame's share and over three times what a 1 Mbit/s link's 100 ms queue
+ * holds, so it was dropped in part and asked for again; and a viewer
+ * sent the base layer alone behind a slow link while the others keep the
+ * full target froze behind each one (its frames waited on the key
+ * frame's retransmissions). libwebrtc caps at about the same. */
+#define VPX_MAX_INTRA 300
+
 void
 gst_metered_sink_chain_set_bitrate (GstElement *encoder, guint bitrate)
 {
@@ -137,6 +144,33 @@ gst_metered_sink_chain_set_bitrate (GstElement *encoder, guint bitrate)
         MIN (bitrate * 2, (guint) GST_METERED_SINK_CHAIN_MAX_BITRATE), NULL);
   else if (g_str_equal (factory, "x264enc"))
     g_object_set (encoder, "bitrate", MAX (bitrate / 1000, 1u), NULL);
+}
+
+void
+gst_metered_sink_chain_set_target (
+    GstElement *encoder, guint target, guint ceiling)
+{
+  const char *factory = GST_OBJECT_NAME (gst_element_get_factory (encoder));
+
+  /* libvpx holds its quantizer under max-quantizer whatever the target:
+   * at 56, 640x360 moving content does not go below ~800 kbit/s (a
+   * 300 kbit/s target gave 800), at 63 to ~500. And with a second of
+   * buffer it spends what it saved in bursts (1.2-1.5 Mbit/s over a
+   * second at a 735 kbit/s target), which a capped link's queue drops:
+   * a 300 ms buffer reached a lower target within a second instead of
+   * four. Key frames are always capped (VPX_MAX_INTRA). The clean
+   * settings keep clean links' pictures sharp; below the ceiling the rate
+   * matters more. The encoder is made with these settings too: this is
+   * the one place that decides them. */
+  if (g_str_equal (factory, "vp8enc") || g_str_equal (factory, "vp9enc")) {
+    gboolean adapted = target < ceiling;
+    g_object_set (encoder, "max-quantizer",
+        adapted ? VPX_MAX_QUANTIZER_ADAPTED : VPX_MAX_QUANTIZER, "buffer-size",
+        adapted ? 300 : 1000, "buffer-initial-size", adapted ? 200 : 500,
+        "buffer-optimal-size", adapted ? 250 : 600, "max-intra-bitrate",
+        VPX_MAX_INTRA, NULL);
+  }
+  gst_metered_sink_chain_set_bitrate (encoder, target);
 }
 
 /* The first installed encoder of the codec's row (a missing one is a
@@ -180,9 +214,7 @@ make_video_encoder (GstMeteredSinkChain *chain, MeteredCodecId codec,
     g_object_set (enc, "deadline", (gint64) 1, "cpu-used",
         codec == METERED_CODEC_VP8 ? 4 : 7, "lag-in-frames", 0,
         "keyframe-max-dist", KEYFRAME_MAX_DIST, "threads", threads,
-        "buffer-size", 1000, "buffer-initial-size", 500, "buffer-optimal-size",
-        600, "undershoot", 95, "max-quantizer", 56, "max-intra-bitrate",
-        MAX_INTRA_PERCENT, NULL);
+        "undershoot", 95, NULL);
     gst_util_set_object_arg (G_OBJECT (enc), "end-usage", "cbr");
     gst_util_set_object_arg (G_OBJECT (enc), "error-resilient", "default");
     if (codec == METERED_CODEC_VP8 && threads > 1)
@@ -218,7 +250,7 @@ make_video_encoder (GstMeteredSinkChain *chain, MeteredCodecId codec,
     g_object_set (parse, "config-interval", -1, NULL);
     g_ptr_array_add (els, parse);
   }
-  gst_metered_sink_chain_set_bitrate (enc, bitrate);
+  gst_metered_sink_chain_set_target (enc, bitrate, bitrate);
   return enc;
 }
 

@@ -73,4 +73,10 @@ void gst_metered_sink_chain_clear (GstMeteredSinkChain *chain);
  * into the encoder: hold no lock of ours. */
 void gst_metered_sink_chain_set_bitrate (GstElement *encoder, guint bitrate);
 
+/* The encoder's target from rate control, at most ceiling (the bitrate
+ * property): below it, the encoder may trade more picture quality for
+ * rate. Calls into the encoder: hold no lock of ours. */
+void gst_metered_sink_chain_set_target (
+    GstElement *encoder, guint target, guint ceiling);
+
 G_END_DECLS

@@ -79,8 +79,23 @@
  * Buffers carry running time of the pipeline clock (the element is a live
  * source; its connections share the pipeline's clock and base time, set
  * when it goes to PLAYING, which is also when it joins the channel). The
- * LATENCY query answers the jitter buffer's 100 ms plus 50 ms of
- * depayloading and hand-over, plus the decoder's in decoded output.
+ * LATENCY query answers the jitter buffer's latency (100 ms on a clean
+ * link, more while lost packets are being retransmitted over a long round
+ * trip, see #GstMeteredSrc:latency) plus 50 ms of depayloading and
+ * hand-over, plus the decoder's in decoded output; a latency message
+ * tells the application when it changes.
+ *
+ * ## Loss
+ *
+ * Lost packets are asked for again (NACK) and the sender's
+ * retransmissions fill the holes. A frame that still misses data when its
+ * time is up is not passed on: its pad drops delta frames until the next
+ * key frame, which it asks the sender for (a PLI at once, then at most one
+ * per second while waiting), and that key frame is DISCONT. Decoded output so
+ * never shows a decoder's concealment of missing references, and encoded
+ * output never carries a frame a decoder could not decode. Timestamps
+ * stay monotonic and no EOS is sent; a pad that drops for longer than
+ * #GstMeteredSrc:gap-timeout sends GAP events meanwhile.
  *
  * ## Example launch lines
  * |[
@@ -121,12 +136,17 @@ enum
   PROP_KEEP_PADS_ON_LEAVE,
   PROP_GAP_TIMEOUT,
   PROP_PADS_BY_ROLE,
+  PROP_LATENCY,
 };
 
 #define DEFAULT_OUTPUT GST_METERED_SRC_OUTPUT_DECODED
 #define DEFAULT_KEEP_PADS_ON_LEAVE FALSE
 #define DEFAULT_GAP_TIMEOUT 1000
 #define DEFAULT_PADS_BY_ROLE FALSE
+#define DEFAULT_LATENCY 0
+/* Depayloading, the hand-over between threads and the bridge's queue, on
+ * top of the jitter buffer's latency. */
+#define HANDOVER_MS 50
 
 typedef struct
 {
@@ -158,6 +178,8 @@ typedef struct
   /* Its peer left: ends the stream after dead-peer-timeout unless a
    * newcomer claimed its track (on the signalling thread's context). */
   GSource *left_timer;
+  /* The jitter-buffer latency its bridge reports (plus HANDOVER_MS). */
+  guint jitter_latency_ms;
 } StreamMedia;
 
 static void
@@ -193,6 +215,7 @@ struct _GstMeteredSrc
   gboolean keep_pads;
   guint gap_timeout;
   gboolean pads_by_role;
+  guint latency;
 
   /* GST_METERED_SRC_LOCK guards eos, the stream table, every stream's
    * fields and bridge_serial. Order: it may be held while taking the
@@ -313,9 +336,11 @@ stream_new (GstMeteredSrc *src, const char *key, const char *peer_id,
   m->bridge = gst_object_ref_sink (gst_metered_pad_bridge_new (name));
   GST_OBJECT_LOCK (src);
   gap_timeout = src->gap_timeout;
+  m->jitter_latency_ms = src->latency ? src->latency : 100;
   GST_OBJECT_UNLOCK (src);
-  g_object_set (
-      m->bridge, "gap-timeout", (guint64) gap_timeout * GST_MSECOND, NULL);
+  g_object_set (m->bridge, "gap-timeout", (guint64) gap_timeout * GST_MSECOND,
+      "latency", (guint64) (m->jitter_latency_ms + HANDOVER_MS) * GST_MSECOND,
+      NULL);
   g_object_set_data (G_OBJECT (m->bridge), "metered-src", src);
   gst_metered_pad_bridge_set_key_unit_func (m->bridge, on_bridge_key_unit,
       gst_metered_src_stream_ref (st),
@@ -401,6 +426,40 @@ decoder_chain (
   return TRUE;
 }
 
+/* A frame the decoder cannot decode is a warning, never the end of the
+ * pad (video decoders give up after max-errors by default): the bridge
+ * then drops delta frames until the next key frame (handle_message). */
+static void
+decoder_follows (GstElement *decoder, GstMeteredPadBridge *bridge)
+{
+  if (g_object_class_find_property (G_OBJECT_GET_CLASS (decoder), "max-errors"))
+    g_object_set (decoder, "max-errors", -1, NULL);
+  g_object_set_data_full (G_OBJECT (decoder), "metered-bridge",
+      gst_object_ref (bridge), gst_object_unref);
+}
+
+/* A decoder of ours failed on a frame: what follows until a key frame
+ * would show artifacts. The warning still goes to the application. Any
+ * thread (the decoder's streaming thread). */
+static void
+gst_metered_src_handle_message (GstBin *bin, GstMessage *msg)
+{
+  GstMeteredPadBridge *bridge;
+  g_autoptr (GError) error = NULL;
+
+  if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_WARNING && GST_MESSAGE_SRC (msg) &&
+      (bridge = g_object_get_data (
+           G_OBJECT (GST_MESSAGE_SRC (msg)), "metered-bridge"))) {
+    gst_message_parse_warning (msg, &error, NULL);
+    if (error->domain == GST_STREAM_ERROR) {
+      GST_INFO_OBJECT (bin, "%s: %s: waiting for a key frame",
+          GST_MESSAGE_SRC_NAME (msg), error->message);
+      gst_metered_pad_bridge_resync (bridge);
+    }
+  }
+  GST_BIN_CLASS (gst_metered_src_parent_class)->handle_message (bin, msg);
+}
+
 /* Under the lock: media and tracks still make streams (not stopping, no
  * EOS sent to us). */
 static gboolean
@@ -454,8 +513,10 @@ stream_expose (GstMeteredSrc *src, GstMeteredSrcStream *st)
         ok = FALSE;
         break;
       }
-      if (!names[i + 1])
+      if (!names[i + 1]) {
         metered_codec_apply_props (e, decoder_props);
+        decoder_follows (e, stream_media (st)->bridge);
+      }
       g_ptr_array_add (made, e);
     }
     if (!known)
@@ -584,6 +645,7 @@ on_sample (MeteredSession *session, const char *peer_id,
       peer_id, track->kind, track->stream_id, track->track_id);
   GstMeteredPadBridge *bridge;
   GstMeteredSrcStream *st, *old = NULL;
+  gboolean latency_changed;
 
   GST_METERED_SRC_LOCK (src);
   if (!accepting (src)) {
@@ -635,10 +697,27 @@ on_sample (MeteredSession *session, const char *peer_id,
     return;
   }
   bridge = gst_object_ref (stream_media (st)->bridge);
+  latency_changed = track->latency_ms &&
+                    track->latency_ms != stream_media (st)->jitter_latency_ms;
+  if (latency_changed) {
+    stream_media (st)->jitter_latency_ms = track->latency_ms;
+    GST_INFO_OBJECT (src, "jitter-buffer latency of %s %s track of %s: %u ms",
+        st->pad_name ? st->pad_name : "(no pad yet)", st->kind, st->peer_id,
+        track->latency_ms);
+  }
   GST_METERED_SRC_UNLOCK (src);
 
   if (old)
     stream_end (src, old);
+  if (latency_changed) {
+    /* The connection's jitter buffer follows the round trip: buffers may
+     * now come that much later after their timestamps. Downstream sinks
+     * re-compute their latency on the message. */
+    g_object_set (bridge, "latency",
+        (guint64) (track->latency_ms + HANDOVER_MS) * GST_MSECOND, NULL);
+    gst_element_post_message (
+        GST_ELEMENT (src), gst_message_new_latency (GST_OBJECT (src)));
+  }
   gst_metered_pad_bridge_push (bridge, track->caps, buffer);
   gst_object_unref (bridge);
 }
@@ -916,15 +995,18 @@ gst_metered_src_prepare (GstMeteredBaseBin *base, MeteredSession *session)
 {
   GstMeteredSrc *src = GST_METERED_SRC (base);
   gboolean by_role;
+  guint latency;
 
   GST_OBJECT_LOCK (src);
   by_role = src->pads_by_role;
+  latency = src->latency;
   GST_OBJECT_UNLOCK (src);
   GST_METERED_SRC_LOCK (src);
   src->eos = FALSE;
   src->streams.by_role = by_role;
   GST_METERED_SRC_UNLOCK (src);
   metered_session_set_receive (session, TRUE);
+  metered_session_set_receive_latency (session, latency);
   metered_session_set_sample_func (session, on_sample, src, NULL);
   g_signal_connect (session, "remote-track", G_CALLBACK (on_remote_track), src);
   g_signal_connect (
@@ -1014,10 +1096,12 @@ gst_metered_src_add_stats (GstMeteredBaseBin *base, GstStructure *s)
       all, (GDestroyNotify) gst_metered_src_stream_unref);
   for (guint i = 0; i < all->len; i++) {
     GstMeteredSrcStream *st = g_ptr_array_index (all, i);
-    g_ptr_array_add (ids,
-        gst_structure_new ("id", "pad", G_TYPE_STRING, st->pad_name, "peer-id",
-            G_TYPE_STRING, st->peer_id, "kind", G_TYPE_STRING, st->kind, "role",
-            G_TYPE_STRING, st->role, "ended", G_TYPE_BOOLEAN, st->ended, NULL));
+    g_ptr_array_add (
+        ids, gst_structure_new ("id", "pad", G_TYPE_STRING, st->pad_name,
+                 "peer-id", G_TYPE_STRING, st->peer_id, "kind", G_TYPE_STRING,
+                 st->kind, "role", G_TYPE_STRING, st->role, "ended",
+                 G_TYPE_BOOLEAN, st->ended, "jitter-latency-ms", G_TYPE_UINT,
+                 stream_media (st)->jitter_latency_ms, NULL));
   }
   GST_METERED_SRC_UNLOCK (src);
   for (guint i = 0; i < all->len; i++) {
@@ -1071,6 +1155,9 @@ gst_metered_src_set_property (
     case PROP_PADS_BY_ROLE:
       src->pads_by_role = g_value_get_boolean (value);
       break;
+    case PROP_LATENCY:
+      src->latency = g_value_get_uint (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
   }
@@ -1103,6 +1190,9 @@ gst_metered_src_get_property (
     case PROP_PADS_BY_ROLE:
       g_value_set_boolean (value, src->pads_by_role);
       break;
+    case PROP_LATENCY:
+      g_value_set_uint (value, src->latency);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
   }
@@ -1127,6 +1217,7 @@ gst_metered_src_class_init (GstMeteredSrcClass *klass)
   GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
   GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
   GstMeteredBaseBinClass *base_class = GST_METERED_BASE_BIN_CLASS (klass);
+  GstBinClass *bin_class = GST_BIN_CLASS (klass);
   GParamFlags rw =
       G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY;
 
@@ -1210,6 +1301,26 @@ gst_metered_src_class_init (GstMeteredSrcClass *klass)
           "One pad per kind and metadata role (video_<role>, audio_<role>), "
           "fed by the newest peer sending that role",
           DEFAULT_PADS_BY_ROLE, rw));
+  /**
+   * GstMeteredSrc:latency:
+   *
+   * The jitter buffers' latency in ms: how long a lost packet may take to
+   * be retransmitted (NACK/RTX) before it is given up on. 0 (the default)
+   * follows each connection's measured round trip (the time a
+   * retransmission takes): 100 ms on a clean link, twice the round trip
+   * plus four times the jitter plus 30 ms while packets are being
+   * repaired (time for a second request when a retransmission is lost
+   * too), at most 1000 ms; it rises at once and falls after 10 s, and
+   * back to 100 ms after 30 s without a retransmission. Another value
+   * fixes it, for a constant latency. Pads report it, plus 50 ms, in the
+   * LATENCY query, and a latency message is posted when it changes.
+   * Applies to connections made after it is set.
+   */
+  g_object_class_install_property (gobject_class, PROP_LATENCY,
+      g_param_spec_uint ("latency", "Latency",
+          "Jitter-buffer latency in ms (how long a lost packet may take to "
+          "be retransmitted); 0: from the measured round trip, 100 to 1000 ms",
+          0, 10000, DEFAULT_LATENCY, rw));
 
   base_class->join_in_playing = TRUE;
   base_class->prepare = GST_DEBUG_FUNCPTR (gst_metered_src_prepare);
@@ -1218,6 +1329,8 @@ gst_metered_src_class_init (GstMeteredSrcClass *klass)
   base_class->stopped = GST_DEBUG_FUNCPTR (gst_metered_src_stopped);
   base_class->add_stats = GST_DEBUG_FUNCPTR (gst_metered_src_add_stats);
   element_class->send_event = GST_DEBUG_FUNCPTR (gst_metered_src_send_event);
+  bin_class->handle_message =
+      GST_DEBUG_FUNCPTR (gst_metered_src_handle_message);
 
   gst_element_class_add_static_pad_template (element_class, &video_template);
   gst_element_class_add_static_pad_template (element_class, &audio_template);
@@ -1241,6 +1354,7 @@ gst_metered_src_init (GstMeteredSrc *src)
   src->keep_pads = DEFAULT_KEEP_PADS_ON_LEAVE;
   src->gap_timeout = DEFAULT_GAP_TIMEOUT;
   src->pads_by_role = DEFAULT_PADS_BY_ROLE;
+  src->latency = DEFAULT_LATENCY;
   gst_metered_src_streams_init (&src->streams);
   GST_OBJECT_FLAG_SET (src, GST_ELEMENT_FLAG_SOURCE);
 }

@@ -27,6 +27,21 @@
 
 static void on_heartbeat (gpointer data);
 
+/* A socket is only quiet for this long before the probe pings it: the
+ * heartbeat's third of inactivity-timeout (20 s by default) would leave a
+ * dead socket unnoticed for that long. */
+#define PROBE_QUIET_MS 5000
+
+static void
+send_ping (MeteredSignallingClient *self)
+{
+  g_autofree char *ping = metered_frame_build_ping ();
+
+  if (!self->ping_unanswered_ms)
+    self->ping_unanswered_ms = metered_clock_now_ms (self->clock);
+  soup_websocket_connection_send_text (self->ws, ping);
+}
+
 static void
 schedule_heartbeat (MeteredSignallingClient *self)
 {
@@ -43,10 +58,8 @@ on_heartbeat (gpointer data)
   self->heartbeat_timer = 0;
   if (self->state == METERED_CLIENT_STATE_CONNECTED && self->ws &&
       soup_websocket_connection_get_state (self->ws) ==
-          SOUP_WEBSOCKET_STATE_OPEN) {
-    g_autofree char *ping = metered_frame_build_ping ();
-    soup_websocket_connection_send_text (self->ws, ping);
-  }
+          SOUP_WEBSOCKET_STATE_OPEN)
+    send_ping (self);
   if (self->ws)
     schedule_heartbeat (self);
 }
@@ -67,6 +80,7 @@ metered_client_liveness_stop (MeteredSignallingClient *self)
 {
   metered_clock_clear (self->clock, &self->watchdog_timer);
   metered_clock_clear (self->clock, &self->heartbeat_timer);
+  self->ping_unanswered_ms = 0;
 }
 
 /* (Re)starts both timers: a socket opened or a frame arrived. */
@@ -74,9 +88,44 @@ void
 metered_client_liveness_arm (MeteredSignallingClient *self)
 {
   metered_client_liveness_stop (self);
+  self->last_rx_ms = metered_clock_now_ms (self->clock);
   if (self->inactivity_timeout_ms == 0)
     return;
   self->watchdog_timer = metered_clock_schedule (
       self->clock, self->inactivity_timeout_ms, on_watchdog, self);
   schedule_heartbeat (self);
+}
+
+/* A socket is proven alive by any frame after a ping: one unanswered for
+ * dead_ms is dead (TCP may hold it for minutes after a long cut, its
+ * retransmissions backing off). While the probe's own reconnect is under
+ * way, an attempt that has not been welcomed within attempt_ms is
+ * replaced, so that the first one after the path comes back is at most
+ * that far away. */
+gboolean
+metered_client_liveness_probe (
+    MeteredSignallingClient *self, guint dead_ms, guint attempt_ms)
+{
+  gint64 now = metered_clock_now_ms (self->clock);
+
+  if (self->state == METERED_CLIENT_STATE_CONNECTED && self->ws &&
+      soup_websocket_connection_get_state (self->ws) ==
+          SOUP_WEBSOCKET_STATE_OPEN) {
+    if (self->ping_unanswered_ms && now - self->ping_unanswered_ms >= dead_ms) {
+      LOG_WARN ("a ping unanswered for %" G_GINT64_FORMAT " ms: reconnecting",
+          now - self->ping_unanswered_ms);
+      self->probe_reconnecting = TRUE;
+      return TRUE;
+    }
+    if (!self->ping_unanswered_ms && now - self->last_rx_ms >= PROBE_QUIET_MS)
+      send_ping (self);
+    return FALSE;
+  }
+  if (self->state == METERED_CLIENT_STATE_RECONNECTING &&
+      self->probe_reconnecting &&
+      (self->backoff_timer || now - self->attempt_started_ms >= attempt_ms)) {
+    LOG_INFO ("probe: a new attempt at once");
+    return TRUE;
+  }
+  return FALSE;
 }

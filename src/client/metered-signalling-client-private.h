@@ -189,6 +189,14 @@ struct _MeteredSignallingClient
   guint stuck_timer;
   guint token_timer;
 
+  /* liveness probe (metered_signalling_client_probe), on the context */
+  gint64 last_rx_ms; /* the last inbound text frame, or the socket's open */
+  gint64 ping_unanswered_ms; /* the oldest ping since then, 0: none */
+  gint64 attempt_started_ms;
+  /* The probe dropped the socket: attempts are replaced at the probe's
+   * pace instead of waiting out their backoff, until a welcome. */
+  gboolean probe_reconnecting;
+
   /* requests */
   GHashTable *pending; /* request_id -> MeteredClientRequest*, on this socket */
   GQueue queue; /* MeteredClientRequest*, waiting for a socket */
@@ -304,5 +312,10 @@ G_GNUC_INTERNAL void metered_client_liveness_arm (
     MeteredSignallingClient *self);
 G_GNUC_INTERNAL void metered_client_liveness_stop (
     MeteredSignallingClient *self);
+
+/* Whether metered_signalling_client_probe () reconnects now: a ping
+ * unanswered past dead_ms, or the probe's reconnect stuck. */
+G_GNUC_INTERNAL gboolean metered_client_liveness_probe (
+    MeteredSignallingClient *self, guint dead_ms, guint attempt_ms);
 
 G_END_DECLS

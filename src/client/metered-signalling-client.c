@@ -255,6 +255,7 @@ metered_client_welcomed (
 
   self->welcomed = TRUE;
   self->ever_welcomed = TRUE;
+  self->probe_reconnecting = FALSE;
   self->attempt = 0;
   metered_clock_clear (self->clock, &self->welcome_timer);
   metered_clock_clear (self->clock, &self->stuck_timer);
@@ -493,6 +494,7 @@ static void
 start_attempt (MeteredSignallingClient *self)
 {
   self->generation++;
+  self->attempt_started_ms = metered_clock_now_ms (self->clock);
   drop_socket (self, METERED_CLOSE_NORMAL, "");
   metered_client_token_cancel (self);
   metered_client_token_begin (self);
@@ -724,6 +726,45 @@ metered_signalling_client_reconnect (
       !g_utf8_validate (reason, -1, NULL))
     reason = "reconnect requested";
   metered_client_invoke (self, do_reconnect, g_strdup (reason), g_free);
+}
+
+typedef struct
+{
+  guint dead_ms;
+  guint attempt_ms;
+} ProbeArgs;
+
+/* Connected, the socket goes; reconnecting, a new attempt at once. */
+static void
+do_probe (MeteredSignallingClient *self, gpointer data)
+{
+  ProbeArgs *args = data;
+
+  if (metered_client_liveness_probe (self, args->dead_ms, args->attempt_ms))
+    do_reconnect (self, (gpointer) "liveness probe unanswered");
+}
+
+/**
+ * metered_signalling_client_probe:
+ * @self: the client
+ * @dead_ms: how long a ping may stay unanswered
+ * @attempt_ms: how long the probe's reconnect attempt may take
+ *
+ * Proves the socket alive while the media path is in doubt: see the
+ * header.
+ */
+void
+metered_signalling_client_probe (
+    MeteredSignallingClient *self, guint dead_ms, guint attempt_ms)
+{
+  ProbeArgs *args;
+
+  g_return_if_fail (METERED_IS_SIGNALLING_CLIENT (self));
+  g_return_if_fail (dead_ms > 0 && attempt_ms > 0);
+  args = g_new (ProbeArgs, 1);
+  args->dead_ms = dead_ms;
+  args->attempt_ms = attempt_ms;
+  metered_client_invoke (self, do_probe, args, g_free);
 }
 
 GMainContext *

@@ -97,6 +97,18 @@ void metered_signalling_client_reconnect_now (MeteredSignallingClient *self);
 void metered_signalling_client_reconnect (
     MeteredSignallingClient *self, const char *reason);
 
+/* Proves the socket alive; call it repeatedly (each second) while the
+ * path is in doubt. Connected, it pings when nothing arrived for 5 s and
+ * no ping is unanswered (the ordinary `{"type":"ping"}`, answered by
+ * `pong`); once a ping (the heartbeat's too) is unanswered for @dead_ms,
+ * it drops the socket and reconnects at once as
+ * metered_signalling_client_reconnect () does ("liveness probe
+ * unanswered"). Until that reconnect is welcomed, each call cuts the
+ * backoff short or replaces an attempt older than @attempt_ms. Any frame
+ * from the server ends the probe. Idle, connecting or closed: nothing. */
+void metered_signalling_client_probe (
+    MeteredSignallingClient *self, guint dead_ms, guint attempt_ms);
+
 void metered_signalling_client_subscribe_async (MeteredSignallingClient *self,
     const char *channel, gboolean include_sender_metadata,
     GCancellable *cancellable, GAsyncReadyCallback callback,

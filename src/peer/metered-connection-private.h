@@ -39,6 +39,7 @@
  */
 
 #include "peer/metered-connection.h"
+#include "peer/metered-recv-latency.h"
 
 #include <gst/webrtc/webrtc.h>
 
@@ -82,6 +83,9 @@ struct _MeteredConnection
   gboolean answer_first; /* add our tracks only after answering */
   GStrv receive_codecs; /* preference order, NULL: vp8, h264, opus */
   GPtrArray *pending_tracks; /* MeteredLocalTrack*, the tracks to send */
+  /* Receiving: the jitter buffers' latency (metered-recv-latency.h);
+   * NULL when not receiving. */
+  MeteredRecvLatency *recv_latency;
 
   /* Media (metered-connection.c). pipeline and webrtc: context thread
    * (start, stop). send and recv are added to from the context thread

@@ -182,6 +182,7 @@ on_new_sample (GstAppSink *sink, gpointer data)
   if (!sample)
     return GST_FLOW_EOS;
   g_atomic_pointer_add (&conn->packets_received, 1);
+  branch->track->latency_ms = metered_recv_latency_get_ms (conn->recv_latency);
   /* The track's caps follow the depayloader's (read on this streaming
    * thread only, by the sample callback). */
   if (gst_sample_get_caps (sample) &&
@@ -823,6 +824,9 @@ metered_connection_start (MeteredConnection *conn, GError **error)
   metered_negotiation_attach (conn);
   g_signal_connect (conn->pipeline, "deep-element-added",
       G_CALLBACK (on_deep_element_added), conn);
+  if (conn->recv_latency)
+    metered_recv_latency_attach (
+        conn->recv_latency, conn->pipeline, conn->webrtc, conn->context);
   g_signal_connect (conn->webrtc, "notify::connection-state",
       G_CALLBACK (on_connection_state), conn);
   g_signal_connect (conn->webrtc, "pad-added", G_CALLBACK (on_pad_added), conn);
@@ -959,6 +963,8 @@ metered_connection_stop (MeteredConnection *conn)
     return;
   g_signal_handlers_disconnect_by_data (conn->webrtc, conn);
   g_object_set_data (G_OBJECT (conn->pipeline), "metered-bus-watch", NULL);
+  if (conn->recv_latency)
+    metered_recv_latency_detach (conn->recv_latency);
   /* Setting webrtcbin to NULL can block for a while on 1.22: never on the
    * owner's thread. */
   job = g_new0 (StopJob, 1);
@@ -1031,7 +1037,7 @@ metered_connection_add_feedback_stats (
   GstStructure *stats = NULL;
   const GValue *sources;
   guint nacks_sent = 0, nacks_received = 0, plis_sent = 0, plis_received = 0;
-  guint fraction_lost = 0, round_trip = 0;
+  guint fraction_lost = 0, round_trip = 0, rb_seq = 0;
   gint64 packets_lost = 0;
   gboolean have_rb = FALSE;
 
@@ -1076,6 +1082,8 @@ metered_connection_add_feedback_stats (
             fraction_lost = MAX (fraction_lost, v);
           if (gst_structure_get_uint (src, "rb-round-trip", &v))
             round_trip = MAX (round_trip, v);
+          if (gst_structure_get_uint (src, "rb-exthighestseq", &v))
+            rb_seq = MAX (rb_seq, v);
         }
       }
       G_GNUC_END_IGNORE_DEPRECATIONS
@@ -1096,6 +1104,9 @@ metered_connection_add_feedback_stats (
           g_variant_new_uint32 (fraction_lost));
       g_variant_builder_add (builder, "{sv}", "round-trip-ms",
           g_variant_new_uint32 ((guint) ((guint64) round_trip * 1000 / 65536)));
+      /* moves with every new report: tells a new one from one read again */
+      g_variant_builder_add (
+          builder, "{sv}", "rb-exthighestseq", g_variant_new_uint32 (rb_seq));
     }
     gst_structure_free (stats);
   }
@@ -1148,6 +1159,8 @@ metered_connection_finalize (GObject *object)
   if (conn->pipeline) {
     g_signal_handlers_disconnect_by_data (conn->webrtc, conn);
     g_object_set_data (G_OBJECT (conn->pipeline), "metered-bus-watch", NULL);
+    if (conn->recv_latency)
+      metered_recv_latency_detach (conn->recv_latency);
     gst_element_set_state (conn->pipeline, GST_STATE_NULL);
     gst_clear_object (&conn->pipeline);
   }
@@ -1157,6 +1170,7 @@ metered_connection_finalize (GObject *object)
   g_ptr_array_unref (conn->send);
   g_ptr_array_unref (conn->recv);
   g_ptr_array_unref (conn->pending_tracks);
+  metered_recv_latency_free (conn->recv_latency);
   metered_negotiation_clear (conn);
   g_free (conn->remote_peer_id);
   g_free (conn->stun_server);
@@ -1241,6 +1255,8 @@ metered_connection_new (const MeteredConnectionConfig *config)
   conn->base_time = config->base_time;
   conn->answer_first = config->answer_first;
   conn->receive_codecs = g_strdupv ((GStrv) config->receive_codecs);
+  if (conn->receive)
+    conn->recv_latency = metered_recv_latency_new (config->receive_latency_ms);
   conn->pending_tracks = g_ptr_array_new_with_free_func (
       (GDestroyNotify) metered_local_track_free);
   for (guint i = 0; config->local_tracks && i < config->local_tracks->len; i++)

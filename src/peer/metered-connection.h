@@ -54,6 +54,9 @@ typedef struct
   char *stream_id; /* first a=msid token, or NULL */
   char *track_id; /* second a=msid token, or NULL */
   GstCaps *caps; /* depayloaded caps */
+  /* The jitter buffer's latency (ms) when the buffer handed to the sample
+   * callback left it: how late after its timestamp a buffer may come. */
+  guint latency_ms;
 } MeteredRemoteTrack;
 
 void metered_remote_track_free (MeteredRemoteTrack *track);
@@ -76,6 +79,9 @@ typedef struct
   /* Codecs to receive, in preference order ("vp8", "vp9", "h264",
    * "opus"); NULL: vp8, h264, opus. */
   const char *const *receive_codecs;
+  /* Jitter-buffer latency of what we receive (ms); 0: from the measured
+   * round trip (metered-recv-latency.h). */
+  guint receive_latency_ms;
 } MeteredConnectionConfig;
 
 #define METERED_TYPE_CONNECTION (metered_connection_get_type ())

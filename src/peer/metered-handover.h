@@ -191,6 +191,20 @@ typedef struct
 
 MeteredRecovery metered_handover_recovery (const MeteredRecoveryFacts *f);
 
+/* The signalling probe while peers exist (metered_signalling_client_probe):
+ * a ping unanswered this long means a dead socket, and the signalling
+ * reconnects at once. Not shorter: the reconnect's left and joined make a
+ * browser rebuild its RTCPeerConnection, which a cut the connection
+ * survives by itself must not cost, and TCP resumes a socket up to 25.4 s
+ * after a 13-25 s cut began (retransmissions backing off from 200 ms).
+ * Not longer: Chromium's consent to the media path expires 30 s into a
+ * cut, and from then on only a restart offer brings it back, which needs
+ * the signalling. */
+#define METERED_LIVENESS_DEAD_MS 28000
+/* The probe's reconnect replaces an attempt not welcomed after this long:
+ * a SYN goes out at least every second until the path is back. */
+#define METERED_LIVENESS_ATTEMPT_MS 2000
+
 const char *metered_recovery_to_string (MeteredRecovery r);
 
 G_END_DECLS

@@ -249,6 +249,8 @@ on_conn_key_unit (
     MeteredConnection *conn, const char *track_id, MeteredRemotePeer *peer)
 {
   g_signal_emit_by_name (peer->session, "key-unit-request", track_id);
+  g_signal_emit_by_name (
+      peer->session, "viewer-key-unit-request", peer->id, track_id, FALSE);
 }
 
 /* --- swaps and the recovery ladder --- */
@@ -391,6 +393,8 @@ on_conn_state (MeteredConnection *conn, GstWebRTCPeerConnectionState state,
      * shared encoder instead of waiting for the next one (the owner rate
      * limits these). */
     metered_session_request_local_key_units (peer->session);
+    g_signal_emit_by_name (
+        peer->session, "viewer-key-unit-request", peer->id, NULL, TRUE);
   } else if (state == GST_WEBRTC_PEER_CONNECTION_STATE_FAILED) {
     peer->path_dead = TRUE;
     peer_recover (peer, "connection failed");

@@ -17,6 +17,7 @@
 
 #include "metered-session.h"
 
+#include "peer/metered-handover.h"
 #include "peer/metered-network-watch.h"
 #include "peer/metered-sdp.h"
 
@@ -36,6 +37,7 @@ enum
   SIGNAL_REMOTE_TRACK,
   SIGNAL_CONNECTION_SWAPPED,
   SIGNAL_KEY_UNIT_REQUEST,
+  SIGNAL_VIEWER_KEY_UNIT_REQUEST,
   SIGNAL_DATA,
   SIGNAL_JOINED,
   SIGNAL_FATAL,
@@ -74,6 +76,7 @@ struct _MeteredSession
   char *welcome_stun;
   GStrv welcome_turns;
   GStrv receive_codecs;
+  guint receive_latency_ms; /* 0: from the round trip */
 
   /* METERED_SESSION_LOCK guards peers and fanout against readers on
    * other threads (push, dup_peer, count_peers, request_key_unit,
@@ -280,6 +283,7 @@ metered_session_new_connection (
   config.base_time = session->base_time;
   config.answer_first = answer_first;
   config.receive_codecs = (const char *const *) session->receive_codecs;
+  config.receive_latency_ms = session->receive_latency_ms;
   return metered_connection_new (&config);
 }
 
@@ -488,6 +492,12 @@ check_liveness (gpointer data)
         !metered_remote_peer_tick (peer, now_ms, session->dead_peer_timeout_ms))
       peer_remove (session, l->data);
   }
+  /* A cut stalls the signalling socket too, and the restart offer that a
+   * long cut needs travels on it: prove it alive while anyone is there. */
+  if (g_hash_table_size (session->peers) &&
+      !g_getenv ("METERED_NO_SIGNALLING_PROBE"))
+    metered_signalling_client_probe (
+        session->client, METERED_LIVENESS_DEAD_MS, METERED_LIVENESS_ATTEMPT_MS);
   return G_SOURCE_CONTINUE;
 }
 
@@ -1004,6 +1014,12 @@ metered_session_dup_peer (MeteredSession *session, const char *peer_id)
 }
 
 void
+metered_session_set_receive_latency (MeteredSession *session, guint ms)
+{
+  session->receive_latency_ms = ms;
+}
+
+void
 metered_session_set_dead_peer_timeout (MeteredSession *session, guint ms)
 {
   session->dead_peer_timeout_ms = MAX (ms, 1000);
@@ -1118,6 +1134,14 @@ metered_session_class_init (MeteredSessionClass *klass)
   signals[SIGNAL_KEY_UNIT_REQUEST] = g_signal_new ("key-unit-request",
       G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
       G_TYPE_NONE, 1, G_TYPE_STRING);
+  /* peer id, track id (NULL: every local track), connected: the same
+   * requests as key-unit-request with who asked, so that an owner can
+   * budget them per viewer; connected is TRUE for a viewer whose
+   * connection just came up, FALSE for its PLI/FIR. */
+  signals[SIGNAL_VIEWER_KEY_UNIT_REQUEST] =
+      g_signal_new ("viewer-key-unit-request", G_TYPE_FROM_CLASS (klass),
+          G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 3, G_TYPE_STRING,
+          G_TYPE_STRING, G_TYPE_BOOLEAN);
   /* from, data JSON, "broadcast" or "direct" */
   signals[SIGNAL_DATA] = g_signal_new ("data", G_TYPE_FROM_CLASS (klass),
       G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 3, G_TYPE_STRING,

@@ -74,6 +74,9 @@ void metered_session_set_clock (
     MeteredSession *session, GstClock *clock, GstClockTime base_time);
 void metered_session_set_ice_servers (MeteredSession *session,
     const char *stun_server, const char *const *turn_servers);
+/* Jitter-buffer latency (ms) of the connections made from now on; 0 (the
+ * default): from each connection's measured round trip. */
+void metered_session_set_receive_latency (MeteredSession *session, guint ms);
 /* A peer whose media stops for this long gets a fresh connection, and a
  * peer kept after leaving presence is dropped (default 10000). */
 void metered_session_set_dead_peer_timeout (MeteredSession *session, guint ms);

@@ -25,21 +25,24 @@ G_BEGIN_DECLS
 typedef struct
 {
   double initial_delay_ms; /* 500 */
-  double multiplier;       /* 2 */
-  double max_delay_ms;     /* 30000 */
-  double jitter_ratio;     /* 0.2 */
-  gint64 max_attempts;     /* 100; -1 = infinite */
+  double multiplier; /* 2 */
+  double max_delay_ms; /* 30000 */
+  double jitter_ratio; /* 0.2 */
+  gint64 max_attempts; /* 100; -1 = infinite */
 } MeteredBackoffConfig;
 
-#define METERED_BACKOFF_CONFIG_DEFAULT { 500.0, 2.0, 30000.0, 0.2, 100 }
+#define METERED_BACKOFF_CONFIG_DEFAULT                                         \
+  {                                                                            \
+    500.0, 2.0, 30000.0, 0.2, 100                                              \
+  }
 
 /* A random source returning r uniform in [0, 1). */
 typedef double (*MeteredRandomFunc) (gpointer user_data);
 
 /* The SDK's option validation: initial >= 0 finite, multiplier >= 1
  * finite, max >= 0 finite, 0 <= jitter <= 1, max_attempts > 0 or -1. */
-gboolean metered_backoff_config_is_valid (const MeteredBackoffConfig *config,
-    GError **error);
+gboolean metered_backoff_config_is_valid (
+    const MeteredBackoffConfig *config, GError **error);
 
 /* Delay before reconnect attempt number attempt (1-based), with floor_ms
  * applied before jitter (30000 once after a 4010 close, else 0).
@@ -49,7 +52,7 @@ gint64 metered_backoff_delay_ms (const MeteredBackoffConfig *config,
     gpointer user_data);
 
 /* TRUE while attempts_made < max_attempts (or infinite). */
-gboolean metered_backoff_may_retry (const MeteredBackoffConfig *config,
-    guint64 attempts_made);
+gboolean metered_backoff_may_retry (
+    const MeteredBackoffConfig *config, guint64 attempts_made);
 
 G_END_DECLS

@@ -41,8 +41,8 @@ typedef enum
 
 typedef enum
 {
-  METERED_RETRY_NORMAL,   /* normal backoff */
-  METERED_RETRY_SLOW,     /* normal backoff with the 30 s floor (4010) */
+  METERED_RETRY_NORMAL, /* normal backoff */
+  METERED_RETRY_SLOW, /* normal backoff with the 30 s floor (4010) */
   METERED_RETRY_TERMINAL, /* never reconnect */
 } MeteredRetryPolicy;
 

@@ -31,10 +31,10 @@ G_BEGIN_DECLS
 
 typedef struct
 {
-  const char *key;    /* points into a caller-owned buffer, NOT terminated */
-  gsize key_len;      /* raw (still escaped) key bytes between the quotes */
-  const char *value;  /* first byte of the value */
-  gsize value_len;    /* bytes of the value, no surrounding white space */
+  const char *key; /* points into a caller-owned buffer, NOT terminated */
+  gsize key_len; /* raw (still escaped) key bytes between the quotes */
+  const char *value; /* first byte of the value */
+  gsize value_len; /* bytes of the value, no surrounding white space */
 } MeteredJsonMember;
 
 /* TRUE if text[0..len) is exactly one valid JSON value (surrounding
@@ -44,13 +44,13 @@ gboolean metered_json_validate (const char *text, gsize len, guint max_depth);
 /* If text is a valid JSON object, fills out with its top-level members in
  * order (a GArray of MeteredJsonMember) and returns TRUE. Duplicate keys
  * are reported as they are (callers decide). */
-gboolean metered_json_object_members (const char *text, gsize len,
-    guint max_depth, GArray **out);
+gboolean metered_json_object_members (
+    const char *text, gsize len, guint max_depth, GArray **out);
 
 /* Same for a JSON array: fills out with its top-level elements in order
  * (key is NULL and key_len 0 in every MeteredJsonMember). */
-gboolean metered_json_array_elements (const char *text, gsize len,
-    guint max_depth, GArray **out);
+gboolean metered_json_array_elements (
+    const char *text, gsize len, guint max_depth, GArray **out);
 
 /* Appends s (UTF-8, len bytes, or -1 for NUL-terminated) as a JSON string
  * literal with quotes, escaping what JSON requires. */

@@ -29,14 +29,14 @@ GQuark metered_jwt_error_quark (void);
 
 typedef enum
 {
-  METERED_JWT_ERROR_MALFORMED,     /* not three base64url segments of JSON */
-  METERED_JWT_ERROR_NO_KID,        /* header has no string kid */
-  METERED_JWT_ERROR_BAD_ALG,       /* alg is not exactly HS256 (incl. none) */
-  METERED_JWT_ERROR_UNKNOWN_KID,   /* lookup found no secret */
+  METERED_JWT_ERROR_MALFORMED, /* not three base64url segments of JSON */
+  METERED_JWT_ERROR_NO_KID, /* header has no string kid */
+  METERED_JWT_ERROR_BAD_ALG, /* alg is not exactly HS256 (incl. none) */
+  METERED_JWT_ERROR_UNKNOWN_KID, /* lookup found no secret */
   METERED_JWT_ERROR_BAD_SIGNATURE, /* HMAC mismatch */
-  METERED_JWT_ERROR_EXPIRED,       /* now >= exp */
+  METERED_JWT_ERROR_EXPIRED, /* now >= exp */
   METERED_JWT_ERROR_NOT_YET_VALID, /* now < nbf - leeway */
-  METERED_JWT_ERROR_BAD_CLAIMS,    /* claims not an object / wrong types */
+  METERED_JWT_ERROR_BAD_CLAIMS, /* claims not an object / wrong types */
 } MeteredJwtError;
 
 /* Signs claims_json (a JSON object text) with header
@@ -45,8 +45,7 @@ char *metered_jwt_sign_hs256 (const char *kid, const guint8 *secret,
     gsize secret_len, const char *claims_json);
 
 /* Returns the secret for kid as a new GBytes reference, or NULL. */
-typedef GBytes *(*MeteredJwtSecretLookup) (const char *kid,
-    gpointer user_data);
+typedef GBytes *(*MeteredJwtSecretLookup) (const char *kid, gpointer user_data);
 
 /* Verifies token: structure, alg == HS256, kid present and known,
  * constant-time signature compare, exp (number, if present) and nbf
@@ -60,7 +59,6 @@ JsonObject *metered_jwt_verify_hs256 (const char *token,
 
 /* base64url without padding, exposed for tests. */
 char *metered_base64url_encode (const guint8 *data, gsize len);
-guint8 *metered_base64url_decode (const char *text, gsize len,
-    gsize *out_len);
+guint8 *metered_base64url_decode (const char *text, gsize len, gsize *out_len);
 
 G_END_DECLS

@@ -36,8 +36,7 @@ typedef struct
 void metered_token_bucket_init (MeteredTokenBucket *bucket, double capacity,
     double per_second, gint64 now_ms);
 /* Takes one token; FALSE when empty (rate exceeded). */
-gboolean metered_token_bucket_take (MeteredTokenBucket *bucket,
-    gint64 now_ms);
+gboolean metered_token_bucket_take (MeteredTokenBucket *bucket, gint64 now_ms);
 
 /* Sliding window: at most limit hits in any window_ms. */
 typedef struct _MeteredRateWindow MeteredRateWindow;
@@ -48,7 +47,6 @@ void metered_rate_window_free (MeteredRateWindow *window);
  * refused hit is not recorded). */
 gboolean metered_rate_window_hit (MeteredRateWindow *window, gint64 now_ms);
 /* TRUE when no hit lies within the window any more (may be dropped). */
-gboolean metered_rate_window_is_idle (MeteredRateWindow *window,
-    gint64 now_ms);
+gboolean metered_rate_window_is_idle (MeteredRateWindow *window, gint64 now_ms);
 
 G_END_DECLS

@@ -35,7 +35,7 @@ gboolean metered_channel_is_reserved (const char *channel);
  * "*" matches any run of characters except '/', "**" matches any run,
  * everything else matches itself. "room-*" matches "room-1" but not
  * "room-1/x"; "**" matches every channel. */
-gboolean metered_channel_pattern_match (const char *pattern,
-    const char *channel);
+gboolean metered_channel_pattern_match (
+    const char *pattern, const char *channel);
 
 G_END_DECLS

@@ -170,3 +170,41 @@ metered_cluster_event_clear (MeteredClusterEvent *event)
   g_clear_pointer (&event->conn, g_free);
   g_clear_pointer (&event->epoch, g_free);
 }
+
+char *
+metered_cluster_body_pack (const char *metadata, const char *data, gsize *len)
+{
+  char *out = g_strdup_printf ("%" G_GSIZE_FORMAT ":%s%s",
+      metadata ? strlen (metadata) : 0, metadata ? metadata : "", data);
+
+  *len = strlen (out);
+  return out;
+}
+
+gboolean
+metered_cluster_body_unpack (
+    const char *body, gsize len, char **metadata, char **data, GError **error)
+{
+  const char *colon = memchr (body, ':', MIN (len, 21));
+  char digits[21];
+  guint64 md_len = 0;
+
+  *metadata = NULL;
+  *data = NULL;
+  if (colon) {
+    memcpy (digits, body, colon - body);
+    digits[colon - body] = '\0';
+  }
+  if (!colon || colon == body ||
+      !g_ascii_string_to_unsigned (digits, 10, 0, len, &md_len, NULL) ||
+      md_len > len - (gsize) (colon + 1 - body)) {
+    g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+        "cluster message body without a valid metadata length");
+    return FALSE;
+  }
+  if (md_len > 0)
+    *metadata = g_strndup (colon + 1, md_len);
+  *data =
+      g_strndup (colon + 1 + md_len, len - (gsize) (colon + 1 - body) - md_len);
+  return TRUE;
+}

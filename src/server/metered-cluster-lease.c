@@ -54,6 +54,11 @@ struct _MeteredClusterLease
   gboolean reap_in_flight;
   gint64 last_reap_us;
   gboolean stopped; /* deregistered: no renewal, no new life */
+  /* A tick far later than due: this process did not run, and a renewal's
+   * answer may sit unread; the fence check waits a tick (Redis's own
+   * verdict on the next renewal still fences a lease that expired). */
+  gint64 last_tick_us;
+  guint tick_ms;
   GSource *tick;
   MeteredClusterLeaseStats stats;
 };
@@ -271,11 +276,15 @@ on_tick (gpointer data)
   MeteredClusterLease *lease = data;
   gint64 now = g_get_monotonic_time ();
   gboolean up = metered_redis_get_state (lease->redis) == METERED_REDIS_UP;
+  gboolean stalled =
+      lease->last_tick_us &&
+      now - lease->last_tick_us > (gint64) (lease->tick_ms + 250) * 1000;
 
+  lease->last_tick_us = now;
   if (lease->stopped)
     return G_SOURCE_CONTINUE;
 
-  if (lease->state == LEASE_HELD &&
+  if (lease->state == LEASE_HELD && !stalled &&
       metered_cluster_lease_fence_due (
           lease->last_ok_us, now, lease->timing.fence_after_ms)) {
     g_autofree char *why =
@@ -330,6 +339,7 @@ metered_cluster_lease_new (MeteredRedis *redis, const char *prefix,
    * check and a first registration after resync are not late. */
   tick_ms =
       CLAMP (MIN (lease->timing.renew_ms, lease->timing.reap_ms) / 4, 10, 250);
+  lease->tick_ms = tick_ms;
   lease->tick = g_timeout_source_new (tick_ms);
   g_source_set_static_name (lease->tick, "metered-cluster-lease");
   g_source_set_callback (lease->tick, on_tick, lease, NULL);

@@ -143,4 +143,12 @@ gboolean metered_cluster_event_parse (
     const char *data, gsize len, MeteredClusterEvent *event, GError **error);
 void metered_cluster_event_clear (MeteredClusterEvent *event);
 
+/* The body of a msg or send event: the sender's metadata (NULL: none)
+ * and the frame's raw data, as "<metadata length>:<metadata><data>".
+ * Pure; unpack is FALSE with a clear error on anything malformed. */
+char *metered_cluster_body_pack (
+    const char *metadata, const char *data, gsize *len);
+gboolean metered_cluster_body_unpack (
+    const char *body, gsize len, char **metadata, char **data, GError **error);
+
 G_END_DECLS

@@ -362,3 +362,13 @@ metered_cluster_eval (MeteredRedis *redis, MeteredClusterScript script,
   }
   return TRUE;
 }
+
+void
+metered_cluster_scripts_load (MeteredRedis *redis)
+{
+  for (guint i = 0; i < METERED_CLUSTER_SCRIPT_N; i++) {
+    const char *argv[] = { "SCRIPT", "LOAD", sources[i] };
+
+    metered_redis_command_argv (redis, 3, argv, NULL, NULL, NULL, NULL);
+  }
+}

@@ -66,6 +66,12 @@ const char *metered_cluster_script_sha (MeteredClusterScript script);
 /* EVALSHA with no keys and ARGV = {prefix, args...}; a NOSCRIPT reply
  * (Redis restarted, or SCRIPT FLUSH) is retried once as EVAL, so the
  * callback sees one answer. Same contract as metered_redis_command_argv. */
+/* SCRIPT LOAD of every script; call first thing on each resync. A
+ * NOSCRIPT retry (EVAL) can be overtaken by a later EVALSHA that found
+ * the script loaded by the retry, which reorders two publishes of one
+ * sender; loaded before anything else, EVALSHA never misses. */
+void metered_cluster_scripts_load (MeteredRedis *redis);
+
 gboolean metered_cluster_eval (MeteredRedis *redis, MeteredClusterScript script,
     const char *prefix, int argc, const char *const *argv, const gsize *argvlen,
     MeteredRedisReplyFunc callback, gpointer user_data, GError **error);

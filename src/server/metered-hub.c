@@ -41,6 +41,14 @@ typedef struct
   char *replay_epoch;
   guint64 cursor; /* the last sequence number replayed or skipped */
   guint64 replayed;
+  /* Cluster mode: the position of the last presence this subscriber got
+   * (its snapshot's, then each delta's); older deltas are skipped. */
+  char *cluster_epoch;
+  gint64 cluster_seq;
+  /* Cluster mode: the peer ids this subscriber was told are present, so
+   * that a repeated joined (members joining again after a Redis restart)
+   * or a left of a stranger is not passed on. NULL until its snapshot. */
+  GHashTable *cluster_members;
 } MeteredHubSub;
 
 typedef struct
@@ -101,6 +109,8 @@ struct _MeteredHub
   GHashTable *departed; /* peer_key -> gint64* left at (monotonic ms) */
   GHashTable *held; /* target peer_key -> GQueue of MeteredHubHeld* */
   guint n_held;
+  const MeteredHubCluster *cluster; /* NULL: single node */
+  gpointer cluster_data;
 };
 
 /* Channels and peers are scoped by app; the unit separator cannot occur
@@ -125,6 +135,8 @@ static void
 sub_free (MeteredHubSub *sub)
 {
   replay_stop (sub);
+  g_free (sub->cluster_epoch);
+  g_clear_pointer (&sub->cluster_members, g_hash_table_unref);
   g_free (sub->channel);
   g_free (sub->channel_key);
   g_free (sub);
@@ -308,7 +320,8 @@ broadcast_presence (MeteredHubConn *conn, MeteredHubSub *sub, gboolean joined)
   g_autoptr (GBytes) text = NULL;
   guint n = 0;
 
-  if (!subs)
+  /* In cluster mode presence comes back from Redis, in its order. */
+  if (!subs || conn->hub->cluster)
     return;
   text = frame_bytes (
       joined ? metered_frame_build_presence (sub->channel, &entry, 1, NULL, 0)
@@ -350,6 +363,9 @@ sub_remove (MeteredHubConn *conn, MeteredHubSub *sub)
     }
     l = next;
   }
+  if (conn->hub->cluster)
+    conn->hub->cluster->unsubscribed (
+        conn->hub->cluster_data, conn, sub->channel);
 
   subs = g_hash_table_lookup (conn->hub->channels, sub->channel_key);
   if (subs) {
@@ -399,6 +415,8 @@ conn_detach (MeteredHubConn *conn)
 
   if (conn->detached)
     return;
+  if (conn->hub->cluster)
+    conn->hub->cluster->conn_removed (conn->hub->cluster_data, conn);
 
   g_hash_table_iter_init (&iter, conn->subs);
   while (g_hash_table_iter_next (&iter, NULL, &sub)) {
@@ -542,6 +560,8 @@ metered_hub_conn_add (MeteredHub *hub, const MeteredHubAuth *auth,
           auth->welcome_metadata));
   g_hash_table_remove (hub->departed, conn->peer_key);
   held_deliver (conn);
+  if (hub->cluster)
+    hub->cluster->conn_added (hub->cluster_data, conn);
   return conn;
 }
 
@@ -591,6 +611,10 @@ snapshot_due (gpointer user_data)
 
   if (!sub)
     return G_SOURCE_REMOVE;
+  if (conn->hub->cluster) {
+    conn->hub->cluster->snapshot (conn->hub->cluster_data, conn, sub->channel);
+    return G_SOURCE_REMOVE;
+  }
 
   /* Peers without the presence action neither see nor are seen. */
   if (conn->actions & METERED_ACTION_PRESENCE) {
@@ -858,12 +882,14 @@ already_delivered (MeteredHubConn *conn, const char *request_id, gint64 now_ms)
   return already_delivered_full (conn, request_id, now_ms, TRUE);
 }
 
+/* Records a message in the channel's history and hands it to every
+ * subscriber but its sender: from_conn, or in cluster mode (NULL) the
+ * connections of peer id from. */
 static void
-handle_publish (MeteredHubConn *conn, MeteredFrame *frame, gint64 now_ms)
+fanout_message (MeteredHub *hub, MeteredApp *app, const char *channel_key,
+    const char *channel, MeteredHubConn *from_conn, const char *from,
+    const char *data, const char *from_metadata, gint64 now_ms)
 {
-  const char *code =
-      check_channel (conn, frame->channel, METERED_ACTION_PUBLISH);
-  g_autofree char *channel_key = NULL;
   g_autofree char *epoch = NULL;
   /* [with fromMetadata][with the history stamp] */
   GBytes *variants[2][2] = { { NULL, NULL }, { NULL, NULL } };
@@ -872,8 +898,56 @@ handle_publish (MeteredHubConn *conn, MeteredFrame *frame, gint64 now_ms)
   guint64 seq;
   guint n = 0;
 
+  limits.max_messages = app->history_max_messages;
+  limits.max_age_ms = app->history_max_age_ms;
+  seq = metered_history_append (
+      hub->history, channel_key, &limits, from, data, from_metadata, now_ms);
+  epoch = g_strdup (metered_history_position (hub->history, channel_key, NULL));
+  history_report (hub);
+
+  subs = g_hash_table_lookup (hub->channels, channel_key);
+  /* Each variant of the frame is built once and the same bytes go to
+   * every recipient. */
+  for (guint i = 0; subs && i < subs->len; i++) {
+    MeteredHubSub *other = g_ptr_array_index (subs, i);
+    gboolean md = other->include_sender_metadata && from_metadata;
+    GBytes **text = &variants[md][other->history];
+
+    if (other->conn == from_conn || other->conn->detached ||
+        (!from_conn && g_str_equal (other->conn->peer_id, from)))
+      continue; /* never echoed */
+    if (other->replaying)
+      continue; /* its replay reaches this one from the history */
+    if (!*text)
+      *text = frame_bytes (
+          other->history ? metered_frame_build_message_stamped (channel, from,
+                               data, md ? from_metadata : NULL, epoch, seq)
+                         : metered_frame_build_message (
+                               channel, from, data, md ? from_metadata : NULL));
+    conn_send_bytes (other->conn, *text);
+    n++;
+  }
+  for (guint i = 0; i < 4; i++)
+    if (variants[i / 2][i % 2])
+      g_bytes_unref (variants[i / 2][i % 2]);
+  metered_metrics_add (hub->metrics, METERED_METRIC_FRAMES_OUT,
+      metered_frame_type_name (METERED_FRAME_MESSAGE), n);
+}
+
+static void
+handle_publish (MeteredHubConn *conn, MeteredFrame *frame, gint64 now_ms)
+{
+  const char *code =
+      check_channel (conn, frame->channel, METERED_ACTION_PUBLISH);
+  g_autofree char *channel_key = NULL;
+
   if (code) {
     send_channel_error (conn, code, frame);
+    return;
+  }
+  if (conn->hub->cluster) {
+    conn->hub->cluster->publish (conn->hub->cluster_data, conn, frame->channel,
+        frame->request_id, frame->data);
     return;
   }
   if (already_delivered (conn, frame->request_id, now_ms)) {
@@ -882,42 +956,8 @@ handle_publish (MeteredHubConn *conn, MeteredFrame *frame, gint64 now_ms)
   }
 
   channel_key = scoped_key (conn->app, frame->channel);
-  limits.max_messages = conn->app->history_max_messages;
-  limits.max_age_ms = conn->app->history_max_age_ms;
-  seq = metered_history_append (conn->hub->history, channel_key, &limits,
+  fanout_message (conn->hub, conn->app, channel_key, frame->channel, conn,
       conn->peer_id, frame->data, conn->peer_metadata, now_ms);
-  epoch = g_strdup (
-      metered_history_position (conn->hub->history, channel_key, NULL));
-  history_report (conn->hub);
-
-  subs = g_hash_table_lookup (conn->hub->channels, channel_key);
-  /* Each variant of the frame is built once and the same bytes go to
-   * every recipient. */
-  for (guint i = 0; subs && i < subs->len; i++) {
-    MeteredHubSub *other = g_ptr_array_index (subs, i);
-    gboolean md = other->include_sender_metadata && conn->peer_metadata;
-    GBytes **text = &variants[md][other->history];
-
-    if (other->conn == conn || other->conn->detached)
-      continue; /* never echoed */
-    if (other->replaying)
-      continue; /* its replay reaches this one from the history */
-    if (!*text)
-      *text = frame_bytes (
-          other->history
-              ? metered_frame_build_message_stamped (frame->channel,
-                    conn->peer_id, frame->data, md ? conn->peer_metadata : NULL,
-                    epoch, seq)
-              : metered_frame_build_message (frame->channel, conn->peer_id,
-                    frame->data, md ? conn->peer_metadata : NULL));
-    conn_send_bytes (other->conn, *text);
-    n++;
-  }
-  for (guint i = 0; i < 4; i++)
-    if (variants[i / 2][i % 2])
-      g_bytes_unref (variants[i / 2][i % 2]);
-  metered_metrics_add (conn->hub->metrics, METERED_METRIC_FRAMES_OUT,
-      metered_frame_type_name (METERED_FRAME_MESSAGE), n);
   send_ack (conn, frame->request_id);
 }
 
@@ -988,6 +1028,11 @@ handle_send (MeteredHubConn *conn, MeteredFrame *frame, gint64 now_ms)
   if (!(conn->actions & METERED_ACTION_SEND)) {
     send_error (
         conn, METERED_ERR_ACTION_NOT_PERMITTED, "send", frame->request_id);
+    return;
+  }
+  if (conn->hub->cluster) {
+    conn->hub->cluster->send (conn->hub->cluster_data, conn, frame->to,
+        frame->request_id, frame->data);
     return;
   }
   peer_key = scoped_key (conn->app, frame->to);
@@ -1200,4 +1245,204 @@ guint
 metered_hub_count_channels (MeteredHub *hub)
 {
   return g_hash_table_size (hub->channels);
+}
+
+void
+metered_hub_set_cluster (
+    MeteredHub *hub, const MeteredHubCluster *cluster, gpointer data)
+{
+  hub->cluster = cluster;
+  hub->cluster_data = data;
+}
+
+MeteredMetrics *
+metered_hub_get_metrics (MeteredHub *hub)
+{
+  return hub->metrics;
+}
+
+const char *
+metered_hub_conn_get_peer_key (MeteredHubConn *conn)
+{
+  return conn->peer_key;
+}
+
+const char *
+metered_hub_conn_get_dedupe_scope (MeteredHubConn *conn)
+{
+  return conn->dedupe_scope;
+}
+
+const char *
+metered_hub_conn_get_peer_metadata (MeteredHubConn *conn)
+{
+  return conn->peer_metadata;
+}
+
+gboolean
+metered_hub_conn_sees_presence (MeteredHubConn *conn)
+{
+  return (conn->actions & METERED_ACTION_PRESENCE) != 0;
+}
+
+MeteredHubConn *
+metered_hub_find_peer (MeteredHub *hub, const char *peer_key)
+{
+  MeteredHubConn *conn = g_hash_table_lookup (hub->peers, peer_key);
+
+  return conn && !conn->detached ? conn : NULL;
+}
+
+void
+metered_hub_conn_answer (MeteredHubConn *conn, const char *request_id,
+    const char *code, const char *message)
+{
+  if (code)
+    send_error (conn, code, message, request_id);
+  else
+    send_ack (conn, request_id);
+}
+
+gboolean
+metered_hub_conn_send_snapshot (MeteredHubConn *conn, const char *channel,
+    const char *const *peer_ids, const char *const *metadata, guint n,
+    const char *epoch, gint64 seq)
+{
+  MeteredHubSub *sub = g_hash_table_lookup (conn->subs, channel);
+  g_autofree MeteredPresenceEntry *entries = NULL;
+  gboolean sees = metered_hub_conn_sees_presence (conn);
+
+  if (!sub || conn->detached)
+    return FALSE;
+  entries = g_new0 (MeteredPresenceEntry, MAX (n, 1));
+  for (guint i = 0; sees && i < n; i++) {
+    entries[i].peer_id = (char *) peer_ids[i];
+    entries[i].metadata = (char *) metadata[i];
+  }
+  conn_send (conn, METERED_FRAME_PRESENCE,
+      metered_frame_build_presence (channel, entries, sees ? n : 0, NULL, 0));
+  g_clear_pointer (&sub->cluster_members, g_hash_table_unref);
+  sub->cluster_members =
+      g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  for (guint i = 0; sees && i < n; i++)
+    g_hash_table_add (sub->cluster_members, g_strdup (peer_ids[i]));
+  g_free (sub->cluster_epoch);
+  sub->cluster_epoch = g_strdup (epoch);
+  sub->cluster_seq = seq;
+  sub->visible = sees;
+  return TRUE;
+}
+
+void
+metered_hub_deliver_presence (MeteredHub *hub, const char *channel_key,
+    const char *peer_id, const char *metadata, gboolean joined,
+    const char *epoch, gint64 seq)
+{
+  GPtrArray *subs = g_hash_table_lookup (hub->channels, channel_key);
+  MeteredPresenceEntry entry = { (char *) peer_id, (char *) metadata };
+  g_autoptr (GBytes) text = NULL;
+  guint n = 0;
+
+  for (guint i = 0; subs && i < subs->len; i++) {
+    MeteredHubSub *other = g_ptr_array_index (subs, i);
+
+    if (!other->visible || other->conn->detached ||
+        g_str_equal (other->conn->peer_id, peer_id))
+      continue;
+    /* Already in its snapshot (same epoch, not newer). */
+    if (g_strcmp0 (other->cluster_epoch, epoch) == 0 &&
+        seq <= other->cluster_seq)
+      continue;
+    g_free (other->cluster_epoch);
+    other->cluster_epoch = g_strdup (epoch);
+    other->cluster_seq = seq;
+    if (!other->cluster_members ||
+        (joined ? !g_hash_table_add (other->cluster_members, g_strdup (peer_id))
+                : !g_hash_table_remove (other->cluster_members, peer_id)))
+      continue; /* already known as present, or absent */
+    if (!text)
+      text = frame_bytes (joined ? metered_frame_build_presence (
+                                       other->channel, &entry, 1, NULL, 0)
+                                 : metered_frame_build_presence (
+                                       other->channel, NULL, 0, &entry, 1));
+    conn_send_bytes (other->conn, text);
+    n++;
+  }
+  metered_metrics_add (hub->metrics, METERED_METRIC_FRAMES_OUT,
+      metered_frame_type_name (METERED_FRAME_PRESENCE), n);
+}
+
+void
+metered_hub_deliver_message (MeteredHub *hub, const char *channel_key,
+    const char *from, const char *data_json, const char *from_metadata,
+    gint64 now_ms)
+{
+  GPtrArray *subs = g_hash_table_lookup (hub->channels, channel_key);
+  MeteredHubSub *first;
+
+  /* No local subscriber: nothing to deliver nor to remember (the
+   * history of a cluster channel is per node). */
+  if (!subs || subs->len == 0)
+    return;
+  first = g_ptr_array_index (subs, 0);
+  fanout_message (hub, first->conn->app, channel_key, first->channel, NULL,
+      from, data_json, from_metadata, now_ms);
+}
+
+gboolean
+metered_hub_deliver_direct (MeteredHub *hub, const char *peer_key,
+    const char *from, const char *data_json, const char *from_metadata)
+{
+  MeteredHubConn *target = metered_hub_find_peer (hub, peer_key);
+
+  if (!target)
+    return FALSE;
+  conn_send (target, METERED_FRAME_DIRECT,
+      metered_frame_build_direct (from, data_json, from_metadata));
+  return TRUE;
+}
+
+gboolean
+metered_hub_conn_merge_presence (MeteredHubConn *conn, const char *channel,
+    const char *const *peer_ids, const char *const *metadata, guint n,
+    const char *epoch, gint64 seq)
+{
+  MeteredHubSub *sub = g_hash_table_lookup (conn->subs, channel);
+  g_autoptr (GHashTable) now_in =
+      g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr (GArray) joined =
+      g_array_new (FALSE, FALSE, sizeof (MeteredPresenceEntry));
+  g_autoptr (GArray) left =
+      g_array_new (FALSE, FALSE, sizeof (MeteredPresenceEntry));
+  g_autoptr (GPtrArray) gone = g_ptr_array_new_with_free_func (g_free);
+  GHashTableIter iter;
+  gpointer member;
+
+  if (!sub || conn->detached || !sub->visible || !sub->cluster_members)
+    return FALSE;
+  for (guint i = 0; i < n; i++) {
+    MeteredPresenceEntry e = { (char *) peer_ids[i], (char *) metadata[i] };
+    g_hash_table_add (now_in, g_strdup (peer_ids[i]));
+    if (!g_hash_table_contains (sub->cluster_members, peer_ids[i]))
+      g_array_append_val (joined, e);
+  }
+  g_hash_table_iter_init (&iter, sub->cluster_members);
+  while (g_hash_table_iter_next (&iter, &member, NULL))
+    if (!g_hash_table_contains (now_in, member))
+      g_ptr_array_add (gone, g_strdup (member));
+  for (guint i = 0; i < gone->len; i++) {
+    MeteredPresenceEntry e = { g_ptr_array_index (gone, i), NULL };
+    g_array_append_val (left, e);
+  }
+  if (joined->len || left->len)
+    conn_send (conn, METERED_FRAME_PRESENCE,
+        metered_frame_build_presence (channel,
+            (MeteredPresenceEntry *) joined->data, joined->len,
+            (MeteredPresenceEntry *) left->data, left->len));
+  g_hash_table_unref (sub->cluster_members);
+  sub->cluster_members = g_steal_pointer (&now_in);
+  g_free (sub->cluster_epoch);
+  sub->cluster_epoch = g_strdup (epoch);
+  sub->cluster_seq = seq;
+  return TRUE;
 }

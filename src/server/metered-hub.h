@@ -124,4 +124,67 @@ GPtrArray *metered_hub_list_conns (MeteredHub *hub);
 guint metered_hub_count_conns (MeteredHub *hub);
 guint metered_hub_count_channels (MeteredHub *hub);
 
+/* Cluster mode (metered-cluster.c): where one node would decide alone,
+ * the hub asks these hooks instead, and the cluster delivers what Redis
+ * tells it through the metered_hub_deliver_* calls below. NULL hooks
+ * (the default) keep the single-node behaviour. */
+typedef struct
+{
+  /* After the welcome (a local older connection is already closed). */
+  void (*conn_added) (gpointer data, MeteredHubConn *conn);
+  /* The connection's presence ends (once, before it is freed). */
+  void (*conn_removed) (gpointer data, MeteredHubConn *conn);
+  /* The snapshot of conn's subscription is due: the cluster sends it
+   * with metered_hub_conn_send_snapshot and announces the member. */
+  void (*snapshot) (gpointer data, MeteredHubConn *conn, const char *channel);
+  void (*unsubscribed) (
+      gpointer data, MeteredHubConn *conn, const char *channel);
+  /* Both answer the request (ack or error) exactly once. data_json is
+   * the frame's raw "data". */
+  void (*publish) (gpointer data, MeteredHubConn *conn, const char *channel,
+      const char *request_id, const char *data_json);
+  void (*send) (gpointer data, MeteredHubConn *conn, const char *to,
+      const char *request_id, const char *data_json);
+} MeteredHubCluster;
+
+void metered_hub_set_cluster (
+    MeteredHub *hub, const MeteredHubCluster *cluster, gpointer data);
+MeteredMetrics *metered_hub_get_metrics (MeteredHub *hub);
+
+/* app id + US (0x1f) + name: how channels and peers are named across
+ * nodes. */
+const char *metered_hub_conn_get_peer_key (MeteredHubConn *conn);
+const char *metered_hub_conn_get_dedupe_scope (MeteredHubConn *conn);
+const char *metered_hub_conn_get_peer_metadata (MeteredHubConn *conn);
+gboolean metered_hub_conn_sees_presence (MeteredHubConn *conn);
+MeteredHubConn *metered_hub_find_peer (MeteredHub *hub, const char *peer_key);
+/* Ack (code NULL) or error of a request. */
+void metered_hub_conn_answer (MeteredHubConn *conn, const char *request_id,
+    const char *code, const char *message);
+/* Sends the snapshot of a subscription still held; members are the
+ * others (the cluster leaves conn itself out). Deltas with seq <= seq of
+ * the same epoch are skipped for it from then on. FALSE: not subscribed
+ * any more. */
+gboolean metered_hub_conn_send_snapshot (MeteredHubConn *conn,
+    const char *channel, const char *const *peer_ids,
+    const char *const *metadata, guint n, const char *epoch, gint64 seq);
+/* After Redis lost events (a reconnect, a restart): the subscription's
+ * view becomes the snapshot given, told as one delta of what changed
+ * (nothing when nothing did). FALSE: no snapshot out yet. */
+gboolean metered_hub_conn_merge_presence (MeteredHubConn *conn,
+    const char *channel, const char *const *peer_ids,
+    const char *const *metadata, guint n, const char *epoch, gint64 seq);
+/* A presence delta of channel_key to its local members with a snapshot
+ * out, except the peer itself. */
+void metered_hub_deliver_presence (MeteredHub *hub, const char *channel_key,
+    const char *peer_id, const char *metadata, gboolean joined,
+    const char *epoch, gint64 seq);
+/* A published message to every local subscriber except its sender. */
+void metered_hub_deliver_message (MeteredHub *hub, const char *channel_key,
+    const char *from, const char *data_json, const char *from_metadata,
+    gint64 now_ms);
+/* FALSE: no live connection of peer_key here. */
+gboolean metered_hub_deliver_direct (MeteredHub *hub, const char *peer_key,
+    const char *from, const char *data_json, const char *from_metadata);
+
 G_END_DECLS

@@ -21,6 +21,8 @@ struct _MeteredMetrics
 {
   GHashTable *families[METERED_METRIC_N_FAMILIES]; /* label -> guint64* */
   guint64 values[METERED_VALUE_N];
+  MeteredMetricsExtraFunc extra;
+  gpointer extra_data;
 };
 
 static const struct
@@ -158,5 +160,15 @@ metered_metrics_render (
           family_info[i].name, family_info[i].label, (char *) l->data, *value);
     }
   }
+  if (metrics->extra)
+    metrics->extra (out, metrics->extra_data);
   return g_string_free (out, FALSE);
+}
+
+void
+metered_metrics_set_extra (
+    MeteredMetrics *metrics, MeteredMetricsExtraFunc func, gpointer user_data)
+{
+  metrics->extra = func;
+  metrics->extra_data = user_data;
 }

@@ -63,6 +63,12 @@ void metered_metrics_set (
 guint64 metered_metrics_get_value (
     MeteredMetrics *metrics, MeteredMetricValue value);
 
+/* Appends more figures (Prometheus text, whole families) at the end of
+ * every render: the cluster mode's. NULL removes it. */
+typedef void (*MeteredMetricsExtraFunc) (GString *out, gpointer user_data);
+void metered_metrics_set_extra (
+    MeteredMetrics *metrics, MeteredMetricsExtraFunc func, gpointer user_data);
+
 /* Renders every counter plus the two gauges. */
 char *metered_metrics_render (
     MeteredMetrics *metrics, guint connections, guint channels);

@@ -85,6 +85,11 @@ struct _MeteredRedis
   char *probe_channel;
   guint64 probe_seq;
   gint64 probe_sent_us; /* 0: none outstanding */
+  /* The previous tick and its period: a tick far later than due means
+   * this process did not run (a stalled or starved host), and replies
+   * may sit unread in the sockets; timeouts are judged a tick later. */
+  gint64 last_tick_us;
+  guint tick_ms;
   gint64 ping_sent_us;
   gint64 last_sub_rx_us;
   gint64 last_cmd_rx_us;
@@ -790,9 +795,13 @@ on_tick (gpointer data)
 {
   MeteredRedis *redis = data;
   gint64 now = g_get_monotonic_time ();
+  gboolean stalled =
+      redis->last_tick_us &&
+      now - redis->last_tick_us > (gint64) (redis->tick_ms + 250) * 1000;
   Pending *head;
 
-  if (redis->teardown || redis->reconnect)
+  redis->last_tick_us = now;
+  if (redis->teardown || redis->reconnect || stalled)
     return G_SOURCE_CONTINUE;
 
   if (redis->state == METERED_REDIS_CONNECTING) {
@@ -876,6 +885,7 @@ metered_redis_new (const MeteredRedisConfig *config,
   tick_ms = MIN (config->connect_timeout_ms,
       MIN (config->command_timeout_ms, config->probe_interval_ms));
   tick_ms = CLAMP (tick_ms / 4, 10, 250);
+  redis->tick_ms = tick_ms;
   redis->tick = g_timeout_source_new (tick_ms);
   g_source_set_static_name (redis->tick, "metered-redis-tick");
   g_source_set_callback (redis->tick, on_tick, redis, NULL);

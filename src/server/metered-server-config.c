@@ -64,6 +64,8 @@ metered_server_config_free (MeteredServerConfig *config)
   g_hash_table_unref (config->keys);
   g_hash_table_unref (config->secrets);
   g_ptr_array_unref (config->apps);
+  g_free (config->cluster_url);
+  g_free (config->cluster_node_id);
   g_free (config);
 }
 
@@ -315,6 +317,39 @@ load_app (
   return TRUE;
 }
 
+/* "cluster": {"redis": "redis://…", "nodeId": "n1"}. The URL may hold a
+ * password: errors never quote it. */
+static gboolean
+load_cluster (MeteredServerConfig *config, JsonObject *root, GError **error)
+{
+  JsonNode *node = json_object_get_member (root, "cluster");
+  JsonObject *c;
+  const char *names[] = { "redis", "nodeId" };
+  char **slots[] = { &config->cluster_url, &config->cluster_node_id };
+
+  if (!node)
+    return TRUE;
+  if (!JSON_NODE_HOLDS_OBJECT (node)) {
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+        "\"cluster\" must be an object with \"redis\" and \"nodeId\"");
+    return FALSE;
+  }
+  c = json_node_get_object (node);
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++) {
+    JsonNode *v = json_object_get_member (c, names[i]);
+    if (!v || !JSON_NODE_HOLDS_VALUE (v) ||
+        json_node_get_value_type (v) != G_TYPE_STRING ||
+        !*json_node_get_string (v)) {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+          "\"cluster\".\"%s\" must be a non-empty string", names[i]);
+      return FALSE;
+    }
+    g_free (*slots[i]);
+    *slots[i] = g_strdup (json_node_get_string (v));
+  }
+  return TRUE;
+}
+
 gboolean
 metered_server_config_load_data (
     MeteredServerConfig *config, const char *json, gsize len, GError **error)
@@ -339,7 +374,7 @@ metered_server_config_load_data (
   for (guint i = 0; i < json_array_get_length (apps); i++)
     if (!load_app (config, json_array_get_element (apps, i), i, error))
       return FALSE;
-  return TRUE;
+  return load_cluster (config, json_node_get_object (root), error);
 }
 
 gboolean

@@ -76,6 +76,10 @@ typedef struct
   GPtrArray *apps; /* MeteredApp* */
   GHashTable *keys; /* key -> MeteredPublishableKey* */
   GHashTable *secrets; /* kid -> MeteredSecret* */
+  /* Keys file "cluster": {"redis": URL, "nodeId": ID} (the command
+   * line's --cluster / --node-id win); NULL when absent. */
+  char *cluster_url;
+  char *cluster_node_id;
 } MeteredServerConfig;
 
 #define METERED_DEV_APP_ID "dev"

@@ -19,6 +19,9 @@
  * (docs/metered-server.md). */
 
 #include "metered-server.h"
+#ifdef METERED_HAVE_CLUSTER
+#include "metered-cluster.h"
+#endif
 
 #include "protocol/metered-protocol.h"
 
@@ -42,8 +45,12 @@ typedef struct
   int ip_connect_limit;
   int ws_ping_interval;
   int presence_gap_ms;
+  int write_threads;
   int max_queued_kb;
   gboolean verbose;
+  char *cluster;
+  char *node_id;
+  int cluster_lease_ms;
   /* --mint-token */
   gboolean mint;
   char *kid;
@@ -66,6 +73,8 @@ options_clear (Options *o)
   g_free (o->cert);
   g_free (o->key);
   g_free (o->web_root);
+  g_free (o->cluster);
+  g_free (o->node_id);
   g_free (o->kid);
   g_free (o->sub);
   g_free (o->channels);
@@ -255,12 +264,29 @@ main (int argc, char **argv)
         "Upgrades per client IP per 60 s before HTTP 429 (0 = off)", "N" },
     { "ws-ping-interval", 0, 0, G_OPTION_ARG_INT, &o.ws_ping_interval,
         "RFC 6455 ping interval in seconds (default 30)", "S" },
+    { "write-threads", 0, 0, G_OPTION_ARG_INT, &o.write_threads,
+        "Threads writing a ws:// fan-out beside the main loop, 0..4 "
+        "(default 0)",
+        "N" },
     { "presence-gap-ms", 0, 0, G_OPTION_ARG_INT, &o.presence_gap_ms,
         "Gap between a subscribe ack and its presence snapshot (>= 5)", "MS" },
     { "max-queued-kb", 0, 0, G_OPTION_ARG_INT, &o.max_queued_kb,
         "Outgoing queue of one connection before it is closed 4013 as a "
         "slow consumer (default 1024)",
         "KB" },
+    { "cluster", 0, 0, G_OPTION_ARG_STRING, &o.cluster,
+        "Run as one node of a cluster sharing this Redis "
+        "(redis://[:PASSWORD@]HOST[:PORT]; see docs/metered-server.md)",
+        "URL" },
+    { "node-id", 0, 0, G_OPTION_ARG_STRING, &o.node_id,
+        "With --cluster: this node's id, unique among live nodes "
+        "([A-Za-z0-9._-], at most 64)",
+        "ID" },
+    { "cluster-lease-ms", 0, 0, G_OPTION_ARG_INT, &o.cluster_lease_ms,
+        "With --cluster: lease expiry (default 3000, 1500..60000): a dead "
+        "node's peers leave about this long plus 1 s after it died; a node "
+        "fences itself after two thirds of it without a renewal",
+        "MS" },
     { "verbose", 'v', 0, G_OPTION_ARG_NONE, &o.verbose,
         "Log connection events (credentials are never logged)", NULL },
     { "mint-token", 0, 0, G_OPTION_ARG_NONE, &o.mint,
@@ -286,6 +312,9 @@ main (int argc, char **argv)
   MeteredServerOptions options = { 0 };
   MeteredServer *server;
   g_autofree char *url = NULL;
+#ifdef METERED_HAVE_CLUSTER
+  MeteredCluster *cluster = NULL;
+#endif
 
   g_option_context_set_summary (
       ctx, "A Metered Realtime Messaging compatible signalling server.");
@@ -315,10 +344,35 @@ main (int argc, char **argv)
                 "--ws-ping-interval >= 1, --presence-gap-ms >= 5\n");
     return 2;
   }
+  if (o.write_threads < 0 || o.write_threads > 4) {
+    g_printerr ("metered-server: --write-threads 0..4\n");
+    return 2;
+  }
   if (o.max_queued_kb < 16 || o.max_queued_kb > 1024 * 1024) {
     g_printerr ("metered-server: --max-queued-kb 16..1048576\n");
     return 2;
   }
+  /* The keys file's "cluster" object; the command line wins. */
+  if (!o.cluster && config->cluster_url)
+    o.cluster = g_strdup (config->cluster_url);
+  if (!o.node_id && config->cluster_node_id)
+    o.node_id = g_strdup (config->cluster_node_id);
+  if (o.cluster_lease_ms &&
+      (o.cluster_lease_ms < 1500 || o.cluster_lease_ms > 60000)) {
+    g_printerr ("metered-server: --cluster-lease-ms 1500..60000\n");
+    return 2;
+  }
+  if (o.node_id && !o.cluster) {
+    g_printerr ("metered-server: --node-id needs --cluster\n");
+    return 2;
+  }
+#ifndef METERED_HAVE_CLUSTER
+  if (o.cluster) {
+    g_printerr ("metered-server: built without cluster support "
+                "(needs libhiredis-dev at build time)\n");
+    return 2;
+  }
+#endif
   if (!o.admin_token && o.dev)
     o.admin_token = g_strdup (METERED_DEV_ADMIN_TOKEN);
   log_writer_init (o.verbose);
@@ -332,6 +386,7 @@ main (int argc, char **argv)
   options.ip_connect_limit = o.ip_connect_limit;
   options.ws_ping_interval_s = o.ws_ping_interval;
   options.presence_gap_ms = o.presence_gap_ms;
+  options.write_threads = o.write_threads;
   options.verbose = o.verbose;
   options.max_queued_kb = o.max_queued_kb;
 
@@ -341,6 +396,20 @@ main (int argc, char **argv)
     metered_server_free (server);
     return 1;
   }
+#ifdef METERED_HAVE_CLUSTER
+  if (o.cluster) {
+    MeteredClusterOptions copts = { o.cluster, o.node_id, NULL,
+      (guint) o.cluster_lease_ms };
+
+    cluster =
+        metered_cluster_new (metered_server_get_hub (server), &copts, &error);
+    if (!cluster) {
+      g_printerr ("metered-server: %s\n", error->message);
+      metered_server_free (server);
+      return 2;
+    }
+  }
+#endif
   url = metered_server_get_url (server);
   printf ("metered-server listening on %s/v1\n", url);
   if (o.dev)
@@ -361,6 +430,21 @@ main (int argc, char **argv)
   g_unix_signal_add (SIGINT, on_signal, server);
   g_main_loop_run (loop);
 
+#ifdef METERED_HAVE_CLUSTER
+  if (cluster) {
+    MeteredClusterStats st;
+    gint64 until = g_get_monotonic_time () + 500 * 1000;
+
+    /* The clients' releases and the deregistration go out before the
+     * link closes (bounded: Redis may be away). */
+    metered_cluster_deregister (cluster);
+    do
+      metered_cluster_get_stats (cluster, &st);
+    while (st.redis_pending > 0 && g_get_monotonic_time () < until &&
+           g_main_context_iteration (NULL, TRUE));
+    metered_cluster_free (cluster);
+  }
+#endif
   metered_server_free (server);
   g_main_loop_unref (loop);
   return exit_status;

@@ -23,6 +23,7 @@
 #include "metered-metrics.h"
 #include "metered-server.h"
 #include "metered-ws-loop.h"
+#include "metered-ws-writer.h"
 
 G_BEGIN_DECLS
 
@@ -58,6 +59,12 @@ struct _MeteredServer
   GPtrArray *dirty;
   GPtrArray *flushing; /* the batch flush_source is walking, or NULL */
   GSource *flush_source;
+  /* Writes the flush's plain connections, shared with its helper
+   * threads (metered-ws-writer.h); write_jobs is its scratch, one job
+   * per connection, main thread only. */
+  MeteredWsWriter *writer;
+  MeteredWsWrite *write_jobs;
+  guint write_jobs_len;
   gsize max_queued_bytes;
   /* The last text framed for a plain connection and its frame (see
    * text_frame()). Main thread only. */

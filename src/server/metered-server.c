@@ -88,8 +88,6 @@ typedef struct
  * waits until the socket has room again. */
 #define FLUSH_BUDGET_BYTES (64 * 1024)
 #define CLOSE_DRAIN_MS 1000
-/* Frames per writev(). */
-#define WRITE_VECTORS 64
 
 #define HANDSHAKE_KEY "metered-handshake"
 
@@ -498,58 +496,80 @@ socket_waits_room (MeteredServerSocket *sock)
   return sock->room_source || sock->room_wait;
 }
 
-/* Writes queued frames, WRITE_VECTORS per writev(), until the kernel
- * takes no more; then waits for room. */
+/* Fills job with the head of out, up to METERED_WS_WRITE_VECTORS
+ * frames. */
+static void
+socket_fill_write (MeteredServerSocket *sock, MeteredWsWrite *job)
+{
+  job->n = 0;
+  job->total = 0;
+  for (guint i = sock->out_head;
+       i < sock->out->len && job->n < METERED_WS_WRITE_VECTORS; i++) {
+    gsize len;
+    const guint8 *data =
+        g_bytes_get_data (g_ptr_array_index (sock->out, i), &len);
+    gsize skip = job->n == 0 ? sock->head_sent : 0;
+
+    job->v[job->n].iov_base = (guint8 *) data + skip;
+    job->v[job->n].iov_len = len - skip;
+    job->total += len - skip;
+    job->n++;
+  }
+}
+
+/* Takes the ret bytes a write of job wrote off out; FALSE when the
+ * kernel took less than all of it. */
+static gboolean
+socket_wrote (MeteredServerSocket *sock, const MeteredWsWrite *job, gsize ret)
+{
+  for (gsize left = ret; left > 0;) {
+    GBytes *head = out_peek (sock);
+    gsize len = g_bytes_get_size (head);
+    gsize rest = len - sock->head_sent;
+
+    if (left < rest) {
+      sock->head_sent += left;
+      break;
+    }
+    left -= rest;
+    sock->head_sent = 0;
+    g_bytes_unref (out_pop (sock));
+  }
+  return ret == job->total;
+}
+
+/* After the last write: a short one armed the connection's writable
+ * callback; a drained queue lets a pending close go. */
+static void
+socket_write_done (MeteredServerSocket *sock)
+{
+  if (out_length (sock))
+    sock->room_wait = TRUE;
+  else if (sock->close_drain.active)
+    socket_close_now (sock);
+}
+
+/* Writes queued frames, METERED_WS_WRITE_VECTORS per writev(), until the
+ * kernel takes no more; then waits for room. */
 static void
 socket_write (MeteredServerSocket *sock)
 {
+  MeteredWsWrite job;
+
   while (out_length (sock)) {
-    struct iovec v[WRITE_VECTORS];
-    guint n = 0;
-    gsize total = 0, written, left;
     gssize ret;
 
-    for (guint i = sock->out_head; i < sock->out->len && n < WRITE_VECTORS;
-         i++) {
-      gsize len;
-      const guint8 *data =
-          g_bytes_get_data (g_ptr_array_index (sock->out, i), &len);
-      gsize skip = n == 0 ? sock->head_sent : 0;
-
-      v[n].iov_base = (guint8 *) data + skip;
-      v[n].iov_len = len - skip;
-      total += len - skip;
-      n++;
-    }
-    ret = metered_ws_conn_writev (sock->raw, v, n);
+    socket_fill_write (sock, &job);
+    ret = metered_ws_conn_writev (sock->raw, job.v, job.n);
     if (ret < 0) {
       /* The peer is gone; the connection reports its close. */
       out_clear (sock);
       return;
     }
-    written = ret;
-    for (left = written; left > 0;) {
-      GBytes *head = out_peek (sock);
-      gsize len = g_bytes_get_size (head);
-      gsize rest = len - sock->head_sent;
-
-      if (left < rest) {
-        sock->head_sent += left;
-        break;
-      }
-      left -= rest;
-      sock->head_sent = 0;
-      g_bytes_unref (out_pop (sock));
-    }
-    if (written < total)
+    if (!socket_wrote (sock, &job, ret))
       break;
   }
-
-  /* A short write armed the connection's writable callback. */
-  if (out_length (sock))
-    sock->room_wait = TRUE;
-  else if (sock->close_drain.active)
-    socket_close_now (sock);
+  socket_write_done (sock);
 }
 
 /* Hands queued frames to libsoup: all of them when all is TRUE (before a
@@ -758,10 +778,60 @@ flush_check (GSource *source)
   return server->dirty->len > 0;
 }
 
-static gboolean
-flush_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
+/* The plain connections of batch that have frames to write: one
+ * writev() each, spread over the writer's threads, then the rest as
+ * socket_write() would. Nothing else runs on the main thread between the
+ * jobs' filling and their results, so the queues stay as filled. */
+static void
+flush_raw (MeteredServer *server, GPtrArray *batch)
 {
-  MeteredServer *server = *(MeteredServer **) (source + 1);
+  guint n = 0;
+
+  if (server->write_jobs_len < batch->len) {
+    server->write_jobs_len = MAX (batch->len, 2 * server->write_jobs_len);
+    server->write_jobs =
+        g_renew (MeteredWsWrite, server->write_jobs, server->write_jobs_len);
+  }
+  for (guint i = 0; i < batch->len; i++) {
+    MeteredServerSocket *sock = g_ptr_array_index (batch, i);
+    MeteredWsWrite *job = &server->write_jobs[n];
+
+    if (!sock || !sock->raw || sock->overflowed || socket_waits_room (sock))
+      continue;
+    if (!socket_is_open (sock)) {
+      out_clear (sock);
+      continue;
+    }
+    if (!out_length (sock)) {
+      socket_write_done (sock);
+      continue;
+    }
+    job->fd = metered_ws_conn_get_fd (sock->raw);
+    job->data = sock;
+    socket_fill_write (sock, job);
+    n++;
+  }
+
+  metered_ws_writer_run (server->writer, server->write_jobs, n);
+
+  for (guint i = 0; i < n; i++) {
+    MeteredWsWrite *job = &server->write_jobs[i];
+    MeteredServerSocket *sock = job->data;
+    gssize ret = metered_ws_conn_wrote (sock->raw, job->result, job->total);
+
+    if (ret < 0)
+      out_clear (sock); /* the connection reports its close */
+    else if (socket_wrote (sock, job, ret))
+      socket_write (sock); /* more than one writev() held, or none left */
+    else
+      socket_write_done (sock);
+  }
+}
+
+/* Writes what was queued since the last flush. */
+static void
+flush_now (MeteredServer *server)
+{
   g_autoptr (GPtrArray) dirty = server->dirty;
 
   server->dirty = g_ptr_array_new ();
@@ -785,12 +855,30 @@ flush_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
         metered_hub_conn_close (sock->conn, METERED_SERVER_CLOSE_SLOW_CONSUMER,
             "send queue overflow");
       }
-    } else if (!socket_waits_room (sock)) {
+    } else if (!sock->raw && !socket_waits_room (sock)) {
       socket_flush (sock, FALSE);
     }
   }
+  flush_raw (server, dirty);
   server->flushing = NULL;
+}
+
+static gboolean
+flush_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
+{
+  flush_now (*(MeteredServer **) (source + 1));
   return G_SOURCE_CONTINUE;
+}
+
+/* The end of a batch of plain connections' reads: what they queued (a
+ * fan-out) goes out now rather than at the next iteration. */
+static void
+on_loop_batch_done (gpointer data)
+{
+  MeteredServer *server = data;
+
+  if (server->dirty->len > 0 && !server->flushing)
+    flush_now (server);
 }
 
 static GSourceFuncs flush_funcs = {
@@ -1179,6 +1267,9 @@ metered_server_free (MeteredServer *server)
   if (server->flush_source) {
     g_source_destroy (server->flush_source);
     g_clear_pointer (&server->flush_source, g_source_unref);
+    g_clear_pointer (&server->writer, metered_ws_writer_free);
+    g_clear_pointer (&server->write_jobs, g_free);
+    server->write_jobs_len = 0;
   }
   if (server->soup)
     soup_server_disconnect (server->soup);
@@ -1261,6 +1352,11 @@ metered_server_listen (MeteredServer *server, GError **error)
         "epoll_create1: %s", g_strerror (errno));
     return FALSE;
   }
+  metered_ws_loop_set_batch_done (server->loop, on_loop_batch_done, server);
+  /* No helpers by default: on the 2-core bench box they took the load
+   * client's core and did not bring p99 down (docs/metered-server.md,
+   * "Performance"). */
+  server->writer = metered_ws_writer_new (server->options.write_threads);
   server->flush_source =
       g_source_new (&flush_funcs, sizeof (GSource) + sizeof (MeteredServer *));
   *(MeteredServer **) (server->flush_source + 1) = server;
@@ -1303,6 +1399,12 @@ guint
 metered_server_get_port (MeteredServer *server)
 {
   return server->port;
+}
+
+MeteredHub *
+metered_server_get_hub (MeteredServer *server)
+{
+  return server->hub;
 }
 
 char *

@@ -41,6 +41,9 @@ typedef struct
   const char *web_root; /* NULL = no static files */
   guint ip_connect_limit; /* per 60 s; 0 = off */
   guint ws_ping_interval_s;
+  /* Threads that write a fan-out beside the main loop (ws:// only),
+   * 0..4; 0 (the default): none. */
+  guint write_threads;
   guint presence_gap_ms;
   gboolean verbose;
   guint max_queued_kb; /* per-connection outgoing queue; 0 = default */
@@ -57,6 +60,8 @@ void metered_server_free (MeteredServer *server);
 gboolean metered_server_listen (MeteredServer *server, GError **error);
 /* The bound port and the ws:// or wss:// base URL. */
 guint metered_server_get_port (MeteredServer *server);
+/* The channel logic, for the cluster mode's hooks. */
+struct _MeteredHub *metered_server_get_hub (MeteredServer *server);
 char *metered_server_get_url (MeteredServer *server);
 
 /* Graceful shutdown: going_away + close 1001 to every client; done is

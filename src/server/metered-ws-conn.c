@@ -18,6 +18,7 @@
 #include "metered-ws-conn.h"
 
 #include "metered-ws-frame.h"
+#include "metered-ws-writer.h"
 
 #include <errno.h>
 #include <string.h>
@@ -316,33 +317,39 @@ metered_ws_conn_is_open (MeteredWsConn *conn)
   return conn->state == CONN_OPEN && !conn->close_received && !conn->failed;
 }
 
+int
+metered_ws_conn_get_fd (MeteredWsConn *conn)
+{
+  return conn->state == CONN_CLOSED ? -1 : conn->fd;
+}
+
+gssize
+metered_ws_conn_wrote (MeteredWsConn *conn, gssize result, gsize total)
+{
+  if (conn->state == CONN_CLOSED)
+    return -1;
+  if (result < 0) {
+    conn_finish (conn, METERED_WS_CLOSE_ABNORMAL);
+    return -1;
+  }
+  if ((gsize) result < total && !conn->want_out) {
+    conn->want_out = TRUE;
+    conn_update_watch (conn);
+  }
+  return result;
+}
+
 gssize
 metered_ws_conn_writev (MeteredWsConn *conn, const struct iovec *v, int n)
 {
-  struct msghdr msg = { 0 };
   gsize total = 0;
-  gssize written;
 
   if (conn->state == CONN_CLOSED)
     return -1;
   for (int i = 0; i < n; i++)
     total += v[i].iov_len;
-  msg.msg_iov = (struct iovec *) v;
-  msg.msg_iovlen = n;
-  do
-    written = sendmsg (conn->fd, &msg, MSG_NOSIGNAL);
-  while (written < 0 && errno == EINTR);
-  if (written < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-    written = 0;
-  if (written < 0) {
-    conn_finish (conn, METERED_WS_CLOSE_ABNORMAL);
-    return -1;
-  }
-  if ((gsize) written < total && !conn->want_out) {
-    conn->want_out = TRUE;
-    conn_update_watch (conn);
-  }
-  return written;
+  return metered_ws_conn_wrote (
+      conn, metered_ws_write_once (conn->fd, v, n), total);
 }
 
 void

@@ -74,6 +74,13 @@ gboolean metered_ws_conn_is_open (MeteredWsConn *conn);
 gssize metered_ws_conn_writev (
     MeteredWsConn *conn, const struct iovec *vectors, int n);
 
+/* The socket, for a write from another thread (metered-ws-writer.h),
+ * or -1 once closed. */
+int metered_ws_conn_get_fd (MeteredWsConn *conn);
+/* Applies the result of such a write of total bytes (bytes written, or
+ * -errno) as metered_ws_conn_writev() would have; returns the same. */
+gssize metered_ws_conn_wrote (MeteredWsConn *conn, gssize result, gsize total);
+
 /* Sends a close frame (unless at_boundary is FALSE: the owner's last
  * frame is partly written, and the write side is shut instead), then
  * waits at most 5 s for the peer's close (or, after a protocol error,

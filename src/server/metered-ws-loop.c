@@ -39,6 +39,9 @@ struct _MeteredWsLoop
   guint n_timers;
   gint64 wheel_tick; /* the next tick to run, or the one running */
   gboolean in_tick; /* run_timers is walking wheel_tick's slot */
+  /* Called at the end of every dispatch (or NULL). */
+  MeteredWsBatchFunc batch_done;
+  gpointer batch_done_data;
 };
 
 static gint64
@@ -130,6 +133,8 @@ loop_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
     run_timers (loop);
   else
     loop->wheel_tick = now_ms () / TICK_MS;
+  if (loop->batch_done)
+    loop->batch_done (loop->batch_done_data);
   update_ready_time (loop);
   return G_SOURCE_CONTINUE;
 }
@@ -204,6 +209,14 @@ metered_ws_loop_unwatch (MeteredWsLoop *loop, MeteredWsWatch *watch)
     return;
   epoll_ctl (loop->epfd, EPOLL_CTL_DEL, watch->fd, NULL);
   watch->fd = -1;
+}
+
+void
+metered_ws_loop_set_batch_done (
+    MeteredWsLoop *loop, MeteredWsBatchFunc func, gpointer data)
+{
+  loop->batch_done = func;
+  loop->batch_done_data = data;
 }
 
 void

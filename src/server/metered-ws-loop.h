@@ -72,6 +72,16 @@ void metered_ws_loop_unwatch (MeteredWsLoop *loop, MeteredWsWatch *watch);
  * that no ready event of this batch can reach freed memory. */
 void metered_ws_loop_defer (MeteredWsLoop *loop, MeteredWsWatch *watch);
 
+typedef void (*MeteredWsBatchFunc) (gpointer data);
+
+/* func runs at the end of each dispatch, once the batch's callbacks,
+ * deferred calls and timers are done: the owner writes what they queued
+ * in the same main-loop iteration. An iteration of the GMainContext
+ * between the reads and the writes cost 100 µs on the 2-core bench box,
+ * before the first of a fan-out's writes. */
+void metered_ws_loop_set_batch_done (
+    MeteredWsLoop *loop, MeteredWsBatchFunc func, gpointer data);
+
 void metered_ws_timer_start (MeteredWsLoop *loop, MeteredWsTimer *timer,
     guint delay_ms, MeteredWsTimerFunc func, gpointer data);
 void metered_ws_timer_stop (MeteredWsLoop *loop, MeteredWsTimer *timer);

@@ -1052,6 +1052,83 @@ test_reconnect_now (Fixture *f, gconstpointer data)
   g_assert_cmpuint (metered_manual_clock_pending (f->manual), ==, 2);
 }
 
+/* --- the liveness probe --- */
+
+/* A cut stalls a socket that looks open: the probe pings it (after 5 s
+ * of quiet, one ping at a time), drops it once a ping is unanswered for
+ * the deadline, and replaces its reconnect attempts at the probe's pace
+ * until one is welcomed; ordinary drops keep their backoff. */
+static void
+test_probe (Fixture *f, gconstpointer data)
+{
+  g_autoptr (MeteredSignallingClient) client = client_new (f, TRUE);
+  g_autoptr (TestRecorder) rec = recorder_new (f, client);
+  const TestDisconnect *d;
+  guint accepted;
+
+  connect_ok (client);
+  /* Quiet for less than 5 s: nothing to prove. */
+  metered_manual_clock_advance (f->manual, 4999);
+  metered_signalling_client_probe (client, 28000, 2000);
+  test_drain ();
+  g_assert_cmpuint (server_metric (f, METERED_METRIC_FRAMES_IN, "ping"), ==, 0);
+  metered_manual_clock_advance (f->manual, 1);
+  metered_signalling_client_probe (client, 28000, 2000);
+  test_assert_wait (
+      server_metric (f, METERED_METRIC_FRAMES_OUT, "pong") == 1, WAIT_MS);
+  test_drain (); /* the client reads the pong */
+
+  /* Blackholed: the next probe's ping goes unanswered; a second probe
+   * does not ping again; the socket stays until the deadline. */
+  metered_test_proxy_set_mode (f->proxy, METERED_TEST_PROXY_BLACKHOLE);
+  metered_manual_clock_advance (f->manual, 5000);
+  metered_signalling_client_probe (client, 28000, 2000);
+  test_assert_wait (
+      metered_test_proxy_get_bytes_dropped (f->proxy) > 0, WAIT_MS);
+  metered_manual_clock_advance (f->manual, 27999);
+  metered_signalling_client_probe (client, 28000, 2000);
+  test_drain ();
+  g_assert_cmpint (state_of (client), ==, METERED_CLIENT_STATE_CONNECTED);
+  g_assert_cmpuint (rec->disconnects->len, ==, 0);
+  accepted = metered_test_proxy_get_n_accepted (f->proxy);
+  metered_manual_clock_advance (f->manual, 1);
+  metered_signalling_client_probe (client, 28000, 2000);
+  test_assert_wait (rec->disconnects->len == 1, WAIT_MS);
+  d = test_recorder_last_disconnect (rec);
+  g_assert_cmpint (d->code, ==, 1000);
+  g_assert_cmpstr (d->reason, ==, "liveness probe unanswered");
+  g_assert_true (d->will_reconnect);
+  /* At once, not after a backoff: a new connection without the clock
+   * moving. */
+  test_assert_wait (
+      metered_test_proxy_get_n_accepted (f->proxy) > accepted, WAIT_MS);
+  g_assert_cmpint (state_of (client), ==, METERED_CLIENT_STATE_RECONNECTING);
+
+  /* Its attempt is blackholed too (or the server gave up on its silent
+   * handshake and it is waiting out a backoff): the next probe 2 s on
+   * starts another one. */
+  accepted = metered_test_proxy_get_n_accepted (f->proxy);
+  metered_manual_clock_advance (f->manual, 2000);
+  metered_signalling_client_probe (client, 28000, 2000);
+  test_assert_wait (
+      metered_test_proxy_get_n_accepted (f->proxy) > accepted, WAIT_MS);
+
+  /* The path is back: the next replacement is welcomed. */
+  metered_test_proxy_set_mode (f->proxy, METERED_TEST_PROXY_FORWARD);
+  metered_manual_clock_advance (f->manual, 2000);
+  metered_signalling_client_probe (client, 28000, 2000);
+  test_assert_wait (rec->n_reconnected == 1, WAIT_MS);
+  g_assert_cmpuint (rec->disconnects->len, ==, 1);
+
+  /* An ordinary drop afterwards keeps its backoff: the probe is over. */
+  server_close (f, client, 1011);
+  test_assert_wait (rec->disconnects->len == 2, WAIT_MS);
+  metered_signalling_client_probe (client, 28000, 2000);
+  test_drain ();
+  assert_backoff_band (1, next_due (f));
+  g_assert_cmpint (state_of (client), ==, METERED_CLIENT_STATE_RECONNECTING);
+}
+
 /* --- close() from a signal handler --- */
 
 static void
@@ -1366,6 +1443,7 @@ main (int argc, char **argv)
   ADD ("/client/liveness/heartbeat-watchdog", test_liveness);
   ADD ("/client/going-away", test_going_away);
   ADD ("/client/reconnect-now", test_reconnect_now);
+  ADD ("/client/liveness/probe", test_probe);
   ADD ("/client/close-from-handler", test_close_from_handler);
   ADD ("/client/welcome-timeout/stalled-handshake",
       test_welcome_timeout_stalled_handshake);

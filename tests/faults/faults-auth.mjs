@@ -4,7 +4,7 @@
 // metered-server (--verbose: its connection log is the record of every
 // attempt) and meteredsrc in meteredsrc-tool (fakesinks), inside
 // netns-run.sh's namespace:
-//   JWT expiry (token-url answers 6 s tokens: 4002, a new token, pads
+//   JWT expiry (token-url answers 20 s tokens: 4002, a new token, pads
 //   flowing from a meteredsink sender), token provider failing (500 x3
 //   then 200), token revoked (4001), channel not authorized, account
 //   suspended (4012), admin kick (4020), concurrency cap (4010, then at
@@ -107,15 +107,19 @@ async function main() {
   });
 
   await out.run('JWT expiry', async () => {
-    // 6 s tokens: metered-server closes 4002 about 250 ms before exp.
-    const tok = track(await tokenServer(() => ({ status: 200, body: jwt('a-exp', { ttl: 6 }) })));
+    // 20 s tokens: metered-server closes 4002 about 250 ms before exp. Each
+    // reconnect rebuilds the peer connection (§8.9), so a lifetime shorter
+    // than a negotiation never gets media: with 6 s, ASan on a busy box
+    // went 50 s without a pad. 20 s leaves a negotiation room on both sides
+    // of the expiry.
+    const tok = track(await tokenServer(() => ({ status: 200, body: jwt('a-exp', { ttl: 20 }) })));
     const { srv, t, channel } = await setup('exp', `token-url=${tok.url}`);
     await sleep(300);
     const sink = track(startSink(srv.port, jwt('z-sink'), channel));
     const VIDEO = 'video_z-sink_camera';
     const frames = () => (t.pad(VIDEO) ? t.pad(VIDEO).buffers : 0);
     await until(() => frames() >= 30, 40, `video ${padSummary(t)}`);
-    await until(() => t.bus('metered/disconnected').length, 15, 'the 4002 close');
+    await until(() => t.bus('metered/disconnected').length, 30, 'the 4002 close');
     const d = t.bus('metered/disconnected')[0];
     await until(() => t.bus('metered/connected', /is-reconnect=\(boolean\)true/).length, 15, 'reconnect');
     const f0 = frames();

@@ -28,6 +28,16 @@
 // 1 Mbit/s): it must be capped to the base temporal layer and keep
 // decoding; once the cap is lifted it must get every layer back (frame
 // rates as conditions with generous bounds, not timing).
+// --ci-recv: one run of sender c with output=encoded and a 20 ms jitter
+// buffer behind 1 % loss and 100 ms RTT (no repair is in time); fails
+// unless losses reached the pad, each was resolved by a DISCONT key frame
+// (never a delta frame after a loss), frames kept coming to the end and
+// running time never went backwards.
+// --src-output decoded|encoded, --src-latency MS: sender c's meteredsrc.
+// --ci-rate: sender a behind an 800 kbit/s cap, lifted once the encoder
+// target went under it; fails unless meteredsink's metered/target-changed
+// messages show the target under the cap, then back to >= 800 kbit/s, and
+// the viewer kept decoding (conditions with generous bounds, not timing).
 'use strict';
 
 const fs = require('fs');
@@ -44,6 +54,7 @@ const { mint, decoded, sleep, waitFor } = require('../sink/sink-lib.cjs');
 const PROFILES = {
   clean: { delay: 0 },
   'loss5-rtt50': { delay: 25, loss: 5 },
+  'loss1-rtt100': { delay: 50, loss: 1 },
   'loss5-rtt200': { delay: 100, jitter: 10, loss: 5 },
   'cap1m-q100': { delay: 10, rate: 1000, queue: 100 },
   'steps-bursty': { delay: 30, jitter: 10, rate: 4000, queue: 300, ge: '0.5,20,50,99.9',
@@ -53,13 +64,18 @@ const PROFILES = {
 };
 
 function args() {
-  const o = { profiles: null, senders: 'a,b', duration: 30, quick: false, ci: false,
+  const o = { profiles: null, senders: 'a,b', duration: 30, quick: false, ci: false, ciRate: false,
+    ciRecv: false, srcOutput: 'decoded', srcLatency: null,
     linkem: null, pluginPath: process.env.GST_PLUGIN_PATH, seed: 1 };
   const a = process.argv.slice(2);
   for (let i = 0; i < a.length; i++) {
     if (a[i] === '--quick') o.quick = true;
     else if (a[i] === '--ci') o.ci = true;
     else if (a[i] === '--ci-layers') o.ciLayers = true;
+    else if (a[i] === '--ci-recv') o.ciRecv = true;
+    else if (a[i] === '--src-output') o.srcOutput = a[++i];
+    else if (a[i] === '--src-latency') o.srcLatency = Number(a[++i]);
+    else if (a[i] === '--ci-rate') o.ciRate = true;
     else if (a[i] === '--profiles') o.profiles = a[++i];
     else if (a[i] === '--senders') o.senders = a[++i];
     else if (a[i] === '--duration') o.duration = Number(a[++i]);
@@ -70,6 +86,7 @@ function args() {
     else throw new Error(`unknown argument ${a[i]}`);
   }
   if (!o.linkem || !fs.existsSync(o.linkem)) throw new Error('--linkem PATH/TO/linkem is required');
+  if (o.ciRate) o.senders = 'a';
   if (o.ciLayers) {
     o.profiles = 'clean';
     o.senders = 'a';
@@ -77,6 +94,14 @@ function args() {
     o.profiles = o.profiles || 'loss5-rtt50';
     o.senders = 'a';
     o.duration = Math.min(o.duration, 8);
+  } else if (o.ciRecv) {
+    // A jitter buffer far shorter than the round trip: no retransmission
+    // is in time, every loss reaches meteredsrc's pad unrepaired.
+    o.profiles = o.profiles || 'loss1-rtt100';
+    o.senders = 'c';
+    o.srcOutput = 'encoded';
+    o.srcLatency = o.srcLatency === null ? 20 : o.srcLatency;
+    o.duration = Math.min(o.duration, 10);
   } else if (o.quick) {
     o.profiles = o.profiles || 'clean,loss5-rtt50';
     o.duration = Math.min(o.duration, 12);
@@ -276,21 +301,23 @@ function child(cmd, args, env, onLine) {
 // gst-launch-1.0's environment for the plugin in pluginPath: one registry
 // per plugin directory, removed with the run's files.
 function gstEnv(o, pluginPath) {
-  return { ...process.env, GST_PLUGIN_PATH: pluginPath,
+  const env = { ...process.env, GST_PLUGIN_PATH: pluginPath,
     GST_REGISTRY: path.join(o.tmp, `registry-${pluginPath === o.pluginPath ? 'a' : 'a0'}.bin`) };
-}
-
-async function senderA(o, port, exe, channel, pluginPath) {
-  const env = gstEnv(o, pluginPath);
   if (process.env.SINK_ASAN_PRELOAD) {
     // gst-launch-1.0 is not instrumented; the plugin's leaks are the C tests' business
     env.LD_PRELOAD = process.env.SINK_ASAN_PRELOAD;
     env.ASAN_OPTIONS = 'detect_leaks=0';
   }
-  return child('gst-launch-1.0', ['videotestsrc', 'is-live=true', 'pattern=smpte',
+  return env;
+}
+
+// onLine: gst-launch-1.0 prints the bus messages (-m), one per line, to it.
+async function senderA(o, port, exe, channel, pluginPath, onLine) {
+  const env = gstEnv(o, pluginPath);
+  return child('gst-launch-1.0', [...(onLine ? ['-m'] : []), 'videotestsrc', 'is-live=true', 'pattern=smpte',
     'horizontal-speed=4', '!', 'video/x-raw,width=640,height=360,framerate=30/1', '!',
     'meteredsink', `url=ws://127.0.0.1:${port}`, `token=${mint(exe, 'a-gst')}`,
-    `channel=${channel}`], env);
+    `channel=${channel}`], env, onLine);
 }
 
 async function senderB(o, port, exe, channel, tmp, file) {
@@ -305,34 +332,57 @@ async function senderB(o, port, exe, channel, tmp, file) {
   return { output: '', stop: async () => { await ctx.close().catch(() => {}); return { code: 0 }; } };
 }
 
-// Sender c: meteredsink -> meteredsrc (output=decoded) in the viewer's
-// namespace; every decoded frame's PTS (running time) from an identity.
-// A "freeze" here is an output gap: two frames more than 100 ms apart.
+// Sender c: meteredsink -> meteredsrc (output=decoded, or --src-output)
+// in the viewer's namespace; every frame's PTS (running time, in µs) and
+// flags from an identity at its pad. A "freeze" here is an output gap:
+// two frames more than 100 ms apart. --src-latency sets meteredsrc's
+// latency (not for c0: older plugins lack it).
 function gstViewer(o, port, exe, channel, pluginPath) {
   const env = gstEnv(o, pluginPath);
-  const pts = [];
+  const frames = []; // { pts (µs), discont, delta }
+  const props = pluginPath === o.pluginPath && o.srcLatency !== null ? [`latency=${o.srcLatency}`] : [];
+  env.GST_DEBUG = `${env.GST_DEBUG ? `${env.GST_DEBUG},` : ''}meteredsrc:4`;
   const v = child('ip', ['netns', 'exec', VIEWER_NS, 'gst-launch-1.0', '-v', 'meteredsrc',
     `url=ws://127.0.0.1:${port}`, `token=${mint(exe, 'm-gst')}`, `channel=${channel}`,
-    'output=decoded', 'name=s', 's.', '!', 'identity', 'name=probe', 'silent=false', '!',
+    `output=${o.srcOutput}`, ...props, 'name=s', 's.', '!', 'identity', 'name=probe', 'silent=false', '!',
     'fakesink', 'sync=false'], env, (line) => {
-    const m = /probe: last-message = chain.*pts: (\d+):(\d+):(\d+)\.(\d+)/.exec(line);
-    if (m) pts.push(((+m[1] * 60 + +m[2]) * 60 + +m[3]) * 1000 + +m[4].slice(0, 3));
+    const m = /probe: last-message = chain.*pts: (\d+):(\d+):(\d+)\.(\d+).*flags: [0-9a-f]+ ([^,)]*)/.exec(line);
+    if (m) {
+      frames.push({ pts: ((+m[1] * 60 + +m[2]) * 60 + +m[3]) * 1e6 + +m[4].slice(0, 6),
+        discont: /\bdiscont\b/.test(m[5]), delta: /\bdelta-unit\b/.test(m[5]) });
+    }
     return !!m;
   });
-  v.pts = pts;
+  v.frames = frames;
+  // meteredsrc's jitter-buffer latency as it changes (its INFO log)
+  v.jbMs = null;
+  v.child.stderr.on('data', (d) => {
+    for (const m of d.toString().matchAll(/jitter-buffer latency of \S+ video .*?: (\d+) ms/g)) v.jbMs = +m[1];
+  });
   return v;
 }
 
-function gapDelta(pts, i0, i1, seconds) {
-  let gaps = 0, total = 0, longest = 0;
-  for (let i = i0 + 1; i < i1; i++) {
-    const d = pts[i] - pts[i - 1];
+// Output gaps over frames[i0, i1): count and total of those > 100 ms, the
+// longest; frames out per second; resyncs (DISCONT frames after the
+// first: a loss or a swap was resolved), DISCONT delta frames (a frame
+// decoded without its references: an artifact) and PTS steps backwards.
+function gapDelta(frames, i0, i1, seconds) {
+  let gaps = 0, total = 0, longest = 0, resyncs = 0, badResyncs = 0, backwards = 0;
+  for (let i = i0; i < i1; i++) {
+    if (frames[i].discont && i > 0) {
+      resyncs++;
+      if (frames[i].delta) badResyncs++;
+    }
+    if (i === i0 || i === 0) continue;
+    const d = (frames[i].pts - frames[i - 1].pts) / 1000;
+    if (d < 0) backwards++;
     longest = Math.max(longest, d);
     if (d > 100) { gaps++; total += d - 1000 / 30; }
   }
   return { fps: (i1 - i0) / seconds, frames: i1 - i0, freezes: gaps, freezeS: total / 1000,
-    longestMs: longest, lost: null, nacks: null, rtx: null, plis: null, keys: null, kbps: null,
-    jbMs: null, rttMs: null, width: null };
+    longestMs: longest, resyncs, badResyncs, backwards, lost: null, nacks: null, rtx: null,
+    plis: null, keys: null, kbps: null, jbMs: null, rttMs: null, width: null,
+    lastPts: i1 > 0 ? frames[i1 - 1].pts : null };
 }
 
 async function run(o, ctx, port, exe, tmp, file, profile, sender) {
@@ -348,11 +398,14 @@ async function run(o, ctx, port, exe, tmp, file, profile, sender) {
       if (PROFILES[profile].fanout) throw new Error(`sender ${sender}: no fan-out profile`);
       gv = gstViewer(o, port, exe, channel, plugin);
       await waitFor(() => `meteredsrc to output (${sender}, ${profile})\n${gv.output}`, 60,
-        () => gv.pts.length > 0);
-      await sleep(3000);
-      const i0 = gv.pts.length, t0 = Date.now();
+        () => gv.frames.length > 0);
+      await sleep(o.ciRecv ? 1000 : 3000);
+      const i0 = gv.frames.length, t0 = Date.now();
       await sleep(o.duration * 1000);
-      return [['', gapDelta(gv.pts, i0, gv.pts.length, (Date.now() - t0) / 1000)]];
+      const m = gapDelta(gv.frames, i0, gv.frames.length, (Date.now() - t0) / 1000);
+      m.firstPts = gv.frames[i0] ? gv.frames[i0].pts : null;
+      m.jbMs = gv.jbMs;
+      return [['', m]];
     }
     const url = `http://127.0.0.1:${port}/page.html?channel=${channel}`;
     const fan = PROFILES[profile].fanout;
@@ -445,18 +498,59 @@ async function layersCi(o, ctx, port, exe) {
   }
 }
 
+// --ci-rate: the encoder target follows a cap down and comes back when it
+// lifts, as meteredsink's metered/target-changed messages tell (posted on
+// moves of more than a quarter: 1 Mbit/s -> under 750 kbit/s is under the
+// 800 kbit/s cap, and the way back up is another such move).
+async function ciRate(o, ctx, port, exe) {
+  const cap = 800;
+  const channel = `impair-rate-${process.pid}`;
+  const lk = await linkUp(o.linkem, { delay: 10, rate: cap, queue: 100 }, o.seed);
+  const targets = [];
+  let snd = null, page = null;
+  try {
+    snd = await senderA(o, port, exe, channel, o.pluginPath, (line) => {
+      const m = /metered\/target-changed.*target-bitrate=\(guint64\)(\d+)/.exec(line);
+      if (m) {
+        targets.push(Number(m[1]));
+        log(`encoder target ${m[1]} bit/s`);
+      }
+      return !!m;
+    });
+    page = await openPage(ctx, `http://127.0.0.1:${port}/page.html?channel=${channel}`, 'viewer',
+      `&token=${mint(exe, 'm-viewer')}`);
+    await waitFor(() => `the viewer to decode\n${snd.output.slice(-3000)}`, 60,
+      async () => (await decoded(page)) > 0);
+    await waitFor(() => `the encoder target to go under the ${cap} kbit/s cap (targets ${targets})`,
+      60, () => targets.some((t) => t < cap * 1000));
+    const underCap = await decoded(page);
+    const n = targets.length;
+    lk.child.stdin.write('rate 0\n');
+    await waitFor(() => `the encoder target to come back to >= 800 kbit/s once the cap lifted ` +
+      `(targets ${targets})`, 60, () => targets.slice(n).some((t) => t >= 800000));
+    const frames = await decoded(page);
+    if (!(frames > underCap)) throw new Error(`the viewer stopped decoding (${underCap} -> ${frames} frames)`);
+    log(`PASS: encoder targets ${targets.join(', ')} bit/s; ${frames} frames decoded`);
+  } finally {
+    if (page) await page.close().catch(() => {});
+    if (snd) await snd.stop();
+    log(`linkem: ${await linkDown(lk)}`);
+  }
+}
+
 const f1 = (v) => (v === null || v === undefined ? '-' : Number(v).toFixed(1));
 const f0 = (v) => (v === null || v === undefined ? '-' : Number(v).toFixed(0));
 
 function table(rows) {
   const head = ['profile', 'sender', 'fps', 'freezes', 'freeze s', 'lost', 'NACKs', 'rtx rcvd',
-    'PLIs', 'keys', 'kbit/s', 'JB ms', 'RTT ms', 'width', 'max gap ms'];
+    'PLIs', 'keys', 'kbit/s', 'JB ms', 'RTT ms', 'width', 'max gap ms', 'resyncs', 'bad',
+    'pts back'];
   const lines = [head];
   for (const r of rows) {
     const m = r.m;
     lines.push([r.profile, r.sender, f1(m.fps), f0(m.freezes), f1(m.freezeS), f0(m.lost),
       f0(m.nacks), f0(m.rtx), f0(m.plis), f0(m.keys), f0(m.kbps), f0(m.jbMs), f0(m.rttMs),
-      f0(m.width), f0(m.longestMs)]);
+      f0(m.width), f0(m.longestMs), f0(m.resyncs), f0(m.badResyncs), f0(m.backwards)]);
   }
   const w = head.map((_, i) => Math.max(...lines.map((l) => String(l[i]).length)));
   return lines.map((l) => l.map((c, i) => String(c).padStart(w[i])).join('  ')).join('\n');
@@ -473,6 +567,14 @@ function ratios(rows) {
         : (a.m.freezeS > 0 ? 'inf (b: 0)' : '1.00 (both 0)');
       out.push(`${p}: freeze duration ${x}/b ${fr}; frames decoded ${x}/b ` +
         `${b.m.frames > 0 ? (a.m.frames / b.m.frames).toFixed(2) : '-'}`);
+    }
+    // meteredsrc next to Chromium as the viewer of the same sender
+    for (const [x, y] of [['c', 'a'], ['c0', 'a0']]) {
+      const c = rows.find((r) => r.profile === p && r.sender === x);
+      const a = rows.find((r) => r.profile === p && r.sender === y);
+      if (!c || !a) continue;
+      out.push(`${p}: viewer meteredsrc (${x}) vs Chromium (${y}): fps ${f1(c.m.fps)} / ${f1(a.m.fps)}, ` +
+        `freeze s ${f1(c.m.freezeS)} / ${f1(a.m.freezeS)}, longest gap ${f0(c.m.longestMs)} ms (${x})`);
     }
   }
   return out.join('\n');
@@ -492,11 +594,10 @@ async function main() {
     viewerNsUp();
     rl = relay(tmp, port);
     await rl.ready;
-    ctx = await chromium(tmp, 'viewer', [], VIEWER_NS);
-    if (o.ciLayers) {
-      await layersCi(o, ctx, port, exe);
-      o.profiles = [];
-    }
+    if (o.senders.some((x) => !x.startsWith('c'))) ctx = await chromium(tmp, 'viewer', [], VIEWER_NS);
+    if (o.ciRate || o.ciLayers) o.profiles = [];
+    if (o.ciRate) await ciRate(o, ctx, port, exe);
+    if (o.ciLayers) await layersCi(o, ctx, port, exe);
     for (const profile of o.profiles) {
       for (const sender of o.senders) {
         for (const [label, m] of await run(o, ctx, port, exe, tmp, file, profile, sender)) {
@@ -506,11 +607,7 @@ async function main() {
         }
       }
     }
-    if (o.ciLayers) {
-      ok = true;
-      return 0;
-    }
-    console.log(`\nviewer getStats over ${o.duration} s per run (a: meteredsink, a0: before, b: Chromium -> Chromium; c, c0: meteredsink -> meteredsrc, freezes = output gaps > 100 ms)\n` +
+    if (!o.ciRate && !o.ciLayers) console.log(`\nviewer getStats over ${o.duration} s per run (a: meteredsink, a0: before, b: Chromium -> Chromium; c, c0: meteredsink -> meteredsrc, freezes = output gaps > 100 ms)\n` +
       table(rows) + '\n' + ratios(rows));
     if (o.ci) {
       const m = rows[0].m;
@@ -524,6 +621,22 @@ async function main() {
       }
       log(`PASS: ${m.lost} packets lost, ${m.nacks} NACKs, ${m.rtx} retransmissions received, ` +
         `${m.frames} frames decoded`);
+    }
+    if (o.ciRecv) {
+      const m = rows[0].m;
+      const j = JSON.stringify(m);
+      // What a user of the pad sees, not timing: losses came through
+      // unrepaired (else this run proves nothing), each ended at a key
+      // frame, frames kept coming to the end, time only went forward.
+      if (!(m.resyncs >= 1)) throw new Error(`no unrepaired loss reached the pad (${j})`);
+      if (m.badResyncs !== 0) throw new Error(`${m.badResyncs} delta frame(s) pushed right after a loss (${j})`);
+      if (m.backwards !== 0) throw new Error(`running time went backwards ${m.backwards} time(s) (${j})`);
+      if (!(m.frames >= o.duration * 2)) throw new Error(`the video stalled: ${m.frames} frames in ${o.duration} s (${j})`);
+      if (!(m.lastPts - m.firstPts >= (o.duration - 3) * 1e6)) {
+        throw new Error(`frames stopped coming before the end of the run (${j})`);
+      }
+      log(`PASS: ${m.resyncs} losses resolved at a key frame, ${m.frames} frames, longest gap ` +
+        `${m.longestMs.toFixed(0)} ms`);
     }
     ok = true;
   } catch (e) {
@@ -548,9 +661,9 @@ function abort(why) {
   if (tmpDir) fs.rmSync(tmpDir, { recursive: true, force: true });
   process.exit(1);
 }
-// --ci-layers waits on three conditions in turn (meson's timeout: 180 s).
+// --ci-layers and --ci-rate wait on conditions in turn (meson's timeout: 180 s).
 const guard = setTimeout(() => abort('overall time limit reached'),
-  Number(process.env.IMPAIR_LIMIT_S || (process.argv.includes('--ci-layers') ? 170 : 100)) * 1000);
+  Number(process.env.IMPAIR_LIMIT_S || (process.argv.includes('--ci-layers') || process.argv.includes('--ci-rate') ? 170 : 100)) * 1000);
 process.on('SIGTERM', () => abort('terminated'));
 process.on('SIGINT', () => abort('interrupted'));
 main().then((rc) => { clearTimeout(guard); process.exit(rc); },

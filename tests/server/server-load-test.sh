@@ -72,7 +72,7 @@ check() { # description command...
   grep '^RESULT' <<< "$out" | sed 's/^/# /' || true
 }
 
-echo "1..6"
+echo "1..8"
 start
 check "fan-out: every message to every subscriber exactly once" \
   "$load_bin" --port "$port" --server-pid "$srv_pid" --scenario fanout \
@@ -80,6 +80,15 @@ check "fan-out: every message to every subscriber exactly once" \
 check "direct: every send delivered" \
   "$load_bin" --port "$port" --server-pid "$srv_pid" --scenario direct \
   --clients 20 --rate 50 --duration 1.5 --drain 3 --check
+stop
+
+# Fan-outs written by the main loop and two helper threads
+# (--write-threads): a subscriber's messages still arrive once each, in
+# order. 40 subscribers: enough for the helpers to take part.
+start --write-threads 2
+check "fan-out with write threads: every message to every subscriber once, in order" \
+  "$load_bin" --port "$port" --server-pid "$srv_pid" --scenario fanout \
+  --subs 40 --pubs 4 --rate 50 --duration 2 --drain 3 --check
 stop
 
 start --max-queued-kb 16

@@ -359,6 +359,79 @@ GST_START_TEST (test_loss_over_gap)
 
 GST_END_TEST;
 
+/* Packets lost and not repaired between frames (no GAP): the source's
+ * next delta unit is DISCONT. It and the deltas after it are dropped
+ * until a key unit, which goes out DISCONT; one request at once, none
+ * more within the interval. */
+GST_START_TEST (test_loss_without_gap)
+{
+  GstMeteredPadBridge *bridge;
+  GstHarness *h = setup (&bridge, FALSE);
+  g_autoptr (GstCaps) caps = vp8_caps (320);
+  g_autoptr (GstStructure) stats = NULL;
+  GstBuffer *buf, *out;
+  guint64 losses = 0;
+
+  gst_metered_pad_bridge_new_source (bridge);
+  fail_if (feed (bridge, caps, 0, FALSE));
+  fail_unless_equals_int (g_atomic_int_get (&key_requests), 1);
+  fail_unless (feed (bridge, caps, 33 * MS, TRUE));
+  fail_unless (feed (bridge, caps, 66 * MS, FALSE));
+  buf = frame (133 * MS, FALSE);
+  GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DISCONT);
+  fail_if (gst_metered_pad_bridge_push (bridge, caps, buf));
+  gst_buffer_unref (buf);
+  fail_if (feed (bridge, caps, 166 * MS, FALSE));
+  fail_unless_equals_int (g_atomic_int_get (&key_requests), 2);
+  fail_unless (feed (bridge, caps, 200 * MS, TRUE));
+  fail_unless (feed (bridge, caps, 233 * MS, FALSE));
+
+  gst_buffer_unref (gst_harness_pull (h));
+  out = gst_harness_pull (h);
+  fail_unless_equals_uint64 (GST_BUFFER_PTS (out), 66 * MS);
+  gst_buffer_unref (out);
+  out = gst_harness_pull (h);
+  fail_unless_equals_uint64 (GST_BUFFER_PTS (out), 200 * MS);
+  fail_unless (GST_BUFFER_FLAG_IS_SET (out, GST_BUFFER_FLAG_DISCONT));
+  fail_if (GST_BUFFER_FLAG_IS_SET (out, GST_BUFFER_FLAG_DELTA_UNIT));
+  gst_buffer_unref (out);
+  out = gst_harness_pull (h);
+  fail_unless_equals_uint64 (GST_BUFFER_PTS (out), 233 * MS);
+  fail_if (GST_BUFFER_FLAG_IS_SET (out, GST_BUFFER_FLAG_DISCONT));
+  gst_buffer_unref (out);
+
+  stats = gst_metered_pad_bridge_get_stats (bridge);
+  fail_unless (gst_structure_get_uint64 (stats, "losses", &losses));
+  fail_unless_equals_uint64 (losses, 1);
+  teardown (h, bridge);
+}
+
+GST_END_TEST;
+
+/* A decoder downstream failed on a frame (resync): deltas wait for a
+ * key unit, which goes out DISCONT. */
+GST_START_TEST (test_resync)
+{
+  GstMeteredPadBridge *bridge;
+  GstHarness *h = setup (&bridge, FALSE);
+  g_autoptr (GstCaps) caps = vp8_caps (320);
+  GstBuffer *out;
+
+  gst_metered_pad_bridge_new_source (bridge);
+  fail_unless (feed (bridge, caps, 0, TRUE));
+  gst_buffer_unref (gst_harness_pull (h));
+  gst_metered_pad_bridge_resync (bridge);
+  fail_if (feed (bridge, caps, 33 * MS, FALSE));
+  fail_unless (feed (bridge, caps, 66 * MS, TRUE));
+  out = gst_harness_pull (h);
+  fail_unless_equals_uint64 (GST_BUFFER_PTS (out), 66 * MS);
+  fail_unless (GST_BUFFER_FLAG_IS_SET (out, GST_BUFFER_FLAG_DISCONT));
+  gst_buffer_unref (out);
+  teardown (h, bridge);
+}
+
+GST_END_TEST;
+
 /* A source from another time base (10 s in the past) is re-based onto
  * the present, keeping its own spacing. */
 GST_START_TEST (test_rebase)
@@ -564,6 +637,8 @@ pad_bridge_suite (void)
   tcase_add_test (tc, test_codec_change);
   tcase_add_test (tc, test_gap_while_kept);
   tcase_add_test (tc, test_loss_over_gap);
+  tcase_add_test (tc, test_loss_without_gap);
+  tcase_add_test (tc, test_resync);
   tcase_add_test (tc, test_rebase);
   tcase_add_test (tc, test_audio_swap);
   tcase_add_test (tc, test_end);

@@ -1,0 +1,166 @@
+// bench/cluster.sh's driver (not a test: figures). Loopback only, every
+// phase bounded in time. See bench/cluster.sh for what it measures.
+
+import { performance } from 'node:perf_hooks';
+import { startServer, mintToken, sleep, waitFor } from '../tests/js/lib/server.mjs';
+import { rawConnect } from '../tests/js/lib/sdk.mjs';
+import { startRedis, startNodes, presenceView } from '../tests/cluster/cluster-lib.mjs';
+
+const SUBS = Number(process.env.SUBS || 100);
+const PUBS = 2;
+const RATE = 50; // per publisher: 2 x 50 msg/s x 100 subscribers = 10,000 deliveries/s
+const SECONDS = Number(process.env.SECONDS_RUN || 5);
+const KILLS = Number(process.env.KILLS || 3);
+const tok = (sub) => mintToken({ sub, channels: ['**'], ttl: 600 });
+
+function pct(a, p) {
+  if (!a.length) return NaN;
+  const s = [...a].sort((x, y) => x - y);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+}
+const f2 = (x) => (Number.isFinite(x) ? x.toFixed(2) : '-');
+
+async function subscribe(sock, channel, rid) {
+  sock.send({ type: 'subscribe', channel, requestId: rid });
+  await sock.waitFrame((f) => f.type === 'presence' && f.channel === channel, { advance: false, timeoutMs: 20000 });
+}
+
+// Publish->deliver latency. nodes[0] hosts the publishers; subscribers
+// round-robin over every node. Returns {same, cross, delivered, offered}.
+async function fanout(nodes, label) {
+  const socks = [];
+  const lat = { same: [], cross: [] };
+  const count = { same: 0, cross: 0 };
+  let delivered = 0;
+  for (let i = 0; i < SUBS; i++) {
+    const node = nodes[i % nodes.length];
+    const s = await rawConnect(node, { token: tok(`${label}-s${i}`) });
+    const where = node === nodes[0] ? 'same' : 'cross';
+    count[where]++;
+    s.ws.on('message', (buf) => {
+      const t = performance.now();
+      const text = buf.toString();
+      if (!text.includes('"message"')) return;
+      const m = JSON.parse(text);
+      if (m.type === 'message' && typeof m.data?.t === 'number') { lat[where].push(t - m.data.t); delivered++; }
+    });
+    socks.push(s);
+  }
+  await Promise.all(socks.map((s, i) => subscribe(s, 'bench', `b${i}`)));
+  const pubs = [];
+  for (let p = 0; p < PUBS; p++) pubs.push(await rawConnect(nodes[0], { token: tok(`${label}-p${p}`) }));
+  await sleep(500);
+  const t0 = performance.now();
+  let sent = 0;
+  await new Promise((resolve) => {
+    const timer = setInterval(() => {
+      const due = Math.floor(((performance.now() - t0) / 1000) * RATE);
+      for (const p of pubs)
+        for (let k = p.sent || 0; k < due; k++) p.send({ type: 'publish', channel: 'bench', data: { t: performance.now() } });
+      for (const p of pubs) p.sent = due;
+      sent = due * PUBS;
+      if (performance.now() - t0 >= SECONDS * 1000) { clearInterval(timer); resolve(); }
+    }, 5);
+  });
+  await sleep(2000);
+  for (const s of [...socks, ...pubs]) s.terminate();
+  return { ...lat, delivered, offered: sent * SUBS, sent, count };
+}
+
+async function ghostTimes(redis, nodes) {
+  const times = [];
+  const obs = await rawConnect(nodes[0], { token: tok('ghost-obs') });
+  await subscribe(obs, 'ghost', 'g0');
+  for (let k = 0; k < KILLS; k++) {
+    const victim = nodes[1];
+    const peers = [];
+    for (let i = 0; i < 20; i++) {
+      const s = await rawConnect(victim, { token: tok(`ghost-${k}-${i}`) });
+      await subscribe(s, 'ghost', `g${k}-${i}`);
+      peers.push(s);
+    }
+    await waitFor(() => presenceView(obs, 'ghost').members.length === 20, { what: 'ghosts joined', timeoutMs: 20000 });
+    const t0 = performance.now();
+    await victim.stop('SIGKILL');
+    await waitFor(() => presenceView(obs, 'ghost').members.length === 0, { what: 'every ghost left', timeoutMs: 30000, intervalMs: 5 });
+    times.push(performance.now() - t0);
+    for (const s of peers) s.terminate();
+    await victim.restart();
+  }
+  obs.terminate();
+  return times;
+}
+
+async function redisRestart(redis, nodes) {
+  const members = [];
+  let closes = 0;
+  for (let i = 0; i < 30; i++) {
+    const s = await rawConnect(nodes[i % 3], { token: tok(`rr-${i}`) });
+    s.ws.on('close', () => { closes++; });
+    await subscribe(s, 'rr', `rr${i}`);
+    members.push(s);
+  }
+  const pub = await rawConnect(nodes[0], { token: tok('rr-pub') });
+  pub.ws.on('close', () => { closes++; });
+  const rx = members[2]; // on node 3
+  await waitFor(() => presenceView(rx, 'rr').members.length === 29, { what: 'rr members', timeoutMs: 20000 });
+  let n = 0;
+  const t0 = performance.now();
+  await redis.restart();
+  const tUp = performance.now() - t0;
+  let tDeliver = NaN;
+  let tPresence = NaN;
+  const deadline = t0 + 20000;
+  const mark = rx.frames.length;
+  // Deliveries resume: a publish from node 1 reaches node 3.
+  while (performance.now() < deadline && Number.isNaN(tDeliver)) {
+    const id = `rr-${n++}`;
+    pub.send({ type: 'publish', channel: 'rr', data: id, requestId: id });
+    await sleep(20);
+    if (rx.json(mark).some((f) => f.type === 'message' && typeof f.data === 'string')) tDeliver = performance.now() - t0;
+  }
+  // Presence re-registered: a fresh subscriber's snapshot lists all 30.
+  for (let i = 0; performance.now() < deadline && Number.isNaN(tPresence); i++) {
+    const probe = await rawConnect(nodes[1], { token: tok(`rr-probe-${i}`) });
+    await subscribe(probe, 'rr', `p${i}`);
+    const snap = probe.json().find((f) => f.type === 'presence');
+    if (snap && snap.joined.length >= 30) tPresence = performance.now() - t0;
+    probe.terminate();
+    if (Number.isNaN(tPresence)) await sleep(50);
+  }
+  for (const s of [...members, pub]) s.terminate();
+  return { tUp, tDeliver, tPresence, closes };
+}
+
+const redis = await startRedis();
+const out = [];
+try {
+  const single = await startServer({ args: [] });
+  const base = await fanout([single], 'single');
+  await single.stop('SIGKILL');
+  const nodes = await startNodes(redis, 3);
+  const cl = await fanout(nodes, 'cluster');
+  out.push(`publish->deliver at ${PUBS} x ${RATE} msg/s to ${SUBS} subscribers (${(PUBS * RATE * SUBS).toLocaleString('en')} deliveries/s offered, ${SECONDS} s)`);
+  out.push('| server | receivers | delivered/offered | p50 ms | p99 ms | max ms |');
+  out.push('|---|---|---|---|---|---|');
+  out.push(`| single node (baseline) | same node | ${base.delivered}/${base.offered} | ${f2(pct(base.same, 50))} | ${f2(pct(base.same, 99))} | ${f2(pct(base.same, 100))} |`);
+  out.push(`| 3 nodes + Redis | same node as publisher | ${cl.same.length}/${cl.sent * cl.count.same} | ${f2(pct(cl.same, 50))} | ${f2(pct(cl.same, 99))} | ${f2(pct(cl.same, 100))} |`);
+  out.push(`| 3 nodes + Redis | other nodes (cross-node) | ${cl.cross.length}/${cl.sent * cl.count.cross} | ${f2(pct(cl.cross, 50))} | ${f2(pct(cl.cross, 99))} | ${f2(pct(cl.cross, 100))} |`);
+  const ghosts = await ghostTimes(redis, nodes);
+  out.push('');
+  out.push(`SIGKILL of a node holding 20 subscribed peers -> every one announced left at an observer on another node (${KILLS} runs; lease 3 s, renew 1 s, reaper 1 s; goal <= 4000 ms; anchors 5,000-60,000 ms)`);
+  out.push(`| run | ms |`);
+  out.push('|---|---|');
+  ghosts.forEach((t, i) => out.push(`| ${i + 1} | ${t.toFixed(0)} |`));
+  const rr = await redisRestart(redis, nodes);
+  out.push('');
+  out.push('Redis kill -9 + restart on the same port (no persistence), 30 subscribed clients on 3 nodes (goal <= 2000 ms, no WebSocket dropped)');
+  out.push('| redis back (ms) | cross-node delivery again (ms) | full presence again (ms) | client WebSockets closed |');
+  out.push('|---|---|---|---|');
+  out.push(`| ${rr.tUp.toFixed(0)} | ${rr.tDeliver.toFixed(0)} | ${rr.tPresence.toFixed(0)} | ${rr.closes} |`);
+  for (const n of nodes) await n.stop('SIGKILL');
+} finally {
+  await redis.cleanup();
+}
+console.log(out.join('\n'));
+process.exit(0);
