@@ -633,13 +633,62 @@ apply_target (GstMeteredSink *self, guint64 target)
         g_ptr_array_index (encoders, i), (guint) target, ceiling);
 }
 
+/* The temporal layers our video encoder makes (1: none, or not ours). */
+static guint
+encoder_layers (GstMeteredSink *self)
+{
+  GstElement *encoder = NULL;
+  gint layers = 1;
+
+  GST_METERED_SINK_LOCK (self);
+  for (GList *l = self->tracks; l && !encoder; l = l->next) {
+    SinkTrack *t = l->data;
+    if (t->video && t->encoder)
+      encoder = gst_object_ref (t->encoder);
+  }
+  GST_METERED_SINK_UNLOCK (self);
+  if (!encoder)
+    return 1;
+  if (g_object_class_find_property (
+          G_OBJECT_GET_CLASS (encoder), "temporal-scalability-number-layers"))
+    g_object_get (encoder, "temporal-scalability-number-layers", &layers, NULL);
+  gst_object_unref (encoder);
+  return MAX (layers, 1);
+}
+
+/* Each viewer's frame gate as the rate policy decided it
+ * (metered-layer-cap.h): with adaptive-bitrate the policy is the one
+ * owner of a viewer's layer cap. Set every round, so that a new or
+ * swapped connection gets it within a round. */
+static void
+apply_viewer_caps (MeteredSession *session, GArray *caps)
+{
+  for (guint i = 0; i < caps->len; i++) {
+    GstMeteredSinkViewerCap *c =
+        &g_array_index (caps, GstMeteredSinkViewerCap, i);
+    metered_session_set_layer_cap (
+        session, c->peer_id, NULL, (gint) c->cap, c->keyframes_only);
+  }
+}
+
+/* adaptive-bitrate off: each viewer's own receiver reports cap its
+ * layers again (metered-layer-rule.h). */
+static void
+viewer_caps_to_rule (
+    GstMeteredBaseBin *base, MeteredSession *session, gpointer data)
+{
+  metered_session_set_layer_cap (session, NULL, NULL, -1, FALSE);
+}
+
 static void
 rate_round (GstMeteredBaseBin *base, MeteredSession *session, gpointer data)
 {
   GstMeteredSink *self = GST_METERED_SINK (base);
   g_autoptr (GVariant) peers = metered_session_get_peer_stats (session);
+  g_autoptr (GArray) caps = NULL;
   guint64 previous, target = 0;
   gboolean changed = FALSE, big = FALSE;
+  guint n_layers = encoder_layers (self);
 
   GST_METERED_SINK_LOCK (self);
   for (GList *l = self->tracks; l; l = l->next) {
@@ -650,17 +699,18 @@ rate_round (GstMeteredBaseBin *base, MeteredSession *session, gpointer data)
     t->bytes_encoded = 0;
   }
   previous = gst_metered_sink_rate_get_target (self->rate);
-  if (self->adaptive)
+  if (self->adaptive) {
     changed = gst_metered_sink_rate_update (self->rate, peers, self->bitrate,
-        g_get_monotonic_time (), &target, &big);
+        n_layers, g_get_monotonic_time (), &target, &big);
+    caps = gst_metered_sink_rate_dup_caps (self->rate);
+  }
   GST_METERED_SINK_UNLOCK (self);
+  if (caps)
+    apply_viewer_caps (session, caps);
   if (!changed)
     return;
   GST_INFO_OBJECT (self, "encoder target %" G_GUINT64_FORMAT " bit/s", target);
   apply_target (self, target);
-  /* The viewers' layer caps and key-frames-only flags are decided too
-   * (stats show them); the per-viewer gate that applies them comes with
-   * VP8 temporal layers. */
   if (big && previous)
     gst_element_post_message (GST_ELEMENT (self),
         gst_message_new_element (GST_OBJECT (self),
@@ -1054,14 +1104,19 @@ gst_metered_sink_set_property (
     }
     case PROP_ADAPTIVE_BITRATE: {
       guint bitrate;
+      gboolean was, adaptive = g_value_get_boolean (value);
       GST_METERED_SINK_LOCK (self);
-      self->adaptive = g_value_get_boolean (value);
+      was = self->adaptive;
+      self->adaptive = adaptive;
       /* a fresh start: the next round sets the target again */
       gst_metered_sink_rate_free (self->rate);
       self->rate = gst_metered_sink_rate_new ();
       bitrate = self->bitrate;
       GST_METERED_SINK_UNLOCK (self);
       apply_target (self, bitrate);
+      if (was && !adaptive)
+        gst_metered_base_bin_invoke (
+            GST_METERED_BASE_BIN (self), viewer_caps_to_rule, NULL, NULL);
       break;
     }
     default:
@@ -1253,11 +1308,15 @@ gst_metered_sink_class_init (GstMeteredSinkClass *klass)
    * Temporal layers of the VP8 encoder: 3 (30, 15 and 7.5 fps, a quarter
    * of the bit rate in the base layer, half in the first two), 2 (30 and
    * 15 fps, 60 % in the base) or 1 (none). Each viewer whose link cannot
-   * take the stream (its receiver reports show more than 10 % loss) is
-   * sent fewer layers, one less every 2 s, and one more after 10 s
-   * without loss; the others keep every layer. Without layers (1, H.264,
-   * encoded input) every viewer gets every frame. Chromium and
-   * meteredsrc decode every layer count. Set before the pad's caps.
+   * take the stream is sent fewer layers, the others keep every layer:
+   * with #GstMeteredSink:adaptive-bitrate its estimated rate decides
+   * (the layers that fit it; one layer more at most every 5 s), without
+   * it its receiver reports (more than 10 % loss: one layer less every
+   * 2 s, one more after 10 s without loss). Without layers (1, H.264,
+   * encoded input) a viewer whose estimate is under half the target and
+   * whose last 3 reports each lost more than 10 % gets key frames only
+   * (adaptive-bitrate only). Chromium and meteredsrc decode every layer
+   * count. Set before the pad's caps.
    */
   g_object_class_install_property (gobject_class, PROP_TEMPORAL_LAYERS,
       g_param_spec_uint ("temporal-layers", "Temporal layers",
@@ -1291,14 +1350,16 @@ gst_metered_sink_class_init (GstMeteredSinkClass *klass)
    * the viewers' RTCP receiver reports show loss (a GCC loss-based
    * estimate per viewer; the encoder follows a low percentile of the
    * viewers, leaving out one far below the others), and raise it back
-   * to #GstMeteredSink:bitrate when they recover. Checked once a second;
+   * to #GstMeteredSink:bitrate when they recover. A viewer left out is
+   * sent the temporal layers its estimate fits
+   * (#GstMeteredSink:temporal-layers). Checked once a second;
    * a change by more than a quarter posts a `metered/target-changed`
    * element message (`target-bitrate`, `previous-bitrate`, bit/s).
    * #GstMeteredSink:stats carries `encoder-target` and, per viewer,
-   * `viewer-rates` (`peer-id`, `estimate-bps`, `layer`, `keyframes-only`,
-   * `excluded`, `fraction-lost`, `round-trip-ms`). FALSE keeps the
-   * encoder at #GstMeteredSink:bitrate. No effect on video that comes in
-   * encoded.
+   * `viewer-rates` (`peer-id`, `estimate-bps`, `layer` and
+   * `keyframes-only` as applied to the viewer, `excluded`,
+   * `fraction-lost`, `round-trip-ms`). FALSE keeps the encoder at
+   * #GstMeteredSink:bitrate. No effect on video that comes in encoded.
    */
   g_object_class_install_property (gobject_class, PROP_ADAPTIVE_BITRATE,
       g_param_spec_boolean ("adaptive-bitrate", "Adaptive bit rate",

@@ -21,6 +21,8 @@
 
 #include "gstmeteredsinkrate.h"
 
+#include "peer/metered-codec.h"
+
 #include <gst/webrtc/webrtc.h>
 #include <string.h>
 
@@ -58,6 +60,8 @@ typedef struct
   guint rtt_ms;
   double min_rtt_ms; /* < 0: none yet */
   MeteredRateDecision decision;
+  /* What its gate is set to from the decision. */
+  MeteredLayerCap cap;
   gboolean seen; /* in the round being run */
 } Viewer;
 
@@ -68,6 +72,26 @@ struct _GstMeteredSinkRate
   MeteredRatePolicy policy;
   guint64 target_bps;
 };
+
+/* The policy for n_layers temporal layers, with the encoder's per-layer
+ * shares (metered-codec.h): without layers a starved viewer is sent key
+ * frames only (guarded, metered-layer-cap.h), with them fewer layers. */
+static void
+policy_init (MeteredRatePolicy *policy, guint n_layers)
+{
+  MeteredRatePolicyConfig config = METERED_RATE_POLICY_CONFIG_DEFAULT;
+  const MeteredTemporalPattern *pattern =
+      metered_codec_temporal_pattern (n_layers);
+
+  config.n_layers = pattern ? pattern->n_layers : 1;
+  for (guint i = 0; i < config.n_layers; i++)
+    config.layer_share[i] = pattern ? pattern->share[i] : 1.0;
+  /* RR-only estimates are not capped by what a viewer was sent: they
+   * grow back on their own, and the policy raises a layer when they do. */
+  config.probe_above = 0;
+  config.min_bps = MIN_TARGET_BPS;
+  metered_rate_policy_init (policy, &config);
+}
 
 static void
 viewer_free (Viewer *v)
@@ -80,18 +104,10 @@ GstMeteredSinkRate *
 gst_metered_sink_rate_new (void)
 {
   GstMeteredSinkRate *rate = g_new0 (GstMeteredSinkRate, 1);
-  MeteredRatePolicyConfig config = METERED_RATE_POLICY_CONFIG_DEFAULT;
 
   rate->viewers = g_ptr_array_new_with_free_func ((GDestroyNotify) viewer_free);
   rate->next_id = 1;
-  /* No temporal layers yet (one layer: a starved viewer is only flagged
-   * key-frames-only, see apply_decision in gstmeteredsink.c), and so
-   * nothing to probe. */
-  config.n_layers = 1;
-  config.layer_share[0] = 1.0;
-  config.probe_above = 0;
-  config.min_bps = MIN_TARGET_BPS;
-  metered_rate_policy_init (&rate->policy, &config);
+  policy_init (&rate->policy, 1);
   return rate;
 }
 
@@ -123,7 +139,10 @@ lookup_or_add (GstMeteredSinkRate *rate, const char *peer_id)
 
   if (v)
     return v;
+  MeteredLayerCapConfig cap = METERED_LAYER_CAP_CONFIG_DEFAULT;
+
   v = g_new0 (Viewer, 1);
+  metered_layer_cap_init (&v->cap, &cap);
   v->peer_id = g_strdup (peer_id);
   v->id = rate->next_id++;
   v->min_rtt_ms = -1;
@@ -200,12 +219,14 @@ viewer_feed (Viewer *v, GVariant *stats, gint64 now_us)
     loss = MAX (loss, 0.05);
   GST_DEBUG ("viewer %s: lost %.3f, rtt %u ms (queue %.0f ms): as %.3f",
       v->peer_id, v->fraction_lost, v->rtt_ms, queue_ms, loss);
+  metered_layer_cap_on_report (&v->cap, v->fraction_lost);
   metered_rate_estimator_on_receiver_report (&v->estimator, loss, now_us);
 }
 
 gboolean
 gst_metered_sink_rate_update (GstMeteredSinkRate *rate, GVariant *peers,
-    guint max_bps, gint64 now_us, guint64 *target_bps, gboolean *big_change)
+    guint max_bps, guint n_layers, gint64 now_us, guint64 *target_bps,
+    gboolean *big_change)
 {
   g_autofree MeteredRateViewer *in = NULL;
   g_autofree MeteredRateDecision *out = NULL;
@@ -215,6 +236,13 @@ gst_metered_sink_rate_update (GstMeteredSinkRate *rate, GVariant *peers,
   const char *id;
   guint n = 0;
 
+  if (rate->policy.config.n_layers != MAX (n_layers, 1) &&
+      (n_layers <= 1 || metered_codec_temporal_pattern (n_layers))) {
+    /* a new chain: its viewers start afresh */
+    metered_rate_policy_clear (&rate->policy);
+    policy_init (&rate->policy, n_layers);
+    rate->target_bps = 0;
+  }
   rate->policy.config.max_bps = max_bps;
   rate->policy.config.min_bps = MIN (MIN_TARGET_BPS, max_bps);
   for (guint i = 0; i < rate->viewers->len; i++)
@@ -245,8 +273,15 @@ gst_metered_sink_rate_update (GstMeteredSinkRate *rate, GVariant *peers,
   metered_rate_policy_update (&rate->policy, in, n, out, &result, now_us);
   for (guint i = 0, k = 0; i < rate->viewers->len; i++) {
     Viewer *v = g_ptr_array_index (rate->viewers, i);
-    if (v->seen)
-      v->decision = out[k++];
+    if (!v->seen)
+      continue;
+    v->decision = out[k++];
+    if (metered_layer_cap_decide (&v->cap, rate->policy.config.n_layers,
+            v->decision.layer_cap, v->decision.keyframes_only))
+      GST_INFO ("viewer %s: layer %u%s (policy: layer %u%s)", v->peer_id,
+          v->cap.cap, v->cap.keyframes_only ? ", key frames only" : "",
+          v->decision.layer_cap,
+          v->decision.keyframes_only ? ", key frames only" : "");
   }
   *big_change = result.big_change;
   *target_bps = result.target_bps;
@@ -254,6 +289,32 @@ gst_metered_sink_rate_update (GstMeteredSinkRate *rate, GVariant *peers,
     return FALSE;
   rate->target_bps = result.target_bps;
   return TRUE;
+}
+
+static void
+viewer_cap_clear (GstMeteredSinkViewerCap *cap)
+{
+  g_free (cap->peer_id);
+}
+
+GArray *
+gst_metered_sink_rate_dup_caps (GstMeteredSinkRate *rate)
+{
+  GArray *caps = g_array_new (FALSE, FALSE, sizeof (GstMeteredSinkViewerCap));
+
+  g_array_set_clear_func (caps, (GDestroyNotify) viewer_cap_clear);
+  for (guint i = 0; i < rate->viewers->len; i++) {
+    Viewer *v = g_ptr_array_index (rate->viewers, i);
+    GstMeteredSinkViewerCap cap;
+
+    if (!v->seen || v->cap.cap == G_MAXUINT)
+      continue;
+    cap.peer_id = g_strdup (v->peer_id);
+    cap.cap = v->cap.cap;
+    cap.keyframes_only = v->cap.keyframes_only;
+    g_array_append_val (caps, cap);
+  }
+  return caps;
 }
 
 guint64
@@ -273,15 +334,15 @@ gst_metered_sink_rate_take_stats (GstMeteredSinkRate *rate, GValue *list)
     if (!v->seen)
       continue;
     g_value_init (&s, GST_TYPE_STRUCTURE);
-    g_value_take_boxed (
-        &s, gst_structure_new ("metered/viewer-rate", "peer-id", G_TYPE_STRING,
-                v->peer_id, "estimate-bps", G_TYPE_UINT64,
-                metered_rate_estimator_get_bps (&v->estimator), "layer",
-                G_TYPE_UINT, v->decision.layer_cap, "keyframes-only",
-                G_TYPE_BOOLEAN, v->decision.keyframes_only, "excluded",
-                G_TYPE_BOOLEAN, v->decision.excluded, "fraction-lost",
-                G_TYPE_UINT, (guint) (v->fraction_lost * FRACTION_SCALE + 0.5),
-                "round-trip-ms", G_TYPE_UINT, v->rtt_ms, NULL));
+    g_value_take_boxed (&s,
+        gst_structure_new ("metered/viewer-rate", "peer-id", G_TYPE_STRING,
+            v->peer_id, "estimate-bps", G_TYPE_UINT64,
+            metered_rate_estimator_get_bps (&v->estimator), "layer",
+            G_TYPE_UINT, v->cap.cap == G_MAXUINT ? 0 : v->cap.cap,
+            "keyframes-only", G_TYPE_BOOLEAN, v->cap.keyframes_only, "excluded",
+            G_TYPE_BOOLEAN, v->decision.excluded, "fraction-lost", G_TYPE_UINT,
+            (guint) (v->fraction_lost * FRACTION_SCALE + 0.5), "round-trip-ms",
+            G_TYPE_UINT, v->rtt_ms, NULL));
     gst_value_list_append_and_take_value (list, &s);
   }
 }

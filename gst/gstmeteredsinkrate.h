@@ -19,6 +19,7 @@
 
 #include <gst/gst.h>
 
+#include "peer/metered-layer-cap.h"
 #include "peer/metered-rate-estimator.h"
 #include "peer/metered-rate-policy.h"
 
@@ -46,12 +47,26 @@ void gst_metered_sink_rate_remove_viewer (
 
 /* One round at now_us: peers is metered_session_get_peer_stats ()'s
  * a{sa{sv}}; viewers missing from it are forgotten. max_bps is the
- * ceiling (the bitrate property). TRUE when the encoder target changed:
+ * ceiling (the bitrate property), n_layers the temporal layers the
+ * encoder makes (1: none). TRUE when the encoder target changed:
  * *target_bps is the new one, *big_change says it moved by more than a
  * quarter since the last time it did. */
 gboolean gst_metered_sink_rate_update (GstMeteredSinkRate *rate,
-    GVariant *peers, guint max_bps, gint64 now_us, guint64 *target_bps,
-    gboolean *big_change);
+    GVariant *peers, guint max_bps, guint n_layers, gint64 now_us,
+    guint64 *target_bps, gboolean *big_change);
+
+/* A viewer's frame gate as the last round set it (metered-layer-cap.h). */
+typedef struct
+{
+  char *peer_id;
+  guint cap;
+  gboolean keyframes_only;
+} GstMeteredSinkViewerCap;
+
+/* Every viewer's cap after the last round, to hand to
+ * metered_session_set_layer_cap () (GstMeteredSinkViewerCap; frees its
+ * peer ids). */
+GArray *gst_metered_sink_rate_dup_caps (GstMeteredSinkRate *rate);
 
 /* The current target, 0 before the first round. */
 guint64 gst_metered_sink_rate_get_target (GstMeteredSinkRate *rate);

@@ -796,6 +796,23 @@ metered_remote_peer_request_key_unit (
   }
 }
 
+void
+metered_remote_peer_set_layer_cap (MeteredRemotePeer *peer,
+    const char *track_id, gint cap, gboolean keyframes_only)
+{
+  MeteredConnection *conn, *draining;
+
+  dup_connections (peer, &conn, &draining);
+  if (conn) {
+    metered_connection_set_layer_cap (conn, track_id, cap, keyframes_only);
+    gst_object_unref (conn);
+  }
+  if (draining) {
+    metered_connection_set_layer_cap (draining, track_id, cap, keyframes_only);
+    gst_object_unref (draining);
+  }
+}
+
 GVariant *
 metered_remote_peer_get_stats (MeteredRemotePeer *peer)
 {

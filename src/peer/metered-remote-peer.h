@@ -88,6 +88,10 @@ void metered_remote_peer_push (
 /* Any thread. */
 void metered_remote_peer_request_key_unit (
     MeteredRemotePeer *peer, const char *track_id);
+/* metered_connection_set_layer_cap () on every connection of the peer
+ * (a draining one too). Any thread. */
+void metered_remote_peer_set_layer_cap (MeteredRemotePeer *peer,
+    const char *track_id, gint cap, gboolean keyframes_only);
 /* a{sv}: swaps, and connection-state, packets-sent, packets-received when
  * connected (floating). Any thread. */
 GVariant *metered_remote_peer_get_stats (MeteredRemotePeer *peer);

@@ -1048,6 +1048,23 @@ metered_session_count_peers (MeteredSession *session)
   return n;
 }
 
+void
+metered_session_set_layer_cap (MeteredSession *session, const char *peer_id,
+    const char *track_id, gint cap, gboolean keyframes_only)
+{
+  GPtrArray *fanout;
+
+  METERED_SESSION_LOCK (session);
+  fanout = g_ptr_array_ref (session->fanout);
+  METERED_SESSION_UNLOCK (session);
+  for (guint i = 0; i < fanout->len; i++) {
+    MeteredRemotePeer *peer = g_ptr_array_index (fanout, i);
+    if (!peer_id || g_str_equal (metered_remote_peer_get_id (peer), peer_id))
+      metered_remote_peer_set_layer_cap (peer, track_id, cap, keyframes_only);
+  }
+  g_ptr_array_unref (fanout);
+}
+
 GVariant *
 metered_session_get_peer_stats (MeteredSession *session)
 {

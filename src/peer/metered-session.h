@@ -124,6 +124,12 @@ MeteredRemotePeer *metered_session_dup_peer (
 MeteredSessionState metered_session_get_state (MeteredSession *session);
 
 guint metered_session_count_peers (MeteredSession *session);
+/* A viewer's temporal-layer cap on its sent video tracks
+ * (metered_connection_set_layer_cap (); peer_id NULL: every peer). Any
+ * thread. */
+void metered_session_set_layer_cap (MeteredSession *session,
+    const char *peer_id, const char *track_id, gint cap,
+    gboolean keyframes_only);
 /* a{sv} per remote peer: state, swaps, ICE restarts (local, remote),
  * recovered by restart/swap, packets-sent/received. */
 GVariant *metered_session_get_peer_stats (MeteredSession *session);

@@ -17,8 +17,11 @@
 
 /* A viewer's temporal-layer gate and the loss rule that caps it. */
 
+#include "peer/metered-layer-cap.h"
 #include "peer/metered-layer-gate.h"
 #include "peer/metered-layer-rule.h"
+#include "peer/metered-rate-estimator.h"
+#include "peer/metered-rate-policy.h"
 
 #define S(x) ((gint64) ((x) *1000000))
 
@@ -257,6 +260,108 @@ test_rule_one_layer (void)
   g_assert_false (r.keyframes_only);
 }
 
+/* A layered stream: the policy's layer as it is, never key frames only. */
+static void
+test_cap_layered (void)
+{
+  MeteredLayerCapConfig config = METERED_LAYER_CAP_CONFIG_DEFAULT;
+  MeteredLayerCap c;
+
+  metered_layer_cap_init (&c, &config);
+  g_assert_true (metered_layer_cap_decide (&c, 3, 2, FALSE));
+  g_assert_cmpuint (c.cap, ==, 2);
+  g_assert_false (metered_layer_cap_decide (&c, 3, 2, FALSE));
+  metered_layer_cap_on_report (&c, 0.6);
+  g_assert_true (metered_layer_cap_decide (&c, 3, 0, FALSE));
+  g_assert_cmpuint (c.cap, ==, 0);
+  /* a decision beyond the stream's layers is its top layer */
+  g_assert_true (metered_layer_cap_decide (&c, 2, 2, FALSE));
+  g_assert_cmpuint (c.cap, ==, 1);
+  for (int i = 0; i < 5; i++)
+    metered_layer_cap_on_report (&c, 0.6);
+  metered_layer_cap_decide (&c, 3, 0, TRUE);
+  g_assert_false (c.keyframes_only);
+}
+
+/* The fan-out of a stream without layers through the real estimator and
+ * policy, as meteredsink runs them (one round a second, RR-only): four
+ * clean viewers (a, weight 4) and b, whose link is cut for a few seconds;
+ * its two reports after the cut show heavy loss, then it is clean again. The policy asks for key frames only
+ * for seconds (b's estimate was halved); the guard does not apply it.
+ * Then b's link really fails (30 % loss, report after report): key frames
+ * only after the third, and off again once the policy lets go. */
+static void
+test_cap_keyframes_only_guard (void)
+{
+  MeteredRateEstimatorConfig ec = METERED_RATE_ESTIMATOR_CONFIG_DEFAULT;
+  MeteredRatePolicyConfig pc = METERED_RATE_POLICY_CONFIG_DEFAULT;
+  MeteredLayerCapConfig cc = METERED_LAYER_CAP_CONFIG_DEFAULT;
+  MeteredRateEstimator est[2];
+  MeteredRatePolicy policy;
+  MeteredLayerCap cap;
+  MeteredRateViewer in[2] = { { 1, 0, 4 }, { 2, 0, 1 } };
+  MeteredRateDecision out[2];
+  MeteredRatePolicyResult result;
+  gboolean policy_asked = FALSE, applied = FALSE;
+  int t, first_kf = -1;
+
+  ec.start_bps = ec.max_bps = 1200000;
+  pc.n_layers = 1;
+  pc.layer_share[0] = 1.0;
+  pc.probe_above = 0;
+  pc.max_bps = 1000000;
+  for (int i = 0; i < 2; i++)
+    metered_rate_estimator_init (&est[i], &ec);
+  metered_rate_policy_init (&policy, &pc);
+  metered_layer_cap_init (&cap, &cc);
+
+  for (t = 1; t <= 60; t++) {
+    /* b: clean, no reports during the cut (t 10-13), two lossy ones
+     * after it, clean again; from t 40 on 30 % loss */
+    double lost_b = t == 14 ? 1.0 : t == 15 ? 0.5 : t >= 40 ? 0.3 : 0.0;
+    gboolean report_b = t < 10 || t > 13;
+
+    metered_rate_estimator_on_receiver_report (&est[0], 0.0, S (t));
+    if (report_b) {
+      metered_rate_estimator_on_receiver_report (&est[1], lost_b, S (t));
+      metered_layer_cap_on_report (&cap, lost_b);
+    }
+    for (int i = 0; i < 2; i++)
+      in[i].estimate_bps = metered_rate_estimator_get_bps (&est[i]);
+    metered_rate_policy_update (&policy, in, 2, out, &result, S (t));
+    g_assert_false (out[0].keyframes_only);
+    metered_layer_cap_decide (&cap, 1, out[1].layer_cap, out[1].keyframes_only);
+    if (t < 40) {
+      policy_asked = policy_asked || out[1].keyframes_only;
+      g_assert_false (cap.keyframes_only);
+    } else if (cap.keyframes_only && first_kf < 0) {
+      first_kf = t;
+    }
+    if (t >= 40 && !out[1].keyframes_only)
+      g_assert_false (cap.keyframes_only);
+    applied = applied || cap.keyframes_only;
+  }
+  /* without the guard the cut alone would have stalled b */
+  g_assert_true (policy_asked);
+  g_assert_true (applied);
+  g_assert_cmpint (first_kf, >=, 42);
+  g_assert_cmpint (first_kf, <=, 45);
+
+  /* b's link back: the policy lets go, and so does the gate */
+  for (; t <= 120 && cap.keyframes_only; t++) {
+    for (int i = 0; i < 2; i++) {
+      metered_rate_estimator_on_receiver_report (&est[i], 0.0, S (t));
+      in[i].estimate_bps = metered_rate_estimator_get_bps (&est[i]);
+    }
+    metered_layer_cap_on_report (&cap, 0.0);
+    metered_rate_policy_update (&policy, in, 2, out, &result, S (t));
+    metered_layer_cap_decide (&cap, 1, out[1].layer_cap, out[1].keyframes_only);
+    g_assert_cmpint (cap.keyframes_only, ==, out[1].keyframes_only);
+  }
+  g_assert_false (cap.keyframes_only);
+  metered_rate_policy_clear (&policy);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -268,5 +373,8 @@ main (int argc, char **argv)
   g_test_add_func ("/layer/rule/probe", test_rule_probe);
   g_test_add_func ("/layer/rule/nacks", test_rule_nacks);
   g_test_add_func ("/layer/rule/one-layer", test_rule_one_layer);
+  g_test_add_func ("/layer/cap/layered", test_cap_layered);
+  g_test_add_func (
+      "/layer/cap/keyframes-only-guard", test_cap_keyframes_only_guard);
   return g_test_run ();
 }
