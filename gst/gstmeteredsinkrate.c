@@ -62,6 +62,8 @@ typedef struct
   MeteredRateDecision decision;
   /* What its gate is set to from the decision. */
   MeteredLayerCap cap;
+  /* What it is sent while held below the top layer, else 0. */
+  guint64 held_bps;
   gboolean seen; /* in the round being run */
 } Viewer;
 
@@ -86,9 +88,10 @@ policy_init (MeteredRatePolicy *policy, guint n_layers)
   config.n_layers = pattern ? pattern->n_layers : 1;
   for (guint i = 0; i < config.n_layers; i++)
     config.layer_share[i] = pattern ? pattern->share[i] : 1.0;
-  /* RR-only estimates are not capped by what a viewer was sent: they
-   * grow back on their own, and the policy raises a layer when they do. */
-  config.probe_above = 0;
+  /* Only layers are probed (the estimates of held viewers are capped,
+   * see viewer_configure ()). */
+  if (config.n_layers == 1)
+    config.probe_above = 0;
   config.min_bps = MIN_TARGET_BPS;
   metered_rate_policy_init (policy, &config);
 }
@@ -169,12 +172,26 @@ gst_metered_sink_rate_remove_viewer (
 /* The estimator starts at the ceiling's worth of estimate: a viewer is
  * assumed able to take the configured rate until its reports say not,
  * as before rate control, so a clean link sees no ramp-up. */
+/*
+ * A viewer held below the top layer: RR-only, its estimate grows on clean
+ * reports whatever it is sent, so it rose past the next layer's rate
+ * every few seconds, the policy sent it that layer, its link dropped it,
+ * and with two viewers it counted in the target and dragged the other
+ * down. The policy expects what TWCC would give: an estimate capped by
+ * what the receiver got (metered-rate-policy.h, about 1.5 × what it is
+ * sent), and probes a layer up itself (backing off when a probe fails).
+ */
 static void
 viewer_configure (Viewer *v, guint64 ceiling_bps, double headroom)
 {
   MeteredRateEstimatorConfig config = METERED_RATE_ESTIMATOR_CONFIG_DEFAULT;
   guint64 top = (guint64) (ceiling_bps / headroom) + 1;
 
+  /* growth stops there; what was learnt is never cut by it (the target,
+   * and so what a held viewer is sent, may fall for others' sake) */
+  if (v->held_bps > 0 && v->estimator.config.max_bps > 0)
+    top = MIN (top, MAX (MAX (v->held_bps * 3 / 2, MIN_TARGET_BPS),
+                        metered_rate_estimator_get_bps (&v->estimator)));
   if (v->estimator.config.max_bps == top)
     return;
   if (v->estimator.config.max_bps == 0) {
@@ -267,7 +284,9 @@ gst_metered_sink_rate_update (GstMeteredSinkRate *rate, GVariant *peers,
     if (!v->seen)
       continue;
     in[n].id = v->id;
-    in[n].estimate_bps = metered_rate_estimator_get_bps (&v->estimator);
+    /* a cap set this round applies from the next report on */
+    in[n].estimate_bps = MIN (metered_rate_estimator_get_bps (&v->estimator),
+        v->estimator.config.max_bps);
     n++;
   }
   metered_rate_policy_update (&rate->policy, in, n, out, &result, now_us);
@@ -276,6 +295,10 @@ gst_metered_sink_rate_update (GstMeteredSinkRate *rate, GVariant *peers,
     if (!v->seen)
       continue;
     v->decision = out[k++];
+    v->held_bps = v->decision.layer_cap + 1 < rate->policy.config.n_layers &&
+                          !v->decision.keyframes_only
+                      ? v->decision.send_bps
+                      : 0;
     if (metered_layer_cap_decide (&v->cap, rate->policy.config.n_layers,
             v->decision.layer_cap, v->decision.keyframes_only))
       GST_INFO ("viewer %s: layer %u%s (policy: layer %u%s)", v->peer_id,

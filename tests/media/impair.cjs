@@ -24,10 +24,11 @@
 //
 // --ci: one run of sender a; fails unless the viewer sent NACKs that were
 // answered with retransmissions and kept decoding (no timing asserted).
-// --ci-layers: sender a, one viewer behind 400 kbit/s (the stream is
-// 1 Mbit/s): it must be capped to the base temporal layer and keep
-// decoding; once the cap is lifted it must get every layer back (frame
-// rates as conditions with generous bounds, not timing).
+// --ci-layers: sender a, one viewer on a clean link and one behind
+// 400 kbit/s (the stream is 1 Mbit/s): the weak one must be capped to the
+// base temporal layer and keep decoding while the clean one keeps every
+// frame at the full rate; once its link opens it must get every layer back
+// (frame rates as conditions with generous bounds, not timing).
 // --ci-recv: one run of sender c with output=encoded and a 20 ms jitter
 // buffer behind 1 % loss and 100 ms RTT (no repair is in time); fails
 // unless losses reached the pad, each was resolved by a DISCONT key frame
@@ -463,37 +464,66 @@ async function run(o, ctx, port, exe, tmp, file, profile, sender) {
   }
 }
 
-// --ci-layers: a viewer behind a link slower than the stream gets the
-// base temporal layer (7.5 of 30 fps) and keeps decoding; with the link
-// open again it gets every layer back. Before the per-viewer layer gate it
-// decoded almost nothing there (bench/impair.sh, fan-out profile).
+// --ci-layers: the fan-out case temporal layers are for. One viewer on a
+// clean link, one behind 400 kbit/s of the 1 Mbit/s stream. The weak one
+// is left out of the encoder's target (far below the other), so the clean
+// one keeps the full rate and frame rate while the weak one gets the base
+// temporal layer (7.5 of 30 fps) and keeps decoding; with its link open
+// again it gets every layer back. (A weak viewer alone is served by a
+// lower encoder target instead: media-rate.) Before the per-viewer layer
+// gate it decoded almost nothing there (bench/impair.sh, fan-out profile).
 async function layersCi(o, ctx, port, exe) {
   const channel = `impair-layers-${process.pid}`;
-  const lk = await linkUp(o.linkem, { delay: 25, rate: 400, queue: 200 }, o.seed);
-  let snd = null, page = null, m = null;
+  const url = `http://127.0.0.1:${port}/page.html?channel=${channel}`;
+  const lk = await linkUp(o.linkem, { delay: 25 }, o.seed);
+  const weak = { ns: NS[1] };
+  let snd = null, clean = null, page = null, m = null, c = null;
+  // both viewers over the same window
   const over = async (ms) => {
-    const a = await viewerStats(page), t = Date.now();
+    const a = await viewerStats(page), b = await viewerStats(clean), t = Date.now();
     await sleep(ms);
-    return (m = delta(a, await viewerStats(page), (Date.now() - t) / 1000));
+    const s = (Date.now() - t) / 1000;
+    m = delta(a, await viewerStats(page), s);
+    c = delta(b, await viewerStats(clean), s);
   };
+  const seen = () => `weak ${JSON.stringify(m)}, clean ${JSON.stringify(c)}`;
   try {
+    viewerNsUp(weak.ns);
+    weak.lk = await linkUp(o.linkem, { delay: 25, rate: 400, queue: 200 }, o.seed + 1, weak.ns);
+    weak.rl = relay(o.tmp, port, weak.ns);
+    await weak.rl.ready;
+    weak.ctx = await chromium(o.tmp, 'weak', [], weak.ns.name);
     snd = await senderA(o, port, exe, channel, o.pluginPath);
-    page = await openPage(ctx, `http://127.0.0.1:${port}/page.html?channel=${channel}`, 'viewer',
-      `&token=${mint(exe, 'm-viewer')}`);
-    await waitFor(() => `the viewer to decode\n${snd.output.slice(-3000)}`, 60,
-      async () => (await decoded(page)) > 0);
+    clean = await openPage(ctx, url, 'viewer', `&token=${mint(exe, 'm-viewer')}`);
+    page = await openPage(weak.ctx, url, 'weak', `&token=${mint(exe, 'm-weak')}`);
+    for (const p of [clean, page]) {
+      await waitFor(() => `both viewers to decode\n${snd.output.slice(-3000)}`, 60,
+        async () => (await decoded(p)) > 0);
+    }
     // 3 s windows: the base layer is 7.5 fps; two layers (15 fps) do not
-    // fit 400 kbit/s, and neither does anything above while it loses.
-    await waitFor(() => `the viewer to decode the base layer alone (last 3 s: ${JSON.stringify(m)})`,
-      40, async () => { await over(3000); return m.frames >= 12 && m.fps < 11; });
-    log(`capped: ${JSON.stringify(m)}`);
-    lk.child.stdin.write('rate 0\n');
-    await waitFor(() => `the viewer to get every layer back (last 3 s: ${JSON.stringify(m)})`,
-      60, async () => { await over(3000); return m.fps >= 20; });
-    log(`PASS: every layer back: ${JSON.stringify(m)}`);
+    // fit 400 kbit/s. The clean viewer, in the same window, gets every
+    // frame at about the full 1 Mbit/s (an encoder target dragged down to
+    // the weak viewer would show here).
+    await waitFor(() => `the weak viewer to decode the base layer alone while the clean one keeps ` +
+      `the full stream (last 3 s: ${seen()})`, 45, async () => {
+      await over(3000);
+      return m.frames >= 12 && m.fps < 11 && c.fps >= 20 && c.kbps >= 600;
+    });
+    log(`capped: ${seen()}`);
+    weak.lk.child.stdin.write('rate 0\n');
+    await waitFor(() => `the weak viewer to get every layer back (last 3 s: ${seen()})`,
+      75, async () => { await over(3000); return m.fps >= 20 && c.fps >= 20; });
+    log(`PASS: every layer back: ${seen()}`);
   } finally {
-    if (page) await page.close().catch(() => {});
+    for (const p of [clean, page]) if (p) await p.close().catch(() => {});
     if (snd) await snd.stop();
+    if (weak.ctx) await weak.ctx.close().catch(() => {});
+    if (weak.rl) weak.rl.close();
+    if (weak.lk) log(`linkem layers weak: ${await linkDown(weak.lk)}`);
+    if (weak.ns.up) {
+      try { sh(['ip', 'netns', 'del', weak.ns.name]); } catch (_) {}
+      weak.ns.up = false;
+    }
     log(`linkem layers: ${await linkDown(lk)}`);
   }
 }
