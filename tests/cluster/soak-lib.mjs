@@ -14,7 +14,8 @@
 //              excused for what was acked less than `graceMs` before the kill
 //   presence   a delta that joins a member the view has or removes one it
 //              has not; a view that does not equal the live set within
-//              `convergeMs` of a kill or rejoin (a ghost or a missing member);
+//              `convergeMs` (2 leases + 1 s) of a kill or rejoin (a ghost
+//              or a missing member);
 //              left+joined of a client that re-homed within half the lease
 //   drop       a client socket closed that was not on the killed node
 //   node-exit  a node that exits by itself, or not with 0 on SIGTERM
@@ -38,7 +39,9 @@ export async function runSoak(opts) {
     pubRate: 5, directRate: 2, log: () => {}, ...opts,
   };
   o.graceMs ??= Math.max(2000, o.leaseMs / 2);
-  o.convergeMs ??= 2 * o.leaseMs + 10000;
+  // A dead node's peers leave a lease plus one reaper period (1 s) after
+  // it died; the rest is slack for a loaded host.
+  o.convergeMs ??= 2 * o.leaseMs + 1000;
   const nodes = await startNodes(o.redis, 3, ['--cluster-lease-ms', String(o.leaseMs)]);
   const violations = [];
   const kills = []; // {at, victim}
@@ -80,6 +83,7 @@ export async function runSoak(opts) {
       s.req.delete(f.requestId);
       if (f.type === 'ack') {
         rec.tack ??= Date.now();
+        rec.frame = null; // a long soak keeps only what the checks need
       } else {
         rec.told = f.code || 'error'; // the sender is told: no resend (it could reorder)
       }
@@ -238,8 +242,10 @@ export async function runSoak(opts) {
 
   const rows = [];
   let v = 0;
-  while (Date.now() - t0 + o.killEveryMs <= o.durationMs) {
-    await sleep(o.killEveryMs - ((Date.now() - t0) % o.killEveryMs));
+  // Kills at killEveryMs, 2 x killEveryMs, ... before durationMs; the run
+  // goes on to durationMs after the last.
+  while ((kills.length + 1) * o.killEveryMs < o.durationMs) {
+    await sleep(Math.max(0, t0 + (kills.length + 1) * o.killEveryMs - Date.now()));
     const victim = nodes[kills.length % 3];
     const on = clients.filter((c) => c.session && !c.session.closedAt && c.session.node === victim);
     for (const c of on) c.session.killed = true;
@@ -279,6 +285,7 @@ export async function runSoak(opts) {
       `presence converged ${leftMs} ms, late clients back ${rows.at(-1).rejoinMs} ms; violations so far ${violations.length}`);
   }
 
+  await sleep(Math.max(0, t0 + o.durationMs - Date.now()));
   // Quiescence: senders stop; every answer is in; then the end checks.
   clearInterval(sender);
   await waitFor(() => clients.every((c) => c.pending.length === 0), { timeoutMs: 30000, what: 'every request answered' })
