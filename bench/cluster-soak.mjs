@@ -1,4 +1,4 @@
-// bench/cluster-soak.sh's driver: the issue 18 soak at full length (the CI
+// bench/cluster.sh --soak's driver: the issue 18 soak at full length (the CI
 // size is tests/cluster/soak.test.mjs; both run tests/cluster/soak-lib.mjs).
 import os from 'node:os';
 import { startRedis } from '../tests/cluster/cluster-lib.mjs';

@@ -19,7 +19,7 @@
 //              left+joined of a client that re-homed within half the lease
 //   drop       a client socket closed that was not on the killed node
 //   node-exit  a node that exits by itself, or not with 0 on SIGTERM
-// Shared by tests/cluster/soak.test.mjs (CI size) and bench/cluster-soak.sh.
+// Shared by tests/cluster/soak.test.mjs (CI size) and bench/cluster.sh --soak.
 
 import { mintToken, sleep, waitFor } from '../js/lib/server.mjs';
 import { WebSocket } from '../js/lib/sdk.mjs';

@@ -1,5 +1,5 @@
 // The cluster soak at CI size (issue 18; the long one is
-// bench/cluster-soak.sh): 3 nodes over the test's own redis-server, raw
+// bench/cluster.sh --soak): 3 nodes over the test's own redis-server, raw
 // clients publishing, sending direct and watching presence while a node is
 // SIGKILLed and restarted every SOAK_KILL_EVERY seconds. Fails on any
 // invariant violation (tests/cluster/soak-lib.mjs lists them).
