@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # gst-metered — LGPL-2.1-or-later
 #
-# bench/cluster.sh [BUILDDIR]
+# bench/cluster.sh [--soak] [BUILDDIR]
 #
 # metered-server's cluster mode (issue 18) on loopback, figures only:
 #   1. publish->deliver latency at 10,000 deliveries/s (2 publishers x
@@ -11,12 +11,30 @@
 #      observer on another node has seen every one of them leave (3 runs);
 #   3. Redis kill -9 and restart: time until cross-node delivery and the
 #      full presence are back, and how many client WebSockets closed.
-# Starts its own redis-server on a free 127.0.0.1 port and removes it;
-# bounded (about a minute). Env: SUBS, SECONDS_RUN, KILLS.
+# Bounded (about a minute). Env: SUBS, SECONDS_RUN, KILLS.
+#
+# --soak: the issue's soak instead. 3 nodes, CLIENTS raw clients (Node
+# `ws`, the wire protocol): a third publish, a third send direct, all
+# watch presence. A node is SIGKILLed every KILL_EVERY seconds and
+# restarted; its clients re-home to live nodes (most at once, a quarter
+# after their `left`). Prints a row per kill and the totals, and counts
+# the invariant violations (tests/cluster/soak-lib.mjs); exit 1 if any.
+# Env: SOAK_MINUTES (30), KILL_EVERY (120), CLIENTS (30), LEASE_MS (3000),
+# PUB_RATE (5), DIRECT_RATE (2) per client and second.
+#
+# Either starts its own redis-server on a free 127.0.0.1 port (no
+# persistence) and removes its directory.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+driver=cluster-bench.mjs
+bound=300
+if [[ ${1:-} == --soak ]]; then
+  shift
+  driver=cluster-soak.mjs
+  bound=$(( ${SOAK_MINUTES:-30} * 60 + 300 ))
+fi
 build=${1:-$here/../build}
 build=$(cd "$build" && pwd)
 export METERED_SERVER=$build/src/server/metered-server
 export NODE_PATH=${NODE_PATH:-$build/js/node_modules}
-timeout 300 node "$here/cluster-bench.mjs"
+timeout "$bound" node "$here/$driver"
