@@ -14,7 +14,7 @@
 #   4. runs `meson test` in build/, then in build-asan/ with leak detection
 #      (tests/lsan.supp), C client/server tests under valgrind; prints counts.
 #   5. builds build-fuzz/ (clang, -Dfuzz=true) and runs each libFuzzer target
-#      for 30 s (scripts/run-fuzz.sh); not with --quick/--suite.
+#      for 15 s (scripts/run-fuzz.sh); not with --quick/--suite.
 #
 #   --quick        skip build-asan/ and valgrind (build and test build/ only)
 #   --suite NAME   run only meson test suite NAME (repeatable; passed through)
@@ -191,12 +191,13 @@ if [[ $quick -eq 0 && ${#suite_args[@]} -eq 0 ]]; then
   echo "valgrind: meson test exit status ${status[valgrind]}, wall time $(elapsed "$t")"
 fi
 
-# libFuzzer: every target of tests/fuzz for 30 s from its seed corpus
-# (scripts/run-fuzz.sh, clang, build-fuzz/); about 4 min with the build.
+# libFuzzer: every target of tests/fuzz for 15 s from its seed corpus
+# (scripts/run-fuzz.sh, clang, build-fuzz/); about 2.5 min with the build
+# (a smoke run in CI; long runs: scripts/run-fuzz.sh 600).
 if [[ $quick -eq 0 && ${#suite_args[@]} -eq 0 ]]; then
   t=$SECONDS
-  say "scripts/run-fuzz.sh 30 (build-fuzz/)"
-  if scripts/run-fuzz.sh 30 < /dev/null; then
+  say "scripts/run-fuzz.sh 15 (build-fuzz/)"
+  if scripts/run-fuzz.sh 15 < /dev/null; then
     status[fuzz]=0
   else
     status[fuzz]=$?
@@ -256,7 +257,7 @@ if [[ -n ${status[valgrind]:-} ]]; then
   [[ ${status[valgrind]} -eq 0 ]] || rc=1
 fi
 if [[ -n ${status[fuzz]:-} ]]; then
-  echo "fuzz (build-fuzz/, scripts/run-fuzz.sh 30): exit status ${status[fuzz]}"
+  echo "fuzz (build-fuzz/, scripts/run-fuzz.sh 15): exit status ${status[fuzz]}"
   [[ ${status[fuzz]} -eq 0 ]] || rc=1
 fi
 if [[ $((total_pass + total_fail)) -eq 0 ]]; then
