@@ -234,8 +234,12 @@ async function main() {
     await until(() => obs.state === 'connected', 20, `obs back (${obs.state})`);
     const m = src.mark();
     const N = 300;
+    const out0 = srv.stdout().length;
     sendData('burst', N);
-    await until(() => src.since(m).some((e) => e.name === 'metered/disconnected'), 20, 'a 4011 close');
+    // The server's own account (opens, closes and their codes) says which
+    // side did not do its part if the close never comes.
+    await until(() => src.since(m).some((e) => e.name === 'metered/disconnected'), 20, 'a 4011 close')
+      .catch((e) => { throw new Error(`${e.message}\nserver log since the burst:\n${srv.stdout().slice(out0, out0 + 4000)}`); });
     const d = src.since(m).find((e) => e.name === 'metered/disconnected');
     await until(() => reconnected(m), 30, 'meteredsrc to reconnect');
     const data = await checkData('burst', N);
