@@ -44,7 +44,7 @@ cuts=5,15,40
 dirs=to-browser,from-browser,address-change
 builddir=build
 before=probe
-cut=link
+cut_method=link
 while [[ $# -gt 0 ]]; do
   case "$1" in
   --runs) runs=$2; shift ;;
@@ -52,7 +52,7 @@ while [[ $# -gt 0 ]]; do
   --dirs) dirs=$2; shift ;;
   --builddir) builddir=$2; shift ;;
   --before) before=$2; shift ;;
-  --cut) cut=$2; shift ;;
+  --cut) cut_method=$2; shift ;;
   -h | --help) sed -n '4,39p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "ice-restart.sh: unknown option $1" >&2; exit 2 ;;
   esac
@@ -68,13 +68,13 @@ done
 out=$(mktemp /tmp/metered-ice-bench-XXXXXX)
 trap 'rm -f "$out"' EXIT
 
-echo "ice-restart.sh: $runs runs, cuts $cuts s, directions $dirs, before=$before, cut=$cut; $(uptime)"
+echo "ice-restart.sh: $runs runs, cuts $cuts s, directions $dirs, before=$before, cut=$cut_method; $(uptime)"
 for mode in before after; do
   for dir in ${dirs//,/ }; do
     for run in $(seq "$runs"); do
       env=(METERED_SERVER="$build/src/server/metered-server" NODE_PATH="$build/js/node_modules"
         METERED_SOURCE_ROOT="$root" METERED_BUILD_ROOT="$build"
-        METERED_ICE_JSON=1 METERED_ICE_CUT="$cut" METERED_ICE_CUTS="$cuts" METERED_ICE_RECOVER_S=60 METERED_ICE_LIMIT_S=600)
+        METERED_ICE_JSON=1 METERED_ICE_CUT="$cut_method" METERED_ICE_CUTS="$cuts" METERED_ICE_RECOVER_S=60 METERED_ICE_LIMIT_S=600)
       script=ice-cut.cjs dir_cuts=$cuts
       if [[ $dir == gst-to-gst ]]; then
         # Toward another gst element (tests/ice/ice-cut-gst.cjs).
