@@ -2,7 +2,7 @@
 # gst-metered — LGPL-2.1-or-later
 #
 # bench/ice-restart.sh [--runs N] [--cuts LIST] [--dirs LIST] [--builddir DIR]
-#                      [--before probe|no-restart]
+#                      [--before probe|no-restart] [--cut link|path]
 #
 # How fast media comes back after the box's link is cut (issue 14), before
 # and after ICE restarts, in one run: tests/ice/ice-cut.cjs (two network
@@ -24,6 +24,10 @@
 #           address-change METERED_NO_WATCH_NETWORK=1 (nothing tells the
 #           box; main 917e4d8);
 #   after   this tree.
+# --cut: how the link is cut (tests/ice/ice-lib.cjs, METERED_ICE_CUT):
+# link (default) pulls the cable, so the browser's host sees its own
+# interface go and come back; path drops every packet at both ends and
+# neither host sees a change (an uplink failing behind the box's router).
 # Per scenario: min / median / max of the time from the link coming back
 # (address-change: the new address being up) to the first new decoded frame at the receiver, of the frames not
 # decoded (30 fps over cut + recovery, minus those decoded), and what
@@ -40,6 +44,7 @@ cuts=5,15,40
 dirs=to-browser,from-browser,address-change
 builddir=build
 before=probe
+cut_method=link
 while [[ $# -gt 0 ]]; do
   case "$1" in
   --runs) runs=$2; shift ;;
@@ -47,7 +52,8 @@ while [[ $# -gt 0 ]]; do
   --dirs) dirs=$2; shift ;;
   --builddir) builddir=$2; shift ;;
   --before) before=$2; shift ;;
-  -h | --help) sed -n '4,35p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  --cut) cut_method=$2; shift ;;
+  -h | --help) sed -n '4,39p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "ice-restart.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -62,13 +68,13 @@ done
 out=$(mktemp /tmp/metered-ice-bench-XXXXXX)
 trap 'rm -f "$out"' EXIT
 
-echo "ice-restart.sh: $runs runs, cuts $cuts s, directions $dirs, before=$before; $(uptime)"
+echo "ice-restart.sh: $runs runs, cuts $cuts s, directions $dirs, before=$before, cut=$cut_method; $(uptime)"
 for mode in before after; do
   for dir in ${dirs//,/ }; do
     for run in $(seq "$runs"); do
       env=(METERED_SERVER="$build/src/server/metered-server" NODE_PATH="$build/js/node_modules"
         METERED_SOURCE_ROOT="$root" METERED_BUILD_ROOT="$build"
-        METERED_ICE_JSON=1 METERED_ICE_CUTS="$cuts" METERED_ICE_RECOVER_S=60 METERED_ICE_LIMIT_S=600)
+        METERED_ICE_JSON=1 METERED_ICE_CUT="$cut_method" METERED_ICE_CUTS="$cuts" METERED_ICE_RECOVER_S=60 METERED_ICE_LIMIT_S=600)
       script=ice-cut.cjs dir_cuts=$cuts
       if [[ $dir == gst-to-gst ]]; then
         # Toward another gst element (tests/ice/ice-cut-gst.cjs).

@@ -4,8 +4,8 @@
 // metered-peer-tool processes (MeteredSession, as meteredsink and
 // meteredsrc run it), the sending box in its own network namespace with
 // its signalling and media on the link (ice-lib.cjs), the receiving one
-// beside metered-server in the test's namespace. The link is taken down
-// for each cut (argv[3] or METERED_ICE_CUTS, seconds, default "5,15") and
+// beside metered-server in the test's namespace. The link is cut
+// (METERED_ICE_CUT: ice-lib.cjs) for each cut (argv[3] or METERED_ICE_CUTS, seconds, default "5,15") and
 // put back.
 //
 // Passes when, after each cut, the receiver decodes >= 30 new frames
@@ -51,10 +51,10 @@ async function run(exe, tool, port) {
       const e0 = [box.events.length, recv.events.length];
       const n0 = received();
       const tCut = Date.now();
-      linkCut(true);
+      linkCut(true, box);
       await sleep(cut * 1000);
       const nDuring = received() - n0;
-      linkCut(false);
+      linkCut(false, box);
       const tBack = Date.now();
       const nBack = received();
       let tFirst = 0;
@@ -94,7 +94,7 @@ async function run(exe, tool, port) {
       `\nbox output tail:\n${box.output.slice(-3000)}\nrecv output tail:\n${recv.output.slice(-3000)}`;
     throw e;
   } finally {
-    linkCut(false);
+    linkCut(false, box);
     for (const t of [box, recv]) t.child.kill('SIGTERM');
     await Promise.all([box.exited, recv.exited]);
   }

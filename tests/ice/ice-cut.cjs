@@ -4,7 +4,7 @@
 // MeteredSession as both elements use it) in its own network namespace,
 // Chromium with the real SDK and metered-server in the test's, joined by
 // the veth pair (ice-lib.cjs). The box's signalling and media both cross
-// the link, which is taken down for each cut (METERED_ICE_CUTS, seconds,
+// the link, which is cut (METERED_ICE_CUT: ice-lib.cjs) for each cut (METERED_ICE_CUTS, seconds,
 // default "5,15") and put back, in each direction (METERED_ICE_DIRS):
 //   to-browser    the box sends (as meteredsink), the browser decodes;
 //   from-browser  the browser sends, the box decodes (as meteredsrc); the
@@ -93,10 +93,10 @@ async function direction(ctx, exe, tool, port, dir) {
       const events0 = box.events.length;
       const n0 = await received();
       const tCut = Date.now();
-      linkCut(true);
+      linkCut(true, box);
       await sleep(cut * 1000);
       const nDuring = (await received()) - n0;
-      linkCut(false);
+      linkCut(false, box);
       const tBack = Date.now();
       const nBack = await received();
       let tFirst = 0;
@@ -146,7 +146,7 @@ async function direction(ctx, exe, tool, port, dir) {
       `\nbox status ${JSON.stringify(box.status)}\nbox output tail:\n${box.output.slice(-4000)}`;
     throw e;
   } finally {
-    linkCut(false);
+    linkCut(false, box);
     box.child.kill('SIGTERM');
     await box.exited;
     await page.close();

@@ -159,9 +159,38 @@ function ipv4OnlyA() {
     'net.ipv6.conf.default.disable_ipv6=1', 'net.ipv6.conf.v0.disable_ipv6=1'], { timeout: 5000 });
 }
 
-// The link between the namespaces, as a cable pulled and plugged back.
-function linkCut(on) {
-  ip('link', 'set', 'v0', on ? 'down' : 'up');
+// The link between the namespaces cut and put back, two ways
+// (METERED_ICE_CUT):
+//   link  (default) a cable pulled and plugged back: v0 down, so both
+//         ends lose carrier and the test's namespace (the browser's host)
+//         sees its own interface go and come back; Chromium then
+//         re-enumerates its networks before a new RTCPeerConnection
+//         gathers (~1 s after the link returns);
+//   path  the path cut further away, as an uplink failing behind the
+//         box's router: every packet dropped at both ends of the veth
+//         (a blackhole qdisc on v0 and, in the box's namespace, on v1),
+//         neither host sees an interface change.
+const CUT = process.env.METERED_ICE_CUT || 'link';
+if (!['link', 'path'].includes(CUT)) throw new Error(`METERED_ICE_CUT=${CUT}: link or path`);
+
+function blackhole(on, nsArgs, dev) {
+  const args = [...nsArgs, 'tc', 'qdisc', on ? 'replace' : 'del', 'dev', dev, 'root'];
+  try {
+    execFileSync(args[0], [...args.slice(1), ...(on ? ['blackhole'] : [])],
+      { timeout: 5000, stdio: 'ignore' });
+  } catch (e) {
+    if (on) throw e; /* put back: nothing to remove is fine */
+  }
+}
+
+// box: startBox's handle (the path cut needs its namespace).
+function linkCut(on, box) {
+  if (CUT === 'link') {
+    ip('link', 'set', 'v0', on ? 'down' : 'up');
+    return;
+  }
+  blackhole(on, [], 'v0');
+  blackhole(on, ['nsenter', '-t', String(box.child.pid), '-n'], 'v1');
 }
 
 // metered-server reachable from both namespaces (A is private to the
