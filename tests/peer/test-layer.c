@@ -286,10 +286,11 @@ test_cap_layered (void)
 /* The fan-out of a stream without layers through the real estimator and
  * policy, as meteredsink runs them (one round a second, RR-only): four
  * clean viewers (a, weight 4) and b, whose link is cut for a few seconds;
- * its two reports after the cut show heavy loss, then it is clean again. The policy asks for key frames only
- * for seconds (b's estimate was halved); the guard does not apply it.
- * Then b's link really fails (30 % loss, report after report): key frames
- * only after the third, and off again once the policy lets go. */
+ * its two reports after the cut show heavy loss, then it is clean again. The
+ * policy asks for key frames only for seconds (b's estimate was halved); the
+ * guard does not apply it. Then b's link really fails (30 % loss, report after
+ * report): key frames only after the third, and off again once the policy lets
+ * go. */
 static void
 test_cap_keyframes_only_guard (void)
 {
