@@ -3,6 +3,7 @@
 #
 # bench/server-load.sh [BUILDDIR] [--idle N] [--only SCENARIO] [--duration S]
 #                      [--before OTHER_BUILDDIR] [--before-args ARGS]
+#                      [--no-pin]
 #
 # metered-server against a reference server on Node's `ws`
 # (bench/reference/ws-server.mjs), side by side on loopback, with the load
@@ -32,6 +33,13 @@
 # alone, it makes "before" this build's server with them (an A/B of one
 # option, e.g. --before-args "--write-threads 0").
 #
+# Each server runs on CPU 1 and the load client on CPU 0 (taskset), unless
+# --no-pin: on a 2-core box the client stands in for remote machines, and a
+# server the scheduler puts on the client's core waits for the client to
+# be preempted, which measures the scheduler rather than the server. For
+# latency figures on a box that does other work, run the whole script under
+# `chrt -f 10` (root): both servers and the client get the same shield.
+#
 # Every run is at most --duration seconds (default 5) plus a 2 s drain.
 # Publishers stay within the server's 100 msg/s per-connection budget by
 # being many, not by raising the limit. Needs: a built BUILDDIR (metered-server),
@@ -52,6 +60,9 @@ only=
 duration=5
 before_bin=
 before_args=()
+srv_pin=()
+cli_pin=()
+if [[ $(nproc) -ge 2 ]]; then srv_pin=(taskset -c 1); cli_pin=(taskset -c 0); fi
 while [[ $# -gt 0 ]]; do
   case $1 in
     --idle) idle=$2; shift 2 ;;
@@ -60,7 +71,8 @@ while [[ $# -gt 0 ]]; do
     --duration) duration=$2; shift 2 ;;
     --before) before_bin=$(cd "$2" && pwd)/src/server/metered-server; shift 2 ;;
     --before-args) read -r -a before_args <<< "$2"; shift 2 ;;
-    *) echo "usage: $0 [BUILDDIR] [--idle N] [--only SCENARIO] [--duration S] [--before OTHER_BUILDDIR] [--before-args ARGS]" >&2; exit 2 ;;
+    --no-pin) srv_pin=(); cli_pin=(); shift ;;
+    *) echo "usage: $0 [BUILDDIR] [--idle N] [--only SCENARIO] [--duration S] [--before OTHER_BUILDDIR] [--before-args ARGS] [--no-pin]" >&2; exit 2 ;;
   esac
 done
 server_bin=$build/src/server/metered-server
@@ -105,10 +117,10 @@ start_server() { # kind [port [metered options]] -> sets srv_pid srv_port
   if [[ $1 = metered || $1 = before ]]; then
     local bin=$server_bin
     [[ $1 = metered ]] || { bin=$before_bin; opts+=("${before_args[@]}"); }
-    "$bin" --keys "$tmp/keys.json" --port "$srv_port" "${opts[@]}" \
+    "${srv_pin[@]}" "$bin" --keys "$tmp/keys.json" --port "$srv_port" "${opts[@]}" \
       > "$tmp/server.log" 2>&1 &
   else
-    node "$root/bench/reference/ws-server.mjs" "$srv_port" > "$tmp/server.log" 2>&1 &
+    "${srv_pin[@]}" node "$root/bench/reference/ws-server.mjs" "$srv_port" > "$tmp/server.log" 2>&1 &
   fi
   srv_pid=$!
   pids+=("$srv_pid")
@@ -131,7 +143,7 @@ run() { # scenario kind args...
   local scenario=$1 kind=$2 line
   shift 2
   start_server "$kind"
-  line=$("$tmp/server-load" --port "$srv_port" --server-pid "$srv_pid" --label "$kind" "$@" | grep '^RESULT' || true)
+  line=$("${cli_pin[@]}" "$tmp/server-load" --port "$srv_port" --server-pid "$srv_pid" --label "$kind" "$@" | grep '^RESULT' || true)
   stop_server
   echo "$scenario $line" >> "$tmp/results"
   res[$scenario/$kind]=$line
