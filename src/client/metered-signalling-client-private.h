@@ -154,6 +154,7 @@ struct _MeteredSignallingClient
   guint ack_timeout_ms;
   guint stuck_timeout_ms;
   guint queue_size;
+  guint max_message_rate; /* msg/s, 0: unpaced */
   gboolean resume;
   gboolean hold_directs;
 
@@ -199,7 +200,11 @@ struct _MeteredSignallingClient
 
   /* requests */
   GHashTable *pending; /* request_id -> MeteredClientRequest*, on this socket */
-  GQueue queue; /* MeteredClientRequest*, waiting for a socket */
+  GQueue queue; /* MeteredClientRequest*, waiting for a socket or a token */
+  /* Paces what this socket sends under the server's message rate: a
+   * request without a token waits in the queue until pace_timer. */
+  MeteredTokenBucket send_bucket;
+  guint pace_timer;
   guint64 next_seq; /* LOCK */
   GHashTable *subscriptions; /* channel -> MeteredClientSubscription* */
   MeteredTokenRequest *token_request;

@@ -230,13 +230,19 @@ on_ack_timeout (gpointer data)
 
 /* --- the queue --- */
 
-static void
-send_request (MeteredSignallingClient *self, MeteredClientRequest *req)
+/* Takes this socket's token for one more frame; FALSE when the frame must
+ * wait (max-message-rate). */
+static gboolean
+take_send_token (MeteredSignallingClient *self)
 {
-  if (self->state != METERED_CLIENT_STATE_CONNECTED || !self->ws) {
-    g_queue_insert_sorted (&self->queue, req, queue_seq_compare, NULL);
-    return;
-  }
+  return self->max_message_rate == 0 ||
+         metered_token_bucket_take (
+             &self->send_bucket, metered_clock_now_ms (self->clock));
+}
+
+static void
+send_now (MeteredSignallingClient *self, MeteredClientRequest *req)
+{
   req->client = self;
   g_hash_table_insert (self->pending, req->request_id, req);
   soup_websocket_connection_send_text (self->ws, req->frame);
@@ -244,14 +250,65 @@ send_request (MeteredSignallingClient *self, MeteredClientRequest *req)
       self->clock, self->ack_timeout_ms, on_ack_timeout, req);
 }
 
+/* Subscribes and unsubscribes are not held back: few, and a replay's
+ * subscribes must go before the queue they precede. They still use up
+ * the budget the queue is paced by. */
+static void
+send_request (MeteredSignallingClient *self, MeteredClientRequest *req)
+{
+  if (self->state != METERED_CLIENT_STATE_CONNECTED || !self->ws) {
+    g_queue_insert_sorted (&self->queue, req, queue_seq_compare, NULL);
+    return;
+  }
+  take_send_token (self);
+  send_now (self, req);
+}
+
+static void flush_queue (MeteredSignallingClient *self);
+
+static void
+on_pace_due (gpointer data)
+{
+  MeteredSignallingClient *self = data;
+
+  self->pace_timer = 0;
+  flush_queue (self);
+}
+
+/* A flush once the next token is there; at the earliest after the
+ * current dispatch, so a request made in a ::connected handler waits for
+ * the replay like the queue it joins. */
+static void
+schedule_flush (MeteredSignallingClient *self)
+{
+  gint64 wait_ms = 0;
+
+  if (self->pace_timer)
+    return;
+  if (self->max_message_rate > 0)
+    wait_ms = metered_token_bucket_wait_ms (
+        &self->send_bucket, metered_clock_now_ms (self->clock));
+  self->pace_timer =
+      metered_clock_schedule (self->clock, wait_ms, on_pace_due, self);
+}
+
+/* Sends what waited, in call order, as fast as max-message-rate allows: a
+ * reconnect with a full queue must not earn a 4011 close and go round
+ * again. */
 static void
 flush_queue (MeteredSignallingClient *self)
 {
   MeteredClientRequest *req;
 
-  while (self->state == METERED_CLIENT_STATE_CONNECTED &&
-         (req = g_queue_pop_head (&self->queue)))
-    send_request (self, req);
+  while (self->state == METERED_CLIENT_STATE_CONNECTED && self->ws &&
+         (req = g_queue_peek_head (&self->queue))) {
+    if (!take_send_token (self)) {
+      schedule_flush (self);
+      return;
+    }
+    g_queue_pop_head (&self->queue);
+    send_now (self, req);
+  }
 }
 
 /* Unanswered requests of the dead socket: publish/send go back to the
@@ -524,17 +581,24 @@ do_data_request (MeteredSignallingClient *self, gpointer data)
             size, cap));
     return;
   }
-  if (self->state == METERED_CLIENT_STATE_CONNECTED) {
-    send_request (self, req);
-  } else if (self->state == METERED_CLIENT_STATE_RECONNECTING) {
+  if (self->state == METERED_CLIENT_STATE_CONNECTED &&
+      g_queue_is_empty (&self->queue) && take_send_token (self)) {
+    send_now (self, req);
+  } else if (self->state == METERED_CLIENT_STATE_CONNECTED ||
+             self->state == METERED_CLIENT_STATE_RECONNECTING) {
     if (g_queue_get_length (&self->queue) >= self->queue_size) {
       request_fail (self, req,
           g_error_new (METERED_CLIENT_ERROR, METERED_CLIENT_ERROR_QUEUE_FULL,
-              "outbound queue full (%u requests waiting for a reconnect)",
-              self->queue_size));
+              "outbound queue full (%u requests waiting for a %s)",
+              self->queue_size,
+              self->state == METERED_CLIENT_STATE_CONNECTED
+                  ? "slot under max-message-rate"
+                  : "reconnect"));
       return;
     }
-    g_queue_push_tail (&self->queue, req);
+    g_queue_insert_sorted (&self->queue, req, queue_seq_compare, NULL);
+    if (self->state == METERED_CLIENT_STATE_CONNECTED)
+      schedule_flush (self);
   } else {
     request_fail (self, req, not_connected_error (self));
   }

@@ -68,6 +68,7 @@ enum
   PROP_ACK_TIMEOUT,
   PROP_STUCK_TIMEOUT,
   PROP_OUTBOUND_QUEUE_SIZE,
+  PROP_MAX_MESSAGE_RATE,
   PROP_STATE,
   PROP_PEER_ID,
   PROP_MAX_MESSAGE_SIZE,
@@ -127,6 +128,7 @@ static void
 drop_socket (MeteredSignallingClient *self, int code, const char *reason)
 {
   metered_clock_clear (self->clock, &self->welcome_timer);
+  metered_clock_clear (self->clock, &self->pace_timer);
   metered_client_liveness_stop (self);
   if (self->attempt_cancellable) {
     g_cancellable_cancel (self->attempt_cancellable);
@@ -273,6 +275,10 @@ metered_client_welcomed (
 
   if (is_reconnect)
     self->reconnects++;
+  /* The server's budget is per socket: a new one starts full. */
+  metered_token_bucket_init (&self->send_bucket,
+      METERED_CLIENT_RATE_BURST ((double) self->max_message_rate),
+      self->max_message_rate, metered_clock_now_ms (self->clock));
   to_replay = is_reconnect ? metered_client_replay_list (self) : NULL;
 
   set_state (self, METERED_CLIENT_STATE_CONNECTED);
@@ -918,6 +924,9 @@ metered_signalling_client_set_property (
     case PROP_OUTBOUND_QUEUE_SIZE:
       self->queue_size = g_value_get_uint (value);
       break;
+    case PROP_MAX_MESSAGE_RATE:
+      self->max_message_rate = g_value_get_uint (value);
+      break;
     case PROP_RESUME:
       self->resume = g_value_get_boolean (value);
       break;
@@ -991,6 +1000,9 @@ metered_signalling_client_get_property (
       break;
     case PROP_OUTBOUND_QUEUE_SIZE:
       g_value_set_uint (value, self->queue_size);
+      break;
+    case PROP_MAX_MESSAGE_RATE:
+      g_value_set_uint (value, self->max_message_rate);
       break;
     case PROP_RESUME:
       g_value_set_boolean (value, self->resume);
@@ -1163,8 +1175,16 @@ metered_signalling_client_class_init (MeteredSignallingClientClass *klass)
           0, G_MAXINT, DEFAULT_STUCK_TIMEOUT_MS, rw);
   props[PROP_OUTBOUND_QUEUE_SIZE] =
       g_param_spec_uint ("outbound-queue-size", "Outbound queue size",
-          "Publish/send calls kept while reconnecting; one more fails at once",
+          "Publish/send calls kept while reconnecting or paced; one more "
+          "fails at once",
           0, G_MAXINT, DEFAULT_QUEUE_SIZE, rw);
+  props[PROP_MAX_MESSAGE_RATE] =
+      g_param_spec_uint ("max-message-rate", "Max message rate",
+          "Publish/send/subscribe frames per second this client sends at most "
+          "(bursts of 1.5 s worth); more wait in the outbound queue instead of "
+          "exceeding the server's limit (100/s, bursts of 200, else close "
+          "4011). 0 = unpaced",
+          0, G_MAXINT, METERED_CLIENT_RATE_PER_SEC, rw);
   props[PROP_STATE] = g_param_spec_enum ("state", "State", "Connection state",
       METERED_TYPE_CLIENT_STATE, METERED_CLIENT_STATE_IDLE,
       G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
@@ -1368,6 +1388,7 @@ metered_signalling_client_init (MeteredSignallingClient *self)
   self->ack_timeout_ms = METERED_ACK_TIMEOUT_MS;
   self->stuck_timeout_ms = DEFAULT_STUCK_TIMEOUT_MS;
   self->queue_size = DEFAULT_QUEUE_SIZE;
+  self->max_message_rate = METERED_CLIENT_RATE_PER_SEC;
   self->resume = TRUE;
   self->max_message_size = METERED_DEFAULT_MAX_MESSAGE_SIZE;
   self->pending = g_hash_table_new (g_str_hash, g_str_equal);

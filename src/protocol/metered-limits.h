@@ -55,6 +55,12 @@
 #define METERED_SERVER_MAX_SUBSCRIPTIONS 100
 #define METERED_SERVER_RATE_PER_SEC 100
 #define METERED_SERVER_RATE_BURST 200
+/* What a client sends at most by default: under the server's budget, with
+ * room for frames the network delays and then delivers together (the
+ * server counts arrivals; up to half a second of bunching stays under
+ * its limit), and a burst of one and a half seconds' worth. */
+#define METERED_CLIENT_RATE_PER_SEC 95
+#define METERED_CLIENT_RATE_BURST(per_sec) ((per_sec) *3 / 2)
 #define METERED_SERVER_IP_CONNECTS 60
 #define METERED_SERVER_IP_WINDOW_MS 60000
 #define METERED_PEER_METADATA_MAX 4096

@@ -17,6 +17,8 @@
 
 #include "protocol/metered-rate.h"
 
+#include <math.h>
+
 void
 metered_token_bucket_init (MeteredTokenBucket *bucket, double capacity,
     double per_second, gint64 now_ms)
@@ -47,6 +49,23 @@ metered_token_bucket_take (MeteredTokenBucket *bucket, gint64 now_ms)
     return FALSE;
   bucket->tokens -= 1.0;
   return TRUE;
+}
+
+gint64
+metered_token_bucket_wait_ms (const MeteredTokenBucket *bucket, gint64 now_ms)
+{
+  double tokens;
+
+  g_return_val_if_fail (bucket != NULL, 0);
+
+  tokens = bucket->tokens;
+  if (now_ms > bucket->last_ms)
+    tokens += (double) (now_ms - bucket->last_ms) * bucket->per_ms;
+  if (tokens >= 1.0 || bucket->per_ms <= 0.0)
+    return 0;
+  /* Rounded up: a timer that fires a fraction early would find the
+   * bucket still empty and have to be armed again. */
+  return (gint64) ceil ((1.0 - tokens) / bucket->per_ms);
 }
 
 /* The times of the accepted hits still inside the window, oldest first,

@@ -37,6 +37,10 @@ void metered_token_bucket_init (MeteredTokenBucket *bucket, double capacity,
     double per_second, gint64 now_ms);
 /* Takes one token; FALSE when empty (rate exceeded). */
 gboolean metered_token_bucket_take (MeteredTokenBucket *bucket, gint64 now_ms);
+/* Milliseconds from now_ms until take() succeeds (0: now), for a sender
+ * that paces itself under a limit instead of exceeding it. */
+gint64 metered_token_bucket_wait_ms (
+    const MeteredTokenBucket *bucket, gint64 now_ms);
 
 /* Sliding window: at most limit hits in any window_ms. */
 typedef struct _MeteredRateWindow MeteredRateWindow;

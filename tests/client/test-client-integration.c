@@ -260,6 +260,70 @@ test_sigkill_restart (void)
   test_server_free (server2);
 }
 
+/* --- a reconnect with more queued than the server's burst --- */
+
+/* 400 publishes wait for a reconnect (twice the server's burst of 200).
+ * The flush is paced under the server's rate: one reconnect, no 4011, all
+ * delivered once in order. Without the pacing the flush earns a 4011 close
+ * and another reconnect (max-message-rate=0 shows it). */
+static void
+test_paced_flush (void)
+{
+  enum
+  {
+    N = 400
+  };
+  TestServer *server = test_server_start (0, NULL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (MeteredTestProxy) proxy =
+      metered_test_proxy_new (server->port, &error);
+  g_autoptr (MeteredSignallingClient) recv =
+      client_new (server->port, "pk_dev_local");
+  g_autoptr (MeteredSignallingClient) pub =
+      client_new (metered_test_proxy_get_port (proxy), "pk_dev_local");
+  g_autoptr (TestRecorder) recv_rec = test_recorder_new (recv);
+  g_autoptr (TestRecorder) pub_rec = test_recorder_new (pub);
+  TestResult *results = g_new0 (TestResult, N);
+  gint64 t_gate;
+
+  g_assert_no_error (error);
+  connect_ok (recv);
+  subscribe_ok (recv, "room");
+  connect_ok (pub);
+
+  metered_test_proxy_set_mode (proxy, METERED_TEST_PROXY_REFUSE);
+  metered_test_proxy_cut (proxy);
+  test_assert_wait (pub_rec->disconnects->len == 1, WAIT_MS);
+  for (guint i = 0; i < N; i++) {
+    g_autofree char *payload = g_strdup_printf ("{\"seq\":%u}", i);
+    metered_signalling_client_publish_async (
+        pub, "room", payload, NULL, test_on_publish, &results[i]);
+  }
+  test_drain ();
+  g_assert_cmpuint (test_stats_uint (pub, "queue-depth"), ==, N);
+
+  t_gate = test_now_ms ();
+  metered_test_proxy_set_mode (proxy, METERED_TEST_PROXY_FORWARD);
+  metered_signalling_client_reconnect_now (pub);
+  test_assert_wait (results[N - 1].done, 30000);
+  for (guint i = 0; i < N; i++) {
+    g_assert_true (results[i].done);
+    g_assert_no_error (results[i].error);
+  }
+  assert_once_in_order (pub, recv_rec, N);
+  /* The cut was the only drop: the flush cost no 4011. */
+  g_assert_cmpuint (pub_rec->disconnects->len, ==, 1);
+  g_assert_cmpuint (test_stats_uint (pub, "reconnects"), ==, 1);
+  g_test_message ("%u queued publishes acked %" G_GINT64_FORMAT
+                  " ms after the gate opened",
+      (guint) N, results[N - 1].t_ms - t_gate);
+
+  client_finish (pub);
+  client_finish (recv);
+  g_free (results);
+  test_server_free (server);
+}
+
 /* TRUE once a message after the first `from` carries data. */
 static gboolean
 message_after (TestRecorder *rec, guint from, const char *data)
@@ -821,6 +885,7 @@ main (int argc, char **argv)
   g_test_add_func ("/client-int/admin-drop", test_admin_drop);
   g_test_add_func ("/client-int/concurrency-cap-4010", test_concurrency_cap);
   g_test_add_func ("/client-int/blackhole", test_blackhole);
+  g_test_add_func ("/client-int/paced-flush", test_paced_flush);
   g_test_add_func ("/client-int/token-url", test_token_url);
   return g_test_run ();
 }

@@ -12,7 +12,8 @@
 // video) and of meteredsink's (the receiver's video must not stop), long
 // drop (stuck), blackhole (watchdog 4000), server deploy (SIGTERM,
 // going_away, 1001), server crash (SIGKILL, restart 2 s later), rate
-// limit (burst past 200 frames -> 4011, no data lost), media path cut
+// limit (a burst past 200 frames is paced by the client: no 4011, no
+// data lost), media path cut
 // (5 s -> connection swap). Timing knobs are shortened where the timing
 // is not what a row checks: stuck-timeout 3 s (30 s by default),
 // inactivity-timeout 3 s (ping every 1 s), dead-peer-timeout 2 s,
@@ -229,24 +230,22 @@ async function main() {
       `${frames() - f0} frames, longest pad idle ${w.stop()} ms; no error`;
   });
 
-  await out.run('rate limit (burst > 200)', async () => {
+  await out.run('rate limit (burst of 300 > 200)', async () => {
     // obs reconnected after the restarts; wait until it is back.
     await until(() => obs.state === 'connected', 20, `obs back (${obs.state})`);
     const m = src.mark();
     const N = 300;
-    const out0 = srv.stdout().length;
+    const t0 = Date.now();
     sendData('burst', N);
-    // The server's own account (opens, closes and their codes) says which
-    // side did not do its part if the close never comes.
-    await until(() => src.since(m).some((e) => e.name === 'metered/disconnected'), 20, 'a 4011 close')
-      .catch((e) => { throw new Error(`${e.message}\nserver log since the burst:\n${srv.stdout().slice(out0, out0 + 4000)}`); });
-    const d = src.since(m).find((e) => e.name === 'metered/disconnected');
-    await until(() => reconnected(m), 30, 'meteredsrc to reconnect');
     const data = await checkData('burst', N);
-    await flowsAgain('the rate limit');
+    // The client paces itself under the server's budget (max-message-rate
+    // 95/s, bursts of 142): the burst waits in its queue instead of
+    // earning a 4011 close, a reconnect and a swap of every peer.
+    const d = src.since(m).find((e) => e.name === 'metered/disconnected');
+    if (d) throw new Error(`the burst closed the socket: ${d.structure}`);
+    await flowsAgain('the burst');
     noErrors('rate limit');
-    if (closeCode(d) !== 4011 || !willReconnect(d)) throw new Error(`close ${d.structure}`);
-    return `close 4011 (will reconnect); reconnected; ${data}`;
+    return `no close; ${data} within ${((Date.now() - t0) / 1000).toFixed(1)} s`;
   });
 
   await out.run('media path cut (5 s)', async () => {

@@ -74,6 +74,52 @@ test_bucket_sustained (void)
 }
 
 static void
+test_bucket_wait (void)
+{
+  MeteredTokenBucket bucket;
+
+  metered_token_bucket_init (&bucket, 2, 100, 0);
+  g_assert_cmpint (metered_token_bucket_wait_ms (&bucket, 0), ==, 0);
+  take_all (&bucket, 0, 10);
+  /* Empty: one token per 10 ms, and the wait is exact, not early. */
+  g_assert_cmpint (metered_token_bucket_wait_ms (&bucket, 0), ==, 10);
+  g_assert_cmpint (metered_token_bucket_wait_ms (&bucket, 4), ==, 6);
+  g_assert_false (metered_token_bucket_take (&bucket, 9));
+  g_assert_cmpint (metered_token_bucket_wait_ms (&bucket, 9), ==, 1);
+  g_assert_true (metered_token_bucket_take (&bucket, 10));
+  g_assert_cmpint (metered_token_bucket_wait_ms (&bucket, 10), ==, 10);
+}
+
+/* A client that paces itself with the default budget and sends as fast as
+ * it may is never refused by the server's bucket, even when the network
+ * holds its frames back for up to half a second and delivers them
+ * together. */
+static void
+test_client_pacing_under_server_limit (void)
+{
+  MeteredTokenBucket client, server;
+  const double rate = METERED_CLIENT_RATE_PER_SEC;
+  const gint64 stall_ms = 500;
+  gint64 t = 0, arrival;
+  guint sent = 0;
+
+  metered_token_bucket_init (
+      &client, METERED_CLIENT_RATE_BURST (rate), rate, 0);
+  metered_token_bucket_init (
+      &server, METERED_SERVER_RATE_BURST, METERED_SERVER_RATE_PER_SEC, 0);
+  while (sent < 3000) {
+    t += metered_token_bucket_wait_ms (&client, t);
+    g_assert_true (metered_token_bucket_take (&client, t));
+    sent++;
+    /* Everything sent within a stall window arrives at its end. */
+    arrival = (t / stall_ms + 1) * stall_ms;
+    g_assert_true (metered_token_bucket_take (&server, arrival));
+  }
+  /* and it did go at the budget: 3000 frames in about 30 s */
+  g_assert_cmpint (t, <, 31000);
+}
+
+static void
 test_bucket_clock_back (void)
 {
   MeteredTokenBucket bucket;
@@ -154,6 +200,9 @@ main (int argc, char **argv)
   g_test_add_func ("/rate/bucket-burst-refill", test_bucket_burst_and_refill);
   g_test_add_func ("/rate/bucket-sustained", test_bucket_sustained);
   g_test_add_func ("/rate/bucket-clock-back", test_bucket_clock_back);
+  g_test_add_func ("/rate/bucket-wait", test_bucket_wait);
+  g_test_add_func (
+      "/rate/client-pacing", test_client_pacing_under_server_limit);
   g_test_add_func ("/rate/window", test_window);
   g_test_add_func ("/rate/window-all-at-once", test_window_all_at_once);
   g_test_add_func ("/rate/window-zero-limit", test_window_zero_limit);
