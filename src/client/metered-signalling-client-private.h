@@ -204,6 +204,7 @@ struct _MeteredSignallingClient
   /* Paces what this socket sends under the server's message rate: a
    * request without a token waits in the queue until pace_timer. */
   MeteredTokenBucket send_bucket;
+  guint send_bucket_rate; /* the max-message-rate it was filled for */
   guint pace_timer;
   guint64 next_seq; /* LOCK */
   GHashTable *subscriptions; /* channel -> MeteredClientSubscription* */
@@ -285,6 +286,8 @@ G_GNUC_INTERNAL void metered_client_subscription_free (
 G_GNUC_INTERNAL void metered_client_request_answered (
     MeteredSignallingClient *self, MeteredClientRequest *req,
     const GError *error);
+G_GNUC_INTERNAL void metered_client_reset_send_budget (
+    MeteredSignallingClient *self);
 G_GNUC_INTERNAL MeteredClientRequest *metered_client_take_pending (
     MeteredSignallingClient *self, const char *request_id);
 G_GNUC_INTERNAL void metered_client_requests_socket_lost (

@@ -230,14 +230,30 @@ on_ack_timeout (gpointer data)
 
 /* --- the queue --- */
 
+/* The server's budget is per socket: a new one starts full. */
+void
+metered_client_reset_send_budget (MeteredSignallingClient *self)
+{
+  guint rate = self->max_message_rate;
+
+  self->send_bucket_rate = rate;
+  metered_token_bucket_init (&self->send_bucket,
+      METERED_CLIENT_RATE_BURST ((double) rate), rate,
+      metered_clock_now_ms (self->clock));
+}
+
 /* Takes this socket's token for one more frame; FALSE when the frame must
  * wait (max-message-rate). */
 static gboolean
 take_send_token (MeteredSignallingClient *self)
 {
-  return self->max_message_rate == 0 ||
-         metered_token_bucket_take (
-             &self->send_bucket, metered_clock_now_ms (self->clock));
+  if (self->max_message_rate == 0)
+    return TRUE;
+  /* set while connected: the new rate from now on */
+  if (self->send_bucket_rate != self->max_message_rate)
+    metered_client_reset_send_budget (self);
+  return metered_token_bucket_take (
+      &self->send_bucket, metered_clock_now_ms (self->clock));
 }
 
 static void
@@ -285,7 +301,8 @@ schedule_flush (MeteredSignallingClient *self)
 
   if (self->pace_timer)
     return;
-  if (self->max_message_rate > 0)
+  if (self->max_message_rate > 0 &&
+      self->send_bucket_rate == self->max_message_rate)
     wait_ms = metered_token_bucket_wait_ms (
         &self->send_bucket, metered_clock_now_ms (self->clock));
   self->pace_timer =

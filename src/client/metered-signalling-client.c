@@ -275,10 +275,7 @@ metered_client_welcomed (
 
   if (is_reconnect)
     self->reconnects++;
-  /* The server's budget is per socket: a new one starts full. */
-  metered_token_bucket_init (&self->send_bucket,
-      METERED_CLIENT_RATE_BURST ((double) self->max_message_rate),
-      self->max_message_rate, metered_clock_now_ms (self->clock));
+  metered_client_reset_send_budget (self);
   to_replay = is_reconnect ? metered_client_replay_list (self) : NULL;
 
   set_state (self, METERED_CLIENT_STATE_CONNECTED);

@@ -727,6 +727,63 @@ test_queue_bounds_and_order (Fixture *f, gconstpointer data)
     g_clear_error (&results[i].error);
 }
 
+/* max-message-rate holds what goes beyond it in the queue, in call order,
+ * and sends it as the budget refills (the manual clock moves it); set
+ * while connected it applies at once, and raising it from 0 (an empty
+ * budget of no rate) does not leave the queue stuck. */
+static void
+test_pace (Fixture *f, gconstpointer data)
+{
+  enum
+  {
+    N = 40,
+    RATE = 10,
+    BURST = 15
+  };
+  g_autoptr (MeteredSignallingClient) pub = client_new (f, FALSE);
+  g_autoptr (MeteredSignallingClient) sub = client_new (f, FALSE);
+  g_autoptr (TestRecorder) sub_rec = recorder_new (f, sub);
+  g_autoptr (GError) error = NULL;
+  TestResult results[N] = { { 0 } };
+
+  g_object_set (pub, "max-message-rate", 0, NULL);
+  connect_ok (sub);
+  g_assert_true (test_client_subscribe (sub, "pace", WAIT_MS, &error));
+  g_assert_no_error (error);
+  connect_ok (pub);
+  g_object_set (pub, "max-message-rate", RATE, NULL);
+
+  for (guint i = 0; i < N; i++) {
+    g_autofree char *payload = g_strdup_printf ("{\"i\":%u}", i);
+    metered_signalling_client_publish_async (
+        pub, "pace", payload, NULL, test_on_publish, &results[i]);
+  }
+  /* The burst goes at once, the rest waits without time moving. */
+  test_assert_wait (sub_rec->messages->len >= BURST, WAIT_MS);
+  test_drain ();
+  g_assert_cmpuint (sub_rec->messages->len, ==, BURST);
+  g_assert_cmpuint (test_stats_uint (pub, "queue-depth"), ==, N - BURST);
+
+  /* One second refills RATE tokens: RATE more, no more. */
+  metered_manual_clock_advance (f->manual, 1000);
+  test_assert_wait (sub_rec->messages->len >= BURST + RATE, WAIT_MS);
+  test_drain ();
+  g_assert_cmpuint (sub_rec->messages->len, ==, BURST + RATE);
+  g_assert_cmpuint (test_stats_uint (pub, "queue-depth"), ==, N - BURST - RATE);
+
+  metered_manual_clock_advance (f->manual, 1500);
+  for (guint i = 0; i < N; i++) {
+    test_assert_wait (results[i].done, WAIT_MS);
+    g_assert_no_error (results[i].error);
+  }
+  test_assert_wait (sub_rec->messages->len >= N, WAIT_MS);
+  for (guint i = 0; i < N; i++) {
+    g_autofree char *expected = g_strdup_printf ("{\"i\":%u}", i);
+    g_assert_cmpstr (
+        ((TestMessage *) sub_rec->messages->pdata[i])->data, ==, expected);
+  }
+}
+
 static void
 test_queue_close_fails_queued (Fixture *f, gconstpointer data)
 {
@@ -1438,6 +1495,7 @@ main (int argc, char **argv)
   ADD ("/client/policy/terminal", test_policy_terminal);
   ADD ("/client/queue/bounds-and-order", test_queue_bounds_and_order);
   ADD ("/client/queue/close-fails-queued", test_queue_close_fails_queued);
+  ADD ("/client/queue/pace", test_pace);
   ADD ("/client/token/timeout", test_token_timeout);
   ADD ("/client/token/threshold", test_token_threshold);
   ADD ("/client/liveness/heartbeat-watchdog", test_liveness);
