@@ -3,7 +3,7 @@
 #
 # bench/server-load.sh [BUILDDIR] [--idle N] [--only SCENARIO] [--duration S]
 #                      [--before OTHER_BUILDDIR] [--before-args ARGS]
-#                      [--no-pin]
+#                      [--no-pin] [--floor]
 #
 # metered-server against a reference server on Node's `ws`
 # (bench/reference/ws-server.mjs), side by side on loopback, with the load
@@ -33,6 +33,11 @@
 # alone, it makes "before" this build's server with them (an A/B of one
 # option, e.g. --before-args "--write-threads 0").
 #
+# --floor adds bench/reference/floor-server.c: the least a server can do
+# for this traffic (one epoll thread, the frame built once, one write() per
+# subscriber, no limits or validation). Not a server: what this machine
+# costs, so that a latency no server could beat here is seen as such.
+#
 # Each server runs on CPU 1 and the load client on CPU 0 (taskset), unless
 # --no-pin: on a 2-core box the client stands in for remote machines, and a
 # server the scheduler puts on the client's core waits for the client to
@@ -60,6 +65,7 @@ only=
 duration=5
 before_bin=
 before_args=()
+floor=
 srv_pin=()
 cli_pin=()
 if [[ $(nproc) -ge 2 ]]; then srv_pin=(taskset -c 1); cli_pin=(taskset -c 0); fi
@@ -72,15 +78,18 @@ while [[ $# -gt 0 ]]; do
     --before) before_bin=$(cd "$2" && pwd)/src/server/metered-server; shift 2 ;;
     --before-args) read -r -a before_args <<< "$2"; shift 2 ;;
     --no-pin) srv_pin=(); cli_pin=(); shift ;;
-    *) echo "usage: $0 [BUILDDIR] [--idle N] [--only SCENARIO] [--duration S] [--before OTHER_BUILDDIR] [--before-args ARGS] [--no-pin]" >&2; exit 2 ;;
+    --floor) floor=1; shift ;;
+    *) echo "usage: $0 [BUILDDIR] [--idle N] [--only SCENARIO] [--duration S] [--before OTHER_BUILDDIR] [--before-args ARGS] [--no-pin] [--floor]" >&2; exit 2 ;;
   esac
 done
 server_bin=$build/src/server/metered-server
 [[ -n $before_bin || ${#before_args[@]} -eq 0 ]] || before_bin=$server_bin
 [[ -x $server_bin ]] || { echo "server-load.sh: $server_bin missing (meson compile -C $build)" >&2; exit 1; }
 [[ -z $before_bin || -x $before_bin ]] || { echo "server-load.sh: $before_bin missing" >&2; exit 1; }
-kinds=(metered reference)
-[[ -z $before_bin ]] || kinds=(metered before reference)
+kinds=(metered)
+[[ -z $before_bin ]] || kinds+=(before)
+kinds+=(reference)
+[[ -z $floor ]] || kinds+=(floor)
 export NODE_PATH=${NODE_PATH:-$build/js/node_modules}
 [[ -d $NODE_PATH/ws ]] || { echo "server-load.sh: no ws package in $NODE_PATH (set NODE_PATH)" >&2; exit 1; }
 
@@ -94,6 +103,8 @@ cleanup() {
 trap cleanup EXIT
 
 cc -O2 -Wall -o "$tmp/server-load" "$root/bench/server-load.c"
+[[ -z $floor ]] || cc -O2 -Wall -o "$tmp/floor-server" "$root/bench/reference/floor-server.c" \
+  $(pkg-config --cflags --libs glib-2.0)
 ulimit -n "$(ulimit -Hn)" 2> /dev/null || true
 if (($(ulimit -n) < idle + 200)); then
   echo "server-load.sh: ulimit -n is $(ulimit -n); idle scenario lowered" >&2
@@ -119,6 +130,8 @@ start_server() { # kind [port [metered options]] -> sets srv_pid srv_port
     [[ $1 = metered ]] || { bin=$before_bin; opts+=("${before_args[@]}"); }
     "${srv_pin[@]}" "$bin" --keys "$tmp/keys.json" --port "$srv_port" "${opts[@]}" \
       > "$tmp/server.log" 2>&1 &
+  elif [[ $1 = floor ]]; then
+    "${srv_pin[@]}" "$tmp/floor-server" "$srv_port" > "$tmp/server.log" 2>&1 &
   else
     "${srv_pin[@]}" node "$root/bench/reference/ws-server.mjs" "$srv_port" > "$tmp/server.log" 2>&1 &
   fi
@@ -193,11 +206,12 @@ for s in "${scenarios[@]}"; do
 done
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "-"; else printf "%.2f", a / b }'; }
-if [[ -n $before_bin ]]; then
-  printf '\n%-11s %-18s %14s %14s %14s %8s %8s\n' scenario metric metered before reference m/before m/ref
-else
-  printf '\n%-11s %-18s %14s %14s %8s\n' scenario metric metered reference ratio
-fi
+# One column per server, then metered's ratio to each of the others.
+others=("${kinds[@]:1}")
+printf '\n%-11s %-18s' scenario metric
+for kind in "${kinds[@]}"; do printf ' %14s' "$kind"; done
+for kind in "${others[@]}"; do printf ' %8s' "m/${kind:0:3}"; done
+echo
 for s in "${scenarios[@]}"; do
   [[ -n ${res[$s/metered]:-} || -n ${res[$s/reference]:-} ]] || continue
   if [[ $s = idle ]]; then
@@ -209,14 +223,10 @@ for s in "${scenarios[@]}"; do
   fi
   for k in $keys; do
     a=$(get "$s" metered "$k")
-    b=$(get "$s" reference "$k")
-    if [[ -n $before_bin ]]; then
-      c=$(get "$s" before "$k")
-      printf '%-11s %-18s %14s %14s %14s %8s %8s\n' "$s" "$k" "${a:--}" "${c:--}" "${b:--}" \
-        "$(ratio "$a" "$c")" "$(ratio "$a" "$b")"
-    else
-      printf '%-11s %-18s %14s %14s %8s\n' "$s" "$k" "${a:--}" "${b:--}" "$(ratio "$a" "$b")"
-    fi
+    printf '%-11s %-18s' "$s" "$k"
+    for kind in "${kinds[@]}"; do v=$(get "$s" "$kind" "$k"); printf ' %14s' "${v:--}"; done
+    for kind in "${others[@]}"; do printf ' %8s' "$(ratio "$a" "$(get "$s" "$kind" "$k")")"; done
+    echo
   done
 done
 echo
