@@ -486,6 +486,10 @@ on_routed (
     if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
       metered_hub_conn_answer (cc->conn, req->request_id,
           METERED_ERR_BACKEND_ERROR, "cluster backend unavailable");
+  } else if (result->value == -2) {
+    /* Redis refused this node's life: it is fenced, or about to be. */
+    metered_hub_conn_answer (cc->conn, req->request_id,
+        METERED_ERR_BACKEND_ERROR, "cluster node fenced");
   } else if (req->channel == NULL && result->value == 0) {
     /* a send nobody received (a publish may have no receiver) */
     metered_hub_conn_answer (cc->conn, req->request_id,
@@ -504,6 +508,9 @@ route (MeteredCluster *cluster, MeteredHubConn *conn, const char *channel,
   ClusterConn *cc = g_hash_table_lookup (cluster->conns, conn);
   g_autofree char *target = channel_key (conn, channel ? channel : to);
   const char *md = metered_hub_conn_get_peer_metadata (conn);
+  /* The life is the fencing token: Redis refuses it once it is not the
+   * node's live one (a stale command after the others reaped us). */
+  const char *inc = metered_cluster_lease_get_inc (cluster->lease);
   g_autoptr (GError) error = NULL;
   g_autofree char *body = NULL;
   Request *req;
@@ -516,14 +523,21 @@ route (MeteredCluster *cluster, MeteredHubConn *conn, const char *channel,
   req = request_new (cluster, cc);
   req->channel = g_strdup (channel);
   req->request_id = g_strdup (request_id);
+  if (!inc) {
+    /* Not registered (starting, or fenced): nothing may go out. */
+    g_set_error_literal (&error, G_IO_ERROR, G_IO_ERROR_NOT_CONNECTED,
+        "cluster node not registered");
+    on_routed (NULL, error, req);
+    return;
+  }
   if (channel)
-    ok = metered_cluster_publish (cluster->redis, cluster->prefix, target,
-        metered_hub_conn_get_peer_key (conn),
+    ok = metered_cluster_publish (cluster->redis, cluster->prefix,
+        cluster->node_id, inc, target, metered_hub_conn_get_peer_key (conn),
         metered_hub_conn_get_dedupe_scope (conn), request_id, body, len,
         on_routed, req, &error);
   else
-    ok = metered_cluster_send (cluster->redis, cluster->prefix, target,
-        metered_hub_conn_get_peer_key (conn),
+    ok = metered_cluster_send (cluster->redis, cluster->prefix,
+        cluster->node_id, inc, target, metered_hub_conn_get_peer_key (conn),
         metered_hub_conn_get_dedupe_scope (conn), request_id, body, len,
         on_routed, req, &error);
   if (!ok)

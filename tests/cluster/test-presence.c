@@ -309,13 +309,13 @@ route_call (gboolean publish, TestNode *node, const char *target,
   gint64 v;
 
   if (publish)
-    g_assert_true (
-        metered_cluster_publish (node->redis, P, target, from, "peer:alice",
-            request_id, payload, strlen (payload), test_capture_cb, &c, NULL));
+    g_assert_true (metered_cluster_publish (node->redis, P, NULL, NULL, target,
+        from, "peer:alice", request_id, payload, strlen (payload),
+        test_capture_cb, &c, NULL));
   else
-    g_assert_true (
-        metered_cluster_send (node->redis, P, target, from, "peer:alice",
-            request_id, payload, strlen (payload), test_capture_cb, &c, NULL));
+    g_assert_true (metered_cluster_send (node->redis, P, NULL, NULL, target,
+        from, "peer:alice", request_id, payload, strlen (payload),
+        test_capture_cb, &c, NULL));
   test_capture_wait (&c);
   v = c.value;
   test_capture_clear (&c);
@@ -402,8 +402,8 @@ test_publish_order (void)
     g_autofree char *body = g_strdup_printf ("%u", i / 2);
     const char *from = i % 2 ? "bob" : "alice";
 
-    g_assert_true (metered_cluster_publish (n[i % 2]->redis, P, "room", from,
-        NULL, NULL, body, strlen (body), test_capture_cb,
+    g_assert_true (metered_cluster_publish (n[i % 2]->redis, P, NULL, NULL,
+        "room", from, NULL, NULL, body, strlen (body), test_capture_cb,
         &g_array_index (caps, TestCapture, i), NULL));
   }
   g_assert_true (test_wait_until (all_done, caps, 10000));
