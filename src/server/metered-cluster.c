@@ -85,6 +85,9 @@ struct _MeteredCluster
   guint64 events_in;
   guint64 events_bad;
   guint resync_source;
+  /* After a Redis restart, until every other node can have subscribed
+   * again (monotonic us): a message published before would miss them. */
+  gint64 settle_until_us;
 };
 
 /* After a reconnect or a Redis restart, every subscription's view is
@@ -523,10 +526,12 @@ route (MeteredCluster *cluster, MeteredHubConn *conn, const char *channel,
   req = request_new (cluster, cc);
   req->channel = g_strdup (channel);
   req->request_id = g_strdup (request_id);
-  if (!inc) {
-    /* Not registered (starting, or fenced): nothing may go out. */
+  if (!inc || g_get_monotonic_time () < cluster->settle_until_us) {
+    /* Not registered (starting, or fenced): nothing may go out. Just
+     * after a Redis restart: the client resends once the others listen. */
     g_set_error_literal (&error, G_IO_ERROR, G_IO_ERROR_NOT_CONNECTED,
-        "cluster node not registered");
+        inc ? "cluster resyncing after a Redis restart"
+            : "cluster node not registered");
     on_routed (NULL, error, req);
     return;
   }
@@ -689,6 +694,12 @@ on_redis_resync (MeteredRedis *redis, MeteredRedisResync why, gpointer data)
 
   metered_cluster_scripts_load (redis);
   metered_cluster_lease_resync (cluster->lease, why);
+  /* The others reconnect within their backoff (at most RESYNC_DELAY_MS
+   * after Redis is back) and subscribe again before they register: a
+   * publish of ours before that would be lost for their clients. */
+  if (why == METERED_REDIS_RESYNC_RESTARTED)
+    cluster->settle_until_us =
+        g_get_monotonic_time () + RESYNC_DELAY_MS * G_GINT64_CONSTANT (1000);
   if (why != METERED_REDIS_RESYNC_FIRST) {
     g_clear_handle_id (&cluster->resync_source, g_source_remove);
     cluster->resync_source =
