@@ -15,7 +15,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { mintToken, startServer, metrics } from '../js/lib/server.mjs';
 import { rawConnect, cleanupAll } from '../js/lib/sdk.mjs';
-import { startRedis, presenceView, waitFor, sleep } from './cluster-lib.mjs';
+import { startRedis, presenceView, subscribe, messages, waitFor, sleep } from './cluster-lib.mjs';
 
 // 6 s: ASan on two loaded cores must not fence the healthy nodes. The
 // outage (10 s) is well past it.
@@ -57,14 +57,6 @@ function startProxy(target) {
     close() { for (const p of pairs) { p.c.destroy(); p.u.destroy(); } server.close(); },
   })));
 }
-
-async function subscribe(sock, channel, rid) {
-  sock.send({ type: 'subscribe', channel, requestId: rid });
-  await sock.waitFrame((f) => f.type === 'ack' && f.requestId === rid, { what: `ack ${rid}`, advance: false });
-  await sock.waitFrame((f) => f.type === 'presence' && f.channel === channel, { what: `snapshot of ${channel}`, advance: false });
-}
-
-const messages = (sock, channel) => sock.json().filter((f) => f.type === 'message' && f.channel === channel);
 
 before(async () => {
   redis = await startRedis();
