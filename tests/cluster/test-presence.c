@@ -302,24 +302,33 @@ test_stale_generation (void)
 }
 
 static gint64
-route_call (gboolean publish, TestNode *node, const char *target,
-    const char *from, const char *request_id, const char *payload)
+route_as (gboolean publish, TestNode *node, const char *life_node,
+    const char *inc, const char *target, const char *from,
+    const char *request_id, const char *payload)
 {
   TestCapture c = { 0 };
   gint64 v;
 
   if (publish)
-    g_assert_true (metered_cluster_publish (node->redis, P, NULL, NULL, target,
-        from, "peer:alice", request_id, payload, strlen (payload),
+    g_assert_true (metered_cluster_publish (node->redis, P, life_node, inc,
+        target, from, "peer:alice", request_id, payload, strlen (payload),
         test_capture_cb, &c, NULL));
   else
-    g_assert_true (metered_cluster_send (node->redis, P, NULL, NULL, target,
+    g_assert_true (metered_cluster_send (node->redis, P, life_node, inc, target,
         from, "peer:alice", request_id, payload, strlen (payload),
         test_capture_cb, &c, NULL));
   test_capture_wait (&c);
   v = c.value;
   test_capture_clear (&c);
   return v;
+}
+
+static gint64
+route_call (gboolean publish, TestNode *node, const char *target,
+    const char *from, const char *request_id, const char *payload)
+{
+  return route_as (
+      publish, node, NULL, NULL, target, from, request_id, payload);
 }
 
 /* A requestId resent through another node is delivered once; a send
@@ -383,26 +392,6 @@ test_dedupe_two_nodes (void)
   teardown_nodes (server, n);
 }
 
-static gint64
-route_as (gboolean publish, TestNode *node, const char *life_node,
-    const char *inc, const char *target, const char *request_id)
-{
-  TestCapture c = { 0 };
-  gint64 v;
-
-  if (publish)
-    g_assert_true (metered_cluster_publish (node->redis, P, life_node, inc,
-        target, "alice", "peer:alice", request_id, "x", 1, test_capture_cb, &c,
-        NULL));
-  else
-    g_assert_true (metered_cluster_send (node->redis, P, life_node, inc, target,
-        "alice", "peer:alice", request_id, "x", 1, test_capture_cb, &c, NULL));
-  test_capture_wait (&c);
-  v = c.value;
-  test_capture_clear (&c);
-  return v;
-}
-
 /* The fencing token: a publish or send of a node life that is not the
  * node's current one, or whose lease expired, is refused (-2) and leaves
  * no dedupe mark (the resend through a live node is delivered). */
@@ -419,16 +408,22 @@ test_fencing_token (void)
   test_redis_int (server, "HSET " P "node:n9 inc life1");
   test_redis_int (server, "ZADD " P "nodes 99999999999999 n9");
 
-  g_assert_cmpint (route_as (TRUE, n[0], "n9", "life1", "room", "f1"), ==, 2);
-  g_assert_cmpint (route_as (TRUE, n[0], "n9", "life0", "room", "f2"), ==, -2);
-  g_assert_cmpint (route_as (FALSE, n[0], "n9", "life0", "bob", "f3"), ==, -2);
-  g_assert_cmpint (route_as (TRUE, n[0], "n8", "life1", "room", "f4"), ==, -2);
+  g_assert_cmpint (
+      route_as (TRUE, n[0], "n9", "life1", "room", "alice", "f1", "x"), ==, 2);
+  g_assert_cmpint (
+      route_as (TRUE, n[0], "n9", "life0", "room", "alice", "f2", "x"), ==, -2);
+  g_assert_cmpint (
+      route_as (FALSE, n[0], "n9", "life0", "bob", "alice", "f3", "x"), ==, -2);
+  g_assert_cmpint (
+      route_as (TRUE, n[0], "n8", "life1", "room", "alice", "f4", "x"), ==, -2);
   g_assert_cmpint (
       test_redis_int (server, "EXISTS " P "rq:peer:alice:f2"), ==, 0);
   /* Expired, not reaped yet: refused as well. */
   test_redis_int (server, "ZADD " P "nodes 1 n9");
-  g_assert_cmpint (route_as (TRUE, n[0], "n9", "life1", "room", "f5"), ==, -2);
-  g_assert_cmpint (route_as (FALSE, n[0], "n9", "life1", "bob", "f6"), ==, -2);
+  g_assert_cmpint (
+      route_as (TRUE, n[0], "n9", "life1", "room", "alice", "f5", "x"), ==, -2);
+  g_assert_cmpint (
+      route_as (FALSE, n[0], "n9", "life1", "bob", "alice", "f6", "x"), ==, -2);
   test_run_for (200);
   g_assert_cmpuint (test_node_count_events (n[0], "send "), ==, 0);
   g_assert_cmpuint (test_node_count_events (n[1], "msg "), ==, 1);
