@@ -2,7 +2,9 @@
 // phase bounded in time. See bench/cluster.sh for what it measures.
 
 import { performance } from 'node:perf_hooks';
-import { startServer, mintToken, sleep, waitFor } from '../tests/js/lib/server.mjs';
+import fs from 'node:fs';
+import path from 'node:path';
+import { startServer, mintToken, sleep, waitFor, writeKeysFile } from '../tests/js/lib/server.mjs';
 import { rawConnect } from '../tests/js/lib/sdk.mjs';
 import { startRedis, startNodes, presenceView } from '../tests/cluster/cluster-lib.mjs';
 
@@ -11,6 +13,7 @@ const PUBS = 2;
 const RATE = 50; // per publisher: 2 x 50 msg/s x 100 subscribers = 10,000 deliveries/s
 const SECONDS = Number(process.env.SECONDS_RUN || 5);
 const KILLS = Number(process.env.KILLS || 3);
+const PEERS = Number(process.env.PEERS ?? 3000);
 const tok = (sub) => mintToken({ sub, channels: ['**'], ttl: 600 });
 
 function pct(a, p) {
@@ -132,9 +135,85 @@ async function redisRestart(redis, nodes) {
   return { tUp, tDeliver, tPresence, closes };
 }
 
-const redis = await startRedis();
-const out = [];
-try {
+// PEERS peers over the 3 nodes (a third each), in channels of 100 (each
+// peer in one; the observers on nodes 1 and 3 in all). SIGKILL of node 2:
+// time until both observers have seen each of its peers leave, and how
+// many left events they got (each exactly one per peer is right).
+async function bigKill(redis) {
+  // the dev credentials with room for a third of PEERS per node
+  const keys = writeKeysFile({ apps: [{ id: 'dev', maxConnections: PEERS + 100,
+    publishableKeys: [{ key: 'pk_dev_local', channels: ['**'] }],
+    secrets: [{ kid: 'dev', secret: 'sk_dev_local' }] }] });
+  const nodes = [];
+  for (let i = 1; i <= 3; i++)
+    nodes.push(await startServer({ dev: false, args: ['--keys', keys, '--cluster', redis.url, '--node-id', `big${i}`] }));
+  process.on('exit', (code) => { if (code) for (const n of nodes) console.error(`--- ${n.argv.join(' ')}\n${n.stderr().slice(-2000)}`); });
+  const CH = 100;
+  const nch = Math.ceil(PEERS / CH);
+  const chans = [...Array(nch).keys()].map((c) => `big-${c}`);
+  const obs = [];
+  for (const n of [nodes[0], nodes[2]]) {
+    const o = await rawConnect(n, { token: tok(`big-obs-${obs.length}`) });
+    await Promise.all(chans.map((c, i) => subscribe(o, c, `bo${i}`)));
+    obs.push(o);
+  }
+  const peers = [];
+  const t0 = performance.now();
+  for (let b = 0; b < PEERS; b += 50) {
+    const batch = [];
+    for (let i = b; i < Math.min(PEERS, b + 50); i++) {
+      batch.push((async () => {
+        const node = nodes[i % 3];
+        const s = await rawConnect(node, { token: tok(`big-${i}`) });
+        // a peer only counts its own frames: nothing is kept
+        s.frames = { push() {}, length: 0, slice: () => [] };
+        s.ws.send(JSON.stringify({ type: 'subscribe', channel: chans[i % nch], requestId: 'b' }));
+        return { s, node, id: `big-${i}`, ch: chans[i % nch] };
+      })());
+    }
+    peers.push(...await Promise.all(batch));
+  }
+  const victims = peers.filter((p) => p.node === nodes[1]);
+  const view = (o) => {
+    const m = new Set();
+    let lefts = 0;
+    for (const f of o.json()) {
+      if (f.type !== 'presence') continue;
+      // the other observer is in every channel: only peers count
+      for (const e of f.joined) if (!e.peerId.startsWith('big-obs')) m.add(e.peerId);
+      for (const e of f.left) if (!e.peerId.startsWith('big-obs')) { m.delete(e.peerId); lefts++; }
+    }
+    return { m, lefts };
+  };
+  await waitFor(() => obs.every((o) => view(o).m.size === PEERS), { what: `all ${PEERS} peers joined`, timeoutMs: 120000, intervalMs: 200 })
+    .catch((e) => {
+      const errs = obs.map((o) => o.json().filter((f) => f.type === 'error').slice(0, 3));
+      throw new Error(`${e.message}: observers have ${obs.map((o) => view(o).m.size)}; errors ${JSON.stringify(errs)}; ` +
+        `peers closed ${peers.filter((p) => p.s.closeInfo).length}, e.g. ${JSON.stringify(peers.find((p) => p.s.closeInfo)?.s.closeInfo)}`);
+    });
+  const joinMs = performance.now() - t0;
+  const before = obs.map((o) => view(o).lefts);
+  const k0 = performance.now();
+  await nodes[1].stop('SIGKILL');
+  const gone = obs.map(() => NaN);
+  await waitFor(() => {
+    obs.forEach((o, i) => {
+      if (Number.isNaN(gone[i]) && view(o).m.size === PEERS - victims.length) gone[i] = performance.now() - k0;
+    });
+    return gone.every((x) => !Number.isNaN(x));
+  }, { what: 'every peer of the killed node left', timeoutMs: 60000, intervalMs: 10 }).catch(() => {});
+  await sleep(2000); // anything more (a duplicate, a wrong left) shows now
+  const lefts = obs.map((o, i) => view(o).lefts - before[i]);
+  const wrong = obs.map((o) => victims.filter((v) => view(o).m.has(v.id)).length +
+    peers.filter((p) => p.node !== nodes[1] && !view(o).m.has(p.id)).length);
+  for (const p of peers) p.s.terminate();
+  for (const o of obs) o.terminate();
+  for (const n of nodes) await n.stop('SIGKILL');
+  fs.rmSync(path.dirname(keys), { recursive: true, force: true });
+  return { joinMs, victims: victims.length, gone, lefts, wrong };
+}
+
+async function basePhases() {
   const single = await startServer({ args: [] });
   const base = await fanout([single], 'single');
   await single.stop('SIGKILL');
@@ -159,6 +238,21 @@ try {
   out.push('|---|---|---|---|');
   out.push(`| ${rr.tUp.toFixed(0)} | ${rr.tDeliver.toFixed(0)} | ${rr.tPresence.toFixed(0)} | ${rr.closes} |`);
   for (const n of nodes) await n.stop('SIGKILL');
+}
+
+const redis = await startRedis();
+const out = [];
+try {
+  if (process.env.ONLY !== 'peers') await basePhases();
+  if (PEERS > 0) {
+    const big = await bigKill(redis);
+    out.push('');
+    out.push(`${PEERS.toLocaleString('en')} peers on 3 nodes (channels of 100; joined in ${big.joinMs.toFixed(0)} ms); SIGKILL of node 2 holding ${big.victims}: ` +
+      'time until an observer saw every one of them leave (lease 3 s; goal <= 4000 ms)');
+    out.push('| observer | all left after ms | left events | wrong members at the end |');
+    out.push('|---|---|---|---|');
+    big.gone.forEach((t, i) => out.push(`| node ${i ? 3 : 1} | ${Number.isNaN(t) ? 'not within 60 s' : t.toFixed(0)} | ${big.lefts[i]} | ${big.wrong[i]} |`));
+  }
 } finally {
   await redis.cleanup();
 }

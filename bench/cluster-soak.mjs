@@ -12,6 +12,7 @@ const opts = {
   leaseMs: env('LEASE_MS', 3000),
   pubRate: env('PUB_RATE', 5),
   directRate: env('DIRECT_RATE', 2),
+  redisRestart: env('REDIS_RESTART', 0) > 0,
 };
 const load = () => os.loadavg().map((x) => x.toFixed(2)).join(' ');
 console.log(`cluster soak: ${JSON.stringify(opts)}; load average at start ${load()}`);

@@ -284,9 +284,15 @@ on_tick (gpointer data)
   if (lease->stopped)
     return G_SOURCE_CONTINUE;
 
-  if (lease->state == LEASE_HELD && !stalled &&
+  /* After a stall only a renewal sent in the last fence_after_ms could
+   * still save the lease (its answer unread); with none, the others may
+   * have reaped this node already: fence before anything else runs. */
+  if (lease->state == LEASE_HELD &&
       metered_cluster_lease_fence_due (
-          lease->last_ok_us, now, lease->timing.fence_after_ms)) {
+          lease->last_ok_us, now, lease->timing.fence_after_ms) &&
+      (!stalled || metered_cluster_lease_fence_due (
+                       MAX (lease->last_ok_us, lease->renew_sent_us), now,
+                       lease->timing.fence_after_ms))) {
     g_autofree char *why =
         g_strdup_printf ("lease not renewed for %" G_GINT64_FORMAT " ms",
             (now - lease->last_ok_us) / 1000);
@@ -341,6 +347,10 @@ metered_cluster_lease_new (MeteredRedis *redis, const char *prefix,
       CLAMP (MIN (lease->timing.renew_ms, lease->timing.reap_ms) / 4, 10, 250);
   lease->tick_ms = tick_ms;
   lease->tick = g_timeout_source_new (tick_ms);
+  /* Ahead of the clients' sockets: after this process was stopped (or
+   * starved) past its lease, the fence check runs before any frame a
+   * client sent meanwhile is served. */
+  g_source_set_priority (lease->tick, G_PRIORITY_HIGH);
   g_source_set_static_name (lease->tick, "metered-cluster-lease");
   g_source_set_callback (lease->tick, on_tick, lease, NULL);
   g_source_attach (lease->tick, g_main_context_get_thread_default ());

@@ -208,18 +208,19 @@ metered_cluster_snapshot (MeteredRedis *redis, const char *prefix,
 
 static gboolean
 route (MeteredRedis *redis, MeteredClusterScript script, const char *prefix,
-    const char *target, const char *from, const char *scope,
-    const char *request_id, const char *payload, gsize len,
+    const char *node, const char *inc, const char *target, const char *from,
+    const char *scope, const char *request_id, const char *payload, gsize len,
     MeteredClusterResultFunc callback, gpointer user_data, GError **error)
 {
   g_autofree char *key = NULL;
   g_autofree char *ttl =
       g_strdup_printf ("%u", (guint) METERED_CLUSTER_DEDUPE_TTL_MS);
-  const char *argv[5];
-  gsize lens[5];
+  const char *argv[7];
+  gsize lens[7];
   int i;
 
   g_return_val_if_fail (!request_id || scope, FALSE);
+  g_return_val_if_fail (!node == !inc, FALSE);
 
   if (request_id)
     key = metered_cluster_dedupe_key (prefix, scope, request_id);
@@ -228,31 +229,34 @@ route (MeteredRedis *redis, MeteredClusterScript script, const char *prefix,
   argv[2] = key ? key : "";
   argv[3] = ttl;
   argv[4] = payload;
-  for (i = 0; i < 4; i++)
+  argv[5] = node ? node : "";
+  argv[6] = inc ? inc : "";
+  for (i = 0; i < 7; i++)
     lens[i] = strlen (argv[i]);
   lens[4] = len;
-  return run (redis, script, prefix, 5, argv, lens, SHAPE_INT, callback,
+  return run (redis, script, prefix, 7, argv, lens, SHAPE_INT, callback,
       user_data, error);
 }
 
 gboolean
 metered_cluster_publish (MeteredRedis *redis, const char *prefix,
-    const char *channel, const char *from, const char *scope,
-    const char *request_id, const char *payload, gsize len,
+    const char *node, const char *inc, const char *channel, const char *from,
+    const char *scope, const char *request_id, const char *payload, gsize len,
     MeteredClusterResultFunc callback, gpointer user_data, GError **error)
 {
-  return route (redis, METERED_CLUSTER_SCRIPT_PUBLISH, prefix, channel, from,
-      scope, request_id, payload, len, callback, user_data, error);
+  return route (redis, METERED_CLUSTER_SCRIPT_PUBLISH, prefix, node, inc,
+      channel, from, scope, request_id, payload, len, callback, user_data,
+      error);
 }
 
 gboolean
-metered_cluster_send (MeteredRedis *redis, const char *prefix, const char *to,
-    const char *from, const char *scope, const char *request_id,
-    const char *payload, gsize len, MeteredClusterResultFunc callback,
-    gpointer user_data, GError **error)
+metered_cluster_send (MeteredRedis *redis, const char *prefix, const char *node,
+    const char *inc, const char *to, const char *from, const char *scope,
+    const char *request_id, const char *payload, gsize len,
+    MeteredClusterResultFunc callback, gpointer user_data, GError **error)
 {
-  return route (redis, METERED_CLUSTER_SCRIPT_SEND, prefix, to, from, scope,
-      request_id, payload, len, callback, user_data, error);
+  return route (redis, METERED_CLUSTER_SCRIPT_SEND, prefix, node, inc, to, from,
+      scope, request_id, payload, len, callback, user_data, error);
 }
 
 gboolean

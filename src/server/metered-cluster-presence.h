@@ -46,7 +46,8 @@ typedef struct
 {
   /* claim: gen. join: 1 joined, 0 already present (no event), -1 stale
    * gen. leave: 1 left, 0 nothing to do. release: channels left.
-   * publish/send: receivers, -1 duplicate requestId. dedupe: 1 first
+   * publish/send: receivers, -1 duplicate requestId, -2 the sender's
+   * node life is not the live one (fenced: refused). dedupe: 1 first
    * time, 0 duplicate. */
   gint64 value;
   gint64 seq; /* join, leave, snapshot */
@@ -91,17 +92,21 @@ gboolean metered_cluster_snapshot (MeteredRedis *redis, const char *prefix,
 /* Fan-out of payload (the frame the receivers get) to every node
  * subscribed to the channel's topic; receivers skip the sender peer.
  * request_id non-NULL: dedupe in scope (the hub's per-peer or
- * per-credential scope) for METERED_CLUSTER_DEDUPE_TTL_MS. */
+ * per-credential scope) for METERED_CLUSTER_DEDUPE_TTL_MS.
+ * node and inc (both NULL: no check) are the sending node's life, a
+ * fencing token: Redis refuses (-2) a command of a life that is not the
+ * node's current one or whose lease expired, e.g. one that sat in a cut
+ * link or in a stopped process while the others reaped the node. */
 gboolean metered_cluster_publish (MeteredRedis *redis, const char *prefix,
-    const char *channel, const char *from, const char *scope,
-    const char *request_id, const char *payload, gsize len,
+    const char *node, const char *inc, const char *channel, const char *from,
+    const char *scope, const char *request_id, const char *payload, gsize len,
     MeteredClusterResultFunc callback, gpointer user_data, GError **error);
 /* Direct send to the node holding peer `to`: result 0 = peer_not_found
  * (the dedupe mark is then dropped, a resend may be delivered). */
 gboolean metered_cluster_send (MeteredRedis *redis, const char *prefix,
-    const char *to, const char *from, const char *scope, const char *request_id,
-    const char *payload, gsize len, MeteredClusterResultFunc callback,
-    gpointer user_data, GError **error);
+    const char *node, const char *inc, const char *to, const char *from,
+    const char *scope, const char *request_id, const char *payload, gsize len,
+    MeteredClusterResultFunc callback, gpointer user_data, GError **error);
 /* SET <prefix>rq:<scope>:<request_id> NX PX ttl_ms alone. */
 gboolean metered_cluster_dedupe (MeteredRedis *redis, const char *prefix,
     const char *scope, const char *request_id, guint ttl_ms,

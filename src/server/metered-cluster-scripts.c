@@ -72,6 +72,17 @@
   "    redis.call('DEL', pk)\n"                                                \
   "  end\n"                                                                    \
   "  return n\n"                                                               \
+  "end\n" /* The fencing token of publish and send: a command of a life        \
+           * that is not the node's current one, or whose lease expired,       \
+           * comes from a node the others may have reaped (it sat in a cut     \
+           * link or a stopped process): refused. No node: not checked. */     \
+  "local function live(node, inc)\n"                                           \
+  "  if node == '' then return true end\n"                                     \
+  "  if redis.call('HGET', P .. 'node:' .. node, 'inc') ~= inc then\n"         \
+  "    return false\n"                                                         \
+  "  end\n"                                                                    \
+  "  local s = redis.call('ZSCORE', P .. 'nodes', node)\n"                     \
+  "  return s ~= false and tonumber(s) >= now_ms()\n"                          \
   "end\n"
 
 static const char *const sources[METERED_CLUSTER_SCRIPT_N] = {
@@ -220,6 +231,7 @@ static const char *const sources[METERED_CLUSTER_SCRIPT_N] = {
 
   [METERED_CLUSTER_SCRIPT_PUBLISH] = PRELUDE
   "local ch, from, key, ttl = ARGV[2], ARGV[3], ARGV[4], ARGV[5]\n"
+  "if not live(ARGV[7], ARGV[8]) then return -2 end\n"
   "if key ~= '' and not redis.call('SET', key, '1', 'NX', 'PX', ttl) then\n"
   "  return -1\n"
   "end\n"
@@ -227,6 +239,7 @@ static const char *const sources[METERED_CLUSTER_SCRIPT_N] = {
 
   [METERED_CLUSTER_SCRIPT_SEND] = PRELUDE
   "local to, from, key, ttl = ARGV[2], ARGV[3], ARGV[4], ARGV[5]\n"
+  "if not live(ARGV[7], ARGV[8]) then return -2 end\n"
   "if key ~= '' and not redis.call('SET', key, '1', 'NX', 'PX', ttl) then\n"
   "  return -1\n"
   "end\n"

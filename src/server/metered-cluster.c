@@ -85,6 +85,9 @@ struct _MeteredCluster
   guint64 events_in;
   guint64 events_bad;
   guint resync_source;
+  /* After a Redis restart, until every other node can have subscribed
+   * again (monotonic us): a message published before would miss them. */
+  gint64 settle_until_us;
 };
 
 /* After a reconnect or a Redis restart, every subscription's view is
@@ -486,6 +489,10 @@ on_routed (
     if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
       metered_hub_conn_answer (cc->conn, req->request_id,
           METERED_ERR_BACKEND_ERROR, "cluster backend unavailable");
+  } else if (result->value == -2) {
+    /* Redis refused this node's life: it is fenced, or about to be. */
+    metered_hub_conn_answer (cc->conn, req->request_id,
+        METERED_ERR_BACKEND_ERROR, "cluster node fenced");
   } else if (req->channel == NULL && result->value == 0) {
     /* a send nobody received (a publish may have no receiver) */
     metered_hub_conn_answer (cc->conn, req->request_id,
@@ -504,6 +511,9 @@ route (MeteredCluster *cluster, MeteredHubConn *conn, const char *channel,
   ClusterConn *cc = g_hash_table_lookup (cluster->conns, conn);
   g_autofree char *target = channel_key (conn, channel ? channel : to);
   const char *md = metered_hub_conn_get_peer_metadata (conn);
+  /* The life is the fencing token: Redis refuses it once it is not the
+   * node's live one (a stale command after the others reaped us). */
+  const char *inc = metered_cluster_lease_get_inc (cluster->lease);
   g_autoptr (GError) error = NULL;
   g_autofree char *body = NULL;
   Request *req;
@@ -516,14 +526,23 @@ route (MeteredCluster *cluster, MeteredHubConn *conn, const char *channel,
   req = request_new (cluster, cc);
   req->channel = g_strdup (channel);
   req->request_id = g_strdup (request_id);
+  if (!inc || g_get_monotonic_time () < cluster->settle_until_us) {
+    /* Not registered (starting, or fenced): nothing may go out. Just
+     * after a Redis restart: the client resends once the others listen. */
+    g_set_error_literal (&error, G_IO_ERROR, G_IO_ERROR_NOT_CONNECTED,
+        inc ? "cluster resyncing after a Redis restart"
+            : "cluster node not registered");
+    on_routed (NULL, error, req);
+    return;
+  }
   if (channel)
-    ok = metered_cluster_publish (cluster->redis, cluster->prefix, target,
-        metered_hub_conn_get_peer_key (conn),
+    ok = metered_cluster_publish (cluster->redis, cluster->prefix,
+        cluster->node_id, inc, target, metered_hub_conn_get_peer_key (conn),
         metered_hub_conn_get_dedupe_scope (conn), request_id, body, len,
         on_routed, req, &error);
   else
-    ok = metered_cluster_send (cluster->redis, cluster->prefix, target,
-        metered_hub_conn_get_peer_key (conn),
+    ok = metered_cluster_send (cluster->redis, cluster->prefix,
+        cluster->node_id, inc, target, metered_hub_conn_get_peer_key (conn),
         metered_hub_conn_get_dedupe_scope (conn), request_id, body, len,
         on_routed, req, &error);
   if (!ok)
@@ -675,6 +694,12 @@ on_redis_resync (MeteredRedis *redis, MeteredRedisResync why, gpointer data)
 
   metered_cluster_scripts_load (redis);
   metered_cluster_lease_resync (cluster->lease, why);
+  /* The others reconnect within their backoff (at most RESYNC_DELAY_MS
+   * after Redis is back) and subscribe again before they register: a
+   * publish of ours before that would be lost for their clients. */
+  if (why == METERED_REDIS_RESYNC_RESTARTED)
+    cluster->settle_until_us =
+        g_get_monotonic_time () + RESYNC_DELAY_MS * G_GINT64_CONSTANT (1000);
   if (why != METERED_REDIS_RESYNC_FIRST) {
     g_clear_handle_id (&cluster->resync_source, g_source_remove);
     cluster->resync_source =

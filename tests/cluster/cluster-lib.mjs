@@ -82,4 +82,14 @@ export function presenceView(sock, channel) {
   return { members: [...members].sort(), log };
 }
 
+/** Subscribe a raw socket; resolves once the ack and the snapshot are in. */
+export async function subscribe(sock, channel, rid) {
+  sock.send({ type: 'subscribe', channel, requestId: rid });
+  await sock.waitFrame((f) => f.type === 'ack' && f.requestId === rid, { what: `ack ${rid}`, advance: false });
+  await sock.waitFrame((f) => f.type === 'presence' && f.channel === channel, { what: `snapshot of ${channel}`, advance: false });
+}
+
+/** The messages of channel a raw socket got, in order. */
+export const messages = (sock, channel) => sock.json().filter((f) => f.type === 'message' && f.channel === channel);
+
 export { sleep, waitFor };

@@ -14,20 +14,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { mintToken, startServer, serverBinary, metrics } from '../js/lib/server.mjs';
 import { rawConnect, connectClient, cleanupAll } from '../js/lib/sdk.mjs';
-import { startRedis, startNodes, presenceView, waitFor } from './cluster-lib.mjs';
+import { startRedis, startNodes, presenceView, subscribe, messages, waitFor } from './cluster-lib.mjs';
 
 let redis;
 let nodes = [];
 const tok = (sub) => mintToken({ sub, channels: ['**'], ttl: 600 });
 const connect = (node, sub) => rawConnect(node, { token: tok(sub) });
-
-async function subscribe(sock, channel, rid) {
-  sock.send({ type: 'subscribe', channel, requestId: rid });
-  await sock.waitFrame((f) => f.type === 'ack' && f.requestId === rid, { what: `ack ${rid}`, advance: false });
-  await sock.waitFrame((f) => f.type === 'presence' && f.channel === channel, { what: `snapshot of ${channel}`, advance: false });
-}
-
-const messages = (sock, channel) => sock.json().filter((f) => f.type === 'message' && f.channel === channel);
 
 before(async () => {
   redis = await startRedis();

@@ -30,7 +30,8 @@ const KINDS = ['order', 'duplicate', 'echo', 'lost', 'presence', 'drop', 'node-e
 
 /**
  * opts: redis (from startRedis), durationMs, killEveryMs, clients, leaseMs,
- * pubRate, directRate (per client, msg/s), graceMs, convergeMs, log(line).
+ * pubRate, directRate (per client, msg/s), graceMs, convergeMs, log(line),
+ * redisRestart (Redis kill -9 and restart half way between kills).
  * Resolves to {rows, totals, violations}.
  */
 export async function runSoak(opts) {
@@ -244,6 +245,7 @@ export async function runSoak(opts) {
   };
 
   const rows = [];
+  const redisRows = [];
   let v = 0;
   // Kills at killEveryMs, 2 x killEveryMs, ... before durationMs; the run
   // goes on to durationMs after the last.
@@ -286,6 +288,28 @@ export async function runSoak(opts) {
     v = violations.length;
     o.log(`kill ${kills.length} of n${nodes.indexOf(victim) + 1} at ${rows.at(-1).t} s: ${on.length} clients on it; ` +
       `presence converged ${leftMs} ms, late clients back ${rows.at(-1).rejoinMs} ms; violations so far ${violations.length}`);
+    if (o.redisRestart) {
+      // Redis kill -9 and restart half way to the next kill, once this
+      // kill's presence converged: every node re-registers and claims
+      // again; no client socket may close (a `drop`), views stay true.
+      await sleep(Math.max(0, at + o.killEveryMs / 2 - Date.now()));
+      const rat = Date.now();
+      await o.redis.restart();
+      const back = Date.now() - rat;
+      const convMs = await awaitConvergence(`Redis restart after kill ${kills.length}`);
+      // Presence views hold through the restart; what shows it is back is
+      // a publish acked (and so delivered) after the restart.
+      const firstAck = await waitFor(() => {
+        const p = [...pubs.values()].find((x) => x.tack && x.tsend >= rat + back);
+        return p ? p.tack - rat : 0;
+      }, { timeoutMs: o.convergeMs, what: 'a publish acked after the Redis restart' }).catch(() => NaN);
+      if (!Number.isFinite(firstAck)) violate('lost', `nothing acked within ${o.convergeMs} ms of Redis restart ${kills.length}`);
+      redisRows.push({ after: kills.length, t: Math.round((rat - t0) / 1000), restartMs: back, convMs, firstAckMs: firstAck,
+        violations: violations.length - v });
+      v = violations.length;
+      o.log(`Redis kill -9 and restart at ${redisRows.at(-1).t} s: up again ${back} ms, first publish acked ` +
+        `${firstAck} ms after the kill; violations so far ${violations.length}`);
+    }
   }
 
   await sleep(Math.max(0, t0 + o.durationMs - Date.now()));
@@ -351,17 +375,24 @@ export async function runSoak(opts) {
     violations: violations.length,
   };
   for (const k of KINDS) totals[k] = violations.filter((x) => x.kind === k).length;
-  return { rows, totals, violations, nodes };
+  totals.redisRestarts = redisRows.length;
+  return { rows, redisRows, totals, violations, nodes };
 }
 
 /** The per-kill table and the totals, as Markdown. */
-export function formatSoak({ rows, totals }) {
+export function formatSoak({ rows, redisRows = [], totals }) {
   const f = (x) => (Number.isFinite(x) ? String(x) : '-');
   const out = ['| kill | at s | node | its clients | fast re-homed | late | slowest re-home ms | node back ms | presence converged ms | late back, converged ms | violations |',
     '|---|---|---|---|---|---|---|---|---|---|---|'];
   for (const r of rows)
     out.push(`| ${r.kill} | ${r.t} | ${r.victim} | ${r.on} | ${r.fast} | ${r.late} | ${f(r.rehomeMaxMs)} | ${r.restartMs} | ${f(r.leftMs)} | ${f(r.rejoinMs)} | ${r.violations} |`);
-  out.push('', `Totals: ${totals.seconds} s, ${totals.kills} kills, ${totals.clients} clients (${totals.sessions} sessions); ` +
+  if (redisRows.length) {
+    out.push('', '| Redis restart after kill | at s | Redis back ms | presence converged ms | first publish acked after the kill, ms | violations |',
+      '|---|---|---|---|---|---|');
+    for (const r of redisRows)
+      out.push(`| ${r.after} | ${r.t} | ${r.restartMs} | ${f(r.convMs)} | ${f(r.firstAckMs)} | ${r.violations} |`);
+  }
+  out.push('', `Totals: ${totals.seconds} s, ${totals.kills} kills, ${totals.redisRestarts ?? 0} Redis restarts, ${totals.clients} clients (${totals.sessions} sessions); ` +
     `publishes ${totals.published} (acked ${totals.acked}, told ${totals.told}), deliveries ${totals.deliveries}; ` +
     `directs ${totals.directs} (acked ${totals.directsAcked}, peer_not_found ${totals.directsNotFound}, delivered ${totals.directsDelivered}); ` +
     `excused at a killed receiver: ${totals.excusedDeliveries} deliveries, ${totals.excusedDirects} acked directs.`);

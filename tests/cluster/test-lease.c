@@ -263,6 +263,71 @@ test_fence_when_unrenewable (void)
   test_redis_stop (server);
 }
 
+typedef struct
+{
+  TestNode *node;
+  gboolean ran;
+  guint fenced; /* the node's fences when the client source ran */
+} ClientFrame;
+
+static gboolean
+client_frame (gpointer data)
+{
+  ClientFrame *f = data;
+
+  f->ran = TRUE;
+  f->fenced = f->node->fenced;
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+renewed_once (gpointer data)
+{
+  TestNode *n = data;
+  MeteredClusterLeaseStats stats;
+
+  metered_cluster_lease_get_stats (n->lease, &stats);
+  return stats.renewals >= 1;
+}
+
+static gboolean
+client_frame_ran (gpointer data)
+{
+  return ((ClientFrame *) data)->ran;
+}
+
+/* The process does not run for longer than the fence deadline (SIGSTOP,
+ * a VM pause): on waking, the lease check runs ahead of every
+ * default-priority source (a client's socket), so the node has fenced
+ * before it serves a frame sent meanwhile. */
+static void
+test_fence_after_stall (void)
+{
+  TestRedis *server = test_redis_start ();
+  TestNode *n;
+  GSource *client;
+  ClientFrame f = { 0 };
+
+  if (!server)
+    return;
+  n = test_node_new (server, "node-a", NULL);
+  /* running as usual (ticking, renewing) before the stall */
+  g_assert_true (test_wait_until (renewed_once, n, 5000));
+  g_assert_cmpuint (n->fenced, ==, 0);
+  f.node = n;
+  client = g_idle_source_new ();
+  g_source_set_priority (client, G_PRIORITY_DEFAULT);
+  g_source_set_callback (client, client_frame, &f, NULL);
+  g_source_attach (client, NULL);
+  g_source_unref (client);
+  g_usleep (2500 * 1000); /* the default lease fences after 2 s */
+  g_assert_true (test_wait_until (client_frame_ran, &f, 5000));
+  g_assert_cmpuint (f.fenced, ==, 1);
+  g_assert_nonnull (strstr (n->fence_why, "not renewed"));
+  test_node_free (n);
+  test_redis_stop (server);
+}
+
 static gboolean
 restarted_and_registered (gpointer data)
 {
@@ -302,6 +367,7 @@ main (int argc, char **argv)
   g_test_add_func (
       "/cluster/lease/reap-generation-skip", test_reap_and_generation_skip);
   g_test_add_func ("/cluster/lease/fence-when-lost", test_fence_when_lost);
+  g_test_add_func ("/cluster/lease/fence-after-stall", test_fence_after_stall);
   g_test_add_func (
       "/cluster/lease/fence-when-unrenewable", test_fence_when_unrenewable);
   g_test_add_func (

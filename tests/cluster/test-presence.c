@@ -302,24 +302,33 @@ test_stale_generation (void)
 }
 
 static gint64
-route_call (gboolean publish, TestNode *node, const char *target,
-    const char *from, const char *request_id, const char *payload)
+route_as (gboolean publish, TestNode *node, const char *life_node,
+    const char *inc, const char *target, const char *from,
+    const char *request_id, const char *payload)
 {
   TestCapture c = { 0 };
   gint64 v;
 
   if (publish)
-    g_assert_true (
-        metered_cluster_publish (node->redis, P, target, from, "peer:alice",
-            request_id, payload, strlen (payload), test_capture_cb, &c, NULL));
+    g_assert_true (metered_cluster_publish (node->redis, P, life_node, inc,
+        target, from, "peer:alice", request_id, payload, strlen (payload),
+        test_capture_cb, &c, NULL));
   else
-    g_assert_true (
-        metered_cluster_send (node->redis, P, target, from, "peer:alice",
-            request_id, payload, strlen (payload), test_capture_cb, &c, NULL));
+    g_assert_true (metered_cluster_send (node->redis, P, life_node, inc, target,
+        from, "peer:alice", request_id, payload, strlen (payload),
+        test_capture_cb, &c, NULL));
   test_capture_wait (&c);
   v = c.value;
   test_capture_clear (&c);
   return v;
+}
+
+static gint64
+route_call (gboolean publish, TestNode *node, const char *target,
+    const char *from, const char *request_id, const char *payload)
+{
+  return route_as (
+      publish, node, NULL, NULL, target, from, request_id, payload);
 }
 
 /* A requestId resent through another node is delivered once; a send
@@ -383,6 +392,46 @@ test_dedupe_two_nodes (void)
   teardown_nodes (server, n);
 }
 
+/* The fencing token: a publish or send of a node life that is not the
+ * node's current one, or whose lease expired, is refused (-2) and leaves
+ * no dedupe mark (the resend through a live node is delivered). */
+static void
+test_fencing_token (void)
+{
+  TestRedis *server;
+  TestNode *n[2];
+
+  setup_nodes (&server, n);
+  if (!server)
+    return;
+  test_node_subscribe (n[0], P "p:bob");
+  test_redis_int (server, "HSET " P "node:n9 inc life1");
+  test_redis_int (server, "ZADD " P "nodes 99999999999999 n9");
+
+  g_assert_cmpint (
+      route_as (TRUE, n[0], "n9", "life1", "room", "alice", "f1", "x"), ==, 2);
+  g_assert_cmpint (
+      route_as (TRUE, n[0], "n9", "life0", "room", "alice", "f2", "x"), ==, -2);
+  g_assert_cmpint (
+      route_as (FALSE, n[0], "n9", "life0", "bob", "alice", "f3", "x"), ==, -2);
+  g_assert_cmpint (
+      route_as (TRUE, n[0], "n8", "life1", "room", "alice", "f4", "x"), ==, -2);
+  g_assert_cmpint (
+      test_redis_int (server, "EXISTS " P "rq:peer:alice:f2"), ==, 0);
+  /* Expired, not reaped yet: refused as well. */
+  test_redis_int (server, "ZADD " P "nodes 1 n9");
+  g_assert_cmpint (
+      route_as (TRUE, n[0], "n9", "life1", "room", "alice", "f5", "x"), ==, -2);
+  g_assert_cmpint (
+      route_as (FALSE, n[0], "n9", "life1", "bob", "alice", "f6", "x"), ==, -2);
+  test_run_for (200);
+  g_assert_cmpuint (test_node_count_events (n[0], "send "), ==, 0);
+  g_assert_cmpuint (test_node_count_events (n[1], "msg "), ==, 1);
+  /* Resent by a live path: delivered once. */
+  g_assert_cmpint (route_call (TRUE, n[1], "room", "alice", "f2", "x"), ==, 2);
+  teardown_nodes (server, n);
+}
+
 /* Two senders on two nodes publish at once: both nodes receive the same
  * single order, and each sender's messages keep their order in it. */
 static void
@@ -402,8 +451,8 @@ test_publish_order (void)
     g_autofree char *body = g_strdup_printf ("%u", i / 2);
     const char *from = i % 2 ? "bob" : "alice";
 
-    g_assert_true (metered_cluster_publish (n[i % 2]->redis, P, "room", from,
-        NULL, NULL, body, strlen (body), test_capture_cb,
+    g_assert_true (metered_cluster_publish (n[i % 2]->redis, P, NULL, NULL,
+        "room", from, NULL, NULL, body, strlen (body), test_capture_cb,
         &g_array_index (caps, TestCapture, i), NULL));
   }
   g_assert_true (test_wait_until (all_done, caps, 10000));
@@ -436,5 +485,6 @@ main (int argc, char **argv)
   g_test_add_func ("/cluster/presence/stale-generation", test_stale_generation);
   g_test_add_func ("/cluster/dedupe/two-nodes", test_dedupe_two_nodes);
   g_test_add_func ("/cluster/publish/order", test_publish_order);
+  g_test_add_func ("/cluster/publish/fencing-token", test_fencing_token);
   return g_test_run ();
 }
