@@ -437,6 +437,10 @@ drop_stale_count_sent (GstPad *pad, GstPadProbeInfo *info, gpointer data)
   return GST_PAD_PROBE_OK;
 }
 
+/* The playout-delay extension's id in what we offer: Chromium's own (its
+ * offers number it 5), the one id no other extension of ours takes. */
+#define PLAYOUT_DELAY_EXT_ID 5
+
 /* The viewer's reports for its layer rule (metered-layer-probe.h). */
 static void
 layer_stats (gpointer data, double *fraction_lost, guint64 *packets_sent,
@@ -469,6 +473,7 @@ add_send_branch (
   GstPad *srcpad, *sinkpad;
   GstWebRTCRTPTransceiver *trans = NULL;
   SendBranch *branch;
+  GstRTPHeaderExtension *playout = NULL;
   guint ssrc;
   const MeteredCodec *codec = metered_codec_from_caps_name (name);
 
@@ -504,6 +509,13 @@ add_send_branch (
       codec->payload_type, "clock-rate", G_TYPE_INT, codec->clock_rate, "ssrc",
       G_TYPE_UINT, ssrc, NULL);
   metered_codec_add_fmtp (codec, rtp_caps);
+  if (codec->kind == METERED_MEDIA_VIDEO) {
+    /* in the caps, so that webrtcbin writes its a=extmap */
+    playout = metered_playout_delay_ext_new (PLAYOUT_DELAY_EXT_ID);
+    g_signal_emit_by_name (pay, "add-extension", playout);
+    gst_caps_set_simple (rtp_caps, "extmap-" G_STRINGIFY (PLAYOUT_DELAY_EXT_ID),
+        G_TYPE_STRING, METERED_PLAYOUT_DELAY_URI, NULL);
+  }
   g_object_set (filter, "caps", rtp_caps, NULL);
   gst_bin_add_many (GST_BIN (conn->pipeline), appsrc, pay, filter, NULL);
   gst_element_link_many (appsrc, pay, filter, NULL);
@@ -514,6 +526,7 @@ add_send_branch (
   if (gst_pad_link (srcpad, sinkpad) != GST_PAD_LINK_OK) {
     g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_NEGOTIATION,
         "could not link the %s branch to webrtcbin", name);
+    gst_clear_object (&playout);
     gst_object_unref (srcpad);
     gst_object_unref (sinkpad);
     return FALSE;
@@ -536,6 +549,7 @@ add_send_branch (
   branch = g_new0 (SendBranch, 1);
   branch->track = metered_local_track_copy (track);
   branch->appsrc = gst_object_ref (appsrc);
+  branch->playout = (MeteredPlayoutDelayExt *) playout;
   if (codec->kind == METERED_MEDIA_VIDEO) {
     srcpad = gst_element_get_static_pad (appsrc, "src");
     branch->layers = metered_layer_probe_attach (srcpad, layer_stats, conn);
@@ -721,6 +735,7 @@ static void
 send_branch_free (SendBranch *branch)
 {
   gst_object_unref (branch->appsrc);
+  gst_clear_object (&branch->playout);
   metered_local_track_free (branch->track);
   g_free (branch);
 }
@@ -1023,6 +1038,28 @@ metered_connection_get_packets_sent (MeteredConnection *conn)
   return (guint64) g_atomic_pointer_get (&conn->packets_sent);
 }
 
+/* A viewer repairing losses gets time for a retransmission in its jitter
+ * buffer (metered-playout-delay.h); round_trip_ms 0: not known yet. */
+static void
+update_playout_delay (
+    MeteredConnection *conn, guint round_trip_ms, guint64 nacks_received)
+{
+  guint min_ms;
+
+  METERED_CONNECTION_LOCK (conn);
+  min_ms = metered_playout_delay_update (&conn->playout_delay, round_trip_ms,
+      nacks_received, g_get_monotonic_time ());
+  for (guint i = 0; i < conn->send->len; i++) {
+    SendBranch *b = g_ptr_array_index (conn->send, i);
+    if (b->playout &&
+        metered_playout_delay_ext_get_min (b->playout) != min_ms) {
+      GST_DEBUG_OBJECT (conn, "minimum playout delay %u ms", min_ms);
+      metered_playout_delay_ext_set_min (b->playout, min_ms);
+    }
+  }
+  METERED_CONNECTION_UNLOCK (conn);
+}
+
 /* What the remote's RTCP says about the media (issue 15): the loss and
  * round trip of its latest receiver reports on what we send, NACKs and
  * PLIs both ways, packets lost on what we receive. Read synchronously
@@ -1098,6 +1135,8 @@ metered_connection_add_feedback_stats (
         builder, "{sv}", "plis-received", g_variant_new_uint64 (plis_received));
     g_variant_builder_add (
         builder, "{sv}", "packets-lost", g_variant_new_int64 (packets_lost));
+    update_playout_delay (
+        conn, (guint) ((guint64) round_trip * 1000 / 65536), nacks_received);
     if (have_rb) {
       /* fraction lost as RFC 3550 has it (1/256); round trip in 1/65536 s */
       g_variant_builder_add (builder, "{sv}", "fraction-lost",
@@ -1230,6 +1269,10 @@ metered_connection_class_init (MeteredConnectionClass *klass)
 static void
 metered_connection_init (MeteredConnection *conn)
 {
+  const MeteredPlayoutDelayConfig playout_delay =
+      METERED_PLAYOUT_DELAY_CONFIG_DEFAULT;
+
+  metered_playout_delay_init (&conn->playout_delay, &playout_delay);
   conn->send =
       g_ptr_array_new_with_free_func ((GDestroyNotify) send_branch_free);
   conn->recv =
