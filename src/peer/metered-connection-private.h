@@ -46,6 +46,7 @@
 #include "metered-layer-probe.h"
 #include "metered-playout-delay-ext.h"
 #include "metered-playout-delay.h"
+#include "metered-rtx-budget.h"
 
 G_BEGIN_DECLS
 

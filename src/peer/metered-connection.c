@@ -572,23 +572,15 @@ add_send_branch (
   return TRUE;
 }
 
-/* Retransmissions ride at most RTX_SHARE of what the connection sends as
- * media. A viewer behind a link slower than our rate loses most packets
- * and asks for each again and again: answered in full, the resends
- * multiplied the traffic toward it 25-fold (bench/impair.sh, fan-out
- * profile), on an uplink every viewer shares. Isolated losses cost far
- * less than this (5 % loss: about 5 %). */
-#define RTX_SHARE 0.25
-/* Bytes of retransmission credit at most: a few packets of a burst. */
-#define RTX_CREDIT_MAX (32 * 1200)
-
 /* rtprtxsend pushes media from its sink's streaming thread and resends
- * from a task of its own: lock guards credit; a leaf (nothing else is
- * locked or called under it). */
+ * from a task of its own: lock guards budget; a leaf (nothing else is
+ * locked or called under it). conn: not owned, outlives the pipeline and
+ * so this probe. */
 typedef struct
 {
   GMutex lock;
-  double credit; /* bytes, lock */
+  MeteredRtxBudget budget; /* lock */
+  MeteredConnection *conn;
 } RtxBudget;
 
 static void
@@ -596,6 +588,25 @@ rtx_budget_free (RtxBudget *budget)
 {
   g_mutex_clear (&budget->lock);
   g_free (budget);
+}
+
+/* A resend refused: the viewer's video tracks need a key frame instead
+ * (metered-rtx-budget.h). */
+static void
+request_key_units (MeteredConnection *conn)
+{
+  g_autoptr (GPtrArray) ids = g_ptr_array_new_with_free_func (g_free);
+
+  METERED_CONNECTION_LOCK (conn);
+  for (guint i = 0; i < conn->send->len; i++) {
+    SendBranch *b = g_ptr_array_index (conn->send, i);
+    if (b->layers)
+      g_ptr_array_add (ids, g_strdup (b->track->track_id));
+  }
+  METERED_CONNECTION_UNLOCK (conn);
+  for (guint i = 0; i < ids->len; i++)
+    metered_connection_invoke (conn, emit_key_unit_on_context,
+        g_strdup (g_ptr_array_index (ids, i)), g_free);
 }
 
 /* TRUE when buf, an RTP packet from rtprtxsend, may go. Our payloaders'
@@ -607,21 +618,22 @@ static gboolean
 rtx_budget_pass (RtxBudget *budget, GstBuffer *buf)
 {
   guint8 header[2];
-  gsize size = gst_buffer_get_size (buf);
-  gboolean pass = TRUE;
+  gboolean pass, want_key_unit;
 
   if (gst_buffer_extract (buf, 0, header, 2) != 2)
     return TRUE;
   g_mutex_lock (&budget->lock);
-  if (metered_codec_from_payload_type (header[1] & 0x7f))
-    budget->credit = MIN (budget->credit + size * RTX_SHARE, RTX_CREDIT_MAX);
-  else if (budget->credit < size)
-    pass = FALSE;
-  else
-    budget->credit -= size;
+  pass = metered_rtx_budget_pass (&budget->budget,
+      metered_codec_from_payload_type (header[1] & 0x7f) != NULL,
+      gst_buffer_get_size (buf), g_get_monotonic_time (), &want_key_unit);
   g_mutex_unlock (&budget->lock);
   if (!pass)
     GST_LOG ("retransmission over budget: dropped");
+  if (want_key_unit) {
+    GST_DEBUG_OBJECT (
+        budget->conn, "retransmission over budget: a key frame instead");
+    request_key_units (budget->conn);
+  }
   return pass;
 }
 
@@ -654,6 +666,8 @@ static void
 on_deep_element_added (
     GstBin *bin, GstBin *sub, GstElement *element, MeteredConnection *conn)
 {
+  const MeteredRtxBudgetConfig budget_config =
+      METERED_RTX_BUDGET_CONFIG_DEFAULT;
   GstElementFactory *factory = gst_element_get_factory (element);
   RtxBudget *budget;
   GstPad *src;
@@ -663,10 +677,12 @@ on_deep_element_added (
   src = gst_element_get_static_pad (element, "src");
   if (!src)
     return;
-  GST_DEBUG_OBJECT (conn, "retransmissions at most %d %% of the media",
-      (int) (RTX_SHARE * 100));
   budget = g_new0 (RtxBudget, 1);
   g_mutex_init (&budget->lock);
+  metered_rtx_budget_init (&budget->budget, &budget_config);
+  budget->conn = conn;
+  GST_DEBUG_OBJECT (conn, "retransmissions at most %d %% of the media",
+      (int) (budget_config.share * 100));
   gst_pad_add_probe (src,
       GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST,
       rtx_budget_probe, budget, (GDestroyNotify) rtx_budget_free);
