@@ -23,8 +23,9 @@ struct _MeteredPlayoutDelayExt
 {
   GstRTPHeaderExtension parent;
   /* Set from the stats thread, read by the payloader's streaming thread:
-   * atomic, no lock. */
+   * atomic, no lock. asked: a minimum above 0 was ever set. */
   gint min_ms;
+  gint asked;
 };
 
 G_DEFINE_TYPE (MeteredPlayoutDelayExt, metered_playout_delay_ext,
@@ -51,6 +52,11 @@ metered_playout_delay_ext_write (GstRTPHeaderExtension *ext,
   MeteredPlayoutDelayExt *self = METERED_PLAYOUT_DELAY_EXT (ext);
 
   g_return_val_if_fail (size >= 3, -1);
+  /* Until a viewer needs time for a retransmission the packets go as
+   * before, without the extension. Once one was asked for, even 0 is
+   * written: Chromium keeps the last delay it was given. */
+  if (!g_atomic_int_get (&self->asked))
+    return 0;
   metered_playout_delay_encode (
       (guint) g_atomic_int_get (&self->min_ms), DEFAULT_MAX_MS, data);
   return 3;
@@ -103,6 +109,8 @@ void
 metered_playout_delay_ext_set_min (MeteredPlayoutDelayExt *ext, guint min_ms)
 {
   g_atomic_int_set (&ext->min_ms, (gint) MIN (min_ms, G_MAXINT));
+  if (min_ms > 0)
+    g_atomic_int_set (&ext->asked, 1);
 }
 
 guint

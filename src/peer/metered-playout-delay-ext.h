@@ -21,9 +21,11 @@
 G_BEGIN_DECLS
 
 /* The playout-delay RTP header extension on what a viewer's payloader
- * sends (metered-playout-delay.h says why). Written on every packet with
- * the minimum set last and a fixed maximum of 10 s (Chromium's own
- * default maximum, so only the minimum changes anything). */
+ * sends (metered-playout-delay.h says why). Written on every packet once
+ * a minimum above 0 was set (before that, not at all: a clean link's
+ * packets stay as they were), with the minimum set last and a fixed
+ * maximum of 10 s (Chromium's own default maximum, so only the minimum
+ * changes anything). */
 #define METERED_TYPE_PLAYOUT_DELAY_EXT (metered_playout_delay_ext_get_type ())
 G_DECLARE_FINAL_TYPE (MeteredPlayoutDelayExt, metered_playout_delay_ext,
     METERED, PLAYOUT_DELAY_EXT, GstRTPHeaderExtension)
