@@ -35,9 +35,9 @@
 #                  own behind 400 kbit/s, 5 % loss, 75 ms each way (rows
 #                  a:v1..v4, a:weak; not for c)
 # Per profile and sender: frames decoded/s, freezes and their total, packets
-# lost, NACKs, retransmissions received, PLIs, key frames, kbit/s,
-# jitter-buffer delay, RTT; then the ratios a/b (and a0/b) for freeze
-# duration and frames decoded. --quick: clean and loss5-rtt50, 12 s each.
+# lost, NACKs, retransmissions received, PLIs, key frames, frames dropped,
+# kbit/s, jitter-buffer delay and target, RTT; then the ratios a/b (and
+# a0/b) for freeze duration and frames decoded. --quick: clean and loss5-rtt50, 12 s each.
 # Default: every profile, 30 s each, senders a,b (a0 added by --before).
 #
 # Runs inside tests/browser/netns-run.sh's namespace. Needs a built tree

@@ -205,6 +205,8 @@ struct _GstMeteredSink
   /* The encoder target from the viewers' reports (adaptive-bitrate). */
   gboolean adaptive;
   GstMeteredSinkRate *rate;
+  /* What the Opus encoders were last told to expect, 0: not yet. */
+  guint opus_loss_percent;
   /* When the last rate round was queued, g_get_monotonic_time (). */
   gint64 rate_round_us;
   /* The a=msid stream id, made at the first start and kept for the
@@ -369,7 +371,7 @@ track_build_chain (GstMeteredSink *self, SinkTrack *t, const GstCaps *caps)
   g_autoptr (GstPad) target = NULL;
   GstElement *encoder = NULL;
   MeteredCodecId codec;
-  guint bitrate;
+  guint bitrate, opus_loss;
 
   if (gst_metered_sink_chain_kind_for_caps (caps) == t->chain.kind)
     return TRUE;
@@ -387,7 +389,11 @@ track_build_chain (GstMeteredSink *self, SinkTrack *t, const GstCaps *caps)
     return FALSE;
   GST_METERED_SINK_LOCK (self);
   t->encoder = encoder ? gst_object_ref (encoder) : NULL;
+  opus_loss = t->video ? 0 : self->opus_loss_percent;
   GST_METERED_SINK_UNLOCK (self);
+  /* a new Opus encoder starts where the viewers' reports are */
+  if (encoder && opus_loss)
+    g_object_set (encoder, "packet-loss-percentage", (gint) opus_loss, NULL);
   if (!gst_ghost_pad_set_target (GST_GHOST_PAD (t->pad), target)) {
     GST_ELEMENT_ERROR (self, CORE, PAD, (NULL),
         ("cannot target %s at its chain", GST_PAD_NAME (t->pad)));
@@ -633,6 +639,31 @@ apply_target (GstMeteredSink *self, guint64 target)
         g_ptr_array_index (encoders, i), (guint) target, ceiling);
 }
 
+/* The shared Opus encoders' in-band FEC sized for the lossiest viewer
+ * (metered-opus-loss.h); told only when it changes. */
+static void
+apply_opus_loss (GstMeteredSink *self, guint percent)
+{
+  g_autoptr (GPtrArray) encoders =
+      g_ptr_array_new_with_free_func (gst_object_unref);
+
+  GST_METERED_SINK_LOCK (self);
+  if (percent != self->opus_loss_percent) {
+    self->opus_loss_percent = percent;
+    for (GList *l = self->tracks; l; l = l->next) {
+      SinkTrack *t = l->data;
+      if (!t->video && t->encoder)
+        g_ptr_array_add (encoders, gst_object_ref (t->encoder));
+    }
+  }
+  GST_METERED_SINK_UNLOCK (self);
+  for (guint i = 0; i < encoders->len; i++) {
+    GstElement *encoder = g_ptr_array_index (encoders, i);
+    GST_INFO_OBJECT (encoder, "in-band FEC for %u %% loss", percent);
+    g_object_set (encoder, "packet-loss-percentage", (gint) percent, NULL);
+  }
+}
+
 /* The temporal layers our video encoder makes (1: none, or not ours). */
 static guint
 encoder_layers (GstMeteredSink *self)
@@ -688,7 +719,7 @@ rate_round (GstMeteredBaseBin *base, MeteredSession *session, gpointer data)
   g_autoptr (GArray) caps = NULL;
   guint64 previous, target = 0;
   gboolean changed = FALSE, big = FALSE;
-  guint n_layers = encoder_layers (self);
+  guint n_layers = encoder_layers (self), opus_loss = 0;
 
   GST_METERED_SINK_LOCK (self);
   for (GList *l = self->tracks; l; l = l->next) {
@@ -703,10 +734,13 @@ rate_round (GstMeteredBaseBin *base, MeteredSession *session, gpointer data)
     changed = gst_metered_sink_rate_update (self->rate, peers, self->bitrate,
         n_layers, g_get_monotonic_time (), &target, &big);
     caps = gst_metered_sink_rate_dup_caps (self->rate);
+    opus_loss = gst_metered_sink_rate_get_opus_loss (self->rate);
   }
   GST_METERED_SINK_UNLOCK (self);
   if (caps)
     apply_viewer_caps (session, caps);
+  if (opus_loss)
+    apply_opus_loss (self, opus_loss);
   if (!changed)
     return;
   GST_INFO_OBJECT (self, "encoder target %" G_GUINT64_FORMAT " bit/s", target);

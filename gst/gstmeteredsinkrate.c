@@ -47,6 +47,9 @@ GST_DEBUG_CATEGORY_EXTERN (metered_runtime_debug);
  * route that got longer is not taken for a queue for ever. */
 #define MIN_RTT_DRIFT_MS 0.5
 
+static const MeteredOpusLossConfig opus_loss_config =
+    METERED_OPUS_LOSS_CONFIG_DEFAULT;
+
 typedef struct
 {
   char *peer_id;
@@ -57,6 +60,8 @@ typedef struct
   guint32 last_rb_seq;
   gboolean have_rb;
   double fraction_lost;
+  /* Smoothed, for the shared Opus encoder's FEC (metered-opus-loss.h). */
+  MeteredLossAverage audio_loss;
   guint rtt_ms;
   double min_rtt_ms; /* < 0: none yet */
   MeteredRateDecision decision;
@@ -229,6 +234,8 @@ viewer_feed (Viewer *v, GVariant *stats, gint64 now_us)
   v->have_rb = TRUE;
   v->last_rb_seq = seq;
   v->fraction_lost = fraction / FRACTION_SCALE;
+  metered_loss_average_feed (
+      &v->audio_loss, &opus_loss_config, v->fraction_lost);
   loss = v->fraction_lost;
   if (queue_ms > QUEUE_CUT_MS)
     loss = MAX (loss, 0.2);
@@ -238,6 +245,21 @@ viewer_feed (Viewer *v, GVariant *stats, gint64 now_us)
       v->peer_id, v->fraction_lost, v->rtt_ms, queue_ms, loss);
   metered_layer_cap_on_report (&v->cap, v->fraction_lost);
   metered_rate_estimator_on_receiver_report (&v->estimator, loss, now_us);
+}
+
+guint
+gst_metered_sink_rate_get_opus_loss (GstMeteredSinkRate *rate)
+{
+  g_autofree MeteredLossAverage *seen =
+      g_new0 (MeteredLossAverage, MAX (rate->viewers->len, 1));
+  guint n = 0;
+
+  for (guint i = 0; i < rate->viewers->len; i++) {
+    Viewer *v = g_ptr_array_index (rate->viewers, i);
+    if (v->seen)
+      seen[n++] = v->audio_loss;
+  }
+  return metered_opus_loss_percent (&opus_loss_config, seen, n);
 }
 
 gboolean

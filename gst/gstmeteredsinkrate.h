@@ -20,6 +20,7 @@
 #include <gst/gst.h>
 
 #include "peer/metered-layer-cap.h"
+#include "peer/metered-opus-loss.h"
 #include "peer/metered-rate-estimator.h"
 #include "peer/metered-rate-policy.h"
 
@@ -67,6 +68,11 @@ typedef struct
  * metered_session_set_layer_cap () (GstMeteredSinkViewerCap; frees its
  * peer ids). */
 GArray *gst_metered_sink_rate_dup_caps (GstMeteredSinkRate *rate);
+
+/* The loss, in percent, the shared Opus encoder's in-band FEC should
+ * cover: the worst viewer's smoothed fraction lost after the last round
+ * (metered-opus-loss.h). */
+guint gst_metered_sink_rate_get_opus_loss (GstMeteredSinkRate *rate);
 
 /* The current target, 0 before the first round. */
 guint64 gst_metered_sink_rate_get_target (GstMeteredSinkRate *rate);

@@ -44,6 +44,9 @@
 #include <gst/webrtc/webrtc.h>
 
 #include "metered-layer-probe.h"
+#include "metered-playout-delay-ext.h"
+#include "metered-playout-delay.h"
+#include "metered-rtx-budget.h"
 
 G_BEGIN_DECLS
 
@@ -57,6 +60,8 @@ typedef struct
   /* Video: the viewer's temporal-layer gate on the appsrc's src pad
    * (lives as long as the pad). */
   MeteredLayerProbe *layers;
+  /* Video: the playout-delay extension on its payloader (owned). */
+  MeteredPlayoutDelayExt *playout;
 } SendBranch;
 
 /* A remote track's branch: webrtcbin src pad -> depayloader -> appsink. */
@@ -112,6 +117,10 @@ struct _MeteredConnection
   MeteredSampleFunc sample_func;
   gpointer sample_data;
   GDestroyNotify sample_destroy;
+
+  /* The minimum playout delay asked of the viewer, from its NACKs and
+   * round trip (metered-playout-delay.h): METERED_CONNECTION_LOCK. */
+  MeteredPlayoutDelay playout_delay;
 
   gssize packets_received; /* atomic */
   gssize packets_sent; /* atomic */

@@ -437,6 +437,10 @@ drop_stale_count_sent (GstPad *pad, GstPadProbeInfo *info, gpointer data)
   return GST_PAD_PROBE_OK;
 }
 
+/* The playout-delay extension's id in what we offer: Chromium's own (its
+ * offers number it 5), the one id no other extension of ours takes. */
+#define PLAYOUT_DELAY_EXT_ID 5
+
 /* The viewer's reports for its layer rule (metered-layer-probe.h). */
 static void
 layer_stats (gpointer data, double *fraction_lost, guint64 *packets_sent,
@@ -469,6 +473,7 @@ add_send_branch (
   GstPad *srcpad, *sinkpad;
   GstWebRTCRTPTransceiver *trans = NULL;
   SendBranch *branch;
+  GstRTPHeaderExtension *playout = NULL;
   guint ssrc;
   const MeteredCodec *codec = metered_codec_from_caps_name (name);
 
@@ -504,6 +509,13 @@ add_send_branch (
       codec->payload_type, "clock-rate", G_TYPE_INT, codec->clock_rate, "ssrc",
       G_TYPE_UINT, ssrc, NULL);
   metered_codec_add_fmtp (codec, rtp_caps);
+  if (codec->kind == METERED_MEDIA_VIDEO) {
+    /* in the caps, so that webrtcbin writes its a=extmap */
+    playout = metered_playout_delay_ext_new (PLAYOUT_DELAY_EXT_ID);
+    g_signal_emit_by_name (pay, "add-extension", playout);
+    gst_caps_set_simple (rtp_caps, "extmap-" G_STRINGIFY (PLAYOUT_DELAY_EXT_ID),
+        G_TYPE_STRING, METERED_PLAYOUT_DELAY_URI, NULL);
+  }
   g_object_set (filter, "caps", rtp_caps, NULL);
   gst_bin_add_many (GST_BIN (conn->pipeline), appsrc, pay, filter, NULL);
   gst_element_link_many (appsrc, pay, filter, NULL);
@@ -514,6 +526,7 @@ add_send_branch (
   if (gst_pad_link (srcpad, sinkpad) != GST_PAD_LINK_OK) {
     g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_NEGOTIATION,
         "could not link the %s branch to webrtcbin", name);
+    gst_clear_object (&playout);
     gst_object_unref (srcpad);
     gst_object_unref (sinkpad);
     return FALSE;
@@ -536,6 +549,7 @@ add_send_branch (
   branch = g_new0 (SendBranch, 1);
   branch->track = metered_local_track_copy (track);
   branch->appsrc = gst_object_ref (appsrc);
+  branch->playout = (MeteredPlayoutDelayExt *) playout;
   if (codec->kind == METERED_MEDIA_VIDEO) {
     srcpad = gst_element_get_static_pad (appsrc, "src");
     branch->layers = metered_layer_probe_attach (srcpad, layer_stats, conn);
@@ -558,23 +572,15 @@ add_send_branch (
   return TRUE;
 }
 
-/* Retransmissions ride at most RTX_SHARE of what the connection sends as
- * media. A viewer behind a link slower than our rate loses most packets
- * and asks for each again and again: answered in full, the resends
- * multiplied the traffic toward it 25-fold (bench/impair.sh, fan-out
- * profile), on an uplink every viewer shares. Isolated losses cost far
- * less than this (5 % loss: about 5 %). */
-#define RTX_SHARE 0.25
-/* Bytes of retransmission credit at most: a few packets of a burst. */
-#define RTX_CREDIT_MAX (32 * 1200)
-
 /* rtprtxsend pushes media from its sink's streaming thread and resends
- * from a task of its own: lock guards credit; a leaf (nothing else is
- * locked or called under it). */
+ * from a task of its own: lock guards budget; a leaf (nothing else is
+ * locked or called under it). conn: not owned, outlives the pipeline and
+ * so this probe. */
 typedef struct
 {
   GMutex lock;
-  double credit; /* bytes, lock */
+  MeteredRtxBudget budget; /* lock */
+  MeteredConnection *conn;
 } RtxBudget;
 
 static void
@@ -582,6 +588,25 @@ rtx_budget_free (RtxBudget *budget)
 {
   g_mutex_clear (&budget->lock);
   g_free (budget);
+}
+
+/* A resend refused: the viewer's video tracks need a key frame instead
+ * (metered-rtx-budget.h). */
+static void
+request_key_units (MeteredConnection *conn)
+{
+  g_autoptr (GPtrArray) ids = g_ptr_array_new_with_free_func (g_free);
+
+  METERED_CONNECTION_LOCK (conn);
+  for (guint i = 0; i < conn->send->len; i++) {
+    SendBranch *b = g_ptr_array_index (conn->send, i);
+    if (b->layers)
+      g_ptr_array_add (ids, g_strdup (b->track->track_id));
+  }
+  METERED_CONNECTION_UNLOCK (conn);
+  for (guint i = 0; i < ids->len; i++)
+    metered_connection_invoke (conn, emit_key_unit_on_context,
+        g_strdup (g_ptr_array_index (ids, i)), g_free);
 }
 
 /* TRUE when buf, an RTP packet from rtprtxsend, may go. Our payloaders'
@@ -593,21 +618,22 @@ static gboolean
 rtx_budget_pass (RtxBudget *budget, GstBuffer *buf)
 {
   guint8 header[2];
-  gsize size = gst_buffer_get_size (buf);
-  gboolean pass = TRUE;
+  gboolean pass, want_key_unit;
 
   if (gst_buffer_extract (buf, 0, header, 2) != 2)
     return TRUE;
   g_mutex_lock (&budget->lock);
-  if (metered_codec_from_payload_type (header[1] & 0x7f))
-    budget->credit = MIN (budget->credit + size * RTX_SHARE, RTX_CREDIT_MAX);
-  else if (budget->credit < size)
-    pass = FALSE;
-  else
-    budget->credit -= size;
+  pass = metered_rtx_budget_pass (&budget->budget,
+      metered_codec_from_payload_type (header[1] & 0x7f) != NULL,
+      gst_buffer_get_size (buf), g_get_monotonic_time (), &want_key_unit);
   g_mutex_unlock (&budget->lock);
   if (!pass)
     GST_LOG ("retransmission over budget: dropped");
+  if (want_key_unit) {
+    GST_DEBUG_OBJECT (
+        budget->conn, "retransmission over budget: a key frame instead");
+    request_key_units (budget->conn);
+  }
   return pass;
 }
 
@@ -640,6 +666,8 @@ static void
 on_deep_element_added (
     GstBin *bin, GstBin *sub, GstElement *element, MeteredConnection *conn)
 {
+  const MeteredRtxBudgetConfig budget_config =
+      METERED_RTX_BUDGET_CONFIG_DEFAULT;
   GstElementFactory *factory = gst_element_get_factory (element);
   RtxBudget *budget;
   GstPad *src;
@@ -649,10 +677,12 @@ on_deep_element_added (
   src = gst_element_get_static_pad (element, "src");
   if (!src)
     return;
-  GST_DEBUG_OBJECT (conn, "retransmissions at most %d %% of the media",
-      (int) (RTX_SHARE * 100));
   budget = g_new0 (RtxBudget, 1);
   g_mutex_init (&budget->lock);
+  metered_rtx_budget_init (&budget->budget, &budget_config);
+  budget->conn = conn;
+  GST_DEBUG_OBJECT (conn, "retransmissions at most %d %% of the media",
+      (int) (budget_config.share * 100));
   gst_pad_add_probe (src,
       GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST,
       rtx_budget_probe, budget, (GDestroyNotify) rtx_budget_free);
@@ -721,6 +751,7 @@ static void
 send_branch_free (SendBranch *branch)
 {
   gst_object_unref (branch->appsrc);
+  gst_clear_object (&branch->playout);
   metered_local_track_free (branch->track);
   g_free (branch);
 }
@@ -1023,6 +1054,28 @@ metered_connection_get_packets_sent (MeteredConnection *conn)
   return (guint64) g_atomic_pointer_get (&conn->packets_sent);
 }
 
+/* A viewer repairing losses gets time for a retransmission in its jitter
+ * buffer (metered-playout-delay.h); round_trip_ms 0: not known yet. */
+static void
+update_playout_delay (
+    MeteredConnection *conn, guint round_trip_ms, guint64 nacks_received)
+{
+  guint min_ms;
+
+  METERED_CONNECTION_LOCK (conn);
+  min_ms = metered_playout_delay_update (&conn->playout_delay, round_trip_ms,
+      nacks_received, g_get_monotonic_time ());
+  for (guint i = 0; i < conn->send->len; i++) {
+    SendBranch *b = g_ptr_array_index (conn->send, i);
+    if (b->playout &&
+        metered_playout_delay_ext_get_min (b->playout) != min_ms) {
+      GST_DEBUG_OBJECT (conn, "minimum playout delay %u ms", min_ms);
+      metered_playout_delay_ext_set_min (b->playout, min_ms);
+    }
+  }
+  METERED_CONNECTION_UNLOCK (conn);
+}
+
 /* What the remote's RTCP says about the media (issue 15): the loss and
  * round trip of its latest receiver reports on what we send, NACKs and
  * PLIs both ways, packets lost on what we receive. Read synchronously
@@ -1098,6 +1151,8 @@ metered_connection_add_feedback_stats (
         builder, "{sv}", "plis-received", g_variant_new_uint64 (plis_received));
     g_variant_builder_add (
         builder, "{sv}", "packets-lost", g_variant_new_int64 (packets_lost));
+    update_playout_delay (
+        conn, (guint) ((guint64) round_trip * 1000 / 65536), nacks_received);
     if (have_rb) {
       /* fraction lost as RFC 3550 has it (1/256); round trip in 1/65536 s */
       g_variant_builder_add (builder, "{sv}", "fraction-lost",
@@ -1230,6 +1285,10 @@ metered_connection_class_init (MeteredConnectionClass *klass)
 static void
 metered_connection_init (MeteredConnection *conn)
 {
+  const MeteredPlayoutDelayConfig playout_delay =
+      METERED_PLAYOUT_DELAY_CONFIG_DEFAULT;
+
+  metered_playout_delay_init (&conn->playout_delay, &playout_delay);
   conn->send =
       g_ptr_array_new_with_free_func ((GDestroyNotify) send_branch_free);
   conn->recv =
