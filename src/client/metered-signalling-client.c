@@ -481,6 +481,7 @@ metered_client_open_socket (
     return;
   }
   self->attempt_cancellable = g_cancellable_new ();
+  metered_client_liveness_watch_attempt (self, msg);
   soup_session_websocket_connect_async (metered_client_session (self), msg,
       NULL, NULL, G_PRIORITY_DEFAULT, self->attempt_cancellable,
       on_ws_connected, metered_attempt_ref_new (self));
@@ -1365,6 +1366,7 @@ metered_signalling_client_init (MeteredSignallingClient *self)
   self->slow_floor_ms = METERED_SLOW_BACKOFF_FLOOR_MS;
   self->inactivity_timeout_ms = METERED_INACTIVITY_TIMEOUT_MS;
   self->welcome_timeout_ms = METERED_WELCOME_TIMEOUT_MS;
+  self->tcp_handshake_ms = -1;
   self->ack_timeout_ms = METERED_ACK_TIMEOUT_MS;
   self->stuck_timeout_ms = DEFAULT_STUCK_TIMEOUT_MS;
   self->queue_size = DEFAULT_QUEUE_SIZE;
