@@ -45,6 +45,8 @@
 
 #include "client/metered-client-url.h"
 
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <string.h>
 
 enum
@@ -669,6 +671,58 @@ metered_signalling_client_reconnect_now (MeteredSignallingClient *self)
 {
   g_return_if_fail (METERED_IS_SIGNALLING_CLIENT (self));
   metered_client_invoke (self, do_reconnect_now, NULL, NULL);
+}
+
+static gboolean
+inet_address_configured (GInetAddress *addr)
+{
+  struct ifaddrs *ifs = NULL;
+  gboolean found = FALSE;
+
+  if (getifaddrs (&ifs) != 0)
+    return TRUE; /* cannot tell: not gone */
+  for (struct ifaddrs *i = ifs; i && !found; i = i->ifa_next) {
+    g_autoptr (GSocketAddress) sa = NULL;
+
+    if (!i->ifa_addr || (i->ifa_addr->sa_family != AF_INET &&
+                            i->ifa_addr->sa_family != AF_INET6))
+      continue;
+    sa = g_socket_address_new_from_native (i->ifa_addr,
+        i->ifa_addr->sa_family == AF_INET ? sizeof (struct sockaddr_in)
+                                          : sizeof (struct sockaddr_in6));
+    found = sa &&
+            g_inet_address_equal (addr,
+                g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (sa)));
+  }
+  freeifaddrs (ifs);
+  return found;
+}
+
+gboolean
+metered_signalling_client_local_address_gone (MeteredSignallingClient *self)
+{
+  GIOStream *stream;
+  GSocket *sock;
+  g_autoptr (GSocketAddress) local = NULL;
+  GInetAddress *addr;
+
+  g_return_val_if_fail (METERED_IS_SIGNALLING_CLIENT (self), FALSE);
+  if (self->state != METERED_CLIENT_STATE_CONNECTED || !self->ws)
+    return FALSE;
+  stream = soup_websocket_connection_get_io_stream (self->ws);
+  /* libsoup 3 hands the websocket a wrapper of the connection's stream,
+   * tagged with its socket. */
+  sock = G_IS_SOCKET_CONNECTION (stream)
+             ? g_socket_connection_get_socket (G_SOCKET_CONNECTION (stream))
+             : g_object_get_data (G_OBJECT (stream), "GSocket");
+  if (!G_IS_SOCKET (sock))
+    return FALSE;
+  local = g_socket_get_local_address (sock, NULL);
+  if (!G_IS_INET_SOCKET_ADDRESS (local))
+    return FALSE;
+  addr = g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (local));
+  return !g_inet_address_get_is_loopback (addr) &&
+         !inet_address_configured (addr);
 }
 
 /* A close frame's reason is at most 123 bytes (RFC 6455 §5.5). */

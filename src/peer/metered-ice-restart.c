@@ -223,6 +223,24 @@ address_configured (const NiceAddress *addr)
 }
 
 gboolean
+metered_ice_restart_selected_address_gone (GstElement *webrtc)
+{
+  IceStream s;
+  NiceCandidate *local = NULL, *remote = NULL;
+  gboolean gone = FALSE;
+
+  if (!find_stream (webrtc, &s, NULL))
+    return FALSE;
+  /* The pair's candidates stay the agent's: not freed here. */
+  if (nice_agent_get_selected_pair (
+          s.agent, s.stream_id, NICE_COMPONENT_TYPE_RTP, &local, &remote) &&
+      local)
+    gone = !address_configured (&local->base_addr);
+  ice_stream_clear (&s);
+  return gone;
+}
+
+gboolean
 metered_ice_restart_local_address_gone (GstElement *webrtc)
 {
   IceStream s;

@@ -770,6 +770,35 @@ count_address_gone (MeteredSession *session)
   return gone;
 }
 
+/* Peers whose selected path used a local address that is gone, while
+ * another one is up: each recovers on its own (an ICE restart), and the
+ * others keep their connection untouched. */
+static guint
+recover_paths_gone (MeteredSession *session)
+{
+  GHashTableIter iter;
+  gpointer peer;
+  guint n = 0;
+
+  g_hash_table_iter_init (&iter, session->peers);
+  while (g_hash_table_iter_next (&iter, NULL, &peer))
+    n += metered_remote_peer_network_changed (peer) ? 1 : 0;
+  return n;
+}
+
+static guint
+count_path_gone (MeteredSession *session)
+{
+  GHashTableIter iter;
+  gpointer peer;
+  guint gone = 0;
+
+  g_hash_table_iter_init (&iter, session->peers);
+  while (g_hash_table_iter_next (&iter, NULL, &peer))
+    gone += metered_remote_peer_path_address_gone (peer) ? 1 : 0;
+  return gone;
+}
+
 void
 metered_session_network_changed (MeteredSession *session, const char *reason)
 {
@@ -798,7 +827,22 @@ on_network_settled (gpointer data)
     GST_INFO ("network changed while reconnecting: retrying now");
     metered_signalling_client_reconnect_now (session->client);
   } else if (state == METERED_CLIENT_STATE_CONNECTED &&
-             count_address_gone (session) > 0) {
+             !g_getenv ("METERED_NO_PATH_RECOVERY") &&
+             count_address_gone (session) == 0 &&
+             !metered_signalling_client_local_address_gone (session->client) &&
+             count_path_gone (session) > 0) {
+    /* Only some paths used the address that went, and the box has
+     * another; signalling stands: no reconnect, whose reconcile would
+     * swap every peer (the far side rebuilds when it sees us leave). */
+    GST_INFO ("network changed: %u of %u peer path(s) lost their local "
+              "address: recovering those only",
+        recover_paths_gone (session), g_hash_table_size (session->peers));
+  } else if (state == METERED_CLIENT_STATE_CONNECTED &&
+             (count_address_gone (session) > 0 ||
+                 (count_path_gone (session) > 0 &&
+                     !g_getenv ("METERED_NO_PATH_RECOVERY") &&
+                     metered_signalling_client_local_address_gone (
+                         session->client)))) {
     /* Fresh connections made now would gather nothing and, unconnected,
      * be swapped again later toward a browser that has already rebuilt
      * (which refuses that offer). Wait for an address: the next change
