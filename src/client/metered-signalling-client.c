@@ -698,17 +698,16 @@ inet_address_configured (GInetAddress *addr)
   return found;
 }
 
-gboolean
-metered_signalling_client_local_address_gone (MeteredSignallingClient *self)
+/* The connected socket's local address, or NULL (no socket, not TCP/IP). */
+static GInetAddress *
+dup_local_address (MeteredSignallingClient *self)
 {
   GIOStream *stream;
   GSocket *sock;
   g_autoptr (GSocketAddress) local = NULL;
-  GInetAddress *addr;
 
-  g_return_val_if_fail (METERED_IS_SIGNALLING_CLIENT (self), FALSE);
   if (self->state != METERED_CLIENT_STATE_CONNECTED || !self->ws)
-    return FALSE;
+    return NULL;
   stream = soup_websocket_connection_get_io_stream (self->ws);
   /* libsoup 3 hands the websocket a wrapper of the connection's stream,
    * tagged with its socket. */
@@ -716,13 +715,34 @@ metered_signalling_client_local_address_gone (MeteredSignallingClient *self)
              ? g_socket_connection_get_socket (G_SOCKET_CONNECTION (stream))
              : g_object_get_data (G_OBJECT (stream), "GSocket");
   if (!G_IS_SOCKET (sock))
-    return FALSE;
+    return NULL;
   local = g_socket_get_local_address (sock, NULL);
   if (!G_IS_INET_SOCKET_ADDRESS (local))
-    return FALSE;
-  addr = g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (local));
-  return !g_inet_address_get_is_loopback (addr) &&
+    return NULL;
+  return g_object_ref (
+      g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (local)));
+}
+
+gboolean
+metered_signalling_client_local_address_gone (MeteredSignallingClient *self)
+{
+  g_autoptr (GInetAddress) addr = NULL;
+
+  g_return_val_if_fail (METERED_IS_SIGNALLING_CLIENT (self), FALSE);
+  addr = dup_local_address (self);
+  return addr && !g_inet_address_get_is_loopback (addr) &&
          !inet_address_configured (addr);
+}
+
+gboolean
+metered_signalling_client_local_address_stands (MeteredSignallingClient *self)
+{
+  g_autoptr (GInetAddress) addr = NULL;
+
+  g_return_val_if_fail (METERED_IS_SIGNALLING_CLIENT (self), FALSE);
+  addr = dup_local_address (self);
+  return addr && !g_inet_address_get_is_loopback (addr) &&
+         inet_address_configured (addr);
 }
 
 /* A close frame's reason is at most 123 bytes (RFC 6455 §5.5). */

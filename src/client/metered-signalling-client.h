@@ -95,6 +95,12 @@ void metered_signalling_client_reconnect_now (MeteredSignallingClient *self);
 gboolean metered_signalling_client_local_address_gone (
     MeteredSignallingClient *self);
 
+/* TRUE when connected on a socket whose local address is still configured
+ * (loopback excluded: a local relay's path cannot be judged from here).
+ * Call on the client's context thread. */
+gboolean metered_signalling_client_local_address_stands (
+    MeteredSignallingClient *self);
+
 /* Drops the current socket, even one that looks connected (its local
  * address may be gone), and reconnects at once through the ordinary
  * reconnect path: `disconnected` (code 1000, @reason, will-reconnect),

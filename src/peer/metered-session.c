@@ -757,24 +757,9 @@ on_connect_done (GObject *source, GAsyncResult *result, gpointer data)
  * route, the second connects at once instead of after the backoff). */
 #define NETWORK_DEBOUNCE_MS 500
 
+/* How many peers func returns TRUE for, calling it on each. */
 static guint
-count_address_gone (MeteredSession *session)
-{
-  GHashTableIter iter;
-  gpointer peer;
-  guint gone = 0;
-
-  g_hash_table_iter_init (&iter, session->peers);
-  while (g_hash_table_iter_next (&iter, NULL, &peer))
-    gone += metered_remote_peer_local_address_gone (peer) ? 1 : 0;
-  return gone;
-}
-
-/* Peers whose selected path used a local address that is gone, while
- * another one is up: each recovers on its own (an ICE restart), and the
- * others keep their connection untouched. */
-static guint
-recover_paths_gone (MeteredSession *session)
+count_peers (MeteredSession *session, gboolean (*func) (MeteredRemotePeer *))
 {
   GHashTableIter iter;
   gpointer peer;
@@ -782,28 +767,43 @@ recover_paths_gone (MeteredSession *session)
 
   g_hash_table_iter_init (&iter, session->peers);
   while (g_hash_table_iter_next (&iter, NULL, &peer))
-    n += metered_remote_peer_network_changed (peer) ? 1 : 0;
+    n += func (peer) ? 1 : 0;
   return n;
 }
 
 static guint
-count_path_gone (MeteredSession *session)
+count_address_gone (MeteredSession *session)
 {
-  GHashTableIter iter;
-  gpointer peer;
-  guint gone = 0;
-
-  g_hash_table_iter_init (&iter, session->peers);
-  while (g_hash_table_iter_next (&iter, NULL, &peer))
-    gone += metered_remote_peer_path_address_gone (peer) ? 1 : 0;
-  return gone;
+  return count_peers (session, metered_remote_peer_local_address_gone);
 }
+
+/* Peers whose selected path used a local address that is gone, while
+ * another one is up: each recovers on its own (an ICE restart), and the
+ * others keep their connection untouched. */
+#define recover_paths_gone(session)                                            \
+  count_peers (session, metered_remote_peer_network_changed)
+#define count_path_gone(session)                                               \
+  count_peers (session, metered_remote_peer_path_address_gone)
 
 void
 metered_session_network_changed (MeteredSession *session, const char *reason)
 {
   if (!session->started)
     return;
+  if (metered_signalling_client_local_address_stands (session->client) &&
+      count_address_gone (session) == 0 &&
+      !g_getenv ("METERED_NO_PATH_RECOVERY")) {
+    /* Its address is still ours and every peer has a local address left
+     * for a restart: a reconnect would only make the far sides rebuild
+     * every connection on our left and joined. (A peer with none needs a
+     * fresh connection, which a browser accepts only once it rebuilt:
+     * that takes the reconnect below.) */
+    GST_INFO ("network changed (%s): signalling stands; %u of %u peer "
+              "path(s) lost their local address: recovering those only",
+        reason, recover_paths_gone (session),
+        g_hash_table_size (session->peers));
+    return;
+  }
   GST_INFO ("network changed (%s): reconnecting signalling; %u of %u "
             "peer connection(s) lost their local address",
       reason, count_address_gone (session), g_hash_table_size (session->peers));
