@@ -723,26 +723,30 @@ dup_local_address (MeteredSignallingClient *self)
       g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (local)));
 }
 
+/* Whether the socket's local address is configured: 1, 0, or -1 when
+ * that cannot be told (no socket, or loopback: a local relay). */
+static int
+local_address_configured (MeteredSignallingClient *self)
+{
+  g_autoptr (GInetAddress) addr = dup_local_address (self);
+
+  if (!addr || g_inet_address_get_is_loopback (addr))
+    return -1;
+  return inet_address_configured (addr) ? 1 : 0;
+}
+
 gboolean
 metered_signalling_client_local_address_gone (MeteredSignallingClient *self)
 {
-  g_autoptr (GInetAddress) addr = NULL;
-
   g_return_val_if_fail (METERED_IS_SIGNALLING_CLIENT (self), FALSE);
-  addr = dup_local_address (self);
-  return addr && !g_inet_address_get_is_loopback (addr) &&
-         !inet_address_configured (addr);
+  return local_address_configured (self) == 0;
 }
 
 gboolean
 metered_signalling_client_local_address_stands (MeteredSignallingClient *self)
 {
-  g_autoptr (GInetAddress) addr = NULL;
-
   g_return_val_if_fail (METERED_IS_SIGNALLING_CLIENT (self), FALSE);
-  addr = dup_local_address (self);
-  return addr && !g_inet_address_get_is_loopback (addr) &&
-         inet_address_configured (addr);
+  return local_address_configured (self) == 1;
 }
 
 /* A close frame's reason is at most 123 bytes (RFC 6455 §5.5). */
