@@ -287,6 +287,7 @@ recover_due (gpointer data)
   if (peer->conn) {
     f.negotiating = metered_connection_is_negotiating (peer->conn);
     f.address_gone = metered_connection_local_address_gone (peer->conn);
+    f.path_gone = metered_connection_selected_address_gone (peer->conn);
   }
   action = metered_handover_recovery (&f);
   GST_INFO ("peer %s: recovery %u: %s (established %d polite %d dead %d "
