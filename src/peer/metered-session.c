@@ -782,6 +782,8 @@ count_address_gone (MeteredSession *session)
  * others keep their connection untouched. */
 #define recover_paths_gone(session)                                            \
   count_peers (session, metered_remote_peer_network_changed)
+/* (Never inside a GST_INFO (): without debug output its arguments are
+ * not evaluated.) */
 #define count_path_gone(session)                                               \
   count_peers (session, metered_remote_peer_path_address_gone)
 
@@ -798,10 +800,11 @@ metered_session_network_changed (MeteredSession *session, const char *reason)
      * every connection on our left and joined. (A peer with none needs a
      * fresh connection, which a browser accepts only once it rebuilt:
      * that takes the reconnect below.) */
+    guint n = recover_paths_gone (session);
+
     GST_INFO ("network changed (%s): signalling stands; %u of %u peer "
               "path(s) lost their local address: recovering those only",
-        reason, recover_paths_gone (session),
-        g_hash_table_size (session->peers));
+        reason, n, g_hash_table_size (session->peers));
     return;
   }
   GST_INFO ("network changed (%s): reconnecting signalling; %u of %u "
@@ -834,9 +837,11 @@ on_network_settled (gpointer data)
     /* Only some paths used the address that went, and the box has
      * another; signalling stands: no reconnect, whose reconcile would
      * swap every peer (the far side rebuilds when it sees us leave). */
+    guint n = recover_paths_gone (session);
+
     GST_INFO ("network changed: %u of %u peer path(s) lost their local "
               "address: recovering those only",
-        recover_paths_gone (session), g_hash_table_size (session->peers));
+        n, g_hash_table_size (session->peers));
   } else if (state == METERED_CLIENT_STATE_CONNECTED &&
              (count_address_gone (session) > 0 ||
                  (count_path_gone (session) > 0 &&

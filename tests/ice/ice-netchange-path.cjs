@@ -156,6 +156,7 @@ async function run(exe, tool, port) {
     }
     if (problems.length) throw new Error(problems.join('\n'));
   } catch (e) {
+    if (process.env.METERED_ICE_DEBUG) console.error(box.output);
     e.message += all.map(([tag, t]) => `\n${tag} status ${JSON.stringify(t.status)}` +
       `\n${tag} events ${JSON.stringify(t.events.slice(-15))}`).join('') +
       `\nbox output tail:\n${box.output.slice(-3000)}`;
