@@ -779,11 +779,10 @@ count_address_gone (MeteredSession *session)
 
 /* Peers whose selected path used a local address that is gone, while
  * another one is up: each recovers on its own (an ICE restart), and the
- * others keep their connection untouched. */
+ * others keep their connection untouched. Never inside a GST_INFO ():
+ * without debug output its arguments are not evaluated. */
 #define recover_paths_gone(session)                                            \
   count_peers (session, metered_remote_peer_network_changed)
-/* (Never inside a GST_INFO (): without debug output its arguments are
- * not evaluated.) */
 #define count_path_gone(session)                                               \
   count_peers (session, metered_remote_peer_path_address_gone)
 
