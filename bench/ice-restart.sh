@@ -2,7 +2,7 @@
 # gst-metered — LGPL-2.1-or-later
 #
 # bench/ice-restart.sh [--runs N] [--cuts LIST] [--dirs LIST] [--builddir DIR]
-#                      [--before probe|no-restart] [--cut link|path]
+#                      [--before probe|no-restart|main] [--cut link|path]
 #
 # How fast media comes back after the box's link is cut (issue 14), before
 # and after ICE restarts, in one run: tests/ice/ice-cut.cjs (two network
@@ -15,7 +15,11 @@
 # receiving metered-peer-tool beside the server; not in the default
 # --dirs), and the direction address-change:
 # tests/ice/ice-netchange.cjs, the sending box's address removed and a new
-# one added a second later (reported as cut "1"); twice:
+# one added a second later (reported as cut "1"), and the direction
+# path-change: tests/ice/ice-netchange-path.cjs, a box with two addresses
+# and two gst viewers loses the one only v-near's path uses (cut "1"; the
+# time runs from the removal; lost counts v-near's frames; v-far's
+# longest gap is in the JSON); twice:
 #   before  METERED_NO_SIGNALLING_PROBE=1: the behaviour of main ffdf50a
 #           (ICE restarts, but a socket the cut stalled is only noticed by
 #           the 60 s inactivity watchdog); with --before no-restart
@@ -23,6 +27,11 @@
 #           ours, Chromium's restart offers left unanswered); for
 #           address-change METERED_NO_WATCH_NETWORK=1 (nothing tells the
 #           box; main 917e4d8);
+#           with --before main, for every direction only
+#           METERED_NO_PATH_RECOVERY=1 METERED_NO_SYN_BOUND=1 (main
+#           0c255d2: a network change reconnects signalling or does
+#           nothing, and a probe attempt's unanswered SYN waits for the
+#           kernel's resend);
 #   after   this tree.
 # --cut: how the link is cut (tests/ice/ice-lib.cjs, METERED_ICE_CUT):
 # link (default) pulls the cable, so the browser's host sees its own
@@ -76,7 +85,14 @@ for mode in before after; do
         METERED_SOURCE_ROOT="$root" METERED_BUILD_ROOT="$build"
         METERED_ICE_JSON=1 METERED_ICE_CUT="$cut_method" METERED_ICE_CUTS="$cuts" METERED_ICE_RECOVER_S=60 METERED_ICE_LIMIT_S=600)
       script=ice-cut.cjs dir_cuts=$cuts
-      if [[ $dir == gst-to-gst ]]; then
+      [[ $dir == path-change ]] && script=ice-netchange-path.cjs dir_cuts=1
+      if [[ $mode == before && $before == main ]]; then
+        env+=(METERED_NO_PATH_RECOVERY=1 METERED_NO_SYN_BOUND=1)
+        [[ $dir == gst-to-gst ]] && script=ice-cut-gst.cjs
+        [[ $dir == address-change ]] && script=ice-netchange.cjs dir_cuts=1
+      elif [[ $dir == path-change ]]; then
+        [[ $mode == before ]] && env+=(METERED_NO_PATH_RECOVERY=1 METERED_NO_SYN_BOUND=1)
+      elif [[ $dir == gst-to-gst ]]; then
         # Toward another gst element (tests/ice/ice-cut-gst.cjs).
         script=ice-cut-gst.cjs
         [[ $mode == before ]] && env+=(METERED_NO_SIGNALLING_PROBE=1)
@@ -118,7 +134,7 @@ def mmm(v):
     return f"{min(v)} / {statistics.median(v):g} / {max(v)}"
 print(f"{'direction':<13} {'cut':>4}  {'mode':<6} {'back -> first frame ms (min/med/max)':<38} {'frames lost (min/med/max)':<27} how")
 for d in dirs:
-    for c in ([1] if d == 'address-change' else cuts):
+    for c in ([1] if d in ('address-change', 'path-change') else cuts):
         for mode in ('before', 'after'):
             rs = rows.get((mode, d), [])
             ok = [r for r in rs if not r.get('fail') and r['cut'] == c]

@@ -1424,7 +1424,9 @@ gst_metered_base_bin_class_init (GstMeteredBaseBinClass *klass)
    * used and the host has an address up (the same address coming back
    * needs nothing), the signalling socket reconnects at once and every
    * peer gets a fresh connection, as #GstMeteredBaseBin::network-changed
-   * does; a
+   * does; a peer whose selected path alone used an address that went
+   * (another is up, and the signalling socket's address stands) restarts
+   * ICE on its connection, the others left untouched; a
    * signalling reconnect waiting out its backoff tries again at once.
    * Changes that break nothing of ours (another interface, a route
    * elsewhere) are ignored. Read when the element joins.
@@ -1546,7 +1548,10 @@ gst_metered_base_bin_class_init (GstMeteredBaseBinClass *klass)
    * Tells the element that the local network changed (an address gone or
    * new, Wi-Fi to LTE, a DHCP renew): the application that knows
    * (NetworkManager, a modem script) emits it to start recovery at once
-   * instead of waiting for timeouts. The signalling socket, even one that
+   * instead of waiting for timeouts. While the signalling socket's local
+   * address is still configured (not loopback) and every peer has an
+   * address left, only the peers whose selected path used an address that
+   * is gone restart ICE. Otherwise the signalling socket, even one that
    * looks connected, is dropped and connects again at once (a
    * `disconnected` with close code 1000 and a state change on the bus,
    * subscriptions and queued messages kept), and its reconcile gives every

@@ -32,6 +32,15 @@ static void on_heartbeat (gpointer data);
  * dead socket unnoticed for that long. */
 #define PROBE_QUIET_MS 5000
 
+/* While the probe reconnects, an attempt whose SYN is unanswered for four
+ * of the path's last TCP handshakes (at least this long) is replaced:
+ * the kernel would retransmit that SYN only 1 s on, so the first one
+ * after the path comes back would wait up to that long. A path whose
+ * handshake took longer than a quarter of that keeps the kernel's pace
+ * (and the probe's attempt_ms). */
+#define PROBE_SYN_MIN_MS 250
+#define PROBE_SYN_MAX_MS 1000
+
 static void
 send_ping (MeteredSignallingClient *self)
 {
@@ -80,6 +89,7 @@ metered_client_liveness_stop (MeteredSignallingClient *self)
 {
   metered_clock_clear (self->clock, &self->watchdog_timer);
   metered_clock_clear (self->clock, &self->heartbeat_timer);
+  metered_clock_clear (self->clock, &self->syn_timer);
   self->ping_unanswered_ms = 0;
 }
 
@@ -128,4 +138,57 @@ metered_client_liveness_probe (
     return TRUE;
   }
   return FALSE;
+}
+
+static void
+on_syn_due (gpointer data)
+{
+  MeteredSignallingClient *self = data;
+
+  self->syn_timer = 0;
+  if (self->state == METERED_CLIENT_STATE_RECONNECTING &&
+      self->probe_reconnecting && !self->attempt_tcp_up)
+    metered_signalling_client_reconnect (self, "probe: SYN unanswered");
+}
+
+static void
+on_network_event (SoupMessage *msg, GSocketClientEvent event,
+    GIOStream *connection, gpointer data)
+{
+  g_autoptr (MeteredSignallingClient) self = metered_attempt_ref_get (data);
+  gint64 now;
+  guint syn_ms;
+
+  if (!self)
+    return;
+  now = metered_clock_now_ms (self->clock);
+  if (event == G_SOCKET_CLIENT_CONNECTING) {
+    self->tcp_connecting_ms = now;
+    syn_ms = MAX (PROBE_SYN_MIN_MS, 4 * self->tcp_handshake_ms);
+    metered_clock_clear (self->clock, &self->syn_timer);
+    /* METERED_NO_SYN_BOUND: the behaviour before, for bench/. */
+    if (self->probe_reconnecting && self->tcp_handshake_ms >= 0 &&
+        syn_ms < PROBE_SYN_MAX_MS && !g_getenv ("METERED_NO_SYN_BOUND"))
+      self->syn_timer =
+          metered_clock_schedule (self->clock, syn_ms, on_syn_due, self);
+  } else if (event == G_SOCKET_CLIENT_CONNECTED) {
+    self->attempt_tcp_up = TRUE;
+    self->tcp_handshake_ms = now - self->tcp_connecting_ms;
+    metered_clock_clear (self->clock, &self->syn_timer);
+  }
+}
+
+static void
+attempt_ref_closure_free (gpointer data, GClosure *closure)
+{
+  metered_attempt_ref_free (data);
+}
+
+void
+metered_client_liveness_watch_attempt (
+    MeteredSignallingClient *self, SoupMessage *msg)
+{
+  self->attempt_tcp_up = FALSE;
+  g_signal_connect_data (msg, "network-event", G_CALLBACK (on_network_event),
+      metered_attempt_ref_new (self), attempt_ref_closure_free, 0);
 }

@@ -197,6 +197,13 @@ struct _MeteredSignallingClient
   /* The probe dropped the socket: attempts are replaced at the probe's
    * pace instead of waiting out their backoff, until a welcome. */
   gboolean probe_reconnecting;
+  /* The attempt's TCP handshake: when it began, whether it completed;
+   * the last completed one's duration (-1: none yet) paces the probe's
+   * replacement of an attempt whose SYN went unanswered (syn_timer). */
+  gint64 tcp_connecting_ms;
+  gboolean attempt_tcp_up;
+  gint64 tcp_handshake_ms;
+  guint syn_timer;
 
   /* requests */
   GHashTable *pending; /* request_id -> MeteredClientRequest*, on this socket */
@@ -325,5 +332,9 @@ G_GNUC_INTERNAL void metered_client_liveness_stop (
  * unanswered past dead_ms, or the probe's reconnect stuck. */
 G_GNUC_INTERNAL gboolean metered_client_liveness_probe (
     MeteredSignallingClient *self, guint dead_ms, guint attempt_ms);
+
+/* Watches an attempt's TCP handshake (msg: its upgrade request). */
+G_GNUC_INTERNAL void metered_client_liveness_watch_attempt (
+    MeteredSignallingClient *self, SoupMessage *msg);
 
 G_END_DECLS

@@ -45,6 +45,8 @@
 
 #include "client/metered-client-url.h"
 
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <string.h>
 
 enum
@@ -484,6 +486,7 @@ metered_client_open_socket (
     return;
   }
   self->attempt_cancellable = g_cancellable_new ();
+  metered_client_liveness_watch_attempt (self, msg);
   soup_session_websocket_connect_async (metered_client_session (self), msg,
       NULL, NULL, G_PRIORITY_DEFAULT, self->attempt_cancellable,
       on_ws_connected, metered_attempt_ref_new (self));
@@ -671,6 +674,82 @@ metered_signalling_client_reconnect_now (MeteredSignallingClient *self)
 {
   g_return_if_fail (METERED_IS_SIGNALLING_CLIENT (self));
   metered_client_invoke (self, do_reconnect_now, NULL, NULL);
+}
+
+static gboolean
+inet_address_configured (GInetAddress *addr)
+{
+  struct ifaddrs *ifs = NULL;
+  gboolean found = FALSE;
+
+  if (getifaddrs (&ifs) != 0)
+    return TRUE; /* cannot tell: not gone */
+  for (struct ifaddrs *i = ifs; i && !found; i = i->ifa_next) {
+    g_autoptr (GSocketAddress) sa = NULL;
+
+    if (!i->ifa_addr || (i->ifa_addr->sa_family != AF_INET &&
+                            i->ifa_addr->sa_family != AF_INET6))
+      continue;
+    sa = g_socket_address_new_from_native (i->ifa_addr,
+        i->ifa_addr->sa_family == AF_INET ? sizeof (struct sockaddr_in)
+                                          : sizeof (struct sockaddr_in6));
+    found = sa &&
+            g_inet_address_equal (addr,
+                g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (sa)));
+  }
+  freeifaddrs (ifs);
+  return found;
+}
+
+/* The connected socket's local address, or NULL (no socket, not TCP/IP). */
+static GInetAddress *
+dup_local_address (MeteredSignallingClient *self)
+{
+  GIOStream *stream;
+  GSocket *sock;
+  g_autoptr (GSocketAddress) local = NULL;
+
+  if (self->state != METERED_CLIENT_STATE_CONNECTED || !self->ws)
+    return NULL;
+  stream = soup_websocket_connection_get_io_stream (self->ws);
+  /* libsoup 3 hands the websocket a wrapper of the connection's stream,
+   * tagged with its socket. */
+  sock = G_IS_SOCKET_CONNECTION (stream)
+             ? g_socket_connection_get_socket (G_SOCKET_CONNECTION (stream))
+             : g_object_get_data (G_OBJECT (stream), "GSocket");
+  if (!G_IS_SOCKET (sock))
+    return NULL;
+  local = g_socket_get_local_address (sock, NULL);
+  if (!G_IS_INET_SOCKET_ADDRESS (local))
+    return NULL;
+  return g_object_ref (
+      g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (local)));
+}
+
+/* Whether the socket's local address is configured: 1, 0, or -1 when
+ * that cannot be told (no socket, or loopback: a local relay). */
+static int
+local_address_configured (MeteredSignallingClient *self)
+{
+  g_autoptr (GInetAddress) addr = dup_local_address (self);
+
+  if (!addr || g_inet_address_get_is_loopback (addr))
+    return -1;
+  return inet_address_configured (addr) ? 1 : 0;
+}
+
+gboolean
+metered_signalling_client_local_address_gone (MeteredSignallingClient *self)
+{
+  g_return_val_if_fail (METERED_IS_SIGNALLING_CLIENT (self), FALSE);
+  return local_address_configured (self) == 0;
+}
+
+gboolean
+metered_signalling_client_local_address_stands (MeteredSignallingClient *self)
+{
+  g_return_val_if_fail (METERED_IS_SIGNALLING_CLIENT (self), FALSE);
+  return local_address_configured (self) == 1;
 }
 
 /* A close frame's reason is at most 123 bytes (RFC 6455 §5.5). */
@@ -1382,6 +1461,7 @@ metered_signalling_client_init (MeteredSignallingClient *self)
   self->slow_floor_ms = METERED_SLOW_BACKOFF_FLOOR_MS;
   self->inactivity_timeout_ms = METERED_INACTIVITY_TIMEOUT_MS;
   self->welcome_timeout_ms = METERED_WELCOME_TIMEOUT_MS;
+  self->tcp_handshake_ms = -1;
   self->ack_timeout_ms = METERED_ACK_TIMEOUT_MS;
   self->stuck_timeout_ms = DEFAULT_STUCK_TIMEOUT_MS;
   self->queue_size = DEFAULT_QUEUE_SIZE;

@@ -87,6 +87,20 @@ void metered_signalling_client_close (
 /* Cuts a pending reconnect backoff short (a network-change hint). */
 void metered_signalling_client_reconnect_now (MeteredSignallingClient *self);
 
+/* TRUE when the connected socket's local address is no longer configured
+ * on any interface (the network changed under it): only a reconnect can
+ * help it. FALSE when it stands, is on loopback (a local relay: its path
+ * beyond cannot be judged from here) or there is no socket. Call on the
+ * client's context thread. */
+gboolean metered_signalling_client_local_address_gone (
+    MeteredSignallingClient *self);
+
+/* TRUE when connected on a socket whose local address is still configured
+ * (loopback excluded: a local relay's path cannot be judged from here).
+ * Call on the client's context thread. */
+gboolean metered_signalling_client_local_address_stands (
+    MeteredSignallingClient *self);
+
 /* Drops the current socket, even one that looks connected (its local
  * address may be gone), and reconnects at once through the ordinary
  * reconnect path: `disconnected` (code 1000, @reason, will-reconnect),

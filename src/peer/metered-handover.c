@@ -172,7 +172,7 @@ metered_handover_recovery (const MeteredRecoveryFacts *f)
 
   if (!f->established || f->address_gone || !f->restart_possible)
     r = METERED_RECOVERY_SWAP;
-  else if (f->polite)
+  else if (f->polite && !f->path_gone)
     r = f->attempt < METERED_RECOVERY_POLITE_WAIT ? METERED_RECOVERY_WAIT
                                                   : METERED_RECOVERY_SWAP;
   else if (f->attempt < METERED_RECOVERY_MAX_RESTARTS)

@@ -174,6 +174,12 @@ typedef struct
   gboolean established;
   gboolean polite;
   gboolean address_gone; /* a local address the connection used is gone */
+  /* The selected pair's local address is gone while another is up (or
+   * libnice dropped the selected pair of a connection webrtcbin still
+   * calls connected): we know before the remote can (its checks fail
+   * only after its consent timeout), so ours is the restart, polite or
+   * not. */
+  gboolean path_gone;
   gboolean restart_possible; /* libnice, and no restart failed before */
   gboolean negotiating; /* an offer/answer exchange is under way */
   /* The path is dead for good (failed, or no media for

@@ -223,6 +223,33 @@ address_configured (const NiceAddress *addr)
 }
 
 gboolean
+metered_ice_restart_selected_address_gone (GstElement *webrtc)
+{
+  IceStream s;
+  NiceCandidate *local = NULL, *remote = NULL;
+  GstWebRTCICEConnectionState ice_state;
+  gboolean gone = FALSE;
+
+  if (!find_stream (webrtc, &s, NULL))
+    return FALSE;
+  /* The pair's candidates stay the agent's: not freed here. */
+  if (nice_agent_get_selected_pair (
+          s.agent, s.stream_id, NICE_COMPONENT_TYPE_RTP, &local, &remote) &&
+      local) {
+    gone = !address_configured (&local->base_addr);
+  } else {
+    /* libnice may drop a socket whose sends fail (its address went), and
+     * the selected pair with it, with no state change: a connection
+     * still called connected without a pair has lost its path. */
+    g_object_get (webrtc, "ice-connection-state", &ice_state, NULL);
+    gone = ice_state == GST_WEBRTC_ICE_CONNECTION_STATE_CONNECTED ||
+           ice_state == GST_WEBRTC_ICE_CONNECTION_STATE_COMPLETED;
+  }
+  ice_stream_clear (&s);
+  return gone;
+}
+
+gboolean
 metered_ice_restart_local_address_gone (GstElement *webrtc)
 {
   IceStream s;

@@ -64,6 +64,11 @@ GPtrArray *metered_ice_restart_local_candidates (GstElement *webrtc);
  * gathered on is configured any more: no restart can help then. */
 gboolean metered_ice_restart_local_address_gone (GstElement *webrtc);
 
+/* TRUE when the selected pair's local candidate was gathered on an
+ * address that is no longer configured (FALSE without a selected pair):
+ * that path is gone even if other local addresses remain. */
+gboolean metered_ice_restart_selected_address_gone (GstElement *webrtc);
+
 /* --- MeteredConnection (metered-negotiation.c) --- */
 
 /* Our own restart: restarts ICE and offers its new credentials. FALSE
@@ -74,5 +79,8 @@ gboolean metered_connection_restart_ice (MeteredConnection *conn);
 gboolean metered_connection_is_negotiating (MeteredConnection *conn);
 /* See metered_ice_restart_local_address_gone(). Context thread. */
 gboolean metered_connection_local_address_gone (MeteredConnection *conn);
+
+/* See metered_ice_restart_selected_address_gone(). Context thread. */
+gboolean metered_connection_selected_address_gone (MeteredConnection *conn);
 
 G_END_DECLS

@@ -614,6 +614,13 @@ metered_connection_local_address_gone (MeteredConnection *conn)
          metered_ice_restart_local_address_gone (conn->webrtc);
 }
 
+gboolean
+metered_connection_selected_address_gone (MeteredConnection *conn)
+{
+  return !conn->stopped && conn->webrtc &&
+         metered_ice_restart_selected_address_gone (conn->webrtc);
+}
+
 static MeteredSignalVerdict
 handle_description (MeteredConnection *conn, const char *type, const char *sdp)
 {

@@ -287,6 +287,9 @@ recover_due (gpointer data)
   if (peer->conn) {
     f.negotiating = metered_connection_is_negotiating (peer->conn);
     f.address_gone = metered_connection_local_address_gone (peer->conn);
+    /* METERED_NO_PATH_RECOVERY: the behaviour before, for bench/. */
+    f.path_gone = !g_getenv ("METERED_NO_PATH_RECOVERY") &&
+                  metered_connection_selected_address_gone (peer->conn);
   }
   action = metered_handover_recovery (&f);
   GST_INFO ("peer %s: recovery %u: %s (established %d polite %d dead %d "
@@ -573,6 +576,43 @@ gboolean
 metered_remote_peer_local_address_gone (MeteredRemotePeer *peer)
 {
   return peer->conn && metered_connection_local_address_gone (peer->conn);
+}
+
+gboolean
+metered_remote_peer_path_address_gone (MeteredRemotePeer *peer)
+{
+  return peer->conn && (metered_connection_selected_address_gone (peer->conn) ||
+                           metered_connection_local_address_gone (peer->conn));
+}
+
+gboolean
+metered_remote_peer_network_changed (MeteredRemotePeer *peer)
+{
+  if (!metered_remote_peer_path_address_gone (peer))
+    return FALSE;
+  if (metered_connection_local_address_gone (peer->conn) ||
+      !peer->established || peer->lingering ||
+      g_getenv ("METERED_NO_ICE_RESTART")) {
+    GST_INFO ("peer %s: our local address is gone: fresh connection", peer->id);
+    peer->recovery = METERED_RECOVERY_SWAP;
+    peer_swap (peer, NULL);
+    return TRUE;
+  }
+  /* Another local address is up and the agent keeps its candidates
+   * there: new checks find a path on it under the same DTLS session,
+   * which the far side's live RTCPeerConnection accepts (a fresh one it
+   * would refuse). Ours to start whatever the politeness: the far side
+   * cannot know yet (its checks on the old pair fail only after its
+   * consent timeout), so no offer of its own collides. The ladder goes
+   * on from here until media flows again. */
+  GST_INFO (
+      "peer %s: our selected local address is gone: ICE restart", peer->id);
+  if (metered_connection_restart_ice (peer->conn))
+    peer->recovery = METERED_RECOVERY_RESTART;
+  peer->silent = TRUE;
+  peer->silent_rx = peer->rx_count;
+  peer_recover (peer, "our local address is gone");
+  return TRUE;
 }
 
 gboolean

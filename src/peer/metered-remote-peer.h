@@ -99,6 +99,14 @@ GVariant *metered_remote_peer_get_stats (MeteredRemotePeer *peer);
  * network changed under it): only a fresh connection can help. Context
  * thread. */
 gboolean metered_remote_peer_local_address_gone (MeteredRemotePeer *peer);
+/* TRUE when the current connection's selected pair used a local address
+ * that is gone, or all of them are. Context thread. */
+gboolean metered_remote_peer_path_address_gone (MeteredRemotePeer *peer);
+/* After a local network change: if this peer's path used an address that
+ * is gone, recovers it now (an ICE restart when another local address is
+ * up, else a fresh connection) and returns TRUE; a peer whose path stands
+ * is left alone. Context thread. */
+gboolean metered_remote_peer_network_changed (MeteredRemotePeer *peer);
 /* Stops every connection; the peer is closed for good. */
 void metered_remote_peer_close (MeteredRemotePeer *peer);
 

@@ -757,24 +757,55 @@ on_connect_done (GObject *source, GAsyncResult *result, gpointer data)
  * route, the second connects at once instead of after the backoff). */
 #define NETWORK_DEBOUNCE_MS 500
 
+/* How many peers func returns TRUE for, calling it on each. */
 static guint
-count_address_gone (MeteredSession *session)
+count_peers (MeteredSession *session, gboolean (*func) (MeteredRemotePeer *))
 {
   GHashTableIter iter;
   gpointer peer;
-  guint gone = 0;
+  guint n = 0;
 
   g_hash_table_iter_init (&iter, session->peers);
   while (g_hash_table_iter_next (&iter, NULL, &peer))
-    gone += metered_remote_peer_local_address_gone (peer) ? 1 : 0;
-  return gone;
+    n += func (peer) ? 1 : 0;
+  return n;
 }
+
+static guint
+count_address_gone (MeteredSession *session)
+{
+  return count_peers (session, metered_remote_peer_local_address_gone);
+}
+
+/* Peers whose selected path used a local address that is gone, while
+ * another one is up: each recovers on its own (an ICE restart), and the
+ * others keep their connection untouched. Never inside a GST_INFO ():
+ * without debug output its arguments are not evaluated. */
+#define recover_paths_gone(session)                                            \
+  count_peers (session, metered_remote_peer_network_changed)
+#define count_path_gone(session)                                               \
+  count_peers (session, metered_remote_peer_path_address_gone)
 
 void
 metered_session_network_changed (MeteredSession *session, const char *reason)
 {
   if (!session->started)
     return;
+  if (metered_signalling_client_local_address_stands (session->client) &&
+      count_address_gone (session) == 0 &&
+      !g_getenv ("METERED_NO_PATH_RECOVERY")) {
+    /* Its address is still ours and every peer has a local address left
+     * for a restart: a reconnect would only make the far sides rebuild
+     * every connection on our left and joined. (A peer with none needs a
+     * fresh connection, which a browser accepts only once it rebuilt:
+     * that takes the reconnect below.) */
+    guint n = recover_paths_gone (session);
+
+    GST_INFO ("network changed (%s): signalling stands; %u of %u peer "
+              "path(s) lost their local address: recovering those only",
+        reason, n, g_hash_table_size (session->peers));
+    return;
+  }
   GST_INFO ("network changed (%s): reconnecting signalling; %u of %u "
             "peer connection(s) lost their local address",
       reason, count_address_gone (session), g_hash_table_size (session->peers));
@@ -798,7 +829,24 @@ on_network_settled (gpointer data)
     GST_INFO ("network changed while reconnecting: retrying now");
     metered_signalling_client_reconnect_now (session->client);
   } else if (state == METERED_CLIENT_STATE_CONNECTED &&
-             count_address_gone (session) > 0) {
+             !g_getenv ("METERED_NO_PATH_RECOVERY") &&
+             count_address_gone (session) == 0 &&
+             !metered_signalling_client_local_address_gone (session->client) &&
+             count_path_gone (session) > 0) {
+    /* Only some paths used the address that went, and the box has
+     * another; signalling stands: no reconnect, whose reconcile would
+     * swap every peer (the far side rebuilds when it sees us leave). */
+    guint n = recover_paths_gone (session);
+
+    GST_INFO ("network changed: %u of %u peer path(s) lost their local "
+              "address: recovering those only",
+        n, g_hash_table_size (session->peers));
+  } else if (state == METERED_CLIENT_STATE_CONNECTED &&
+             (count_address_gone (session) > 0 ||
+                 (count_path_gone (session) > 0 &&
+                     !g_getenv ("METERED_NO_PATH_RECOVERY") &&
+                     metered_signalling_client_local_address_gone (
+                         session->client)))) {
     /* Fresh connections made now would gather nothing and, unconnected,
      * be swapped again later toward a browser that has already rebuilt
      * (which refuses that offer). Wait for an address: the next change

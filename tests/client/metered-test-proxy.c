@@ -298,6 +298,17 @@ metered_test_proxy_get_mode (MeteredTestProxy *proxy)
   return proxy->mode;
 }
 
+/* A stopped service leaves its socket listening: the kernel completes
+ * handshakes into the accept queue until it is full, then drops SYNs. */
+void
+metered_test_proxy_set_accepting (MeteredTestProxy *proxy, gboolean accepting)
+{
+  if (accepting)
+    g_socket_service_start (proxy->service);
+  else
+    g_socket_service_stop (proxy->service);
+}
+
 guint
 metered_test_proxy_get_n_open (MeteredTestProxy *proxy)
 {

@@ -59,6 +59,11 @@ void metered_test_proxy_set_mode (
 MeteredTestProxyMode metered_test_proxy_get_mode (MeteredTestProxy *proxy);
 
 /* Closes both sides of every open connection now; returns how many. */
+/* FALSE: connections are no longer accepted (the socket stays
+ * listening, so the kernel queues them up to its backlog). */
+void metered_test_proxy_set_accepting (
+    MeteredTestProxy *proxy, gboolean accepting);
+
 guint metered_test_proxy_cut (MeteredTestProxy *proxy);
 
 /* Connections open now (forwarding or blackholed). */

@@ -1207,6 +1207,127 @@ on_token_error_close (MeteredSignallingClient *client, guint consecutive,
  * ::token-provider-error) handler: close() must win over the reconnect the
  * client was about to schedule (the SDK checks explicitlyClosed in
  * scheduleReconnect for exactly this). */
+/* --- the probe's SYN bound --- */
+
+/* The local port of our one socket in SYN-SENT toward 127.0.0.1:port
+ * (/proc/net/tcp, state 02), 0 if none; the test fails on two. */
+static guint
+syn_sent_port (guint16 port)
+{
+  g_autofree char *text = NULL;
+  g_auto (GStrv) lines = NULL;
+  g_autofree char *remote = g_strdup_printf ("0100007F:%04X", port);
+  guint found = 0, n = 0;
+
+  g_assert_true (g_file_get_contents ("/proc/net/tcp", &text, NULL, NULL));
+  lines = g_strsplit (text, "\n", -1);
+  for (guint i = 1; lines[i]; i++) {
+    g_auto (GStrv) col = g_strsplit_set (g_strstrip (lines[i]), " ", -1);
+    GPtrArray *f = g_ptr_array_new ();
+
+    for (guint j = 0; col[j]; j++)
+      if (*col[j])
+        g_ptr_array_add (f, col[j]);
+    if (f->len > 3 && g_str_equal (f->pdata[2], remote) &&
+        g_str_equal (f->pdata[3], "02")) {
+      const char *colon = strchr (f->pdata[1], ':');
+
+      found = colon ? (guint) g_ascii_strtoull (colon + 1, NULL, 16) : 0;
+      n++;
+    }
+    g_ptr_array_unref (f);
+  }
+  g_assert_cmpuint (n, <=, 1);
+  return found;
+}
+
+/* Connects sockets to port until the kernel stops completing their
+ * handshakes (the listener's accept queue is full: further SYNs are
+ * dropped); the ones that completed are returned, to be kept open. */
+static GPtrArray *
+fill_accept_queue (guint16 port)
+{
+  GPtrArray *held = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr (GSocketAddress) address =
+      g_inet_socket_address_new_from_string ("127.0.0.1", port);
+
+  for (guint i = 0; i < 256; i++) {
+    g_autoptr (GError) error = NULL;
+    g_autoptr (GSocket) sock = g_socket_new (G_SOCKET_FAMILY_IPV4,
+        G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, &error);
+
+    g_assert_no_error (error);
+    g_socket_set_blocking (sock, FALSE);
+    if (!g_socket_connect (sock, address, NULL, &error)) {
+      g_assert_error (error, G_IO_ERROR, G_IO_ERROR_PENDING);
+      g_clear_error (&error);
+      /* Loopback completes a handshake within the connect call unless
+       * the SYN was dropped; a second is plenty. */
+      if (!g_socket_condition_timed_wait (
+              sock, G_IO_OUT, G_USEC_PER_SEC, NULL, NULL) ||
+          !g_socket_check_connect_result (sock, NULL))
+        return held; /* closed here: its SYN-SENT socket goes */
+    }
+    g_ptr_array_add (held, g_steal_pointer (&sock));
+  }
+  g_assert_not_reached ();
+}
+
+/* While the probe reconnects, an attempt whose SYN goes unanswered is
+ * replaced at the bound (4 of the last handshakes, at least 250 ms)
+ * instead of waiting for the kernel's retransmission 1 s later: a real
+ * listening socket whose accept queue is full drops the SYN, so the
+ * attempt hangs in SYN-SENT; once connections are accepted again the
+ * attempt that follows is welcomed. */
+static void
+test_probe_syn_bound (Fixture *f, gconstpointer data)
+{
+  g_autoptr (MeteredSignallingClient) client = client_new (f, TRUE);
+  g_autoptr (TestRecorder) rec = recorder_new (f, client);
+  g_autoptr (GPtrArray) held = NULL;
+  guint16 port = metered_test_proxy_get_port (f->proxy);
+  guint first;
+
+  /* Its handshake on loopback takes no clock time: the bound is 250 ms. */
+  connect_ok (client);
+  /* Loopback never counts as gone (a local relay's path is not ours). */
+  g_assert_false (metered_signalling_client_local_address_gone (client));
+  metered_test_proxy_set_accepting (f->proxy, FALSE);
+  test_drain ();
+  held = fill_accept_queue (port);
+  g_assert_cmpuint (held->len, >, 0);
+  g_assert_cmpuint (syn_sent_port (port), ==, 0);
+
+  /* The socket dies under a cut; the probe drops it and reconnects. */
+  metered_test_proxy_set_mode (f->proxy, METERED_TEST_PROXY_BLACKHOLE);
+  metered_manual_clock_advance (f->manual, 5000);
+  metered_signalling_client_probe (client, 2000, 60000);
+  test_assert_wait (
+      metered_test_proxy_get_bytes_dropped (f->proxy) > 0, WAIT_MS);
+  metered_manual_clock_advance (f->manual, 2000);
+  metered_signalling_client_probe (client, 2000, 60000);
+  test_assert_wait (rec->disconnects->len == 1, WAIT_MS);
+  test_assert_wait ((first = syn_sent_port (port)) != 0, WAIT_MS);
+  g_assert_cmpint (state_of (client), ==, METERED_CLIENT_STATE_RECONNECTING);
+
+  /* Not before the bound... */
+  metered_manual_clock_advance (f->manual, 249);
+  test_drain ();
+  g_assert_cmpuint (syn_sent_port (port), ==, first);
+  /* ...at it: a new attempt, on a new socket. */
+  metered_manual_clock_advance (f->manual, 1);
+  test_assert_wait (
+      syn_sent_port (port) != 0 && syn_sent_port (port) != first, WAIT_MS);
+  g_assert_cmpint (state_of (client), ==, METERED_CLIENT_STATE_RECONNECTING);
+
+  /* Accepting again: the queue drains and the attempt is welcomed. */
+  metered_test_proxy_set_mode (f->proxy, METERED_TEST_PROXY_FORWARD);
+  metered_test_proxy_set_accepting (f->proxy, TRUE);
+  test_assert_wait (rec->n_reconnected == 1, WAIT_MS);
+  g_assert_cmpuint (rec->disconnects->len, ==, 1);
+  g_assert_cmpuint (syn_sent_port (port), ==, 0);
+}
+
 static void
 test_close_from_handler (Fixture *f, gconstpointer data)
 {
@@ -1502,6 +1623,7 @@ main (int argc, char **argv)
   ADD ("/client/going-away", test_going_away);
   ADD ("/client/reconnect-now", test_reconnect_now);
   ADD ("/client/liveness/probe", test_probe);
+  ADD ("/client/liveness/probe-syn-bound", test_probe_syn_bound);
   ADD ("/client/close-from-handler", test_close_from_handler);
   ADD ("/client/welcome-timeout/stalled-handshake",
       test_welcome_timeout_stalled_handshake);

@@ -102,25 +102,31 @@ const ip = (...args) => execFileSync('ip', args, { timeout: 5000 });
 // cut stalls it as it would the box's own).
 const RELAY = `
 const net = require('net');
-const [port, host] = [Number(process.env.RELAY_PORT), '10.99.0.1'];
+const [port, host] = [Number(process.env.RELAY_PORT), process.env.RELAY_HOST || '10.99.0.1'];
+const localAddress = process.env.RELAY_SRC || undefined;
 net.createServer((c) => {
-  const s = net.connect(port, host);
+  const s = net.connect({ port, host, localAddress });
   c.pipe(s); s.pipe(c);
   c.on('error', () => s.destroy()); s.on('error', () => c.destroy());
   c.on('close', () => s.destroy()); s.on('close', () => c.destroy());
 }).listen(port, '127.0.0.1');`;
 
 // Runs tool in namespace B, signalling through the relay to port. v1
-// moves there (and loses its address in A).
-async function startBox(tool, args, port) {
-  ensureVeth();
+// moves there (and loses its address in A). opts (optional): dev and
+// addr (another veth end the caller made, instead of v1 10.99.0.2/24),
+// setup (more shell lines once it is up), relayHost (the server's
+// address, 10.99.0.1) and relaySrc (the relay's source address).
+async function startBox(tool, args, port, opts = {}) {
+  const dev = opts.dev || 'v1';
+  if (!opts.dev) ensureVeth();
   const script = [
     'set -e',
-    'for i in $(seq 100); do ip link show v1 >/dev/null 2>&1 && break; sleep 0.05; done',
+    `for i in $(seq 100); do ip link show ${dev} >/dev/null 2>&1 && break; sleep 0.05; done`,
     'ip link set lo up',
     'sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1',
-    'ip addr add 10.99.0.2/24 dev v1',
-    'ip link set v1 up',
+    `ip addr add ${opts.addr || '10.99.0.2/24'} dev ${dev}`,
+    `ip link set ${dev} up`,
+    ...(opts.setup || []),
     `"${process.execPath}" -e "$RELAY" > /dev/null 2>&1 & relay=$!`,
     'for i in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$RELAY_PORT) 2>/dev/null && break; sleep 0.05; done',
     // The namespace (and v1 with it) goes when the tool and the relay do.
@@ -133,11 +139,18 @@ async function startBox(tool, args, port) {
   ].join('\n');
   const child = spawn('unshare', ['--net', 'bash', '-c', script, 'box', tool,
     '--url', `ws://127.0.0.1:${port}`, ...args],
-  { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RELAY, RELAY_PORT: String(port) } });
-  const t = trackTool(child, 'box');
-  // Moving v1 into B: wait until B exists (the child is unshare's exec).
+  {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: {
+      ...process.env, RELAY, RELAY_PORT: String(port),
+      RELAY_HOST: opts.relayHost || '10.99.0.1', RELAY_SRC: opts.relaySrc || '',
+    },
+  });
+  const t = trackTool(child, opts.tag || 'box');
+  // Moving the device into B: wait until B exists (the child is
+  // unshare's exec).
   await new Promise((r) => setTimeout(r, 200));
-  ip('link', 'set', 'v1', 'netns', String(child.pid));
+  ip('link', 'set', dev, 'netns', String(child.pid));
   return t;
 }
 
@@ -199,4 +212,5 @@ const SHARED_SERVER = ['--host', '0.0.0.0'];
 
 module.exports = {
   mint, sleep, waitFor, trackTool, runMain, startBox, ensureVeth, ipv4OnlyA, linkCut, SHARED_SERVER,
+  ip,
 };

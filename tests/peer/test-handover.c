@@ -444,6 +444,24 @@ test_recovery_polite_waits_for_remote (void)
 }
 
 static void
+test_recovery_polite_restarts_own_path_gone (void)
+{
+  MeteredRecoveryFacts f = alive_impolite ();
+
+  /* our selected address went, another is up: we restart, polite too */
+  f.polite = TRUE;
+  f.path_gone = TRUE;
+  g_assert_cmpint (
+      metered_handover_recovery (&f), ==, METERED_RECOVERY_RESTART);
+  f.negotiating = TRUE;
+  g_assert_cmpint (metered_handover_recovery (&f), ==, METERED_RECOVERY_WAIT);
+  /* every address gone: no restart can help */
+  f.negotiating = FALSE;
+  f.address_gone = TRUE;
+  g_assert_cmpint (metered_handover_recovery (&f), ==, METERED_RECOVERY_WAIT);
+}
+
+static void
 test_recovery_swap_only_cases (void)
 {
   MeteredRecoveryFacts f = alive_impolite ();
@@ -508,6 +526,8 @@ main (int argc, char **argv)
       test_recovery_impolite_waits_for_answer);
   g_test_add_func ("/handover/recovery-polite-waits-for-remote",
       test_recovery_polite_waits_for_remote);
+  g_test_add_func ("/handover/recovery-polite-restarts-own-path-gone",
+      test_recovery_polite_restarts_own_path_gone);
   g_test_add_func (
       "/handover/recovery-swap-only-cases", test_recovery_swap_only_cases);
 
