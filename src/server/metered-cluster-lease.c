@@ -289,10 +289,9 @@ on_tick (gpointer data)
    * have reaped this node already: fence before anything else runs. */
   if (lease->state == LEASE_HELD &&
       metered_cluster_lease_fence_due (
-          lease->last_ok_us, now, lease->timing.fence_after_ms) &&
-      (!stalled || metered_cluster_lease_fence_due (
-                       MAX (lease->last_ok_us, lease->renew_sent_us), now,
-                       lease->timing.fence_after_ms))) {
+          stalled ? MAX (lease->last_ok_us, lease->renew_sent_us)
+                  : lease->last_ok_us,
+          now, lease->timing.fence_after_ms)) {
     g_autofree char *why =
         g_strdup_printf ("lease not renewed for %" G_GINT64_FORMAT " ms",
             (now - lease->last_ok_us) / 1000);
