@@ -781,10 +781,17 @@ count_address_gone (MeteredSession *session)
  * another one is up: each recovers on its own (an ICE restart), and the
  * others keep their connection untouched. Never inside a GST_INFO ():
  * without debug output its arguments are not evaluated. */
-#define recover_paths_gone(session)                                            \
-  count_peers (session, metered_remote_peer_network_changed)
-#define count_path_gone(session)                                               \
-  count_peers (session, metered_remote_peer_path_address_gone)
+static guint
+recover_paths_gone (MeteredSession *session)
+{
+  return count_peers (session, metered_remote_peer_network_changed);
+}
+
+static guint
+count_path_gone (MeteredSession *session)
+{
+  return count_peers (session, metered_remote_peer_path_address_gone);
+}
 
 void
 metered_session_network_changed (MeteredSession *session, const char *reason)
@@ -828,37 +835,39 @@ on_network_settled (gpointer data)
     /* The new address may be the one that works: no more backoff. */
     GST_INFO ("network changed while reconnecting: retrying now");
     metered_signalling_client_reconnect_now (session->client);
-  } else if (state == METERED_CLIENT_STATE_CONNECTED &&
-             !g_getenv ("METERED_NO_PATH_RECOVERY") &&
-             count_address_gone (session) == 0 &&
-             !metered_signalling_client_local_address_gone (session->client) &&
-             count_path_gone (session) > 0) {
-    /* Only some paths used the address that went, and the box has
-     * another; signalling stands: no reconnect, whose reconcile would
-     * swap every peer (the far side rebuilds when it sees us leave). */
-    guint n = recover_paths_gone (session);
+  } else if (state == METERED_CLIENT_STATE_CONNECTED) {
+    /* Each asks the interfaces (getifaddrs) for every peer: once each. */
+    guint address_gone = count_address_gone (session);
+    guint path_gone =
+        g_getenv ("METERED_NO_PATH_RECOVERY") ? 0 : count_path_gone (session);
+    gboolean signalling_gone =
+        metered_signalling_client_local_address_gone (session->client);
 
-    GST_INFO ("network changed: %u of %u peer path(s) lost their local "
-              "address: recovering those only",
-        n, g_hash_table_size (session->peers));
-  } else if (state == METERED_CLIENT_STATE_CONNECTED &&
-             (count_address_gone (session) > 0 ||
-                 (count_path_gone (session) > 0 &&
-                     !g_getenv ("METERED_NO_PATH_RECOVERY") &&
-                     metered_signalling_client_local_address_gone (
-                         session->client)))) {
-    /* Fresh connections made now would gather nothing and, unconnected,
-     * be swapped again later toward a browser that has already rebuilt
-     * (which refuses that offer). Wait for an address: the next change
-     * brings us back here, and the same address coming back needs
-     * nothing at all (the old sockets work again). */
-    if (metered_network_host_has_address ())
-      metered_session_network_changed (session, "network changed (monitor)");
-    else
-      GST_INFO ("network changed: our address is gone and no other is up "
-                "yet: waiting for one");
+    if (address_gone == 0 && !signalling_gone && path_gone > 0) {
+      /* Only some paths used the address that went, and the box has
+       * another; signalling stands: no reconnect, whose reconcile would
+       * swap every peer (the far side rebuilds when it sees us leave). */
+      guint n = recover_paths_gone (session);
+
+      GST_INFO ("network changed: %u of %u peer path(s) lost their local "
+                "address: recovering those only",
+          n, g_hash_table_size (session->peers));
+    } else if (address_gone > 0 || (path_gone > 0 && signalling_gone)) {
+      /* Fresh connections made now would gather nothing and, unconnected,
+       * be swapped again later toward a browser that has already rebuilt
+       * (which refuses that offer). Wait for an address: the next change
+       * brings us back here, and the same address coming back needs
+       * nothing at all (the old sockets work again). */
+      if (metered_network_host_has_address ())
+        metered_session_network_changed (session, "network changed (monitor)");
+      else
+        GST_INFO ("network changed: our address is gone and no other is up "
+                  "yet: waiting for one");
+    } else {
+      GST_DEBUG ("network changed: our socket and paths still stand");
+    }
   } else {
-    GST_DEBUG ("network changed: our socket and paths still stand");
+    GST_DEBUG ("network changed: not connected, nothing to recover");
   }
   return G_SOURCE_REMOVE;
 }
