@@ -311,8 +311,12 @@ test_paced_flush (void)
     g_assert_no_error (results[i].error);
   }
   assert_once_in_order (pub, recv_rec, N);
-  /* The cut was the only drop: the flush cost no 4011. */
-  g_assert_cmpuint (pub_rec->disconnects->len, ==, 1);
+  /* The flush cost no 4011 and no second reconnect. (Attempts the
+   * proxy refused before the gate opened count as drops too, so their
+   * number depends on the backoff: not counted.) */
+  for (guint i = 0; i < pub_rec->disconnects->len; i++)
+    g_assert_cmpint (
+        g_array_index (pub_rec->disconnects, TestDisconnect, i).code, !=, 4011);
   g_assert_cmpuint (test_stats_uint (pub, "reconnects"), ==, 1);
   g_test_message ("%u queued publishes acked %" G_GINT64_FORMAT
                   " ms after the gate opened",
