@@ -691,8 +691,19 @@ static void
 on_redis_resync (MeteredRedis *redis, MeteredRedisResync why, gpointer data)
 {
   MeteredCluster *cluster = data;
+  g_autoptr (GPtrArray) topics = g_ptr_array_new_with_free_func (g_free);
+  GHashTableIter iter;
+  gpointer topic;
 
   metered_cluster_scripts_load (redis);
+  /* The link comes up only once every wanted channel is confirmed: the
+   * snapshots that waited for a confirmation while it was down go now
+   * (copied: a failed read can close a connection and free its chan). */
+  g_hash_table_iter_init (&iter, cluster->chans);
+  while (g_hash_table_iter_next (&iter, &topic, NULL))
+    g_ptr_array_add (topics, g_strdup (topic));
+  for (guint i = 0; i < topics->len; i++)
+    on_redis_subscribed (redis, g_ptr_array_index (topics, i), cluster);
   metered_cluster_lease_resync (cluster->lease, why);
   /* The others reconnect within their backoff (at most RESYNC_DELAY_MS
    * after Redis is back) and subscribe again before they register: a

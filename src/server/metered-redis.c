@@ -82,6 +82,11 @@ struct _MeteredRedis
 
   /* channel (owned) -> GUINT_TO_POINTER (count) */
   GHashTable *wanted;
+  /* channel (owned) -> GUINT_TO_POINTER (SUBSCRIBEs sent on this
+   * subscriber link and not answered yet). Until the last one is
+   * answered a PUBLISH may still miss us, so a snapshot read then could
+   * miss an event too. */
+  GHashTable *unconfirmed;
   char *probe_channel;
   guint64 probe_seq;
   gint64 probe_sent_us; /* 0: none outstanding */
@@ -454,12 +459,19 @@ on_sub_reply (redisAsyncContext *ac, void *r, void *privdata)
       redis->callbacks.message (redis, channel, reply->element[2]->str,
           reply->element[2]->len, redis->user_data);
   } else if (reply_is (reply->element[0], "subscribe")) {
+    guint n =
+        GPOINTER_TO_UINT (g_hash_table_lookup (redis->unconfirmed, channel));
+
+    if (n > 1)
+      g_hash_table_replace (
+          redis->unconfirmed, g_strdup (channel), GUINT_TO_POINTER (n - 1));
+    else
+      g_hash_table_remove (redis->unconfirmed, channel);
     if (redis->state == METERED_REDIS_CONNECTING) {
       if (redis->sub_confirms_pending > 0 && --redis->sub_confirms_pending == 0)
         maybe_up (redis);
-    } else if (redis->state == METERED_REDIS_UP &&
-               g_hash_table_contains (redis->wanted, channel) &&
-               redis->callbacks.subscribed) {
+    } else if (redis->callbacks.subscribed &&
+               metered_redis_is_subscribed (redis, channel)) {
       redis->callbacks.subscribed (redis, channel, redis->user_data);
     }
   }
@@ -478,9 +490,18 @@ sub_send (
   for (i = 0; i < n; i++)
     argv[i + 1] = channels[i];
   if (redisAsyncCommandArgv (redis->sub.ac, on_sub_reply, &redis->sub,
-          (int) n + 1, argv, NULL) == REDIS_OK &&
-      redis->state == METERED_REDIS_CONNECTING && verb[0] == 'S')
+          (int) n + 1, argv, NULL) != REDIS_OK ||
+      verb[0] != 'S')
+    return;
+  if (redis->state == METERED_REDIS_CONNECTING)
     redis->sub_confirms_pending += n;
+  for (i = 0; i < n; i++) {
+    guint sent = GPOINTER_TO_UINT (
+        g_hash_table_lookup (redis->unconfirmed, channels[i]));
+
+    g_hash_table_replace (redis->unconfirmed, g_strdup (channels[i]),
+        GUINT_TO_POINTER (sent + 1));
+  }
 }
 
 void
@@ -518,7 +539,9 @@ metered_redis_unsubscribe (MeteredRedis *redis, const char *channel)
 gboolean
 metered_redis_is_subscribed (MeteredRedis *redis, const char *channel)
 {
-  return g_hash_table_contains (redis->wanted, channel);
+  return redis->state == METERED_REDIS_UP &&
+         g_hash_table_contains (redis->wanted, channel) &&
+         !g_hash_table_contains (redis->unconfirmed, channel);
 }
 
 /* ---------------------------------------------------- connect / fail -- */
@@ -657,6 +680,7 @@ start_connect (MeteredRedis *redis)
   redis->connect_started_us = g_get_monotonic_time ();
   redis->cmd_ready = FALSE;
   redis->sub_confirms_pending = 0;
+  g_hash_table_remove_all (redis->unconfirmed);
   g_clear_pointer (&redis->new_run_id, g_free);
   g_clear_pointer (&redis->failure, g_free);
   set_state (redis, METERED_REDIS_CONNECTING);
@@ -878,6 +902,8 @@ metered_redis_new (const MeteredRedisConfig *config,
   g_queue_init (&redis->cmd.pending);
   g_queue_init (&redis->sub.pending);
   redis->wanted = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  redis->unconfirmed =
+      g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   redis->probe_channel = g_strdup_printf ("ms:probe:%s:%08x",
       config->client_name ? config->client_name : "node", g_random_int ());
   redis->stats.last_rtt_us = -1;
@@ -913,6 +939,7 @@ metered_redis_free (MeteredRedis *redis)
     g_source_destroy (redis->teardown);
   g_clear_pointer (&redis->teardown, g_source_unref);
   g_hash_table_unref (redis->wanted);
+  g_hash_table_unref (redis->unconfirmed);
   g_free (redis->probe_channel);
   g_free (redis->run_id);
   g_free (redis->new_run_id);

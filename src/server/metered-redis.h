@@ -155,6 +155,9 @@ gboolean metered_redis_command_argv (MeteredRedis *redis, int argc,
  * are kept across reconnects and subscribed again on each. */
 void metered_redis_subscribe (MeteredRedis *redis, const char *channel);
 void metered_redis_unsubscribe (MeteredRedis *redis, const char *channel);
+/* TRUE once Redis answered the channel's latest SUBSCRIBE on the live
+ * subscriber link: from then on every PUBLISH to it reaches us. Wanted
+ * alone is not enough: a message published before the answer is lost. */
 gboolean metered_redis_is_subscribed (MeteredRedis *redis, const char *channel);
 
 G_END_DECLS

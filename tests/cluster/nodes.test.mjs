@@ -111,6 +111,8 @@ test('the real SDK on node 1 and node 3: presence and messages', async () => {
   await x.subscribe('sdk-room');
   await y.subscribe('sdk-room');
   await x.rec.wait('presence', (p) => p.joined.some((e) => e.peerId === 'sdk-y'));
+  await y.rec.wait('presence', (p) => p.joined.some((e) => e.peerId === 'sdk-x'))
+    .catch((e) => { throw new Error(`y never saw x join: ${e.message}; y's presence: ${JSON.stringify(y.rec.of('presence'))}`); });
   await y.publish('sdk-room', 'hello from node 3');
   const m = await x.rec.wait('message', (p) => p.data === 'hello from node 3');
   assert.equal(m.from, 'sdk-y');
@@ -118,7 +120,8 @@ test('the real SDK on node 1 and node 3: presence and messages', async () => {
   await y.rec.wait('message', (p) => p.data === 'hello from node 1');
   assert.equal(y.rec.count('message', (p) => p.data === 'hello from node 3'), 0, 'no echo to the SDK sender');
   await x.close();
-  await y.rec.wait('presence', (p) => p.left.some((e) => e.peerId === 'sdk-x'));
+  await y.rec.wait('presence', (p) => p.left.some((e) => e.peerId === 'sdk-x'))
+    .catch((e) => { throw new Error(`${e.message}; y's presence: ${JSON.stringify(y.rec.of('presence'))}`); });
   await y.close();
 });
 
