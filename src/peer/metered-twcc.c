@@ -42,6 +42,7 @@ metered_twcc_add_extension (GstElement *pay, GstCaps *caps, guint id)
     GST_WARNING ("no rtphdrexttwcc: transport-wide-cc is not offered");
     return FALSE;
   }
+  GST_DEBUG_OBJECT (pay, "transport-wide-cc as extension %u", id);
   gst_rtp_header_extension_set_id (ext, id);
   g_signal_emit_by_name (pay, "add-extension", ext);
   gst_object_unref (ext);

@@ -27,8 +27,8 @@ G_BEGIN_DECLS
   "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"
 
 /* The id our offers give the transport-wide-cc extension when the remote
- * has not numbered it: Chromium's own (its offers number it 3), so that a
- * re-offer after answering a browser keeps the bundle's numbering. */
+ * has not numbered it: Chromium's own in an offer with audio and video
+ * (a video-only one numbers it 4; answering it first, we take that). */
 #define METERED_TWCC_DEFAULT_ID 3
 
 /*
