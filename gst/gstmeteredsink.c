@@ -716,6 +716,7 @@ rate_round (GstMeteredBaseBin *base, MeteredSession *session, gpointer data)
 {
   GstMeteredSink *self = GST_METERED_SINK (base);
   g_autoptr (GVariant) peers = metered_session_get_peer_stats (session);
+  g_autoptr (GHashTable) twcc = metered_session_take_twcc_feedback (session);
   g_autoptr (GArray) caps = NULL;
   guint64 previous, target = 0;
   gboolean changed = FALSE, big = FALSE;
@@ -731,8 +732,8 @@ rate_round (GstMeteredBaseBin *base, MeteredSession *session, gpointer data)
   }
   previous = gst_metered_sink_rate_get_target (self->rate);
   if (self->adaptive) {
-    changed = gst_metered_sink_rate_update (self->rate, peers, self->bitrate,
-        n_layers, g_get_monotonic_time (), &target, &big);
+    changed = gst_metered_sink_rate_update (self->rate, peers, twcc,
+        self->bitrate, n_layers, g_get_monotonic_time (), &target, &big);
     caps = gst_metered_sink_rate_dup_caps (self->rate);
     opus_loss = gst_metered_sink_rate_get_opus_loss (self->rate);
   }

@@ -22,6 +22,7 @@
 #include "gstmeteredsinkrate.h"
 
 #include "peer/metered-codec.h"
+#include "peer/metered-twcc.h"
 
 #include <gst/webrtc/webrtc.h>
 #include <string.h>
@@ -55,6 +56,8 @@ typedef struct
   char *peer_id;
   guint id;
   MeteredRateEstimator estimator;
+  /* TWCC feedback messages fed to it, for stats. */
+  guint64 twcc_feedback;
   /* The report last fed: a report is fed once, however many rounds read
    * it (a cut per round would halve the rate for one lossy second). */
   guint32 last_rb_seq;
@@ -247,6 +250,29 @@ viewer_feed (Viewer *v, GVariant *stats, gint64 now_us)
   metered_rate_estimator_on_receiver_report (&v->estimator, loss, now_us);
 }
 
+/* The viewer's TWCC feedback since the last round, in the order it came:
+ * the estimator's delay and loss parts both run on it, and it ignores
+ * the receiver reports (viewer_feed) while it comes. */
+static void
+viewer_feed_twcc (Viewer *v, MeteredTwccTake *take)
+{
+  if (!take || !take->feedback)
+    return;
+  for (guint i = 0; i < take->feedback->len; i++) {
+    MeteredTwccFeedback *f = g_ptr_array_index (take->feedback, i);
+    metered_rate_estimator_on_feedback (&v->estimator,
+        (const MeteredRatePacket *) f->packets->data, f->packets->len,
+        f->now_us);
+    v->twcc_feedback++;
+  }
+  if (take->feedback->len > 0)
+    GST_DEBUG ("viewer %s: %u TWCC messages, delay part %" G_GUINT64_FORMAT
+               " bit/s, loss part %" G_GUINT64_FORMAT " bit/s",
+        v->peer_id, take->feedback->len,
+        metered_rate_estimator_get_delay_bps (&v->estimator),
+        metered_rate_estimator_get_loss_bps (&v->estimator));
+}
+
 guint
 gst_metered_sink_rate_get_opus_loss (GstMeteredSinkRate *rate)
 {
@@ -264,8 +290,8 @@ gst_metered_sink_rate_get_opus_loss (GstMeteredSinkRate *rate)
 
 gboolean
 gst_metered_sink_rate_update (GstMeteredSinkRate *rate, GVariant *peers,
-    guint max_bps, guint n_layers, gint64 now_us, guint64 *target_bps,
-    gboolean *big_change)
+    GHashTable *twcc, guint max_bps, guint n_layers, gint64 now_us,
+    guint64 *target_bps, gboolean *big_change)
 {
   g_autofree MeteredRateViewer *in = NULL;
   g_autofree MeteredRateDecision *out = NULL;
@@ -295,6 +321,7 @@ gst_metered_sink_rate_update (GstMeteredSinkRate *rate, GVariant *peers,
       Viewer *v = lookup_or_add (rate, id);
       v->seen = TRUE;
       viewer_configure (v, max_bps, rate->policy.config.headroom);
+      viewer_feed_twcc (v, twcc ? g_hash_table_lookup (twcc, id) : NULL);
       viewer_feed (v, stats, now_us);
     }
     g_variant_unref (stats);
@@ -387,7 +414,8 @@ gst_metered_sink_rate_take_stats (GstMeteredSinkRate *rate, GValue *list)
             "keyframes-only", G_TYPE_BOOLEAN, v->cap.keyframes_only, "excluded",
             G_TYPE_BOOLEAN, v->decision.excluded, "fraction-lost", G_TYPE_UINT,
             (guint) (v->fraction_lost * FRACTION_SCALE + 0.5), "round-trip-ms",
-            G_TYPE_UINT, v->rtt_ms, NULL));
+            G_TYPE_UINT, v->rtt_ms, "twcc-feedback", G_TYPE_UINT64,
+            v->twcc_feedback, NULL));
     gst_value_list_append_and_take_value (list, &s);
   }
 }

@@ -29,9 +29,9 @@ G_BEGIN_DECLS
 /*
  * meteredsink's encoder target from what its viewers report, after
  * docs/rate-control.md: one GCC estimator per viewer, fed from the RTCP
- * receiver reports in the session's per-peer stats (RR-only: 1.22's
- * TWCC is not negotiated on our payloaders yet), and one policy over all
- * of them for the shared encoder. Plain state, no lock of its own: the
+ * viewer's TWCC feedback (metered-twcc.h) and, while none comes, from
+ * the RTCP receiver reports in the session's per-peer stats, and one policy
+ * over all of them for the shared encoder. Plain state, no lock of its own: the
  * sink calls it under GST_METERED_SINK_LOCK, and nothing here calls out.
  */
 typedef struct _GstMeteredSinkRate GstMeteredSinkRate;
@@ -47,14 +47,15 @@ void gst_metered_sink_rate_remove_viewer (
     GstMeteredSinkRate *rate, const char *peer_id);
 
 /* One round at now_us: peers is metered_session_get_peer_stats ()'s
- * a{sa{sv}}; viewers missing from it are forgotten. max_bps is the
- * ceiling (the bitrate property), n_layers the temporal layers the
- * encoder makes (1: none). TRUE when the encoder target changed:
- * *target_bps is the new one, *big_change says it moved by more than a
- * quarter since the last time it did. */
+ * a{sa{sv}}; viewers missing from it are forgotten. twcc (NULL: none) is
+ * metered_session_take_twcc_feedback ()'s, fed before the reports. max_bps is
+ * the ceiling (the bitrate property), n_layers the temporal layers the encoder
+ * makes (1: none). TRUE when the encoder target changed: *target_bps is the new
+ * one, *big_change says it moved by more than a quarter since the last time it
+ * did. */
 gboolean gst_metered_sink_rate_update (GstMeteredSinkRate *rate,
-    GVariant *peers, guint max_bps, guint n_layers, gint64 now_us,
-    guint64 *target_bps, gboolean *big_change);
+    GVariant *peers, GHashTable *twcc, guint max_bps, guint n_layers,
+    gint64 now_us, guint64 *target_bps, gboolean *big_change);
 
 /* A viewer's frame gate as the last round set it (metered-layer-cap.h). */
 typedef struct

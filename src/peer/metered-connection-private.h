@@ -47,6 +47,7 @@
 #include "metered-playout-delay-ext.h"
 #include "metered-playout-delay.h"
 #include "metered-rtx-budget.h"
+#include "metered-twcc.h"
 
 G_BEGIN_DECLS
 
@@ -124,6 +125,13 @@ struct _MeteredConnection
 
   gssize packets_received; /* atomic */
   gssize packets_sent; /* atomic */
+
+  /* The viewer's TWCC feedback (metered-twcc.h; its own leaf lock),
+   * caught on the first video send branch: rtpsession is shared by the
+   * bundle, so every branch sees each message. twcc_attached: context
+   * thread. */
+  MeteredTwccQueue *twcc;
+  gboolean twcc_attached;
 
   /* Negotiation (metered-negotiation.c): context thread only, except
    * promises (METERED_CONNECTION_LOCK). */

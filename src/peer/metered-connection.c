@@ -35,6 +35,7 @@
 #include "peer/metered-connection-private.h"
 
 #include "peer/metered-codec.h"
+#include "peer/metered-sdp.h"
 
 #include <gst/app/gstappsink.h>
 #include <gst/app/gstappsrc.h>
@@ -475,6 +476,7 @@ add_send_branch (
   SendBranch *branch;
   GstRTPHeaderExtension *playout = NULL;
   guint ssrc;
+  gint twcc_id;
   const MeteredCodec *codec = metered_codec_from_caps_name (name);
 
   if (!codec) {
@@ -516,6 +518,13 @@ add_send_branch (
     gst_caps_set_simple (rtp_caps, "extmap-" G_STRINGIFY (PLAYOUT_DELAY_EXT_ID),
         G_TYPE_STRING, METERED_PLAYOUT_DELAY_URI, NULL);
   }
+  /* The remote numbered it already (we answered its offer first): a
+   * different id on our m-line would break the bundle's numbering. */
+  twcc_id = conn->remote_sdp
+                ? metered_sdp_extmap_id (conn->remote_sdp, METERED_TWCC_URI)
+                : -1;
+  metered_twcc_add_extension (
+      pay, rtp_caps, twcc_id > 0 ? (guint) twcc_id : METERED_TWCC_DEFAULT_ID);
   g_object_set (filter, "caps", rtp_caps, NULL);
   gst_bin_add_many (GST_BIN (conn->pipeline), appsrc, pay, filter, NULL);
   gst_element_link_many (appsrc, pay, filter, NULL);
@@ -533,6 +542,10 @@ add_send_branch (
   }
   gst_pad_add_probe (
       srcpad, GST_PAD_PROBE_TYPE_BUFFER, drop_stale_count_sent, conn, NULL);
+  if (codec->kind == METERED_MEDIA_VIDEO && !conn->twcc_attached) {
+    metered_twcc_queue_attach (conn->twcc, srcpad);
+    conn->twcc_attached = TRUE;
+  }
   g_object_get (sinkpad, "transceiver", &trans, NULL);
   if (trans) {
     /* Send-only: the remote's own tracks get m-lines of their own (see
@@ -1054,6 +1067,13 @@ metered_connection_get_packets_sent (MeteredConnection *conn)
   return (guint64) g_atomic_pointer_get (&conn->packets_sent);
 }
 
+GPtrArray *
+metered_connection_take_twcc_feedback (
+    MeteredConnection *conn, guint64 *received)
+{
+  return metered_twcc_queue_take (conn->twcc, received);
+}
+
 /* A viewer repairing losses gets time for a retransmission in its jitter
  * buffer (metered-playout-delay.h); round_trip_ms 0: not known yet. */
 static void
@@ -1222,6 +1242,7 @@ metered_connection_finalize (GObject *object)
   if (conn->sample_destroy)
     conn->sample_destroy (conn->sample_data);
   g_mutex_clear (&conn->sample_lock);
+  metered_twcc_queue_free (conn->twcc);
   g_ptr_array_unref (conn->send);
   g_ptr_array_unref (conn->recv);
   g_ptr_array_unref (conn->pending_tracks);
@@ -1294,6 +1315,7 @@ metered_connection_init (MeteredConnection *conn)
   conn->recv =
       g_ptr_array_new_with_free_func ((GDestroyNotify) recv_branch_free);
   g_mutex_init (&conn->sample_lock);
+  conn->twcc = metered_twcc_queue_new ();
   metered_negotiation_init (conn);
 }
 

@@ -144,6 +144,11 @@ guint64 metered_connection_get_packets_sent (MeteredConnection *conn);
  * Any thread. */
 void metered_connection_add_feedback_stats (
     MeteredConnection *conn, GVariantBuilder *builder);
+/* The viewer's TWCC feedback messages not taken yet (MeteredTwccFeedback*,
+ * metered-twcc.h, oldest first; a new array), and how many this
+ * connection received in all. Any thread. */
+GPtrArray *metered_connection_take_twcc_feedback (
+    MeteredConnection *conn, guint64 *received);
 
 /* The viewer's temporal-layer cap on a sent video track (track_id NULL:
  * every one): cap the highest layer sent (0: the base), < 0 back to the

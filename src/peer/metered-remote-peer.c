@@ -853,6 +853,25 @@ metered_remote_peer_set_layer_cap (MeteredRemotePeer *peer,
   }
 }
 
+GPtrArray *
+metered_remote_peer_take_twcc_feedback (
+    MeteredRemotePeer *peer, guint64 *received)
+{
+  MeteredConnection *conn;
+  GPtrArray *feedback;
+
+  METERED_REMOTE_PEER_LOCK (peer);
+  conn = peer->conn ? gst_object_ref (peer->conn) : NULL;
+  METERED_REMOTE_PEER_UNLOCK (peer);
+  if (!conn) {
+    *received = 0;
+    return NULL;
+  }
+  feedback = metered_connection_take_twcc_feedback (conn, received);
+  gst_object_unref (conn);
+  return feedback;
+}
+
 GVariant *
 metered_remote_peer_get_stats (MeteredRemotePeer *peer)
 {

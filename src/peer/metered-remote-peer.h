@@ -95,6 +95,10 @@ void metered_remote_peer_set_layer_cap (MeteredRemotePeer *peer,
 /* a{sv}: swaps, and connection-state, packets-sent, packets-received when
  * connected (floating). Any thread. */
 GVariant *metered_remote_peer_get_stats (MeteredRemotePeer *peer);
+/* metered_connection_take_twcc_feedback () on the current connection;
+ * NULL, *received 0, without one. Any thread. */
+GPtrArray *metered_remote_peer_take_twcc_feedback (
+    MeteredRemotePeer *peer, guint64 *received);
 /* TRUE when the current connection's local addresses are all gone (our
  * network changed under it): only a fresh connection can help. Context
  * thread. */

@@ -360,3 +360,54 @@ metered_sdp_rewrite_ice (
   gst_sdp_message_free (msg);
   return text;
 }
+
+/* "<id>[/<direction>] <uri> [<attributes>]": the id if the uri is uri,
+ * else -1. */
+static gint
+extmap_value_id (const char *value, const char *uri)
+{
+  g_auto (GStrv) tokens = NULL;
+  char *slash;
+  guint64 id;
+
+  if (!value)
+    return -1;
+  tokens = g_strsplit (value, " ", 3);
+  if (g_strv_length (tokens) < 2 || !g_str_equal (tokens[1], uri))
+    return -1;
+  if ((slash = strchr (tokens[0], '/')))
+    *slash = '\0';
+  /* RFC 8285: 1-14 one-byte, up to 255 two-byte */
+  if (!g_ascii_string_to_unsigned (tokens[0], 10, 1, 255, &id, NULL))
+    return -1;
+  return (gint) id;
+}
+
+gint
+metered_sdp_extmap_id (const char *sdp, const char *uri)
+{
+  GstSDPMessage *msg = parse (sdp);
+  gint id = -1;
+
+  if (!msg || !uri)
+    goto out;
+  for (guint i = 0; id < 0; i++) {
+    const char *v = gst_sdp_message_get_attribute_val_n (msg, "extmap", i);
+    if (!v)
+      break;
+    id = extmap_value_id (v, uri);
+  }
+  for (guint m = 0; id < 0 && m < gst_sdp_message_medias_len (msg); m++) {
+    const GstSDPMedia *media = gst_sdp_message_get_media (msg, m);
+    for (guint i = 0; id < 0; i++) {
+      const char *v = gst_sdp_media_get_attribute_val_n (media, "extmap", i);
+      if (!v)
+        break;
+      id = extmap_value_id (v, uri);
+    }
+  }
+out:
+  if (msg)
+    gst_sdp_message_free (msg);
+  return id;
+}

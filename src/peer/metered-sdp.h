@@ -110,4 +110,11 @@ gboolean metered_sdp_is_ice_restart (
 char *metered_sdp_rewrite_ice (
     const char *sdp, const char *ufrag, const char *pwd, const char *setup);
 
+/* --- header extensions --- */
+
+/* The id the first a=extmap naming uri has (session or media level), or
+ * -1: none, or sdp does not parse. An extension id is the same on every
+ * m-line of a bundle, so ours must take the id the remote gave it. */
+gint metered_sdp_extmap_id (const char *sdp, const char *uri);
+
 G_END_DECLS

@@ -20,6 +20,7 @@
 #include "peer/metered-handover.h"
 #include "peer/metered-network-watch.h"
 #include "peer/metered-sdp.h"
+#include "peer/metered-twcc.h"
 
 #include "protocol/metered-protocol.h"
 
@@ -1139,6 +1140,29 @@ metered_session_get_peer_stats (MeteredSession *session)
   }
   g_ptr_array_unref (fanout);
   return g_variant_builder_end (&b);
+}
+
+GHashTable *
+metered_session_take_twcc_feedback (MeteredSession *session)
+{
+  GHashTable *out = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+      (GDestroyNotify) metered_twcc_feedback_take_free);
+  GPtrArray *fanout;
+
+  METERED_SESSION_LOCK (session);
+  fanout = g_ptr_array_ref (session->fanout);
+  METERED_SESSION_UNLOCK (session);
+  for (guint i = 0; i < fanout->len; i++) {
+    MeteredRemotePeer *peer = g_ptr_array_index (fanout, i);
+    MeteredTwccTake *take = g_new0 (MeteredTwccTake, 1);
+
+    take->feedback =
+        metered_remote_peer_take_twcc_feedback (peer, &take->received);
+    g_hash_table_insert (
+        out, g_strdup (metered_remote_peer_get_id (peer)), take);
+  }
+  g_ptr_array_unref (fanout);
+  return out;
 }
 
 static void

@@ -133,6 +133,9 @@ void metered_session_set_layer_cap (MeteredSession *session,
 /* a{sv} per remote peer: state, swaps, ICE restarts (local, remote),
  * recovered by restart/swap, packets-sent/received. */
 GVariant *metered_session_get_peer_stats (MeteredSession *session);
+/* Each remote peer's TWCC feedback not taken yet: peer id ->
+ * MeteredTwccTake (metered-twcc.h). Any thread. */
+GHashTable *metered_session_take_twcc_feedback (MeteredSession *session);
 
 /*
  * Internal: what a MeteredRemotePeer asks of its session

@@ -39,6 +39,12 @@
 // target went under it; fails unless meteredsink's metered/target-changed
 // messages show the target under the cap, then back to >= 800 kbit/s, and
 // the viewer kept decoding (conditions with generous bounds, not timing).
+// --ci-twcc --sink-tool PATH: metered-sink-tool (tests/sink) behind a
+// 600 kbit/s cap, under the encoder's 1 Mbit/s start; fails unless both
+// descriptions of the video m-line carry the transport-wide-cc extension
+// and rtcp-fb transport-cc, the viewer's TWCC feedback reaches its rate
+// estimator (the sink's stats), the encoder target goes under the cap
+// and the viewer keeps decoding.
 'use strict';
 
 const fs = require('fs');
@@ -49,7 +55,7 @@ const {
   CHROMIUM, ts, log, live, requireEnv, checkNamespace, prepareWebRoot, startServer, stopServer,
   openPage,
 } = require('../js/lib/interop.cjs');
-const { mint, decoded, sleep, waitFor } = require('../sink/sink-lib.cjs');
+const { mint, decoded, sleep, waitFor, startTool, stopTool } = require('../sink/sink-lib.cjs');
 
 // One-way figures: both directions get the same (RTT = 2 x delay).
 const PROFILES = {
@@ -77,6 +83,8 @@ function args() {
     else if (a[i] === '--src-output') o.srcOutput = a[++i];
     else if (a[i] === '--src-latency') o.srcLatency = Number(a[++i]);
     else if (a[i] === '--ci-rate') o.ciRate = true;
+    else if (a[i] === '--ci-twcc') o.ciTwcc = true;
+    else if (a[i] === '--sink-tool') o.sinkTool = a[++i];
     else if (a[i] === '--profiles') o.profiles = a[++i];
     else if (a[i] === '--senders') o.senders = a[++i];
     else if (a[i] === '--duration') o.duration = Number(a[++i]);
@@ -88,6 +96,7 @@ function args() {
   }
   if (!o.linkem || !fs.existsSync(o.linkem)) throw new Error('--linkem PATH/TO/linkem is required');
   if (o.ciRate) o.senders = 'a';
+  if (o.ciTwcc) o.senders = 'a';
   if (o.ciLayers) {
     o.profiles = 'clean';
     o.senders = 'a';
@@ -575,6 +584,62 @@ async function ciRate(o, ctx, port, exe) {
   }
 }
 
+const TWCC_URI = 'http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01';
+
+// What an SDP's video m-line says of TWCC: the extension's id and the
+// payload types with rtcp-fb transport-cc.
+function twccOf(sdp) {
+  const video = sdp.split(/\r?\nm=/).find((m) => m.startsWith('video')) || '';
+  const ext = new RegExp(`a=extmap:(\\d+)(/\\w+)? ${TWCC_URI.replace(/\./g, '\\.')}`).exec(video);
+  const fb = [...video.matchAll(/a=rtcp-fb:(\d+) transport-cc/g)].map((m) => Number(m[1]));
+  return { id: ext ? Number(ext[1]) : null, fb };
+}
+
+async function ciTwcc(o, ctx, port, exe) {
+  const cap = 600;
+  const channel = `impair-twcc-${process.pid}`;
+  const lk = await linkUp(o.linkem, { delay: 10, rate: cap, queue: 100 }, o.seed);
+  let snd = null, page = null;
+  const status = () => JSON.stringify(snd && snd.status);
+  try {
+    snd = startTool(o.sinkTool, ['--url', `ws://127.0.0.1:${port}`, '--token', mint(exe, 'a-gst'),
+      '--channel', channel, '--pattern', 'smpte', '--width', '640', '--height', '360',
+      '--duration', '170', '--status-ms', '250']);
+    children.add(snd.child);
+    snd.child.on('close', () => children.delete(snd.child));
+    page = await openPage(ctx, `http://127.0.0.1:${port}/page.html?channel=${channel}`, 'viewer',
+      `&token=${mint(exe, 'm-viewer')}`);
+    await waitFor(() => `the viewer to decode\n${snd.output.slice(-3000)}`, 60,
+      async () => (await decoded(page)) > 0);
+    // ours is the offer (remote to the viewer), the viewer's the answer
+    const sdps = await page.evaluate(() => window.peer.remotePeers.filter((rp) => rp.pc &&
+      rp.pc.remoteDescription).map((rp) => [rp.pc.remoteDescription.sdp, rp.pc.localDescription.sdp]));
+    if (sdps.length !== 1) throw new Error(`expected one connection to the sender, got ${sdps.length}`);
+    for (const [which, sdp] of [['offer', sdps[0][0]], ['answer', sdps[0][1]]]) {
+      const t = twccOf(sdp);
+      if (t.id === null || t.fb.length === 0) {
+        throw new Error(`the ${which}'s video m-line has no transport-wide-cc ` +
+          `(extmap id ${t.id}, rtcp-fb transport-cc on ${JSON.stringify(t.fb)}):\n${sdp}`);
+      }
+      log(`${which}: transport-wide-cc id ${t.id}, rtcp-fb transport-cc on ${t.fb.join(' ')}`);
+    }
+    await waitFor(() => `the viewer's TWCC feedback to reach its rate estimator (status ${status()})`,
+      30, () => snd.status && snd.status.viewers.some((v) => v.twccFeedback > 0));
+    await waitFor(() => `the encoder target to go under the ${cap} kbit/s cap (status ${status()})`,
+      60, () => snd.status && snd.status.encoderTarget > 0 && snd.status.encoderTarget < cap * 1000);
+    const under = await decoded(page);
+    log(`under the cap: ${status()}`);
+    await waitFor(() => `the viewer to keep decoding under the cap (${under} frames)`, 30,
+      async () => (await decoded(page)) > under + 30);
+    log(`PASS: TWCC negotiated, ${snd.status.viewers[0].twccFeedback} feedback messages fed, ` +
+      `encoder target ${snd.status.encoderTarget} bit/s under the ${cap} kbit/s cap`);
+  } finally {
+    if (page) await page.close().catch(() => {});
+    if (snd) await stopTool(snd);
+    log(`linkem: ${await linkDown(lk)}`);
+  }
+}
+
 const f1 = (v) => (v === null || v === undefined ? '-' : Number(v).toFixed(1));
 const f0 = (v) => (v === null || v === undefined ? '-' : Number(v).toFixed(0));
 
@@ -633,8 +698,9 @@ async function main() {
     rl = relay(tmp, port);
     await rl.ready;
     if (o.senders.some((x) => !x.startsWith('c'))) ctx = await chromium(tmp, 'viewer', [], VIEWER_NS);
-    if (o.ciRate || o.ciLayers) o.profiles = [];
+    if (o.ciRate || o.ciLayers || o.ciTwcc) o.profiles = [];
     if (o.ciRate) await ciRate(o, ctx, port, exe);
+    if (o.ciTwcc) await ciTwcc(o, ctx, port, exe);
     if (o.ciLayers) await layersCi(o, ctx, port, exe);
     for (const profile of o.profiles) {
       for (const sender of o.senders) {
@@ -645,7 +711,7 @@ async function main() {
         }
       }
     }
-    if (!o.ciRate && !o.ciLayers) console.log(`\nviewer getStats over ${o.duration} s per run (a: meteredsink, a0: before, b: Chromium -> Chromium; c, c0: meteredsink -> meteredsrc, freezes = output gaps > 100 ms)\n` +
+    if (!o.ciRate && !o.ciLayers && !o.ciTwcc) console.log(`\nviewer getStats over ${o.duration} s per run (a: meteredsink, a0: before, b: Chromium -> Chromium; c, c0: meteredsink -> meteredsrc, freezes = output gaps > 100 ms)\n` +
       table(rows) + '\n' + ratios(rows));
     if (o.ci) {
       const m = rows[0].m;
@@ -709,7 +775,7 @@ function abort(why) {
 }
 // --ci-layers and --ci-rate wait on conditions in turn (meson's timeout: 180 s).
 const guard = setTimeout(() => abort('overall time limit reached'),
-  Number(process.env.IMPAIR_LIMIT_S || (process.argv.includes('--ci-layers') || process.argv.includes('--ci-rate') ? 170 : 100)) * 1000);
+  Number(process.env.IMPAIR_LIMIT_S || (['--ci-layers', '--ci-rate', '--ci-twcc'].some((x) => process.argv.includes(x)) ? 170 : 100)) * 1000);
 process.on('SIGTERM', () => abort('terminated'));
 process.on('SIGINT', () => abort('interrupted'));
 main().then((rc) => { clearTimeout(guard); process.exit(rc); },

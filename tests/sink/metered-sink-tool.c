@@ -128,7 +128,9 @@ status (gpointer data)
   GstStructure *stats = NULL;
   const char *state;
   guint peers = 0;
-  guint64 ku_req = 0, ku_sent = 0;
+  guint64 ku_req = 0, ku_sent = 0, target = 0;
+  const GValue *rates;
+  GString *viewers = g_string_new (NULL);
   gint64 gap;
 
   g_object_get (sink, "stats", &stats, NULL);
@@ -136,15 +138,34 @@ status (gpointer data)
   gst_structure_get_uint (stats, "peers", &peers);
   gst_structure_get_uint64 (stats, "key-units-requested", &ku_req);
   gst_structure_get_uint64 (stats, "key-units-sent", &ku_sent);
+  gst_structure_get_uint64 (stats, "encoder-target", &target);
+  /* each viewer's rate estimate and the TWCC feedback it was fed */
+  rates = gst_structure_get_value (stats, "viewer-rates");
+  for (guint i = 0; rates && i < gst_value_list_get_size (rates); i++) {
+    const GstStructure *v =
+        gst_value_get_structure (gst_value_list_get_value (rates, i));
+    guint64 estimate = 0, twcc = 0;
+
+    gst_structure_get_uint64 (v, "estimate-bps", &estimate);
+    gst_structure_get_uint64 (v, "twcc-feedback", &twcc);
+    g_string_append (viewers, i ? ",{\"peerId\":" : "{\"peerId\":");
+    print_json_string (viewers, gst_structure_get_string (v, "peer-id"));
+    g_string_append_printf (viewers,
+        ",\"estimateBps\":%" G_GUINT64_FORMAT
+        ",\"twccFeedback\":%" G_GUINT64_FORMAT "}",
+        estimate, twcc);
+  }
   g_mutex_lock (&gap_lock);
   gap = max_gap_us;
   g_mutex_unlock (&gap_lock);
   g_print ("{\"event\":\"status\",\"buffers\":%" G_GINT64_FORMAT
            ",\"maxGapMs\":%" G_GINT64_FORMAT ",\"peers\":%u,\"state\":\"%s\","
            "\"keyUnitsRequested\":%" G_GUINT64_FORMAT
-           ",\"keyUnitsSent\":%" G_GUINT64_FORMAT "}\n",
+           ",\"keyUnitsSent\":%" G_GUINT64_FORMAT
+           ",\"encoderTarget\":%" G_GUINT64_FORMAT ",\"viewers\":[%s]}\n",
       (gint64) g_atomic_pointer_get (&buffers), gap / 1000, peers,
-      state ? state : "?", ku_req, ku_sent);
+      state ? state : "?", ku_req, ku_sent, target, viewers->str);
+  g_string_free (viewers, TRUE);
   gst_structure_free (stats);
   return G_SOURCE_CONTINUE;
 }
@@ -160,7 +181,7 @@ int
 main (int argc, char **argv)
 {
   g_autofree char *url = NULL, *key = NULL, *token = NULL, *channel = NULL;
-  g_autofree char *metadata = NULL, *codec = NULL;
+  g_autofree char *metadata = NULL, *codec = NULL, *pattern = NULL;
   gint width = 320, height = 240, fps = 30, duration = 60, status_ms = 200;
   gint bitrate = 0;
   GOptionEntry entries[] = {
@@ -172,6 +193,8 @@ main (int argc, char **argv)
         "stream-metadata (a GstStructure)", "S" },
     { "video-codec", 0, 0, G_OPTION_ARG_STRING, &codec, "vp8 or h264", "C" },
     { "bitrate", 0, 0, G_OPTION_ARG_INT, &bitrate, "bit/s", "N" },
+    { "pattern", 0, 0, G_OPTION_ARG_STRING, &pattern,
+        "videotestsrc pattern, moving (default: ball)", "P" },
     { "width", 0, 0, G_OPTION_ARG_INT, &width, "Width", "W" },
     { "height", 0, 0, G_OPTION_ARG_INT, &height, "Height", "H" },
     { "fps", 0, 0, G_OPTION_ARG_INT, &fps, "Frame rate", "F" },
@@ -199,11 +222,13 @@ main (int argc, char **argv)
   setvbuf (stdout, NULL, _IOLBF, 0);
   g_mutex_init (&gap_lock);
 
-  desc = g_strdup_printf ("videotestsrc is-live=true pattern=ball ! "
+  /* another pattern scrolls, as the media tests' senders do */
+  desc = g_strdup_printf ("videotestsrc is-live=true pattern=%s%s ! "
                           "video/x-raw,width=%d,height=%d,framerate=%d/1 ! "
                           "identity name=counter silent=true ! "
                           "meteredsink name=sink",
-      width, height, fps);
+      pattern ? pattern : "ball", pattern ? " horizontal-speed=4" : "", width,
+      height, fps);
   pipeline = gst_parse_launch (desc, &error);
   if (!pipeline) {
     g_printerr ("%s\n", error->message);
