@@ -223,7 +223,7 @@ metered_cluster_snapshot (MeteredRedis *redis, const char *prefix,
       SHAPE_SNAPSHOT, callback, user_data, error);
 }
 
-/* extra: up to 3 more arguments after the common 7 (publish's history
+/* extra: up to 4 more arguments after the common 7 (publish's history
  * limits and new epoch). */
 static gboolean
 route (MeteredRedis *redis, MeteredClusterScript script, const char *prefix,
@@ -235,11 +235,11 @@ route (MeteredRedis *redis, MeteredClusterScript script, const char *prefix,
   g_autofree char *key = NULL;
   g_autofree char *ttl =
       g_strdup_printf ("%u", (guint) METERED_CLUSTER_DEDUPE_TTL_MS);
-  const char *argv[10];
-  gsize lens[10];
+  const char *argv[11];
+  gsize lens[11];
   int i;
 
-  g_return_val_if_fail (n_extra >= 0 && n_extra <= 3, FALSE);
+  g_return_val_if_fail (n_extra >= 0 && n_extra <= 4, FALSE);
   g_return_val_if_fail (!request_id || scope, FALSE);
   g_return_val_if_fail (!node == !inc, FALSE);
 
@@ -292,10 +292,11 @@ metered_cluster_publish_numbered (MeteredRedis *redis, const char *prefix,
   g_autofree char *maxn = g_strdup_printf ("%u", limits->max_messages);
   g_autofree char *age =
       g_strdup_printf ("%" G_GINT64_FORMAT, MAX (limits->max_age_ms, 0));
-  const char *extra[] = { maxn, age, new_epoch };
+  const char *run = metered_redis_get_run_id (redis);
+  const char *extra[] = { maxn, age, new_epoch, run ? run : "" };
 
   return route (redis, METERED_CLUSTER_SCRIPT_PUBLISH, prefix, node, inc,
-      channel, from, scope, request_id, payload, len, extra, 3, callback,
+      channel, from, scope, request_id, payload, len, extra, 4, callback,
       user_data, error);
 }
 
@@ -309,9 +310,11 @@ metered_cluster_history_read (MeteredRedis *redis, const char *prefix,
   g_autofree char *age =
       g_strdup_printf ("%" G_GINT64_FORMAT, MAX (max_age_ms, 0));
   g_autofree char *n = g_strdup_printf ("%u", count);
-  const char *argv[] = { channel, epoch ? epoch : "", a, age, n, new_epoch };
+  const char *run_id = metered_redis_get_run_id (redis);
+  const char *argv[] = { channel, epoch ? epoch : "", a, age, n, new_epoch,
+    run_id ? run_id : "" };
 
-  return run (redis, METERED_CLUSTER_SCRIPT_HISTORY, prefix, 6, argv, NULL,
+  return run (redis, METERED_CLUSTER_SCRIPT_HISTORY, prefix, 7, argv, NULL,
       SHAPE_HISTORY, callback, user_data, error);
 }
 

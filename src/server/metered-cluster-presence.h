@@ -108,7 +108,9 @@ gboolean metered_cluster_publish (MeteredRedis *redis, const char *prefix,
     const char *scope, const char *request_id, const char *payload, gsize len,
     MeteredClusterResultFunc callback, gpointer user_data, GError **error);
 /* The same, and the channel's history: the message is numbered in the
- * channel's epoch (new_epoch when it has none) and, unless a limit is 0,
+ * channel's epoch (new_epoch when it has none, or one of another Redis
+ * run: the numbering lives as long as one Redis process) and, unless a
+ * limit is 0,
  * kept in its stream within limits; the event carries seq and epoch. */
 gboolean metered_cluster_publish_numbered (MeteredRedis *redis,
     const char *prefix, const char *node, const char *inc, const char *channel,

@@ -91,16 +91,20 @@
 /* Channel history (docs/metered-server.md, "Cluster"): the publish
  * script numbers the message and stores it in the same step as its
  * fan-out event, so a replay read on any node has what every receiver
- * got, in that order, with those numbers. An epoch that is new (no
- * meta: first use, expired, or a Redis that restarted without its data)
- * starts a new numbering and drops any stream left from an older one. */
+ * got, in that order, with those numbers. The numbering belongs to one
+ * Redis process (its run_id, passed by the node from the link it sends
+ * on): no meta (first use, expired, a restart without persistence) or a
+ * meta of another run (a restart from a snapshot that may predate
+ * numbers already given) starts a new epoch and drops the old stream,
+ * so a resuming client is told, never handed reused numbers. */
 #define HISTORY                                                                \
   "local DAY_MS = 86400000\n"                                                  \
-  "local function h_meta(ch, new_epoch, age)\n"                                \
+  "local function h_meta(ch, new_epoch, age, run)\n"                           \
   "  local hk = P .. 'h:' .. ch\n"                                             \
   "  local meta = hk .. ':meta'\n"                                             \
-  "  if redis.call('HSETNX', meta, 'epoch', new_epoch) == 1 then\n"            \
+  "  if redis.call('HGET', meta, 'run') ~= run then\n"                         \
   "    redis.call('DEL', hk)\n"                                                \
+  "    redis.call('HSET', meta, 'epoch', new_epoch, 'seq', 0, 'run', run)\n"   \
   "  end\n"                                                                    \
   "  redis.call('PEXPIRE', meta, math.max(age, 0) + DAY_MS)\n"                 \
   "  return hk, meta\n"                                                        \
@@ -265,7 +269,7 @@ static const char *const sources[METERED_CLUSTER_SCRIPT_N] = {
   "if key ~= '' and not redis.call('SET', key, '1', 'NX', 'PX', ttl) then\n"
   "  return -1\n"
   "end\n"
-  "local hk, meta = h_meta(ch, ARGV[11], age)\n"
+  "local hk, meta = h_meta(ch, ARGV[11], age, ARGV[12])\n"
   "local seq = redis.call('HINCRBY', meta, 'seq', 1)\n"
   "local epoch = redis.call('HGET', meta, 'epoch')\n"
   /* Limit 0: numbered, not kept (as on a single node). */
@@ -295,7 +299,7 @@ static const char *const sources[METERED_CLUSTER_SCRIPT_N] = {
   [METERED_CLUSTER_SCRIPT_HISTORY] = PRELUDE HISTORY
   "local ch, asked, after = ARGV[2], ARGV[3], tonumber(ARGV[4])\n"
   "local age, count = tonumber(ARGV[5]), tonumber(ARGV[6])\n"
-  "local hk, meta = h_meta(ch, ARGV[7], age)\n"
+  "local hk, meta = h_meta(ch, ARGV[7], age, ARGV[8])\n"
   "local m = redis.call('HMGET', meta, 'seq', 'epoch')\n"
   "local last = tonumber(m[1] or '0')\n"
   "local out = {last, m[2]}\n"
