@@ -181,3 +181,8 @@ test('a Redis restart without persistence is an epoch change to a resuming clien
   assert.equal(answer.seq, 1);
   assert.equal(messages(back, ch).length, 0);
 });
+
+test('every node exits 0 on SIGTERM (under ASan, LeakSanitizer checks each at exit)', async () => {
+  await cleanupAll();
+  for (const n of nodes) assert.equal(await n.stop('SIGTERM', { timeoutMs: 20000 }), 0, n.stderr().slice(-3000));
+});
