@@ -96,19 +96,24 @@
  * on): no meta (first use, expired, a restart without persistence) or a
  * meta of another run (a restart from a snapshot that may predate
  * numbers already given) starts a new epoch and drops the old stream,
- * so a resuming client is told, never handed reused numbers. */
+ * so a resuming client is told, never handed reused numbers. Reads trim
+ * by age (h_trim, bounded per call: what is left is skipped by the
+ * read); a publish trims by count only (MAXLEN) and a quiet stream
+ * expires whole (PX maxAge), which keeps it to one stream command. */
 #define HISTORY                                                                \
   "local DAY_MS = 86400000\n"                                                  \
   "local function h_meta(ch, new_epoch, age, run)\n"                           \
   "  local hk = P .. 'h:' .. ch\n"                                             \
   "  local meta = hk .. ':meta'\n"                                             \
-  "  if redis.call('HGET', meta, 'run') ~= run then\n"                         \
+  "  local m = redis.call('HMGET', meta, 'run', 'epoch')\n"                    \
+  "  if m[1] ~= run then\n"                                                    \
   "    redis.call('DEL', hk)\n"                                                \
   "    redis.call('HSET', meta, 'epoch', new_epoch, 'seq', 0, 'run', run)\n"   \
+  "    m[2] = new_epoch\n"                                                     \
   "  end\n"                                                                    \
   "  redis.call('PEXPIRE', meta, math.max(age, 0) + DAY_MS)\n"                 \
-  "  return hk, meta\n"                                                        \
-  "end\n" /* Age trim, bounded per call: reads skip what is older anyway. */   \
+  "  return hk, meta, m[2]\n"                                                  \
+  "end\n"                                                                      \
   "local function h_trim(hk, cutoff)\n"                                        \
   "  local old\n"                                                              \
   "  for _, e in ipairs(redis.call('XRANGE', hk, '-', '+', 'COUNT', 8)) do\n"  \
@@ -269,14 +274,11 @@ static const char *const sources[METERED_CLUSTER_SCRIPT_N] = {
   "if key ~= '' and not redis.call('SET', key, '1', 'NX', 'PX', ttl) then\n"
   "  return -1\n"
   "end\n"
-  "local hk, meta = h_meta(ch, ARGV[11], age, ARGV[12])\n"
+  "local hk, meta, epoch = h_meta(ch, ARGV[11], age, ARGV[12])\n"
   "local seq = redis.call('HINCRBY', meta, 'seq', 1)\n"
-  "local epoch = redis.call('HGET', meta, 'epoch')\n"
   /* Limit 0: numbered, not kept (as on a single node). */
   "if maxn > 0 and age > 0 then\n"
-  "  local now = now_ms()\n"
-  "  h_trim(hk, now - age)\n"
-  "  redis.call('XADD', hk, 'MAXLEN', maxn, seq .. '-0', 't', now,\n"
+  "  redis.call('XADD', hk, 'MAXLEN', maxn, seq .. '-0', 't', now_ms(),\n"
   "      'f', from, 'b', ARGV[6])\n"
   "  redis.call('PEXPIRE', hk, age)\n"
   "end\n"
