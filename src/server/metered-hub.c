@@ -902,8 +902,10 @@ handle_unsubscribe (MeteredHubConn *conn, MeteredFrame *frame)
 {
   MeteredHubSub *sub = g_hash_table_lookup (conn->subs, frame->channel);
 
-  if (sub)
+  if (sub) {
+    remote_cancel (sub); /* a subscribe still reading is acked first */
     sub_remove (conn, sub);
+  }
   send_ack (conn, frame->request_id);
 }
 

@@ -182,6 +182,14 @@ test('a Redis restart without persistence is an epoch change to a resuming clien
   assert.equal(messages(back, ch).length, 0);
 });
 
+test('an unsubscribe that overtakes the history read still gets the subscribe acked', async () => {
+  const s = await rawConnect(nodes[1], { token: devTok('quick') });
+  s.send({ type: 'subscribe', channel: 'resume-room', requestId: 'q1', history: {} });
+  s.send({ type: 'unsubscribe', channel: 'resume-room', requestId: 'q2' });
+  for (const rid of ['q1', 'q2'])
+    await s.waitFrame((f) => f.type === 'ack' && f.requestId === rid, { what: `ack ${rid}`, advance: false });
+});
+
 test('every node exits 0 on SIGTERM (under ASan, LeakSanitizer checks each at exit)', async () => {
   await cleanupAll();
   for (const n of nodes) assert.equal(await n.stop('SIGTERM', { timeoutMs: 20000 }), 0, n.stderr().slice(-3000));
