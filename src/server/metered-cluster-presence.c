@@ -64,7 +64,7 @@ on_reply (MeteredRedis *redis, const redisReply *reply, const GError *error,
   g_autoptr (GError) local = NULL;
   g_autofree const char **members = NULL;
   gboolean ok = FALSE;
-  gsize i;
+  gsize i, group;
 
   if (!reply) {
     ok = FALSE;
@@ -94,38 +94,31 @@ on_reply (MeteredRedis *redis, const redisReply *reply, const GError *error,
         }
         break;
       case SHAPE_HISTORY:
-        ok = reply->type == REDIS_REPLY_ARRAY && reply->elements >= 2 &&
-             (reply->elements - 2) % 3 == 0 &&
-             element_int (reply->element[0], &result.seq) &&
-             reply->element[1]->type == REDIS_REPLY_STRING;
-        if (!ok)
-          break;
-        result.epoch = reply->element[1]->str;
-        result.n_entries = (reply->elements - 2) / 3;
-        members = g_new0 (const char *, reply->elements - 2 + 1);
-        for (i = 2; ok && i < reply->elements; i++) {
-          ok = reply->element[i]->type == REDIS_REPLY_STRING;
-          members[i - 2] = reply->element[i]->str;
-        }
-        result.entries = members;
-        break;
       case SHAPE_SNAPSHOT:
       default:
+        /* {seq, epoch, strings in groups: snapshot peer, info; history
+         * seq, from, body} */
+        group = call->shape == SHAPE_HISTORY ? 3 : 2;
         ok = reply->type == REDIS_REPLY_ARRAY && reply->elements >= 2 &&
-             reply->elements % 2 == 0 &&
+             (reply->elements - 2) % group == 0 &&
              element_int (reply->element[0], &result.seq) &&
              reply->element[1]->type == REDIS_REPLY_STRING;
         if (!ok)
           break;
         result.epoch = reply->element[1]->str;
-        result.n_members = (reply->elements - 2) / 2;
         members = g_new0 (const char *, reply->elements - 2 + 1);
         for (i = 2; ok && i < reply->elements; i++) {
           ok = reply->element[i]->type == REDIS_REPLY_STRING;
           members[i - 2] = reply->element[i]->str;
         }
-        result.members = members;
-        result.value = result.n_members;
+        if (call->shape == SHAPE_HISTORY) {
+          result.n_entries = (reply->elements - 2) / 3;
+          result.entries = members;
+        } else {
+          result.n_members = (reply->elements - 2) / 2;
+          result.members = members;
+          result.value = result.n_members;
+        }
         break;
     }
     if (!ok)

@@ -539,10 +539,11 @@ conn_chan (ClusterConn *cc, const char *channel)
   return g_hash_table_lookup (cluster->chans, topic);
 }
 
+/* A read of conn's channel: now, or once the topic is confirmed. */
 static void
-hook_snapshot (gpointer data, MeteredHubConn *conn, const char *channel)
+conn_read (MeteredCluster *cluster, MeteredHubConn *conn, const char *channel,
+    Request *init)
 {
-  MeteredCluster *cluster = data;
   ClusterConn *cc = g_hash_table_lookup (cluster->conns, conn);
   ClusterChan *chan;
   Request *req;
@@ -550,13 +551,24 @@ hook_snapshot (gpointer data, MeteredHubConn *conn, const char *channel)
   if (!cc)
     return;
   chan = conn_chan (cc, channel);
-  req = request_new (cluster, cc);
+  req = g_memdup2 (init, sizeof *init);
+  req->cluster = cluster;
+  req->serial = cc->serial;
   req->channel = g_strdup (channel);
   req->topic = g_strdup (chan->topic);
+  req->epoch = g_strdup (init->epoch);
   if (chan->confirmed)
-    snapshot_read (cluster, chan, req);
+    request_read (cluster, chan, req);
   else
     g_queue_push_tail (&chan->waiting, req);
+}
+
+static void
+hook_snapshot (gpointer data, MeteredHubConn *conn, const char *channel)
+{
+  Request init = { 0 };
+
+  conn_read (data, conn, channel, &init);
 }
 
 /* Read once the channel's topic is subscribed: every message numbered
@@ -566,25 +578,13 @@ static void
 hook_history (gpointer data, MeteredHubConn *conn, const char *channel,
     guint64 token, const char *epoch, guint64 after)
 {
-  MeteredCluster *cluster = data;
-  ClusterConn *cc = g_hash_table_lookup (cluster->conns, conn);
-  ClusterChan *chan;
-  Request *req;
+  Request init = { 0 };
 
-  if (!cc)
-    return;
-  chan = conn_chan (cc, channel);
-  req = request_new (cluster, cc);
-  req->channel = g_strdup (channel);
-  req->topic = g_strdup (chan->topic);
-  req->history = TRUE;
-  req->token = token;
-  req->epoch = g_strdup (epoch);
-  req->after = after;
-  if (chan->confirmed)
-    history_read (cluster, req);
-  else
-    g_queue_push_tail (&chan->waiting, req);
+  init.history = TRUE;
+  init.token = token;
+  init.epoch = (char *) epoch; /* copied by conn_read */
+  init.after = after;
+  conn_read (data, conn, channel, &init);
 }
 
 static void

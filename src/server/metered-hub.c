@@ -765,6 +765,23 @@ replay_finish (MeteredHubSub *sub)
   replay_stop (sub);
 }
 
+/* One stored entry to sub (its own are skipped: never echoed). */
+static void
+replay_entry (
+    MeteredHubSub *sub, const MeteredHistoryEntry *e, const char *epoch)
+{
+  MeteredHubConn *conn = sub->conn;
+
+  sub->cursor = e->seq;
+  if (g_str_equal (e->from, conn->peer_id))
+    return;
+  conn_send (conn, METERED_FRAME_MESSAGE,
+      metered_frame_build_message_stamped (sub->channel, e->from, e->data,
+          sub->include_sender_metadata ? e->from_metadata : NULL, epoch,
+          e->seq));
+  sub->replayed++;
+}
+
 /* Replays up to budget messages of sub; returns how many it read. */
 static guint
 replay_some (MeteredHubSub *sub, guint budget)
@@ -779,17 +796,8 @@ replay_some (MeteredHubSub *sub, guint budget)
     replay_finish (sub);
     return 0;
   }
-  for (guint i = 0; i < n; i++) {
-    sub->cursor = entries[i].seq;
-    if (g_str_equal (entries[i].from, conn->peer_id))
-      continue; /* never echoed, replayed or not */
-    conn_send (conn, METERED_FRAME_MESSAGE,
-        metered_frame_build_message_stamped (sub->channel, entries[i].from,
-            entries[i].data,
-            sub->include_sender_metadata ? entries[i].from_metadata : NULL,
-            sub->replay_epoch, entries[i].seq));
-    sub->replayed++;
-  }
+  for (guint i = 0; i < n; i++)
+    replay_entry (sub, &entries[i], sub->replay_epoch);
   return MAX (n, 1);
 }
 
@@ -1588,19 +1596,9 @@ metered_hub_conn_history_answer (MeteredHubConn *conn, const char *channel,
     remote_go_live (sub, epoch, last);
     return;
   }
-  for (guint i = 0; i < n; i++) {
-    if (entries[i].seq <= from)
-      continue;
-    sub->cursor = entries[i].seq;
-    if (g_str_equal (entries[i].from, conn->peer_id))
-      continue; /* never echoed, replayed or not */
-    conn_send (conn, METERED_FRAME_MESSAGE,
-        metered_frame_build_message_stamped (sub->channel, entries[i].from,
-            entries[i].data,
-            sub->include_sender_metadata ? entries[i].from_metadata : NULL,
-            epoch, entries[i].seq));
-    sub->replayed++;
-  }
+  for (guint i = 0; i < n; i++)
+    if (entries[i].seq > from)
+      replay_entry (sub, &entries[i], epoch);
   /* More stored than one read gives, or published while it was out. */
   if (sub->cursor < last || sub->live_max > sub->cursor) {
     remote_read (sub, epoch);
