@@ -1489,8 +1489,8 @@ metered_hub_deliver_message (MeteredHub *hub, const char *channel_key,
   GPtrArray *subs = g_hash_table_lookup (hub->channels, channel_key);
   MeteredHubSub *first;
 
-  /* No local subscriber: nothing to deliver nor to remember (the
-   * history of a cluster channel is per node). */
+  /* No local subscriber: nothing to deliver nor to remember (an
+   * unstamped message comes from a node that keeps history per node). */
   if (!subs || subs->len == 0)
     return;
   first = g_ptr_array_index (subs, 0);
