@@ -3,11 +3,10 @@
 
 import { performance } from 'node:perf_hooks';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { startServer, mintToken, sleep, waitFor, writeKeysFile } from '../tests/js/lib/server.mjs';
 import { rawConnect } from '../tests/js/lib/sdk.mjs';
-import { startRedis, startNodes, presenceView } from '../tests/cluster/cluster-lib.mjs';
+import { startRedis, startNodes, presenceView, redisCommand } from '../tests/cluster/cluster-lib.mjs';
 
 const SUBS = Number(process.env.SUBS || 100);
 const PUBS = 2;
@@ -29,22 +28,6 @@ function pct(a, p) {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
 }
 const f2 = (x) => (Number.isFinite(x) ? x.toFixed(2) : '-');
-
-// One inline command to the bench's Redis; resolves with the reply text.
-function redisCommand(port, line) {
-  return new Promise((resolve, reject) => {
-    const c = net.connect(port, '127.0.0.1');
-    let buf = '';
-    c.setTimeout(2000, () => { c.destroy(); reject(new Error(`redis ${line}: timeout`)); });
-    c.on('error', reject);
-    c.on('connect', () => c.write(`${line}\r\n`));
-    c.on('data', (d) => {
-      buf += d;
-      const m = /^\$(\d+)\r\n/.exec(buf);
-      if (buf.startsWith('+') || buf.startsWith('-') || (m && buf.length >= m[0].length + Number(m[1]))) { c.end(); resolve(buf); }
-    });
-  });
-}
 
 // Redis CPU per script call during a phase (INFO commandstats, reset before).
 async function evalshaUsec() {

@@ -10,7 +10,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mintToken, writeKeysFile } from '../js/lib/server.mjs';
 import { rawConnect, cleanupAll } from '../js/lib/sdk.mjs';
-import { startRedis, startNodes, messages, waitFor } from './cluster-lib.mjs';
+import { startRedis, startNodes, messages, waitFor, redisCommand } from './cluster-lib.mjs';
 
 let redis;
 let nodes = [];
@@ -56,6 +56,22 @@ async function publishAll(sock, channel, items, tag) {
 }
 
 const last = (sock, channel) => messages(sock, channel).at(-1);
+
+/** After a Redis restart: publishes once the nodes accept again (they
+ * refuse while they resync), from a fresh connection of peer `sub`. */
+async function publishWhenBack(node, sub, channel, data, rid) {
+  let sock;
+  await waitFor(async () => {
+    try { sock?.close(); } catch { /* closed */ }
+    sock = await rawConnect(node, { token: devTok(sub) }).catch(() => null);
+    if (!sock) return false;
+    sock.send({ type: 'publish', channel, data, requestId: rid });
+    const f = await sock.waitFrame((x) => (x.type === 'ack' || x.type === 'error') && x.requestId === rid,
+      { what: 'publish answer', timeoutMs: 5000 }).catch(() => null);
+    return f?.type === 'ack';
+  }, { what: 'a publish accepted after the Redis restart', timeoutMs: 30000, intervalMs: 500 });
+  return sock;
+}
 
 test('resume on a third node replays exactly the missed messages, numbered as a client that stayed saw them', async () => {
   const [n1, n2, n3] = nodes;
@@ -160,18 +176,8 @@ test('a Redis restart without persistence is an epoch change to a resuming clien
   const pos = last(away, ch);
 
   await redis.restart();
-  // Published again once the cluster is back (the nodes refuse while
-  // they resync): the new numbering starts at 1 in a new epoch.
-  let fresh;
-  await waitFor(async () => {
-    try { fresh?.close(); } catch { /* closed */ }
-    fresh = await rawConnect(n1, { token: devTok('pub3') }).catch(() => null);
-    if (!fresh) return false;
-    fresh.send({ type: 'publish', channel: ch, data: { i: 2 }, requestId: 'after' });
-    const f = await fresh.waitFrame((x) => (x.type === 'ack' || x.type === 'error') && x.requestId === 'after',
-      { what: 'publish answer', timeoutMs: 5000 }).catch(() => null);
-    return f?.type === 'ack';
-  }, { what: 'a publish accepted after the Redis restart', timeoutMs: 30000, intervalMs: 500 });
+  // The new numbering starts at 1 in a new epoch.
+  await publishWhenBack(n1, 'pub3', ch, { i: 2 }, 'after');
 
   const back = await rawConnect(n3, { token: devTok('away3') });
   const answer = await subscribeHistory(back, ch, 'b1', { epoch: pos.epoch, seq: pos.seq });
@@ -179,6 +185,33 @@ test('a Redis restart without persistence is an epoch change to a resuming clien
   assert.equal(answer.missed, null);
   assert.notEqual(answer.epoch, pos.epoch);
   assert.equal(answer.seq, 1);
+  assert.equal(messages(back, ch).length, 0);
+});
+
+test('a Redis restarted from an older snapshot starts a new epoch: numbers are never reused', async () => {
+  const [n1, n2, n3] = nodes;
+  const ch = 'snapshot-restart';
+  const pub = await rawConnect(n1, { token: devTok('pub4') });
+  const away = await rawConnect(n2, { token: devTok('away4') });
+  await subscribeHistory(away, ch, 'a1');
+  await publishAll(pub, ch, [{ i: 0 }, { i: 1 }], 'p0');
+  await waitFor(() => messages(away, ch).length === 2, { what: 'two messages' });
+  // The snapshot holds seq 2; the client sees 4 before the restart loads it.
+  assert.match(await redisCommand(redis.port, 'SAVE'), /^\+OK/);
+  await publishAll(pub, ch, [{ i: 2 }, { i: 3 }], 'p1');
+  await waitFor(() => messages(away, ch).length === 4, { what: 'four messages' });
+  const pos = last(away, ch);
+  await redis.restart();
+  // Three published after it: with the snapshot's numbering they would
+  // be 3, 4, 5, and a resume after 4 would replay only the last.
+  const fresh = await publishWhenBack(n1, 'pub5', ch, { i: 4 }, 'after-0');
+  await publishAll(fresh, ch, [{ i: 5 }, { i: 6 }], 'after-more');
+
+  const back = await rawConnect(n3, { token: devTok('away5') });
+  const answer = await subscribeHistory(back, ch, 'b1', { epoch: pos.epoch, seq: pos.seq });
+  assert.deepEqual({ status: answer.status, missed: answer.missed, seq: answer.seq },
+    { status: 'lost', missed: null, seq: 3 }, JSON.stringify(answer));
+  assert.notEqual(answer.epoch, pos.epoch);
   assert.equal(messages(back, ch).length, 0);
 });
 
