@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { startServer, mintToken, sleep, waitFor, writeKeysFile } from '../tests/js/lib/server.mjs';
 import { rawConnect } from '../tests/js/lib/sdk.mjs';
-import { startRedis, startNodes, presenceView } from '../tests/cluster/cluster-lib.mjs';
+import { startRedis, startNodes, presenceView, redisCommand } from '../tests/cluster/cluster-lib.mjs';
 
 const SUBS = Number(process.env.SUBS || 100);
 const PUBS = 2;
@@ -14,6 +14,12 @@ const RATE = 50; // per publisher: 2 x 50 msg/s x 100 subscribers = 10,000 deliv
 const SECONDS = Number(process.env.SECONDS_RUN || 5);
 const KILLS = Number(process.env.KILLS || 3);
 const PEERS = Number(process.env.PEERS ?? 3000);
+// HISTORY=1: subscribers ask for channel history (stamped messages; in
+// cluster mode the stream in Redis). BASELINE_SERVER: another
+// metered-server binary (an older build) measured in the same run, its
+// cross-node row next to this one's. ONLY=fanout: the latency phase alone.
+const HISTORY = process.env.HISTORY === '1';
+const BASELINE = process.env.BASELINE_SERVER;
 const tok = (sub) => mintToken({ sub, channels: ['**'], ttl: 600 });
 
 function pct(a, p) {
@@ -23,8 +29,15 @@ function pct(a, p) {
 }
 const f2 = (x) => (Number.isFinite(x) ? x.toFixed(2) : '-');
 
-async function subscribe(sock, channel, rid) {
-  sock.send({ type: 'subscribe', channel, requestId: rid });
+// Redis CPU per script call during a phase (INFO commandstats, reset before).
+async function evalshaUsec() {
+  const info = await redisCommand(redis.port, 'INFO commandstats');
+  const m = /cmdstat_evalsha:calls=(\d+),usec=(\d+),usec_per_call=([\d.]+)/.exec(info);
+  return m ? { calls: Number(m[1]), perCall: Number(m[3]) } : { calls: 0, perCall: NaN };
+}
+
+async function subscribe(sock, channel, rid, history) {
+  sock.send({ type: 'subscribe', channel, requestId: rid, ...(history ? { history: {} } : {}) });
   await sock.waitFrame((f) => f.type === 'presence' && f.channel === channel, { advance: false, timeoutMs: 20000 });
 }
 
@@ -49,10 +62,11 @@ async function fanout(nodes, label) {
     });
     socks.push(s);
   }
-  await Promise.all(socks.map((s, i) => subscribe(s, 'bench', `b${i}`)));
+  await Promise.all(socks.map((s, i) => subscribe(s, 'bench', `b${i}`, HISTORY)));
   const pubs = [];
   for (let p = 0; p < PUBS; p++) pubs.push(await rawConnect(nodes[0], { token: tok(`${label}-p${p}`) }));
   await sleep(500);
+  await redisCommand(redis.port, 'CONFIG RESETSTAT');
   const t0 = performance.now();
   let sent = 0;
   await new Promise((resolve) => {
@@ -66,8 +80,9 @@ async function fanout(nodes, label) {
     }, 5);
   });
   await sleep(2000);
+  const script = await evalshaUsec();
   for (const s of [...socks, ...pubs]) s.terminate();
-  return { ...lat, delivered, offered: sent * SUBS, sent, count };
+  return { ...lat, delivered, offered: sent * SUBS, sent, count, script };
 }
 
 async function ghostTimes(redis, nodes) {
@@ -220,11 +235,30 @@ async function basePhases() {
   const nodes = await startNodes(redis, 3);
   const cl = await fanout(nodes, 'cluster');
   out.push(`publish->deliver at ${PUBS} x ${RATE} msg/s to ${SUBS} subscribers (${(PUBS * RATE * SUBS).toLocaleString('en')} deliveries/s offered, ${SECONDS} s)`);
-  out.push('| server | receivers | delivered/offered | p50 ms | p99 ms | max ms |');
-  out.push('|---|---|---|---|---|---|');
-  out.push(`| single node (baseline) | same node | ${base.delivered}/${base.offered} | ${f2(pct(base.same, 50))} | ${f2(pct(base.same, 99))} | ${f2(pct(base.same, 100))} |`);
-  out.push(`| 3 nodes + Redis | same node as publisher | ${cl.same.length}/${cl.sent * cl.count.same} | ${f2(pct(cl.same, 50))} | ${f2(pct(cl.same, 99))} | ${f2(pct(cl.same, 100))} |`);
-  out.push(`| 3 nodes + Redis | other nodes (cross-node) | ${cl.cross.length}/${cl.sent * cl.count.cross} | ${f2(pct(cl.cross, 50))} | ${f2(pct(cl.cross, 99))} | ${f2(pct(cl.cross, 100))} |`);
+  out.push('| server | receivers | delivered/offered | p50 ms | p99 ms | max ms | Redis µs per script call (calls) |');
+  out.push('|---|---|---|---|---|---|---|');
+  out.push(`| single node (baseline) | same node | ${base.delivered}/${base.offered} | ${f2(pct(base.same, 50))} | ${f2(pct(base.same, 99))} | ${f2(pct(base.same, 100))} | - |`);
+  const scr = (r) => `${f2(r.script.perCall)} (${r.script.calls})`;
+  out.push(`| 3 nodes + Redis | same node as publisher | ${cl.same.length}/${cl.sent * cl.count.same} | ${f2(pct(cl.same, 50))} | ${f2(pct(cl.same, 99))} | ${f2(pct(cl.same, 100))} | ${scr(cl)} |`);
+  out.push(`| 3 nodes + Redis | other nodes (cross-node) | ${cl.cross.length}/${cl.sent * cl.count.cross} | ${f2(pct(cl.cross, 50))} | ${f2(pct(cl.cross, 99))} | ${f2(pct(cl.cross, 100))} | ${scr(cl)} |`);
+  if (BASELINE) {
+    // the same load on the other binary, in this run (same box, same minute)
+    for (const n of nodes) await n.stop('SIGKILL');
+    const mine = process.env.METERED_SERVER;
+    process.env.METERED_SERVER = BASELINE;
+    const old = await startNodes(redis, 3);
+    const bl = await fanout(old, 'baseline');
+    for (const n of old) await n.stop('SIGKILL');
+    process.env.METERED_SERVER = mine;
+    out.push(`| 3 nodes + Redis, BASELINE_SERVER | same node as publisher | ${bl.same.length}/${bl.sent * bl.count.same} | ${f2(pct(bl.same, 50))} | ${f2(pct(bl.same, 99))} | ${f2(pct(bl.same, 100))} | ${scr(bl)} |`);
+    out.push(`| 3 nodes + Redis, BASELINE_SERVER | other nodes (cross-node) | ${bl.cross.length}/${bl.sent * bl.count.cross} | ${f2(pct(bl.cross, 50))} | ${f2(pct(bl.cross, 99))} | ${f2(pct(bl.cross, 100))} | ${scr(bl)} |`);
+    nodes.splice(0, nodes.length, ...(await startNodes(redis, 3)));
+  }
+  out.push(`(subscribers ${HISTORY ? 'with' : 'without'} history; ${BASELINE ? `BASELINE_SERVER=${BASELINE}` : 'no BASELINE_SERVER'})`);
+  if (process.env.ONLY === 'fanout') {
+    for (const n of nodes) await n.stop('SIGKILL');
+    return;
+  }
   const ghosts = await ghostTimes(redis, nodes);
   out.push('');
   out.push(`SIGKILL of a node holding 20 subscribed peers -> every one announced left at an observer on another node (${KILLS} runs; lease 3 s, renew 1 s, reaper 1 s; goal <= 4000 ms; anchors 5,000-60,000 ms)`);
@@ -244,7 +278,7 @@ const redis = await startRedis();
 const out = [];
 try {
   if (process.env.ONLY !== 'peers') await basePhases();
-  if (PEERS > 0) {
+  if (PEERS > 0 && process.env.ONLY !== 'fanout') {
     const big = await bigKill(redis);
     out.push('');
     out.push(`${PEERS.toLocaleString('en')} peers on 3 nodes (channels of 100; joined in ${big.joinMs.toFixed(0)} ms); SIGKILL of node 2 holding ${big.victims}: ` +

@@ -14,7 +14,9 @@
 #   4. PEERS (3,000) peers, a third on each node: SIGKILL of one node,
 #      time until observers on the others saw each of its peers leave.
 # Bounded (about two minutes). Env: SUBS, SECONDS_RUN, KILLS, PEERS (0
-# skips 4).
+# skips 4), HISTORY=1 (subscribers ask for channel history),
+# BASELINE_SERVER=<metered-server of another build> (phase 1 again on it,
+# in the same run, rows side by side), ONLY=fanout (phase 1 alone).
 #
 # --soak: the soak instead. 3 nodes, CLIENTS raw clients (Node
 # `ws`, the wire protocol): a third publish, a third send direct, all

@@ -29,6 +29,7 @@ typedef enum
   SHAPE_PAIR, /* {value, seq} */
   SHAPE_SNAPSHOT,
   SHAPE_SET_NX, /* +OK or nil */
+  SHAPE_HISTORY, /* {last, epoch, seq, from, body, ...} */
 } Shape;
 
 typedef struct
@@ -63,7 +64,7 @@ on_reply (MeteredRedis *redis, const redisReply *reply, const GError *error,
   g_autoptr (GError) local = NULL;
   g_autofree const char **members = NULL;
   gboolean ok = FALSE;
-  gsize i;
+  gsize i, group;
 
   if (!reply) {
     ok = FALSE;
@@ -92,23 +93,32 @@ on_reply (MeteredRedis *redis, const redisReply *reply, const GError *error,
           result.epoch = ok ? reply->element[2]->str : NULL;
         }
         break;
+      case SHAPE_HISTORY:
       case SHAPE_SNAPSHOT:
       default:
+        /* {seq, epoch, strings in groups: snapshot peer, info; history
+         * seq, from, body} */
+        group = call->shape == SHAPE_HISTORY ? 3 : 2;
         ok = reply->type == REDIS_REPLY_ARRAY && reply->elements >= 2 &&
-             reply->elements % 2 == 0 &&
+             (reply->elements - 2) % group == 0 &&
              element_int (reply->element[0], &result.seq) &&
              reply->element[1]->type == REDIS_REPLY_STRING;
         if (!ok)
           break;
         result.epoch = reply->element[1]->str;
-        result.n_members = (reply->elements - 2) / 2;
         members = g_new0 (const char *, reply->elements - 2 + 1);
         for (i = 2; ok && i < reply->elements; i++) {
           ok = reply->element[i]->type == REDIS_REPLY_STRING;
           members[i - 2] = reply->element[i]->str;
         }
-        result.members = members;
-        result.value = result.n_members;
+        if (call->shape == SHAPE_HISTORY) {
+          result.n_entries = (reply->elements - 2) / 3;
+          result.entries = members;
+        } else {
+          result.n_members = (reply->elements - 2) / 2;
+          result.members = members;
+          result.value = result.n_members;
+        }
         break;
     }
     if (!ok)
@@ -206,19 +216,23 @@ metered_cluster_snapshot (MeteredRedis *redis, const char *prefix,
       SHAPE_SNAPSHOT, callback, user_data, error);
 }
 
+/* extra: up to 4 more arguments after the common 7 (publish's history
+ * limits and new epoch). */
 static gboolean
 route (MeteredRedis *redis, MeteredClusterScript script, const char *prefix,
     const char *node, const char *inc, const char *target, const char *from,
     const char *scope, const char *request_id, const char *payload, gsize len,
-    MeteredClusterResultFunc callback, gpointer user_data, GError **error)
+    const char *const *extra, int n_extra, MeteredClusterResultFunc callback,
+    gpointer user_data, GError **error)
 {
   g_autofree char *key = NULL;
   g_autofree char *ttl =
       g_strdup_printf ("%u", (guint) METERED_CLUSTER_DEDUPE_TTL_MS);
-  const char *argv[7];
-  gsize lens[7];
+  const char *argv[11];
+  gsize lens[11];
   int i;
 
+  g_return_val_if_fail (n_extra >= 0 && n_extra <= 4, FALSE);
   g_return_val_if_fail (!request_id || scope, FALSE);
   g_return_val_if_fail (!node == !inc, FALSE);
 
@@ -231,11 +245,13 @@ route (MeteredRedis *redis, MeteredClusterScript script, const char *prefix,
   argv[4] = payload;
   argv[5] = node ? node : "";
   argv[6] = inc ? inc : "";
-  for (i = 0; i < 7; i++)
+  for (i = 0; i < n_extra; i++)
+    argv[7 + i] = extra[i];
+  for (i = 0; i < 7 + n_extra; i++)
     lens[i] = strlen (argv[i]);
   lens[4] = len;
-  return run (redis, script, prefix, 7, argv, lens, SHAPE_INT, callback,
-      user_data, error);
+  return run (redis, script, prefix, 7 + n_extra, argv, lens, SHAPE_INT,
+      callback, user_data, error);
 }
 
 gboolean
@@ -244,9 +260,55 @@ metered_cluster_publish (MeteredRedis *redis, const char *prefix,
     const char *scope, const char *request_id, const char *payload, gsize len,
     MeteredClusterResultFunc callback, gpointer user_data, GError **error)
 {
-  return route (redis, METERED_CLUSTER_SCRIPT_PUBLISH, prefix, node, inc,
-      channel, from, scope, request_id, payload, len, callback, user_data,
+  const MeteredHistoryLimits none = { 0, 0 };
+  g_autofree char *epoch = metered_cluster_epoch_new ();
+
+  return metered_cluster_publish_numbered (redis, prefix, node, inc, channel,
+      from, scope, request_id, payload, len, &none, epoch, callback, user_data,
       error);
+}
+
+char *
+metered_cluster_epoch_new (void)
+{
+  return g_strdup_printf ("%08x%08x", g_random_int (),
+      (guint) (g_get_real_time () / G_USEC_PER_SEC));
+}
+
+gboolean
+metered_cluster_publish_numbered (MeteredRedis *redis, const char *prefix,
+    const char *node, const char *inc, const char *channel, const char *from,
+    const char *scope, const char *request_id, const char *payload, gsize len,
+    const MeteredHistoryLimits *limits, const char *new_epoch,
+    MeteredClusterResultFunc callback, gpointer user_data, GError **error)
+{
+  g_autofree char *maxn = g_strdup_printf ("%u", limits->max_messages);
+  g_autofree char *age =
+      g_strdup_printf ("%" G_GINT64_FORMAT, MAX (limits->max_age_ms, 0));
+  const char *run = metered_redis_get_run_id (redis);
+  const char *extra[] = { maxn, age, new_epoch, run ? run : "" };
+
+  return route (redis, METERED_CLUSTER_SCRIPT_PUBLISH, prefix, node, inc,
+      channel, from, scope, request_id, payload, len, extra, 4, callback,
+      user_data, error);
+}
+
+gboolean
+metered_cluster_history_read (MeteredRedis *redis, const char *prefix,
+    const char *channel, const char *epoch, guint64 after, gint64 max_age_ms,
+    guint count, const char *new_epoch, MeteredClusterResultFunc callback,
+    gpointer user_data, GError **error)
+{
+  g_autofree char *a = g_strdup_printf ("%" G_GUINT64_FORMAT, after);
+  g_autofree char *age =
+      g_strdup_printf ("%" G_GINT64_FORMAT, MAX (max_age_ms, 0));
+  g_autofree char *n = g_strdup_printf ("%u", count);
+  const char *run_id = metered_redis_get_run_id (redis);
+  const char *argv[] = { channel, epoch ? epoch : "", a, age, n, new_epoch,
+    run_id ? run_id : "" };
+
+  return run (redis, METERED_CLUSTER_SCRIPT_HISTORY, prefix, 7, argv, NULL,
+      SHAPE_HISTORY, callback, user_data, error);
 }
 
 gboolean
@@ -256,7 +318,7 @@ metered_cluster_send (MeteredRedis *redis, const char *prefix, const char *node,
     MeteredClusterResultFunc callback, gpointer user_data, GError **error)
 {
   return route (redis, METERED_CLUSTER_SCRIPT_SEND, prefix, node, inc, to, from,
-      scope, request_id, payload, len, callback, user_data, error);
+      scope, request_id, payload, len, NULL, 0, callback, user_data, error);
 }
 
 gboolean

@@ -17,6 +17,7 @@
 
 #pragma once
 
+#include "metered-history.h"
 #include "metered-redis.h"
 
 G_BEGIN_DECLS
@@ -50,11 +51,16 @@ typedef struct
    * node life is not the live one (fenced: refused). dedupe: 1 first
    * time, 0 duplicate. */
   gint64 value;
-  gint64 seq; /* join, leave, snapshot */
-  const char *epoch; /* join, snapshot ("" when the channel is unknown) */
+  gint64 seq; /* join, leave, snapshot; history: the last seq */
+  const char *epoch; /* join, snapshot ("" when the channel is unknown),
+                      * history */
   /* snapshot: n_members pairs peer, info (raw JSON) */
   guint n_members;
   const char *const *members;
+  /* history: n_entries triples seq (decimal), from (the scoped peer),
+   * body (as the msg event's) */
+  guint n_entries;
+  const char *const *entries;
 } MeteredClusterResult;
 
 /* result is NULL exactly when error is set (including a Redis error
@@ -101,6 +107,24 @@ gboolean metered_cluster_publish (MeteredRedis *redis, const char *prefix,
     const char *node, const char *inc, const char *channel, const char *from,
     const char *scope, const char *request_id, const char *payload, gsize len,
     MeteredClusterResultFunc callback, gpointer user_data, GError **error);
+/* The same, and the channel's history: the message is numbered in the
+ * channel's epoch (new_epoch when it has none, or one of another Redis
+ * run: the numbering lives as long as one Redis process) and, unless a
+ * limit is 0,
+ * kept in its stream within limits; the event carries seq and epoch. */
+gboolean metered_cluster_publish_numbered (MeteredRedis *redis,
+    const char *prefix, const char *node, const char *inc, const char *channel,
+    const char *from, const char *scope, const char *request_id,
+    const char *payload, gsize len, const MeteredHistoryLimits *limits,
+    const char *new_epoch, MeteredClusterResultFunc callback,
+    gpointer user_data, GError **error);
+/* The channel's position (seq, epoch; new_epoch when it has none) and,
+ * when epoch is its epoch, up to count stored entries after `after`
+ * younger than max_age_ms, oldest first. epoch NULL: the position only. */
+gboolean metered_cluster_history_read (MeteredRedis *redis, const char *prefix,
+    const char *channel, const char *epoch, guint64 after, gint64 max_age_ms,
+    guint count, const char *new_epoch, MeteredClusterResultFunc callback,
+    gpointer user_data, GError **error);
 /* Direct send to the node holding peer `to`: result 0 = peer_not_found
  * (the dedupe mark is then dropped, a resend may be delivered). */
 gboolean metered_cluster_send (MeteredRedis *redis, const char *prefix,
@@ -111,6 +135,10 @@ gboolean metered_cluster_send (MeteredRedis *redis, const char *prefix,
 gboolean metered_cluster_dedupe (MeteredRedis *redis, const char *prefix,
     const char *scope, const char *request_id, guint ttl_ms,
     MeteredClusterResultFunc callback, gpointer user_data, GError **error);
+
+/* A fresh epoch name: random, with the time, so that two nodes starting
+ * a channel's numbering never pick the same one (caller frees). */
+char *metered_cluster_epoch_new (void);
 
 /* Pub/sub topics (caller frees). */
 char *metered_cluster_channel_topic (const char *prefix, const char *channel);

@@ -33,6 +33,9 @@
  *   P ch:<ch>:m             HASH peer -> presence info (raw JSON)
  *   P ch:<ch>:meta          HASH seq, epoch
  *   P rq:<scope>:<reqId>    STRING, PX 300000 (dedupe)
+ *   P h:<ch>                STREAM id "<seq>-0": t (Redis ms), f, b;
+ *                           MAXLEN maxMessages, PX maxAge
+ *   P h:<ch>:meta           HASH seq, epoch; PX maxAge + 1 day
  *   pub/sub P c:<ch>        presence events and publishes, in one order
  *   pub/sub P p:<peer>      direct sends and supersede kicks
  * An event is a JSON header line, "\n", then the body (presence info or
@@ -83,6 +86,41 @@
   "  end\n"                                                                    \
   "  local s = redis.call('ZSCORE', P .. 'nodes', node)\n"                     \
   "  return s ~= false and tonumber(s) >= now_ms()\n"                          \
+  "end\n"
+
+/* Channel history (docs/metered-server.md, "Cluster"): the publish
+ * script numbers the message and stores it in the same step as its
+ * fan-out event, so a replay read on any node has what every receiver
+ * got, in that order, with those numbers. The numbering belongs to one
+ * Redis process (its run_id, passed by the node from the link it sends
+ * on): no meta (first use, expired, a restart without persistence) or a
+ * meta of another run (a restart from a snapshot that may predate
+ * numbers already given) starts a new epoch and drops the old stream,
+ * so a resuming client is told, never handed reused numbers. Reads trim
+ * by age (h_trim, bounded per call: what is left is skipped by the
+ * read); a publish trims by count only (MAXLEN) and a quiet stream
+ * expires whole (PX maxAge), which keeps it to one stream command. */
+#define HISTORY                                                                \
+  "local DAY_MS = 86400000\n"                                                  \
+  "local function h_meta(ch, new_epoch, age, run)\n"                           \
+  "  local hk = P .. 'h:' .. ch\n"                                             \
+  "  local meta = hk .. ':meta'\n"                                             \
+  "  local m = redis.call('HMGET', meta, 'run', 'epoch')\n"                    \
+  "  if m[1] ~= run then\n"                                                    \
+  "    redis.call('DEL', hk)\n"                                                \
+  "    redis.call('HSET', meta, 'epoch', new_epoch, 'seq', 0, 'run', run)\n"   \
+  "    m[2] = new_epoch\n"                                                     \
+  "  end\n"                                                                    \
+  "  redis.call('PEXPIRE', meta, math.max(age, 0) + DAY_MS)\n"                 \
+  "  return hk, meta, m[2]\n"                                                  \
+  "end\n"                                                                      \
+  "local function h_trim(hk, cutoff)\n"                                        \
+  "  local old\n"                                                              \
+  "  for _, e in ipairs(redis.call('XRANGE', hk, '-', '+', 'COUNT', 8)) do\n"  \
+  "    if tonumber(e[2][2]) > cutoff then break end\n"                         \
+  "    old = tonumber(string.match(e[1], '^%d+'))\n"                           \
+  "  end\n"                                                                    \
+  "  if old then redis.call('XTRIM', hk, 'MINID', (old + 1) .. '-0') end\n"    \
   "end\n"
 
 static const char *const sources[METERED_CLUSTER_SCRIPT_N] = {
@@ -229,13 +267,23 @@ static const char *const sources[METERED_CLUSTER_SCRIPT_N] = {
   "for i = 1, #m do out[#out + 1] = m[i] end\n"
   "return out\n",
 
-  [METERED_CLUSTER_SCRIPT_PUBLISH] = PRELUDE
+  [METERED_CLUSTER_SCRIPT_PUBLISH] = PRELUDE HISTORY
   "local ch, from, key, ttl = ARGV[2], ARGV[3], ARGV[4], ARGV[5]\n"
+  "local maxn, age = tonumber(ARGV[9]), tonumber(ARGV[10])\n"
   "if not live(ARGV[7], ARGV[8]) then return -2 end\n"
   "if key ~= '' and not redis.call('SET', key, '1', 'NX', 'PX', ttl) then\n"
   "  return -1\n"
   "end\n"
-  "return ev(ch, {t = 'msg', ch = ch, from = from}, ARGV[6])\n",
+  "local hk, meta, epoch = h_meta(ch, ARGV[11], age, ARGV[12])\n"
+  "local seq = redis.call('HINCRBY', meta, 'seq', 1)\n"
+  /* Limit 0: numbered, not kept (as on a single node). */
+  "if maxn > 0 and age > 0 then\n"
+  "  redis.call('XADD', hk, 'MAXLEN', maxn, seq .. '-0', 't', now_ms(),\n"
+  "      'f', from, 'b', ARGV[6])\n"
+  "  redis.call('PEXPIRE', hk, age)\n"
+  "end\n"
+  "return ev(ch, {t = 'msg', ch = ch, from = from, seq = seq,\n"
+  "    epoch = epoch}, ARGV[6])\n",
 
   [METERED_CLUSTER_SCRIPT_SEND] = PRELUDE
   "local to, from, key, ttl = ARGV[2], ARGV[3], ARGV[4], ARGV[5]\n"
@@ -249,6 +297,28 @@ static const char *const sources[METERED_CLUSTER_SCRIPT_N] = {
    * duplicate. */
   "if n == 0 and key ~= '' then redis.call('DEL', key) end\n"
   "return n\n",
+
+  [METERED_CLUSTER_SCRIPT_HISTORY] = PRELUDE HISTORY
+  "local ch, asked, after = ARGV[2], ARGV[3], tonumber(ARGV[4])\n"
+  "local age, count = tonumber(ARGV[5]), tonumber(ARGV[6])\n"
+  "local hk, meta = h_meta(ch, ARGV[7], age, ARGV[8])\n"
+  "local m = redis.call('HMGET', meta, 'seq', 'epoch')\n"
+  "local last = tonumber(m[1] or '0')\n"
+  "local out = {last, m[2]}\n"
+  "if asked ~= m[2] or after >= last or count <= 0 or age <= 0 then\n"
+  "  return out\n"
+  "end\n"
+  "local cutoff = now_ms() - age\n"
+  "h_trim(hk, cutoff)\n"
+  "for _, e in ipairs(redis.call('XRANGE', hk, (after + 1) .. '-0', '+',\n"
+  "    'COUNT', count)) do\n"
+  "  if tonumber(e[2][2]) > cutoff then\n"
+  "    out[#out + 1] = string.match(e[1], '^%d+')\n"
+  "    out[#out + 1] = e[2][4]\n"
+  "    out[#out + 1] = e[2][6]\n"
+  "  end\n"
+  "end\n"
+  "return out\n",
 };
 
 static char *shas[METERED_CLUSTER_SCRIPT_N];

@@ -52,10 +52,17 @@ typedef enum
   METERED_CLUSTER_SCRIPT_RELEASE,
   /* channel -> {seq, epoch, peer1, info1, ...} */
   METERED_CLUSTER_SCRIPT_SNAPSHOT,
-  /* channel, from, dedupe_key|"", ttl_ms, payload -> receivers | -1 dup */
+  /* channel, from, dedupe_key|"", ttl_ms, payload, node, inc,
+   * max_messages, max_age_ms, new_epoch, run_id -> receivers | -1 dup |
+   * -2 fenced
+   * (numbers the message and keeps it in the channel's stream) */
   METERED_CLUSTER_SCRIPT_PUBLISH,
   /* to, from, dedupe_key|"", ttl_ms, payload -> receivers | -1 dup */
   METERED_CLUSTER_SCRIPT_SEND,
+  /* channel, epoch|"", after, max_age_ms, count, new_epoch, run_id ->
+   * {last_seq, epoch, seq1, from1, body1, ...} (entries only when epoch
+   * is the channel's) */
+  METERED_CLUSTER_SCRIPT_HISTORY,
   METERED_CLUSTER_SCRIPT_N
 } MeteredClusterScript;
 

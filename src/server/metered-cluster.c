@@ -69,6 +69,11 @@ typedef struct
   char *peer_key;
   char *inc;
   gboolean resync; /* snapshot: merge into a view already sent */
+  /* history read: the hub's token, the position asked */
+  gboolean history;
+  guint64 token;
+  char *epoch;
+  guint64 after;
 } Request;
 
 struct _MeteredCluster
@@ -114,6 +119,7 @@ request_free (Request *req)
   g_free (req->request_id);
   g_free (req->peer_key);
   g_free (req->inc);
+  g_free (req->epoch);
   g_free (req);
 }
 
@@ -207,8 +213,7 @@ join (ClusterConn *cc, const char *channel)
 {
   MeteredCluster *cluster = cc->cluster;
   g_autofree char *key = channel_key (cc->conn, channel);
-  g_autofree char *epoch = g_strdup_printf ("%08x%08x", g_random_int (),
-      (guint) (g_get_real_time () / G_USEC_PER_SEC));
+  g_autofree char *epoch = metered_cluster_epoch_new ();
   const char *md = metered_hub_conn_get_peer_metadata (cc->conn);
   g_autoptr (GError) error = NULL;
 
@@ -433,31 +438,153 @@ snapshot_read (MeteredCluster *cluster, ClusterChan *chan, Request *req)
 }
 
 static void
-hook_snapshot (gpointer data, MeteredHubConn *conn, const char *channel)
+on_history (
+    const MeteredClusterResult *result, const GError *error, gpointer user_data)
 {
-  MeteredCluster *cluster = data;
+  Request *req = user_data;
+  ClusterConn *cc = request_conn (req);
+  g_autofree MeteredHistoryEntry *entries = NULL;
+  GPtrArray *strings = g_ptr_array_new_with_free_func (g_free);
+  guint n = 0;
+
+  if (!cc)
+    goto out;
+  if (!result) {
+    if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+      log_error ("history read", error);
+      /* Its subscribe waits for this answer: it reconnects and resumes
+       * again, as when a snapshot cannot be read. */
+      metered_hub_conn_close (
+          cc->conn, METERED_CLOSE_GOING_AWAY, "cluster backend unavailable");
+    }
+    goto out;
+  }
+  entries = g_new0 (MeteredHistoryEntry, MAX (result->n_entries, 1));
+  for (guint i = 0; i < result->n_entries; i++) {
+    const char *const *e = result->entries + 3 * i;
+    char *md = NULL, *payload = NULL;
+    g_autoptr (GError) bad = NULL;
+
+    /* Written by the publish script only; anything else is skipped, as
+     * a malformed event would be, and the replay reports the hole. */
+    if (!unscoped (e[1]) || !metered_cluster_body_unpack (
+                                e[2], strlen (e[2]), &md, &payload, &bad)) {
+      req->cluster->events_bad++;
+      continue;
+    }
+    entries[n].seq = g_ascii_strtoull (e[0], NULL, 10);
+    entries[n].from = unscoped (e[1]);
+    entries[n].data = payload;
+    entries[n].from_metadata = md;
+    g_ptr_array_add (strings, payload);
+    if (md)
+      g_ptr_array_add (strings, md);
+    n++;
+  }
+  metered_hub_conn_history_answer (cc->conn, req->channel, req->token,
+      result->epoch, (guint64) result->seq, entries, n);
+
+out:
+  g_ptr_array_unref (strings);
+  request_free (req);
+}
+
+static void
+history_read (MeteredCluster *cluster, Request *req)
+{
+  ClusterConn *cc = request_conn (req);
+  MeteredApp *app;
+  g_autofree char *key = NULL;
+  g_autofree char *epoch = metered_cluster_epoch_new ();
+  g_autoptr (GError) error = NULL;
+
+  if (!cc) {
+    request_free (req);
+    return;
+  }
+  app = metered_hub_conn_get_app (cc->conn);
+  key = channel_key (cc->conn, req->channel);
+  if (!metered_cluster_history_read (cluster->redis, cluster->prefix, key,
+          req->epoch, req->after, app->history_max_age_ms,
+          app->history_max_messages ? METERED_HUB_REPLAY_BATCH : 0, epoch,
+          on_history, req, &error)) {
+    g_autoptr (GError) copy = g_error_copy (error);
+    on_history (NULL, copy, req);
+  }
+}
+
+/* A read waiting for the channel's SUBSCRIBE confirmation. */
+static void
+request_read (MeteredCluster *cluster, ClusterChan *chan, Request *req)
+{
+  if (req->history)
+    history_read (cluster, req);
+  else
+    snapshot_read (cluster, chan, req);
+}
+
+/* The channel's topic, subscribed for conn from its first read on. */
+static ClusterChan *
+conn_chan (ClusterConn *cc, const char *channel)
+{
+  MeteredCluster *cluster = cc->cluster;
+  g_autofree char *key = channel_key (cc->conn, channel);
+  g_autofree char *topic = NULL;
+
+  if (!g_hash_table_contains (cc->channels, channel)) {
+    g_hash_table_insert (cc->channels, g_strdup (channel), NULL);
+    return chan_ref (cluster, key);
+  }
+  topic = metered_cluster_channel_topic (cluster->prefix, key);
+  return g_hash_table_lookup (cluster->chans, topic);
+}
+
+/* A read of conn's channel: now, or once the topic is confirmed. */
+static void
+conn_read (MeteredCluster *cluster, MeteredHubConn *conn, const char *channel,
+    Request *init)
+{
   ClusterConn *cc = g_hash_table_lookup (cluster->conns, conn);
-  g_autofree char *key = channel_key (conn, channel);
   ClusterChan *chan;
   Request *req;
 
   if (!cc)
     return;
-  if (!g_hash_table_contains (cc->channels, channel)) {
-    chan = chan_ref (cluster, key);
-    g_hash_table_insert (cc->channels, g_strdup (channel), NULL);
-  } else {
-    g_autofree char *topic =
-        metered_cluster_channel_topic (cluster->prefix, key);
-    chan = g_hash_table_lookup (cluster->chans, topic);
-  }
-  req = request_new (cluster, cc);
+  chan = conn_chan (cc, channel);
+  req = g_memdup2 (init, sizeof *init);
+  req->cluster = cluster;
+  req->serial = cc->serial;
   req->channel = g_strdup (channel);
   req->topic = g_strdup (chan->topic);
+  req->epoch = g_strdup (init->epoch);
   if (chan->confirmed)
-    snapshot_read (cluster, chan, req);
+    request_read (cluster, chan, req);
   else
     g_queue_push_tail (&chan->waiting, req);
+}
+
+static void
+hook_snapshot (gpointer data, MeteredHubConn *conn, const char *channel)
+{
+  Request init = { 0 };
+
+  conn_read (data, conn, channel, &init);
+}
+
+/* Read once the channel's topic is subscribed: every message numbered
+ * after the read reaches this node live, so the hub can join the two
+ * without a hole. */
+static void
+hook_history (gpointer data, MeteredHubConn *conn, const char *channel,
+    guint64 token, const char *epoch, guint64 after)
+{
+  Request init = { 0 };
+
+  init.history = TRUE;
+  init.token = token;
+  init.epoch = (char *) epoch; /* copied by conn_read */
+  init.after = after;
+  conn_read (data, conn, channel, &init);
 }
 
 static void
@@ -535,12 +662,17 @@ route (MeteredCluster *cluster, MeteredHubConn *conn, const char *channel,
     on_routed (NULL, error, req);
     return;
   }
-  if (channel)
-    ok = metered_cluster_publish (cluster->redis, cluster->prefix,
+  if (channel) {
+    MeteredApp *app = metered_hub_conn_get_app (conn);
+    MeteredHistoryLimits limits = { app->history_max_messages,
+      app->history_max_age_ms };
+    g_autofree char *epoch = metered_cluster_epoch_new ();
+
+    ok = metered_cluster_publish_numbered (cluster->redis, cluster->prefix,
         cluster->node_id, inc, target, metered_hub_conn_get_peer_key (conn),
         metered_hub_conn_get_dedupe_scope (conn), request_id, body, len,
-        on_routed, req, &error);
-  else
+        &limits, epoch, on_routed, req, &error);
+  } else
     ok = metered_cluster_send (cluster->redis, cluster->prefix,
         cluster->node_id, inc, target, metered_hub_conn_get_peer_key (conn),
         metered_hub_conn_get_dedupe_scope (conn), request_id, body, len,
@@ -576,7 +708,7 @@ on_redis_subscribed (MeteredRedis *redis, const char *topic, gpointer user_data)
   /* A failed read can close a connection and free chan: look again. */
   while ((chan = g_hash_table_lookup (cluster->chans, topic)) &&
          (req = g_queue_pop_head (&chan->waiting)))
-    snapshot_read (cluster, chan, req);
+    request_read (cluster, chan, req);
 }
 
 static void
@@ -636,8 +768,13 @@ on_redis_message (MeteredRedis *redis, const char *topic, const char *data,
         cluster->events_bad += chan != NULL;
         break;
       }
-      metered_hub_deliver_message (cluster->hub, chan->key, unscoped (ev.peer),
-          payload, md, g_get_monotonic_time () / 1000);
+      if (ev.epoch && ev.seq > 0)
+        metered_hub_deliver_message_stamped (cluster->hub, chan->key,
+            unscoped (ev.peer), payload, md, ev.epoch, (guint64) ev.seq,
+            g_get_monotonic_time () / 1000);
+      else
+        metered_hub_deliver_message (cluster->hub, chan->key,
+            unscoped (ev.peer), payload, md, g_get_monotonic_time () / 1000);
       break;
     case METERED_CLUSTER_EVENT_SEND:
       if (!unscoped (ev.peer) || !metered_cluster_body_unpack (ev.body,
@@ -806,7 +943,7 @@ render_metrics (GString *out, gpointer data)
 }
 
 static const MeteredHubCluster hooks = { hook_conn_added, hook_conn_removed,
-  hook_snapshot, hook_unsubscribed, hook_publish, hook_send };
+  hook_snapshot, hook_unsubscribed, hook_publish, hook_send, hook_history };
 
 MeteredCluster *
 metered_cluster_new (

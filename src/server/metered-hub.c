@@ -49,6 +49,25 @@ typedef struct
    * that a repeated joined (members joining again after a Redis restart)
    * or a left of a stranger is not passed on. NULL until its snapshot. */
   GHashTable *cluster_members;
+  /* Cluster mode with history: the channel's stream is in Redis, read by
+   * the cluster's history hook. While a read is out (remote), replaying
+   * is set too, so live messages skip the subscriber; live_max is the
+   * highest of them (in skipped_epoch), read again before the
+   * subscriber turns live. remote_first: the read answers the subscribe
+   * (status, then the ack held in remote_ack); status_due: a replay's
+   * closing frame is still to come. live_epoch/live_seq: the last
+   * position given, so a message read by the replay and then arriving
+   * live is not sent twice. */
+  gboolean remote;
+  gboolean remote_first;
+  gboolean status_due;
+  guint64 remote_token;
+  char *remote_ack;
+  char *asked_epoch;
+  guint64 live_max;
+  char *skipped_epoch;
+  char *live_epoch;
+  guint64 live_seq;
 } MeteredHubSub;
 
 typedef struct
@@ -111,6 +130,7 @@ struct _MeteredHub
   guint n_held;
   const MeteredHubCluster *cluster; /* NULL: single node */
   gpointer cluster_data;
+  guint64 next_history_token;
 };
 
 /* Channels and peers are scoped by app; the unit separator cannot occur
@@ -137,6 +157,10 @@ sub_free (MeteredHubSub *sub)
   replay_stop (sub);
   g_free (sub->cluster_epoch);
   g_clear_pointer (&sub->cluster_members, g_hash_table_unref);
+  g_free (sub->remote_ack);
+  g_free (sub->asked_epoch);
+  g_free (sub->skipped_epoch);
+  g_free (sub->live_epoch);
   g_free (sub->channel);
   g_free (sub->channel_key);
   g_free (sub);
@@ -640,8 +664,9 @@ snapshot_due (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
-static void history_subscribe (MeteredHubConn *conn, MeteredHubSub *sub,
+static gboolean history_subscribe (MeteredHubConn *conn, MeteredHubSub *sub,
     MeteredFrame *frame, gint64 now_ms);
+static void remote_cancel (MeteredHubSub *sub);
 
 static void
 handle_subscribe (MeteredHubConn *conn, MeteredFrame *frame, gint64 now_ms)
@@ -650,6 +675,7 @@ handle_subscribe (MeteredHubConn *conn, MeteredFrame *frame, gint64 now_ms)
       check_channel (conn, frame->channel, METERED_ACTION_SUBSCRIBE);
   MeteredHubSub *sub;
   MeteredHubPendingSnapshot *pending;
+  gboolean ack_later = FALSE;
 
   if (code) {
     send_channel_error (conn, code, frame);
@@ -685,12 +711,16 @@ handle_subscribe (MeteredHubConn *conn, MeteredFrame *frame, gint64 now_ms)
    * subscribe resolved knows its position, even if the socket drops
    * right after. A replay starts in a later iteration, after the ack. */
   if (frame->history) {
-    history_subscribe (conn, sub, frame, now_ms);
+    ack_later = history_subscribe (conn, sub, frame, now_ms);
+    if (conn->detached)
+      return; /* the cluster could not read the history: closed */
   } else {
+    remote_cancel (sub);
     replay_stop (sub);
     sub->history = FALSE;
   }
-  send_ack (conn, frame->request_id);
+  if (!ack_later)
+    send_ack (conn, frame->request_id);
 
   /* The snapshot goes in a later write: Node's WebSocket clients dispatch
    * two frames of one TCP read in one loop and the SDK would drop a
@@ -735,6 +765,23 @@ replay_finish (MeteredHubSub *sub)
   replay_stop (sub);
 }
 
+/* One stored entry to sub (its own are skipped: never echoed). */
+static void
+replay_entry (
+    MeteredHubSub *sub, const MeteredHistoryEntry *e, const char *epoch)
+{
+  MeteredHubConn *conn = sub->conn;
+
+  sub->cursor = e->seq;
+  if (g_str_equal (e->from, conn->peer_id))
+    return;
+  conn_send (conn, METERED_FRAME_MESSAGE,
+      metered_frame_build_message_stamped (sub->channel, e->from, e->data,
+          sub->include_sender_metadata ? e->from_metadata : NULL, epoch,
+          e->seq));
+  sub->replayed++;
+}
+
 /* Replays up to budget messages of sub; returns how many it read. */
 static guint
 replay_some (MeteredHubSub *sub, guint budget)
@@ -749,17 +796,8 @@ replay_some (MeteredHubSub *sub, guint budget)
     replay_finish (sub);
     return 0;
   }
-  for (guint i = 0; i < n; i++) {
-    sub->cursor = entries[i].seq;
-    if (g_str_equal (entries[i].from, conn->peer_id))
-      continue; /* never echoed, replayed or not */
-    conn_send (conn, METERED_FRAME_MESSAGE,
-        metered_frame_build_message_stamped (sub->channel, entries[i].from,
-            entries[i].data,
-            sub->include_sender_metadata ? entries[i].from_metadata : NULL,
-            sub->replay_epoch, entries[i].seq));
-    sub->replayed++;
-  }
+  for (guint i = 0; i < n; i++)
+    replay_entry (sub, &entries[i], sub->replay_epoch);
   return MAX (n, 1);
 }
 
@@ -785,7 +823,38 @@ replay_pump (gpointer data)
   return G_SOURCE_CONTINUE;
 }
 
+/* A read of the channel's stream in Redis, after the subscriber's
+ * cursor (fresh start: only the position). */
 static void
+remote_read (MeteredHubSub *sub, const char *epoch)
+{
+  MeteredHub *hub = sub->conn->hub;
+
+  sub->remote = TRUE;
+  sub->replaying = TRUE;
+  sub->live_max = 0;
+  g_clear_pointer (&sub->skipped_epoch, g_free);
+  sub->remote_token = ++hub->next_history_token;
+  hub->cluster->history (hub->cluster_data, sub->conn, sub->channel,
+      sub->remote_token, epoch, sub->cursor);
+}
+
+/* A new subscribe or an unsubscribe overtook a read: its answer is
+ * ignored (token), and the earlier subscribe still gets its ack. */
+static void
+remote_cancel (MeteredHubSub *sub)
+{
+  if (sub->remote_first)
+    send_ack (sub->conn, sub->remote_ack);
+  if (sub->remote)
+    sub->replaying = FALSE;
+  sub->remote = sub->remote_first = sub->status_due = FALSE;
+  g_clear_pointer (&sub->remote_ack, g_free);
+  g_clear_pointer (&sub->asked_epoch, g_free);
+}
+
+/* Returns TRUE when the ack is sent later, with the cluster's answer. */
+static gboolean
 history_subscribe (MeteredHubConn *conn, MeteredHubSub *sub,
     MeteredFrame *frame, gint64 now_ms)
 {
@@ -795,8 +864,18 @@ history_subscribe (MeteredHubConn *conn, MeteredHubSub *sub,
   gint64 missed = 0;
   guint64 last;
 
+  remote_cancel (sub);
   replay_stop (sub);
   sub->history = TRUE;
+  if (hub->cluster && hub->cluster->history) {
+    g_clear_pointer (&sub->live_epoch, g_free);
+    sub->remote_first = TRUE;
+    sub->remote_ack = g_strdup (frame->request_id);
+    sub->asked_epoch = g_strdup (frame->history_epoch);
+    sub->cursor = frame->history_epoch ? frame->seq : 0;
+    remote_read (sub, frame->history_epoch);
+    return TRUE;
+  }
   if (frame->history_epoch)
     gap = metered_history_gap (hub->history, sub->channel_key,
         frame->history_epoch, frame->seq, now_ms, &missed);
@@ -823,6 +902,7 @@ history_subscribe (MeteredHubConn *conn, MeteredHubSub *sub,
     if (!hub->replay_source)
       hub->replay_source = g_idle_add (replay_pump, hub);
   }
+  return FALSE;
 }
 
 static void
@@ -830,8 +910,10 @@ handle_unsubscribe (MeteredHubConn *conn, MeteredFrame *frame)
 {
   MeteredHubSub *sub = g_hash_table_lookup (conn->subs, frame->channel);
 
-  if (sub)
+  if (sub) {
+    remote_cancel (sub); /* a subscribe still reading is acked first */
     sub_remove (conn, sub);
+  }
   send_ack (conn, frame->request_id);
 }
 
@@ -888,7 +970,8 @@ already_delivered (MeteredHubConn *conn, const char *request_id, gint64 now_ms)
 static void
 fanout_message (MeteredHub *hub, MeteredApp *app, const char *channel_key,
     const char *channel, MeteredHubConn *from_conn, const char *from,
-    const char *data, const char *from_metadata, gint64 now_ms)
+    const char *data, const char *from_metadata, const char *stamp_epoch,
+    guint64 stamp_seq, gint64 now_ms)
 {
   g_autofree char *epoch = NULL;
   /* [with fromMetadata][with the history stamp] */
@@ -898,12 +981,19 @@ fanout_message (MeteredHub *hub, MeteredApp *app, const char *channel_key,
   guint64 seq;
   guint n = 0;
 
-  limits.max_messages = app->history_max_messages;
-  limits.max_age_ms = app->history_max_age_ms;
-  seq = metered_history_append (
-      hub->history, channel_key, &limits, from, data, from_metadata, now_ms);
-  epoch = g_strdup (metered_history_position (hub->history, channel_key, NULL));
-  history_report (hub);
+  if (stamp_epoch) {
+    /* Numbered by the cluster, stored in its stream. */
+    seq = stamp_seq;
+    epoch = g_strdup (stamp_epoch);
+  } else {
+    limits.max_messages = app->history_max_messages;
+    limits.max_age_ms = app->history_max_age_ms;
+    seq = metered_history_append (
+        hub->history, channel_key, &limits, from, data, from_metadata, now_ms);
+    epoch =
+        g_strdup (metered_history_position (hub->history, channel_key, NULL));
+    history_report (hub);
+  }
 
   subs = g_hash_table_lookup (hub->channels, channel_key);
   /* Each variant of the frame is built once and the same bytes go to
@@ -916,8 +1006,27 @@ fanout_message (MeteredHub *hub, MeteredApp *app, const char *channel_key,
     if (other->conn == from_conn || other->conn->detached ||
         (!from_conn && g_str_equal (other->conn->peer_id, from)))
       continue; /* never echoed */
-    if (other->replaying)
+    if (other->replaying) {
+      if (other->remote && stamp_epoch) {
+        if (!other->skipped_epoch)
+          other->skipped_epoch = g_strdup (stamp_epoch);
+        /* another epoch meanwhile: read again, the read tells which */
+        other->live_max = g_str_equal (other->skipped_epoch, stamp_epoch)
+                              ? MAX (other->live_max, seq)
+                              : G_MAXUINT64;
+      }
       continue; /* its replay reaches this one from the history */
+    }
+    if (other->history && stamp_epoch) {
+      if (g_strcmp0 (other->live_epoch, stamp_epoch) == 0 &&
+          seq <= other->live_seq)
+        continue; /* given by its replay already */
+      if (g_strcmp0 (other->live_epoch, stamp_epoch) != 0) {
+        g_free (other->live_epoch);
+        other->live_epoch = g_strdup (stamp_epoch);
+      }
+      other->live_seq = seq;
+    }
     if (!*text)
       *text = frame_bytes (
           other->history ? metered_frame_build_message_stamped (channel, from,
@@ -957,7 +1066,7 @@ handle_publish (MeteredHubConn *conn, MeteredFrame *frame, gint64 now_ms)
 
   channel_key = scoped_key (conn->app, frame->channel);
   fanout_message (conn->hub, conn->app, channel_key, frame->channel, conn,
-      conn->peer_id, frame->data, conn->peer_metadata, now_ms);
+      conn->peer_id, frame->data, conn->peer_metadata, NULL, 0, now_ms);
   send_ack (conn, frame->request_id);
 }
 
@@ -1380,13 +1489,125 @@ metered_hub_deliver_message (MeteredHub *hub, const char *channel_key,
   GPtrArray *subs = g_hash_table_lookup (hub->channels, channel_key);
   MeteredHubSub *first;
 
-  /* No local subscriber: nothing to deliver nor to remember (the
-   * history of a cluster channel is per node). */
+  /* No local subscriber: nothing to deliver nor to remember (an
+   * unstamped message comes from a node that keeps history per node). */
   if (!subs || subs->len == 0)
     return;
   first = g_ptr_array_index (subs, 0);
   fanout_message (hub, first->conn->app, channel_key, first->channel, NULL,
-      from, data_json, from_metadata, now_ms);
+      from, data_json, from_metadata, NULL, 0, now_ms);
+}
+
+void
+metered_hub_deliver_message_stamped (MeteredHub *hub, const char *channel_key,
+    const char *from, const char *data_json, const char *from_metadata,
+    const char *epoch, guint64 seq, gint64 now_ms)
+{
+  GPtrArray *subs = g_hash_table_lookup (hub->channels, channel_key);
+  MeteredHubSub *first;
+
+  g_return_if_fail (epoch != NULL);
+
+  if (!subs || subs->len == 0)
+    return;
+  first = g_ptr_array_index (subs, 0);
+  fanout_message (hub, first->conn->app, channel_key, first->channel, NULL,
+      from, data_json, from_metadata, epoch, seq, now_ms);
+}
+
+/* The subscriber reached the end of what it missed: from now on it
+ * gets live messages after the given position. */
+static void
+remote_go_live (MeteredHubSub *sub, const char *epoch, guint64 seq)
+{
+  sub->remote = sub->remote_first = sub->status_due = FALSE;
+  sub->replaying = FALSE;
+  g_free (sub->live_epoch);
+  sub->live_epoch = g_strdup (epoch);
+  sub->live_seq = seq;
+  g_clear_pointer (&sub->asked_epoch, g_free);
+  g_clear_pointer (&sub->remote_ack, g_free);
+}
+
+static void
+remote_answer_first (
+    MeteredHubSub *sub, const char *epoch, guint64 last, gboolean *replay)
+{
+  MeteredHubConn *conn = sub->conn;
+
+  *replay = FALSE;
+  if (!sub->asked_epoch) {
+    send_history (
+        conn, sub, METERED_HISTORY_STATUS_STARTED, epoch, last, 0, "started");
+  } else if (!g_str_equal (sub->asked_epoch, epoch) || sub->cursor > last) {
+    send_history (conn, sub, METERED_HISTORY_STATUS_LOST, epoch, last, -1,
+        "epoch_changed");
+  } else if (sub->cursor == last) {
+    send_history (
+        conn, sub, METERED_HISTORY_STATUS_RESUMED, epoch, last, 0, "resumed");
+  } else {
+    *replay = TRUE;
+  }
+}
+
+void
+metered_hub_conn_history_answer (MeteredHubConn *conn, const char *channel,
+    guint64 token, const char *epoch, guint64 last,
+    const MeteredHistoryEntry *entries, guint n)
+{
+  MeteredHubSub *sub = g_hash_table_lookup (conn->subs, channel);
+  guint64 from;
+  gboolean replay;
+
+  if (!sub || !sub->remote || sub->remote_token != token || conn->detached)
+    return;
+  sub->remote = FALSE;
+  if (sub->remote_first) {
+    remote_answer_first (sub, epoch, last, &replay);
+    if (replay && (n == 0 || entries[0].seq != sub->cursor + 1)) {
+      send_history (conn, sub, METERED_HISTORY_STATUS_LOST, epoch, last,
+          (gint64) (last - sub->cursor), "expired");
+      replay = FALSE;
+    }
+    send_ack (conn, sub->remote_ack);
+    sub->remote_first = FALSE;
+    sub->status_due = replay;
+    sub->replayed = 0;
+    if (!replay)
+      sub->cursor = last;
+    g_free (sub->asked_epoch);
+    sub->asked_epoch = g_strdup (epoch);
+  } else if (g_strcmp0 (sub->asked_epoch, epoch) != 0) {
+    if (sub->status_due)
+      send_history (conn, sub, METERED_HISTORY_STATUS_LOST, epoch, last, -1,
+          "epoch_changed");
+    remote_go_live (sub, epoch, last);
+    return;
+  }
+
+  from = sub->cursor;
+  if (sub->cursor < last && (n == 0 || entries[0].seq != sub->cursor + 1)) {
+    /* Trimmed between two reads: told while the replay's closing frame
+     * is due; after it, a subscriber with a limit smaller than what is
+     * published in one Redis round trip sees a hole in the numbers. */
+    if (sub->status_due)
+      send_history (conn, sub, METERED_HISTORY_STATUS_LOST, epoch, last,
+          (gint64) (last - sub->cursor), "expired");
+    remote_go_live (sub, epoch, last);
+    return;
+  }
+  for (guint i = 0; i < n; i++)
+    if (entries[i].seq > from)
+      replay_entry (sub, &entries[i], epoch);
+  /* More stored than one read gives, or published while it was out. */
+  if (sub->cursor < last || sub->live_max > sub->cursor) {
+    remote_read (sub, epoch);
+    return;
+  }
+  if (sub->status_due)
+    send_history (conn, sub, METERED_HISTORY_STATUS_RESUMED, epoch, sub->cursor,
+        (gint64) sub->replayed, "resumed");
+  remote_go_live (sub, epoch, sub->cursor);
 }
 
 gboolean

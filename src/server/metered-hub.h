@@ -20,6 +20,7 @@
 #include <glib.h>
 
 #include "metered-server-config.h"
+#include "metered-history.h"
 #include "metered-metrics.h"
 
 G_BEGIN_DECLS
@@ -145,6 +146,13 @@ typedef struct
       const char *request_id, const char *data_json);
   void (*send) (gpointer data, MeteredHubConn *conn, const char *to,
       const char *request_id, const char *data_json);
+  /* Optional. A history subscriber needs the channel's stream: its
+   * position (epoch NULL: a fresh start, nothing to read) and the entries
+   * after `after` in `epoch`. Answered once, with the same token, by
+   * metered_hub_conn_history_answer (or the connection is closed). Live
+   * messages then come stamped (metered_hub_deliver_message_stamped). */
+  void (*history) (gpointer data, MeteredHubConn *conn, const char *channel,
+      guint64 token, const char *epoch, guint64 after);
 } MeteredHubCluster;
 
 void metered_hub_set_cluster (
@@ -183,6 +191,18 @@ void metered_hub_deliver_presence (MeteredHub *hub, const char *channel_key,
 void metered_hub_deliver_message (MeteredHub *hub, const char *channel_key,
     const char *from, const char *data_json, const char *from_metadata,
     gint64 now_ms);
+/* The same, numbered by the cluster: epoch and seq stamp it for history
+ * subscribers, and nothing is stored here (the stream is shared). */
+void metered_hub_deliver_message_stamped (MeteredHub *hub,
+    const char *channel_key, const char *from, const char *data_json,
+    const char *from_metadata, const char *epoch, guint64 seq, gint64 now_ms);
+/* The answer to the history hook: the channel's current epoch and last
+ * seq, and up to n stored entries after the asked position, oldest first
+ * (from is the peer id without the app). A stale token (the subscriber
+ * subscribed again, or left) is ignored. */
+void metered_hub_conn_history_answer (MeteredHubConn *conn, const char *channel,
+    guint64 token, const char *epoch, guint64 last,
+    const MeteredHistoryEntry *entries, guint n);
 /* FALSE: no live connection of peer_key here. */
 gboolean metered_hub_deliver_direct (MeteredHub *hub, const char *peer_key,
     const char *from, const char *data_json, const char *from_metadata);

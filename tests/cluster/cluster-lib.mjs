@@ -31,6 +31,22 @@ function ping(port) {
   });
 }
 
+/** One inline command to a test's Redis; resolves with the reply text. */
+export function redisCommand(port, line) {
+  return new Promise((resolve, reject) => {
+    const c = net.connect(port, '127.0.0.1');
+    let buf = '';
+    c.setTimeout(2000, () => { c.destroy(); reject(new Error(`redis ${line}: timeout`)); });
+    c.on('error', reject);
+    c.on('connect', () => c.write(`${line}\r\n`));
+    c.on('data', (d) => {
+      buf += d;
+      const m = /^\$(\d+)\r\n/.exec(buf);
+      if (buf.startsWith('+') || buf.startsWith('-') || (m && buf.length >= m[0].length + Number(m[1]))) { c.end(); resolve(buf); }
+    });
+  });
+}
+
 /** Starts redis-server; returns {port, url, stop(signal), restart()}. */
 export async function startRedis() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'metered-redis-'));

@@ -13,6 +13,8 @@
 //   2. SIGKILL n1: the sink's socket drops, it reconnects through the
 //      balancer to n3 and reconciles; v1 keeps decoding, and never sees
 //      a-gst leave (it re-homed within the lease: no left+joined);
+//      and the element is told no continuity-lost (its resume on n3
+//      reads the channel history from Redis);
 //   3. a new viewer v2 on n2 decodes too (signalling n2 <-> n3 after the
 //      re-home);
 //   4. the element posted no error; n2 and n3 exit 0 on SIGTERM.
@@ -122,6 +124,10 @@ async function main() {
     if (left.some((e) => e.id === 'a-gst')) {
       throw new Error('v1 saw the sink leave: it re-homed within the lease and must not');
     }
+    // The channel history is in Redis: the resume on n3 replays what n1
+    // numbered, so the element is not told that continuity was lost.
+    const lost = gst.events.slice(gstMark).filter((e) => e.name === 'metered/continuity-lost');
+    if (lost.length) throw new Error(`the element lost continuity re-homing: ${JSON.stringify(lost)}`);
 
     // 3. a new viewer on n2 after the re-home
     const v2 = await openPage(ctx, onN2, 'v2', `&token=${mint(exe, 'm-view2')}`);
