@@ -208,6 +208,10 @@ static const char *const sources[METERED_CLUSTER_SCRIPT_N] = {
 
   [METERED_CLUSTER_SCRIPT_CLAIM] = PRELUDE
   "local peer, node, inc, conn = ARGV[2], ARGV[3], ARGV[4], ARGV[5]\n"
+  /* The fencing token as for publish: a claim that sat in a cut link
+   * and arrives after the heal must not supersede the live connection
+   * the peer has made elsewhere meanwhile. */
+  "if not live(node, inc) then return -2 end\n"
   "local pk = P .. 'peer:' .. peer\n"
   "local gen = redis.call('INCR', P .. 'gen')\n"
   "local had = redis.call('EXISTS', pk)\n"

@@ -246,6 +246,14 @@ on_claimed (
     request_free (req);
     return;
   }
+  if (result->value < 0) {
+    /* Refused by the fencing token: this life is over (the lease finds
+     * out on its next renewal), and the next life claims every peer. */
+    g_info (
+        "cluster: a claim of life %s was refused: the life is over", req->inc);
+    request_free (req);
+    return;
+  }
   if (!cc || g_strcmp0 (req->inc,
                  metered_cluster_lease_get_inc (cluster->lease)) != 0) {
     /* Gone meanwhile, or claimed under a life that ended: let go. */

@@ -255,13 +255,13 @@ test_stale_generation (void)
   setup_nodes (&server, n);
   if (!server)
     return;
-  g_assert_true (metered_cluster_claim (n[0]->redis, P, "p1", "node-a",
+  g_assert_true (metered_cluster_claim (n[0]->redis, P, "p1", n[0]->id,
       metered_cluster_lease_get_inc (n[0]->lease), "c1", test_capture_cb, &c,
       NULL));
   test_capture_wait (&c);
   old_gen = c.value;
   test_capture_clear (&c);
-  g_assert_true (metered_cluster_claim (n[1]->redis, P, "p1", "node-b",
+  g_assert_true (metered_cluster_claim (n[1]->redis, P, "p1", n[1]->id,
       metered_cluster_lease_get_inc (n[1]->lease), "c2", test_capture_cb, &c,
       NULL));
   test_capture_wait (&c);
@@ -392,9 +392,10 @@ test_dedupe_two_nodes (void)
   teardown_nodes (server, n);
 }
 
-/* The fencing token: a publish or send of a node life that is not the
- * node's current one, or whose lease expired, is refused (-2) and leaves
- * no dedupe mark (the resend through a live node is delivered). */
+/* The fencing token: a publish, send or claim of a node life that is not
+ * the node's current one, or whose lease expired, is refused (-2); a
+ * publish or send leaves no dedupe mark (the resend through a live node
+ * is delivered), a claim no kick. */
 static void
 test_fencing_token (void)
 {
@@ -424,8 +425,34 @@ test_fencing_token (void)
       route_as (TRUE, n[0], "n9", "life1", "room", "alice", "f5", "x"), ==, -2);
   g_assert_cmpint (
       route_as (FALSE, n[0], "n9", "life1", "bob", "alice", "f6", "x"), ==, -2);
+  /* A claim of that expired life: refused, and the peer's live claim
+   * stays (no kick for its connection). */
+  {
+    TestCapture c = { 0 };
+
+    g_assert_true (metered_cluster_claim (n[1]->redis, P, "bob", n[1]->id,
+        metered_cluster_lease_get_inc (n[1]->lease), "c-live", test_capture_cb,
+        &c, NULL));
+    test_capture_wait (&c);
+    g_assert_cmpint (c.value, >, 0);
+    test_capture_clear (&c);
+    g_assert_true (metered_cluster_claim (n[0]->redis, P, "bob", "n9", "life1",
+        "c-stale", test_capture_cb, &c, NULL));
+    test_capture_wait (&c);
+    g_assert_cmpint (c.value, ==, -2);
+    test_capture_clear (&c);
+    g_assert_cmpint (
+        test_redis_int (server, "HEXISTS " P "peer:bob conn"), ==, 1);
+    {
+      redisReply *r = test_redis_cmd (server, "HGET " P "peer:bob conn");
+
+      g_assert_cmpstr (r->str, ==, "c-live");
+      freeReplyObject (r);
+    }
+  }
   test_run_for (200);
   g_assert_cmpuint (test_node_count_events (n[0], "send "), ==, 0);
+  g_assert_cmpuint (test_node_count_events (n[0], "kick "), ==, 0);
   g_assert_cmpuint (test_node_count_events (n[1], "msg "), ==, 1);
   /* Resent by a live path: delivered once. */
   g_assert_cmpint (route_call (TRUE, n[1], "room", "alice", "f2", "x"), ==, 2);
