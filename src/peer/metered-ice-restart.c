@@ -129,8 +129,11 @@ random_credential (void)
 }
 
 /* Our restart until its answer, kept on the webrtcbin (qdata: it lives
- * as long as the agent). Only ever touched on the connection's context
- * thread. */
+ * as long as the agent). Set, changed and dropped on the connection's
+ * context thread; metered_ice_restart_rewrite_local (webrtcbin's
+ * thread) copies the credentials under the qdata lock
+ * (g_object_dup_data), which a drop waits for. ufrag and pwd never
+ * change once set. */
 typedef struct
 {
   char *old_ufrag, *old_pwd; /* the ones the remote still uses */
@@ -253,7 +256,7 @@ metered_ice_restart_remote_description (GstElement *webrtc, gboolean offer)
   if (!p)
     return;
   /* A remote offer applied instead of our unsent one: no restart. */
-  if (offer || !p->held || !find_stream (webrtc, &s, NULL)) {
+  if (offer || !find_stream (webrtc, &s, NULL)) {
     pending_restart_drop (webrtc);
     return;
   }
@@ -277,21 +280,35 @@ metered_ice_restart_agent_ufrag (GstElement *webrtc)
   return ufrag;
 }
 
+/* GDuplicateFunc: a prepared restart's credentials into out. */
+static gpointer
+copy_credentials (gpointer data, gpointer out)
+{
+  PendingRestart *p = data;
+  char **creds = out;
+
+  if (p) {
+    creds[0] = g_strdup (p->ufrag);
+    creds[1] = g_strdup (p->pwd);
+  }
+  return NULL;
+}
+
 char *
 metered_ice_restart_rewrite_local (
     GstElement *webrtc, const char *sdp, gboolean offer)
 {
-  PendingRestart *p = pending_restart (webrtc);
   IceStream s;
-  gchar *ufrag = NULL, *pwd = NULL;
+  gchar *creds[2] = { NULL, NULL };
+  gchar *ufrag, *pwd;
   char *text = NULL;
 
   if (!find_stream (webrtc, &s, NULL))
     return NULL;
-  if (p) {
-    ufrag = g_strdup (p->ufrag);
-    pwd = g_strdup (p->pwd);
-  }
+  g_object_dup_data (
+      G_OBJECT (webrtc), PENDING_RESTART, copy_credentials, creds);
+  ufrag = creds[0];
+  pwd = creds[1];
   if (ufrag ||
       nice_agent_get_local_credentials (s.agent, s.stream_id, &ufrag, &pwd))
     text = metered_sdp_rewrite_ice (sdp, ufrag, pwd,
