@@ -2,7 +2,7 @@
 # gst-metered — LGPL-2.1-or-later
 #
 # bench/ice-restart.sh [--runs N] [--cuts LIST] [--dirs LIST] [--builddir DIR]
-#                      [--before probe|no-restart|main] [--cut link|path]
+#                      [--before probe|no-restart|main|held] [--cut link|path]
 #
 # How fast media comes back after the box's link is cut (issue 14), before
 # and after ICE restarts, in one run: tests/ice/ice-cut.cjs (two network
@@ -27,6 +27,10 @@
 #           ours, Chromium's restart offers left unanswered); for
 #           address-change METERED_NO_WATCH_NETWORK=1 (nothing tells the
 #           box; main 917e4d8);
+#           with --before held, for every direction only
+#           METERED_NO_HELD_CREDENTIALS=1 (main 0fee05f: our restart
+#           switches the agent to its new credentials at once, so the old
+#           pair no longer answers the remote's checks until the answer);
 #           with --before main, for every direction only
 #           METERED_NO_PATH_RECOVERY=1 METERED_NO_SYN_BOUND=1 (main
 #           0c255d2: a network change reconnects signalling or does
@@ -62,7 +66,7 @@ while [[ $# -gt 0 ]]; do
   --builddir) builddir=$2; shift ;;
   --before) before=$2; shift ;;
   --cut) cut_method=$2; shift ;;
-  -h | --help) sed -n '4,39p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h | --help) sed -n '4,52p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "ice-restart.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -86,7 +90,11 @@ for mode in before after; do
         METERED_ICE_JSON=1 METERED_ICE_CUT="$cut_method" METERED_ICE_CUTS="$cuts" METERED_ICE_RECOVER_S=60 METERED_ICE_LIMIT_S=600)
       script=ice-cut.cjs dir_cuts=$cuts
       [[ $dir == path-change ]] && script=ice-netchange-path.cjs dir_cuts=1
-      if [[ $mode == before && $before == main ]]; then
+      if [[ $mode == before && $before == held ]]; then
+        env+=(METERED_NO_HELD_CREDENTIALS=1)
+        [[ $dir == gst-to-gst ]] && script=ice-cut-gst.cjs
+        [[ $dir == address-change ]] && script=ice-netchange.cjs dir_cuts=1
+      elif [[ $mode == before && $before == main ]]; then
         env+=(METERED_NO_PATH_RECOVERY=1 METERED_NO_SYN_BOUND=1)
         [[ $dir == gst-to-gst ]] && script=ice-cut-gst.cjs
         [[ $dir == address-change ]] && script=ice-netchange.cjs dir_cuts=1

@@ -128,6 +128,61 @@ random_credential (void)
   return s;
 }
 
+/* Our restart until its answer, kept on the webrtcbin (qdata: it lives
+ * as long as the agent). Set, changed and dropped on the connection's
+ * context thread; metered_ice_restart_rewrite_local (webrtcbin's
+ * thread) copies the credentials under the qdata lock
+ * (g_object_dup_data), which a drop waits for. ufrag and pwd never
+ * change once set. */
+typedef struct
+{
+  char *old_ufrag, *old_pwd; /* the ones the remote still uses */
+  char *ufrag, *pwd; /* the restart's, in our descriptions */
+  /* The offer left: the agent was put back on the old ones. */
+  gboolean held;
+} PendingRestart;
+
+#define PENDING_RESTART "metered-ice-restart-pending"
+
+static void
+pending_restart_free (gpointer data)
+{
+  PendingRestart *p = data;
+
+  g_free (p->old_ufrag);
+  g_free (p->old_pwd);
+  g_free (p->ufrag);
+  g_free (p->pwd);
+  g_free (p);
+}
+
+static PendingRestart *
+pending_restart (GstElement *webrtc)
+{
+  return g_object_get_data (G_OBJECT (webrtc), PENDING_RESTART);
+}
+
+static void
+pending_restart_drop (GstElement *webrtc)
+{
+  g_object_set_data (G_OBJECT (webrtc), PENDING_RESTART, NULL);
+}
+
+/* Resets the check list and the selected pair's priority (so that any
+ * working pair can replace it), keeps sending on that pair until one is
+ * nominated, and clears the remote credentials: the remote description
+ * applied next brings them. */
+static gboolean
+restart_agent (IceStream *s, const char *ufrag, const char *pwd, GError **error)
+{
+  if (nice_agent_restart_stream (s->agent, s->stream_id) &&
+      nice_agent_set_local_credentials (s->agent, s->stream_id, ufrag, pwd))
+    return TRUE;
+  g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_FAILED,
+      "libnice refused to restart stream %u", s->stream_id);
+  return FALSE;
+}
+
 gboolean
 metered_ice_restart_stream (GstElement *webrtc, GError **error)
 {
@@ -138,17 +193,105 @@ metered_ice_restart_stream (GstElement *webrtc, GError **error)
 
   if (!find_stream (webrtc, &s, error))
     return FALSE;
-  /* Resets the check list and the selected pair's priority (so that any
-   * working pair can replace it), keeps sending on that pair until one
-   * is nominated, and clears the remote credentials: the remote
-   * description applied next brings them. */
-  ok = nice_agent_restart_stream (s.agent, s.stream_id) &&
-       nice_agent_set_local_credentials (s.agent, s.stream_id, ufrag, pwd);
-  if (!ok)
-    g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_FAILED,
-        "libnice refused to restart stream %u", s.stream_id);
+  pending_restart_drop (webrtc);
+  ok = restart_agent (&s, ufrag, pwd, error);
   ice_stream_clear (&s);
   return ok;
+}
+
+gboolean
+metered_ice_restart_prepare (GstElement *webrtc, GError **error)
+{
+  IceStream s;
+  PendingRestart *p;
+  gboolean ok;
+
+  /* The behaviour before (bench/ice-restart.sh's baseline): the agent
+   * restarts at once and stops answering on the old pair. */
+  if (g_getenv ("METERED_NO_HELD_CREDENTIALS"))
+    return metered_ice_restart_stream (webrtc, error);
+  if (!find_stream (webrtc, &s, error))
+    return FALSE;
+  p = g_new0 (PendingRestart, 1);
+  ok = nice_agent_get_local_credentials (
+      s.agent, s.stream_id, &p->old_ufrag, &p->old_pwd);
+  ice_stream_clear (&s);
+  if (!ok) {
+    g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_FAILED,
+        "libnice has no credentials for stream %u", s.stream_id);
+    pending_restart_free (p);
+    return FALSE;
+  }
+  p->ufrag = random_credential ();
+  p->pwd = random_credential ();
+  g_object_set_data_full (
+      G_OBJECT (webrtc), PENDING_RESTART, p, pending_restart_free);
+  return TRUE;
+}
+
+void
+metered_ice_restart_hold (GstElement *webrtc)
+{
+  PendingRestart *p = pending_restart (webrtc);
+  IceStream s;
+
+  if (!p || p->held || !find_stream (webrtc, &s, NULL))
+    return;
+  /* set-local-description gave the agent the offer's credentials: back
+   * to the ones the remote's consent checks on the old pair carry. */
+  p->held = nice_agent_set_local_credentials (
+      s.agent, s.stream_id, p->old_ufrag, p->old_pwd);
+  ice_stream_clear (&s);
+  GST_INFO_OBJECT (webrtc, "ICE restart offered; the old pair answers %s",
+      p->held ? "until the answer" : "no more: libnice refused");
+}
+
+void
+metered_ice_restart_remote_description (GstElement *webrtc, gboolean offer)
+{
+  PendingRestart *p = pending_restart (webrtc);
+  g_autoptr (GError) error = NULL;
+  IceStream s;
+
+  if (!p)
+    return;
+  /* A remote offer applied instead of our unsent one: no restart. */
+  if (offer || !find_stream (webrtc, &s, NULL)) {
+    pending_restart_drop (webrtc);
+    return;
+  }
+  if (!restart_agent (&s, p->ufrag, p->pwd, &error))
+    GST_WARNING_OBJECT (webrtc, "%s", error->message);
+  ice_stream_clear (&s);
+  pending_restart_drop (webrtc);
+}
+
+char *
+metered_ice_restart_agent_ufrag (GstElement *webrtc)
+{
+  IceStream s;
+  gchar *ufrag = NULL, *pwd = NULL;
+
+  if (!find_stream (webrtc, &s, NULL))
+    return NULL;
+  nice_agent_get_local_credentials (s.agent, s.stream_id, &ufrag, &pwd);
+  g_free (pwd);
+  ice_stream_clear (&s);
+  return ufrag;
+}
+
+/* GDuplicateFunc: a prepared restart's credentials into out. */
+static gpointer
+copy_credentials (gpointer data, gpointer out)
+{
+  PendingRestart *p = data;
+  char **creds = out;
+
+  if (p) {
+    creds[0] = g_strdup (p->ufrag);
+    creds[1] = g_strdup (p->pwd);
+  }
+  return NULL;
 }
 
 char *
@@ -156,12 +299,18 @@ metered_ice_restart_rewrite_local (
     GstElement *webrtc, const char *sdp, gboolean offer)
 {
   IceStream s;
-  gchar *ufrag = NULL, *pwd = NULL;
+  gchar *creds[2] = { NULL, NULL };
+  gchar *ufrag, *pwd;
   char *text = NULL;
 
   if (!find_stream (webrtc, &s, NULL))
     return NULL;
-  if (nice_agent_get_local_credentials (s.agent, s.stream_id, &ufrag, &pwd))
+  g_object_dup_data (
+      G_OBJECT (webrtc), PENDING_RESTART, copy_credentials, creds);
+  ufrag = creds[0];
+  pwd = creds[1];
+  if (ufrag ||
+      nice_agent_get_local_credentials (s.agent, s.stream_id, &ufrag, &pwd))
     text = metered_sdp_rewrite_ice (sdp, ufrag, pwd,
         offer ? "actpass" : (s.dtls_client ? "active" : "passive"));
   g_free (ufrag);

@@ -46,11 +46,36 @@ G_BEGIN_DECLS
  * has no such transport yet or its ICE is not libnice. */
 gboolean metered_ice_restart_stream (GstElement *webrtc, GError **error);
 
+/* Our own restart, made before break: new credentials for our next
+ * offer (metered_ice_restart_rewrite_local writes them), the agent left
+ * as it is. Until the remote's answer applies, the agent answers the
+ * remote's checks on the old pair with the credentials it knows, so that
+ * a path that returns before the answer (the offer stalled on a
+ * signalling socket the cut stopped) carries media again at once; the
+ * answer restarts the agent with the new ones. FALSE (error set) as for
+ * metered_ice_restart_stream(). */
+gboolean metered_ice_restart_prepare (GstElement *webrtc, GError **error);
+
+/* An offer is set locally and about to leave: with a restart prepared,
+ * set-local-description gave the agent its credentials, and the agent
+ * goes back to the old ones until the answer. */
+void metered_ice_restart_hold (GstElement *webrtc);
+
+/* A remote description is about to apply: an answer to our prepared
+ * restart's offer restarts the agent with the offered credentials; a
+ * remote offer applied instead drops the prepared restart. */
+void metered_ice_restart_remote_description (
+    GstElement *webrtc, gboolean offer);
+
+/* The ufrag the agent answers checks with now (NULL without a
+ * transport). Caller frees. */
+char *metered_ice_restart_agent_ufrag (GstElement *webrtc);
+
 /* A local description of webrtc rewritten with the agent's current
- * credentials and, in an answer, a=setup for our current DTLS role (in an
- * offer actpass: webrtcbin copies the role of its last answer there).
- * Returns new text, or NULL when there is nothing to rewrite with (no
- * transport yet). */
+ * credentials (a prepared restart's, while one is under way) and, in an answer,
+ * a=setup for our current DTLS role (in an offer actpass: webrtcbin copies the
+ * role of its last answer there). Returns new text, or NULL when there is
+ * nothing to rewrite with (no transport yet). */
 char *metered_ice_restart_rewrite_local (
     GstElement *webrtc, const char *sdp, gboolean offer);
 

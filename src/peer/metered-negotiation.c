@@ -104,6 +104,8 @@ send_description (MeteredConnection *conn, const char *payload, gboolean offer)
 static void
 send_offer_on_context (MeteredConnection *conn, gpointer payload)
 {
+  if (conn->webrtc)
+    metered_ice_restart_hold (conn->webrtc);
   send_description (conn, payload, TRUE);
 }
 
@@ -558,9 +560,11 @@ remote_job_free (RemoteJob *job)
 }
 
 /* Restarts our ICE agent: the next local description carries its new
- * credentials, and the candidates are announced again after it. */
+ * credentials, and the candidates are announced again after it. ours:
+ * our own offer's restart, made before break (the agent restarts when
+ * the answer arrives: metered_ice_restart_prepare). */
 static gboolean
-restart_ice (MeteredConnection *conn, const char *why)
+restart_ice (MeteredConnection *conn, const char *why, gboolean ours)
 {
   g_autoptr (GError) error = NULL;
 
@@ -569,7 +573,8 @@ restart_ice (MeteredConnection *conn, const char *why)
     GST_INFO_OBJECT (conn, "%s: ICE restarts disabled", why);
     return FALSE;
   }
-  if (!metered_ice_restart_stream (conn->webrtc, &error)) {
+  if (!(ours ? metered_ice_restart_prepare (conn->webrtc, &error)
+             : metered_ice_restart_stream (conn->webrtc, &error))) {
     GST_WARNING_OBJECT (
         conn, "%s, but ICE cannot restart: %s", why, error->message);
     return FALSE;
@@ -598,7 +603,7 @@ metered_connection_restart_ice (MeteredConnection *conn)
   if (conn->stopped || !conn->webrtc ||
       metered_connection_is_negotiating (conn))
     return FALSE;
-  if (!restart_ice (conn, "our media path is silent"))
+  if (!restart_ice (conn, "our media path is silent", TRUE))
     return FALSE;
   g_signal_emit_by_name (conn, "ice-restart", TRUE);
   /* Offered even with nothing to send (negotiate_on_context would not):
@@ -693,7 +698,7 @@ handle_description (MeteredConnection *conn, const char *type, const char *sdp)
    * the restart clears. */
   if (offer && conn->remote_sdp &&
       metered_sdp_is_ice_restart (conn->remote_sdp, sdp) &&
-      restart_ice (conn, "the remote restarts ICE"))
+      restart_ice (conn, "the remote restarts ICE", FALSE))
     g_signal_emit_by_name (conn, "ice-restart", FALSE);
 
   conn->generation++;
@@ -702,6 +707,7 @@ handle_description (MeteredConnection *conn, const char *type, const char *sdp)
   g_free (conn->remote_sdp);
   conn->remote_sdp = g_strdup (sdp);
 
+  metered_ice_restart_remote_description (conn->webrtc, offer);
   remote = gst_webrtc_session_description_new (
       offer ? GST_WEBRTC_SDP_TYPE_OFFER : GST_WEBRTC_SDP_TYPE_ANSWER, msg);
   job = g_new0 (RemoteJob, 1);
