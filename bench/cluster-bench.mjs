@@ -14,11 +14,13 @@ const RATE = 50; // per publisher: 2 x 50 msg/s x 100 subscribers = 10,000 deliv
 const SECONDS = Number(process.env.SECONDS_RUN || 5);
 const KILLS = Number(process.env.KILLS || 3);
 const PEERS = Number(process.env.PEERS ?? 3000);
+const BURST = Number(process.env.BURST ?? 300);
 // HISTORY=1: subscribers ask for channel history (stamped messages; in
 // cluster mode the stream in Redis). BASELINE_SERVER: another
 // metered-server binary (an older build) measured in the same run, its
 // cross-node row next to this one's. ONLY=fanout: the latency phase alone.
 const HISTORY = process.env.HISTORY === '1';
+const ONLY_FANOUT = process.env.ONLY === 'fanout';
 const BASELINE = process.env.BASELINE_SERVER;
 const tok = (sub) => mintToken({ sub, channels: ['**'], ttl: 600 });
 
@@ -150,6 +152,45 @@ async function redisRestart(redis, nodes) {
   return { tUp, tDeliver, tPresence, closes };
 }
 
+// BURST peers, connected beforehand, subscribe to one channel at once,
+// spread over the nodes, with an observer per node in it already: the
+// time from the burst until each of them has the full member list (its
+// snapshot plus deltas, the truth minus itself). Each socket keeps its
+// own view as frames arrive, so the measure costs no rescans.
+async function joinBurst(nodes, label) {
+  const ch = `${label}-burst`;
+  const socks = [];
+  const done = [];
+  let t0 = NaN;
+  const open = async (node, id) => {
+    const s = await rawConnect(node, { token: tok(id) });
+    const idx = socks.length;
+    const members = new Set();
+    socks.push(s);
+    done.push(NaN);
+    s.ws.on('message', (buf) => {
+      const text = buf.toString();
+      if (!text.includes('"presence"')) return;
+      const f = JSON.parse(text);
+      if (f.channel !== ch) return;
+      for (const e of f.joined) members.add(e.peerId);
+      for (const e of f.left) members.delete(e.peerId);
+      if (members.size === BURST + nodes.length - 1 && Number.isNaN(done[idx])) done[idx] = performance.now() - t0;
+    });
+    return s;
+  };
+  for (const [i, n] of nodes.entries()) await subscribe(await open(n, `${label}-bobs${i}`), ch, `bo${i}`);
+  const peers = [];
+  for (let b = 0; b < BURST; b += 50)
+    peers.push(...await Promise.all([...Array(Math.min(50, BURST - b)).keys()].map((k) => open(nodes[(b + k) % nodes.length], `${label}-b${b + k}`))));
+  t0 = performance.now();
+  peers.forEach((p, i) => p.send({ type: 'subscribe', channel: ch, requestId: `b${i}` }));
+  await waitFor(() => done.every((x) => !Number.isNaN(x)), { what: 'every view converged', timeoutMs: 60000, intervalMs: 10 }).catch(() => {});
+  for (const s of socks) s.terminate();
+  const ok = done.filter((x) => !Number.isNaN(x));
+  return { n: done.length, converged: ok.length, p50: pct(ok, 50), max: pct(ok, 100) };
+}
+
 // PEERS peers over the 3 nodes (a third each), in channels of 100 (each
 // peer in one; the observers on nodes 1 and 3 in all). SIGKILL of node 2:
 // time until both observers have seen each of its peers leave, and how
@@ -231,9 +272,11 @@ async function bigKill(redis) {
 async function basePhases() {
   const single = await startServer({ args: [] });
   const base = await fanout([single], 'single');
+  const burstBase = ONLY_FANOUT ? null : await joinBurst([single], 'single');
   await single.stop('SIGKILL');
   const nodes = await startNodes(redis, 3);
   const cl = await fanout(nodes, 'cluster');
+  const burst = ONLY_FANOUT ? null : await joinBurst(nodes, 'cluster');
   out.push(`publish->deliver at ${PUBS} x ${RATE} msg/s to ${SUBS} subscribers (${(PUBS * RATE * SUBS).toLocaleString('en')} deliveries/s offered, ${SECONDS} s)`);
   out.push('| server | receivers | delivered/offered | p50 ms | p99 ms | max ms | Redis µs per script call (calls) |');
   out.push('|---|---|---|---|---|---|---|');
@@ -255,10 +298,16 @@ async function basePhases() {
     nodes.splice(0, nodes.length, ...(await startNodes(redis, 3)));
   }
   out.push(`(subscribers ${HISTORY ? 'with' : 'without'} history; ${BASELINE ? `BASELINE_SERVER=${BASELINE}` : 'no BASELINE_SERVER'})`);
-  if (process.env.ONLY === 'fanout') {
+  if (ONLY_FANOUT) {
     for (const n of nodes) await n.stop('SIGKILL');
     return;
   }
+  out.push('');
+  out.push(`a join burst: ${BURST} connected peers subscribe to one channel at once (an observer per node in it): time until each view (snapshot + deltas) has every member`);
+  out.push('| server | views converged | p50 ms | last ms |');
+  out.push('|---|---|---|---|');
+  for (const [name, b] of [['single node (baseline)', burstBase], ['3 nodes + Redis', burst]])
+    out.push(`| ${name} | ${b.converged}/${b.n} | ${f2(b.p50)} | ${f2(b.max)} |`);
   const ghosts = await ghostTimes(redis, nodes);
   out.push('');
   out.push(`SIGKILL of a node holding 20 subscribed peers -> every one announced left at an observer on another node (${KILLS} runs; lease 3 s, renew 1 s, reaper 1 s; goal <= 4000 ms; anchors 5,000-60,000 ms)`);

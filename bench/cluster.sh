@@ -7,13 +7,16 @@
 #   1. publish->deliver latency at 10,000 deliveries/s (2 publishers x
 #      50 msg/s on node 1, 100 subscribers round-robin over 3 nodes),
 #      next to a single metered-server without Redis under the same load;
+#   1b. a join burst: BURST (300) peers subscribe to one channel at once,
+#      a third per node: time until every view has every member (next to
+#      a single node);
 #   2. time from SIGKILL of a node holding 20 subscribed peers until an
 #      observer on another node has seen every one of them leave (3 runs);
 #   3. Redis kill -9 and restart: time until cross-node delivery and the
 #      full presence are back, and how many client WebSockets closed;
 #   4. PEERS (3,000) peers, a third on each node: SIGKILL of one node,
 #      time until observers on the others saw each of its peers leave.
-# Bounded (about two minutes). Env: SUBS, SECONDS_RUN, KILLS, PEERS (0
+# Bounded (about two minutes). Env: SUBS, SECONDS_RUN, KILLS, BURST, PEERS (0
 # skips 4), HISTORY=1 (subscribers ask for channel history),
 # BASELINE_SERVER=<metered-server of another build> (phase 1 again on it,
 # in the same run, rows side by side), ONLY=fanout (phase 1 alone).
