@@ -287,6 +287,60 @@ test_garbage_feedback (void)
   g_rand_free (rand);
 }
 
+/* The cap1m-q100 profile of bench/impair.sh: 1 Mbit/s behind a 100 ms
+ * drop-tail queue, the sink's ceiling (1.18 Mbit/s) above it, the encoder
+ * target taken once a second (the sink's rate round) and a key frame of
+ * three frames' worth every second. After the first over-use the estimate
+ * must settle under the cap near where it over-used (the draft's additive
+ * increase near the congestion point), not climb back to the ceiling and
+ * overflow the queue every few seconds: a keyframe's burst in the 500 ms
+ * receive window must not be taken for a faster link. */
+static void
+test_cap_settles (void)
+{
+  static const RateLinkStep steps[] = { { 0, MBPS (1), 0 } };
+  const MeteredRateEstimatorConfig ceiling = { 150000, 1176471, 1176471 };
+  RateLink link = { steps, 1, 10000, 100000, 0, 42, S (30) };
+  RateRun run = { 0 };
+  RateSimLink *l = rate_sim_link_new (&link, &ceiling, &run);
+  guint64 dropped_before = 0, at_ceiling = 0;
+  double target = ceiling.start_bps, min, max, mean;
+  gint64 t;
+  guint frame = 0;
+
+  for (t = 0; t < link.duration_us; t += RATE_SIM_FRAME_US, frame++) {
+    guint bytes = (guint) (target / 8 / 30);
+
+    rate_sim_link_feedback_until (l, t);
+    if (frame % 30 == 0) {
+      target = rate_sim_link_estimate (l);
+      if (g_getenv ("METERED_RATE_TRACE"))
+        g_printerr ("t=%.0f target %.0f drops %" G_GUINT64_FORMAT "\n", t / 1e6,
+            target, run.packets_dropped_queue);
+      if (t >= S (10) && target >= ceiling.max_bps * 0.98)
+        at_ceiling++;
+      bytes *= 3;
+    }
+    if (t < S (10))
+      dropped_before = run.packets_dropped_queue;
+    rate_sim_link_send_frame (l, t, bytes, 2.5 * target);
+  }
+  rate_sim_link_free (l);
+  trace ("cap-settles", &run);
+  rate_run_stats (&run, S (10), S (30), &min, &max, &mean);
+  g_test_message (
+      "10-30 s: min %.0f mean %.0f max %.0f kbit/s, %" G_GUINT64_FORMAT
+      " packets dropped at the queue, %" G_GUINT64_FORMAT
+      " rounds at the ceiling",
+      min / 1e3, mean / 1e3, max / 1e3,
+      run.packets_dropped_queue - dropped_before, at_ceiling);
+  g_assert_cmpuint (at_ceiling, ==, 0);
+  g_assert_cmpuint (run.packets_dropped_queue - dropped_before, <=, 10);
+  g_assert_cmpfloat (mean, >=, MBPS (1) * 0.7);
+  g_assert_cmpfloat (mean, <=, MBPS (1) * 1.05);
+  rate_run_clear (&run);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -302,5 +356,6 @@ main (int argc, char **argv)
   g_test_add_func ("/rate-estimator/receiver-report-fallback",
       test_receiver_report_fallback);
   g_test_add_func ("/rate-estimator/garbage-feedback", test_garbage_feedback);
+  g_test_add_func ("/rate-estimator/cap-settles", test_cap_settles);
   return g_test_run ();
 }
