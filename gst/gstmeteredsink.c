@@ -1421,11 +1421,11 @@ gst_metered_sink_class_init (GstMeteredSinkClass *klass)
    * viewers, leaving out one far below the others), and raise it back
    * to #GstMeteredSink:bitrate when they recover. A viewer left out is
    * sent the temporal layers its estimate fits
-   * (#GstMeteredSink:temporal-layers). Checked once a second;
-   * a change by more than a quarter posts a `metered/target-changed`
-   * element message (`target-bitrate`, `previous-bitrate`, bit/s).
-   * #GstMeteredSink:stats carries `encoder-target` and, per viewer,
-   * `viewer-rates` (`peer-id`, `estimate-bps`, `layer` and
+   * (#GstMeteredSink:temporal-layers). Checked once a second, and
+   * every 200 ms while the viewers send TWCC feedback; a change by more than a
+   * quarter posts a `metered/target-changed` element message (`target-bitrate`,
+   * `previous-bitrate`, bit/s). #GstMeteredSink:stats carries `encoder-target`
+   * and, per viewer, `viewer-rates` (`peer-id`, `estimate-bps`, `layer` and
    * `keyframes-only` as applied to the viewer, `excluded`,
    * `fraction-lost`, `round-trip-ms`). FALSE keeps the encoder at
    * #GstMeteredSink:bitrate. No effect on video that comes in encoded.

@@ -287,14 +287,47 @@ test_garbage_feedback (void)
   g_rand_free (rand);
 }
 
+/* An encoder that takes its target from the estimate every round_frames
+ * frames (the sink's rounds: 30 for the 1 s round, 6 for the 200 ms TWCC
+ * round) and makes a key frame of key_factor frames' worth every second.
+ * *drops_after: the queue drops of packets sent from after_us on. */
+static void
+run_rounds (const char *name, const RateLink *link,
+    const MeteredRateEstimatorConfig *c, guint round_frames, guint key_factor,
+    gint64 after_us, RateRun *run, guint64 *drops_after)
+{
+  RateSimLink *l = rate_sim_link_new (link, c, run);
+  double target = c->start_bps;
+  guint64 drops_before = 0;
+  guint frame = 0;
+  gint64 t;
+
+  for (t = 0; t < link->duration_us; t += RATE_SIM_FRAME_US, frame++) {
+    guint bytes;
+
+    rate_sim_link_feedback_until (l, t);
+    if (frame % round_frames == 0)
+      target = rate_sim_link_estimate (l);
+    bytes = (guint) (target / 8 / 30);
+    if (frame % 30 == 0)
+      bytes *= key_factor;
+    if (t < after_us)
+      drops_before = run->packets_dropped_queue;
+    rate_sim_link_send_frame (l, t, bytes, 2.5 * target);
+  }
+  rate_sim_link_free (l);
+  trace (name, run);
+  *drops_after = run->packets_dropped_queue - drops_before;
+}
+
 /* The cap1m-q100 profile of bench/impair.sh: 1 Mbit/s behind a 100 ms
- * drop-tail queue, the sink's ceiling (1.18 Mbit/s) above it, the encoder
- * target taken once a second (the sink's rate round) and a key frame of
- * three frames' worth every second. After the first over-use the estimate
- * must settle under the cap near where it over-used (the draft's additive
- * increase near the congestion point), not climb back to the ceiling and
- * overflow the queue every few seconds: a keyframe's burst in the 500 ms
- * receive window must not be taken for a faster link. */
+ * drop-tail queue, the sink's ceiling (1.18 Mbit/s) above it, the target
+ * taken once a second, a key frame of three frames' worth every second.
+ * After the first over-use the estimate settles under the cap (additive
+ * increase near the congestion point) rather than climbing back to the
+ * ceiling. A guard: the simulator does not reproduce the real viewer's
+ * drops here (bench/impair.sh does), it passes before this session's
+ * changes too. */
 static void
 test_cap_settles (void)
 {
@@ -302,51 +335,28 @@ test_cap_settles (void)
   const MeteredRateEstimatorConfig ceiling = { 150000, 1176471, 1176471 };
   RateLink link = { steps, 1, 10000, 100000, 0, 42, S (30) };
   RateRun run = { 0 };
-  RateSimLink *l = rate_sim_link_new (&link, &ceiling, &run);
-  guint64 dropped_before = 0, at_ceiling = 0;
-  double target = ceiling.start_bps, min, max, mean;
-  gint64 t;
-  guint frame = 0;
+  guint64 drops;
+  double min, max, mean;
 
-  for (t = 0; t < link.duration_us; t += RATE_SIM_FRAME_US, frame++) {
-    guint bytes = (guint) (target / 8 / 30);
-
-    rate_sim_link_feedback_until (l, t);
-    if (frame % 30 == 0) {
-      target = rate_sim_link_estimate (l);
-      if (g_getenv ("METERED_RATE_TRACE"))
-        g_printerr ("t=%.0f target %.0f drops %" G_GUINT64_FORMAT "\n", t / 1e6,
-            target, run.packets_dropped_queue);
-      if (t >= S (10) && target >= ceiling.max_bps * 0.98)
-        at_ceiling++;
-      bytes *= 3;
-    }
-    if (t < S (10))
-      dropped_before = run.packets_dropped_queue;
-    rate_sim_link_send_frame (l, t, bytes, 2.5 * target);
-  }
-  rate_sim_link_free (l);
-  trace ("cap-settles", &run);
+  run_rounds ("cap-settles", &link, &ceiling, 30, 3, S (10), &run, &drops);
   rate_run_stats (&run, S (10), S (30), &min, &max, &mean);
   g_test_message (
       "10-30 s: min %.0f mean %.0f max %.0f kbit/s, %" G_GUINT64_FORMAT
-      " packets dropped at the queue, %" G_GUINT64_FORMAT
-      " rounds at the ceiling",
-      min / 1e3, mean / 1e3, max / 1e3,
-      run.packets_dropped_queue - dropped_before, at_ceiling);
-  g_assert_cmpuint (at_ceiling, ==, 0);
-  g_assert_cmpuint (run.packets_dropped_queue - dropped_before, <=, 10);
+      " packets dropped at the queue",
+      min / 1e3, mean / 1e3, max / 1e3, drops);
+  g_assert_cmpfloat (max, <, ceiling.max_bps * 0.98);
+  g_assert_cmpuint (drops, <=, 10);
   g_assert_cmpfloat (mean, >=, MBPS (1) * 0.7);
   g_assert_cmpfloat (mean, <=, MBPS (1) * 1.05);
   rate_run_clear (&run);
 }
 
 /* media-twcc's start: 1 Mbit/s into a 600 kbit/s cap behind a 100 ms
- * queue, the target taken every 200 ms (the sink's TWCC round). The
- * start-up burst loses heavily while the encoder catches up; the loss
- * part must cut towards what the link carried, not compound its cuts
- * to the floor (the draft's loss part reacts to the link's loss, and
- * the delay part already cuts to what the receiver got). */
+ * queue, the target taken every 200 ms (the sink's TWCC round), a key
+ * frame of four frames' worth every second (the viewer's PLIs after
+ * losses). The estimate stays near the cap. A guard as above: the
+ * simulated encoder follows its target at once, so the collapse to the
+ * floor that media-twcc showed needs test_loss_cut_keeps_received. */
 static void
 test_startup_burst (void)
 {
@@ -354,25 +364,10 @@ test_startup_burst (void)
   const MeteredRateEstimatorConfig start = { 150000, 1000000, 1176471 };
   RateLink link = { steps, 1, 10000, 100000, 0, 42, S (15) };
   RateRun run = { 0 };
-  RateSimLink *l = rate_sim_link_new (&link, &start, &run);
-  double target = start.start_bps, min, max, mean;
-  gint64 t;
-  guint frame = 0;
+  guint64 drops;
+  double min, max, mean;
 
-  for (t = 0; t < link.duration_us; t += RATE_SIM_FRAME_US, frame++) {
-    guint bytes;
-
-    rate_sim_link_feedback_until (l, t);
-    if (frame % 6 == 0)
-      target = rate_sim_link_estimate (l);
-    bytes = (guint) (target / 8 / 30);
-    /* a key frame every second (the viewer's PLIs after each loss) */
-    if (frame % 30 == 0)
-      bytes *= 4;
-    rate_sim_link_send_frame (l, t, bytes, 2.5 * target);
-  }
-  rate_sim_link_free (l);
-  trace ("startup-burst", &run);
+  run_rounds ("startup-burst", &link, &start, 6, 4, 0, &run, &drops);
   rate_run_stats (&run, 0, S (15), &min, &max, &mean);
   g_test_message ("0-15 s: min %.0f kbit/s", min / 1e3);
   g_assert_cmpfloat (min, >=, MBPS (0.6) * 0.6);
