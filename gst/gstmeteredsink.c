@@ -767,9 +767,13 @@ rate_round (GstMeteredBaseBin *base, MeteredSession *session, gpointer data)
   if (self->adaptive) {
     changed = gst_metered_sink_rate_update (self->rate, peers, twcc,
         self->bitrate, n_layers, g_get_monotonic_time (), &target, &big);
-    caps = gst_metered_sink_rate_dup_caps (self->rate);
-    if (!twcc_only)
+    /* The viewers' gates stay on the 1 s round: set from every TWCC
+     * round, a weak viewer's fanout-4+1 freezes went from 0-3.3 s to
+     * 0.8-4.5 s per 20 s, with more key frames. */
+    if (!twcc_only) {
+      caps = gst_metered_sink_rate_dup_caps (self->rate);
       opus_loss = gst_metered_sink_rate_get_opus_loss (self->rate);
+    }
   }
   GST_METERED_SINK_UNLOCK (self);
   if (caps)
