@@ -310,6 +310,17 @@ gst_metered_sink_rate_update (GstMeteredSinkRate *rate, GVariant *peers,
   }
   rate->policy.config.max_bps = max_bps;
   rate->policy.config.min_bps = MIN (MIN_TARGET_BPS, max_bps);
+  if (!peers) {
+    /* A TWCC round: the viewers of the last full round, their feedback
+     * only (the reports and connection states come with the next). */
+    for (guint i = 0; i < rate->viewers->len; i++) {
+      Viewer *v = g_ptr_array_index (rate->viewers, i);
+      if (v->seen)
+        viewer_feed_twcc (
+            v, twcc ? g_hash_table_lookup (twcc, v->peer_id) : NULL);
+    }
+    goto decide;
+  }
   for (guint i = 0; i < rate->viewers->len; i++)
     ((Viewer *) g_ptr_array_index (rate->viewers, i))->seen = FALSE;
   /* Viewers are the peers with a connection up; the others get nothing. */
@@ -326,6 +337,7 @@ gst_metered_sink_rate_update (GstMeteredSinkRate *rate, GVariant *peers,
     }
     g_variant_unref (stats);
   }
+decide:
   in = g_new0 (MeteredRateViewer, MAX (rate->viewers->len, 1));
   out = g_new0 (MeteredRateDecision, MAX (rate->viewers->len, 1));
   for (guint i = 0; i < rate->viewers->len; i++) {

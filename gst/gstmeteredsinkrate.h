@@ -47,7 +47,9 @@ void gst_metered_sink_rate_remove_viewer (
     GstMeteredSinkRate *rate, const char *peer_id);
 
 /* One round at now_us: peers is metered_session_get_peer_stats ()'s
- * a{sa{sv}}; viewers missing from it are forgotten. twcc (NULL: none) is
+ * a{sa{sv}}; viewers missing from it are forgotten. peers NULL: a round
+ * on TWCC alone, for the viewers of the last round with peers (an
+ * over-use acted on before the next round's reports). twcc (NULL: none) is
  * metered_session_take_twcc_feedback ()'s, fed before the reports. max_bps is
  * the ceiling (the bitrate property), n_layers the temporal layers the encoder
  * makes (1: none). TRUE when the encoder target changed: *target_bps is the new

@@ -470,9 +470,20 @@ apply_loss (MeteredRateEstimator *e, double loss)
   double cap = rr_only (e) ? e->config.max_bps : LOSS_HEADROOM * e->delay_bps;
 
   e->last_loss = loss;
-  if (loss > LOSS_HIGH)
-    e->loss_bps = MIN (e->loss_bps, final_bps (e)) * (1 - 0.5 * loss);
-  else if (loss < LOSS_LOW)
+  if (loss > LOSS_HIGH) {
+    double current = MIN (e->loss_bps, final_bps (e));
+
+    e->loss_bps = current * (1 - 0.5 * loss);
+    /* With TWCC the link's rate is known: while the sender still sends
+     * more than its estimate (the encoder follows a round late, a full
+     * drop-tail queue whose delay no longer grows), each window repeats
+     * the same loss, and compounding the cut took the estimate to the
+     * floor with the receiver getting the link's full rate. Cut no
+     * further than the delay part would, below what arrived. */
+    if (!rr_only (e) && e->recv_bps > 0)
+      e->loss_bps =
+          MAX (e->loss_bps, MIN (DECREASE_FACTOR * e->recv_bps, current));
+  } else if (loss < LOSS_LOW)
     e->loss_bps = e->loss_bps * LOSS_INCREASE;
   e->loss_bps = CLAMP (MIN (e->loss_bps, cap), (double) e->config.min_bps,
       (double) e->config.max_bps);
