@@ -314,6 +314,19 @@ fanout_replace (MeteredSession *session)
   return old;
 }
 
+/* The peers as they are now, for a reader on any thread to walk without
+ * the lock (a reference: unref it when done). */
+static GPtrArray *
+fanout_get (MeteredSession *session)
+{
+  GPtrArray *fanout;
+
+  METERED_SESSION_LOCK (session);
+  fanout = g_ptr_array_ref (session->fanout);
+  METERED_SESSION_UNLOCK (session);
+  return fanout;
+}
+
 /* How many directs from unknown senders are kept, and for how long: a
  * few negotiations' worth (offer and its candidates), for the time
  * presence can lag behind them; older ones their sender has given up on. */
@@ -955,9 +968,7 @@ metered_session_push (
 {
   GPtrArray *fanout;
 
-  METERED_SESSION_LOCK (session);
-  fanout = g_ptr_array_ref (session->fanout);
-  METERED_SESSION_UNLOCK (session);
+  fanout = fanout_get (session);
   for (guint i = 0; i < fanout->len; i++)
     metered_remote_peer_push (g_ptr_array_index (fanout, i), track_id, buffer);
   g_ptr_array_unref (fanout);
@@ -1112,9 +1123,7 @@ metered_session_set_layer_cap (MeteredSession *session, const char *peer_id,
 {
   GPtrArray *fanout;
 
-  METERED_SESSION_LOCK (session);
-  fanout = g_ptr_array_ref (session->fanout);
-  METERED_SESSION_UNLOCK (session);
+  fanout = fanout_get (session);
   for (guint i = 0; i < fanout->len; i++) {
     MeteredRemotePeer *peer = g_ptr_array_index (fanout, i);
     if (!peer_id || g_str_equal (metered_remote_peer_get_id (peer), peer_id))
@@ -1129,9 +1138,7 @@ metered_session_get_peer_stats (MeteredSession *session)
   GVariantBuilder b;
   GPtrArray *fanout;
 
-  METERED_SESSION_LOCK (session);
-  fanout = g_ptr_array_ref (session->fanout);
-  METERED_SESSION_UNLOCK (session);
+  fanout = fanout_get (session);
   g_variant_builder_init (&b, G_VARIANT_TYPE ("a{sa{sv}}"));
   for (guint i = 0; i < fanout->len; i++) {
     MeteredRemotePeer *peer = g_ptr_array_index (fanout, i);
@@ -1149,9 +1156,7 @@ metered_session_take_twcc_feedback (MeteredSession *session)
       (GDestroyNotify) metered_twcc_feedback_take_free);
   GPtrArray *fanout;
 
-  METERED_SESSION_LOCK (session);
-  fanout = g_ptr_array_ref (session->fanout);
-  METERED_SESSION_UNLOCK (session);
+  fanout = fanout_get (session);
   for (guint i = 0; i < fanout->len; i++) {
     MeteredRemotePeer *peer = g_ptr_array_index (fanout, i);
     MeteredTwccTake *take = g_new0 (MeteredTwccTake, 1);
